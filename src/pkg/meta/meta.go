@@ -1,0 +1,167 @@
+// Package meta holds Berth's metadata: projects, upstream registries, repositories, artifacts (manifests),
+// tags, repository blob links and the subject -> referrer index. It is backed by beego's ORM on SQLite
+// (embedded default) or PostgreSQL, with versioned migrations applied by Open.
+//
+// Every method takes a context first. A missing row is reported as an error wrapping ErrNotFound, a
+// uniqueness violation as one wrapping ErrConflict; callers test with errors.Is.
+package meta
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound reports that the requested row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict reports that a row with the same unique key exists, or that a row is still in use.
+	ErrConflict = errors.New("conflict")
+)
+
+// Project metadata keys (Harbor names; values are strings).
+const (
+	MetaPublic                   = "public"
+	MetaProxyReferrerAPI         = "proxy_referrer_api"
+	MetaProxyReferrerCacheSecond = "proxy_referrer_cache_seconds"
+)
+
+// Project is a namespace of repositories. RegistryID > 0 makes it a proxy-cache project of that registry.
+type Project struct {
+	ID           int64
+	Name         string
+	RegistryID   int64
+	Metadata     map[string]string
+	StorageLimit int64
+	CreationTime time.Time
+	UpdateTime   time.Time
+}
+
+// IsProxy reports whether p is a proxy-cache project.
+func (p *Project) IsProxy() bool { return p.RegistryID > 0 }
+
+// Public reports whether p is readable anonymously.
+func (p *Project) Public() bool { return isTrue(p.Metadata[MetaPublic]) }
+
+// ProxyReferrerAPI reports whether p forwards referrers requests to its upstream.
+func (p *Project) ProxyReferrerAPI() bool {
+	return p.IsProxy() && isTrue(p.Metadata[MetaProxyReferrerAPI])
+}
+
+func isTrue(v string) bool { return v == "true" || v == "1" }
+
+// Registry is an upstream registry endpoint. AccessSecret is stored as given: callers encrypt it before
+// Create/Update and decrypt after Get (see package secret).
+type Registry struct {
+	ID             int64
+	Name           string
+	Type           string
+	URL            string
+	Description    string
+	Insecure       bool
+	CACertificate  string
+	CredentialType string
+	AccessKey      string
+	AccessSecret   string
+	CreationTime   time.Time
+	UpdateTime     time.Time
+}
+
+// Artifact is a manifest (image manifest, index, or Docker manifest/list) stored in a repository.
+type Artifact struct {
+	ID           int64
+	RepositoryID int64
+	Repository   string // full name "<project>/<path>"
+	Digest       string
+	MediaType    string
+	ArtifactType string // the descriptor artifactType per the spec (manifest artifactType, else config.mediaType for image manifests)
+	Size         int64
+	Annotations  map[string]string
+	Subject      string // digest of the subject, "" when none
+	PushTime     time.Time
+	PullTime     time.Time
+}
+
+// Page selects part of a list ordered by name: entries after Last, at most N (N <= 0: all).
+type Page struct {
+	Last string
+	N    int
+}
+
+// ProjectStore manages projects.
+type ProjectStore interface {
+	// CreateProject inserts p, sets p.ID and the times, and returns the ID. ErrConflict when the name exists.
+	CreateProject(ctx context.Context, p *Project) (int64, error)
+	// GetProject returns the project with that ID.
+	GetProject(ctx context.Context, id int64) (*Project, error)
+	// GetProjectByName returns the project with that name.
+	GetProjectByName(ctx context.Context, name string) (*Project, error)
+	// ListProjects returns projects ordered by name, filtered by a name substring when name != "", and the total count.
+	ListProjects(ctx context.Context, name string, offset, limit int) ([]*Project, int64, error)
+	// UpdateProject stores p's metadata, registry ID and storage limit.
+	UpdateProject(ctx context.Context, p *Project) error
+	// DeleteProject removes the project. ErrConflict when it still holds repositories.
+	DeleteProject(ctx context.Context, id int64) error
+}
+
+// RegistryStore manages upstream registries.
+type RegistryStore interface {
+	CreateRegistry(ctx context.Context, r *Registry) (int64, error)
+	GetRegistry(ctx context.Context, id int64) (*Registry, error)
+	ListRegistries(ctx context.Context, name string, offset, limit int) ([]*Registry, int64, error)
+	UpdateRegistry(ctx context.Context, r *Registry) error
+	// DeleteRegistry removes the registry. ErrConflict when a project uses it.
+	DeleteRegistry(ctx context.Context, id int64) error
+}
+
+// ArtifactStore manages repositories, manifests, tags and the referrer index. Repositories are created
+// implicitly by the first PutArtifact or LinkBlob in them.
+type ArtifactStore interface {
+	// PutArtifact records a manifest in repo (creating the repository row in projectID if needed) and,
+	// when tag != "", points the tag at it, in one transaction. Putting an existing digest updates nothing
+	// but the tag.
+	PutArtifact(ctx context.Context, projectID int64, repo string, a *Artifact, tag string) error
+	// GetArtifact returns the artifact with that digest in repo.
+	GetArtifact(ctx context.Context, repo, digest string) (*Artifact, error)
+	// ResolveTag returns the artifact the tag points at.
+	ResolveTag(ctx context.Context, repo, tag string) (*Artifact, error)
+	// ListTags returns tag names of repo in lexical order after page.Last, at most page.N.
+	// ErrNotFound when the repository does not exist.
+	ListTags(ctx context.Context, repo string, page Page) ([]string, error)
+	// DeleteTag removes one tag.
+	DeleteTag(ctx context.Context, repo, tag string) error
+	// DeleteArtifact removes the artifact, its tags, and its entry in the referrer index.
+	DeleteArtifact(ctx context.Context, repo, digest string) error
+	// ListReferrers returns the artifacts in repo whose subject is subject, ordered by push time, newest
+	// first, then digest; filtered to that artifact type when artifactType != "".
+	ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*Artifact, error)
+	// ListRepositories returns repository names in lexical order after page.Last, at most page.N.
+	ListRepositories(ctx context.Context, page Page) ([]string, error)
+	// CountRepositories returns the number of repositories in a project.
+	CountRepositories(ctx context.Context, projectID int64) (int64, error)
+	// TouchPull records that the artifact was pulled at t.
+	TouchPull(ctx context.Context, repo, digest string, t time.Time) error
+}
+
+// BlobLinkStore records which blobs belong to which repository. Blob bytes live in package storage; a
+// blob is visible in a repository only through a link.
+type BlobLinkStore interface {
+	// LinkBlob links the blob into repo (creating the repository row in projectID if needed). Idempotent.
+	LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error
+	// BlobLinked returns the size of a blob linked in repo, or ErrNotFound.
+	BlobLinked(ctx context.Context, repo, digest string) (int64, error)
+	// UnlinkBlob removes the link.
+	UnlinkBlob(ctx context.Context, repo, digest string) error
+}
+
+// Store is everything package meta offers; main builds one and hands each consumer the role it needs.
+type Store interface {
+	ProjectStore
+	RegistryStore
+	ArtifactStore
+	BlobLinkStore
+	// Ping checks the database connection.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
