@@ -1,0 +1,87 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "berth.yml")
+	require.NoError(t, os.WriteFile(file, []byte("listen: 127.0.0.1:7000\ndata_dir: /from/file\nredis_url: redis://file\nreferrers_freshness: 1m\n"), 0o600))
+
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(*testing.T, Config)
+	}{
+		{"defaults", nil, nil, func(t *testing.T, c Config) {
+			require.Equal(t, "127.0.0.1:5000", c.Listen)
+			require.Equal(t, "./data", c.DataDir)
+			require.Equal(t, 7*24*time.Hour, c.ReferrersCacheTTL)
+			require.Equal(t, filepath.Join("./data", "berth.db"), c.DatabaseURLOrDefault())
+		}},
+		{"file", []string{"--config", file}, nil, func(t *testing.T, c Config) {
+			require.Equal(t, "127.0.0.1:7000", c.Listen)
+			require.Equal(t, time.Minute, c.ReferrersFreshness)
+		}},
+		{"env over file", []string{"--config", file}, map[string]string{"BERTH_LISTEN": "127.0.0.1:8000"}, func(t *testing.T, c Config) {
+			require.Equal(t, "127.0.0.1:8000", c.Listen)
+			require.Equal(t, "/from/file", c.DataDir)
+		}},
+		{"flag over env", []string{"--listen", "127.0.0.1:9000"}, map[string]string{"BERTH_LISTEN": "127.0.0.1:8000", "BERTH_CONFIG": file}, func(t *testing.T, c Config) {
+			require.Equal(t, "127.0.0.1:9000", c.Listen)
+			require.Equal(t, "redis://file", c.RedisURL)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, env(tc.env))
+			require.NoError(t, err)
+			tc.want(t, c)
+		})
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	require.NoError(t, os.WriteFile(bad, []byte("no_such_key: 1\n"), 0o600))
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		msg  string
+	}{
+		{"unknown key", []string{"--config", bad}, nil, "unknown key"},
+		{"bad duration", []string{"--referrers-cache-ttl", "forever"}, nil, "referrers-cache-ttl"},
+		{"bad int env", nil, map[string]string{"BERTH_REFERRERS_PAGE_SIZE": "x"}, "referrers-page-size"},
+		{"freshness over ttl", []string{"--referrers-freshness", "9h", "--referrers-cache-ttl", "1h"}, nil, "freshness"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.yml")}, nil, "config file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.args, env(tc.env))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.msg)
+		})
+	}
+}
+
+// TestTemplateListsEverySetting keeps make/berth.yml complete.
+func TestTemplateListsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../../make/berth.yml")
+	require.NoError(t, err)
+	for _, n := range Names() {
+		require.True(t, strings.Contains(string(b), yamlKey(n)+":"), "make/berth.yml lacks %s", yamlKey(n))
+	}
+}

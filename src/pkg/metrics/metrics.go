@@ -1,0 +1,74 @@
+// Package metrics holds Berth's Prometheus collectors. main builds one Metrics on its own registry and
+// passes it to the components that record; nothing here is global.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the set of collectors Berth exports at /metrics.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	HTTPRequests         *prometheus.CounterVec   // method, route, code
+	HTTPDuration         *prometheus.HistogramVec // method, route
+	ReferrersRequests    *prometheus.CounterVec   // project, cache (HIT|MISS|STALE|LOCAL|ERROR|OFF)
+	UpstreamRequests     *prometheus.CounterVec   // registry, operation, outcome
+	UpstreamDuration     *prometheus.HistogramVec // registry, operation
+	CacheErrors          *prometheus.CounterVec   // operation (get|set|delete|lock|decode)
+	CoalescedWaiters     *prometheus.CounterVec   // operation
+	PrefetchOutcomes     *prometheus.CounterVec   // outcome
+	UpstreamBytesFetched *prometheus.CounterVec   // registry
+}
+
+// New builds the collectors on a fresh registry, with the Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_http_requests_total", Help: "HTTP requests by method, route and status code.",
+		}, []string{"method", "route", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "berth_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method", "route"}),
+		ReferrersRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_referrers_requests_total", Help: "Referrers requests by project and cache result.",
+		}, []string{"project", "cache"}),
+		UpstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_upstream_requests_total", Help: "Requests to upstream registries by registry, operation and outcome.",
+		}, []string{"registry", "operation", "outcome"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "berth_upstream_request_duration_seconds", Help: "Upstream request latency by registry and operation.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"registry", "operation"}),
+		CacheErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_cache_errors_total", Help: "Cache errors by operation; each counts as a miss.",
+		}, []string{"operation"}),
+		CoalescedWaiters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_coalesced_waiters_total", Help: "Requests that waited on another request's upstream fetch instead of sending their own.",
+		}, []string{"operation"}),
+		PrefetchOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_referrers_prefetch_total", Help: "Background referrers prefetches by outcome.",
+		}, []string{"outcome"}),
+		UpstreamBytesFetched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_upstream_blob_bytes_total", Help: "Blob bytes read from upstream registries.",
+		}, []string{"registry"}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.HTTPRequests, m.HTTPDuration, m.ReferrersRequests, m.UpstreamRequests, m.UpstreamDuration,
+		m.CacheErrors, m.CoalescedWaiters, m.PrefetchOutcomes, m.UpstreamBytesFetched,
+	)
+	return m
+}
+
+// Handler serves the collectors in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}

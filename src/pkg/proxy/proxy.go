@@ -1,0 +1,81 @@
+// Package proxy implements pull-through for proxy-cache projects: a content.Service that wraps the
+// registry's local one and, for projects with an upstream registry, fills local storage from the upstream
+// on demand. Non-proxy projects pass straight through to the local service.
+//
+// Manifests by digest are served locally when held; by tag, one upstream HEAD decides whether the local
+// copy is current. Blobs are downloaded once per digest however many clients ask, streamed to every
+// waiting client from the growing temporary file, and committed only after their digest is verified.
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/storage"
+)
+
+// Upstream is the part of the upstream registry client the proxy uses. Repository names are the
+// project-relative paths; the client maps them to upstream names (Docker Hub's library/).
+type Upstream interface {
+	ManifestExists(ctx context.Context, repo, ref string) (registry.Descriptor, error)
+	GetManifest(ctx context.Context, repo, ref string) (*registry.Manifest, error)
+	GetBlob(ctx context.Context, repo string, d digest.Digest, offset int64) (io.ReadCloser, int64, error)
+	ListTags(ctx context.Context, repo string) ([]string, error)
+}
+
+// Upstreams returns the upstream client of a proxy-cache project.
+type Upstreams interface {
+	Upstream(ctx context.Context, project *meta.Project) (Upstream, error)
+}
+
+// Local is what the proxy needs of the local service: the content.Service itself, and a way to record a
+// manifest fetched from the upstream without requiring its blobs to be held locally.
+type Local interface {
+	content.Service
+	// RecordManifest stores a manifest byte-exact under its digest and, when tag != "", points the tag at it.
+	RecordManifest(ctx context.Context, repo content.Repo, tag string, m *content.Manifest) error
+}
+
+// Options tune the proxy.
+type Options struct {
+	// FillTimeout bounds one upstream blob download, independent of the clients waiting for it.
+	FillTimeout time.Duration
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Service is the pull-through content.Service.
+type Service struct {
+	Local
+	upstreams Upstreams
+	blobs     storage.BlobWriter
+	links     meta.BlobLinkStore
+	log       *slog.Logger
+	opts      Options
+	fills     *fillGroup
+	manifests *flightGroup[*content.Manifest]
+}
+
+var _ content.Service = (*Service)(nil)
+
+// New returns the proxy service over local.
+func New(local Local, upstreams Upstreams, blobs storage.BlobWriter, links meta.BlobLinkStore, log *slog.Logger, opts Options) *Service {
+	if opts.FillTimeout <= 0 {
+		opts.FillTimeout = 30 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{
+		Local: local, upstreams: upstreams, blobs: blobs, links: links, log: log, opts: opts,
+		fills:     newFillGroup(),
+		manifests: newFlightGroup[*content.Manifest](opts.FillTimeout),
+	}
+}
