@@ -1,0 +1,59 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/beego/beego/v2/client/orm"
+)
+
+var _ BlobLinkStore = (*store)(nil)
+
+// LinkBlob keeps the first recorded size when the link exists. ErrNotFound when the project does not
+// exist, ErrConflict when the repository belongs to another project.
+func (s *store) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error {
+	if repo == "" || digest == "" {
+		return fmt.Errorf("meta: link blob: empty repository name or digest")
+	}
+	t := now()
+	err := s.withTx(ctx, func(tx orm.TxOrmer) error {
+		repoID, err := ensureRepository(ctx, tx, projectID, repo, t)
+		if err != nil {
+			return err
+		}
+		_, err = exec(ctx, tx,
+			`INSERT INTO blob_link (repository_id, digest, size, creation_time) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (repository_id, digest) DO NOTHING`, repoID, digest, size, toDBTime(t))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("meta: link blob %s@%s: %w", repo, digest, err)
+	}
+	return nil
+}
+
+// BlobLinked is one indexed query (blobLinkedSQL).
+func (s *store) BlobLinked(ctx context.Context, repo, digest string) (int64, error) {
+	var sizes []int64
+	if _, err := queryRows(ctx, s.r, &sizes, blobLinkedSQL, repo, digest); err != nil {
+		return 0, fmt.Errorf("meta: blob link %s@%s: %w", repo, digest, err)
+	}
+	if len(sizes) == 0 {
+		return 0, notFound("meta: blob %s@%s", repo, digest)
+	}
+	return sizes[0], nil
+}
+
+// UnlinkBlob removes the link; ErrNotFound when there is none.
+func (s *store) UnlinkBlob(ctx context.Context, repo, digest string) error {
+	n, err := exec(ctx, s.w,
+		`DELETE FROM blob_link WHERE repository_id = (SELECT id FROM repository WHERE name = ?) AND digest = ?`,
+		repo, digest)
+	if err != nil {
+		return fmt.Errorf("meta: unlink blob %s@%s: %w", repo, digest, err)
+	}
+	if n == 0 {
+		return notFound("meta: blob %s@%s", repo, digest)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/beego/beego/v2/client/orm"
+)
+
+// migration is one schema version. up returns its statements for a dialect; they run in one transaction
+// together with the schema_migrations row that records the version. Versions only grow: never edit a
+// released migration, append a new one.
+//
+// In DDL, {{ID}} is an auto-increment primary key and {{KEY}} a text column compared bytewise (see
+// dialect.ddl). Times are BIGINT microseconds since the Unix epoch (see sql.go).
+type migration struct {
+	version int64
+	name    string
+	up      func(d *dialect) []string
+}
+
+// ddl returns a migration body that is the same on both databases up to the type tokens.
+func ddl(stmts ...string) func(d *dialect) []string {
+	return func(d *dialect) []string {
+		out := make([]string, len(stmts))
+		for i, s := range stmts {
+			out[i] = d.ddl.Replace(s)
+		}
+		return out
+	}
+}
+
+var migrations = []migration{
+	{version: 1, name: "initial schema", up: ddl(
+		`CREATE TABLE registry (
+			id              {{ID}},
+			name            {{KEY}} NOT NULL UNIQUE,
+			type            TEXT NOT NULL DEFAULT '',
+			url             TEXT NOT NULL DEFAULT '',
+			description     TEXT NOT NULL DEFAULT '',
+			insecure        BOOLEAN NOT NULL DEFAULT FALSE,
+			ca_certificate  TEXT NOT NULL DEFAULT '',
+			credential_type TEXT NOT NULL DEFAULT '',
+			access_key      TEXT NOT NULL DEFAULT '',
+			access_secret   TEXT NOT NULL DEFAULT '',
+			creation_time   BIGINT NOT NULL,
+			update_time     BIGINT NOT NULL
+		)`,
+		// registry_id is NULL for a local project. RESTRICT: a registry in use cannot go.
+		`CREATE TABLE project (
+			id            {{ID}},
+			name          {{KEY}} NOT NULL UNIQUE,
+			registry_id   BIGINT REFERENCES registry (id) ON DELETE RESTRICT,
+			metadata      TEXT NOT NULL DEFAULT '{}',
+			storage_limit BIGINT NOT NULL DEFAULT -1,
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL
+		)`,
+		`CREATE INDEX project_registry_id_idx ON project (registry_id)`,
+		// RESTRICT: a project holding repositories cannot go (DeleteProject), even when a push races it.
+		`CREATE TABLE repository (
+			id            {{ID}},
+			project_id    BIGINT NOT NULL REFERENCES project (id) ON DELETE RESTRICT,
+			name          {{KEY}} NOT NULL UNIQUE,
+			creation_time BIGINT NOT NULL
+		)`,
+		`CREATE INDEX repository_project_id_idx ON repository (project_id)`,
+		// subject_digest is NULL when the manifest has no subject; the partial index is the referrer
+		// index. pull_time is NULL until the first pull.
+		`CREATE TABLE artifact (
+			id             {{ID}},
+			repository_id  BIGINT NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+			digest         {{KEY}} NOT NULL,
+			media_type     TEXT NOT NULL,
+			artifact_type  TEXT NOT NULL DEFAULT '',
+			size           BIGINT NOT NULL,
+			annotations    TEXT NOT NULL DEFAULT '{}',
+			subject_digest {{KEY}},
+			push_time      BIGINT NOT NULL,
+			pull_time      BIGINT,
+			UNIQUE (repository_id, digest)
+		)`,
+		`CREATE INDEX artifact_subject_idx ON artifact (repository_id, subject_digest) WHERE subject_digest IS NOT NULL`,
+		// Tags die with their artifact and their repository.
+		`CREATE TABLE tag (
+			id            {{ID}},
+			repository_id BIGINT NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+			name          {{KEY}} NOT NULL,
+			artifact_id   BIGINT NOT NULL REFERENCES artifact (id) ON DELETE CASCADE,
+			push_time     BIGINT NOT NULL,
+			UNIQUE (repository_id, name)
+		)`,
+		`CREATE INDEX tag_artifact_id_idx ON tag (artifact_id)`,
+		`CREATE TABLE blob_link (
+			repository_id BIGINT NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+			digest        {{KEY}} NOT NULL,
+			size          BIGINT NOT NULL,
+			creation_time BIGINT NOT NULL,
+			PRIMARY KEY (repository_id, digest)
+		)`,
+		// For garbage collection: is a blob linked anywhere?
+		`CREATE INDEX blob_link_digest_idx ON blob_link (digest)`,
+	)},
+}
+
+// schemaVersion is the newest version this binary knows.
+func schemaVersion() int64 { return migrations[len(migrations)-1].version }
+
+// migrate creates schema_migrations if needed and applies the pending migrations in order, each in a
+// transaction of its own. Concurrent migrators (several processes starting at once) are serialised:
+// PostgreSQL by an advisory transaction lock, SQLite by BEGIN IMMEDIATE; each re-reads the applied
+// versions under the lock, so a version is applied once.
+func (s *store) migrate(ctx context.Context) error {
+	if err := s.withTx(ctx, func(tx orm.TxOrmer) error {
+		if err := s.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
+		_, err := exec(ctx, tx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version      BIGINT NOT NULL PRIMARY KEY,
+			name         TEXT NOT NULL,
+			applied_time BIGINT NOT NULL
+		)`)
+		return err
+	}); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	// Fast path: nothing to do on an up-to-date database.
+	applied, err := s.appliedVersions(ctx, s.w)
+	if err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if applied[m.version] {
+			continue
+		}
+		if err := s.withTx(ctx, func(tx orm.TxOrmer) error { return s.apply(ctx, tx, m) }); err != nil {
+			return fmt.Errorf("version %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+// appliedVersions returns the recorded versions and refuses a database newer than this binary.
+func (s *store) appliedVersions(ctx context.Context, q querier) (map[int64]bool, error) {
+	var versions []int64
+	if _, err := queryRows(ctx, q, &versions, `SELECT version FROM schema_migrations`); err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	applied := make(map[int64]bool, len(versions))
+	for _, v := range versions {
+		if v > schemaVersion() {
+			return nil, fmt.Errorf("database schema version %d is newer than this binary's %d", v, schemaVersion())
+		}
+		applied[v] = true
+	}
+	return applied, nil
+}
+
+func (s *store) lockMigrations(ctx context.Context, tx orm.TxOrmer) error {
+	if s.d.migrationLock == "" {
+		return nil
+	}
+	var locked []string // pg_advisory_xact_lock returns void
+	_, err := queryRows(ctx, tx, &locked, s.d.migrationLock)
+	return err
+}
+
+// apply applies m unless another migrator did so while this one waited for the lock.
+func (s *store) apply(ctx context.Context, tx orm.TxOrmer, m migration) error {
+	if err := s.lockMigrations(ctx, tx); err != nil {
+		return err
+	}
+	applied, err := s.appliedVersions(ctx, tx)
+	if err != nil || applied[m.version] {
+		return err
+	}
+	for _, stmt := range m.up(s.d) {
+		if _, err := exec(ctx, tx, stmt); err != nil {
+			return fmt.Errorf("%w; statement: %s", err, stmt)
+		}
+	}
+	_, err = exec(ctx, tx, `INSERT INTO schema_migrations (version, name, applied_time) VALUES (?, ?, ?)`,
+		m.version, m.name, toDBTime(now()))
+	return err
+}

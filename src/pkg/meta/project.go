@@ -1,0 +1,153 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+var _ ProjectStore = (*store)(nil)
+
+type projectRow struct {
+	ID           int64  `orm:"column(id)"`
+	Name         string `orm:"column(name)"`
+	RegistryID   int64  `orm:"column(registry_id)"` // NULL scans as 0
+	Metadata     string `orm:"column(metadata)"`
+	StorageLimit int64  `orm:"column(storage_limit)"`
+	CreationTime int64  `orm:"column(creation_time)"`
+	UpdateTime   int64  `orm:"column(update_time)"`
+}
+
+const projectCols = `id, name, registry_id, metadata, storage_limit, creation_time, update_time`
+
+func (r *projectRow) project() (*Project, error) {
+	md, err := decodeMap(r.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("project %d metadata: %w", r.ID, err)
+	}
+	return &Project{
+		ID:           r.ID,
+		Name:         r.Name,
+		RegistryID:   r.RegistryID,
+		Metadata:     md,
+		StorageLimit: r.StorageLimit,
+		CreationTime: fromDBTime(r.CreationTime),
+		UpdateTime:   fromDBTime(r.UpdateTime),
+	}, nil
+}
+
+// CreateProject inserts p. A RegistryID that names no registry gives ErrNotFound.
+func (s *store) CreateProject(ctx context.Context, p *Project) (int64, error) {
+	md, err := encodeMap(p.Metadata)
+	if err != nil {
+		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
+	}
+	t := now()
+	var ids []int64
+	_, err = queryRows(ctx, s.w, &ids,
+		`INSERT INTO project (name, registry_id, metadata, storage_limit, creation_time, update_time)
+		 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		p.Name, nullIfZero(p.RegistryID), md, p.StorageLimit, toDBTime(t), toDBTime(t))
+	switch {
+	case isUniqueViolation(err):
+		return 0, conflict("meta: project %q exists", p.Name)
+	case isForeignKeyViolation(err):
+		return 0, notFound("meta: create project %q: registry %d", p.Name, p.RegistryID)
+	case err != nil:
+		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
+	case len(ids) != 1:
+		return 0, fmt.Errorf("meta: create project %q: insert returned %d rows", p.Name, len(ids))
+	}
+	p.ID, p.CreationTime, p.UpdateTime = ids[0], t, t
+	return p.ID, nil
+}
+
+func (s *store) GetProject(ctx context.Context, id int64) (*Project, error) {
+	return s.getProject(ctx, fmt.Sprintf("project %d", id), `SELECT `+projectCols+` FROM project WHERE id = ?`, id)
+}
+
+func (s *store) GetProjectByName(ctx context.Context, name string) (*Project, error) {
+	return s.getProject(ctx, fmt.Sprintf("project %q", name), `SELECT `+projectCols+` FROM project WHERE name = ?`, name)
+}
+
+func (s *store) getProject(ctx context.Context, what, query string, arg any) (*Project, error) {
+	var rows []projectRow
+	if _, err := queryRows(ctx, s.r, &rows, query, arg); err != nil {
+		return nil, fmt.Errorf("meta: get %s: %w", what, err)
+	}
+	if len(rows) == 0 {
+		return nil, notFound("meta: %s", what)
+	}
+	return rows[0].project()
+}
+
+// ListProjects matches name as a case-insensitive substring. limit <= 0 returns all.
+func (s *store) ListProjects(ctx context.Context, name string, offset, limit int) ([]*Project, int64, error) {
+	where, args := "", []any{}
+	if name != "" {
+		where, args = ` WHERE LOWER(name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
+	}
+	var total []int64
+	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM project`+where, args...); err != nil {
+		return nil, 0, fmt.Errorf("meta: count projects: %w", err)
+	}
+	page, args := s.d.limitOffset(limit, offset, args)
+	var rows []projectRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+projectCols+` FROM project`+where+` ORDER BY name`+page, args...); err != nil {
+		return nil, 0, fmt.Errorf("meta: list projects: %w", err)
+	}
+	out := make([]*Project, 0, len(rows))
+	for i := range rows {
+		p, err := rows[i].project()
+		if err != nil {
+			return nil, 0, fmt.Errorf("meta: list projects: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, total[0], nil
+}
+
+// UpdateProject sets p.UpdateTime. A RegistryID that names no registry gives ErrNotFound.
+func (s *store) UpdateProject(ctx context.Context, p *Project) error {
+	md, err := encodeMap(p.Metadata)
+	if err != nil {
+		return fmt.Errorf("meta: update project %d: %w", p.ID, err)
+	}
+	t := now()
+	n, err := exec(ctx, s.w,
+		`UPDATE project SET metadata = ?, registry_id = ?, storage_limit = ?, update_time = ? WHERE id = ?`,
+		md, nullIfZero(p.RegistryID), p.StorageLimit, toDBTime(t), p.ID)
+	switch {
+	case isForeignKeyViolation(err):
+		return notFound("meta: update project %d: registry %d", p.ID, p.RegistryID)
+	case err != nil:
+		return fmt.Errorf("meta: update project %d: %w", p.ID, err)
+	case n == 0:
+		return notFound("meta: project %d", p.ID)
+	}
+	p.UpdateTime = t
+	return nil
+}
+
+// DeleteProject deletes the project in one statement; the foreign key from repository backs the check
+// up when a push races the delete.
+func (s *store) DeleteProject(ctx context.Context, id int64) error {
+	n, err := exec(ctx, s.w,
+		`DELETE FROM project WHERE id = ? AND NOT EXISTS (SELECT 1 FROM repository WHERE project_id = ?)`, id, id)
+	if isForeignKeyViolation(err) {
+		return conflict("meta: project %d holds repositories", id)
+	}
+	if err != nil {
+		return fmt.Errorf("meta: delete project %d: %w", id, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := s.GetProject(ctx, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return fmt.Errorf("meta: delete project %d: %w", id, err)
+	}
+	return conflict("meta: project %d holds repositories", id)
+}

@@ -1,0 +1,145 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+var _ RegistryStore = (*store)(nil)
+
+type registryRow struct {
+	ID             int64  `orm:"column(id)"`
+	Name           string `orm:"column(name)"`
+	Type           string `orm:"column(type)"`
+	URL            string `orm:"column(url)"`
+	Description    string `orm:"column(description)"`
+	Insecure       bool   `orm:"column(insecure)"`
+	CACertificate  string `orm:"column(ca_certificate)"`
+	CredentialType string `orm:"column(credential_type)"`
+	AccessKey      string `orm:"column(access_key)"`
+	AccessSecret   string `orm:"column(access_secret)"`
+	CreationTime   int64  `orm:"column(creation_time)"`
+	UpdateTime     int64  `orm:"column(update_time)"`
+}
+
+const registryCols = `id, name, type, url, description, insecure, ca_certificate, credential_type, access_key,
+	access_secret, creation_time, update_time`
+
+func (r *registryRow) registry() *Registry {
+	return &Registry{
+		ID:             r.ID,
+		Name:           r.Name,
+		Type:           r.Type,
+		URL:            r.URL,
+		Description:    r.Description,
+		Insecure:       r.Insecure,
+		CACertificate:  r.CACertificate,
+		CredentialType: r.CredentialType,
+		AccessKey:      r.AccessKey,
+		AccessSecret:   r.AccessSecret,
+		CreationTime:   fromDBTime(r.CreationTime),
+		UpdateTime:     fromDBTime(r.UpdateTime),
+	}
+}
+
+// CreateRegistry inserts r, sets r.ID and the times, and returns the ID. ErrConflict when the name exists.
+func (s *store) CreateRegistry(ctx context.Context, r *Registry) (int64, error) {
+	t := now()
+	var ids []int64
+	_, err := queryRows(ctx, s.w, &ids,
+		`INSERT INTO registry (name, type, url, description, insecure, ca_certificate, credential_type,
+			access_key, access_secret, creation_time, update_time)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		r.Name, r.Type, r.URL, r.Description, r.Insecure, r.CACertificate, r.CredentialType,
+		r.AccessKey, r.AccessSecret, toDBTime(t), toDBTime(t))
+	switch {
+	case isUniqueViolation(err):
+		return 0, conflict("meta: registry %q exists", r.Name)
+	case err != nil:
+		return 0, fmt.Errorf("meta: create registry %q: %w", r.Name, err)
+	case len(ids) != 1:
+		return 0, fmt.Errorf("meta: create registry %q: insert returned %d rows", r.Name, len(ids))
+	}
+	r.ID, r.CreationTime, r.UpdateTime = ids[0], t, t
+	return r.ID, nil
+}
+
+// GetRegistry returns the registry with that ID.
+func (s *store) GetRegistry(ctx context.Context, id int64) (*Registry, error) {
+	var rows []registryRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+registryCols+` FROM registry WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("meta: get registry %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return nil, notFound("meta: registry %d", id)
+	}
+	return rows[0].registry(), nil
+}
+
+// ListRegistries returns registries ordered by name, filtered by a case-insensitive name substring when
+// name != "", and the total count. limit <= 0 returns all.
+func (s *store) ListRegistries(ctx context.Context, name string, offset, limit int) ([]*Registry, int64, error) {
+	where, args := "", []any{}
+	if name != "" {
+		where, args = ` WHERE LOWER(name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
+	}
+	var total []int64
+	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM registry`+where, args...); err != nil {
+		return nil, 0, fmt.Errorf("meta: count registries: %w", err)
+	}
+	page, args := s.d.limitOffset(limit, offset, args)
+	var rows []registryRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+registryCols+` FROM registry`+where+` ORDER BY name`+page, args...); err != nil {
+		return nil, 0, fmt.Errorf("meta: list registries: %w", err)
+	}
+	out := make([]*Registry, 0, len(rows))
+	for i := range rows {
+		out = append(out, rows[i].registry())
+	}
+	return out, total[0], nil
+}
+
+// UpdateRegistry stores every field of r but the ID and creation time, and sets r.UpdateTime.
+// ErrConflict when the new name is taken.
+func (s *store) UpdateRegistry(ctx context.Context, r *Registry) error {
+	t := now()
+	n, err := exec(ctx, s.w,
+		`UPDATE registry SET name = ?, type = ?, url = ?, description = ?, insecure = ?, ca_certificate = ?,
+			credential_type = ?, access_key = ?, access_secret = ?, update_time = ?
+		 WHERE id = ?`,
+		r.Name, r.Type, r.URL, r.Description, r.Insecure, r.CACertificate, r.CredentialType,
+		r.AccessKey, r.AccessSecret, toDBTime(t), r.ID)
+	switch {
+	case isUniqueViolation(err):
+		return conflict("meta: registry %q exists", r.Name)
+	case err != nil:
+		return fmt.Errorf("meta: update registry %d: %w", r.ID, err)
+	case n == 0:
+		return notFound("meta: registry %d", r.ID)
+	}
+	r.UpdateTime = t
+	return nil
+}
+
+// DeleteRegistry deletes the registry in one statement; the foreign key from project backs the check up.
+func (s *store) DeleteRegistry(ctx context.Context, id int64) error {
+	n, err := exec(ctx, s.w,
+		`DELETE FROM registry WHERE id = ? AND NOT EXISTS (SELECT 1 FROM project WHERE registry_id = ?)`, id, id)
+	if isForeignKeyViolation(err) {
+		return conflict("meta: registry %d is used by a project", id)
+	}
+	if err != nil {
+		return fmt.Errorf("meta: delete registry %d: %w", id, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := s.GetRegistry(ctx, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return fmt.Errorf("meta: delete registry %d: %w", id, err)
+	}
+	return conflict("meta: registry %d is used by a project", id)
+}

@@ -1,0 +1,244 @@
+package meta
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The shared suite (suite_test.go) runs against every database. Each factory returns the URL of a
+// fresh, empty, isolated database.
+
+func TestSQLite(t *testing.T) {
+	t.Parallel()
+	runSuite(t, newSQLiteDB)
+}
+
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	runSuite(t, newPostgresDB)
+}
+
+// newSQLiteDB returns a database file in a temp dir, alternating the two accepted URL forms.
+func newSQLiteDB(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	if strings.Contains(t.Name(), "Reopen") {
+		return path // plain file path form
+	}
+	return "sqlite://" + path
+}
+
+const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// newPostgresDB creates a schema of its own, dropped at cleanup, and returns a URL whose search_path
+// points at it (lib/pq passes unknown URL parameters as run-time settings). An unreachable server fails
+// the test unless BERTH_TEST_SKIP_POSTGRES=1.
+func newPostgresDB(t *testing.T) string {
+	base := os.Getenv("BERTH_TEST_POSTGRES_URL")
+	if base == "" {
+		base = defaultPostgresURL
+	}
+	admin, err := sql.Open("postgres", base)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := admin.PingContext(ctx); err != nil {
+		if os.Getenv("BERTH_TEST_SKIP_POSTGRES") == "1" {
+			t.Skipf("PostgreSQL at %s unreachable (BERTH_TEST_SKIP_POSTGRES=1): %v", redact(base), err)
+		}
+		t.Fatalf("PostgreSQL at %s unreachable (set BERTH_TEST_SKIP_POSTGRES=1 to skip): %v", redact(base), err)
+	}
+	schema := "berth_t_" + randomHex(t, 8)
+	_, err = admin.ExecContext(ctx, `CREATE SCHEMA `+schema)
+	require.NoError(t, err)
+	// Registered before any store's Close, so it runs after them.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func randomHex(t *testing.T, n int) string {
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return hex.EncodeToString(b)
+}
+
+// TestSQLiteMemory covers the in-memory form: one connection serves reads, writes and transactions.
+func TestSQLiteMemory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := Open(ctx, ":memory:")
+	require.NoError(t, err)
+	defer s.Close()
+	pid, err := s.CreateProject(ctx, &Project{Name: "library"})
+	require.NoError(t, err)
+	a := &Artifact{Digest: dg("m"), MediaType: mtManifest, Size: 1}
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", a, "v1"))
+	got, err := s.ResolveTag(ctx, "library/a", "v1")
+	require.NoError(t, err)
+	require.Equal(t, a.Digest, got.Digest)
+}
+
+// TestSQLiteHotPathPlans checks that the hot-path queries search indexes and scan no table.
+func TestSQLiteHotPathPlans(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t, newSQLiteDB(t)).(*store)
+	for name, query := range map[string]string{
+		"GetArtifact":   getArtifactSQL,
+		"ResolveTag":    resolveTagSQL,
+		"ListReferrers": listReferrersSQL,
+		"BlobLinked":    blobLinkedSQL,
+	} {
+		t.Run(name, func(t *testing.T) {
+			type planRow struct {
+				Detail string `orm:"column(detail)"`
+			}
+			var plan []planRow
+			_, err := queryRows(ctx, st.r, &plan, "EXPLAIN QUERY PLAN "+query, "r", "d")
+			require.NoError(t, err)
+			require.NotEmpty(t, plan)
+			searches := 0
+			for _, p := range plan {
+				require.Falsef(t, strings.HasPrefix(p.Detail, "SCAN"), "table scan in plan %+v", plan)
+				if strings.HasPrefix(p.Detail, "SEARCH") {
+					searches++
+				}
+			}
+			require.Positive(t, searches, "plan %+v", plan)
+		})
+	}
+}
+
+func TestParseDatabaseURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in      string
+		dialect *dialect
+		target  string
+		err     string
+	}{
+		{in: "postgres://u@h:5432/db?sslmode=disable", dialect: postgresDialect, target: "postgres://u@h:5432/db?sslmode=disable"},
+		{in: "postgresql://h/db", dialect: postgresDialect, target: "postgresql://h/db"},
+		{in: "  PostgreSQL://h/db ", dialect: postgresDialect, target: "PostgreSQL://h/db"},
+		{in: "sqlite:///var/lib/berth/meta.db", dialect: sqliteDialect, target: "/var/lib/berth/meta.db"},
+		{in: "sqlite://data/meta.db", dialect: sqliteDialect, target: "data/meta.db"},
+		{in: "/var/lib/berth/meta.db", dialect: sqliteDialect, target: "/var/lib/berth/meta.db"},
+		{in: "meta.db", dialect: sqliteDialect, target: "meta.db"},
+		{in: ":memory:", dialect: sqliteDialect, target: ":memory:"},
+		{in: "", err: "empty SQLite database path"},
+		{in: "sqlite://", err: "empty SQLite database path"},
+		{in: "mysql://root:hunter2@h/db", err: "unsupported database URL scheme"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			d, target, err := parseDatabaseURL(tc.in)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				require.NotContains(t, err.Error(), "hunter2")
+				return
+			}
+			require.NoError(t, err)
+			require.Same(t, tc.dialect, d)
+			require.Equal(t, tc.target, target)
+		})
+	}
+}
+
+func TestSQLiteDSN(t *testing.T) {
+	t.Parallel()
+	dsn := sqliteDSN("/tmp/a%b?c#d.db", "_txlock=immediate")
+	require.True(t, strings.HasPrefix(dsn, "file:/tmp/a%25b%3Fc%23d.db?_pragma=busy_timeout(5000)&"), dsn)
+	require.Contains(t, dsn, "_pragma=journal_mode(WAL)")
+	require.Contains(t, dsn, "_pragma=foreign_keys(1)")
+	require.True(t, strings.HasSuffix(dsn, "&_txlock=immediate"), dsn)
+}
+
+// TestSQLiteOddPath checks that a path with URI syntax characters opens the file it names.
+func TestSQLiteOddPath(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "a%20b?c#d.db")
+	s := openStore(t, path)
+	_, err := s.CreateProject(context.Background(), &Project{Name: "p"})
+	require.NoError(t, err)
+	_, err = os.Stat(path)
+	require.NoError(t, err)
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "postgres://u:xxxxx@h/db", redact("postgres://u:secret@h/db"))
+	require.Equal(t, "postgres://u@h/db", redact("postgres://u@h/db"))
+	require.Equal(t, "postgres://h/db", redact("postgres://h/db"))
+	require.Equal(t, "/a/b", redact("/a/b"))
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		url  string
+	}{
+		{"unsupported scheme", ctx, "mysql://h/db"},
+		{"missing directory", ctx, filepath.Join(t.TempDir(), "no", "such", "dir", "meta.db")},
+		{"postgres refused", ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5"},
+		{"cancelled context", cancelled, "sqlite://" + filepath.Join(t.TempDir(), "meta.db")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(tc.ctx, tc.url)
+			require.Error(t, err)
+			require.Nil(t, s)
+		})
+	}
+}
+
+// TestPostgresKeyCollation checks that names and digests compare bytewise on PostgreSQL whatever the
+// database's collation (the test server's C.UTF-8 would hide a missing COLLATE "C" in the ordering tests).
+func TestPostgresKeyCollation(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, newPostgresDB(t)).(*store)
+	type col struct {
+		Table     string `orm:"column(table_name)"`
+		Column    string `orm:"column(column_name)"`
+		Collation string `orm:"column(collation_name)"`
+	}
+	var cols []col
+	_, err := queryRows(context.Background(), s.r, &cols,
+		`SELECT table_name, column_name, collation_name FROM information_schema.columns
+		 WHERE table_schema = current_schema() AND column_name IN ('name', 'digest', 'subject_digest')
+		 ORDER BY table_name, column_name`)
+	require.NoError(t, err)
+	// name of project, registry, repository, tag, schema_migrations; digest, subject_digest of artifact;
+	// digest of blob_link.
+	require.Len(t, cols, 8)
+	for _, c := range cols {
+		if c.Table == "schema_migrations" {
+			continue
+		}
+		require.Equal(t, "C", c.Collation, "%s.%s", c.Table, c.Column)
+	}
+}

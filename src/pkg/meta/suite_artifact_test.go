@@ -1,0 +1,364 @@
+package meta
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// project creates a project and returns its ID.
+func project(t *testing.T, s Store, name string) int64 {
+	t.Helper()
+	id, err := s.CreateProject(context.Background(), &Project{Name: name})
+	require.NoError(t, err)
+	return id
+}
+
+func testArtifacts(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	pid := project(t, s, "library")
+	before := time.Now()
+
+	a := &Artifact{
+		Digest: dg("img"), MediaType: mtManifest, ArtifactType: "application/vnd.oci.image.config.v1+json",
+		Size: 1234, Annotations: map[string]string{"org.opencontainers.image.created": "2024-01-02T03:04:05Z"},
+	}
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, "v1"))
+	require.Positive(t, a.ID)
+	require.Positive(t, a.RepositoryID)
+	require.Equal(t, "library/app", a.Repository)
+	requireRecent(t, a.PushTime, before)
+
+	got, err := s.GetArtifact(ctx, "library/app", a.Digest)
+	require.NoError(t, err)
+	require.Equal(t, a, got)
+	require.True(t, got.PullTime.IsZero())
+	require.Empty(t, got.Subject)
+
+	byTag, err := s.ResolveTag(ctx, "library/app", "v1")
+	require.NoError(t, err)
+	require.Equal(t, a, byTag)
+
+	// An existing digest keeps its row; only the tag is added.
+	again := &Artifact{Digest: a.Digest, MediaType: mtIndex, Size: 1, PushTime: time.Unix(1, 0)}
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", again, "v2"))
+	require.Equal(t, a.ID, again.ID)
+	require.Equal(t, a.PushTime, again.PushTime, "the stored push time is reported")
+	got, err = s.GetArtifact(ctx, "library/app", a.Digest)
+	require.NoError(t, err)
+	require.Equal(t, a, got)
+	byTag, err = s.ResolveTag(ctx, "library/app", "v2")
+	require.NoError(t, err)
+	require.Equal(t, a.ID, byTag.ID)
+
+	// Untagged put, with a given push time; an index without annotations.
+	pushed := time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.FixedZone("CEST", 2*3600))
+	idx := &Artifact{Digest: dg("idx"), MediaType: mtIndex, Size: 99, PushTime: pushed}
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", idx, ""))
+	require.Equal(t, time.UTC, idx.PushTime.Location())
+	got, err = s.GetArtifact(ctx, "library/app", idx.Digest)
+	require.NoError(t, err)
+	require.Equal(t, idx, got)
+	require.Nil(t, got.Annotations)
+	require.True(t, pushed.Equal(got.PushTime))
+	require.Equal(t, time.UTC, got.PushTime.Location())
+	require.Equal(t, a.RepositoryID, got.RepositoryID)
+
+	// Same digest in another repository is another artifact.
+	other := &Artifact{Digest: a.Digest, MediaType: mtManifest, Size: 1234}
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/other", other, ""))
+	require.NotEqual(t, a.ID, other.ID)
+	require.NotEqual(t, a.RepositoryID, other.RepositoryID)
+
+	for _, tc := range []struct{ repo, digest string }{
+		{"library/app", dg("missing")},
+		{"library/missing", a.Digest},
+	} {
+		_, err = s.GetArtifact(ctx, tc.repo, tc.digest)
+		require.ErrorIs(t, err, ErrNotFound)
+	}
+	_, err = s.ResolveTag(ctx, "library/app", "nope")
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = s.ResolveTag(ctx, "library/missing", "v1")
+	require.ErrorIs(t, err, ErrNotFound)
+
+	// Errors: unknown project; a repository name already owned by another project; empty keys.
+	err = s.PutArtifact(ctx, 999999, "ghost/app", &Artifact{Digest: dg("x"), MediaType: mtManifest}, "v1")
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = s.ListTags(ctx, "ghost/app", Page{})
+	require.ErrorIs(t, err, ErrNotFound, "failed put must leave no repository")
+	pid2 := project(t, s, "other")
+	err = s.PutArtifact(ctx, pid2, "library/app", &Artifact{Digest: dg("y"), MediaType: mtManifest}, "")
+	require.ErrorIs(t, err, ErrConflict)
+	require.Error(t, s.PutArtifact(ctx, pid, "", &Artifact{Digest: dg("z")}, ""))
+	require.Error(t, s.PutArtifact(ctx, pid, "library/app", &Artifact{}, ""))
+}
+
+func testTags(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	pid := project(t, s, "library")
+	a1 := &Artifact{Digest: dg("1"), MediaType: mtManifest, Size: 1}
+	a2 := &Artifact{Digest: dg("2"), MediaType: mtManifest, Size: 2}
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a1, "latest"))
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a2, ""))
+	// Bytewise order, whatever the database collation: digits < upper case < '_' < lower case.
+	for _, tag := range []string{"b", "a", "Z", "_x", "1.0", "v1.10", "v1.9"} {
+		require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a1, tag))
+	}
+
+	// Moving a tag.
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a2, "latest"))
+	got, err := s.ResolveTag(ctx, "library/app", "latest")
+	require.NoError(t, err)
+	require.Equal(t, a2.ID, got.ID)
+
+	all := []string{"1.0", "Z", "_x", "a", "b", "latest", "v1.10", "v1.9"}
+	for _, tc := range []struct {
+		name string
+		page Page
+		want []string
+	}{
+		{"all", Page{}, all},
+		{"all, negative N", Page{N: -1}, all},
+		{"first page", Page{N: 3}, all[:3]},
+		{"next page", Page{Last: "_x", N: 3}, all[3:6]},
+		{"last page", Page{Last: "latest", N: 3}, all[6:]},
+		{"after the end", Page{Last: "zzz", N: 3}, []string{}},
+		{"after a name that is not a tag", Page{Last: "c"}, all[5:]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tags, err := s.ListTags(ctx, "library/app", tc.page)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, tags)
+		})
+	}
+
+	_, err = s.ListTags(ctx, "library/none", Page{})
+	require.ErrorIs(t, err, ErrNotFound)
+
+	require.NoError(t, s.DeleteTag(ctx, "library/app", "latest"))
+	_, err = s.ResolveTag(ctx, "library/app", "latest")
+	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, s.DeleteTag(ctx, "library/app", "latest"), ErrNotFound)
+	require.ErrorIs(t, s.DeleteTag(ctx, "library/none", "a"), ErrNotFound)
+	// Deleting a tag keeps the artifact.
+	_, err = s.GetArtifact(ctx, "library/app", a2.Digest)
+	require.NoError(t, err)
+
+	// A repository whose last tag is gone lists no tags, and is still found.
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/solo", a1, "only"))
+	require.NoError(t, s.DeleteTag(ctx, "library/solo", "only"))
+	tags, err := s.ListTags(ctx, "library/solo", Page{})
+	require.NoError(t, err)
+	require.NotNil(t, tags)
+	require.Empty(t, tags)
+}
+
+func testRepositories(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	lib := project(t, s, "library")
+	team := project(t, s, "team")
+
+	repos, err := s.ListRepositories(ctx, Page{})
+	require.NoError(t, err)
+	require.NotNil(t, repos)
+	require.Empty(t, repos)
+
+	art := &Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
+	for _, r := range []string{"library/zeta", "library/alpha", "library/Beta", "library/a/b/c"} {
+		require.NoError(t, s.PutArtifact(ctx, lib, r, art, ""))
+	}
+	require.NoError(t, s.LinkBlob(ctx, team, "team/blobonly", dg("layer"), 5))
+
+	all := []string{"library/Beta", "library/a/b/c", "library/alpha", "library/zeta", "team/blobonly"}
+	for _, tc := range []struct {
+		page Page
+		want []string
+	}{
+		{Page{}, all},
+		{Page{N: 2}, all[:2]},
+		{Page{Last: "library/a/b/c", N: 2}, all[2:4]},
+		{Page{Last: "library/zeta"}, all[4:]},
+		{Page{Last: "team/blobonly", N: 10}, []string{}},
+	} {
+		repos, err := s.ListRepositories(ctx, tc.page)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, repos, "page %+v", tc.page)
+	}
+
+	for id, want := range map[int64]int64{lib: 4, team: 1, 999999: 0} {
+		n, err := s.CountRepositories(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, n, "project %d", id)
+	}
+}
+
+func testReferrers(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	pid := project(t, s, "library")
+	const repo = "library/app"
+	subject := &Artifact{Digest: dg("subject"), MediaType: mtManifest, Size: 10}
+	require.NoError(t, s.PutArtifact(ctx, pid, repo, subject, "v1"))
+
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ref := func(name, at string, push time.Time) *Artifact {
+		return &Artifact{
+			Digest: dg(name), MediaType: mtManifest, ArtifactType: at, Size: 100, Subject: subject.Digest,
+			PushTime: push, Annotations: map[string]string{"name": name},
+		}
+	}
+	sigOld := ref("sig-old", atSig, t0)
+	sigNew := ref("sig-new", atSig, t0.Add(time.Hour))
+	sbomA := ref("sbom-a", atSBOM, t0.Add(30*time.Minute))
+	sbomB := ref("sbom-b", atSBOM, t0.Add(30*time.Minute)) // same push time: ordered by digest
+	for _, a := range []*Artifact{sigOld, sbomA, sigNew, sbomB} {
+		require.NoError(t, s.PutArtifact(ctx, pid, repo, a, ""))
+	}
+	// A referrer of another subject, and one of the same subject in another repository.
+	require.NoError(t, s.PutArtifact(ctx, pid, repo, &Artifact{Digest: dg("x"), MediaType: mtManifest, Subject: dg("other")}, ""))
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/mirror", ref("mirror-sig", atSig, t0), ""))
+
+	sboms := []*Artifact{sbomA, sbomB}
+	if sbomB.Digest < sbomA.Digest {
+		sboms = []*Artifact{sbomB, sbomA}
+	}
+	digests := func(as []*Artifact) []string {
+		out := []string{}
+		for _, a := range as {
+			out = append(out, a.Digest)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, repo, subject, artifactType string
+		want                              []*Artifact
+	}{
+		{"all", repo, subject.Digest, "", []*Artifact{sigNew, sboms[0], sboms[1], sigOld}},
+		{"signatures", repo, subject.Digest, atSig, []*Artifact{sigNew, sigOld}},
+		{"sboms", repo, subject.Digest, atSBOM, sboms},
+		{"unknown type", repo, subject.Digest, "application/unknown", nil},
+		{"unknown subject", repo, dg("nope"), "", nil},
+		{"unknown repository", "library/none", subject.Digest, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ListReferrers(ctx, tc.repo, tc.subject, tc.artifactType)
+			require.NoError(t, err)
+			require.NotNil(t, got)
+			require.Equal(t, digests(tc.want), digests(got))
+			if len(tc.want) > 0 {
+				require.Equal(t, tc.want, got) // every field, times included
+			}
+		})
+	}
+
+	// Deleting a referrer drops it from the index; deleting the subject keeps its referrers.
+	require.NoError(t, s.DeleteArtifact(ctx, repo, sigNew.Digest))
+	require.NoError(t, s.DeleteArtifact(ctx, repo, subject.Digest))
+	got, err := s.ListReferrers(ctx, repo, subject.Digest, atSig)
+	require.NoError(t, err)
+	require.Equal(t, []string{sigOld.Digest}, digests(got))
+}
+
+func testCascade(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	pid := project(t, s, "library")
+	keep := &Artifact{Digest: dg("keep"), MediaType: mtManifest, Size: 1}
+	drop := &Artifact{Digest: dg("drop"), MediaType: mtManifest, Size: 2, Subject: keep.Digest, ArtifactType: atSig}
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", keep, "keep"))
+	for _, tag := range []string{"a", "b", "c"} {
+		require.NoError(t, s.PutArtifact(ctx, pid, "library/app", drop, tag))
+	}
+	require.Equal(t, int64(4), countRows(t, s, "tag"))
+
+	require.NoError(t, s.DeleteArtifact(ctx, "library/app", drop.Digest))
+	require.Equal(t, int64(1), countRows(t, s, "tag"), "tags die with their artifact")
+	require.Equal(t, int64(1), countRows(t, s, "artifact"))
+	tags, err := s.ListTags(ctx, "library/app", Page{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"keep"}, tags)
+	_, err = s.ResolveTag(ctx, "library/app", "a")
+	require.ErrorIs(t, err, ErrNotFound)
+	refs, err := s.ListReferrers(ctx, "library/app", keep.Digest, "")
+	require.NoError(t, err)
+	require.Empty(t, refs)
+
+	require.ErrorIs(t, s.DeleteArtifact(ctx, "library/app", drop.Digest), ErrNotFound)
+	require.ErrorIs(t, s.DeleteArtifact(ctx, "library/none", keep.Digest), ErrNotFound)
+
+	// Deleting a repository row (no API does yet) takes its artifacts, tags and links along.
+	require.NoError(t, s.LinkBlob(ctx, pid, "library/app", dg("layer"), 3))
+	_, err = exec(ctx, s.(*store).w, `DELETE FROM repository WHERE name = ?`, "library/app")
+	require.NoError(t, err)
+	for _, table := range []string{"artifact", "tag", "blob_link", "repository"} {
+		require.Zero(t, countRows(t, s, table), table)
+	}
+}
+
+func testTouchPull(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	pid := project(t, s, "library")
+	a := &Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, ""))
+
+	t1 := time.Date(2025, 3, 4, 5, 6, 7, 891234000, time.FixedZone("X", -5*3600))
+	require.NoError(t, s.TouchPull(ctx, "library/app", a.Digest, t1))
+	got, err := s.GetArtifact(ctx, "library/app", a.Digest)
+	require.NoError(t, err)
+	require.True(t, t1.Equal(got.PullTime))
+	require.Equal(t, time.UTC, got.PullTime.Location())
+
+	// An older pull time (a late, reordered update) does not move it back; a newer one does.
+	require.NoError(t, s.TouchPull(ctx, "library/app", a.Digest, t1.Add(-time.Hour)))
+	got, err = s.GetArtifact(ctx, "library/app", a.Digest)
+	require.NoError(t, err)
+	require.True(t, t1.Equal(got.PullTime))
+	require.NoError(t, s.TouchPull(ctx, "library/app", a.Digest, t1.Add(time.Hour)))
+	got, err = s.GetArtifact(ctx, "library/app", a.Digest)
+	require.NoError(t, err)
+	require.True(t, t1.Add(time.Hour).Equal(got.PullTime))
+
+	require.ErrorIs(t, s.TouchPull(ctx, "library/app", dg("none"), t1), ErrNotFound)
+	require.ErrorIs(t, s.TouchPull(ctx, "library/none", a.Digest, t1), ErrNotFound)
+}
+
+func testBlobLinks(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	pid := project(t, s, "library")
+	layer := dg("layer")
+
+	_, err := s.BlobLinked(ctx, "library/app", layer)
+	require.ErrorIs(t, err, ErrNotFound)
+
+	require.NoError(t, s.LinkBlob(ctx, pid, "library/app", layer, 4096))
+	require.NoError(t, s.LinkBlob(ctx, pid, "library/app", layer, 4096)) // idempotent
+	size, err := s.BlobLinked(ctx, "library/app", layer)
+	require.NoError(t, err)
+	require.Equal(t, int64(4096), size)
+
+	// Links are per repository; the first link created the repository.
+	_, err = s.BlobLinked(ctx, "library/other", layer)
+	require.ErrorIs(t, err, ErrNotFound)
+	tags, err := s.ListTags(ctx, "library/app", Page{})
+	require.NoError(t, err)
+	require.Empty(t, tags)
+
+	require.NoError(t, s.UnlinkBlob(ctx, "library/app", layer))
+	_, err = s.BlobLinked(ctx, "library/app", layer)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, s.UnlinkBlob(ctx, "library/app", layer), ErrNotFound)
+	require.ErrorIs(t, s.UnlinkBlob(ctx, "library/none", layer), ErrNotFound)
+
+	require.ErrorIs(t, s.LinkBlob(ctx, 999999, "ghost/app", layer, 1), ErrNotFound)
+	other := project(t, s, "other")
+	require.ErrorIs(t, s.LinkBlob(ctx, other, "library/app", layer, 1), ErrConflict)
+	require.Error(t, s.LinkBlob(ctx, pid, "library/app", "", 1))
+}

@@ -1,0 +1,319 @@
+package meta
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// dbFactory returns the URL of a fresh, empty database of its own for one test.
+type dbFactory func(t *testing.T) string
+
+// runSuite runs every Store test against databases from newDB, each subtest on its own database and in
+// parallel with the others.
+func runSuite(t *testing.T, newDB dbFactory) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, newDB dbFactory)
+	}{
+		{"Projects", testProjects},
+		{"ProjectList", testProjectList},
+		{"ProjectDelete", testProjectDelete},
+		{"Registries", testRegistries},
+		{"RegistryList", testRegistryList},
+		{"Artifacts", testArtifacts},
+		{"Tags", testTags},
+		{"Repositories", testRepositories},
+		{"Referrers", testReferrers},
+		{"Cascade", testCascade},
+		{"TouchPull", testTouchPull},
+		{"BlobLinks", testBlobLinks},
+		{"ContextCancelled", testContextCancelled},
+		{"PingClose", testPingClose},
+		{"Reopen", testReopen},
+		{"ConcurrentOpen", testConcurrentOpen},
+		{"ConcurrentPush", testConcurrentPush},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newDB)
+		})
+	}
+}
+
+const (
+	mtManifest = "application/vnd.oci.image.manifest.v1+json"
+	mtIndex    = "application/vnd.oci.image.index.v1+json"
+	atSig      = "application/vnd.dev.cosign.artifact.sig.v1+json"
+	atSBOM     = "application/spdx+json"
+)
+
+// dg returns a sha256 digest string derived from s.
+func dg(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// openStore opens url and closes the store at cleanup.
+func openStore(t *testing.T, url string) Store {
+	t.Helper()
+	s, err := Open(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+func newStore(t *testing.T, newDB dbFactory) Store {
+	t.Helper()
+	return openStore(t, newDB(t))
+}
+
+// countRows counts the rows of a table, bypassing the API (for cascade checks).
+func countRows(t *testing.T, s Store, table string) int64 {
+	t.Helper()
+	var n []int64
+	_, err := queryRows(context.Background(), s.(*store).r, &n, "SELECT COUNT(*) FROM "+table)
+	require.NoError(t, err)
+	return n[0]
+}
+
+// requireRecent checks that ts was set by the store just now, in UTC at microsecond precision.
+func requireRecent(t *testing.T, ts, before time.Time) {
+	t.Helper()
+	require.Equal(t, time.UTC, ts.Location())
+	require.False(t, ts.Before(before.Truncate(time.Microsecond)), "%v before %v", ts, before)
+	require.False(t, ts.After(time.Now()), "%v in the future", ts)
+	require.Equal(t, ts, ts.Truncate(time.Microsecond))
+}
+
+func testProjects(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	before := time.Now()
+
+	p := &Project{Name: "library", Metadata: map[string]string{MetaPublic: "true"}, StorageLimit: -1}
+	id, err := s.CreateProject(ctx, p)
+	require.NoError(t, err)
+	require.Positive(t, id)
+	require.Equal(t, id, p.ID)
+	requireRecent(t, p.CreationTime, before)
+	require.Equal(t, p.CreationTime, p.UpdateTime)
+
+	got, err := s.GetProject(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, p, got)
+	require.True(t, got.Public())
+	require.False(t, got.IsProxy())
+	require.False(t, got.ProxyReferrerAPI())
+
+	got, err = s.GetProjectByName(ctx, "library")
+	require.NoError(t, err)
+	require.Equal(t, p, got)
+
+	// Nil metadata comes back as an empty map that callers can write to.
+	bare := &Project{Name: "bare"}
+	_, err = s.CreateProject(ctx, bare)
+	require.NoError(t, err)
+	got, err = s.GetProject(ctx, bare.ID)
+	require.NoError(t, err)
+	require.NotNil(t, got.Metadata)
+	require.Empty(t, got.Metadata)
+	require.NotEqual(t, p.ID, bare.ID)
+
+	_, err = s.CreateProject(ctx, &Project{Name: "library"})
+	require.ErrorIs(t, err, ErrConflict)
+	_, err = s.GetProject(ctx, 999999)
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = s.GetProjectByName(ctx, "nope")
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = s.CreateProject(ctx, &Project{Name: "orphan", RegistryID: 424242})
+	require.ErrorIs(t, err, ErrNotFound)
+
+	// Update: metadata, registry and limit; name and creation time stay.
+	regID, err := s.CreateRegistry(ctx, &Registry{Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io"})
+	require.NoError(t, err)
+	upd := *got
+	upd.Name = "ignored"
+	upd.RegistryID = regID
+	upd.StorageLimit = 1 << 30
+	upd.Metadata = map[string]string{MetaPublic: "false", MetaProxyReferrerAPI: "true", MetaProxyReferrerCacheSecond: "60"}
+	require.NoError(t, s.UpdateProject(ctx, &upd))
+	require.False(t, upd.UpdateTime.Before(upd.CreationTime))
+	got, err = s.GetProject(ctx, bare.ID)
+	require.NoError(t, err)
+	require.Equal(t, "bare", got.Name)
+	require.Equal(t, regID, got.RegistryID)
+	require.Equal(t, int64(1<<30), got.StorageLimit)
+	require.Equal(t, upd.Metadata, got.Metadata)
+	require.Equal(t, bare.CreationTime, got.CreationTime)
+	require.Equal(t, upd.UpdateTime, got.UpdateTime)
+	require.True(t, got.IsProxy())
+	require.True(t, got.ProxyReferrerAPI())
+	require.False(t, got.Public())
+
+	// Back to a local project.
+	upd.RegistryID = 0
+	require.NoError(t, s.UpdateProject(ctx, &upd))
+	got, err = s.GetProject(ctx, bare.ID)
+	require.NoError(t, err)
+	require.Zero(t, got.RegistryID)
+
+	upd.RegistryID = 424242
+	require.ErrorIs(t, s.UpdateProject(ctx, &upd), ErrNotFound)
+	require.ErrorIs(t, s.UpdateProject(ctx, &Project{ID: 999999}), ErrNotFound)
+}
+
+func testProjectList(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	for _, name := range []string{"team-b", "team-a", "library", "team_c", "proxy-hub", "Team-D"} {
+		_, err := s.CreateProject(ctx, &Project{Name: name})
+		require.NoError(t, err)
+	}
+	names := func(ps []*Project) []string {
+		out := make([]string, 0, len(ps))
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name          string
+		filter        string
+		offset, limit int
+		want          []string
+		total         int64
+	}{
+		{"all", "", 0, 0, []string{"Team-D", "library", "proxy-hub", "team-a", "team-b", "team_c"}, 6},
+		{"first page", "", 0, 2, []string{"Team-D", "library"}, 6},
+		{"second page", "", 2, 2, []string{"proxy-hub", "team-a"}, 6},
+		{"offset without limit", "", 4, 0, []string{"team-b", "team_c"}, 6},
+		{"past the end", "", 10, 2, []string{}, 6},
+		{"substring, case-insensitive", "TEAM", 0, 0, []string{"Team-D", "team-a", "team-b", "team_c"}, 4},
+		{"filtered page", "team", 1, 2, []string{"team-a", "team-b"}, 4},
+		{"underscore is literal", "_", 0, 0, []string{"team_c"}, 1},
+		{"percent is literal", "%", 0, 0, []string{}, 0},
+		{"no match", "zzz", 0, 0, []string{}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, total, err := s.ListProjects(ctx, tc.filter, tc.offset, tc.limit)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, names(ps))
+			require.Equal(t, tc.total, total)
+		})
+	}
+}
+
+func testProjectDelete(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	empty, err := s.CreateProject(ctx, &Project{Name: "empty"})
+	require.NoError(t, err)
+	busy, err := s.CreateProject(ctx, &Project{Name: "busy"})
+	require.NoError(t, err)
+	require.NoError(t, s.LinkBlob(ctx, busy, "busy/app", dg("layer"), 10))
+
+	require.NoError(t, s.DeleteProject(ctx, empty))
+	_, err = s.GetProject(ctx, empty)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, s.DeleteProject(ctx, empty), ErrNotFound)
+
+	require.ErrorIs(t, s.DeleteProject(ctx, busy), ErrConflict)
+	_, err = s.GetProject(ctx, busy)
+	require.NoError(t, err)
+
+	// The foreign key backs the check up when it is bypassed (a push racing the delete).
+	_, err = exec(ctx, s.(*store).w, `DELETE FROM project WHERE id = ?`, busy)
+	require.True(t, isForeignKeyViolation(err), "got %v", err)
+}
+
+func testRegistries(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	before := time.Now()
+	r := &Registry{
+		Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io", Description: "Docker Hub",
+		Insecure: true, CACertificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+		CredentialType: "basic", AccessKey: "user", AccessSecret: "enc:c2VjcmV0",
+	}
+	id, err := s.CreateRegistry(ctx, r)
+	require.NoError(t, err)
+	require.Equal(t, id, r.ID)
+	requireRecent(t, r.CreationTime, before)
+	got, err := s.GetRegistry(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, r, got)
+
+	_, err = s.CreateRegistry(ctx, &Registry{Name: "hub"})
+	require.ErrorIs(t, err, ErrConflict)
+	_, err = s.GetRegistry(ctx, 999999)
+	require.ErrorIs(t, err, ErrNotFound)
+
+	other, err := s.CreateRegistry(ctx, &Registry{Name: "ghcr", Type: "github-ghcr", URL: "https://ghcr.io"})
+	require.NoError(t, err)
+
+	upd := *got
+	upd.Name, upd.URL, upd.Insecure, upd.AccessSecret, upd.CreationTime = "hub2", "https://mirror.example", false, "", time.Time{}
+	require.NoError(t, s.UpdateRegistry(ctx, &upd))
+	got, err = s.GetRegistry(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "hub2", got.Name)
+	require.Equal(t, "https://mirror.example", got.URL)
+	require.False(t, got.Insecure)
+	require.Empty(t, got.AccessSecret)
+	require.Equal(t, "user", got.AccessKey)
+	require.Equal(t, r.CreationTime, got.CreationTime)
+	require.Equal(t, upd.UpdateTime, got.UpdateTime)
+
+	upd.Name = "ghcr"
+	require.ErrorIs(t, s.UpdateRegistry(ctx, &upd), ErrConflict)
+	require.ErrorIs(t, s.UpdateRegistry(ctx, &Registry{ID: 999999, Name: "x"}), ErrNotFound)
+
+	// A registry used by a project cannot go; once unused it can.
+	pid, err := s.CreateProject(ctx, &Project{Name: "proxy", RegistryID: other})
+	require.NoError(t, err)
+	require.ErrorIs(t, s.DeleteRegistry(ctx, other), ErrConflict)
+	require.NoError(t, s.DeleteProject(ctx, pid))
+	require.NoError(t, s.DeleteRegistry(ctx, other))
+	require.ErrorIs(t, s.DeleteRegistry(ctx, other), ErrNotFound)
+	_, err = s.GetRegistry(ctx, other)
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func testRegistryList(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	for _, name := range []string{"quay", "hub", "ghcr", "hub-mirror"} {
+		_, err := s.CreateRegistry(ctx, &Registry{Name: name})
+		require.NoError(t, err)
+	}
+	for _, tc := range []struct {
+		filter        string
+		offset, limit int
+		want          []string
+		total         int64
+	}{
+		{"", 0, 0, []string{"ghcr", "hub", "hub-mirror", "quay"}, 4},
+		{"", 1, 2, []string{"hub", "hub-mirror"}, 4},
+		{"", 3, 0, []string{"quay"}, 4},
+		{"HUB", 0, 0, []string{"hub", "hub-mirror"}, 2},
+		{"hub", 1, 1, []string{"hub-mirror"}, 2},
+		{"none", 0, 0, nil, 0},
+	} {
+		t.Run(fmt.Sprintf("%q/%d/%d", tc.filter, tc.offset, tc.limit), func(t *testing.T) {
+			rs, total, err := s.ListRegistries(ctx, tc.filter, tc.offset, tc.limit)
+			require.NoError(t, err)
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.Name)
+			}
+			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.total, total)
+		})
+	}
+}

@@ -1,0 +1,220 @@
+// Package api serves Berth's Harbor-compatible REST API under /api/v2.0/: ping, health, projects and
+// their metadata, and upstream registries. Request and response bodies follow Harbor v2.0; errors are
+// written by errcode.Serve in Harbor's shape {"errors":[{"code","message"}]}.
+//
+// Every endpoint except ping and health requires the admin (HTTP Basic). Anonymous callers may list and
+// read public projects. Registry secrets are sealed with a secret.Box before they reach the store and
+// are never returned (Harbor's "*****" stands in for them) nor logged.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/secret"
+)
+
+// Prefix is the path prefix of every endpoint.
+const Prefix = "/api/v2.0"
+
+// Checker is a dependency whose health GET /api/v2.0/health reports.
+type Checker interface {
+	// Ping returns nil when the dependency answers.
+	Ping(ctx context.Context) error
+}
+
+// CheckerFunc adapts a function to Checker, e.g. for go-redis:
+// api.CheckerFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }).
+type CheckerFunc func(ctx context.Context) error
+
+// Ping calls f.
+func (f CheckerFunc) Ping(ctx context.Context) error { return f(ctx) }
+
+// Component names a Checker in the health report. Harbor's names are "database" and "redis".
+type Component struct {
+	Name    string
+	Checker Checker
+}
+
+// RegistryPinger checks upstream registry endpoints for POST /registries/ping and before a registry is
+// saved (as Harbor does).
+type RegistryPinger interface {
+	// PingRegistry returns nil when the registry r answers its API base endpoint with r's settings and
+	// credentials. r.AccessSecret is plaintext. r.ID is 0 for a registry not stored yet. The error text
+	// is shown to the admin, so it must not contain the secret.
+	PingRegistry(ctx context.Context, r meta.Registry) error
+}
+
+// RegistryPingerFunc adapts a function to RegistryPinger.
+type RegistryPingerFunc func(ctx context.Context, r meta.Registry) error
+
+// PingRegistry calls f.
+func (f RegistryPingerFunc) PingRegistry(ctx context.Context, r meta.Registry) error {
+	return f(ctx, r)
+}
+
+// RepositoryCounter counts a project's repositories; meta.ArtifactStore satisfies it.
+type RepositoryCounter interface {
+	// CountRepositories returns the number of repositories in a project.
+	CountRepositories(ctx context.Context, projectID int64) (int64, error)
+}
+
+// Deps are the API's dependencies. All but Health and Log are required.
+type Deps struct {
+	Projects     meta.ProjectStore
+	Registries   meta.RegistryStore
+	Repositories RepositoryCounter
+	Box          *secret.Box
+	Auth         *auth.Authenticator
+	Pinger       RegistryPinger
+	Health       []Component // reported after "core", in this order
+	Log          *slog.Logger
+}
+
+// API is the http.Handler of the REST API. Build it with New.
+type API struct {
+	projects   meta.ProjectStore
+	registries meta.RegistryStore
+	repos      RepositoryCounter
+	box        *secret.Box
+	auth       *auth.Authenticator
+	pinger     RegistryPinger
+	health     []Component
+	log        *slog.Logger
+	mux        *http.ServeMux
+
+	// status holds the outcome of the latest check of each registry in this process (int64 -> string).
+	// Berth has no periodic registry health check, so a registry not checked since start is "unknown".
+	status sync.Map
+}
+
+var (
+	_ http.Handler   = (*API)(nil)
+	_ Checker        = CheckerFunc(nil)
+	_ RegistryPinger = RegistryPingerFunc(nil)
+)
+
+// New returns the API handler. Mount it at "/api/" (it answers every path under Prefix itself and
+// NOT_FOUND elsewhere).
+func New(d Deps) (*API, error) {
+	switch {
+	case d.Projects == nil, d.Registries == nil, d.Repositories == nil:
+		return nil, errors.New("api: Projects, Registries and Repositories are required")
+	case d.Box == nil, d.Auth == nil, d.Pinger == nil:
+		return nil, errors.New("api: Box, Auth and Pinger are required")
+	}
+	for _, c := range d.Health {
+		if c.Name == "" || c.Checker == nil {
+			return nil, errors.New("api: a health component needs a name and a checker")
+		}
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &API{
+		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
+		pinger: d.Pinger, health: d.Health, log: log, mux: http.NewServeMux(),
+	}
+	a.routes()
+	return a, nil
+}
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("GET "+Prefix+"/ping", a.getPing)
+	m.HandleFunc("GET "+Prefix+"/health", a.getHealth)
+
+	m.HandleFunc("GET "+Prefix+"/projects", a.listProjects)
+	m.HandleFunc("HEAD "+Prefix+"/projects", a.headProject)
+	m.HandleFunc("POST "+Prefix+"/projects", a.createProject)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}", a.getProject)
+	m.HandleFunc("PUT "+Prefix+"/projects/{project}", a.updateProject)
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}", a.deleteProject)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas", a.listMetadata)
+	m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas", a.addMetadata)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{meta}", a.getMetadata)
+	m.HandleFunc("PUT "+Prefix+"/projects/{project}/metadatas/{meta}", a.updateMetadata)
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/metadatas/{meta}", a.deleteMetadata)
+
+	m.HandleFunc("GET "+Prefix+"/registries", a.listRegistries)
+	m.HandleFunc("POST "+Prefix+"/registries", a.createRegistry)
+	m.HandleFunc("POST "+Prefix+"/registries/ping", a.pingRegistry)
+	m.HandleFunc("GET "+Prefix+"/registries/{id}", a.getRegistry)
+	m.HandleFunc("PUT "+Prefix+"/registries/{id}", a.updateRegistry)
+	m.HandleFunc("DELETE "+Prefix+"/registries/{id}", a.deleteRegistry)
+}
+
+// ServeHTTP routes the request; paths and methods without a route get NOT_FOUND or a 405 UNSUPPORTED
+// (with Allow) in the JSON error shape instead of the mux's plain-text answers.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := a.mux.Handler(r); pattern != "" {
+		a.mux.ServeHTTP(w, r)
+		return
+	}
+	probe := &statusProbe{header: http.Header{}}
+	a.mux.ServeHTTP(probe, r)
+	switch probe.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		a.fail(w, r, errcode.ErrUnsupported.WithMessage("method %s is not allowed on %s", r.Method, r.URL.Path))
+	case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		a.mux.ServeHTTP(w, r) // path cleaning redirect
+	default:
+		a.fail(w, r, errcode.ErrNotFound.WithMessage("no API endpoint at %s", r.URL.Path))
+	}
+}
+
+// statusProbe records the status and headers the mux's fallback handler would write.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+func (p *statusProbe) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// fail writes err to the client.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	errcode.Serve(w, r, a.log, err)
+}
+
+// principal authenticates the caller: the admin, or anonymous (zero Principal). Wrong credentials are
+// UNAUTHORIZED.
+func (a *API) principal(r *http.Request) (auth.Principal, error) {
+	return a.auth.Authenticate(r)
+}
+
+// requireAdmin returns nil for the admin, UNAUTHORIZED for anonymous callers and FORBIDDEN otherwise.
+func (a *API) requireAdmin(r *http.Request) error {
+	p, err := a.principal(r)
+	if err != nil {
+		return err
+	}
+	return adminOnly(p)
+}
+
+func adminOnly(p auth.Principal) error {
+	switch {
+	case p.Admin:
+		return nil
+	case p.Name == "":
+		return errcode.ErrAPIUnauth.WithMessage("authentication required")
+	default:
+		return errcode.ErrForbidden.WithMessage("only the admin may do this")
+	}
+}

@@ -1,0 +1,110 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestProjectMetadata(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, newEnv envMaker) {
+		e := newEnv(t)
+		loc := e.createProject(map[string]any{"project_name": "md", "metadata": map[string]string{"custom": "x"}})
+		id := idOf(t, loc)
+		base := loc + "/metadatas"
+		byName := projects + "/md/metadatas"
+		nameHeader := map[string]string{"X-Is-Resource-Name": "true"}
+
+		steps := []struct {
+			name   string
+			method string
+			path   string
+			header map[string]string
+			body   string
+			status int
+			resp   map[string]string // expected JSON body of a GET
+			stored map[string]string // expected metadata afterwards
+		}{
+			{name: "list", method: "GET", path: base, status: 200,
+				resp: map[string]string{"public": "false", "custom": "x"}},
+			{name: "get one", method: "GET", path: base + "/custom", status: 200, resp: map[string]string{"custom": "x"}},
+			{name: "get absent is empty", method: "GET", path: base + "/nope", status: 200, resp: map[string]string{}},
+			{name: "add", method: "POST", path: base, body: `{"proxy_referrer_api":"true"}`, status: 200,
+				stored: map[string]string{"public": "false", "custom": "x", "proxy_referrer_api": "true"}},
+			{name: "add by name", method: "POST", path: byName, header: nameHeader, body: `{"proxy_referrer_cache_seconds":"120"}`, status: 200,
+				stored: map[string]string{"public": "false", "custom": "x", "proxy_referrer_api": "true", "proxy_referrer_cache_seconds": "120"}},
+			{name: "add invalid", method: "POST", path: base, body: `{"proxy_referrer_api":"sometimes"}`, status: 400},
+			{name: "add empty", method: "POST", path: base, body: `{}`, status: 400},
+			{name: "add malformed", method: "POST", path: base, body: `{"a":1}`, status: 400},
+			{name: "update", method: "PUT", path: base + "/proxy_referrer_api", body: `{"proxy_referrer_api":"false"}`, status: 200,
+				stored: map[string]string{"public": "false", "custom": "x", "proxy_referrer_api": "false", "proxy_referrer_cache_seconds": "120"}},
+			{name: "update only the named key", method: "PUT", path: base + "/public", body: `{"public":"true","custom":"ignored"}`, status: 200,
+				stored: map[string]string{"public": "true", "custom": "x", "proxy_referrer_api": "false", "proxy_referrer_cache_seconds": "120"}},
+			{name: "update without the key", method: "PUT", path: base + "/public", body: `{"other":"true"}`, status: 400},
+			{name: "update invalid", method: "PUT", path: base + "/proxy_referrer_cache_seconds", body: `{"proxy_referrer_cache_seconds":"x"}`, status: 400},
+			{name: "delete", method: "DELETE", path: base + "/custom", status: 200,
+				stored: map[string]string{"public": "true", "proxy_referrer_api": "false", "proxy_referrer_cache_seconds": "120"}},
+			{name: "delete absent", method: "DELETE", path: base + "/custom", status: 200,
+				stored: map[string]string{"public": "true", "proxy_referrer_api": "false", "proxy_referrer_cache_seconds": "120"}},
+			{name: "missing project", method: "GET", path: projects + "/999/metadatas", status: 404},
+			{name: "list after changes", method: "GET", path: base, status: 200,
+				resp: map[string]string{"public": "true", "proxy_referrer_api": "false", "proxy_referrer_cache_seconds": "120"}},
+		}
+		for _, st := range steps {
+			t.Run(st.name, func(t *testing.T) {
+				before, err := e.store.GetProject(context.Background(), id)
+				require.NoError(t, err)
+				var body any
+				if st.body != "" {
+					body = st.body
+				}
+				w := e.must(req{method: st.method, path: st.path, header: st.header, body: body}, st.status)
+				after, err := e.store.GetProject(context.Background(), id)
+				require.NoError(t, err)
+				switch {
+				case st.status != http.StatusOK:
+					require.Equal(t, before.Metadata, after.Metadata)
+				case st.resp != nil:
+					require.Equal(t, st.resp, decode[map[string]string](t, w))
+				case st.stored != nil:
+					require.Equal(t, st.stored, after.Metadata)
+				}
+			})
+		}
+		w := e.must(req{method: http.MethodGet, path: base, user: "anon"}, http.StatusUnauthorized)
+		require.Equal(t, "UNAUTHORIZED", errCode(t, w))
+	})
+}
+
+func TestNormalizeMetadata(t *testing.T) {
+	cases := []struct {
+		key, value, want string
+		ok               bool
+	}{
+		{"public", "true", "true", true},
+		{"public", "0", "false", true},
+		{"public", "", "", false},
+		{"proxy_referrer_api", "T", "true", true},
+		{"proxy_referrer_api", "yes", "", false},
+		{"proxy_referrer_cache_seconds", "0", "0", true},
+		{"proxy_referrer_cache_seconds", "+15", "15", true},
+		{"proxy_referrer_cache_seconds", "1.5", "", false},
+		{"proxy_referrer_cache_seconds", "-1", "", false},
+		{"proxy_referrer_cache_seconds", "", "", false},
+		{"max_upstream_conn", "-1", "-1", true},
+		{"max_upstream_conn", "2147483648", "", false},
+		{"anything", "", "", true},
+		{"anything", "free text", "free text", true},
+	}
+	for _, tc := range cases {
+		got, err := normalizeMetadata(tc.key, tc.value)
+		if !tc.ok {
+			require.Error(t, err, "%s=%q", tc.key, tc.value)
+			continue
+		}
+		require.NoError(t, err, "%s=%q", tc.key, tc.value)
+		require.Equal(t, tc.want, got)
+	}
+}

@@ -1,0 +1,296 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+// projectNameRE is Harbor's project name rule; names are 1 to 255 characters.
+var projectNameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+
+const maxProjectName = 255
+
+// projectReq is Harbor's ProjectReq. Pointers tell absent from zero; null metadata values are ignored.
+type projectReq struct {
+	ProjectName  *string            `json:"project_name"`
+	Public       *bool              `json:"public"` // legacy, used when metadata.public is absent
+	Metadata     map[string]*string `json:"metadata"`
+	StorageLimit *int64             `json:"storage_limit"`
+	RegistryID   *int64             `json:"registry_id"`
+}
+
+// projectJSON is the part of Harbor's Project model that Berth has.
+type projectJSON struct {
+	ProjectID    int64             `json:"project_id"`
+	OwnerID      int64             `json:"owner_id"`
+	OwnerName    string            `json:"owner_name"`
+	Name         string            `json:"name"`
+	RegistryID   int64             `json:"registry_id,omitempty"`
+	CreationTime harborTime        `json:"creation_time"`
+	UpdateTime   harborTime        `json:"update_time"`
+	Deleted      bool              `json:"deleted"`
+	RepoCount    int64             `json:"repo_count"`
+	ChartCount   int64             `json:"chart_count"`
+	Metadata     map[string]string `json:"metadata"`
+	CVEAllowlist cveAllowlist      `json:"cve_allowlist"`
+}
+
+// cveAllowlist is always empty: Berth does not scan. Harbor clients expect the object.
+type cveAllowlist struct {
+	ID           int64      `json:"id"`
+	ProjectID    int64      `json:"project_id"`
+	Items        []struct{} `json:"items"`
+	CreationTime harborTime `json:"creation_time"`
+	UpdateTime   harborTime `json:"update_time"`
+}
+
+func (a *API) projectToJSON(ctx context.Context, p *meta.Project) (projectJSON, error) {
+	n, err := a.repos.CountRepositories(ctx, p.ID)
+	if err != nil {
+		return projectJSON{}, errcode.ErrInternal.Wrap(err, "counting repositories")
+	}
+	return projectJSON{
+		ProjectID: p.ID, OwnerID: 1, OwnerName: auth.AdminUser, Name: p.Name, RegistryID: p.RegistryID,
+		CreationTime: harborTime(p.CreationTime), UpdateTime: harborTime(p.UpdateTime),
+		RepoCount: n, Metadata: nonNil(p.Metadata),
+		CVEAllowlist: cveAllowlist{ProjectID: p.ID, Items: []struct{}{},
+			CreationTime: harborTime(p.CreationTime), UpdateTime: harborTime(p.UpdateTime)},
+	}, nil
+}
+
+// projectRef returns the {project} path value and whether it names the project: true when the header
+// X-Is-Resource-Name is true or the value is not a number, otherwise it is an ID (Harbor's rule).
+func projectRef(r *http.Request) (string, bool) {
+	v := r.PathValue("project")
+	if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		return v, true
+	}
+	return v, boolHeader(r, "X-Is-Resource-Name")
+}
+
+// lookupProject finds a project by name or by ID.
+func (a *API) lookupProject(ctx context.Context, ref string, byName bool) (*meta.Project, error) {
+	var p *meta.Project
+	var err error
+	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil && !byName {
+		p, err = a.projects.GetProject(ctx, id)
+	} else {
+		p, err = a.projects.GetProjectByName(ctx, ref)
+	}
+	if err != nil {
+		return nil, storeError(err, "project "+ref)
+	}
+	return p, nil
+}
+
+// readableProject returns the project when the caller may read it: the admin any, anonymous callers
+// public ones. Anonymous callers get UNAUTHORIZED for a private or a missing project alike.
+func (a *API) readableProject(r *http.Request, ref string, byName bool) (*meta.Project, error) {
+	who, err := a.principal(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := a.lookupProject(r.Context(), ref, byName)
+	if who.Admin {
+		return p, err
+	}
+	if err != nil && !errcode.IsCode(err, errcode.ErrNotFound) {
+		return nil, err
+	}
+	if err != nil || !p.Public() {
+		return nil, adminOnly(who)
+	}
+	return p, nil
+}
+
+// adminProject returns the project of the path for an admin request.
+func (a *API) adminProject(r *http.Request) (*meta.Project, error) {
+	if err := a.requireAdmin(r); err != nil {
+		return nil, err
+	}
+	ref, byName := projectRef(r)
+	return a.lookupProject(r.Context(), ref, byName)
+}
+
+func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
+	if err := a.requireAdmin(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req projectReq
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p, err := a.newProject(r.Context(), &req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id, err := a.projects.CreateProject(r.Context(), p)
+	switch {
+	case errors.Is(err, meta.ErrConflict):
+		a.fail(w, r, errcode.ErrConflict.WithMessage("the project named %s already exists", p.Name))
+		return
+	case errors.Is(err, meta.ErrNotFound): // the registry was deleted since newProject looked
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("registry %d does not exist", p.RegistryID))
+		return
+	case err != nil:
+		a.fail(w, r, storeError(err, "project"))
+		return
+	}
+	loc := strconv.FormatInt(id, 10)
+	if boolHeader(r, "X-Resource-Name-In-Location") {
+		loc = p.Name
+	}
+	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+loc)
+	w.WriteHeader(http.StatusCreated)
+}
+
+// newProject validates a creation request and returns the project to store.
+func (a *API) newProject(ctx context.Context, req *projectReq) (*meta.Project, error) {
+	name := ""
+	if req.ProjectName != nil {
+		name = *req.ProjectName
+	}
+	if len(name) == 0 || len(name) > maxProjectName || !projectNameRE.MatchString(name) {
+		return nil, errcode.ErrBadRequest.WithMessage(
+			"project name %q is invalid: use 1 to %d lower-case letters, digits and single '.', '_' or '-' between them",
+			name, maxProjectName)
+	}
+	md, err := mergeMetadata(nil, req.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := md[meta.MetaPublic]; !ok {
+		md[meta.MetaPublic] = strconv.FormatBool(req.Public != nil && *req.Public)
+	}
+	limit, err := storageLimit(req.StorageLimit, -1)
+	if err != nil {
+		return nil, err
+	}
+	var registryID int64
+	if req.RegistryID != nil && *req.RegistryID != 0 {
+		registryID = *req.RegistryID
+		if registryID < 0 {
+			return nil, errcode.ErrBadRequest.WithMessage("registry_id %d is invalid: it must be greater than 0", registryID)
+		}
+		if _, err := a.registries.GetRegistry(ctx, registryID); err != nil {
+			if errors.Is(err, meta.ErrNotFound) {
+				return nil, errcode.ErrBadRequest.WithMessage("registry %d does not exist", registryID)
+			}
+			return nil, storeError(err, "registry")
+		}
+	}
+	return &meta.Project{Name: name, RegistryID: registryID, Metadata: md, StorageLimit: limit}, nil
+}
+
+// storageLimit validates a storage limit in bytes: -1 (unlimited) or positive; absent or 0 (Harbor's
+// "default") gives def.
+func storageLimit(v *int64, def int64) (int64, error) {
+	switch {
+	case v == nil || *v == 0:
+		return def, nil
+	case *v < -1:
+		return 0, errcode.ErrBadRequest.WithMessage("storage_limit %d is invalid: use -1 (unlimited) or a positive number of bytes", *v)
+	default:
+		return *v, nil
+	}
+}
+
+func (a *API) getProject(w http.ResponseWriter, r *http.Request) {
+	ref, byName := projectRef(r)
+	p, err := a.readableProject(r, ref, byName)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out, err := a.projectToJSON(r.Context(), p)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// headProject answers 200 when the project named by ?project_name exists (and the caller may read it).
+func (a *API) headProject(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("project_name")
+	if name == "" {
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("project_name is required"))
+		return
+	}
+	if _, err := a.readableProject(r, name, true); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// updateProject merges metadata (keys present replace, others stay), and may set storage_limit;
+// project_name is ignored (projects cannot be renamed) and registry_id cannot change.
+func (a *API) updateProject(w http.ResponseWriter, r *http.Request) {
+	p, err := a.adminProject(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req projectReq
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if req.RegistryID != nil && *req.RegistryID != 0 && *req.RegistryID != p.RegistryID {
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("registry_id cannot be changed after the project was created"))
+		return
+	}
+	if p.Metadata, err = mergeMetadata(p.Metadata, req.Metadata); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if _, ok := req.Metadata[meta.MetaPublic]; !ok && req.Public != nil {
+		p.Metadata[meta.MetaPublic] = strconv.FormatBool(*req.Public)
+	}
+	if p.StorageLimit, err = storageLimit(req.StorageLimit, p.StorageLimit); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.saveProject(w, r, p)
+}
+
+// deleteProject refuses with PRECONDITION (412) while the project holds repositories, as Harbor does.
+func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) {
+	p, err := a.adminProject(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	notEmpty := errcode.ErrPreconditions.WithMessage("the project contains repositories, can not be deleted")
+	n, err := a.repos.CountRepositories(r.Context(), p.ID)
+	if err != nil {
+		a.fail(w, r, errcode.ErrInternal.Wrap(err, "counting repositories"))
+		return
+	}
+	if n > 0 {
+		a.fail(w, r, notEmpty)
+		return
+	}
+	err = a.projects.DeleteProject(r.Context(), p.ID)
+	if errors.Is(err, meta.ErrConflict) { // a repository appeared since the count
+		a.fail(w, r, notEmpty)
+		return
+	}
+	if err != nil {
+		a.fail(w, r, storeError(err, "project "+p.Name))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}

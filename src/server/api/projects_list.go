@@ -1,0 +1,96 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+// scanBatch is the page size used when the whole project list must be read to filter it.
+const scanBatch = 100
+
+// listProjects answers Harbor's GET /projects: ?name (substring), ?public, ?page, ?page_size, with
+// X-Total-Count and Link. Anonymous callers see public projects only.
+func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
+	who, err := a.principal(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	pg, err := parsePage(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var public *bool
+	if v := q.Get("public"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			a.fail(w, r, errcode.ErrBadRequest.WithMessage("public must be true or false, got %q", v))
+			return
+		}
+		public = &b
+	}
+	if !who.Admin {
+		if public != nil && !*public { // anonymous callers asking for private projects get none
+			setListHeaders(w, r, 0, pg)
+			writeJSON(w, http.StatusOK, []projectJSON{})
+			return
+		}
+		yes := true
+		public = &yes
+	}
+	ctx := r.Context()
+	var (
+		projects []*meta.Project
+		total    int64
+	)
+	if public == nil {
+		projects, total, err = a.projects.ListProjects(ctx, q.Get("name"), pg.offset(), pg.size)
+	} else {
+		projects, total, err = a.listByPublicity(ctx, q.Get("name"), *public, pg)
+	}
+	if err != nil {
+		a.fail(w, r, storeError(err, "project"))
+		return
+	}
+	out := make([]projectJSON, 0, len(projects))
+	for _, p := range projects {
+		j, err := a.projectToJSON(ctx, p)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		out = append(out, j)
+	}
+	setListHeaders(w, r, total, pg)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listByPublicity pages through the projects with that publicity. ProjectStore cannot filter by
+// metadata, so it reads the whole (name-filtered) list in batches and pages in memory.
+func (a *API) listByPublicity(ctx context.Context, name string, public bool, pg page) ([]*meta.Project, int64, error) {
+	var matched []*meta.Project
+	for offset := 0; ; {
+		batch, total, err := a.projects.ListProjects(ctx, name, offset, scanBatch)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, p := range batch {
+			if p.Public() == public {
+				matched = append(matched, p)
+			}
+		}
+		offset += len(batch)
+		if len(batch) < scanBatch || int64(offset) >= total {
+			break
+		}
+	}
+	start := min(pg.offset(), len(matched))
+	end := min(start+pg.size, len(matched))
+	return matched[start:end], int64(len(matched)), nil
+}

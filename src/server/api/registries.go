@@ -1,0 +1,288 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+// pingTimeout bounds one upstream check.
+const pingTimeout = 30 * time.Second
+
+func registryID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errcode.ErrBadRequest.WithMessage("registry id must be a positive integer, got %q", r.PathValue("id"))
+	}
+	return id, nil
+}
+
+// adminRegistry returns the registry of the path for an admin request.
+func (a *API) adminRegistry(r *http.Request) (*meta.Registry, error) {
+	if err := a.requireAdmin(r); err != nil {
+		return nil, err
+	}
+	id, err := registryID(r)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := a.registries.GetRegistry(r.Context(), id)
+	if err != nil {
+		return nil, storeError(err, "registry "+strconv.FormatInt(id, 10))
+	}
+	return reg, nil
+}
+
+// openSecret returns the plaintext of a stored registry's secret.
+func (a *API) openSecret(r *meta.Registry) (string, error) {
+	if r.AccessSecret == "" {
+		return "", nil
+	}
+	s, err := a.box.Open(r.AccessSecret)
+	if err != nil {
+		return "", errcode.ErrInternal.Wrap(err,
+			"the stored credential of registry %d cannot be decrypted (was the secret key replaced?): set access_secret again", r.ID)
+	}
+	return s, nil
+}
+
+// sealSecret returns what to store for a plaintext secret ("" stays "").
+func (a *API) sealSecret(plain string) (string, error) {
+	if plain == "" {
+		return "", nil
+	}
+	s, err := a.box.Seal(plain)
+	if err != nil {
+		return "", errcode.ErrInternal.Wrap(err, "sealing the credential")
+	}
+	return s, nil
+}
+
+// check pings the upstream described by r with the plaintext secret; a failure is BAD_REQUEST with the
+// pinger's message (the secret masked, should it appear).
+func (a *API) check(ctx context.Context, r meta.Registry, plain string) error {
+	r.AccessSecret = plain
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := a.pinger.PingRegistry(ctx, r); err != nil {
+		msg := err.Error()
+		if plain != "" {
+			msg = strings.ReplaceAll(msg, plain, maskedSecret)
+		}
+		return errcode.ErrBadRequest.WithMessage("the registry is unhealthy: %s", msg)
+	}
+	return nil
+}
+
+func (a *API) setStatus(id int64, err error) {
+	if err != nil {
+		a.status.Store(id, statusUnhealthy)
+	} else {
+		a.status.Store(id, statusHealthy)
+	}
+}
+
+func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) {
+	if err := a.requireAdmin(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	pg, err := parsePage(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	regs, total, err := a.registries.ListRegistries(r.Context(), q.Get("name"), pg.offset(), pg.size)
+	if err != nil {
+		a.fail(w, r, storeError(err, "registry"))
+		return
+	}
+	out := make([]registryJSON, 0, len(regs))
+	for _, reg := range regs {
+		out = append(out, a.registryToJSON(reg))
+	}
+	setListHeaders(w, r, total, pg)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) {
+	reg, err := a.adminRegistry(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.registryToJSON(reg))
+}
+
+// createRegistry validates the registry, checks that it answers (as Harbor does), seals the secret and
+// stores it: 201 with Location.
+func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) {
+	if err := a.requireAdmin(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req registryReq
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var reg meta.Registry
+	var plain string
+	if s := req.apply(&reg); s != nil {
+		plain = *s
+	}
+	err := validateRegistry(&reg, true)
+	if err == nil {
+		err = a.check(r.Context(), reg, plain)
+	}
+	if err == nil {
+		reg.AccessSecret, err = a.sealSecret(plain)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id, err := a.registries.CreateRegistry(r.Context(), &reg)
+	if err != nil {
+		a.fail(w, r, storeError(err, "a registry named "+reg.Name))
+		return
+	}
+	a.setStatus(id, nil)
+	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
+	w.WriteHeader(http.StatusCreated)
+}
+
+// updateRegistry applies the fields present; an absent or "*****" secret keeps the stored one. The
+// upstream is checked again when a connection setting changed.
+func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
+	old, err := a.adminRegistry(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req registryReq
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	reg := *old
+	newSecret := req.apply(&reg)
+	if err := validateRegistry(&reg, true); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	changed := newSecret != nil || reg.Type != old.Type || reg.URL != old.URL || reg.Insecure != old.Insecure ||
+		reg.CACertificate != old.CACertificate || reg.CredentialType != old.CredentialType || reg.AccessKey != old.AccessKey
+	if changed {
+		var plain string
+		if newSecret != nil {
+			plain = *newSecret
+		} else if plain, err = a.openSecret(old); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		err = a.check(r.Context(), reg, plain)
+		if err == nil && newSecret != nil {
+			reg.AccessSecret, err = a.sealSecret(plain)
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	if err := a.registries.UpdateRegistry(r.Context(), &reg); err != nil {
+		what := "registry " + strconv.FormatInt(reg.ID, 10)
+		if errors.Is(err, meta.ErrConflict) {
+			what = "a registry named " + reg.Name
+		}
+		a.fail(w, r, storeError(err, what))
+		return
+	}
+	if changed {
+		a.setStatus(reg.ID, nil)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// deleteRegistry refuses with PRECONDITION (412) while a project uses the registry, as Harbor does.
+func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) {
+	if err := a.requireAdmin(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id, err := registryID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	err = a.registries.DeleteRegistry(r.Context(), id)
+	switch {
+	case errors.Is(err, meta.ErrConflict):
+		a.fail(w, r, errcode.ErrPreconditions.WithMessage(
+			"the registry %d is referenced by proxy cache project, cannot delete it", id))
+	case err != nil:
+		a.fail(w, r, storeError(err, "registry "+strconv.FormatInt(id, 10)))
+	default:
+		a.status.Delete(id)
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// pingRegistry checks a stored registry ({"id"}), a stored one with some settings replaced, or settings
+// alone ({"type","url",...}): 200 when it answers, 400 with the reason otherwise.
+func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) {
+	if err := a.requireAdmin(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req registryReq
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var reg meta.Registry
+	var plain string
+	if req.ID != nil && *req.ID != 0 {
+		stored, err := a.registries.GetRegistry(r.Context(), *req.ID)
+		if err != nil {
+			a.fail(w, r, storeError(err, "registry "+strconv.FormatInt(*req.ID, 10)))
+			return
+		}
+		reg = *stored
+	}
+	newSecret := req.apply(&reg)
+	var err error
+	switch {
+	case newSecret != nil:
+		plain = *newSecret
+	case reg.ID != 0:
+		if plain, err = a.openSecret(&reg); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	if reg.Type == "" || reg.URL == "" {
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("type or url cannot be empty"))
+		return
+	}
+	if err := validateRegistry(&reg, false); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	err = a.check(r.Context(), reg, plain)
+	if reg.ID != 0 && !req.hasSettings() {
+		a.setStatus(reg.ID, err)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,192 @@
+package api
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"net/url"
+	"strings"
+
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+// registryTypes are the upstream types Berth can proxy.
+var registryTypes = map[string]bool{"docker-registry": true, "docker-hub": true, "harbor": true, "github-ghcr": true}
+
+const (
+	maxRegistryName = 64 // Harbor's limit
+	credentialBasic = "basic"
+	maskedSecret    = "*****" // Harbor shows this in place of a stored secret
+	statusUnknown   = "unknown"
+)
+
+type credentialReq struct {
+	Type         *string `json:"type"`
+	AccessKey    *string `json:"access_key"`
+	AccessSecret *string `json:"access_secret"`
+}
+
+// registryReq is the body of POST and PUT /registries and POST /registries/ping. It accepts the nested
+// credential of Harbor's Registry model and the flat fields of its RegistryUpdate and RegistryPing
+// models; flat fields win. Absent fields leave the current value.
+type registryReq struct {
+	ID             *int64         `json:"id"` // ping only
+	Name           *string        `json:"name"`
+	Type           *string        `json:"type"`
+	URL            *string        `json:"url"`
+	Insecure       *bool          `json:"insecure"`
+	Description    *string        `json:"description"`
+	CACertificate  *string        `json:"ca_certificate"`
+	Credential     *credentialReq `json:"credential"`
+	CredentialType *string        `json:"credential_type"`
+	AccessKey      *string        `json:"access_key"`
+	AccessSecret   *string        `json:"access_secret"`
+}
+
+// apply sets the fields present in req on r, except the secret, which it returns: nil when the request
+// keeps the current one (absent, or Harbor's mask "*****"), else the new plaintext ("" clears it).
+func (req *registryReq) apply(r *meta.Registry) *string {
+	set := func(dst, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&r.Name, req.Name)
+	set(&r.Type, req.Type)
+	set(&r.URL, req.URL)
+	set(&r.Description, req.Description)
+	set(&r.CACertificate, req.CACertificate)
+	if req.Insecure != nil {
+		r.Insecure = *req.Insecure
+	}
+	var secret *string
+	creds := []credentialReq{{req.CredentialType, req.AccessKey, req.AccessSecret}}
+	if req.Credential != nil {
+		creds = append([]credentialReq{*req.Credential}, creds...)
+	}
+	for _, c := range creds {
+		set(&r.CredentialType, c.Type)
+		set(&r.AccessKey, c.AccessKey)
+		if c.AccessSecret != nil && *c.AccessSecret != maskedSecret {
+			secret = c.AccessSecret
+		}
+	}
+	return secret
+}
+
+// hasSettings reports whether req sets anything but the ID.
+func (req *registryReq) hasSettings() bool {
+	c := *req
+	c.ID = nil
+	return c != registryReq{}
+}
+
+// validateRegistry checks and normalizes r's settings; the name only when withName.
+func validateRegistry(r *meta.Registry, withName bool) error {
+	if withName {
+		r.Name = strings.TrimSpace(r.Name)
+		if r.Name == "" || len(r.Name) > maxRegistryName {
+			return errcode.ErrBadRequest.WithMessage("registry name must be 1 to %d characters", maxRegistryName)
+		}
+	}
+	if !registryTypes[r.Type] {
+		return errcode.ErrBadRequest.WithMessage("registry type %q is not supported: use docker-registry, docker-hub, harbor or github-ghcr", r.Type)
+	}
+	u, err := normalizeURL(r.URL)
+	if err != nil {
+		return err
+	}
+	r.URL = u
+	if r.CredentialType == "" {
+		r.CredentialType = credentialBasic
+	}
+	if r.CredentialType != credentialBasic {
+		return errcode.ErrBadRequest.WithMessage("credential type %q is not supported: use basic", r.CredentialType)
+	}
+	return validateCA(r.CACertificate)
+}
+
+// normalizeURL accepts an absolute http or https URL without user info, query or fragment and returns
+// it without trailing slashes.
+func normalizeURL(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Opaque != "" {
+		return "", errcode.ErrBadRequest.WithMessage("registry url %q is invalid: use an absolute http:// or https:// URL", s)
+	}
+	if u.User != nil {
+		return "", errcode.ErrBadRequest.WithMessage("registry url must not contain credentials: use the credential fields")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", errcode.ErrBadRequest.WithMessage("registry url must not have a query or a fragment")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// validateCA accepts "" or one or more PEM certificates and nothing else.
+func validateCA(text string) error {
+	if strings.TrimSpace(text) == "" {
+		return nil
+	}
+	bad := errcode.ErrBadRequest.WithMessage("ca_certificate must be PEM-encoded X.509 certificates")
+	rest, n := []byte(text), 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return bad
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return bad
+		}
+		n++
+	}
+	if n == 0 || len(bytes.TrimSpace(rest)) > 0 {
+		return bad
+	}
+	return nil
+}
+
+type credentialJSON struct {
+	Type         string `json:"type"`
+	AccessKey    string `json:"access_key"`
+	AccessSecret string `json:"access_secret"`
+}
+
+// registryJSON is Harbor's Registry model plus ca_certificate.
+type registryJSON struct {
+	ID            int64          `json:"id"`
+	Name          string         `json:"name"`
+	Type          string         `json:"type"`
+	URL           string         `json:"url"`
+	Insecure      bool           `json:"insecure"`
+	Description   string         `json:"description"`
+	CACertificate string         `json:"ca_certificate,omitempty"`
+	Credential    credentialJSON `json:"credential"`
+	Status        string         `json:"status"`
+	CreationTime  harborTime     `json:"creation_time"`
+	UpdateTime    harborTime     `json:"update_time"`
+}
+
+// registryToJSON never includes the secret: a stored one shows as "*****".
+func (a *API) registryToJSON(r *meta.Registry) registryJSON {
+	c := credentialJSON{Type: r.CredentialType, AccessKey: r.AccessKey}
+	if c.Type == "" {
+		c.Type = credentialBasic
+	}
+	if r.AccessSecret != "" {
+		c.AccessSecret = maskedSecret
+	}
+	status := statusUnknown
+	if s, ok := a.status.Load(r.ID); ok {
+		status = s.(string)
+	}
+	return registryJSON{
+		ID: r.ID, Name: r.Name, Type: r.Type, URL: r.URL, Insecure: r.Insecure, Description: r.Description,
+		CACertificate: r.CACertificate, Credential: c, Status: status,
+		CreationTime: harborTime(r.CreationTime), UpdateTime: harborTime(r.UpdateTime),
+	}
+}

@@ -1,0 +1,43 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+// newSQLiteEnv builds an env on a real meta store in a SQLite file of the test's own.
+func newSQLiteEnv(t *testing.T, health ...Component) *env {
+	t.Helper()
+	ctx := context.Background()
+	store, err := meta.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, store.Close()) })
+	e := newEnvWith(t, store, health...)
+	n := 0
+	e.addRepo = func(projectID int64) {
+		p, err := store.GetProject(ctx, projectID)
+		require.NoError(t, err)
+		n++
+		digest := fmt.Sprintf("sha256:%064x", n)
+		require.NoError(t, store.LinkBlob(ctx, projectID, fmt.Sprintf("%s/repo%d", p.Name, n), digest, 1))
+	}
+	return e
+}
+
+func TestSQLiteHealth(t *testing.T) {
+	f := newFakeStore()
+	store, err := meta.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
+	require.NoError(t, err)
+	e := newEnvWith(t, f, Component{Name: "database", Checker: store})
+	require.Contains(t, e.must(req{method: "GET", path: "/api/v2.0/health"}, 200).Body.String(),
+		`{"name":"database","status":"healthy"}`)
+	require.NoError(t, store.Close())
+	body := e.must(req{method: "GET", path: "/api/v2.0/health"}, 200).Body.String()
+	require.Contains(t, body, `"status":"unhealthy"`)
+}
