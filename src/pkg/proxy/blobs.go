@@ -43,7 +43,9 @@ func (s *Service) StatBlob(ctx context.Context, repo content.Repo, d digest.Dige
 	return size, nil
 }
 
-// OpenBlob serves a blob locally when held, else streams it from the shared upstream fill.
+// OpenBlob serves a blob locally when held, else streams it from the shared upstream fill. When the
+// upstream announced no length, the fill is awaited and the committed blob served, so that Size is
+// always the real size (the handler sends it as Content-Length).
 func (s *Service) OpenBlob(ctx context.Context, repo content.Repo, d digest.Digest) (content.BlobContent, error) {
 	b, err := s.Local.OpenBlob(ctx, repo, d)
 	if err == nil || !repo.Project.IsProxy() || !errcode.IsCode(err, errcode.ErrBlobUnknown) {
@@ -56,23 +58,24 @@ func (s *Service) OpenBlob(ctx context.Context, repo content.Repo, d digest.Dige
 	if err := waitFor(ctx, f.sizeKnown); err != nil {
 		return nil, err
 	}
-	file, committed, err := f.openTemp()
-	if err != nil {
-		return nil, errcode.ErrUnknown.Wrap(err, "open blob being downloaded")
-	}
-	if committed {
-		if err := waitFor(ctx, f.done); err != nil {
-			return nil, err
+	f.mu.Lock()
+	size := f.size
+	f.mu.Unlock()
+	if size >= 0 {
+		if file, past := f.openTemp(); !past {
+			return &fillReader{ctx: ctx, f: f, file: file}, nil
 		}
-		f.mu.Lock()
-		ferr := f.err
-		f.mu.Unlock()
-		if ferr != nil {
-			return nil, ferr
-		}
-		return s.Local.OpenBlob(ctx, repo, d)
 	}
-	return &fillReader{ctx: ctx, f: f, file: file}, nil
+	if err := waitFor(ctx, f.done); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	ferr := f.err
+	f.mu.Unlock()
+	if ferr != nil {
+		return nil, ferr
+	}
+	return s.Local.OpenBlob(ctx, repo, d)
 }
 
 // startFill joins the download of d into repo, starting it when none runs. The download runs detached
@@ -100,6 +103,12 @@ func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Dig
 }
 
 func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d digest.Digest, f *fill) (err error) {
+	// A caller may have missed the blob locally just before an earlier fill committed it and left the
+	// group: then it is held now and must not be downloaded again. The fill ends without a temp file,
+	// which sends its readers to the local copy.
+	if _, err := s.Local.StatBlob(ctx, repo, d); err == nil {
+		return nil
+	}
 	rc, size, err := up.GetBlob(ctx, repo.Path, d, 0)
 	if err != nil {
 		return upstreamError(err, errcode.ErrBlobUnknown)

@@ -21,6 +21,7 @@ type fill struct {
 	written   int64
 	progress  chan struct{} // closed and replaced whenever written grows
 	finishing bool          // the temp file is about to be renamed: new readers wait for done
+	finished  bool          // finish ran: written and err are final (mirrors done, read under mu)
 	err       error
 }
 
@@ -56,6 +57,7 @@ func (f *fill) beginCommit() {
 func (f *fill) finish(err error) {
 	f.mu.Lock()
 	f.err = err
+	f.finished = true
 	select {
 	case <-f.sizeKnown:
 	default:
@@ -67,15 +69,20 @@ func (f *fill) finish(err error) {
 	close(f.done)
 }
 
-// openTemp opens the temp file for a new reader, or reports that the fill is past that point.
-func (f *fill) openTemp() (file *os.File, committed bool, err error) {
+// openTemp opens the temp file for a new reader, or reports that the fill is past that point (committing,
+// committed, failed, or never started a file): the caller then waits for done and reads the outcome.
+func (f *fill) openTemp() (file *os.File, committed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.finishing || f.path == "" {
-		return nil, true, nil
+	if f.finishing || f.finished || f.path == "" {
+		return nil, true
 	}
-	file, err = os.Open(f.path)
-	return file, false, err
+	file, err := os.Open(f.path)
+	if err != nil {
+		// The fill failed and removed its temp file before finish ran: its error comes with done.
+		return nil, true
+	}
+	return file, false
 }
 
 // fillReader streams a blob from a fill's temporary file as it grows.
@@ -94,15 +101,11 @@ func (r *fillReader) Size() int64 {
 
 func (r *fillReader) Read(p []byte) (int, error) {
 	for {
+		// One snapshot under the lock: reading done separately could pair a final "done" with a stale
+		// written (an early EOF) or a stale nil err (handing out the held-back byte of a bad blob).
 		r.f.mu.Lock()
-		written, progress, err := r.f.written, r.f.progress, r.f.err
+		written, progress, err, done := r.f.written, r.f.progress, r.f.err, r.f.finished
 		r.f.mu.Unlock()
-		var done bool
-		select {
-		case <-r.f.done:
-			done = true
-		default:
-		}
 		if done && err != nil {
 			return 0, err
 		}

@@ -17,6 +17,14 @@ func (s *Service) GetManifest(ctx context.Context, repo content.Repo, ref string
 	if !repo.Project.IsProxy() {
 		return s.Local.GetManifest(ctx, repo, ref)
 	}
+	m, err := s.getProxied(ctx, repo, ref)
+	if err == nil {
+		s.pulled(ctx, repo, m)
+	}
+	return m, err
+}
+
+func (s *Service) getProxied(ctx context.Context, repo content.Repo, ref string) (*content.Manifest, error) {
 	up, err := s.upstreams.Upstream(ctx, repo.Project)
 	if err != nil {
 		return nil, err
@@ -33,9 +41,7 @@ func (s *Service) GetManifest(ctx context.Context, repo content.Repo, ref string
 	desc, headErr := up.ManifestExists(ctx, repo.Path, ref)
 	if headErr != nil {
 		if servesLocal(headErr) {
-			if m, err := s.Local.GetManifest(ctx, repo, ref); err == nil {
-				s.log.WarnContext(ctx, "upstream failed; serving the local copy", "repository", repo.Name, "tag", ref, "err", headErr)
-				m.Stale = true
+			if m := s.staleTag(ctx, repo, ref, headErr); m != nil {
 				return m, nil
 			}
 		}
@@ -50,7 +56,27 @@ func (s *Service) GetManifest(ctx context.Context, repo content.Repo, ref string
 		}
 		return m, nil
 	}
-	return s.fetchManifest(ctx, up, repo, desc.Digest, ref)
+	m, err := s.fetchManifest(ctx, up, repo, desc.Digest, ref)
+	if err != nil && ctx.Err() == nil && !errcode.IsCode(err, errcode.ErrManifestUnknown) {
+		// The tag moved upstream but the new manifest could not be fetched (rate limit, outage between
+		// HEAD and GET, invalid answer): the local copy is still better than an error.
+		if local := s.staleTag(ctx, repo, ref, err); local != nil {
+			return local, nil
+		}
+	}
+	return m, err
+}
+
+// staleTag returns the local manifest of tag marked Stale, or nil when there is none; upErr is the
+// upstream failure that made it necessary (logged).
+func (s *Service) staleTag(ctx context.Context, repo content.Repo, tag string, upErr error) *content.Manifest {
+	m, err := s.Local.GetManifest(ctx, repo, tag)
+	if err != nil {
+		return nil
+	}
+	s.log.WarnContext(ctx, "upstream failed; serving the local copy", "repository", repo.Name, "tag", tag, "err", upErr)
+	m.Stale = true
+	return m
 }
 
 // fetchManifest downloads the manifest d once however many clients ask, records it (and the tag) and

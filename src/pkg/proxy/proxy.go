@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
 
 // Upstream is the part of the upstream registry client the proxy uses. Repository names are the
@@ -60,7 +61,8 @@ type Service struct {
 	log       *slog.Logger
 	opts      Options
 	fills     *fillGroup
-	manifests *flightGroup[*content.Manifest]
+	onPull    func(ctx context.Context, repo content.Repo, subject digest.Digest)
+	manifests *syncutil.Group[string, *content.Manifest]
 }
 
 var _ content.Service = (*Service)(nil)
@@ -76,6 +78,18 @@ func New(local Local, upstreams Upstreams, blobs storage.BlobWriter, links meta.
 	return &Service{
 		Local: local, upstreams: upstreams, blobs: blobs, links: links, log: log, opts: opts,
 		fills:     newFillGroup(),
-		manifests: newFlightGroup[*content.Manifest](opts.FillTimeout),
+		manifests: syncutil.NewGroup[string, *content.Manifest](opts.FillTimeout),
+	}
+}
+
+// OnSubjectPulled registers a hook called (without blocking) after a manifest of a proxy-cache project
+// was served by digest or tag; the referrers prefetcher uses it. Call before serving.
+func (s *Service) OnSubjectPulled(hook func(ctx context.Context, repo content.Repo, subject digest.Digest)) {
+	s.onPull = hook
+}
+
+func (s *Service) pulled(ctx context.Context, repo content.Repo, m *content.Manifest) {
+	if s.onPull != nil && m != nil {
+		s.onPull(ctx, repo, m.Digest)
 	}
 }

@@ -69,7 +69,11 @@ func (c *Clients) Upstream(ctx context.Context, project *meta.Project) (Upstream
 	if !project.IsProxy() {
 		return nil, fmt.Errorf("project %s is not a proxy-cache project", project.Name)
 	}
-	return c.Client(ctx, project.RegistryID)
+	cl, err := c.Client(ctx, project.RegistryID)
+	if err != nil {
+		return nil, err // not a typed-nil *registry.Client inside the interface
+	}
+	return cl, nil
 }
 
 // Endpoint turns a stored registry into a client endpoint, decrypting its secret.

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/config"
+	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/local"
+	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/metrics"
+	"github.com/berth-registry/berth/src/pkg/proxy"
+	"github.com/berth-registry/berth/src/pkg/referrers"
+	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/secret"
+	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/server"
+	"github.com/berth-registry/berth/src/server/api"
+	registryhttp "github.com/berth-registry/berth/src/server/registry"
+)
+
+// serve builds every component from the configuration, runs the HTTP server until ctx ends, then
+// shuts down gracefully: in-flight requests finish (up to the shutdown timeout), then background work
+// stops and the stores close.
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := config.Load(args, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	password, err := adminPassword(cfg.AdminPassword, cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+
+	store, err := meta.Open(ctx, cfg.DatabaseURLOrDefault())
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer func() { _ = store.Close() }()
+	blobs, err := storage.NewFS(filepath.Join(cfg.DataDir, "storage"))
+	if err != nil {
+		return fmt.Errorf("open storage: %w", err)
+	}
+	key, err := secret.LoadOrCreateKey(cfg.SecretKeyFileOrDefault())
+	var weak *secret.InsecureKeyFileError
+	if errors.As(err, &weak) {
+		log.Warn("the secret key file is readable by others; restrict it to mode 0600", "err", err)
+	} else if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return err
+	}
+
+	m := metrics.New()
+	health := []api.Component{{Name: "database", Checker: store}}
+	var kv cache.Cache
+	if cfg.RedisURL != "" {
+		rc, err := cache.NewRedisFromURL(cfg.RedisURL, "berth:")
+		if err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		defer func() { _ = rc.Close() }()
+		kv = rc
+		health = append(health, api.Component{Name: "redis", Checker: rc})
+	} else {
+		kv = cache.NewMemory(cfg.MemoryCacheBytes)
+	}
+
+	upstreamOpts := registry.Options{
+		DialTimeout:           cfg.UpstreamDialTimeout,
+		ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout,
+		MaxConnsPerHost:       cfg.UpstreamMaxConns,
+		MaxPages:              cfg.ReferrersUpstreamPages,
+		ReprobeInterval:       cfg.ReferrersReprobe,
+		Proxy:                 http.ProxyFromEnvironment,
+		Logger:                log.With("component", "upstream"),
+		UserAgent:             "berth/" + version,
+	}
+	clients := proxy.NewClients(store, box, upstreamOpts)
+
+	localSvc := local.New(blobs, store, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Logger: log})
+	defer func() { _ = localSvc.Close() }()
+	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{FillTimeout: cfg.BlobFillTimeout})
+	refs := referrers.New(localSvc, store, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
+		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
+		PageSize: cfg.ReferrersPageSize, MaxPageSize: cfg.ReferrersMaxPageSize,
+		UpstreamTimeout: cfg.UpstreamHeaderTimeout * 2,
+	})
+	prefetch := referrers.NewPrefetcher(refs, proxySvc, cfg.ReferrersPrefetchWorker, 5*time.Minute, m, log.With("component", "prefetch"))
+	defer prefetch.Close()
+	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
+
+	authn := auth.NewAuthenticator(password)
+	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, store, authn, log.With("component", "registry"),
+		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize})
+	apiH, err := api.New(api.Deps{
+		Projects: store, Registries: store, Repositories: store, Box: box, Auth: authn,
+		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
+			ep, err := proxy.Endpoint(&r, plain{})
+			if err != nil {
+				return err
+			}
+			c, err := registry.NewClient(ep, upstreamOpts)
+			if err != nil {
+				return err
+			}
+			return c.Ping(ctx)
+		}),
+		Health: health, Log: log.With("component", "api"),
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           server.New(v2, apiH, m, log),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
+		"database", redactURL(cfg.DatabaseURLOrDefault()), "redis", redactURL(cfg.RedisURL))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: waiting for in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// plain passes a secret through: the ping endpoint hands over plaintext credentials.
+type plain struct{}
+
+func (plain) Open(s string) (string, error) { return s, nil }
+
+// listers adapts proxy.Clients to referrers.Listers.
+type listers struct{ c *proxy.Clients }
+
+func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister, error) {
+	return l.c.Client(ctx, registryID)
+}
+
+// service is the pull-through service with referrers served by the Proxy Referrer API controller.
+type service struct {
+	*proxy.Service
+	refs *referrers.Controller
+}
+
+func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.LogFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format must be text or json, not %q", cfg.LogFormat)
+}
+
+// redactURL hides a password in a URL for logging.
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		if at := strings.LastIndex(s, "@"); at > i {
+			if colon := strings.Index(s[i+3:at], ":"); colon >= 0 {
+				return s[:i+3+colon] + ":*****" + s[at:]
+			}
+		}
+	}
+	return s
+}
+
+// ListReferrers routes referrers requests to the Proxy Referrer API controller.
+func (s service) ListReferrers(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) (*content.ReferrersPage, error) {
+	return s.refs.ListReferrers(ctx, repo, subject, q)
+}

@@ -1,0 +1,140 @@
+// Package referrers implements the Proxy Referrer API: the referrers of content in a proxy-cache project
+// whose metadata proxy_referrer_api is "true" are the upstream's referrers (its API, or its referrers tag
+// schema when it has none) merged with the referrers held in the project, de-duplicated by digest,
+// filtered after the merge and paginated by Berth itself.
+//
+// The upstream part of each answer is cached (Redis or process memory) under a versioned key derived from
+// the normalised request; within the project's freshness window it is served without asking the upstream,
+// after it one request per key goes upstream however many clients ask, and when the upstream fails the
+// cached answer is served up to its TTL. Local referrers are merged at read time.
+package referrers
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/metrics"
+	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/syncutil"
+)
+
+// Lister lists an upstream's referrers (registry.Client).
+type Lister interface {
+	ListReferrers(ctx context.Context, repo, ref, rawQuery string) (*registry.ReferrersResult, error)
+}
+
+// Listers returns the upstream lister of a registry.
+type Listers interface {
+	Lister(ctx context.Context, registryID int64) (Lister, error)
+}
+
+// LocalIndex is the referrer index of the artifacts Berth holds (meta.ArtifactStore).
+type LocalIndex interface {
+	ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error)
+}
+
+// Options tune the controller.
+type Options struct {
+	CacheTTL        time.Duration // how long an upstream answer is kept (served when the upstream fails)
+	Freshness       time.Duration // default window in which a cached answer is served without asking
+	PageSize        int           // entries per page when the client sends no n
+	MaxPageSize     int           // the largest n honoured
+	LockTTL         time.Duration // cross-process refresh lock
+	UpstreamTimeout time.Duration // bound on one upstream refresh
+	Now             func() time.Time
+}
+
+// Controller serves referrers for every project: proxied for proxy-cache projects with the toggle on,
+// local otherwise.
+type Controller struct {
+	local   content.Referrers
+	index   LocalIndex
+	listers Listers
+	cache   cache.Cache
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	opts    Options
+	flights *syncutil.Group[string, *fetched]
+}
+
+// fetched is the outcome of one cache lookup-or-refresh.
+type fetched struct {
+	entry  *entry // nil when nothing usable is known
+	status string // content.CacheHit, CacheMiss or CacheStale
+	err    error  // the upstream failure, when status is STALE or entry is nil
+}
+
+var _ content.Referrers = (*Controller)(nil)
+
+// New returns a Controller. local serves projects without the toggle; index supplies the local part
+// of proxied answers.
+func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cache, m *metrics.Metrics, log *slog.Logger, opts Options) *Controller {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = 10 * time.Second
+	}
+	if opts.UpstreamTimeout <= 0 {
+		opts.UpstreamTimeout = 60 * time.Second
+	}
+	return &Controller{
+		local: local, index: index, listers: listers, cache: c, metrics: m, log: log, opts: opts,
+		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
+	}
+}
+
+// freshness returns the project's freshness window: metadata proxy_referrer_cache_seconds, else the default.
+func (c *Controller) freshness(p *meta.Project) time.Duration {
+	if v, ok := p.Metadata[meta.MetaProxyReferrerCacheSecond]; ok {
+		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+			return time.Duration(s) * time.Second
+		}
+	}
+	return c.opts.Freshness
+}
+
+// pageSize returns the page size for a request.
+func (c *Controller) pageSize(n int) int {
+	switch {
+	case n <= 0:
+		return c.opts.PageSize
+	case n > c.opts.MaxPageSize:
+		return c.opts.MaxPageSize
+	}
+	return n
+}
+
+// localDescriptors returns the referrers of subject held in repo, as spec descriptors.
+func (c *Controller) localDescriptors(ctx context.Context, repo content.Repo, subject digest.Digest) ([]ocispec.Descriptor, error) {
+	arts, err := c.index.ListReferrers(ctx, repo.Name, subject.String(), "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ocispec.Descriptor, 0, len(arts))
+	for _, a := range arts {
+		out = append(out, ocispec.Descriptor{
+			MediaType: a.MediaType, Digest: digest.Digest(a.Digest), Size: a.Size,
+			ArtifactType: a.ArtifactType, Annotations: a.Annotations,
+		})
+	}
+	return out, nil
+}
+
+// entry is a decoded cache entry.
+type entry struct {
+	storedAt  time.Time
+	manifests []ocispec.Descriptor
+	filters   []string
+	source    string
+}
+
+func registryLabel(repo content.Repo) string { return strconv.FormatInt(repo.Project.RegistryID, 10) }

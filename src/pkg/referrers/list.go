@@ -1,0 +1,74 @@
+package referrers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/registry"
+)
+
+// ListReferrers answers a referrers request. Projects without the toggle get the local answer.
+func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) (*content.ReferrersPage, error) {
+	if !repo.Project.ProxyReferrerAPI() {
+		c.count(repo, "OFF")
+		return c.local.ListReferrers(ctx, repo, subject, q)
+	}
+	local, err := c.localDescriptors(ctx, repo, subject)
+	if err != nil {
+		return nil, err
+	}
+	f := c.upstream(ctx, repo, subject, q)
+	var upstream []ocispec.Descriptor
+	status := f.status
+	switch {
+	case f.entry != nil:
+		upstream = f.entry.manifests
+	case f.err != nil && registry.IsNotFound(f.err):
+		// The upstream does not know the subject or repository: the answer is what Berth holds,
+		// never a 404 that would hide it.
+		status = content.CacheMiss
+	case f.err != nil:
+		if len(local) == 0 {
+			c.count(repo, "ERROR")
+			return nil, upstreamFailure(f.err)
+		}
+		c.log.WarnContext(ctx, "upstream referrers unavailable; serving local referrers", "repository", repo.Name, "subject", subject, "err", f.err)
+		status = content.CacheLocal
+	}
+	list := filter(merge(local, upstream), q.ArtifactType)
+	p, next := page(list, q.Last, c.pageSize(q.N))
+	out := &content.ReferrersPage{Manifests: p, Next: next, Cache: status}
+	if q.ArtifactType != "" {
+		out.FiltersApplied = []string{"artifactType"}
+	}
+	c.count(repo, status)
+	return out, nil
+}
+
+func (c *Controller) count(repo content.Repo, status string) {
+	if c.metrics != nil {
+		c.metrics.ReferrersRequests.WithLabelValues(repo.Project.Name, status).Inc()
+	}
+}
+
+// upstreamFailure is the error for an upstream that failed with nothing cached and nothing local.
+func upstreamFailure(err error) error {
+	var e *errcode.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	switch {
+	case registry.IsInvalid(err):
+		return errcode.ErrUpstreamInvalid.Wrap(err, "the upstream registry sent an unusable referrers list: %v", err)
+	case registry.IsRateLimited(err):
+		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is rate-limiting requests and no referrers are cached")
+	case registry.IsUnauthorized(err):
+		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry refused Berth's credentials and no referrers are cached")
+	}
+	return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is unavailable and no referrers are cached: %v", err)
+}

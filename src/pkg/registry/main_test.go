@@ -1,0 +1,80 @@
+package registry_test
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/registry"
+)
+
+func TestMain(m *testing.M) {
+	// distribution's tracing must not try to export from tests.
+	_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
+	os.Exit(m.Run())
+}
+
+// clock is a settable test clock.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// counter counts requests by kind of path ("referrers", "manifests", "tags", "blobs", "base").
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func newCounter() *counter { return &counter{n: map[string]int{}} }
+
+func (c *counter) Wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := "base"
+		for _, k := range []string{"referrers", "manifests", "tags", "blobs"} {
+			if strings.Contains(r.URL.Path, "/"+k+"/") {
+				kind = k
+			}
+		}
+		c.mu.Lock()
+		c.n[kind]++
+		c.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (c *counter) Get(kind string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[kind]
+}
+
+// newClient builds a client for url with test defaults.
+func newClient(t *testing.T, ep registry.Endpoint, opts registry.Options) *registry.Client {
+	t.Helper()
+	c, err := registry.NewClient(ep, opts)
+	require.NoError(t, err)
+	return c
+}
+
+// requireKind asserts err is an *registry.Error of kind k.
+func requireKind(t *testing.T, err error, k registry.Kind) *registry.Error {
+	t.Helper()
+	require.Error(t, err)
+	var e *registry.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, k, e.Kind, "error: %v", err)
+	return e
+}
