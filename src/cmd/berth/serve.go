@@ -77,7 +77,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	health := []api.Component{{Name: "database", Checker: store}}
 	var kv cache.Cache
 	if cfg.RedisURL != "" {
-		rc, err := cache.NewRedisFromURL(cfg.RedisURL, "berth:")
+		// Each Redis call is capped: a Redis outage slows requests by at most this much, never fails them.
+		rc, err := cache.NewRedisFromURL(cfg.RedisURL, "berth:", cache.WithOpTimeout(250*time.Millisecond))
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}

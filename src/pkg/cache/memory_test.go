@@ -1,0 +1,117 @@
+package cache_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/cache/cachetest"
+)
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestMemorySuite(t *testing.T) {
+	cachetest.Run(t, func(t *testing.T) (cache.Cache, func(time.Duration)) {
+		clock := newFakeClock()
+		return cache.NewMemory(64<<20, cache.WithClock(clock.Now)), clock.Advance
+	})
+}
+
+// entry is the charge of one entry with a 2-byte key, as documented on Memory.
+func entry(valueLen int) int64 { return int64(2 + valueLen + 64) }
+
+func TestMemoryEvictsLeastRecentlyUsed(t *testing.T) {
+	ctx := t.Context()
+	m := cache.NewMemory(3 * entry(100))
+	val := make([]byte, 100)
+	for _, k := range []string{"k1", "k2", "k3"} {
+		require.NoError(t, m.Set(ctx, k, val, time.Hour))
+	}
+	n, used := m.Size()
+	require.Equal(t, 3, n)
+	require.Equal(t, 3*entry(100), used)
+
+	_, err := m.Get(ctx, "k1") // k1 becomes the most recently used; k2 the least
+	require.NoError(t, err)
+	require.NoError(t, m.Set(ctx, "k4", val, time.Hour))
+
+	_, err = m.Get(ctx, "k2")
+	require.ErrorIs(t, err, cache.ErrMiss, "the least recently used entry is evicted")
+	for _, k := range []string{"k1", "k3", "k4"} {
+		_, err := m.Get(ctx, k)
+		require.NoError(t, err, k)
+	}
+
+	// One large entry pushes out as many old ones as it needs.
+	require.NoError(t, m.Set(ctx, "k5", make([]byte, 2*100+64), time.Hour))
+	n, used = m.Size()
+	require.Equal(t, 2, n)
+	require.LessOrEqual(t, used, 3*entry(100))
+}
+
+func TestMemoryReplaceAccountsBytes(t *testing.T) {
+	ctx := t.Context()
+	m := cache.NewMemory(1 << 20)
+	require.NoError(t, m.Set(ctx, "k1", make([]byte, 1000), time.Hour))
+	require.NoError(t, m.Set(ctx, "k1", make([]byte, 10), time.Hour))
+	n, used := m.Size()
+	require.Equal(t, 1, n)
+	require.Equal(t, entry(10), used)
+	require.NoError(t, m.Delete(ctx, "k1"))
+	n, used = m.Size()
+	require.Zero(t, n)
+	require.Zero(t, used)
+}
+
+func TestMemoryTooLarge(t *testing.T) {
+	ctx := t.Context()
+	m := cache.NewMemory(entry(100))
+	require.NoError(t, m.Set(ctx, "k1", make([]byte, 100), time.Hour), "exactly the bound fits")
+	require.NoError(t, m.Set(ctx, "k2", make([]byte, 50), time.Hour))
+	require.ErrorIs(t, m.Set(ctx, "k2", make([]byte, 101), time.Hour), cache.ErrTooLarge)
+	_, err := m.Get(ctx, "k2")
+	require.ErrorIs(t, err, cache.ErrMiss, "a refused replacement removes the old value")
+
+	zero := cache.NewMemory(0)
+	require.ErrorIs(t, zero.Set(ctx, "k", nil, time.Hour), cache.ErrTooLarge)
+	unlock, ok, err := zero.TryLock(ctx, "l", time.Hour)
+	require.NoError(t, err)
+	require.True(t, ok, "locks do not count against the bound")
+	require.NoError(t, unlock(ctx))
+}
+
+func TestMemoryExpiredEntriesFreeBytes(t *testing.T) {
+	ctx := t.Context()
+	clock := newFakeClock()
+	m := cache.NewMemory(1<<20, cache.WithClock(clock.Now))
+	require.NoError(t, m.Set(ctx, "k1", make([]byte, 100), time.Minute))
+	clock.Advance(time.Minute)
+	_, err := m.Get(ctx, "k1")
+	require.ErrorIs(t, err, cache.ErrMiss)
+	n, used := m.Size()
+	require.Zero(t, n, "an expired entry is dropped when read")
+	require.Zero(t, used)
+}
