@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/cache"
@@ -21,6 +22,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
@@ -52,7 +54,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	store, err := meta.Open(ctx, cfg.DatabaseURLOrDefault())
+	store, err := sqlstore.Open(ctx, cfg.DatabaseURLOrDefault())
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
@@ -77,6 +79,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	health := []api.Component{{Name: "database", Checker: store}}
 	var kv cache.Cache
 	if cfg.RedisURL != "" {
+		redis.SetLogger(redisLogger{log.With("component", "redis")})
 		// Each Redis call is capped: a Redis outage slows requests by at most this much, never fails them.
 		rc, err := cache.NewRedisFromURL(cfg.RedisURL, "berth:", cache.WithOpTimeout(250*time.Millisecond))
 		if err != nil {

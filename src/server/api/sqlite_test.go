@@ -8,14 +8,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 )
 
 // newSQLiteEnv builds an env on a real meta store in a SQLite file of the test's own.
 func newSQLiteEnv(t *testing.T, health ...Component) *env {
 	t.Helper()
 	ctx := context.Background()
-	store, err := meta.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
+	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
 	e := newEnvWith(t, store, health...)
@@ -32,7 +32,7 @@ func newSQLiteEnv(t *testing.T, health ...Component) *env {
 
 func TestSQLiteHealth(t *testing.T) {
 	f := newFakeStore()
-	store, err := meta.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
+	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
 	require.NoError(t, err)
 	e := newEnvWith(t, f, Component{Name: "database", Checker: store})
 	require.Contains(t, e.must(req{method: "GET", path: "/api/v2.0/health"}, 200).Body.String(),

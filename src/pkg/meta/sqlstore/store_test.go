@@ -1,10 +1,11 @@
-package meta
+package sqlstore
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -91,9 +92,9 @@ func TestSQLiteMemory(t *testing.T) {
 	s, err := Open(ctx, ":memory:")
 	require.NoError(t, err)
 	defer s.Close()
-	pid, err := s.CreateProject(ctx, &Project{Name: "library"})
+	pid, err := s.CreateProject(ctx, &meta.Project{Name: "library"})
 	require.NoError(t, err)
-	a := &Artifact{Digest: dg("m"), MediaType: mtManifest, Size: 1}
+	a := &meta.Artifact{Digest: dg("m"), MediaType: mtManifest, Size: 1}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", a, "v1"))
 	got, err := s.ResolveTag(ctx, "library/a", "v1")
 	require.NoError(t, err)
@@ -179,7 +180,7 @@ func TestSQLiteOddPath(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "a%20b?c#d.db")
 	s := openStore(t, path)
-	_, err := s.CreateProject(context.Background(), &Project{Name: "p"})
+	_, err := s.CreateProject(context.Background(), &meta.Project{Name: "p"})
 	require.NoError(t, err)
 	_, err = os.Stat(path)
 	require.NoError(t, err)

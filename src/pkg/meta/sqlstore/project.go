@@ -1,12 +1,13 @@
-package meta
+package sqlstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
-var _ ProjectStore = (*store)(nil)
+var _ meta.ProjectStore = (*store)(nil)
 
 type projectRow struct {
 	ID           int64  `orm:"column(id)"`
@@ -20,12 +21,12 @@ type projectRow struct {
 
 const projectCols = `id, name, registry_id, metadata, storage_limit, creation_time, update_time`
 
-func (r *projectRow) project() (*Project, error) {
+func (r *projectRow) project() (*meta.Project, error) {
 	md, err := decodeMap(r.Metadata)
 	if err != nil {
 		return nil, fmt.Errorf("project %d metadata: %w", r.ID, err)
 	}
-	return &Project{
+	return &meta.Project{
 		ID:           r.ID,
 		Name:         r.Name,
 		RegistryID:   r.RegistryID,
@@ -37,7 +38,7 @@ func (r *projectRow) project() (*Project, error) {
 }
 
 // CreateProject inserts p. A RegistryID that names no registry gives ErrNotFound.
-func (s *store) CreateProject(ctx context.Context, p *Project) (int64, error) {
+func (s *store) CreateProject(ctx context.Context, p *meta.Project) (int64, error) {
 	md, err := encodeMap(p.Metadata)
 	if err != nil {
 		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
@@ -62,15 +63,15 @@ func (s *store) CreateProject(ctx context.Context, p *Project) (int64, error) {
 	return p.ID, nil
 }
 
-func (s *store) GetProject(ctx context.Context, id int64) (*Project, error) {
+func (s *store) GetProject(ctx context.Context, id int64) (*meta.Project, error) {
 	return s.getProject(ctx, fmt.Sprintf("project %d", id), `SELECT `+projectCols+` FROM project WHERE id = ?`, id)
 }
 
-func (s *store) GetProjectByName(ctx context.Context, name string) (*Project, error) {
+func (s *store) GetProjectByName(ctx context.Context, name string) (*meta.Project, error) {
 	return s.getProject(ctx, fmt.Sprintf("project %q", name), `SELECT `+projectCols+` FROM project WHERE name = ?`, name)
 }
 
-func (s *store) getProject(ctx context.Context, what, query string, arg any) (*Project, error) {
+func (s *store) getProject(ctx context.Context, what, query string, arg any) (*meta.Project, error) {
 	var rows []projectRow
 	if _, err := queryRows(ctx, s.r, &rows, query, arg); err != nil {
 		return nil, fmt.Errorf("meta: get %s: %w", what, err)
@@ -82,7 +83,7 @@ func (s *store) getProject(ctx context.Context, what, query string, arg any) (*P
 }
 
 // ListProjects matches name as a case-insensitive substring. limit <= 0 returns all.
-func (s *store) ListProjects(ctx context.Context, name string, offset, limit int) ([]*Project, int64, error) {
+func (s *store) ListProjects(ctx context.Context, name string, offset, limit int) ([]*meta.Project, int64, error) {
 	where, args := "", []any{}
 	if name != "" {
 		where, args = ` WHERE LOWER(name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
@@ -96,7 +97,7 @@ func (s *store) ListProjects(ctx context.Context, name string, offset, limit int
 	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+projectCols+` FROM project`+where+` ORDER BY name`+page, args...); err != nil {
 		return nil, 0, fmt.Errorf("meta: list projects: %w", err)
 	}
-	out := make([]*Project, 0, len(rows))
+	out := make([]*meta.Project, 0, len(rows))
 	for i := range rows {
 		p, err := rows[i].project()
 		if err != nil {
@@ -108,7 +109,7 @@ func (s *store) ListProjects(ctx context.Context, name string, offset, limit int
 }
 
 // UpdateProject sets p.UpdateTime. A RegistryID that names no registry gives ErrNotFound.
-func (s *store) UpdateProject(ctx context.Context, p *Project) error {
+func (s *store) UpdateProject(ctx context.Context, p *meta.Project) error {
 	md, err := encodeMap(p.Metadata)
 	if err != nil {
 		return fmt.Errorf("meta: update project %d: %w", p.ID, err)
@@ -144,7 +145,7 @@ func (s *store) DeleteProject(ctx context.Context, id int64) error {
 		return nil
 	}
 	if _, err := s.GetProject(ctx, id); err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, meta.ErrNotFound) {
 			return err
 		}
 		return fmt.Errorf("meta: delete project %d: %w", id, err)

@@ -1,4 +1,4 @@
-package meta
+package sqlstore
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"strings"
 	"time"
 
@@ -145,10 +146,10 @@ func likeContains(sub string) string {
 
 // notFound wraps ErrNotFound with what was looked for.
 func notFound(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, ErrNotFound)...)
+	return fmt.Errorf(format+": %w", append(args, meta.ErrNotFound)...)
 }
 
 // conflict wraps ErrConflict with what collided.
 func conflict(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, ErrConflict)...)
+	return fmt.Errorf(format+": %w", append(args, meta.ErrConflict)...)
 }

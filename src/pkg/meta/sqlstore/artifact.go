@@ -1,14 +1,15 @@
-package meta
+package sqlstore
 
 import (
 	"context"
 	"fmt"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"time"
 
 	"github.com/beego/beego/v2/client/orm"
 )
 
-var _ ArtifactStore = (*store)(nil)
+var _ meta.ArtifactStore = (*store)(nil)
 
 type artifactRow struct {
 	ID           int64  `orm:"column(id)"`
@@ -29,7 +30,7 @@ const artifactCols = `a.id AS id, a.repository_id AS repository_id, r.name AS re
 	a.media_type AS media_type, a.artifact_type AS artifact_type, a.size AS size, a.annotations AS annotations,
 	a.subject_digest AS subject_digest, a.push_time AS push_time, a.pull_time AS pull_time`
 
-func (r *artifactRow) artifact() (*Artifact, error) {
+func (r *artifactRow) artifact() (*meta.Artifact, error) {
 	ann, err := decodeMap(r.Annotations)
 	if err != nil {
 		return nil, fmt.Errorf("artifact %s annotations: %w", r.Digest, err)
@@ -37,7 +38,7 @@ func (r *artifactRow) artifact() (*Artifact, error) {
 	if len(ann) == 0 {
 		ann = nil
 	}
-	return &Artifact{
+	return &meta.Artifact{
 		ID:           r.ID,
 		RepositoryID: r.RepositoryID,
 		Repository:   r.Repository,
@@ -100,7 +101,7 @@ func ensureRepository(ctx context.Context, tx querier, projectID int64, name str
 // is stored with a.PushTime, or the current time when that is zero; for an existing digest the stored row
 // is kept as it is. ErrNotFound when the project does not exist, ErrConflict when the repository belongs
 // to another project.
-func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a *Artifact, tag string) error {
+func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a *meta.Artifact, tag string) error {
 	if repo == "" || a.Digest == "" {
 		return fmt.Errorf("meta: put artifact: empty repository name or digest")
 	}
@@ -178,15 +179,15 @@ const (
 		WHERE r.name = ? AND b.digest = ?`
 )
 
-func (s *store) GetArtifact(ctx context.Context, repo, digest string) (*Artifact, error) {
+func (s *store) GetArtifact(ctx context.Context, repo, digest string) (*meta.Artifact, error) {
 	return s.getArtifact(ctx, fmt.Sprintf("artifact %s@%s", repo, digest), getArtifactSQL, repo, digest)
 }
 
-func (s *store) ResolveTag(ctx context.Context, repo, tag string) (*Artifact, error) {
+func (s *store) ResolveTag(ctx context.Context, repo, tag string) (*meta.Artifact, error) {
 	return s.getArtifact(ctx, fmt.Sprintf("tag %s:%s", repo, tag), resolveTagSQL, repo, tag)
 }
 
-func (s *store) getArtifact(ctx context.Context, what, query string, args ...any) (*Artifact, error) {
+func (s *store) getArtifact(ctx context.Context, what, query string, args ...any) (*meta.Artifact, error) {
 	var rows []artifactRow
 	if _, err := queryRows(ctx, s.r, &rows, query, args...); err != nil {
 		return nil, fmt.Errorf("meta: get %s: %w", what, err)
@@ -199,7 +200,7 @@ func (s *store) getArtifact(ctx context.Context, what, query string, args ...any
 
 // ListTags is one query: no row means no repository, a single NULL name (scanned as "", a name no tag
 // has) means a repository without tags after page.Last.
-func (s *store) ListTags(ctx context.Context, repo string, page Page) ([]string, error) {
+func (s *store) ListTags(ctx context.Context, repo string, page meta.Page) ([]string, error) {
 	limit, args := s.d.limitOffset(page.N, 0, []any{page.Last, repo})
 	var names []string
 	if _, err := queryRows(ctx, s.r, &names,
@@ -246,7 +247,7 @@ func (s *store) DeleteArtifact(ctx context.Context, repo, digest string) error {
 }
 
 // ListReferrers returns an empty list for an unknown repository or subject.
-func (s *store) ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*Artifact, error) {
+func (s *store) ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error) {
 	query := listReferrersSQL
 	args := []any{repo, subject}
 	if artifactType != "" {
@@ -257,7 +258,7 @@ func (s *store) ListReferrers(ctx context.Context, repo, subject, artifactType s
 	if _, err := queryRows(ctx, s.r, &rows, query+` ORDER BY a.push_time DESC, a.digest`, args...); err != nil {
 		return nil, fmt.Errorf("meta: list referrers of %s@%s: %w", repo, subject, err)
 	}
-	out := make([]*Artifact, 0, len(rows))
+	out := make([]*meta.Artifact, 0, len(rows))
 	for i := range rows {
 		a, err := rows[i].artifact()
 		if err != nil {
@@ -269,7 +270,7 @@ func (s *store) ListReferrers(ctx context.Context, repo, subject, artifactType s
 }
 
 // ListRepositories pages through repository names bytewise.
-func (s *store) ListRepositories(ctx context.Context, page Page) ([]string, error) {
+func (s *store) ListRepositories(ctx context.Context, page meta.Page) ([]string, error) {
 	limit, args := s.d.limitOffset(page.N, 0, []any{page.Last})
 	names := []string{}
 	if _, err := queryRows(ctx, s.r, &names,

@@ -1,10 +1,11 @@
-package meta
+package sqlstore
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func dg(s string) string {
 }
 
 // openStore opens url and closes the store at cleanup.
-func openStore(t *testing.T, url string) Store {
+func openStore(t *testing.T, url string) meta.Store {
 	t.Helper()
 	s, err := Open(context.Background(), url)
 	require.NoError(t, err)
@@ -68,13 +69,13 @@ func openStore(t *testing.T, url string) Store {
 	return s
 }
 
-func newStore(t *testing.T, newDB dbFactory) Store {
+func newStore(t *testing.T, newDB dbFactory) meta.Store {
 	t.Helper()
 	return openStore(t, newDB(t))
 }
 
 // countRows counts the rows of a table, bypassing the API (for cascade checks).
-func countRows(t *testing.T, s Store, table string) int64 {
+func countRows(t *testing.T, s meta.Store, table string) int64 {
 	t.Helper()
 	var n []int64
 	_, err := queryRows(context.Background(), s.(*store).r, &n, "SELECT COUNT(*) FROM "+table)
@@ -96,7 +97,7 @@ func testProjects(t *testing.T, newDB dbFactory) {
 	s := newStore(t, newDB)
 	before := time.Now()
 
-	p := &Project{Name: "library", Metadata: map[string]string{MetaPublic: "true"}, StorageLimit: -1}
+	p := &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}, StorageLimit: -1}
 	id, err := s.CreateProject(ctx, p)
 	require.NoError(t, err)
 	require.Positive(t, id)
@@ -116,7 +117,7 @@ func testProjects(t *testing.T, newDB dbFactory) {
 	require.Equal(t, p, got)
 
 	// Nil metadata comes back as an empty map that callers can write to.
-	bare := &Project{Name: "bare"}
+	bare := &meta.Project{Name: "bare"}
 	_, err = s.CreateProject(ctx, bare)
 	require.NoError(t, err)
 	got, err = s.GetProject(ctx, bare.ID)
@@ -125,23 +126,23 @@ func testProjects(t *testing.T, newDB dbFactory) {
 	require.Empty(t, got.Metadata)
 	require.NotEqual(t, p.ID, bare.ID)
 
-	_, err = s.CreateProject(ctx, &Project{Name: "library"})
-	require.ErrorIs(t, err, ErrConflict)
+	_, err = s.CreateProject(ctx, &meta.Project{Name: "library"})
+	require.ErrorIs(t, err, meta.ErrConflict)
 	_, err = s.GetProject(ctx, 999999)
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
 	_, err = s.GetProjectByName(ctx, "nope")
-	require.ErrorIs(t, err, ErrNotFound)
-	_, err = s.CreateProject(ctx, &Project{Name: "orphan", RegistryID: 424242})
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
+	_, err = s.CreateProject(ctx, &meta.Project{Name: "orphan", RegistryID: 424242})
+	require.ErrorIs(t, err, meta.ErrNotFound)
 
 	// Update: metadata, registry and limit; name and creation time stay.
-	regID, err := s.CreateRegistry(ctx, &Registry{Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io"})
+	regID, err := s.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io"})
 	require.NoError(t, err)
 	upd := *got
 	upd.Name = "ignored"
 	upd.RegistryID = regID
 	upd.StorageLimit = 1 << 30
-	upd.Metadata = map[string]string{MetaPublic: "false", MetaProxyReferrerAPI: "true", MetaProxyReferrerCacheSecond: "60"}
+	upd.Metadata = map[string]string{meta.MetaPublic: "false", meta.MetaProxyReferrerAPI: "true", meta.MetaProxyReferrerCacheSecond: "60"}
 	require.NoError(t, s.UpdateProject(ctx, &upd))
 	require.False(t, upd.UpdateTime.Before(upd.CreationTime))
 	got, err = s.GetProject(ctx, bare.ID)
@@ -164,18 +165,18 @@ func testProjects(t *testing.T, newDB dbFactory) {
 	require.Zero(t, got.RegistryID)
 
 	upd.RegistryID = 424242
-	require.ErrorIs(t, s.UpdateProject(ctx, &upd), ErrNotFound)
-	require.ErrorIs(t, s.UpdateProject(ctx, &Project{ID: 999999}), ErrNotFound)
+	require.ErrorIs(t, s.UpdateProject(ctx, &upd), meta.ErrNotFound)
+	require.ErrorIs(t, s.UpdateProject(ctx, &meta.Project{ID: 999999}), meta.ErrNotFound)
 }
 
 func testProjectList(t *testing.T, newDB dbFactory) {
 	ctx := context.Background()
 	s := newStore(t, newDB)
 	for _, name := range []string{"team-b", "team-a", "library", "team_c", "proxy-hub", "Team-D"} {
-		_, err := s.CreateProject(ctx, &Project{Name: name})
+		_, err := s.CreateProject(ctx, &meta.Project{Name: name})
 		require.NoError(t, err)
 	}
-	names := func(ps []*Project) []string {
+	names := func(ps []*meta.Project) []string {
 		out := make([]string, 0, len(ps))
 		for _, p := range ps {
 			out = append(out, p.Name)
@@ -212,18 +213,18 @@ func testProjectList(t *testing.T, newDB dbFactory) {
 func testProjectDelete(t *testing.T, newDB dbFactory) {
 	ctx := context.Background()
 	s := newStore(t, newDB)
-	empty, err := s.CreateProject(ctx, &Project{Name: "empty"})
+	empty, err := s.CreateProject(ctx, &meta.Project{Name: "empty"})
 	require.NoError(t, err)
-	busy, err := s.CreateProject(ctx, &Project{Name: "busy"})
+	busy, err := s.CreateProject(ctx, &meta.Project{Name: "busy"})
 	require.NoError(t, err)
 	require.NoError(t, s.LinkBlob(ctx, busy, "busy/app", dg("layer"), 10))
 
 	require.NoError(t, s.DeleteProject(ctx, empty))
 	_, err = s.GetProject(ctx, empty)
-	require.ErrorIs(t, err, ErrNotFound)
-	require.ErrorIs(t, s.DeleteProject(ctx, empty), ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
+	require.ErrorIs(t, s.DeleteProject(ctx, empty), meta.ErrNotFound)
 
-	require.ErrorIs(t, s.DeleteProject(ctx, busy), ErrConflict)
+	require.ErrorIs(t, s.DeleteProject(ctx, busy), meta.ErrConflict)
 	_, err = s.GetProject(ctx, busy)
 	require.NoError(t, err)
 
@@ -236,7 +237,7 @@ func testRegistries(t *testing.T, newDB dbFactory) {
 	ctx := context.Background()
 	s := newStore(t, newDB)
 	before := time.Now()
-	r := &Registry{
+	r := &meta.Registry{
 		Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io", Description: "Docker Hub",
 		Insecure: true, CACertificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
 		CredentialType: "basic", AccessKey: "user", AccessSecret: "enc:c2VjcmV0",
@@ -249,12 +250,12 @@ func testRegistries(t *testing.T, newDB dbFactory) {
 	require.NoError(t, err)
 	require.Equal(t, r, got)
 
-	_, err = s.CreateRegistry(ctx, &Registry{Name: "hub"})
-	require.ErrorIs(t, err, ErrConflict)
+	_, err = s.CreateRegistry(ctx, &meta.Registry{Name: "hub"})
+	require.ErrorIs(t, err, meta.ErrConflict)
 	_, err = s.GetRegistry(ctx, 999999)
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
 
-	other, err := s.CreateRegistry(ctx, &Registry{Name: "ghcr", Type: "github-ghcr", URL: "https://ghcr.io"})
+	other, err := s.CreateRegistry(ctx, &meta.Registry{Name: "ghcr", Type: "github-ghcr", URL: "https://ghcr.io"})
 	require.NoError(t, err)
 
 	upd := *got
@@ -271,25 +272,25 @@ func testRegistries(t *testing.T, newDB dbFactory) {
 	require.Equal(t, upd.UpdateTime, got.UpdateTime)
 
 	upd.Name = "ghcr"
-	require.ErrorIs(t, s.UpdateRegistry(ctx, &upd), ErrConflict)
-	require.ErrorIs(t, s.UpdateRegistry(ctx, &Registry{ID: 999999, Name: "x"}), ErrNotFound)
+	require.ErrorIs(t, s.UpdateRegistry(ctx, &upd), meta.ErrConflict)
+	require.ErrorIs(t, s.UpdateRegistry(ctx, &meta.Registry{ID: 999999, Name: "x"}), meta.ErrNotFound)
 
 	// A registry used by a project cannot go; once unused it can.
-	pid, err := s.CreateProject(ctx, &Project{Name: "proxy", RegistryID: other})
+	pid, err := s.CreateProject(ctx, &meta.Project{Name: "proxy", RegistryID: other})
 	require.NoError(t, err)
-	require.ErrorIs(t, s.DeleteRegistry(ctx, other), ErrConflict)
+	require.ErrorIs(t, s.DeleteRegistry(ctx, other), meta.ErrConflict)
 	require.NoError(t, s.DeleteProject(ctx, pid))
 	require.NoError(t, s.DeleteRegistry(ctx, other))
-	require.ErrorIs(t, s.DeleteRegistry(ctx, other), ErrNotFound)
+	require.ErrorIs(t, s.DeleteRegistry(ctx, other), meta.ErrNotFound)
 	_, err = s.GetRegistry(ctx, other)
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
 }
 
 func testRegistryList(t *testing.T, newDB dbFactory) {
 	ctx := context.Background()
 	s := newStore(t, newDB)
 	for _, name := range []string{"quay", "hub", "ghcr", "hub-mirror"} {
-		_, err := s.CreateRegistry(ctx, &Registry{Name: name})
+		_, err := s.CreateRegistry(ctx, &meta.Registry{Name: name})
 		require.NoError(t, err)
 	}
 	for _, tc := range []struct {

@@ -1,10 +1,11 @@
-package meta
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,7 +67,7 @@ type store struct {
 	closeErr  error
 }
 
-var _ Store = (*store)(nil)
+var _ meta.Store = (*store)(nil)
 
 // Open connects to the database named by databaseURL, applies pending migrations and returns the Store.
 //
@@ -79,7 +80,7 @@ var _ Store = (*store)(nil)
 //     (no query parameters). ":memory:" gives a private in-memory database on one connection, for tests.
 //
 // Open fails when the database holds a schema newer than this binary knows.
-func Open(ctx context.Context, databaseURL string) (Store, error) {
+func Open(ctx context.Context, databaseURL string) (meta.Store, error) {
 	registerOnce.Do(func() { registerErr = orm.RegisterDriver(sqliteDialect.driver, orm.DRSqlite) })
 	if registerErr != nil {
 		return nil, fmt.Errorf("meta: register sqlite driver with beego: %w", registerErr)

@@ -1,7 +1,8 @@
-package meta
+package sqlstore
 
 import (
 	"context"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"testing"
 	"time"
 
@@ -9,9 +10,9 @@ import (
 )
 
 // project creates a project and returns its ID.
-func project(t *testing.T, s Store, name string) int64 {
+func project(t *testing.T, s meta.Store, name string) int64 {
 	t.Helper()
-	id, err := s.CreateProject(context.Background(), &Project{Name: name})
+	id, err := s.CreateProject(context.Background(), &meta.Project{Name: name})
 	require.NoError(t, err)
 	return id
 }
@@ -22,7 +23,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 	pid := project(t, s, "library")
 	before := time.Now()
 
-	a := &Artifact{
+	a := &meta.Artifact{
 		Digest: dg("img"), MediaType: mtManifest, ArtifactType: "application/vnd.oci.image.config.v1+json",
 		Size: 1234, Annotations: map[string]string{"org.opencontainers.image.created": "2024-01-02T03:04:05Z"},
 	}
@@ -43,7 +44,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 	require.Equal(t, a, byTag)
 
 	// An existing digest keeps its row; only the tag is added.
-	again := &Artifact{Digest: a.Digest, MediaType: mtIndex, Size: 1, PushTime: time.Unix(1, 0)}
+	again := &meta.Artifact{Digest: a.Digest, MediaType: mtIndex, Size: 1, PushTime: time.Unix(1, 0)}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", again, "v2"))
 	require.Equal(t, a.ID, again.ID)
 	require.Equal(t, a.PushTime, again.PushTime, "the stored push time is reported")
@@ -56,7 +57,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 
 	// Untagged put, with a given push time; an index without annotations.
 	pushed := time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.FixedZone("CEST", 2*3600))
-	idx := &Artifact{Digest: dg("idx"), MediaType: mtIndex, Size: 99, PushTime: pushed}
+	idx := &meta.Artifact{Digest: dg("idx"), MediaType: mtIndex, Size: 99, PushTime: pushed}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", idx, ""))
 	require.Equal(t, time.UTC, idx.PushTime.Location())
 	got, err = s.GetArtifact(ctx, "library/app", idx.Digest)
@@ -68,7 +69,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 	require.Equal(t, a.RepositoryID, got.RepositoryID)
 
 	// Same digest in another repository is another artifact.
-	other := &Artifact{Digest: a.Digest, MediaType: mtManifest, Size: 1234}
+	other := &meta.Artifact{Digest: a.Digest, MediaType: mtManifest, Size: 1234}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/other", other, ""))
 	require.NotEqual(t, a.ID, other.ID)
 	require.NotEqual(t, a.RepositoryID, other.RepositoryID)
@@ -78,31 +79,31 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 		{"library/missing", a.Digest},
 	} {
 		_, err = s.GetArtifact(ctx, tc.repo, tc.digest)
-		require.ErrorIs(t, err, ErrNotFound)
+		require.ErrorIs(t, err, meta.ErrNotFound)
 	}
 	_, err = s.ResolveTag(ctx, "library/app", "nope")
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
 	_, err = s.ResolveTag(ctx, "library/missing", "v1")
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
 
 	// Errors: unknown project; a repository name already owned by another project; empty keys.
-	err = s.PutArtifact(ctx, 999999, "ghost/app", &Artifact{Digest: dg("x"), MediaType: mtManifest}, "v1")
-	require.ErrorIs(t, err, ErrNotFound)
-	_, err = s.ListTags(ctx, "ghost/app", Page{})
-	require.ErrorIs(t, err, ErrNotFound, "failed put must leave no repository")
+	err = s.PutArtifact(ctx, 999999, "ghost/app", &meta.Artifact{Digest: dg("x"), MediaType: mtManifest}, "v1")
+	require.ErrorIs(t, err, meta.ErrNotFound)
+	_, err = s.ListTags(ctx, "ghost/app", meta.Page{})
+	require.ErrorIs(t, err, meta.ErrNotFound, "failed put must leave no repository")
 	pid2 := project(t, s, "other")
-	err = s.PutArtifact(ctx, pid2, "library/app", &Artifact{Digest: dg("y"), MediaType: mtManifest}, "")
-	require.ErrorIs(t, err, ErrConflict)
-	require.Error(t, s.PutArtifact(ctx, pid, "", &Artifact{Digest: dg("z")}, ""))
-	require.Error(t, s.PutArtifact(ctx, pid, "library/app", &Artifact{}, ""))
+	err = s.PutArtifact(ctx, pid2, "library/app", &meta.Artifact{Digest: dg("y"), MediaType: mtManifest}, "")
+	require.ErrorIs(t, err, meta.ErrConflict)
+	require.Error(t, s.PutArtifact(ctx, pid, "", &meta.Artifact{Digest: dg("z")}, ""))
+	require.Error(t, s.PutArtifact(ctx, pid, "library/app", &meta.Artifact{}, ""))
 }
 
 func testTags(t *testing.T, newDB dbFactory) {
 	ctx := context.Background()
 	s := newStore(t, newDB)
 	pid := project(t, s, "library")
-	a1 := &Artifact{Digest: dg("1"), MediaType: mtManifest, Size: 1}
-	a2 := &Artifact{Digest: dg("2"), MediaType: mtManifest, Size: 2}
+	a1 := &meta.Artifact{Digest: dg("1"), MediaType: mtManifest, Size: 1}
+	a2 := &meta.Artifact{Digest: dg("2"), MediaType: mtManifest, Size: 2}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a1, "latest"))
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a2, ""))
 	// Bytewise order, whatever the database collation: digits < upper case < '_' < lower case.
@@ -119,16 +120,16 @@ func testTags(t *testing.T, newDB dbFactory) {
 	all := []string{"1.0", "Z", "_x", "a", "b", "latest", "v1.10", "v1.9"}
 	for _, tc := range []struct {
 		name string
-		page Page
+		page meta.Page
 		want []string
 	}{
-		{"all", Page{}, all},
-		{"all, negative N", Page{N: -1}, all},
-		{"first page", Page{N: 3}, all[:3]},
-		{"next page", Page{Last: "_x", N: 3}, all[3:6]},
-		{"last page", Page{Last: "latest", N: 3}, all[6:]},
-		{"after the end", Page{Last: "zzz", N: 3}, []string{}},
-		{"after a name that is not a tag", Page{Last: "c"}, all[5:]},
+		{"all", meta.Page{}, all},
+		{"all, negative N", meta.Page{N: -1}, all},
+		{"first page", meta.Page{N: 3}, all[:3]},
+		{"next page", meta.Page{Last: "_x", N: 3}, all[3:6]},
+		{"last page", meta.Page{Last: "latest", N: 3}, all[6:]},
+		{"after the end", meta.Page{Last: "zzz", N: 3}, []string{}},
+		{"after a name that is not a tag", meta.Page{Last: "c"}, all[5:]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tags, err := s.ListTags(ctx, "library/app", tc.page)
@@ -137,14 +138,14 @@ func testTags(t *testing.T, newDB dbFactory) {
 		})
 	}
 
-	_, err = s.ListTags(ctx, "library/none", Page{})
-	require.ErrorIs(t, err, ErrNotFound)
+	_, err = s.ListTags(ctx, "library/none", meta.Page{})
+	require.ErrorIs(t, err, meta.ErrNotFound)
 
 	require.NoError(t, s.DeleteTag(ctx, "library/app", "latest"))
 	_, err = s.ResolveTag(ctx, "library/app", "latest")
-	require.ErrorIs(t, err, ErrNotFound)
-	require.ErrorIs(t, s.DeleteTag(ctx, "library/app", "latest"), ErrNotFound)
-	require.ErrorIs(t, s.DeleteTag(ctx, "library/none", "a"), ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
+	require.ErrorIs(t, s.DeleteTag(ctx, "library/app", "latest"), meta.ErrNotFound)
+	require.ErrorIs(t, s.DeleteTag(ctx, "library/none", "a"), meta.ErrNotFound)
 	// Deleting a tag keeps the artifact.
 	_, err = s.GetArtifact(ctx, "library/app", a2.Digest)
 	require.NoError(t, err)
@@ -152,7 +153,7 @@ func testTags(t *testing.T, newDB dbFactory) {
 	// A repository whose last tag is gone lists no tags, and is still found.
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/solo", a1, "only"))
 	require.NoError(t, s.DeleteTag(ctx, "library/solo", "only"))
-	tags, err := s.ListTags(ctx, "library/solo", Page{})
+	tags, err := s.ListTags(ctx, "library/solo", meta.Page{})
 	require.NoError(t, err)
 	require.NotNil(t, tags)
 	require.Empty(t, tags)
@@ -164,12 +165,12 @@ func testRepositories(t *testing.T, newDB dbFactory) {
 	lib := project(t, s, "library")
 	team := project(t, s, "team")
 
-	repos, err := s.ListRepositories(ctx, Page{})
+	repos, err := s.ListRepositories(ctx, meta.Page{})
 	require.NoError(t, err)
 	require.NotNil(t, repos)
 	require.Empty(t, repos)
 
-	art := &Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
+	art := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
 	for _, r := range []string{"library/zeta", "library/alpha", "library/Beta", "library/a/b/c"} {
 		require.NoError(t, s.PutArtifact(ctx, lib, r, art, ""))
 	}
@@ -177,14 +178,14 @@ func testRepositories(t *testing.T, newDB dbFactory) {
 
 	all := []string{"library/Beta", "library/a/b/c", "library/alpha", "library/zeta", "team/blobonly"}
 	for _, tc := range []struct {
-		page Page
+		page meta.Page
 		want []string
 	}{
-		{Page{}, all},
-		{Page{N: 2}, all[:2]},
-		{Page{Last: "library/a/b/c", N: 2}, all[2:4]},
-		{Page{Last: "library/zeta"}, all[4:]},
-		{Page{Last: "team/blobonly", N: 10}, []string{}},
+		{meta.Page{}, all},
+		{meta.Page{N: 2}, all[:2]},
+		{meta.Page{Last: "library/a/b/c", N: 2}, all[2:4]},
+		{meta.Page{Last: "library/zeta"}, all[4:]},
+		{meta.Page{Last: "team/blobonly", N: 10}, []string{}},
 	} {
 		repos, err := s.ListRepositories(ctx, tc.page)
 		require.NoError(t, err)
@@ -203,12 +204,12 @@ func testReferrers(t *testing.T, newDB dbFactory) {
 	s := newStore(t, newDB)
 	pid := project(t, s, "library")
 	const repo = "library/app"
-	subject := &Artifact{Digest: dg("subject"), MediaType: mtManifest, Size: 10}
+	subject := &meta.Artifact{Digest: dg("subject"), MediaType: mtManifest, Size: 10}
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, subject, "v1"))
 
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	ref := func(name, at string, push time.Time) *Artifact {
-		return &Artifact{
+	ref := func(name, at string, push time.Time) *meta.Artifact {
+		return &meta.Artifact{
 			Digest: dg(name), MediaType: mtManifest, ArtifactType: at, Size: 100, Subject: subject.Digest,
 			PushTime: push, Annotations: map[string]string{"name": name},
 		}
@@ -217,18 +218,18 @@ func testReferrers(t *testing.T, newDB dbFactory) {
 	sigNew := ref("sig-new", atSig, t0.Add(time.Hour))
 	sbomA := ref("sbom-a", atSBOM, t0.Add(30*time.Minute))
 	sbomB := ref("sbom-b", atSBOM, t0.Add(30*time.Minute)) // same push time: ordered by digest
-	for _, a := range []*Artifact{sigOld, sbomA, sigNew, sbomB} {
+	for _, a := range []*meta.Artifact{sigOld, sbomA, sigNew, sbomB} {
 		require.NoError(t, s.PutArtifact(ctx, pid, repo, a, ""))
 	}
 	// A referrer of another subject, and one of the same subject in another repository.
-	require.NoError(t, s.PutArtifact(ctx, pid, repo, &Artifact{Digest: dg("x"), MediaType: mtManifest, Subject: dg("other")}, ""))
+	require.NoError(t, s.PutArtifact(ctx, pid, repo, &meta.Artifact{Digest: dg("x"), MediaType: mtManifest, Subject: dg("other")}, ""))
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/mirror", ref("mirror-sig", atSig, t0), ""))
 
-	sboms := []*Artifact{sbomA, sbomB}
+	sboms := []*meta.Artifact{sbomA, sbomB}
 	if sbomB.Digest < sbomA.Digest {
-		sboms = []*Artifact{sbomB, sbomA}
+		sboms = []*meta.Artifact{sbomB, sbomA}
 	}
-	digests := func(as []*Artifact) []string {
+	digests := func(as []*meta.Artifact) []string {
 		out := []string{}
 		for _, a := range as {
 			out = append(out, a.Digest)
@@ -237,10 +238,10 @@ func testReferrers(t *testing.T, newDB dbFactory) {
 	}
 	for _, tc := range []struct {
 		name, repo, subject, artifactType string
-		want                              []*Artifact
+		want                              []*meta.Artifact
 	}{
-		{"all", repo, subject.Digest, "", []*Artifact{sigNew, sboms[0], sboms[1], sigOld}},
-		{"signatures", repo, subject.Digest, atSig, []*Artifact{sigNew, sigOld}},
+		{"all", repo, subject.Digest, "", []*meta.Artifact{sigNew, sboms[0], sboms[1], sigOld}},
+		{"signatures", repo, subject.Digest, atSig, []*meta.Artifact{sigNew, sigOld}},
 		{"sboms", repo, subject.Digest, atSBOM, sboms},
 		{"unknown type", repo, subject.Digest, "application/unknown", nil},
 		{"unknown subject", repo, dg("nope"), "", nil},
@@ -269,8 +270,8 @@ func testCascade(t *testing.T, newDB dbFactory) {
 	ctx := context.Background()
 	s := newStore(t, newDB)
 	pid := project(t, s, "library")
-	keep := &Artifact{Digest: dg("keep"), MediaType: mtManifest, Size: 1}
-	drop := &Artifact{Digest: dg("drop"), MediaType: mtManifest, Size: 2, Subject: keep.Digest, ArtifactType: atSig}
+	keep := &meta.Artifact{Digest: dg("keep"), MediaType: mtManifest, Size: 1}
+	drop := &meta.Artifact{Digest: dg("drop"), MediaType: mtManifest, Size: 2, Subject: keep.Digest, ArtifactType: atSig}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", keep, "keep"))
 	for _, tag := range []string{"a", "b", "c"} {
 		require.NoError(t, s.PutArtifact(ctx, pid, "library/app", drop, tag))
@@ -280,17 +281,17 @@ func testCascade(t *testing.T, newDB dbFactory) {
 	require.NoError(t, s.DeleteArtifact(ctx, "library/app", drop.Digest))
 	require.Equal(t, int64(1), countRows(t, s, "tag"), "tags die with their artifact")
 	require.Equal(t, int64(1), countRows(t, s, "artifact"))
-	tags, err := s.ListTags(ctx, "library/app", Page{})
+	tags, err := s.ListTags(ctx, "library/app", meta.Page{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"keep"}, tags)
 	_, err = s.ResolveTag(ctx, "library/app", "a")
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
 	refs, err := s.ListReferrers(ctx, "library/app", keep.Digest, "")
 	require.NoError(t, err)
 	require.Empty(t, refs)
 
-	require.ErrorIs(t, s.DeleteArtifact(ctx, "library/app", drop.Digest), ErrNotFound)
-	require.ErrorIs(t, s.DeleteArtifact(ctx, "library/none", keep.Digest), ErrNotFound)
+	require.ErrorIs(t, s.DeleteArtifact(ctx, "library/app", drop.Digest), meta.ErrNotFound)
+	require.ErrorIs(t, s.DeleteArtifact(ctx, "library/none", keep.Digest), meta.ErrNotFound)
 
 	// Deleting a repository row (no API does yet) takes its artifacts, tags and links along.
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/app", dg("layer"), 3))
@@ -305,7 +306,7 @@ func testTouchPull(t *testing.T, newDB dbFactory) {
 	ctx := context.Background()
 	s := newStore(t, newDB)
 	pid := project(t, s, "library")
-	a := &Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
+	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, ""))
 
 	t1 := time.Date(2025, 3, 4, 5, 6, 7, 891234000, time.FixedZone("X", -5*3600))
@@ -325,8 +326,8 @@ func testTouchPull(t *testing.T, newDB dbFactory) {
 	require.NoError(t, err)
 	require.True(t, t1.Add(time.Hour).Equal(got.PullTime))
 
-	require.ErrorIs(t, s.TouchPull(ctx, "library/app", dg("none"), t1), ErrNotFound)
-	require.ErrorIs(t, s.TouchPull(ctx, "library/none", a.Digest, t1), ErrNotFound)
+	require.ErrorIs(t, s.TouchPull(ctx, "library/app", dg("none"), t1), meta.ErrNotFound)
+	require.ErrorIs(t, s.TouchPull(ctx, "library/none", a.Digest, t1), meta.ErrNotFound)
 }
 
 func testBlobLinks(t *testing.T, newDB dbFactory) {
@@ -336,7 +337,7 @@ func testBlobLinks(t *testing.T, newDB dbFactory) {
 	layer := dg("layer")
 
 	_, err := s.BlobLinked(ctx, "library/app", layer)
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
 
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/app", layer, 4096))
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/app", layer, 4096)) // idempotent
@@ -346,19 +347,19 @@ func testBlobLinks(t *testing.T, newDB dbFactory) {
 
 	// Links are per repository; the first link created the repository.
 	_, err = s.BlobLinked(ctx, "library/other", layer)
-	require.ErrorIs(t, err, ErrNotFound)
-	tags, err := s.ListTags(ctx, "library/app", Page{})
+	require.ErrorIs(t, err, meta.ErrNotFound)
+	tags, err := s.ListTags(ctx, "library/app", meta.Page{})
 	require.NoError(t, err)
 	require.Empty(t, tags)
 
 	require.NoError(t, s.UnlinkBlob(ctx, "library/app", layer))
 	_, err = s.BlobLinked(ctx, "library/app", layer)
-	require.ErrorIs(t, err, ErrNotFound)
-	require.ErrorIs(t, s.UnlinkBlob(ctx, "library/app", layer), ErrNotFound)
-	require.ErrorIs(t, s.UnlinkBlob(ctx, "library/none", layer), ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
+	require.ErrorIs(t, s.UnlinkBlob(ctx, "library/app", layer), meta.ErrNotFound)
+	require.ErrorIs(t, s.UnlinkBlob(ctx, "library/none", layer), meta.ErrNotFound)
 
-	require.ErrorIs(t, s.LinkBlob(ctx, 999999, "ghost/app", layer, 1), ErrNotFound)
+	require.ErrorIs(t, s.LinkBlob(ctx, 999999, "ghost/app", layer, 1), meta.ErrNotFound)
 	other := project(t, s, "other")
-	require.ErrorIs(t, s.LinkBlob(ctx, other, "library/app", layer, 1), ErrConflict)
+	require.ErrorIs(t, s.LinkBlob(ctx, other, "library/app", layer, 1), meta.ErrConflict)
 	require.Error(t, s.LinkBlob(ctx, pid, "library/app", "", 1))
 }

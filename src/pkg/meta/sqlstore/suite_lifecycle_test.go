@@ -1,9 +1,10 @@
-package meta
+package sqlstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"sync"
 	"testing"
 
@@ -16,19 +17,19 @@ func testContextCancelled(t *testing.T, newDB dbFactory) {
 	pid := project(t, s, "library")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	a := &Artifact{Digest: dg("a"), MediaType: mtManifest}
+	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest}
 	for name, err := range map[string]error{
 		"read":  func() error { _, err := s.GetProject(ctx, pid); return err }(),
-		"write": func() error { _, err := s.CreateProject(ctx, &Project{Name: "x"}); return err }(),
+		"write": func() error { _, err := s.CreateProject(ctx, &meta.Project{Name: "x"}); return err }(),
 		"tx":    s.PutArtifact(ctx, pid, "library/app", a, "v1"),
 		"ping":  s.Ping(ctx),
 	} {
 		require.ErrorIs(t, err, context.Canceled, name)
 	}
 	_, err := s.GetProjectByName(context.Background(), "x")
-	require.ErrorIs(t, err, ErrNotFound)
-	_, err = s.ListTags(context.Background(), "library/app", Page{})
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, meta.ErrNotFound)
+	_, err = s.ListTags(context.Background(), "library/app", meta.Page{})
+	require.ErrorIs(t, err, meta.ErrNotFound)
 }
 
 func testPingClose(t *testing.T, newDB dbFactory) {
@@ -41,7 +42,7 @@ func testPingClose(t *testing.T, newDB dbFactory) {
 	require.Error(t, s.Ping(ctx))
 	_, err = s.GetProject(ctx, 1)
 	require.Error(t, err)
-	require.NotErrorIs(t, err, ErrNotFound)
+	require.NotErrorIs(t, err, meta.ErrNotFound)
 }
 
 // testReopen checks that data and the migration record survive a reopen, that migrations are not
@@ -51,9 +52,9 @@ func testReopen(t *testing.T, newDB dbFactory) {
 	url := newDB(t)
 	s1, err := Open(ctx, url)
 	require.NoError(t, err)
-	pid, err := s1.CreateProject(ctx, &Project{Name: "library"})
+	pid, err := s1.CreateProject(ctx, &meta.Project{Name: "library"})
 	require.NoError(t, err)
-	a := &Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 7}
+	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 7}
 	require.NoError(t, s1.PutArtifact(ctx, pid, "library/app", a, "v1"))
 	require.NoError(t, s1.Close())
 
@@ -83,7 +84,7 @@ func testReopen(t *testing.T, newDB dbFactory) {
 func testConcurrentOpen(t *testing.T, newDB dbFactory) {
 	url := newDB(t)
 	const n = 4
-	stores := make([]Store, n)
+	stores := make([]meta.Store, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -110,12 +111,12 @@ func testConcurrentPush(t *testing.T, newDB dbFactory) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			a := &Artifact{Digest: dg(fmt.Sprint("own", i)), MediaType: mtManifest, Size: int64(i), Subject: shared}
+			a := &meta.Artifact{Digest: dg(fmt.Sprint("own", i)), MediaType: mtManifest, Size: int64(i), Subject: shared}
 			errs <- s.PutArtifact(ctx, pid, repo, a, fmt.Sprintf("t%02d", i))
 		})
 		wg.Go(func() {
 			errs <- errors.Join(
-				s.PutArtifact(ctx, pid, repo, &Artifact{Digest: shared, MediaType: mtManifest, Size: 1}, "latest"),
+				s.PutArtifact(ctx, pid, repo, &meta.Artifact{Digest: shared, MediaType: mtManifest, Size: 1}, "latest"),
 				s.LinkBlob(ctx, pid, repo, dg("layer"), 10),
 			)
 		})
@@ -126,7 +127,7 @@ func testConcurrentPush(t *testing.T, newDB dbFactory) {
 		require.NoError(t, err)
 	}
 
-	tags, err := s.ListTags(ctx, repo, Page{})
+	tags, err := s.ListTags(ctx, repo, meta.Page{})
 	require.NoError(t, err)
 	require.Len(t, tags, n+1)
 	require.Equal(t, int64(n+1), countRows(t, s, "artifact"))

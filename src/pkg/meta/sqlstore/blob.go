@@ -1,13 +1,14 @@
-package meta
+package sqlstore
 
 import (
 	"context"
 	"fmt"
+	"github.com/berth-registry/berth/src/pkg/meta"
 
 	"github.com/beego/beego/v2/client/orm"
 )
 
-var _ BlobLinkStore = (*store)(nil)
+var _ meta.BlobLinkStore = (*store)(nil)
 
 // LinkBlob keeps the first recorded size when the link exists. ErrNotFound when the project does not
 // exist, ErrConflict when the repository belongs to another project.

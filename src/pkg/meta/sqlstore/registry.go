@@ -1,12 +1,13 @@
-package meta
+package sqlstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
-var _ RegistryStore = (*store)(nil)
+var _ meta.RegistryStore = (*store)(nil)
 
 type registryRow struct {
 	ID             int64  `orm:"column(id)"`
@@ -26,8 +27,8 @@ type registryRow struct {
 const registryCols = `id, name, type, url, description, insecure, ca_certificate, credential_type, access_key,
 	access_secret, creation_time, update_time`
 
-func (r *registryRow) registry() *Registry {
-	return &Registry{
+func (r *registryRow) registry() *meta.Registry {
+	return &meta.Registry{
 		ID:             r.ID,
 		Name:           r.Name,
 		Type:           r.Type,
@@ -44,7 +45,7 @@ func (r *registryRow) registry() *Registry {
 }
 
 // CreateRegistry inserts r, sets r.ID and the times, and returns the ID. ErrConflict when the name exists.
-func (s *store) CreateRegistry(ctx context.Context, r *Registry) (int64, error) {
+func (s *store) CreateRegistry(ctx context.Context, r *meta.Registry) (int64, error) {
 	t := now()
 	var ids []int64
 	_, err := queryRows(ctx, s.w, &ids,
@@ -66,7 +67,7 @@ func (s *store) CreateRegistry(ctx context.Context, r *Registry) (int64, error) 
 }
 
 // GetRegistry returns the registry with that ID.
-func (s *store) GetRegistry(ctx context.Context, id int64) (*Registry, error) {
+func (s *store) GetRegistry(ctx context.Context, id int64) (*meta.Registry, error) {
 	var rows []registryRow
 	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+registryCols+` FROM registry WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("meta: get registry %d: %w", id, err)
@@ -79,7 +80,7 @@ func (s *store) GetRegistry(ctx context.Context, id int64) (*Registry, error) {
 
 // ListRegistries returns registries ordered by name, filtered by a case-insensitive name substring when
 // name != "", and the total count. limit <= 0 returns all.
-func (s *store) ListRegistries(ctx context.Context, name string, offset, limit int) ([]*Registry, int64, error) {
+func (s *store) ListRegistries(ctx context.Context, name string, offset, limit int) ([]*meta.Registry, int64, error) {
 	where, args := "", []any{}
 	if name != "" {
 		where, args = ` WHERE LOWER(name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
@@ -93,7 +94,7 @@ func (s *store) ListRegistries(ctx context.Context, name string, offset, limit i
 	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+registryCols+` FROM registry`+where+` ORDER BY name`+page, args...); err != nil {
 		return nil, 0, fmt.Errorf("meta: list registries: %w", err)
 	}
-	out := make([]*Registry, 0, len(rows))
+	out := make([]*meta.Registry, 0, len(rows))
 	for i := range rows {
 		out = append(out, rows[i].registry())
 	}
@@ -102,7 +103,7 @@ func (s *store) ListRegistries(ctx context.Context, name string, offset, limit i
 
 // UpdateRegistry stores every field of r but the ID and creation time, and sets r.UpdateTime.
 // ErrConflict when the new name is taken.
-func (s *store) UpdateRegistry(ctx context.Context, r *Registry) error {
+func (s *store) UpdateRegistry(ctx context.Context, r *meta.Registry) error {
 	t := now()
 	n, err := exec(ctx, s.w,
 		`UPDATE registry SET name = ?, type = ?, url = ?, description = ?, insecure = ?, ca_certificate = ?,
@@ -136,7 +137,7 @@ func (s *store) DeleteRegistry(ctx context.Context, id int64) error {
 		return nil
 	}
 	if _, err := s.GetRegistry(ctx, id); err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, meta.ErrNotFound) {
 			return err
 		}
 		return fmt.Errorf("meta: delete registry %d: %w", id, err)

@@ -1,0 +1,250 @@
+// Package registry serves the OCI distribution API under /v2/ on top of a content.Service.
+//
+// Every request is routed, authenticated (HTTP Basic through auth.Authenticator), tied to its project (the
+// first component of the repository name) and authorized: reads need auth.Pull, writes auth.Push, deletes
+// auth.Delete. Errors are written once, through errcode.Serve, before any body byte; a failure after the
+// first body byte is logged and the connection is left to end short.
+//
+// The package knows nothing of databases or caches: it talks to a content.Service and a ProjectResolver.
+package registry
+
+import (
+	"context"
+	_ "crypto/sha256" // registers sha256 with go-digest
+	_ "crypto/sha512" // registers sha512 with go-digest
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/reference"
+)
+
+// DefaultMaxReferrersPage is the referrers page size when Options.MaxReferrersPage is 0.
+const DefaultMaxReferrersPage = 1000
+
+// Response headers of the distribution API.
+const (
+	headerAPIVersion     = "Docker-Distribution-API-Version"
+	headerContentDigest  = "Docker-Content-Digest"
+	headerUploadUUID     = "Docker-Upload-UUID"
+	headerUploadSession  = "Blob-Upload-Session-ID"
+	headerSubject        = "OCI-Subject"
+	headerFiltersApplied = "OCI-Filters-Applied"
+	headerCache          = "X-Cache"
+)
+
+// ProjectResolver finds a project by name; a missing project is an error wrapping meta.ErrNotFound.
+type ProjectResolver interface {
+	GetProjectByName(ctx context.Context, name string) (*meta.Project, error)
+}
+
+// Options tune the handler. The zero value is usable.
+type Options struct {
+	// MaxReferrersPage caps the referrers page size a client may ask for with n (0:
+	// DefaultMaxReferrersPage). Without n the content service's default applies.
+	MaxReferrersPage int
+}
+
+// Handler serves /v2/. Build it with New.
+type Handler struct {
+	svc          content.Service
+	projects     ProjectResolver
+	authn        *auth.Authenticator
+	log          *slog.Logger
+	maxReferrers int
+	table        map[reference.Kind]map[string]endpoint
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns the /v2/ handler. log receives 5xx causes and failures after a response started (nil:
+// discarded).
+func New(svc content.Service, projects ProjectResolver, authn *auth.Authenticator, log *slog.Logger, opts Options) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxReferrersPage <= 0 {
+		opts.MaxReferrersPage = DefaultMaxReferrersPage
+	}
+	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage}
+	h.table = map[reference.Kind]map[string]endpoint{}
+	for k := reference.KindBase; k <= reference.KindReferrers; k++ {
+		h.table[k] = h.endpoints(k)
+	}
+	return h
+}
+
+// request is what a route handler gets: the parsed route, the caller and (for repository routes) the
+// repository with its project.
+type request struct {
+	route reference.Route
+	who   auth.Principal
+	repo  content.Repo
+}
+
+// handlerFunc serves one route and method. A returned error is written with errcode.Serve, so it must only
+// be returned before anything was written.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, req *request) error
+
+// endpoint is a method of a route with the action it needs.
+type endpoint struct {
+	act    auth.Action
+	handle handlerFunc
+}
+
+func (h *Handler) endpoints(kind reference.Kind) map[string]endpoint {
+	switch kind {
+	case reference.KindBase:
+		return map[string]endpoint{http.MethodGet: {auth.Pull, h.base}, http.MethodHead: {auth.Pull, h.base}}
+	case reference.KindCatalog:
+		return map[string]endpoint{http.MethodGet: {auth.Pull, h.catalog}, http.MethodHead: {auth.Pull, h.catalog}}
+	case reference.KindTags:
+		return map[string]endpoint{http.MethodGet: {auth.Pull, h.tags}, http.MethodHead: {auth.Pull, h.tags}}
+	case reference.KindManifest:
+		return map[string]endpoint{
+			http.MethodGet:    {auth.Pull, h.getManifest},
+			http.MethodHead:   {auth.Pull, h.getManifest},
+			http.MethodPut:    {auth.Push, h.putManifest},
+			http.MethodDelete: {auth.Delete, h.deleteManifest},
+		}
+	case reference.KindBlob:
+		return map[string]endpoint{
+			http.MethodGet:    {auth.Pull, h.getBlob},
+			http.MethodHead:   {auth.Pull, h.getBlob},
+			http.MethodDelete: {auth.Delete, h.deleteBlob},
+		}
+	case reference.KindUploadStart:
+		return map[string]endpoint{http.MethodPost: {auth.Push, h.startUpload}}
+	case reference.KindUpload:
+		// Status and cancel of an upload are part of pushing it.
+		return map[string]endpoint{
+			http.MethodGet:    {auth.Push, h.uploadStatus},
+			http.MethodPatch:  {auth.Push, h.patchUpload},
+			http.MethodPut:    {auth.Push, h.putUpload},
+			http.MethodDelete: {auth.Push, h.cancelUpload},
+		}
+	case reference.KindReferrers:
+		return map[string]endpoint{http.MethodGet: {auth.Pull, h.referrers}, http.MethodHead: {auth.Pull, h.referrers}}
+	}
+	return nil
+}
+
+// ServeHTTP routes, authenticates, authorizes and serves one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(headerAPIVersion, "registry/2.0")
+	if err := h.serve(w, r); err != nil {
+		errcode.Serve(w, r, h.log, err)
+	}
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
+	rt, err := reference.ParseV2Path(r.URL.Path)
+	if err != nil {
+		return routeError(err, r.Method)
+	}
+	eps := h.table[rt.Kind]
+	ep, ok := eps[r.Method]
+	if !ok {
+		w.Header().Set("Allow", strings.Join(slices.Sorted(maps.Keys(eps)), ", "))
+		return errcode.ErrUnsupported.WithMessage("method %s not allowed here", r.Method)
+	}
+	who, err := h.authn.Authenticate(r)
+	if err != nil {
+		return err
+	}
+	req := &request{route: rt, who: who}
+	switch rt.Kind {
+	case reference.KindBase:
+		// Anonymous callers get the challenge so that clients (docker, oras, crane, cosign, notation)
+		// send their credentials; pulls of public projects still work without any.
+		if who.Name == "" {
+			return errcode.ErrUnauthorized.New()
+		}
+	case reference.KindCatalog:
+		if who.Name == "" {
+			return errcode.ErrUnauthorized.New()
+		}
+		if !who.Admin {
+			return errcode.ErrDenied.WithMessage("the catalog is for administrators")
+		}
+	default:
+		repo, err := h.repository(r.Context(), who, rt.Name)
+		if err != nil {
+			return err
+		}
+		if err := auth.Authorize(who, repo.Project, ep.act); err != nil {
+			return err
+		}
+		req.repo = repo
+	}
+	return ep.handle(w, r, req)
+}
+
+// repository resolves name's project. A missing project is NAME_UNKNOWN for an authenticated caller and
+// UNAUTHORIZED for an anonymous one (who may see more after logging in).
+func (h *Handler) repository(ctx context.Context, who auth.Principal, name string) (content.Repo, error) {
+	project, path, ok := strings.Cut(name, "/")
+	if !ok {
+		return content.Repo{}, errcode.ErrNameInvalid.WithMessage("repository name %q must be <project>/<repository>", name).
+			WithDetail(map[string]string{"name": name})
+	}
+	p, err := h.projects.GetProjectByName(ctx, project)
+	if errors.Is(err, meta.ErrNotFound) {
+		if who.Name == "" {
+			return content.Repo{}, errcode.ErrUnauthorized.New()
+		}
+		return content.Repo{}, errcode.ErrNameUnknown.WithMessage("project %s not found", project).
+			WithDetail(map[string]string{"name": name})
+	}
+	if err != nil {
+		return content.Repo{}, errcode.ErrUnknown.Wrap(err, "resolving project %s", project)
+	}
+	return content.Repo{Project: p, Name: name, Path: path}, nil
+}
+
+// base answers GET /v2/ for an authenticated caller.
+func (h *Handler) base(w http.ResponseWriter, r *http.Request, _ *request) error {
+	h.writeJSON(w, r, http.StatusOK, struct{}{})
+	return nil
+}
+
+// writeJSON writes v with Content-Length; HEAD gets the headers only.
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	h.writeBody(w, r, status, "application/json", v)
+}
+
+func (h *Handler) writeBody(w http.ResponseWriter, r *http.Request, status int, contentType string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		errcode.Serve(w, r, h.log, errcode.ErrUnknown.Wrap(err, "encoding response"))
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		if _, err := w.Write(body); err != nil {
+			h.log.DebugContext(r.Context(), "writing response failed", "path", r.URL.Path, "err", err)
+		}
+	}
+}
+
+// noContent answers status with an empty body.
+func noContent(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
+// detach returns a context for cleanup that outlives a cancelled request, bounded in time.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}

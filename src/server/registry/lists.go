@@ -1,0 +1,131 @@
+package registry
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/src/pkg/content"
+)
+
+// nextLink sets `Link: <path?query>; rel="next"` (a link relative to this host, as oras requires).
+func nextLink(w http.ResponseWriter, path string, q url.Values) {
+	w.Header().Set("Link", "<"+path+"?"+q.Encode()+`>; rel="next"`)
+}
+
+// tags serves GET /v2/<name>/tags/list with n and last; a Link header when more tags follow.
+func (h *Handler) tags(w http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := parsePagination(r.URL.Query(), 0)
+	if err != nil {
+		return err
+	}
+	fetch := 0 // all
+	if p.hasN {
+		fetch = p.n + 1 // one more than asked tells whether a next page exists
+	}
+	tags, err := h.svc.ListTags(r.Context(), req.repo, p.last, fetch)
+	if err != nil {
+		return err
+	}
+	if p.hasN && len(tags) > p.n {
+		tags = tags[:p.n]
+		if p.n > 0 {
+			nextLink(w, "/v2/"+req.repo.Name+"/tags/list", url.Values{
+				"n": {strconv.Itoa(p.n)}, "last": {tags[len(tags)-1]},
+			})
+		}
+	}
+	h.writeJSON(w, r, http.StatusOK, struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}{req.repo.Name, nonNil(tags)})
+	return nil
+}
+
+// catalog serves GET /v2/_catalog (administrators only) with n and last.
+func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ *request) error {
+	p, err := parsePagination(r.URL.Query(), 0)
+	if err != nil {
+		return err
+	}
+	fetch := 0
+	if p.hasN {
+		fetch = p.n + 1
+	}
+	repos, err := h.svc.ListRepositories(r.Context(), p.last, fetch)
+	if err != nil {
+		return err
+	}
+	if p.hasN && len(repos) > p.n {
+		repos = repos[:p.n]
+		if p.n > 0 {
+			nextLink(w, "/v2/_catalog", url.Values{"n": {strconv.Itoa(p.n)}, "last": {repos[len(repos)-1]}})
+		}
+	}
+	h.writeJSON(w, r, http.StatusOK, struct {
+		Repositories []string `json:"repositories"`
+	}{nonNil(repos)})
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// referrers serves GET /v2/<name>/referrers/<digest>: always 200 with an image index (empty when
+// nothing refers to the digest); artifactType filters (OCI-Filters-Applied says so), n sets the page size
+// (capped at Options.MaxReferrersPage; absent or 0: the service's default), and a Link to this host
+// carries the service's cursor when more entries follow.
+func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request) error {
+	d := req.route.Digest
+	q := r.URL.Query()
+	p, err := parsePagination(q, h.maxReferrers)
+	if err != nil {
+		return err
+	}
+	n := 0 // the service's default page size
+	if p.hasN && p.n > 0 {
+		n = p.n // parsePagination capped it at h.maxReferrers
+	}
+	at := q.Get("artifactType")
+	page, err := h.svc.ListReferrers(r.Context(), req.repo, d, content.ReferrersQuery{
+		ArtifactType: at, N: n, Last: p.last, RawQuery: r.URL.RawQuery,
+	})
+	if err != nil {
+		return err
+	}
+	if len(page.FiltersApplied) > 0 {
+		w.Header().Set(headerFiltersApplied, strings.Join(page.FiltersApplied, ","))
+	}
+	if page.Cache != "" {
+		w.Header().Set(headerCache, page.Cache)
+	}
+	if page.Next != "" {
+		if n == 0 {
+			// A page followed by another is full: its size is the default, kept for the next pages.
+			n = min(len(page.Manifests), h.maxReferrers)
+		}
+		next := url.Values{"n": {strconv.Itoa(n)}, "last": {page.Next}}
+		if at != "" {
+			next.Set("artifactType", at)
+		}
+		nextLink(w, "/v2/"+req.repo.Name+"/referrers/"+d.String(), next)
+	}
+	manifests := page.Manifests
+	if manifests == nil {
+		manifests = []ocispec.Descriptor{}
+	}
+	h.writeBody(w, r, http.StatusOK, ocispec.MediaTypeImageIndex, ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: manifests,
+	})
+	return nil
+}

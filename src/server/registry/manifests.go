@@ -1,0 +1,86 @@
+package registry
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/errcode"
+)
+
+// getManifest serves HEAD and GET /v2/<name>/manifests/<reference> with the stored media type and bytes.
+func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, req *request) error {
+	m, err := h.svc.GetManifest(r.Context(), req.repo, req.route.Reference())
+	if err != nil {
+		return err
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", m.MediaType)
+	hd.Set("Content-Length", strconv.Itoa(len(m.Body)))
+	hd.Set(headerContentDigest, m.Digest.String())
+	hd.Set("ETag", `"`+m.Digest.String()+`"`)
+	if m.Stale {
+		hd.Set(headerCache, content.CacheStale)
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	if _, err := w.Write(m.Body); err != nil {
+		h.log.DebugContext(r.Context(), "writing manifest failed", "repository", req.repo.Name, "err", err)
+	}
+	return nil
+}
+
+// putManifest serves PUT /v2/<name>/manifests/<reference>: at most content.MaxManifestSize bytes (413
+// beyond, reading no more than one byte past the limit), stored as sent. 201 with Location,
+// Docker-Content-Digest and, for a manifest with a subject, OCI-Subject.
+func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, req *request) error {
+	if r.ContentLength > content.MaxManifestSize {
+		return errcode.ErrManifestTooLarge.WithMessage("manifest of %d bytes exceeds %d", r.ContentLength, content.MaxManifestSize)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, content.MaxManifestSize))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return errcode.ErrManifestTooLarge.WithMessage("manifest exceeds %d bytes", content.MaxManifestSize)
+		}
+		return errcode.ErrManifestInvalid.Wrap(err, "reading the manifest failed")
+	}
+	res, err := h.svc.PutManifest(r.Context(), req.repo, req.route.Reference(), mediaType(r.Header.Get("Content-Type")), body)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v2/"+req.repo.Name+"/manifests/"+res.Digest.String())
+	w.Header().Set(headerContentDigest, res.Digest.String())
+	if res.Subject != "" {
+		w.Header().Set(headerSubject, res.Subject.String())
+	}
+	noContent(w, http.StatusCreated)
+	return nil
+}
+
+// mediaType returns a Content-Type without its parameters.
+func mediaType(ct string) string {
+	if ct == "" {
+		return ""
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err == nil {
+		return mt
+	}
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
+// deleteManifest serves DELETE /v2/<name>/manifests/<reference>: by digest the manifest (with its tags
+// and referrer index entry), by tag only the tag. 202.
+func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, req *request) error {
+	if err := h.svc.DeleteManifest(r.Context(), req.repo, req.route.Reference()); err != nil {
+		return err
+	}
+	noContent(w, http.StatusAccepted)
+	return nil
+}

@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/reference"
+)
+
+// routeError turns a reference.ParseV2Path error into the client error for method: unknown paths 404
+// NOT_FOUND, bad names 400 NAME_INVALID, bad digests 400 DIGEST_INVALID, unknown upload IDs 404
+// BLOB_UPLOAD_UNKNOWN, and a malformed tag 400 MANIFEST_INVALID on push, 404 MANIFEST_UNKNOWN otherwise
+// (no manifest can have it).
+func routeError(err error, method string) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, reference.ErrNameInvalid):
+		return errcode.ErrNameInvalid.WithMessage("%s", msg)
+	case errors.Is(err, reference.ErrDigestInvalid):
+		return errcode.ErrDigestInvalid.WithMessage("%s", msg)
+	case errors.Is(err, reference.ErrUploadIDInvalid):
+		return errcode.ErrBlobUploadUnknown.WithMessage("%s", msg)
+	case errors.Is(err, reference.ErrTagInvalid) && method == http.MethodPut:
+		return errcode.ErrManifestInvalid.WithMessage("%s", msg)
+	case errors.Is(err, reference.ErrTagInvalid):
+		return errcode.ErrManifestUnknown.WithMessage("%s", msg)
+	}
+	return errcode.ErrNotFound.WithMessage("%s", msg)
+}
+
+// byteRange is a satisfiable range of a blob: length bytes from start.
+type byteRange struct {
+	start, length int64
+}
+
+// parseRange interprets a Range request header for content of size bytes. ok is false when the whole
+// content is to be sent: no header, a unit other than bytes, or several ranges (which a server may
+// ignore). A single byte range that is malformed (e.g. "500-0") or unsatisfiable is RANGE_INVALID (416).
+func parseRange(h string, size int64) (r byteRange, ok bool, err error) {
+	v := strings.TrimSpace(h)
+	if v == "" || len(v) < 6 || !strings.EqualFold(v[:6], "bytes=") || strings.Contains(v, ",") {
+		return byteRange{}, false, nil
+	}
+	start, end, err := reference.ParseRange(v, size)
+	if err != nil {
+		return byteRange{}, false, errcode.ErrRangeInvalid.WithMessage("range %q not satisfiable for %d bytes", h, size)
+	}
+	return byteRange{start: start, length: end - start + 1}, true, nil
+}
+
+// parseContentRange parses the Content-Range of an upload chunk, "<start>-<end>" (inclusive). A malformed
+// value is RANGE_INVALID (416), as the spec asks.
+func parseContentRange(h string) (start, end int64, err error) {
+	start, end, err = reference.ParseContentRange(strings.TrimSpace(h))
+	if err != nil {
+		return 0, 0, errcode.ErrRangeInvalid.WithMessage("invalid Content-Range %q", h)
+	}
+	return start, end, nil
+}
+
+// pagination is the n and last query parameters of a list request.
+type pagination struct {
+	n    int  // requested size (capped by the parser's maximum)
+	hasN bool // whether n was given (n=0 asks for an empty page)
+	last string
+}
+
+// parsePagination reads n (a non-negative integer, capped at maxN when maxN > 0) and last; a malformed
+// value is PAGINATION_NUMBER_INVALID (400).
+func parsePagination(q url.Values, maxN int) (pagination, error) {
+	n, last, err := reference.ParsePagination(q, maxN)
+	if err != nil {
+		return pagination{}, errcode.ErrPaginationInvalid.WithMessage("%s", err.Error())
+	}
+	return pagination{n: n, hasN: q.Get("n") != "", last: last}, nil
+}
+
+// parseDigest validates a digest query parameter (sha256 or sha512); anything else is DIGEST_INVALID.
+func parseDigest(v string) (digest.Digest, error) {
+	d, err := reference.ParseDigest(v)
+	if err != nil {
+		return "", errcode.ErrDigestInvalid.WithMessage("%s", err.Error())
+	}
+	return d, nil
+}
