@@ -1,6 +1,7 @@
 // Package meta holds Berth's metadata: projects, upstream registries, repositories, artifacts (manifests),
-// tags, repository blob links and the subject -> referrer index. It is backed by beego's ORM on SQLite
-// (embedded default) or PostgreSQL, with versioned migrations applied by Open.
+// tags, repository blob links and the subject -> referrer index: the types and the role interfaces.
+// Package meta/sqlstore implements them with beego's ORM on SQLite (embedded default) or PostgreSQL,
+// with versioned migrations; this package stays free of database imports so HTTP handlers can use it.
 //
 // Every method takes a context first. A missing row is reported as an error wrapping ErrNotFound, a
 // uniqueness violation as one wrapping ErrConflict; callers test with errors.Is.

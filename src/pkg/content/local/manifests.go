@@ -100,22 +100,8 @@ func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, media
 	if err := s.checkReferences(ctx, repo.Name, p); err != nil {
 		return nil, err
 	}
-	// Bytes first, then the record: a record never points at missing bytes.
-	if _, err := s.blobs.Put(ctx, d, bytes.NewReader(body)); err != nil {
-		return nil, fmt.Errorf("storing manifest %s: %w", d, err)
-	}
-	a := &meta.Artifact{
-		Repository:   repo.Name,
-		Digest:       d.String(),
-		MediaType:    p.mediaType,
-		ArtifactType: p.artifactType,
-		Size:         int64(len(body)),
-		Annotations:  p.annotations,
-		Subject:      p.subject.String(),
-		PushTime:     s.now(),
-	}
-	if err := s.artifacts.PutArtifact(ctx, repo.Project.ID, repo.Name, a, tag); err != nil {
-		return nil, recordError(repo.Name, err, "recording manifest "+d.String())
+	if err := s.store(ctx, repo, d, body, p, tag); err != nil {
+		return nil, err
 	}
 	return &content.PutResult{Digest: d, Subject: p.subject}, nil
 }
@@ -140,6 +126,28 @@ func (s *Service) DeleteManifest(ctx context.Context, repo content.Repo, ref str
 	}
 	if err != nil {
 		return fmt.Errorf("deleting %s in %s: %w", ref, repo.Name, err)
+	}
+	return nil
+}
+
+// store writes a validated manifest's bytes, then its record (and tag): a record never points at
+// missing bytes.
+func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest, body []byte, p *parsedManifest, tag string) error {
+	if _, err := s.blobs.Put(ctx, d, bytes.NewReader(body)); err != nil {
+		return fmt.Errorf("storing manifest %s: %w", d, err)
+	}
+	a := &meta.Artifact{
+		Repository:   repo.Name,
+		Digest:       d.String(),
+		MediaType:    p.mediaType,
+		ArtifactType: p.artifactType,
+		Size:         int64(len(body)),
+		Annotations:  p.annotations,
+		Subject:      p.subject.String(),
+		PushTime:     s.now(),
+	}
+	if err := s.artifacts.PutArtifact(ctx, repo.Project.ID, repo.Name, a, tag); err != nil {
+		return recordError(repo.Name, err, "recording manifest "+d.String())
 	}
 	return nil
 }

@@ -1,13 +1,11 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
-	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
 // RecordManifest stores a manifest fetched from an upstream registry byte for byte under m.Digest and,
@@ -31,21 +29,5 @@ func (s *Service) RecordManifest(ctx context.Context, repo content.Repo, tag str
 	if err != nil {
 		return err
 	}
-	if _, err := s.blobs.Put(ctx, m.Digest, bytes.NewReader(m.Body)); err != nil {
-		return fmt.Errorf("storing manifest %s: %w", m.Digest, err)
-	}
-	a := &meta.Artifact{
-		Repository:   repo.Name,
-		Digest:       m.Digest.String(),
-		MediaType:    p.mediaType,
-		ArtifactType: p.artifactType,
-		Size:         int64(len(m.Body)),
-		Annotations:  p.annotations,
-		Subject:      p.subject.String(),
-		PushTime:     s.now(),
-	}
-	if err := s.artifacts.PutArtifact(ctx, repo.Project.ID, repo.Name, a, tag); err != nil {
-		return recordError(repo.Name, err, "recording manifest "+m.Digest.String())
-	}
-	return nil
+	return s.store(ctx, repo, m.Digest, m.Body, p, tag)
 }
