@@ -151,6 +151,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
 		"database", redactURL(cfg.DatabaseURLOrDefault()), "redis", redactURL(cfg.RedisURL))
 
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	go purgeUploads(bg, blobs, time.Hour, 24*time.Hour, log.With("component", "janitor"))
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
