@@ -16,12 +16,14 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
@@ -31,8 +33,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// distribution's tracing must not try to export from tests.
+	// distribution's tracing must not try to export from tests, and its request log would drown the
+	// output of a failing test.
 	_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
+	logrus.SetOutput(io.Discard)
 	os.Exit(m.Run())
 }
 
@@ -190,7 +194,7 @@ func newEnv(t *testing.T, up *upstream, row ...registryRow) *env {
 	root := filepath.Join(dir, "storage")
 	fs, err := storage.NewFS(root)
 	require.NoError(t, err)
-	store, err := meta.Open(ctx, filepath.Join(dir, "meta.db"))
+	store, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
 

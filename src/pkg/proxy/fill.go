@@ -71,7 +71,7 @@ func (f *fill) finish(err error) {
 
 // openTemp opens the temp file for a new reader, or reports that the fill is past that point (committing,
 // committed, failed, or never started a file): the caller then waits for done and reads the outcome.
-func (f *fill) openTemp() (file *os.File, committed bool) {
+func (f *fill) openTemp() (file *os.File, past bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.finishing || f.finished || f.path == "" {
