@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs every Go fuzz target under src/ for FUZZTIME (default 5s) each. Targets are discovered with grep,
+# Runs every Go fuzz target under src/ for FUZZTIME (default 10s) each. Targets are discovered with grep,
 # so new ones are picked up without editing this file. A failing input is written by `go test` to the
 # package's testdata/fuzz/<Target>/ directory: commit it as a regression case once the bug is fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FUZZTIME=${FUZZTIME:-5s}
+FUZZTIME=${FUZZTIME:-10s}
 GO=${GO:-go}
 
 # "dir<TAB>FuzzName" for every `func FuzzXxx(f *testing.F)` in a _test.go file under src/.

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS_BIN=${TOOLS_BIN:-$(pwd)/.tools/bin}
-CACHE=${BERTH_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-tools}
+CACHE=${BERTH_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/berth-tools}
 mkdir -p "$TOOLS_BIN" "$CACHE"
 export GOBIN="$TOOLS_BIN" GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 

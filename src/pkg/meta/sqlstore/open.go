@@ -1,3 +1,6 @@
+// Package sqlstore implements meta.Store with beego's ORM (raw SQL, no registered models) on SQLite
+// through the pure-Go modernc driver (the embedded default) or PostgreSQL through lib/pq. Open applies
+// the versioned migrations before it returns.
 package sqlstore
 
 import (

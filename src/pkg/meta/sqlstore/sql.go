@@ -83,14 +83,6 @@ func toDBTime(t time.Time) int64 { return t.UnixMicro() }
 
 func fromDBTime(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
-// toDBTimeOrNull maps the zero time to NULL.
-func toDBTimeOrNull(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
 // fromDBTimeOrZero maps 0 (NULL scans as 0) to the zero time.
 func fromDBTimeOrZero(us int64) time.Time {
 	if us == 0 {

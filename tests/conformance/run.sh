@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Runs the OCI distribution-spec conformance suite against a fresh bin/berth.
+#
+# Starts the server on a free loopback port with a temp data dir and a known admin password, creates the
+# project the suite pushes to (private, so every request exercises Basic auth), runs the pinned
+# `conformance` binary with every workflow on, and writes results to tests/results/conformance/:
+#   results.yaml, junit.xml, report.html   the suite's own reports
+#   conformance.log                        the suite's stdout/stderr (per-test status and errors)
+#   berth.log                              the server's log
+# Prints the pass/fail counts and exits non-zero on any failure (or when the suite could not run).
+# The server is stopped on exit.
+#
+# Settings (environment):
+#   BACKEND           sqlite (default: the embedded database, in-process cache) or postgres (a fresh
+#                     database on BERTH_TEST_POSTGRES_URL's server, dropped on exit, and Redis at
+#                     BERTH_TEST_REDIS_URL); needs psql for postgres
+#   BERTH_BIN         server binary (default bin/berth)
+#   TOOLS_BIN         folder with the conformance binary (default .tools/bin)
+#   RESULTS_DIR       default tests/results/conformance-$BACKEND
+#   Any OCI_* variable the suite reads overrides the defaults below (e.g. OCI_VERSION=dev, OCI_LOG=debug,
+#   OCI_FILTER_TEST="OCI Conformance Test/sha256 blobs").
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BERTH_BIN=${BERTH_BIN:-$ROOT/bin/berth}
+TOOLS_BIN=${TOOLS_BIN:-$ROOT/.tools/bin}
+BACKEND=${BACKEND:-sqlite}
+RESULTS_DIR=${RESULTS_DIR:-$ROOT/tests/results/conformance-$BACKEND}
+CONFORMANCE=$TOOLS_BIN/conformance
+PG_URL=${BERTH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+REDIS_URL=${BERTH_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+
+die() { echo "conformance: ERROR: $*" >&2; exit 1; }
+[ -x "$BERTH_BIN" ] || die "server binary $BERTH_BIN missing (make build)"
+[ -x "$CONFORMANCE" ] || die "$CONFORMANCE missing (scripts/install-tools.sh conformance)"
+command -v curl >/dev/null || die "curl is needed"
+case $BACKEND in
+  sqlite) ;;
+  postgres) command -v psql >/dev/null || die "psql is needed for BACKEND=postgres (make services)" ;;
+  *) die "BACKEND must be sqlite or postgres, not $BACKEND" ;;
+esac
+
+work=$(mktemp -d)
+pid=""
+pg_db=""
+cleanup() {
+  local rc=$?
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "conformance: server did not stop within 30 s of SIGTERM; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  fi
+  [ -f "$work/berth.log" ] && cp "$work/berth.log" "$RESULTS_DIR/berth.log" 2>/dev/null
+  if [ -n "$pg_db" ]; then
+    psql -X -q "$PG_URL" -c "drop database if exists $pg_db with (force)" >/dev/null 2>&1 ||
+      echo "conformance: could not drop database $pg_db" >&2
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+rm -rf "$RESULTS_DIR"
+mkdir -p "$RESULTS_DIR"
+
+# port_free PORT: nothing accepts connections on 127.0.0.1:PORT.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+password="Berth-conf-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+backend_args=()
+if [ "$BACKEND" = postgres ]; then
+  pg_db="berth_conf_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  psql -X -q "$PG_URL" -c "create database $pg_db" >/dev/null || die "create database $pg_db on $PG_URL"
+  # the same server and options, another database
+  db_url=$(printf '%s' "$PG_URL" | sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$pg_db#")
+  backend_args=(--database-url "$db_url" --redis-url "$REDIS_URL")
+fi
+start_server() {
+  local attempt port
+  for attempt in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    port_free "$port" || continue
+    addr=127.0.0.1:$port
+    echo "conformance: starting $BERTH_BIN on $addr (backend $BACKEND, data dir $work/data, attempt $attempt)"
+    env -u BERTH_DATABASE_URL -u BERTH_REDIS_URL -u BERTH_CONFIG -u BERTH_LISTEN -u BERTH_DATA_DIR \
+      -u BERTH_ADMIN_PASSWORD "$BERTH_BIN" serve --listen "$addr" --data-dir "$work/data" \
+      --admin-password "$password" "${backend_args[@]}" >>"$work/berth.log" 2>&1 &
+    pid=$!
+    local i
+    for i in $(seq 1 120); do
+      if ! kill -0 "$pid" 2>/dev/null; then break; fi
+      if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$addr/api/v2.0/health")" = 200 ]; then
+        return 0
+      fi
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      tail -n 50 "$work/berth.log" >&2
+      die "server on $addr not healthy after 60 s"
+    fi
+    wait "$pid" 2>/dev/null || true
+    pid=""
+    echo "conformance: server exited during start-up; log tail:" >&2
+    tail -n 20 "$work/berth.log" >&2
+  done
+  die "could not start the server"
+}
+start_server
+
+project=conformance
+code=$(curl -s -o "$work/project.json" -w '%{http_code}' --max-time 30 -u "admin:$password" \
+  -H 'Content-Type: application/json' \
+  -d "{\"project_name\":\"$project\",\"metadata\":{\"public\":\"false\"}}" \
+  "http://$addr/api/v2.0/projects")
+[ "$code" = 201 ] || die "create project $project: HTTP $code: $(cat "$work/project.json")"
+
+# Every workflow on. The README's legacy names map onto these: OCI_TEST_PULL -> OCI_API_PULL,
+# OCI_TEST_PUSH -> OCI_API_PUSH, OCI_TEST_CONTENT_DISCOVERY -> OCI_API_TAGS_LIST + OCI_API_REFERRER,
+# OCI_TEST_CONTENT_MANAGEMENT -> OCI_API_{TAGS,MANIFESTS,BLOBS}_DELETE, OCI_CROSSMOUNT_NAMESPACE -> OCI_REPO2;
+# OCI_AUTOMATIC_CROSSMOUNT (old suite) -> OCI_API_BLOBS_MOUNT_ANONYMOUS (mount without a `from`).
+export OCI_REGISTRY=$addr
+export OCI_TLS=disabled
+export OCI_USERNAME=admin
+export OCI_PASSWORD=$password
+export OCI_RESULTS_DIR=$RESULTS_DIR
+export OCI_REPO1=${OCI_REPO1:-$project/repo1}
+export OCI_REPO2=${OCI_REPO2:-$project/repo2}
+export OCI_VERSION=${OCI_VERSION:-1.1}
+export OCI_LOG=${OCI_LOG:-warn}
+export OCI_CACHE_AUTH=${OCI_CACHE_AUTH:-true}
+export OCI_API_PULL=${OCI_API_PULL:-true}
+export OCI_API_PUSH=${OCI_API_PUSH:-true}
+export OCI_API_TAGS_LIST=${OCI_API_TAGS_LIST:-true}
+export OCI_API_REFERRER=${OCI_API_REFERRER:-true}
+export OCI_API_TAGS_DELETE=${OCI_API_TAGS_DELETE:-true}
+export OCI_API_MANIFESTS_DELETE=${OCI_API_MANIFESTS_DELETE:-true}
+export OCI_API_BLOBS_DELETE=${OCI_API_BLOBS_DELETE:-true}
+export OCI_API_BLOBS_MOUNT_ANONYMOUS=${OCI_API_BLOBS_MOUNT_ANONYMOUS:-true}
+export OCI_API_BLOBS_ATOMIC=${OCI_API_BLOBS_ATOMIC:-true}
+export OCI_API_MANIFESTS_ATOMIC=${OCI_API_MANIFESTS_ATOMIC:-true}
+export OCI_API_TAGS_ATOMIC=${OCI_API_TAGS_ATOMIC:-true}
+export OCI_DATA_SHA512=${OCI_DATA_SHA512:-true}
+# no legacy variable may sneak in from the caller and silently turn a workflow off
+unset OCI_TEST_PULL OCI_TEST_PUSH OCI_TEST_CONTENT_DISCOVERY OCI_TEST_CONTENT_MANAGEMENT \
+  OCI_CROSSMOUNT_NAMESPACE OCI_AUTOMATIC_CROSSMOUNT OCI_ROOT_URL OCI_NAMESPACE OCI_CONFIGURATION
+
+echo "conformance: running $CONFORMANCE (backend $BACKEND, spec $OCI_VERSION, repos $OCI_REPO1 $OCI_REPO2, sha512 $OCI_DATA_SHA512)"
+set +e
+(cd "$work" && timeout 20m "$CONFORMANCE") >"$RESULTS_DIR/conformance.log" 2>&1
+suite_rc=$?
+set -e
+
+# The suite's summary block: "  Pass....: N", "  FAIL....: N", ... (see results.go in the suite).
+count() { sed -n "s/^  $1\.*: *\([0-9][0-9]*\)$/\1/p" "$RESULTS_DIR/conformance.log" | head -n1; }
+passed=$(count Pass) failed=$(count FAIL) errored=$(count Error) skipped=$(count Skip) disabled=$(count Disabled)
+
+if [ -z "$passed" ]; then
+  tail -n 40 "$RESULTS_DIR/conformance.log" >&2
+  die "the suite printed no summary (exit $suite_rc); see $RESULTS_DIR/conformance.log"
+fi
+
+# One line per failing test, from the suite's log ("failed test" name=... error=...); awk reads its whole
+# input, so no SIGPIPE under pipefail.
+if [ "$((failed + errored))" -gt 0 ]; then
+  echo "conformance: failing tests (first 150; all in $RESULTS_DIR/conformance.log and report.html):"
+  awk '/msg="failed test"/ { n++; if (n <= 150) { sub(/^.*msg="failed test" /, ""); print "  " substr($0, 1, 400) } }
+       END { if (n > 150) print "  ... " n - 150 " more" }' "$RESULTS_DIR/conformance.log"
+fi
+sed -n '/^API conformance:/,/^$/p; /^Data conformance:/,/^$/p' "$RESULTS_DIR/conformance.log"
+echo "conformance results: $RESULTS_DIR (report.html, junit.xml, results.yaml, conformance.log, berth.log)"
+echo "conformance-$BACKEND: $passed passed, $((failed + errored)) failed, $((skipped + disabled)) skipped"
+
+if [ "$suite_rc" -ne 0 ] || [ "$((failed + errored))" -gt 0 ]; then
+  exit 1
+fi

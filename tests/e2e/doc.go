@@ -1,0 +1,15 @@
+// Package e2e drives a real bin/berth with the real registry clients (oras, crane, cosign, notation).
+//
+// Each test starts its own server on a free loopback port with a temporary data directory and a known
+// admin password, creates the projects it needs through the REST API, and runs the client binaries with
+// an isolated HOME, DOCKER_CONFIG and XDG_CONFIG_HOME. The proxy-cache tests run a second Berth, or the
+// CNCF distribution registry (no referrers API), as the upstream. Settings, all optional:
+//
+//	BERTH_BIN                the server binary (default ../../bin/berth; `make e2e` builds it)
+//	BERTH_TOOLS_BIN          folder with oras, crane, cosign, notation and the CNCF distribution
+//	                         registry (default ../../.tools/bin; `make tools`)
+//	BERTH_TEST_POSTGRES_URL  PostgreSQL for the backend test (default postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
+//	BERTH_TEST_REDIS_URL     Redis for the backend test (default redis://127.0.0.1:6379/0)
+//
+// A missing binary or service skips the test locally and fails it when CI=true.
+package e2e
