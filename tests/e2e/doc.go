@@ -2,8 +2,10 @@
 //
 // Each test starts its own server on a free loopback port with a temporary data directory and a known
 // admin password, creates the projects it needs through the REST API, and runs the client binaries with
-// an isolated HOME, DOCKER_CONFIG and XDG_CONFIG_HOME. The proxy-cache tests run a second Berth, or the
-// CNCF distribution registry (no referrers API), as the upstream. Settings, all optional:
+// an isolated HOME, DOCKER_CONFIG and XDG_CONFIG_HOME. The proxy-cache tests run a second Berth, the
+// CNCF distribution registry (no referrers API; its binary, or in-process through registrytest) or
+// go-containerregistry's registry (in-process) as the upstream; the Redis outage test starts a private
+// redis-server on its own port (never the shared one). Settings, all optional:
 //
 //	BERTH_BIN                the server binary (default ../../bin/berth; `make e2e` builds it)
 //	BERTH_TOOLS_BIN          folder with oras, crane, cosign, notation and the CNCF distribution

@@ -3,10 +3,18 @@
 // schema when it has none) merged with the referrers held in the project, de-duplicated by digest,
 // filtered after the merge and paginated by Berth itself.
 //
+// Upstream descriptors are checked and cleaned: entries that are not manifests or carry invalid digests are
+// dropped, fields the spec does not define for referrers are removed, and an artifactType an upstream
+// reported wrongly (go-containerregistry reports config.mediaType, which is the empty type for cosign v3
+// bundles) is repaired from the referrer manifest itself.
+//
 // The upstream part of each answer is cached (Redis or process memory) under a versioned key derived from
 // the normalised request; within the project's freshness window it is served without asking the upstream,
-// after it one request per key goes upstream however many clients ask, and when the upstream fails the
-// cached answer is served up to its TTL. Local referrers are merged at read time.
+// after it one request per key goes upstream however many clients ask (in this process through a flight
+// group, across processes through a short cache lock), and when the upstream fails the cached answer is
+// served up to its TTL (STALE), else the referrers held locally (LOCAL), else 503. Local referrers are
+// merged at read time, so a local push is visible at once. A refresh keeps the order of the entries it
+// replaces, so pagination cursors stay valid across refreshes.
 package referrers
 
 import (
@@ -26,9 +34,13 @@ import (
 	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
 
-// Lister lists an upstream's referrers (registry.Client).
+// Lister is the part of an upstream registry client the controller uses (registry.Client).
 type Lister interface {
+	// ListReferrers lists the upstream's referrers of ref in repo (its API, or its tag schema).
 	ListReferrers(ctx context.Context, repo, ref, rawQuery string) (*registry.ReferrersResult, error)
+	// GetManifest reads a manifest by digest; used to repair descriptors whose artifactType the upstream
+	// reported wrongly.
+	GetManifest(ctx context.Context, repo, ref string) (*registry.Manifest, error)
 }
 
 // Listers returns the upstream lister of a registry.
@@ -41,15 +53,47 @@ type LocalIndex interface {
 	ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error)
 }
 
-// Options tune the controller.
+// Defaults of Options.
+const (
+	DefaultCacheTTL        = 7 * 24 * time.Hour
+	DefaultFreshness       = 30 * time.Second
+	DefaultPageSize        = 1000
+	DefaultMaxPageSize     = 10000
+	DefaultLockTTL         = 10 * time.Second
+	DefaultUpstreamTimeout = 60 * time.Second
+)
+
+// Options tune the controller. Zero values take the defaults above.
 type Options struct {
 	CacheTTL        time.Duration // how long an upstream answer is kept (served when the upstream fails)
 	Freshness       time.Duration // default window in which a cached answer is served without asking
 	PageSize        int           // entries per page when the client sends no n
-	MaxPageSize     int           // the largest n honoured
+	MaxPageSize     int           // the largest n honoured (at least PageSize)
 	LockTTL         time.Duration // cross-process refresh lock
 	UpstreamTimeout time.Duration // bound on one upstream refresh
 	Now             func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.CacheTTL, DefaultCacheTTL)
+	def(&o.Freshness, DefaultFreshness)
+	def(&o.LockTTL, DefaultLockTTL)
+	def(&o.UpstreamTimeout, DefaultUpstreamTimeout)
+	if o.PageSize <= 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.MaxPageSize <= 0 {
+		o.MaxPageSize = DefaultMaxPageSize
+	}
+	o.MaxPageSize = max(o.MaxPageSize, o.PageSize)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 // Controller serves referrers for every project: proxied for proxy-cache projects with the toggle on,
@@ -77,20 +121,20 @@ var _ content.Referrers = (*Controller)(nil)
 // New returns a Controller. local serves projects without the toggle; index supplies the local part
 // of proxied answers.
 func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cache, m *metrics.Metrics, log *slog.Logger, opts Options) *Controller {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.LockTTL <= 0 {
-		opts.LockTTL = 10 * time.Second
-	}
-	if opts.UpstreamTimeout <= 0 {
-		opts.UpstreamTimeout = 60 * time.Second
+	opts.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &Controller{
 		local: local, index: index, listers: listers, cache: c, metrics: m, log: log, opts: opts,
 		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
 	}
 }
+
+// Coalesced returns how many requests so far joined an upstream refresh another request of this process
+// had started instead of starting their own (monotonic; the CoalescedWaiters metric counts the same
+// requests once they were answered).
+func (c *Controller) Coalesced() uint64 { return c.flights.Coalesced() }
 
 // freshness returns the project's freshness window: metadata proxy_referrer_cache_seconds, else the default.
 func (c *Controller) freshness(p *meta.Project) time.Duration {

@@ -22,78 +22,132 @@ const peerPoll = 25 * time.Millisecond
 // upstream returns the upstream part of the answer: the cached entry while fresh, else a refreshed one
 // (one refresh per key at a time in this process, and across processes while the lock holds), else the
 // stale entry when the upstream fails.
+//
+// A request filtered by artifactType is also answered from the unfiltered entry of the same subject:
+// while that is fresh instead of asking the upstream (the filter is applied after the merge anyway, and a
+// prefetch warms only the unfiltered list), and as the stale answer when the upstream fails and the
+// filtered list was never cached.
 func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) *fetched {
-	query, _ := url.ParseQuery(q.RawQuery) // a malformed pair is dropped, as net/http does
+	query := requestQuery(q.RawQuery)
 	key, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, query)
 	if err != nil {
 		return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
 	}
-	old := c.read(ctx, key)
+	old, cacheUp := c.read(ctx, key)
 	if old != nil && c.fresh(repo, old) {
 		return &fetched{entry: old, status: content.CacheHit}
 	}
+	var all *entry // the unfiltered entry, for a filtered request
+	if base := withoutFilter(query); cacheUp && len(base) != len(query) {
+		if baseKey, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, base); err == nil {
+			if all, _ = c.read(ctx, baseKey); all != nil && c.fresh(repo, all) {
+				return &fetched{entry: all, status: content.CacheHit}
+			}
+		}
+	}
 	f, shared, err := c.flights.Do(ctx, key, func(ctx context.Context) (*fetched, error) {
-		return c.refresh(ctx, key, repo, subject, upstreamQuery(query), old), nil
+		return c.refresh(ctx, key, repo, subject, upstreamQuery(query), old, cacheUp), nil
 	})
 	if shared && c.metrics != nil {
 		c.metrics.CoalescedWaiters.WithLabelValues("referrers").Inc()
 	}
 	if err != nil { // our own request ended, or the refresh panicked
+		f = &fetched{err: err}
 		if old != nil {
-			return &fetched{entry: old, status: content.CacheStale, err: err}
+			f.entry, f.status = old, content.CacheStale
 		}
-		return &fetched{err: err}
+	}
+	if f.entry == nil && all != nil {
+		return &fetched{entry: all, status: content.CacheStale, err: f.err}
 	}
 	return f
 }
 
-// read returns the cached entry under key, or nil. An entry that cannot be decoded is deleted; a cache
-// error is a miss.
-func (c *Controller) read(ctx context.Context, key string) *entry {
+// requestQuery parses the client's query (a malformed pair is dropped, as net/http does) and drops
+// artifactType when it carries no value, which filters nothing.
+func requestQuery(raw string) url.Values {
+	query, _ := url.ParseQuery(raw)
+	if len(nonEmpty(query["artifactType"])) == 0 {
+		delete(query, "artifactType")
+	}
+	return query
+}
+
+// withoutFilter returns query without its artifactType filter.
+func withoutFilter(query url.Values) url.Values {
+	out := make(url.Values, len(query))
+	for k, v := range query {
+		if k != "artifactType" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func nonEmpty(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// read returns the cached entry under key, or nil. An entry that cannot be decoded is deleted. A cache
+// error is a miss, counted; up is false then, and the caller leaves the cache alone for the rest of the
+// request, so that a Redis outage costs a request one failed call rather than one per step.
+func (c *Controller) read(ctx context.Context, key string) (e *entry, up bool) {
 	b, err := c.cache.Get(ctx, key)
 	if err != nil {
-		if !errors.Is(err, cache.ErrMiss) {
-			c.cacheError(ctx, "get", err)
+		if errors.Is(err, cache.ErrMiss) {
+			return nil, true
 		}
-		return nil
+		c.cacheError(ctx, "get", err)
+		return nil, false
 	}
-	e, err := decode(b)
+	e, err = decode(b)
 	if err != nil {
 		c.cacheError(ctx, "decode", err)
 		if derr := c.cache.Delete(ctx, key); derr != nil {
 			c.cacheError(ctx, "delete", derr)
 		}
-		return nil
+		return nil, true
 	}
-	return e
+	return e, true
 }
 
-// refresh asks the upstream and stores the answer. It runs once per key at a time (the flight group);
-// across processes a short cache lock keeps it to one, and a process that loses the lock waits briefly
-// for the winner's answer.
-func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo, subject digest.Digest, query string, old *entry) *fetched {
-	// A flight that ended between our cache read and our joining the group has stored a fresh answer.
-	if e := c.read(ctx, key); e != nil && newer(e, old) && c.fresh(repo, e) {
-		return &fetched{entry: e, status: content.CacheHit}
-	}
-	unlock, locked, err := c.cache.TryLock(ctx, key, c.opts.LockTTL)
-	switch {
-	case err != nil:
-		c.cacheError(ctx, "lock", err)
-	case locked:
-		defer func() {
-			if err := unlock(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, cache.ErrLockNotHeld) {
-				c.cacheError(ctx, "unlock", err)
-			}
-		}()
-	default:
-		if e := c.waitForPeer(ctx, key, old); e != nil {
+// refresh asks the upstream and stores the answer. It runs once per key at a time (the flight group).
+// Across processes a short cache lock keeps it to one: a process that finds the lock taken waits for
+// the holder's answer, or for the lock to come free (the holder failed) and then asks itself. Under the
+// lock the cache is read again first: a refresh that ended after this caller's first read (in this
+// process or another) has stored an answer, and asking the upstream again would be a second request.
+// When the cache failed (cacheUp false, or the lock fails) the upstream is asked without a lock and
+// nothing is stored.
+func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo, subject digest.Digest, query string, old *entry, cacheUp bool) *fetched {
+	if cacheUp {
+		var e *entry
+		var unlock func(context.Context) error
+		e, unlock, cacheUp = c.lockOrWait(ctx, key, old)
+		if e != nil {
 			return &fetched{entry: e, status: content.CacheHit}
+		}
+		if unlock != nil {
+			defer c.release(ctx, unlock)
+		}
+		if cacheUp {
+			if e, cacheUp = c.read(ctx, key); e != nil && newer(e, old) && c.fresh(repo, e) {
+				return &fetched{entry: e, status: content.CacheHit}
+			}
 		}
 	}
 
+	var prev []ocispec.Descriptor
+	if old != nil {
+		prev = old.manifests
+	}
 	start := time.Now()
-	res, err := c.list(ctx, repo, subject, query)
+	res, err := c.list(ctx, repo, subject, query, prev)
 	c.observe(repo, err, time.Since(start))
 	if err != nil && !registry.IsNotFound(err) {
 		if old != nil {
@@ -101,21 +155,49 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 		}
 		return &fetched{err: err}
 	}
-	e := &entry{storedAt: c.opts.Now().UTC(), manifests: []ocispec.Descriptor{}, source: "not-found"}
-	if err == nil {
-		e.manifests = res.Index.Manifests
-		e.filters = res.FiltersApplied
-		e.source = res.Source.String()
-	}
 	// A NotFound answer is stored as an empty list: the upstream's authoritative "none", worth the
 	// freshness window like any other answer.
-	c.store(ctx, key, e)
+	e := &entry{storedAt: c.opts.Now().UTC(), manifests: []ocispec.Descriptor{}, source: sourceNotFound}
+	if err == nil {
+		e.manifests = stableOrder(prev, res.Index.Manifests)
+		e.filters = knownFilters(res.FiltersApplied)
+		e.source = sourceName(res.Source)
+	}
+	if cacheUp {
+		c.store(ctx, key, e)
+	}
 	return &fetched{entry: e, status: content.CacheMiss}
 }
 
-// list asks the upstream and keeps only descriptors that can be served. A list whose every entry was
-// unusable is an Invalid error (nothing is cached).
-func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest.Digest, query string) (*registry.ReferrersResult, error) {
+// knownFilters keeps the filters of an upstream's OCI-Filters-Applied that the spec defines: the header
+// is upstream-controlled, and an oversize value must not make the entry unstorable.
+func knownFilters(fs []string) []string {
+	var out []string
+	for _, f := range fs {
+		if f == "artifactType" {
+			return append(out, f)
+		}
+	}
+	return out
+}
+
+// sourceNotFound is the source of an entry the upstream answered NotFound for.
+const sourceNotFound = "not-found"
+
+func sourceName(s registry.Source) string {
+	switch s {
+	case registry.SourceAPI:
+		return cachekey.SourceReferrersAPI
+	case registry.SourceTagSchema:
+		return cachekey.SourceTagSchema
+	}
+	return s.String()
+}
+
+// list asks the upstream and keeps only descriptors that can be served, cleaned and with doubtful
+// artifactTypes repaired (prev is the answer being replaced, whose repairs are reused). A list whose
+// every entry was unusable is an Invalid error (nothing is cached).
+func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest.Digest, query string, prev []ocispec.Descriptor) (*registry.ReferrersResult, error) {
 	l, err := c.listers.Lister(ctx, repo.Project.RegistryID)
 	if err != nil {
 		return nil, err
@@ -131,6 +213,8 @@ func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest
 		}
 	}
 	dropped := res.Dropped + len(res.Index.Manifests) - len(kept)
+	kept, notReferrers := repair(ctx, l, repo.Path, subject, kept, prev)
+	dropped += notReferrers
 	if dropped > 0 {
 		c.log.WarnContext(ctx, "dropped invalid upstream referrers descriptors", "repository", repo.Name, "subject", subject, "dropped", dropped)
 		if len(kept) == 0 {
@@ -151,9 +235,19 @@ func (c *Controller) store(ctx context.Context, key string, e *entry) {
 	}
 }
 
-// waitForPeer polls the cache while another process holds the refresh lock, for at most the lock's
-// TTL, and returns the entry it stored, or nil.
-func (c *Controller) waitForPeer(ctx context.Context, key string, old *entry) *entry {
+// lockOrWait takes the refresh lock of key or, when another process holds it, waits for that process.
+// It returns the answer the other process stored (newer than old), or the unlock function of the lock
+// now held by this caller, or neither when the wait ended (the lock TTL passed, ctx ended); up is false
+// when the cache failed.
+func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e *entry, unlock func(context.Context) error, up bool) {
+	unlock, locked, err := c.cache.TryLock(ctx, key, c.opts.LockTTL)
+	switch {
+	case err != nil:
+		c.cacheError(ctx, "lock", err)
+		return nil, nil, false
+	case locked:
+		return nil, unlock, true
+	}
 	deadline := time.NewTimer(c.opts.LockTTL)
 	defer deadline.Stop()
 	tick := time.NewTicker(peerPoll)
@@ -161,14 +255,34 @@ func (c *Controller) waitForPeer(ctx context.Context, key string, old *entry) *e
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, nil, true
 		case <-deadline.C:
-			return nil
+			return nil, nil, true
 		case <-tick.C:
-			if e := c.read(ctx, key); e != nil && newer(e, old) {
-				return e
-			}
 		}
+		e, up := c.read(ctx, key)
+		if !up {
+			return nil, nil, false
+		}
+		if e != nil && newer(e, old) {
+			return e, nil, true
+		}
+		// The lock came free without a newer answer: the holder failed. Refresh here, under the lock.
+		unlock, locked, err := c.cache.TryLock(ctx, key, c.opts.LockTTL)
+		if err != nil {
+			c.cacheError(ctx, "lock", err)
+			return nil, nil, false
+		}
+		if locked {
+			return nil, unlock, true
+		}
+	}
+}
+
+// release releases a refresh lock; a lock that expired meanwhile is not an error.
+func (c *Controller) release(ctx context.Context, unlock func(context.Context) error) {
+	if err := unlock(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, cache.ErrLockNotHeld) {
+		c.cacheError(ctx, "unlock", err)
 	}
 }
 
@@ -185,8 +299,12 @@ func (c *Controller) observe(repo content.Repo, err error, d time.Duration) {
 	}
 	reg := registryLabel(repo)
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case err == nil:
+	case registry.KindOf(err) != 0:
 		outcome = registry.KindOf(err).String()
+	default:
+		outcome = "error"
 	}
 	c.metrics.UpstreamRequests.WithLabelValues(reg, "referrers", outcome).Inc()
 	c.metrics.UpstreamDuration.WithLabelValues(reg, "referrers").Observe(d.Seconds())

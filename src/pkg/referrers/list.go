@@ -18,6 +18,11 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 		c.count(repo, "OFF")
 		return c.local.ListReferrers(ctx, repo, subject, q)
 	}
+	if q.Last != "" { // a bad cursor is refused before anything is asked
+		if _, _, err := parseCursor(q.Last); err != nil {
+			return nil, err
+		}
+	}
 	local, err := c.localDescriptors(ctx, repo, subject)
 	if err != nil {
 		return nil, err
@@ -41,7 +46,10 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 		status = content.CacheLocal
 	}
 	list := filter(merge(local, upstream), q.ArtifactType)
-	p, next := page(list, q.Last, c.pageSize(q.N))
+	p, next, err := page(list, q.Last, c.pageSize(q.N))
+	if err != nil {
+		return nil, err
+	}
 	out := &content.ReferrersPage{Manifests: p, Next: next, Cache: status}
 	if q.ArtifactType != "" {
 		out.FiltersApplied = []string{"artifactType"}

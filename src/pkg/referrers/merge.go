@@ -6,57 +6,78 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/src/pkg/errcode"
 )
 
-// manifestMediaTypes are the media types a referrer descriptor may carry: a referrer is a manifest or
-// an index (the spec), and registries still serve Docker types.
-var manifestMediaTypes = map[string]bool{
-	ocispec.MediaTypeImageManifest:                              true,
-	ocispec.MediaTypeImageIndex:                                 true,
-	"application/vnd.docker.distribution.manifest.v2+json":      true,
-	"application/vnd.docker.distribution.manifest.list.v2+json": true,
-}
-
-// validDescriptor reports whether an upstream descriptor can be served: a manifest media type, a
-// well-formed sha256/sha512 digest and a size within the manifest limit.
-func validDescriptor(d ocispec.Descriptor, maxSize int64) bool {
-	if !manifestMediaTypes[d.MediaType] {
-		return false
-	}
-	if d.Size <= 0 || d.Size > maxSize {
-		return false
-	}
-	if err := d.Digest.Validate(); err != nil {
-		return false
-	}
-	alg := d.Digest.Algorithm()
-	return alg == digest.SHA256 || alg == digest.SHA512
-}
-
-// clean keeps the fields the spec defines for a referrers entry and drops everything else an upstream
-// may have added (urls, platform, data), so clients see the same shape from every upstream.
-func clean(d ocispec.Descriptor) ocispec.Descriptor {
-	return ocispec.Descriptor{
-		MediaType:    d.MediaType,
-		Digest:       d.Digest,
-		Size:         d.Size,
-		ArtifactType: d.ArtifactType,
-		Annotations:  d.Annotations,
-	}
-}
-
-// merge returns local followed by the upstream entries it lacks, de-duplicated by digest. Local entries
-// come first: they are computed from manifests Berth holds, and they are what this organisation pushed.
+// merge returns the list served for one subject: first the local entries the upstream does not list
+// (what this organisation pushed, newest first as the store orders them), then the upstream entries in
+// the cached order, de-duplicated by digest.
+//
+// An upstream entry that is also held locally keeps its upstream position but is served with the local
+// descriptor, which Berth computed from the manifest it holds (so artifactType and annotations follow the
+// spec whatever the upstream reported). Keeping the position when an entry becomes local (a prefetch or a
+// client pull records it) keeps pagination cursors valid while a client walks the pages.
 func merge(local, upstream []ocispec.Descriptor) []ocispec.Descriptor {
+	held := make(map[digest.Digest]int, len(local)) // digest -> index in local
+	for i, d := range local {
+		if _, dup := held[d.Digest]; !dup {
+			held[d.Digest] = i
+		}
+	}
+	listed := make(map[digest.Digest]bool, len(upstream))
+	for _, d := range upstream {
+		listed[d.Digest] = true
+	}
 	out := make([]ocispec.Descriptor, 0, len(local)+len(upstream))
 	seen := make(map[digest.Digest]bool, len(local)+len(upstream))
-	for _, list := range [][]ocispec.Descriptor{local, upstream} {
-		for _, d := range list {
-			if seen[d.Digest] {
-				continue
-			}
-			seen[d.Digest] = true
+	for _, d := range local {
+		if listed[d.Digest] || seen[d.Digest] {
+			continue
+		}
+		seen[d.Digest] = true
+		out = append(out, d)
+	}
+	for _, d := range upstream {
+		if seen[d.Digest] {
+			continue
+		}
+		seen[d.Digest] = true
+		if i, ok := held[d.Digest]; ok {
+			d = local[i]
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// stableOrder returns fresh (a new upstream answer) ordered so that positions in prev (the answer it
+// replaces) do not move: entries prev lacked come first, in the upstream's order (registries list the
+// newest first), then the entries prev had, in prev's order. An upstream that lists in another order on
+// every request (go-containerregistry iterates a map) therefore does not break the cursors of clients
+// walking the pages across a refresh.
+func stableOrder(prev, fresh []ocispec.Descriptor) []ocispec.Descriptor {
+	if len(prev) == 0 {
+		return fresh
+	}
+	pos := make(map[digest.Digest]int, len(fresh))
+	for i, d := range fresh {
+		pos[d.Digest] = i
+	}
+	had := make(map[digest.Digest]bool, len(prev))
+	for _, d := range prev {
+		had[d.Digest] = true
+	}
+	out := make([]ocispec.Descriptor, 0, len(fresh))
+	for _, d := range fresh {
+		if !had[d.Digest] {
 			out = append(out, d)
+		}
+	}
+	for _, d := range prev {
+		if i, ok := pos[d.Digest]; ok {
+			out = append(out, fresh[i])
+			delete(pos, d.Digest) // a digest prev listed twice is served once
 		}
 	}
 	return out
@@ -76,17 +97,19 @@ func filter(list []ocispec.Descriptor, artifactType string) []ocispec.Descriptor
 	return out
 }
 
-// page cuts one page of n entries after the cursor. The cursor is "<index>.<digest>" of the last entry
-// served; when the list changed since and the digest no longer stands at that index, it is looked up,
-// and when it is gone the page resumes at the index. next is "" on the last page.
-func page(list []ocispec.Descriptor, cursor string, n int) (out []ocispec.Descriptor, next string) {
+// page cuts one page of at most n entries (n <= 0: all) after the cursor. The cursor is
+// "<index>.<digest>" of the last entry served. When the list changed since, the digest is looked up
+// where it moved to; when it is gone, the page resumes at its index, so that the entry that took its
+// place is not skipped (at worst one entry is served twice, never one lost). next is "" on the last
+// page. A malformed cursor is PAGINATION_NUMBER_INVALID.
+func page(list []ocispec.Descriptor, cursor string, n int) (out []ocispec.Descriptor, next string, err error) {
 	start := 0
 	if cursor != "" {
-		start = resume(list, cursor)
+		if start, err = resume(list, cursor); err != nil {
+			return nil, "", err
+		}
 	}
-	if start > len(list) {
-		start = len(list)
-	}
+	start = min(start, len(list))
 	end := len(list)
 	if n > 0 && start+n < end {
 		end = start + n
@@ -95,22 +118,32 @@ func page(list []ocispec.Descriptor, cursor string, n int) (out []ocispec.Descri
 	if end < len(list) && end > start {
 		next = strconv.Itoa(end-1) + "." + list[end-1].Digest.String()
 	}
-	return out, next
+	return out, next, nil
 }
 
-func resume(list []ocispec.Descriptor, cursor string) int {
+// parseCursor splits a cursor made by page into the index and digest of the last entry served.
+func parseCursor(cursor string) (int, string, error) {
 	idx, dg, ok := strings.Cut(cursor, ".")
 	i, err := strconv.Atoi(idx)
-	if !ok || err != nil || i < 0 {
-		return 0
+	if !ok || err != nil || i < 0 || digest.Digest(dg).Validate() != nil {
+		return 0, "", errcode.ErrPaginationInvalid.WithMessage("invalid referrers pagination cursor %q", cursor)
+	}
+	return i, dg, nil
+}
+
+// resume returns the index after the entry cursor names.
+func resume(list []ocispec.Descriptor, cursor string) (int, error) {
+	i, dg, err := parseCursor(cursor)
+	if err != nil {
+		return 0, err
 	}
 	if i < len(list) && list[i].Digest.String() == dg {
-		return i + 1
+		return i + 1, nil
 	}
 	for j, d := range list {
 		if d.Digest.String() == dg {
-			return j + 1
+			return j + 1, nil
 		}
 	}
-	return i + 1
+	return i, nil
 }

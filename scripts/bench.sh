@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Load benchmarks of bin/berth against baselines on loopback (tests/bench, the berthbench program):
+# blob and manifest GETs vs a bare net/http server (issue 2), cold proxy pulls of a 512 MiB blob vs the
+# upstream directly, upstream bytes and Berth's peak RSS under 10 concurrent cold pullers (issue 3), warm
+# and cold referrers GETs through a proxy-cache project vs a bare server and vs the upstream (issue 4).
+#
+# Builds bin/berth (make build) and berthbench, runs every scenario (a few minutes on 2 cores), prints
+# the figures and writes them, as ratios measured in the same run plus absolute numbers, the machine and
+# the date, between the berthbench markers of docs/performance.md (text outside the markers is kept).
+#
+#   scripts/bench.sh                    full run, updates docs/performance.md
+#   scripts/bench.sh -quick             smoke run (figures printed, document untouched)
+#   scripts/bench.sh -scenarios proxy   one scenario (core, proxy, referrers); any berthbench flag works
+#
+# Settings: BENCH_DOC (default docs/performance.md; empty = do not write), BENCH_TIMEOUT (default 25m,
+# a hard bound over berthbench's own -timeout), GO. Needs only 127.0.0.1; uses Redis at
+# 127.0.0.1:6379 for the Redis variant when it answers (-redis-url '' skips it). Exit status: non-zero
+# when a scenario failed; missed targets are reported, not failures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+GO=${GO:-go}
+BENCH_DOC=${BENCH_DOC-docs/performance.md}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-25m}
+
+make --no-print-directory build
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+CGO_ENABLED=0 "$GO" build -o "$work/berthbench" ./tests/bench/cmd/berthbench
+
+args=(-berth "$ROOT/bin/berth" -tmp "$work")
+if [ -n "$BENCH_DOC" ]; then
+  args+=(-doc "$ROOT/$BENCH_DOC")
+fi
+echo "bench: $(nproc) CPUs, $("$GO" version), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# berthbench bounds itself; timeout(1) is the backstop (SIGTERM first: berthbench then stops its
+# servers and removes its temporary directories; SIGKILL 60s later, and its servers die with it).
+# --foreground: Ctrl-C reaches berthbench, which stops cleanly.
+timeout --foreground --kill-after=60s "$BENCH_TIMEOUT" "$work/berthbench" "${args[@]}" "$@"

@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Comparison is one figure measured on Berth and on its baseline in interleaved rounds.
+type Comparison struct {
+	Name   string
+	Conns  int
+	Berth  []LoadResult // one per round
+	Base   []LoadResult
+	Target string // what the issue asks, for the report ("" = none)
+}
+
+// Figure extracts one number from a trial.
+type Figure func(LoadResult) float64
+
+// Figures of a trial.
+var (
+	FigRPS        Figure = LoadResult.RPS
+	FigThroughput Figure = LoadResult.Throughput
+	FigP50        Figure = func(r LoadResult) float64 { return r.Pct(50).Seconds() }
+	FigP99        Figure = func(r LoadResult) float64 { return r.Pct(99).Seconds() }
+)
+
+// Median is the median of f over the Berth rounds and over the baseline rounds.
+func (c Comparison) Median(f Figure) (berth, base float64) {
+	return median(apply(c.Berth, f)), median(apply(c.Base, f))
+}
+
+// Ratio is median(Berth) / median(baseline) of f.
+func (c Comparison) Ratio(f Figure) float64 {
+	b, s := c.Median(f)
+	if s == 0 {
+		return 0
+	}
+	return b / s
+}
+
+// RoundRatios are the per-round ratios Berth / baseline of f (the spread the report shows).
+func (c Comparison) RoundRatios(f Figure) (lo, hi float64) {
+	n := min(len(c.Berth), len(c.Base))
+	if n == 0 {
+		return 0, 0
+	}
+	rs := make([]float64, 0, n)
+	for i := range n {
+		if v := f(c.Base[i]); v != 0 {
+			rs = append(rs, f(c.Berth[i])/v)
+		}
+	}
+	if len(rs) == 0 {
+		return 0, 0
+	}
+	return slices.Min(rs), slices.Max(rs)
+}
+
+// Requests is the total of answered requests over all Berth rounds and all baseline rounds.
+func (c Comparison) Requests() (berth, base int64) {
+	for _, r := range c.Berth {
+		berth += r.Requests
+	}
+	for _, r := range c.Base {
+		base += r.Requests
+	}
+	return berth, base
+}
+
+func apply(rs []LoadResult, f Figure) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Plan is how comparisons are run.
+type Plan struct {
+	Rounds      int
+	Trial       time.Duration
+	Warmup      time.Duration
+	MaxRequests int64
+	Progress    func(format string, args ...any)
+}
+
+// Compare warms both targets up (a short trial each, discarded), then runs plan.Rounds interleaved
+// rounds, alternating which target goes first. A trial with any failed request is an error: figures of
+// a server that fails are not figures.
+func (p Plan) Compare(ctx context.Context, name string, berth, base Load, target string) (Comparison, error) {
+	c := Comparison{Name: name, Conns: berth.Conns, Target: target}
+	trial := func(l Load, d time.Duration) (LoadResult, error) {
+		l.Duration, l.MaxRequests = d, p.MaxRequests
+		r, err := RunLoad(ctx, l)
+		if err != nil {
+			return r, err
+		}
+		if r.Errors > 0 {
+			return r, fmt.Errorf("%s: %d failed requests against %s, first: %w", name, r.Errors, l.URL, r.FirstErr)
+		}
+		if r.Requests == 0 && r.Bytes == 0 {
+			return r, fmt.Errorf("%s: nothing answered by %s", name, l.URL)
+		}
+		return r, nil
+	}
+	for _, l := range []Load{base, berth} {
+		if _, err := trial(l, p.Warmup); err != nil {
+			return c, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	for i := range p.Rounds {
+		order := []bool{i%2 == 0, i%2 != 0} // true = Berth
+		for _, isBerth := range order {
+			l := base
+			if isBerth {
+				l = berth
+			}
+			r, err := trial(l, p.Trial)
+			if err != nil {
+				return c, err
+			}
+			if isBerth {
+				c.Berth = append(c.Berth, r)
+			} else {
+				c.Base = append(c.Base, r)
+			}
+		}
+		if p.Progress != nil {
+			b, s := c.Berth[len(c.Berth)-1], c.Base[len(c.Base)-1]
+			p.Progress("  %s round %d/%d: berth %.0f req/s %s/s p99 %s | bare %.0f req/s %s/s p99 %s",
+				name, i+1, p.Rounds, b.RPS(), MiB(b.Throughput()), b.Pct(99), s.RPS(), MiB(s.Throughput()), s.Pct(99))
+		}
+	}
+	return c, nil
+}
+
+// MiB formats bytes in MiB.
+func MiB(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }

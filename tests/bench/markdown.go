@@ -1,0 +1,176 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Markdown renders the report as the generated section of docs/performance.md.
+func (r *Report) Markdown() string {
+	var w bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	m := r.Machine
+	p("## Latest run\n\n")
+	p("- Date: %s (UTC), %s long\n", r.Start.Format("2006-01-02 15:04"), r.End.Sub(r.Start).Round(time.Second))
+	p("- Machine: %d CPUs (nproc), %s, Linux %s; %s\n", m.NumCPU, m.CPU, m.Kernel, m.GoVersion)
+	p("- Berth: `%s`\n", cmpStr(m.BerthVersion, "?"))
+	p("- Load average (1/5/15 min) before: %s, after: %s. The machine is shared; ratios are more stable than absolute figures.\n", m.LoadBefore, m.LoadAfter)
+	if r.Core != nil || r.Referrers != nil {
+		p("- Request rates: %d interleaved rounds of %s per target and figure (after a %s warm-up each), alternating which goes first;\n",
+			r.Cfg.Rounds, r.Cfg.Trial, r.Cfg.Warmup)
+		p("  medians shown, with the range of the per-round ratios.\n")
+	}
+	if r.Proxy != nil {
+		p("- Cold pulls: %d rounds per target, alternating which goes first; medians shown.\n", r.Cfg.ProxyRounds)
+	}
+	p("\n")
+	if len(r.Errors) > 0 {
+		p("**The run had failures; the figures below are incomplete:**\n\n")
+		for _, e := range r.Errors {
+			p("- %s\n", e)
+		}
+		p("\n")
+	}
+	p("### Summary\n\n")
+	p("Ratio = Berth / baseline: above 1 is better for throughput and req/s, below 1 is better for latency.\n\n")
+	p("| Figure | Berth | Baseline | Ratio | Target | Met |\n|---|---|---|---|---|---|\n")
+	for _, row := range r.summary() {
+		p("| %s | %s | %s | %s | %s | %s |\n", row.name, row.berth, row.base, row.ratio, row.target, row.met)
+	}
+	p("\n")
+	r.coreDetail(p)
+	r.proxyDetail(p)
+	r.referrersDetail(p)
+	return w.String()
+}
+
+func cmpStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+type printer func(format string, args ...any)
+
+func roundsTable(p printer, c Comparison, fig Figure, unit func(float64) string) {
+	p("| Round | Berth | Bare | Ratio | Berth p50 / p99 | Bare p50 / p99 |\n|---|---|---|---|---|---|\n")
+	for i := range min(len(c.Berth), len(c.Base)) {
+		b, s := c.Berth[i], c.Base[i]
+		p("| %d | %s | %s | %.2f | %s / %s | %s / %s |\n", i+1, unit(fig(b)), unit(fig(s)), fig(b)/fig(s),
+			ms(b.Pct(50)), ms(b.Pct(99)), ms(s.Pct(50)), ms(s.Pct(99)))
+	}
+	bt, st := c.Requests()
+	p("\n%d requests to Berth, %d to the bare server, none failed.\n\n", bt, st)
+}
+
+func rps(v float64) string   { return fmt.Sprintf("%.0f req/s", v) }
+func mibps(v float64) string { return MiB(v) + "/s" }
+
+func (r *Report) coreDetail(p printer) {
+	c := r.Core
+	if c == nil || len(c.Blob.Berth) == 0 {
+		return
+	}
+	p("### Registry core (issue 2)\n\n")
+	p("A fresh Berth (SQLite, filesystem storage in a temporary directory, info logging to a file) holds a %s blob and an\n", MiB(float64(c.BlobSize)))
+	p("OCI image manifest (%d B) in a public project; a bare `net/http` server (a separate process) answers the same paths with the same\n", c.ManifestSize)
+	p("bytes from memory (Content-Type, Content-Length, Docker-Content-Digest, nothing else). Both were checked to serve bytes with the\n")
+	p("same digest before measuring. Clients: one goroutine per keep-alive connection, closed loop, GET and read the whole body; anonymous pulls.\n\n")
+	p("**Blob GET, %d connections**\n\n", c.Blob.Conns)
+	roundsTable(p, c.Blob, FigThroughput, mibps)
+	for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag} {
+		if len(m.Berth) == 0 {
+			continue
+		}
+		p("**%s, %d connections**\n\n", cap1(m.Name), m.Conns)
+		roundsTable(p, m, FigRPS, rps)
+	}
+}
+
+func (r *Report) proxyDetail(p printer) {
+	x := r.Proxy
+	if x == nil || (len(x.Through) == 0 && x.Conc.Pullers == 0) {
+		return
+	}
+	p("### Proxy cache, cold pulls (issue 3)\n\n")
+	p("The upstream is a minimal registry (a separate process) that generates each %s blob from a seed while it streams it and counts the\n", MiB(float64(x.Size)))
+	p("bytes it sends; neither it nor the measuring process holds a blob in memory. Every round pulls a different blob: directly from the\n")
+	p("upstream, and through a proxy-cache project of a Berth started for that round (cold: empty data directory), each on a new connection.\n")
+	p("Berth's peak RSS is VmHWM from /proc/<pid>/status, reset (clear_refs) once the project exists, so it covers the pull only.\n")
+	if r.Machine.SHA256 > 0 {
+		p("For scale: sha256 runs at %s/s on one core of this machine, so verifying the blob alone takes %s; a proxy that verifies\n",
+			MiB(r.Machine.SHA256), (time.Duration(float64(x.Size) / r.Machine.SHA256 * float64(time.Second))).Round(time.Millisecond))
+		p("before it commits cannot finish a cold pull sooner, whatever the direct pull takes.\n")
+	}
+	p("\n")
+	pullTable(p, x.Direct, x.Through)
+	p("\n")
+	if c := x.Conc; c.Pullers > 0 {
+		p("**%d concurrent cold pullers** of one blob through a fresh Berth, released together, each hashing what it receives:\n", c.Pullers)
+		p("all done in %s (fastest %s; %s/s aggregate), %d of %d received the right digest; the upstream served %s (%.2fx the blob) in %d blob GETs\n",
+			c.Elapsed.Round(time.Millisecond), c.Fastest.Round(time.Millisecond), MiB(float64(x.Size)*float64(c.Pullers)/c.Elapsed.Seconds()),
+			c.Verified, c.Pullers, MiB(float64(c.UpstreamBytes)), float64(c.UpstreamBytes)/float64(x.Size), c.UpstreamGets)
+		p("(upstream requests in all: %d); Berth's RSS was %s idle and peaked at %s.\n\n", c.UpstreamReqs, MiB(float64(c.Mem.RSS)), MiB(float64(c.Mem.Peak)))
+	}
+	if len(x.LimitedThrough) > 0 {
+		p("**For context, not the issue's figure:** the same rounds with the upstream pacing each GET to %s/s (%.1f Gbit/s), as a LAN or\n",
+			MiB(float64(x.LimitedRate)), float64(x.LimitedRate)*8/1e9)
+		p("WAN upstream would, so that the upstream rather than the loopback bounds the pull.\n\n")
+		pullTable(p, x.LimitedDirect, x.LimitedThrough)
+		p("\n")
+	}
+}
+
+// pullTable lists cold pull rounds.
+func pullTable(p printer, direct, through []Pull) {
+	p("| Round | Direct | Through Berth | Ratio | Through Berth: all but the last byte | Upstream bytes (through Berth) | Berth RSS idle / peak |\n|---|---|---|---|---|---|---|\n")
+	for i := range min(len(direct), len(through)) {
+		d, t := direct[i], through[i]
+		p("| %d | %s/s (%s) | %s/s (%s) | %.2f | %s | %s in %d GET | %s / %s |\n", i+1, MiB(d.Throughput()), d.Elapsed.Round(time.Millisecond),
+			MiB(t.Throughput()), t.Elapsed.Round(time.Millisecond), t.Throughput()/d.Throughput(), t.AllButLast.Round(time.Millisecond),
+			MiB(float64(t.UpstreamBytes)), t.UpstreamGets, MiB(float64(t.Mem.RSS)), MiB(float64(t.Mem.Peak)))
+	}
+}
+
+func (r *Report) referrersDetail(p printer) {
+	x := r.Referrers
+	if x == nil || len(x.Memory.Warm.Berth) == 0 {
+		return
+	}
+	p("### Proxy Referrer API (issue 4)\n\n")
+	p("Upstream: go-containerregistry's registry with the referrers API (a separate process). A subject with %d referrers (index of %d B)\n", x.Referrers, x.IndexSize)
+	p("is read through a proxy-cache project with `proxy_referrer_api` on; the bare server answers the same path with the exact bytes Berth\n")
+	p("returned. Warm: the cached upstream answer is inside the freshness window (default 30 s; beyond it one request per key refreshes it),\n")
+	p("local referrers are merged at read time, as in production. Cold: subjects Berth was never asked about, one request each, interleaved\n")
+	p("with the same request straight to the upstream, both on warm keep-alive connections.\n\n")
+	for _, v := range []*ReferrersVariant{&x.Memory, x.Redis} {
+		if v == nil || len(v.Warm.Berth) == 0 {
+			continue
+		}
+		p("**Warm, %s, %d connections** (answers carried `X-Cache: %s`; the upstream saw %d referrers requests during the warm trials)\n\n",
+			v.Name, v.Warm.Conns, v.WarmHeader, v.UpstreamDuringWarm)
+		roundsTable(p, v.Warm, FigRPS, rps)
+		if len(v.Cold.Berth) > 0 {
+			p("**Cold, %s**: %d subjects. First referrers request of a fresh Berth (upstream connection, capability probe): %s.\n\n", v.Name, len(v.Cold.Berth), ms(v.First))
+			p("| | p50 | p90 | max |\n|---|---|---|---|\n")
+			p("| Through Berth (X-Cache %s) | %s | %s | %s |\n", cacheCounts(v.Cold.Cache), ms(percentile(v.Cold.Berth, 50)), ms(percentile(v.Cold.Berth, 90)), ms(v.Cold.Berth[len(v.Cold.Berth)-1]))
+			p("| Direct from upstream | %s | %s | %s |\n\n", ms(percentile(v.Cold.Direct, 50)), ms(percentile(v.Cold.Direct, 90)), ms(v.Cold.Direct[len(v.Cold.Direct)-1]))
+		}
+	}
+	if x.Redis == nil && x.RedisSkip != "" {
+		p("Redis variant skipped: %s.\n\n", x.RedisSkip)
+	}
+}
+
+func cacheCounts(m map[string]int) string {
+	var parts []string
+	for _, k := range []string{"MISS", "HIT", "STALE", "LOCAL", ""} {
+		if n := m[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s x%d", cmpStr(k, "none"), n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
