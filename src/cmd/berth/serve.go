@@ -104,7 +104,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	clients := proxy.NewClients(store, box, upstreamOpts)
 
-	localSvc := local.New(blobs, store, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Logger: log})
+	localSvc := local.New(blobs, store, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log})
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{FillTimeout: cfg.BlobFillTimeout})
 	refs := referrers.New(localSvc, store, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{

@@ -93,7 +93,10 @@ func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Dig
 			defer cancel()
 			defer s.fills.remove(key, f)
 			err := s.runFill(fctx, up, repo, d, f)
-			if err != nil {
+			switch {
+			case errcode.IsCode(err, errcode.ErrBlobUnknown):
+				s.log.DebugContext(fctx, "blob unknown upstream", "repository", repo.Name, "digest", d)
+			case err != nil:
 				s.log.WarnContext(fctx, "upstream blob download failed", "repository", repo.Name, "digest", d, "err", err)
 			}
 			f.finish(err)

@@ -3,8 +3,11 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
@@ -101,12 +104,81 @@ func (s *Service) fetchManifest(ctx context.Context, up Upstream, repo content.R
 }
 
 // PutManifest accepts, in a proxy-cache project, only manifests that carry a subject: that is how an
-// organisation signs or attests proxied content locally. Every other push is DENIED.
+// organisation signs or attests proxied content locally. They must be pushed by digest: the project's
+// tags mirror the upstream's. The one tag accepted is a referrers tag-schema index (sha256-<hex>),
+// which notation writes by default beside its signature. Every other push is DENIED.
 func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, mediaType string, body []byte) (*content.PutResult, error) {
-	if repo.Project.IsProxy() && !hasSubject(body) {
-		return nil, errcode.ErrDenied.WithMessage("project %s is a proxy cache: only manifests with a subject (signatures, attestations) may be pushed", repo.Project.Name)
+	if repo.Project.IsProxy() && !isReferrersTagIndex(ref, mediaType) {
+		if !hasSubject(body) {
+			return nil, errcode.ErrDenied.WithMessage("project %s is a proxy cache: only manifests with a subject (signatures, attestations) may be pushed", repo.Project.Name)
+		}
+		if _, err := digest.Parse(ref); err != nil {
+			return nil, errcode.ErrDenied.WithMessage("project %s is a proxy cache: push referrers by digest; its tags belong to the upstream", repo.Project.Name)
+		}
+	}
+	if repo.Project.IsProxy() {
+		if err := s.pullReferences(ctx, repo, body); err != nil {
+			return nil, err
+		}
 	}
 	return s.Local.PutManifest(ctx, repo, ref, mediaType, body)
+}
+
+// pullReferences makes the blobs and manifests a pushed manifest references local, pulling through the
+// ones only the upstream holds. A client that found a blob with HEAD (answered from the upstream) does
+// not upload it again, and the local push must then still find it.
+func (s *Service) pullReferences(ctx context.Context, repo content.Repo, body []byte) error {
+	var m struct {
+		Config    *ocispec.Descriptor  `json:"config"`
+		Layers    []ocispec.Descriptor `json:"layers"`
+		Manifests []ocispec.Descriptor `json:"manifests"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		return nil // the local push reports the invalid manifest
+	}
+	blobs := m.Layers
+	if m.Config != nil {
+		blobs = append(blobs, *m.Config)
+	}
+	for _, d := range blobs {
+		if d.Digest.Validate() != nil || len(d.URLs) > 0 {
+			continue
+		}
+		if _, err := s.Local.StatBlob(ctx, repo, d.Digest); err == nil {
+			continue
+		}
+		b, err := s.OpenBlob(ctx, repo, d.Digest)
+		if err != nil {
+			continue // not upstream either: the local push answers MANIFEST_BLOB_UNKNOWN
+		}
+		_, cerr := io.Copy(io.Discard, b)
+		_ = b.Close()
+		if cerr != nil {
+			return cerr
+		}
+	}
+	for _, d := range m.Manifests {
+		if d.Digest.Validate() != nil {
+			continue
+		}
+		_, _ = s.GetManifest(ctx, repo, d.Digest.String()) // a miss is reported by the local push
+	}
+	return nil
+}
+
+// isReferrersTagIndex reports whether a push is a referrers tag-schema index (tag <alg>-<hex>, an OCI
+// image index), which notation and oras also write by default next to a referrer they push.
+func isReferrersTagIndex(ref, mediaType string) bool {
+	alg, hex, ok := strings.Cut(ref, "-")
+	if !ok || mediaType != ocispec.MediaTypeImageIndex || (alg != "sha256" && alg != "sha512") || len(hex) == 0 {
+		return false
+	}
+	for _, c := range hex {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasSubject(body []byte) bool {

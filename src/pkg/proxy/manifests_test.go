@@ -347,6 +347,9 @@ func TestPushIntoProxyProject(t *testing.T) {
 		{"no subject, by tag", "mine", plain, http.StatusForbidden, "DENIED"},
 		{"no subject, by digest", digest.FromBytes(plain).String(), plain, http.StatusForbidden, "DENIED"},
 		{"no subject, over a proxied tag", "v1", plain, http.StatusForbidden, "DENIED"},
+		// A referrer is pushed by digest: by tag it would move (or shadow) the upstream's tags.
+		{"with subject, over a proxied tag", "v1", signed, http.StatusForbidden, "DENIED"},
+		{"with subject, by a new tag", "sig", signed, http.StatusForbidden, "DENIED"},
 		{"with subject, by digest", signedDigest.String(), signed, http.StatusCreated, ""},
 	}
 	for _, c := range cases {
@@ -359,7 +362,20 @@ func TestPushIntoProxyProject(t *testing.T) {
 		require.Equal(t, signedDigest.String(), r.header.Get("Docker-Content-Digest"))
 		require.Equal(t, img.Manifest.Digest.String(), r.header.Get("OCI-Subject"))
 	}
-	_, err := e.local.GetManifest(t.Context(), e.repo("app"), digest.FromBytes(plain).String())
+	// The referrers tag-schema index notation writes beside its signature is accepted by its tag;
+	// other index tags are not.
+	tagIndex, err := json.Marshal(ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageManifest, Digest: signedDigest, Size: int64(len(signed)), ArtifactType: sigType}},
+	})
+	require.NoError(t, err)
+	schemaTag := "sha256-" + img.Manifest.Digest.Encoded()
+	r0 := e.do(http.MethodPut, "app/manifests/"+schemaTag, ocispec.MediaTypeImageIndex, tagIndex)
+	require.Equal(t, http.StatusCreated, r0.status, "%s", r0.body)
+	requireCode(t, e.do(http.MethodPut, "app/manifests/sha256-notahex", ocispec.MediaTypeImageIndex, tagIndex), http.StatusForbidden, "DENIED")
+	requireCode(t, e.do(http.MethodPut, "app/manifests/v2", ocispec.MediaTypeImageIndex, tagIndex), http.StatusForbidden, "DENIED")
+
+	_, err = e.local.GetManifest(t.Context(), e.repo("app"), digest.FromBytes(plain).String())
 	require.True(t, errcode.IsCode(err, errcode.ErrManifestUnknown), "a denied manifest is not stored: %v", err)
 
 	// The accepted one is served locally (no upstream GET) and listed as a referrer of its subject.

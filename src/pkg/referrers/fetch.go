@@ -63,12 +63,15 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 	return f
 }
 
-// requestQuery parses the client's query (a malformed pair is dropped, as net/http does) and drops
-// artifactType when it carries no value, which filters nothing.
+// requestQuery keeps, of the client's query (a malformed pair is dropped, as net/http does), only the
+// parameters that change the upstream's answer: artifactType, when it carries a value. Anything else
+// (n and last: Berth paginates itself; unknown parameters) is neither forwarded nor part of the cache
+// key, so junk parameters cannot multiply cache entries or bypass the freshness window.
 func requestQuery(raw string) url.Values {
-	query, _ := url.ParseQuery(raw)
-	if len(nonEmpty(query["artifactType"])) == 0 {
-		delete(query, "artifactType")
+	parsed, _ := url.ParseQuery(raw)
+	query := url.Values{}
+	if types := nonEmpty(parsed["artifactType"]); len(types) > 0 {
+		query["artifactType"] = types
 	}
 	return query
 }

@@ -290,3 +290,17 @@ func TestReferrersHandlerCap(t *testing.T) {
 	_, sizes = e.walkReferrers(base, func(*url.URL) { t.Fatal("the service default (1000) fits all") })
 	require.Equal(t, []int{3}, sizes)
 }
+
+// TestReferrersDefaultPageSize: without n the service's default page size applies, below its maximum.
+func TestReferrersDefaultPageSize(t *testing.T) {
+	e := newEnv(t, envOpts{local: local.Options{MaxReferrersPage: 10, ReferrersPageSize: 2}})
+	subject := e.pushImage("private/app", "v1", imageOpts{seed: "subject"})
+	for i := range 5 {
+		e.pushReferrer("private/app", subject, imageOpts{seed: fmt.Sprintf("r%d", i), artifactType: atSBOM})
+	}
+	base := "/v2/private/app/referrers/" + subject.digest.String()
+	_, sizes := e.walkReferrers(base, func(next *url.URL) { require.Equal(t, "2", next.Query().Get("n")) })
+	require.Equal(t, []int{2, 2, 1}, sizes)
+	_, sizes = e.walkReferrers(base+"?n=8", func(*url.URL) { t.Fatal("n=8 fits all five") })
+	require.Equal(t, []int{5}, sizes)
+}

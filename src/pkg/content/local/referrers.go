@@ -38,7 +38,10 @@ func (s *Service) ListReferrers(ctx context.Context, repo content.Repo, subject 
 		after = &c
 	}
 	n := q.N
-	if n <= 0 || n > s.maxPage {
+	switch {
+	case n <= 0:
+		n = s.defPage
+	case n > s.maxPage:
 		n = s.maxPage
 	}
 	list, err := s.artifacts.ListReferrers(ctx, repo.Name, subject.String(), q.ArtifactType)

@@ -48,6 +48,9 @@ type Options struct {
 	// MaxReferrersPage caps the entries of one referrers page and is the page size when the query asks
 	// for none (0: DefaultMaxReferrersPage).
 	MaxReferrersPage int
+	// ReferrersPageSize is the page size when the query asks for none (0 or more than
+	// MaxReferrersPage: MaxReferrersPage).
+	ReferrersPageSize int
 	// PullTimeInterval is the minimum time between two pull-time updates of one artifact
 	// (0: DefaultPullTimeInterval; negative: every pull is recorded).
 	PullTimeInterval time.Duration
@@ -66,6 +69,7 @@ type Service struct {
 	artifacts meta.ArtifactStore
 	links     meta.BlobLinkStore
 	maxPage   int
+	defPage   int
 	now       func() time.Time
 	pulls     *pullRecorder
 }
@@ -76,6 +80,9 @@ var _ content.Service = (*Service)(nil)
 func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore, opts Options) *Service {
 	if opts.MaxReferrersPage <= 0 {
 		opts.MaxReferrersPage = DefaultMaxReferrersPage
+	}
+	if opts.ReferrersPageSize <= 0 || opts.ReferrersPageSize > opts.MaxReferrersPage {
+		opts.ReferrersPageSize = opts.MaxReferrersPage
 	}
 	if opts.PullTimeInterval == 0 {
 		opts.PullTimeInterval = DefaultPullTimeInterval
@@ -94,6 +101,7 @@ func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore
 		artifacts: artifacts,
 		links:     links,
 		maxPage:   opts.MaxReferrersPage,
+		defPage:   opts.ReferrersPageSize,
 		now:       opts.Now,
 		pulls: &pullRecorder{
 			store:    artifacts,

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"time"
@@ -180,22 +181,23 @@ const (
 )
 
 func (s *store) GetArtifact(ctx context.Context, repo, digest string) (*meta.Artifact, error) {
-	return s.getArtifact(ctx, fmt.Sprintf("artifact %s@%s", repo, digest), getArtifactSQL, repo, digest)
+	return getArtifactStmt(ctx, s.stmts.artifact, fmt.Sprintf("artifact %s@%s", repo, digest), repo, digest)
 }
 
 func (s *store) ResolveTag(ctx context.Context, repo, tag string) (*meta.Artifact, error) {
-	return s.getArtifact(ctx, fmt.Sprintf("tag %s:%s", repo, tag), resolveTagSQL, repo, tag)
+	return getArtifactStmt(ctx, s.stmts.tag, fmt.Sprintf("tag %s:%s", repo, tag), repo, tag)
 }
 
-func (s *store) getArtifact(ctx context.Context, what, query string, args ...any) (*meta.Artifact, error) {
-	var rows []artifactRow
-	if _, err := queryRows(ctx, s.r, &rows, query, args...); err != nil {
+// getArtifactStmt returns the single artifact the statement selects.
+func getArtifactStmt(ctx context.Context, stmt *sql.Stmt, what string, args ...any) (*meta.Artifact, error) {
+	found, err := listArtifactsStmt(ctx, stmt, args...)
+	if err != nil {
 		return nil, fmt.Errorf("meta: get %s: %w", what, err)
 	}
-	if len(rows) == 0 {
+	if len(found) == 0 {
 		return nil, notFound("meta: %s", what)
 	}
-	return rows[0].artifact()
+	return found[0], nil
 }
 
 // ListTags is one query: no row means no repository, a single NULL name (scanned as "", a name no tag
@@ -248,23 +250,13 @@ func (s *store) DeleteArtifact(ctx context.Context, repo, digest string) error {
 
 // ListReferrers returns an empty list for an unknown repository or subject.
 func (s *store) ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error) {
-	query := listReferrersSQL
-	args := []any{repo, subject}
+	stmt, args := s.stmts.referrersAll, []any{repo, subject}
 	if artifactType != "" {
-		query += ` AND a.artifact_type = ?`
-		args = append(args, artifactType)
+		stmt, args = s.stmts.referrersByType, append(args, artifactType)
 	}
-	var rows []artifactRow
-	if _, err := queryRows(ctx, s.r, &rows, query+` ORDER BY a.push_time DESC, a.digest`, args...); err != nil {
+	out, err := listArtifactsStmt(ctx, stmt, args...)
+	if err != nil {
 		return nil, fmt.Errorf("meta: list referrers of %s@%s: %w", repo, subject, err)
-	}
-	out := make([]*meta.Artifact, 0, len(rows))
-	for i := range rows {
-		a, err := rows[i].artifact()
-		if err != nil {
-			return nil, fmt.Errorf("meta: list referrers of %s@%s: %w", repo, subject, err)
-		}
-		out = append(out, a)
 	}
 	return out, nil
 }

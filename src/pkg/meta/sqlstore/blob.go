@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"github.com/berth-registry/berth/src/pkg/meta"
 
@@ -36,7 +37,12 @@ func (s *store) LinkBlob(ctx context.Context, projectID int64, repo, digest stri
 // BlobLinked is one indexed query (blobLinkedSQL).
 func (s *store) BlobLinked(ctx context.Context, repo, digest string) (int64, error) {
 	var sizes []int64
-	if _, err := queryRows(ctx, s.r, &sizes, blobLinkedSQL, repo, digest); err != nil {
+	if err := queryStmt(ctx, s.stmts.blobLinked, func(rows *sql.Rows) error {
+		var n int64
+		err := rows.Scan(&n)
+		sizes = append(sizes, n)
+		return err
+	}, repo, digest); err != nil {
 		return 0, fmt.Errorf("meta: blob link %s@%s: %w", repo, digest, err)
 	}
 	if len(sizes) == 0 {

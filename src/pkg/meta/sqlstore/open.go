@@ -64,6 +64,9 @@ type store struct {
 	d *dialect
 	// r runs reads outside transactions; w runs writes and transactions. On PostgreSQL both are the same.
 	r, w orm.Ormer
+	// rdb is the pool behind r, on which the hot-path reads are prepared (prepared.go).
+	rdb   *sql.DB
+	stmts preparedReads
 	// dbs are the pools behind r and w, closed by Close.
 	dbs       []*sql.DB
 	closeOnce sync.Once
@@ -100,6 +103,10 @@ func Open(ctx context.Context, databaseURL string) (meta.Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("meta: migrate: %w", err)
+	}
+	if err := s.stmts.prepare(ctx, s.d, s.rdb); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -148,7 +155,7 @@ func (s *store) connect(ctx context.Context, target string) error {
 		if err != nil {
 			return err
 		}
-		s.r, s.w = db, db
+		s.r, s.w, s.rdb = db, db, s.dbs[len(s.dbs)-1]
 		return nil
 	}
 	if target == ":memory:" {
@@ -160,7 +167,7 @@ func (s *store) connect(ctx context.Context, target string) error {
 		if err != nil {
 			return err
 		}
-		s.r, s.w = db, db
+		s.r, s.w, s.rdb = db, db, s.dbs[len(s.dbs)-1]
 		return nil
 	}
 	w, err := s.addAlias(ctx, "w", sqliteDSN(target, "_txlock=immediate"), func(db *sql.DB) {
@@ -179,7 +186,7 @@ func (s *store) connect(ctx context.Context, target string) error {
 	if err != nil {
 		return err
 	}
-	s.r, s.w = r, w
+	s.r, s.w, s.rdb = r, w, s.dbs[len(s.dbs)-1]
 	return nil
 }
 
@@ -227,7 +234,7 @@ func (s *store) Ping(ctx context.Context) error {
 // Close closes the pools. It is safe to call more than once; later calls return the first result.
 func (s *store) Close() error {
 	s.closeOnce.Do(func() {
-		var errs []error
+		errs := []error{s.stmts.close()}
 		for _, db := range s.dbs {
 			errs = append(errs, db.Close())
 		}

@@ -64,22 +64,11 @@ func (s *store) CreateProject(ctx context.Context, p *meta.Project) (int64, erro
 }
 
 func (s *store) GetProject(ctx context.Context, id int64) (*meta.Project, error) {
-	return s.getProject(ctx, fmt.Sprintf("project %d", id), `SELECT `+projectCols+` FROM project WHERE id = ?`, id)
+	return getProjectStmt(ctx, s.stmts.project, fmt.Sprintf("project %d", id), id)
 }
 
 func (s *store) GetProjectByName(ctx context.Context, name string) (*meta.Project, error) {
-	return s.getProject(ctx, fmt.Sprintf("project %q", name), `SELECT `+projectCols+` FROM project WHERE name = ?`, name)
-}
-
-func (s *store) getProject(ctx context.Context, what, query string, arg any) (*meta.Project, error) {
-	var rows []projectRow
-	if _, err := queryRows(ctx, s.r, &rows, query, arg); err != nil {
-		return nil, fmt.Errorf("meta: get %s: %w", what, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: %s", what)
-	}
-	return rows[0].project()
+	return getProjectStmt(ctx, s.stmts.projectByName, fmt.Sprintf("project %q", name), name)
 }
 
 // ListProjects matches name as a case-insensitive substring. limit <= 0 returns all.

@@ -30,7 +30,7 @@ func TestPostgres(t *testing.T) {
 }
 
 // newSQLiteDB returns a database file in a temp dir, alternating the two accepted URL forms.
-func newSQLiteDB(t *testing.T) string {
+func newSQLiteDB(t testing.TB) string {
 	path := filepath.Join(t.TempDir(), "meta.db")
 	if strings.Contains(t.Name(), "Reopen") {
 		return path // plain file path form
@@ -43,7 +43,7 @@ const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 // newPostgresDB creates a schema of its own, dropped at cleanup, and returns a URL whose search_path
 // points at it (lib/pq passes unknown URL parameters as run-time settings). An unreachable server fails
 // the test unless BERTH_TEST_SKIP_POSTGRES=1.
-func newPostgresDB(t *testing.T) string {
+func newPostgresDB(t testing.TB) string {
 	base := os.Getenv("BERTH_TEST_POSTGRES_URL")
 	if base == "" {
 		base = defaultPostgresURL
@@ -78,7 +78,7 @@ func newPostgresDB(t *testing.T) string {
 	return u.String()
 }
 
-func randomHex(t *testing.T, n int) string {
+func randomHex(t testing.TB, n int) string {
 	b := make([]byte, n)
 	_, err := rand.Read(b)
 	require.NoError(t, err)

@@ -13,7 +13,7 @@ import (
 )
 
 // dbFactory returns the URL of a fresh, empty database of its own for one test.
-type dbFactory func(t *testing.T) string
+type dbFactory func(t testing.TB) string
 
 // runSuite runs every Store test against databases from newDB, each subtest on its own database and in
 // parallel with the others.
