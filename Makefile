@@ -88,7 +88,7 @@ test: services tools
 	scripts/run-stages.sh $(TEST_STAGES)
 
 test-unit:
-	$(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) ./src/...
+	$(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) ./src/... ./tests/bench/...
 
 test-race:
 	@if [ -z "$(strip $(RACE_PKGS))" ]; then echo "test-race: no package matches RACE_PATTERN"; exit 0; fi
@@ -112,8 +112,10 @@ conformance: build
 	done; exit $$rc
 
 ## bench: benchmarks only (no tests). The lead extends tests/bench.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./src/... $(if $(wildcard tests/bench),./tests/bench/...,)
+## bench: Go micro-benchmarks of src/, then the load suite (scripts/bench.sh) that writes docs/performance.md.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./src/...
+	scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BIN_DIR) tests/results
