@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,6 +104,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		UserAgent:             "berth/" + version,
 	}
 	clients := proxy.NewClients(store, box, upstreamOpts)
+	clients.Instrument(func(id int64, rt http.RoundTripper) http.RoundTripper {
+		return m.UpstreamTransport(strconv.FormatInt(id, 10), rt)
+	})
 
 	localSvc := local.New(blobs, store, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log})
 	defer func() { _ = localSvc.Close() }()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ type Clients struct {
 	registries meta.RegistryStore
 	secrets    Opener
 	opts       registry.Options
+	instrument func(registryID int64, rt http.RoundTripper) http.RoundTripper
 
 	mu      sync.Mutex
 	clients map[int64]cachedClient
@@ -36,6 +38,11 @@ type cachedClient struct {
 // NewClients returns a Clients over the registry store.
 func NewClients(registries meta.RegistryStore, secrets Opener, opts registry.Options) *Clients {
 	return &Clients{registries: registries, secrets: secrets, opts: opts, clients: map[int64]cachedClient{}}
+}
+
+// Instrument wraps the transport of every client built from now on (metrics). Call before serving.
+func (c *Clients) Instrument(wrap func(registryID int64, rt http.RoundTripper) http.RoundTripper) {
+	c.instrument = wrap
 }
 
 // Client returns the client of registry id.
@@ -56,7 +63,11 @@ func (c *Clients) Client(ctx context.Context, id int64) (*registry.Client, error
 	if err != nil {
 		return nil, err
 	}
-	cl, err := registry.NewClient(ep, c.opts)
+	opts := c.opts
+	if c.instrument != nil {
+		opts.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return c.instrument(id, rt) }
+	}
+	cl, err := registry.NewClient(ep, opts)
 	if err != nil {
 		return nil, errcode.ErrUpstreamUnavailable.Wrap(err, "build client for registry %s", reg.Name)
 	}

@@ -309,8 +309,8 @@ func (c *Controller) observe(repo content.Repo, err error, d time.Duration) {
 	default:
 		outcome = "error"
 	}
-	c.metrics.UpstreamRequests.WithLabelValues(reg, "referrers", outcome).Inc()
-	c.metrics.UpstreamDuration.WithLabelValues(reg, "referrers").Observe(d.Seconds())
+	c.metrics.UpstreamRequests.WithLabelValues(reg, "referrers-list", outcome).Inc()
+	c.metrics.UpstreamDuration.WithLabelValues(reg, "referrers-list").Observe(d.Seconds())
 }
 
 // fresh reports whether e may be served for repo without asking the upstream.
