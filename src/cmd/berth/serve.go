@@ -23,6 +23,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/proxy"
@@ -60,6 +61,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer func() { _ = store.Close() }()
+	// Every request resolves its project: keep them in process briefly. Changes made through this
+	// node's API apply at once; other nodes' changes show within the TTL.
+	projects := projectcache.New(store, 2*time.Second)
 	blobs, err := storage.NewFS(filepath.Join(cfg.DataDir, "storage"))
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
@@ -121,10 +125,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
 
 	authn := auth.NewAuthenticator(password)
-	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, store, authn, log.With("component", "registry"),
+	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects, authn, log.With("component", "registry"),
 		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize})
 	apiH, err := api.New(api.Deps{
-		Projects: store, Registries: store, Repositories: store, Box: box, Auth: authn,
+		Projects: projects, Registries: store, Repositories: store, Box: box, Auth: authn,
 		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
 			ep, err := proxy.Endpoint(&r, plain{})
 			if err != nil {

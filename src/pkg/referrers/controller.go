@@ -107,6 +107,8 @@ type Controller struct {
 	log     *slog.Logger
 	opts    Options
 	flights *syncutil.Group[string, *fetched]
+	// decoded spares cache hits the JSON decode of bytes decoded before (entry.go).
+	decoded *decodedEntries
 }
 
 // fetched is the outcome of one cache lookup-or-refresh.
@@ -128,6 +130,7 @@ func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cac
 	return &Controller{
 		local: local, index: index, listers: listers, cache: c, metrics: m, log: log, opts: opts,
 		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
+		decoded: newDecodedEntries(decodedMaxCount, decodedMaxSize),
 	}
 }
 

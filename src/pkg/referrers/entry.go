@@ -1,8 +1,10 @@
 package referrers
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -37,4 +39,68 @@ func decode(b []byte) (*entry, error) {
 		idx.Manifests = []ocispec.Descriptor{}
 	}
 	return &entry{storedAt: ce.StoredAt, manifests: idx.Manifests, filters: ce.FiltersApplied, source: ce.Source}, nil
+}
+
+// decodedEntries remembers the entries recently decoded, keyed by the SHA-256 of their encoded bytes,
+// so that a cache hit on unchanged bytes (the common case: an entry is read far more often than it is
+// written) costs a hash instead of a JSON decode. The entries it hands out are shared between requests
+// and must be treated as read-only (nothing in this package modifies an entry after building it).
+// Bytes that fail to decode are never remembered, so a corrupt entry is reported (and deleted) on every
+// read. Bounded by count and by the total size of the bytes decoded; when full, an arbitrary entry
+// goes. Safe for concurrent use.
+type decodedEntries struct {
+	mu       sync.Mutex
+	m        map[[sha256.Size]byte]decodedEntry
+	size     int // sum of the sizes of the entries in m
+	maxCount int
+	maxSize  int
+}
+
+type decodedEntry struct {
+	e    *entry
+	size int
+}
+
+// Bounds of the decoded-entry memo: count, total encoded size, and the largest entry remembered.
+const (
+	decodedMaxCount = 2048
+	decodedMaxSize  = 32 << 20
+	decodedMaxEntry = 1 << 20
+)
+
+func newDecodedEntries(maxCount, maxSize int) *decodedEntries {
+	return &decodedEntries{m: map[[sha256.Size]byte]decodedEntry{}, maxCount: maxCount, maxSize: maxSize}
+}
+
+// decode returns the entry b encodes, from memory when the same bytes were decoded before.
+func (d *decodedEntries) decode(b []byte) (*entry, error) {
+	if d == nil || len(b) > decodedMaxEntry || len(b) > d.maxSize {
+		return decode(b)
+	}
+	sum := sha256.Sum256(b)
+	d.mu.Lock()
+	de, ok := d.m[sum]
+	d.mu.Unlock()
+	if ok {
+		return de.e, nil
+	}
+	e, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.m[sum]; ok {
+		return e, nil
+	}
+	for k, old := range d.m {
+		if len(d.m) < d.maxCount && d.size+len(b) <= d.maxSize {
+			break
+		}
+		delete(d.m, k)
+		d.size -= old.size
+	}
+	d.m[sum] = decodedEntry{e: e, size: len(b)}
+	d.size += len(b)
+	return e, nil
 }

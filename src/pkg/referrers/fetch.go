@@ -109,7 +109,7 @@ func (c *Controller) read(ctx context.Context, key string) (e *entry, up bool) {
 		c.cacheError(ctx, "get", err)
 		return nil, false
 	}
-	e, err = decode(b)
+	e, err = c.decoded.decode(b)
 	if err != nil {
 		c.cacheError(ctx, "decode", err)
 		if derr := c.cache.Delete(ctx, key); derr != nil {

@@ -58,20 +58,20 @@ func New(next meta.ProjectStore, ttl time.Duration, opts ...Option) *Store {
 
 // GetProjectByName returns a copy of the cached project, or reads it from the wrapped store.
 func (s *Store) GetProjectByName(ctx context.Context, name string) (*meta.Project, error) {
-	if p, gen, ok := s.lookup(func() (cached, bool) { c, ok := s.byName[name]; return c, ok }); ok {
+	p, gen, ok := s.lookup(func() (cached, bool) { c, ok := s.byName[name]; return c, ok })
+	if ok {
 		return p, nil
-	} else {
-		return s.fill(gen, func() (*meta.Project, error) { return s.next.GetProjectByName(ctx, name) })
 	}
+	return s.fill(gen, func() (*meta.Project, error) { return s.next.GetProjectByName(ctx, name) })
 }
 
 // GetProject returns a copy of the cached project, or reads it from the wrapped store.
 func (s *Store) GetProject(ctx context.Context, id int64) (*meta.Project, error) {
-	if p, gen, ok := s.lookup(func() (cached, bool) { c, ok := s.byID[id]; return c, ok }); ok {
+	p, gen, ok := s.lookup(func() (cached, bool) { c, ok := s.byID[id]; return c, ok })
+	if ok {
 		return p, nil
-	} else {
-		return s.fill(gen, func() (*meta.Project, error) { return s.next.GetProject(ctx, id) })
 	}
+	return s.fill(gen, func() (*meta.Project, error) { return s.next.GetProject(ctx, id) })
 }
 
 // lookup returns a copy of a live entry, or the generation a fill must match.

@@ -107,17 +107,20 @@ func TestSQLiteHotPathPlans(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, newSQLiteDB(t)).(*store)
 	for name, query := range map[string]string{
-		"GetArtifact":   getArtifactSQL,
-		"ResolveTag":    resolveTagSQL,
-		"ListReferrers": listReferrersSQL,
-		"BlobLinked":    blobLinkedSQL,
+		"GetArtifact":         getArtifactSQL,
+		"ResolveTag":          resolveTagSQL,
+		"ListReferrers":       listReferrersSQL,
+		"ListReferrersByType": listReferrersTypeSQL,
+		"GetProjectByName":    getProjectByNameSQL,
+		"GetProject":          getProjectSQL,
+		"BlobLinked":          blobLinkedSQL,
 	} {
 		t.Run(name, func(t *testing.T) {
 			type planRow struct {
 				Detail string `orm:"column(detail)"`
 			}
 			var plan []planRow
-			_, err := queryRows(ctx, st.r, &plan, "EXPLAIN QUERY PLAN "+query, "r", "d")
+			_, err := queryRows(ctx, st.r, &plan, "EXPLAIN QUERY PLAN "+query, "r", "d", "t")
 			require.NoError(t, err)
 			require.NotEmpty(t, plan)
 			searches := 0
