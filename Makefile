@@ -111,7 +111,6 @@ conformance: build
 		BACKEND=$$b BERTH_BIN=$(BERTH_BIN) TOOLS_BIN=$(TOOLS_BIN) tests/conformance/run.sh || rc=1; \
 	done; exit $$rc
 
-## bench: benchmarks only (no tests). The lead extends tests/bench.
 ## bench: Go micro-benchmarks of src/, then the load suite (scripts/bench.sh) that writes docs/performance.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./src/...
