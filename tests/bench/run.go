@@ -37,7 +37,9 @@ type Config struct {
 	ColdSubjects int    // cold referrers samples per target
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
-	Scenarios []string  // any of core, proxy, referrers ("" = all)
+	Scenarios []string // any of core, proxy, referrers ("" = all)
+	// BerthArgs are appended to every measured Berth's serve arguments (e.g. --debug-addr to profile it).
+	BerthArgs []string
 	Progress  io.Writer `json:"-"`
 }
 
@@ -93,7 +95,8 @@ func (r *Runner) plan() Plan {
 var berthArgs = []string{"--referrers-cache-ttl", "15m"}
 
 func (r *Runner) startBerth(ctx context.Context, extra ...string) (*Berth, error) {
-	return StartBerth(ctx, r.Cfg.BerthBin, r.dir, append(append([]string{}, berthArgs...), extra...)...)
+	args := append(append(append([]string{}, berthArgs...), extra...), r.Cfg.BerthArgs...)
+	return StartBerth(ctx, r.Cfg.BerthBin, r.dir, args...)
 }
 
 // stopBerth stops b; an unclean stop becomes the scenario's error when it has none yet. The log of a

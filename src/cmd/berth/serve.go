@@ -22,8 +22,10 @@ import (
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
+	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
+	"github.com/berth-registry/berth/src/pkg/meta/referrercache"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/proxy"
@@ -44,7 +46,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
+	logOut := logbuf.Wrap(stderr, cfg.LogFlushInterval)
+	defer func() { _ = logOut.Close() }()
+	log, err := newLogger(cfg, logOut)
 	if err != nil {
 		return err
 	}
@@ -112,10 +116,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return m.UpstreamTransport(strconv.FormatInt(id, 10), rt)
 	})
 
-	localSvc := local.New(blobs, store, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log})
+	// Every referrers request merges the local referrers of its subject: keep the lists in process
+	// briefly, with the same cross-node delay as projects. Every artifact write goes through this wrapper,
+	// so this node's pushes are visible at once.
+	artifacts := referrercache.New(store, 2*time.Second)
+	localSvc := local.New(blobs, artifacts, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log})
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{FillTimeout: cfg.BlobFillTimeout})
-	refs := referrers.New(localSvc, store, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
+	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
 		PageSize: cfg.ReferrersPageSize, MaxPageSize: cfg.ReferrersMaxPageSize,
 		UpstreamTimeout: cfg.UpstreamHeaderTimeout * 2,
@@ -162,6 +170,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	go purgeUploads(bg, blobs, time.Hour, 24*time.Hour, log.With("component", "janitor"))
+	if cfg.DebugAddr != "" {
+		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
+			return fmt.Errorf("debug listener: %w", err)
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -26,6 +26,9 @@ type Config struct {
 	SecretKeyFile string // "" = <DataDir>/secret.key
 	LogLevel      string
 	LogFormat     string
+	DebugAddr     string // "" = no debug listener
+
+	LogFlushInterval time.Duration // 0 = every line written at once
 
 	ShutdownTimeout time.Duration
 
@@ -51,6 +54,7 @@ func Defaults() Config {
 		DataDir:                 "./data",
 		LogLevel:                "info",
 		LogFormat:               "text",
+		LogFlushInterval:        100 * time.Millisecond,
 		ShutdownTimeout:         30 * time.Second,
 		UpstreamDialTimeout:     10 * time.Second,
 		UpstreamHeaderTimeout:   30 * time.Second,
@@ -84,6 +88,8 @@ func (c *Config) settings() []setting {
 		{"secret-key-file", "AES key file for registry credentials (default <data-dir>/secret.key)", &c.SecretKeyFile},
 		{"log-level", "debug, info, warn or error", &c.LogLevel},
 		{"log-format", "text or json", &c.LogFormat},
+		{"log-flush-interval", "log lines are buffered and written this often (and whenever 64 KiB are pending); 0 writes every line at once", &c.LogFlushInterval},
+		{"debug-addr", "address of a separate listener serving Go profiles (/debug/pprof/); empty = none. Keep it private", &c.DebugAddr},
 		{"shutdown-timeout", "how long in-flight requests may take after SIGTERM", &c.ShutdownTimeout},
 		{"upstream-dial-timeout", "connect timeout toward upstream registries", &c.UpstreamDialTimeout},
 		{"upstream-header-timeout", "response-header timeout toward upstream registries", &c.UpstreamHeaderTimeout},

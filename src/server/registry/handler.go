@@ -228,6 +228,11 @@ func (h *Handler) writeBody(w http.ResponseWriter, r *http.Request, status int, 
 		errcode.Serve(w, r, h.log, errcode.ErrUnknown.Wrap(err, "encoding response"))
 		return
 	}
+	h.writeRaw(w, r, status, contentType, body)
+}
+
+// writeRaw answers status with body, already encoded as contentType.
+func (h *Handler) writeRaw(w http.ResponseWriter, r *http.Request, status int, contentType string, body []byte) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

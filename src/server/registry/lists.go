@@ -122,6 +122,10 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request
 	if manifests == nil {
 		manifests = []ocispec.Descriptor{}
 	}
+	if body, ok := appendReferrersIndex(make([]byte, 0, 512*len(manifests)+128), manifests); ok {
+		h.writeRaw(w, r, http.StatusOK, ocispec.MediaTypeImageIndex, body)
+		return nil
+	}
 	h.writeBody(w, r, http.StatusOK, ocispec.MediaTypeImageIndex, ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageIndex,

@@ -1,0 +1,193 @@
+package referrercache_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/referrercache"
+	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
+)
+
+// counting wraps a real store, counts ListReferrers calls and runs afterList (when set) after the
+// database answered and before the answer is returned, to race writes against reads.
+type counting struct {
+	meta.Store
+	lists     atomic.Int64
+	afterList func()
+}
+
+func (c *counting) ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error) {
+	c.lists.Add(1)
+	arts, err := c.Store.ListReferrers(ctx, repo, subject, artifactType)
+	if c.afterList != nil {
+		c.afterList()
+	}
+	return arts, err
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+const (
+	repo    = "proj/app"
+	subject = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	other   = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+)
+
+func setup(t *testing.T) (*referrercache.Store, *counting, *clock, int64) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	pid, err := s.CreateProject(ctx, &meta.Project{Name: "proj"})
+	require.NoError(t, err)
+	c := &counting{Store: s}
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	return referrercache.New(c, 2*time.Second, referrercache.WithClock(clk.Now)), c, clk, pid
+}
+
+func referrer(n byte, subj, artifactType string) *meta.Artifact {
+	d := "sha256:"
+	for range 64 {
+		d += string("0123456789abcdef"[n%16])
+	}
+	return &meta.Artifact{Digest: d, MediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: artifactType,
+		Size: 100 + int64(n), Subject: subj, Annotations: map[string]string{"n": string('a' + rune(n))}}
+}
+
+func digests(arts []*meta.Artifact) []string {
+	out := make([]string, 0, len(arts))
+	for _, a := range arts {
+		out = append(out, a.Digest)
+	}
+	return out
+}
+
+func TestCache(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// between runs after a first list of subject was cached; the second list must return want and
+		// reach the database wantReads times in all.
+		between   func(t *testing.T, s *referrercache.Store, clk *clock, pid int64)
+		want      []string
+		wantReads int64
+	}{
+		{"repeat within the TTL is served from memory", func(*testing.T, *referrercache.Store, *clock, int64) {},
+			[]string{referrer(1, subject, "a/b").Digest}, 1},
+		{"expired entry is read again", func(_ *testing.T, _ *referrercache.Store, clk *clock, _ int64) { clk.Advance(2 * time.Second) },
+			[]string{referrer(1, subject, "a/b").Digest}, 2},
+		{"a referrer pushed here is visible at once", func(t *testing.T, s *referrercache.Store, _ *clock, pid int64) {
+			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(2, subject, "c/d"), ""))
+		}, []string{referrer(2, subject, "c/d").Digest, referrer(1, subject, "a/b").Digest}, 2},
+		{"a push for another subject keeps the entry", func(t *testing.T, s *referrercache.Store, _ *clock, pid int64) {
+			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(3, other, "c/d"), ""))
+		}, []string{referrer(1, subject, "a/b").Digest}, 1},
+		{"a delete drops the repository's entries", func(t *testing.T, s *referrercache.Store, _ *clock, _ int64) {
+			require.NoError(t, s.DeleteArtifact(ctx, repo, referrer(1, subject, "a/b").Digest))
+		}, []string{}, 2},
+		{"a change behind the cache's back shows after the TTL only", func(t *testing.T, s *referrercache.Store, clk *clock, pid int64) {
+			// Another node writes to the shared database directly.
+			require.NoError(t, s.ArtifactStore.PutArtifact(ctx, pid, repo, referrer(4, subject, "e/f"), ""))
+			got, err := s.ListReferrers(ctx, repo, subject, "")
+			require.NoError(t, err)
+			require.Len(t, got, 1, "within the TTL the cached list is served")
+			clk.Advance(2 * time.Second)
+		}, []string{referrer(4, subject, "e/f").Digest, referrer(1, subject, "a/b").Digest}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, c, clk, pid := setup(t)
+			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
+			first, err := s.ListReferrers(ctx, repo, subject, "")
+			require.NoError(t, err)
+			require.Equal(t, []string{referrer(1, subject, "a/b").Digest}, digests(first))
+			tt.between(t, s, clk, pid)
+			got, err := s.ListReferrers(ctx, repo, subject, "")
+			require.NoError(t, err)
+			require.Equal(t, tt.want, digests(got))
+			require.Equal(t, tt.wantReads, c.lists.Load())
+		})
+	}
+}
+
+func TestFilteredListsAreSeparateAndInvalidatedTogether(t *testing.T) {
+	ctx := context.Background()
+	s, c, _, pid := setup(t)
+	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
+	for range 2 {
+		all, err := s.ListReferrers(ctx, repo, subject, "")
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+		none, err := s.ListReferrers(ctx, repo, subject, "x/y")
+		require.NoError(t, err)
+		require.Empty(t, none)
+	}
+	require.EqualValues(t, 2, c.lists.Load(), "one read per filter")
+	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(2, subject, "x/y"), ""))
+	got, err := s.ListReferrers(ctx, repo, subject, "x/y")
+	require.NoError(t, err)
+	require.Equal(t, []string{referrer(2, subject, "x/y").Digest}, digests(got))
+}
+
+func TestCallersGetCopies(t *testing.T) {
+	ctx := context.Background()
+	s, _, _, pid := setup(t)
+	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
+	got, err := s.ListReferrers(ctx, repo, subject, "")
+	require.NoError(t, err)
+	got[0].ArtifactType, got[0].Annotations["n"] = "changed", "changed"
+	again, err := s.ListReferrers(ctx, repo, subject, "")
+	require.NoError(t, err)
+	require.Equal(t, "a/b", again[0].ArtifactType)
+	require.Equal(t, "b", again[0].Annotations["n"])
+}
+
+// A read that raced a push (the database answered before the push, the push invalidated before the
+// read stored its answer) must not cache its stale answer.
+func TestReadRacingAPushIsNotCached(t *testing.T) {
+	ctx := context.Background()
+	s, c, _, pid := setup(t)
+	var once sync.Once
+	c.afterList = func() {
+		once.Do(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), "")) })
+	}
+	stale, err := s.ListReferrers(ctx, repo, subject, "")
+	require.NoError(t, err)
+	require.Empty(t, stale, "the read answered before the push")
+	got, err := s.ListReferrers(ctx, repo, subject, "")
+	require.NoError(t, err)
+	require.Equal(t, []string{referrer(1, subject, "a/b").Digest}, digests(got))
+}
+
+func TestConcurrentReadsAndPushes(t *testing.T) {
+	ctx := context.Background()
+	s, _, _, pid := setup(t)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 50 {
+				_, err := s.ListReferrers(ctx, repo, subject, "")
+				require.NoError(t, err)
+			}
+		})
+		wg.Go(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(byte(i), subject, "a/b"), "")) })
+	}
+	wg.Wait()
+	got, err := s.ListReferrers(ctx, repo, subject, "")
+	require.NoError(t, err)
+	require.Len(t, got, 8, "every push is visible once all writes returned")
+}
