@@ -28,6 +28,15 @@ var (
 	ErrLockNotHeld = errors.New("cache: lock not held")
 )
 
+// Viewer is implemented by caches that can lend a stored value without copying it (Memory). View calls
+// fn with the value under key, or returns an error wrapping ErrMiss (fn is not called then); fn must
+// neither modify b nor keep it after it returns. View returns fn's error.
+type Viewer interface {
+	View(ctx context.Context, key string, fn func(b []byte) error) error
+}
+
+var _ Viewer = (*Memory)(nil)
+
 // Cache stores byte values under string keys, each with its own TTL, and hands out short locks.
 //
 // Values and locks live in separate key spaces: TryLock("k") neither reads nor changes the value stored

@@ -101,6 +101,31 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 	return append([]byte{}, e.value...), nil
 }
 
+// View calls fn with the value stored under key without copying it, or returns an error wrapping
+// ErrMiss. fn must neither modify b nor keep it after it returns. Stored values are never written to
+// after Set (a Set replaces the slice), so fn runs outside the cache's lock.
+func (m *Memory) View(ctx context.Context, key string, fn func(b []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cache: memory view: %w", err)
+	}
+	m.mu.Lock()
+	el, ok := m.items[key]
+	if !ok {
+		m.mu.Unlock()
+		return ErrMiss
+	}
+	e := el.Value.(*memoryEntry)
+	if !m.now().Before(e.expires) {
+		m.remove(el)
+		m.mu.Unlock()
+		return ErrMiss
+	}
+	m.lru.MoveToFront(el)
+	value := e.value
+	m.mu.Unlock()
+	return fn(value)
+}
+
 // Set implements Cache.
 func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {

@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -114,4 +115,43 @@ func TestMemoryExpiredEntriesFreeBytes(t *testing.T) {
 	n, used := m.Size()
 	require.Zero(t, n, "an expired entry is dropped when read")
 	require.Zero(t, used)
+}
+
+func TestMemoryView(t *testing.T) {
+	ctx := t.Context()
+	clock := newFakeClock()
+	m := cache.NewMemory(1<<20, cache.WithClock(clock.Now))
+	seen := func(key string) (string, error) {
+		var got string
+		err := m.View(ctx, key, func(b []byte) error { got = string(b); return nil })
+		return got, err
+	}
+
+	_, err := seen("k")
+	require.ErrorIs(t, err, cache.ErrMiss)
+	require.NoError(t, m.Set(ctx, "k", []byte("one"), time.Minute))
+	got, err := seen("k")
+	require.NoError(t, err)
+	require.Equal(t, "one", got)
+
+	// A value lent to fn stays intact when the key is replaced meanwhile.
+	err = m.View(ctx, "k", func(b []byte) error {
+		require.NoError(t, m.Set(ctx, "k", []byte("two"), time.Minute))
+		require.Equal(t, "one", string(b))
+		return nil
+	})
+	require.NoError(t, err)
+	got, err = seen("k")
+	require.NoError(t, err)
+	require.Equal(t, "two", got)
+
+	boom := errors.New("boom")
+	require.ErrorIs(t, m.View(ctx, "k", func([]byte) error { return boom }), boom, "fn's error is returned")
+
+	clock.Advance(time.Minute)
+	_, err = seen("k")
+	require.ErrorIs(t, err, cache.ErrMiss, "expired")
+	entries, bytes := m.Size()
+	require.Zero(t, entries, "the expired entry was dropped")
+	require.Zero(t, bytes)
 }

@@ -20,6 +20,8 @@ import (
 const (
 	batchSize = 64 << 10
 	maxBuffer = 4 << 20
+	// keepBuffer is the largest buffer kept for reuse after a flush; a burst's larger one is dropped.
+	keepBuffer = 256 << 10
 )
 
 // Writer is a buffered, periodically flushed io.Writer. Safe for concurrent use; each Write is kept
@@ -29,6 +31,7 @@ type Writer struct {
 
 	mu     sync.Mutex
 	buf    []byte
+	spare  []byte // the buffer written out last, kept for reuse (outMu and mu held to swap)
 	closed bool
 	err    error // first error from out; later writes report it
 
@@ -96,12 +99,19 @@ func (w *Writer) flush() error {
 	defer w.outMu.Unlock()
 	w.mu.Lock()
 	b := w.buf
-	w.buf = nil
-	w.mu.Unlock()
 	if len(b) == 0 {
+		w.mu.Unlock()
 		return nil
 	}
-	if _, err := w.out.Write(b); err != nil {
+	w.buf, w.spare = w.spare[:0], nil
+	w.mu.Unlock()
+	_, err := w.out.Write(b)
+	if cap(b) <= keepBuffer { // reused by the flush after next: no allocation per flush in steady state
+		w.mu.Lock()
+		w.spare = b[:0]
+		w.mu.Unlock()
+	}
+	if err != nil {
 		w.mu.Lock()
 		if w.err == nil {
 			w.err = err

@@ -101,7 +101,19 @@ func nonEmpty(vs []string) []string {
 // error is a miss, counted; up is false then, and the caller leaves the cache alone for the rest of the
 // request, so that a Redis outage costs a request one failed call rather than one per step.
 func (c *Controller) read(ctx context.Context, key string) (e *entry, up bool) {
-	b, err := c.cache.Get(ctx, key)
+	var err, derr error
+	if v, ok := c.cache.(cache.Viewer); ok {
+		// The in-process cache lends its bytes: decoding copies what it keeps, so no copy is needed.
+		err = v.View(ctx, key, func(b []byte) error {
+			e, derr = c.decoded.decode(b)
+			return nil
+		})
+	} else {
+		var b []byte
+		if b, err = c.cache.Get(ctx, key); err == nil {
+			e, derr = c.decoded.decode(b)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, cache.ErrMiss) {
 			return nil, true
@@ -109,8 +121,7 @@ func (c *Controller) read(ctx context.Context, key string) (e *entry, up bool) {
 		c.cacheError(ctx, "get", err)
 		return nil, false
 	}
-	e, err = c.decoded.decode(b)
-	if err != nil {
+	if err = derr; err != nil {
 		c.cacheError(ctx, "decode", err)
 		if derr := c.cache.Delete(ctx, key); derr != nil {
 			c.cacheError(ctx, "delete", derr)

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
@@ -62,6 +63,8 @@ type Handler struct {
 	log          *slog.Logger
 	maxReferrers int
 	table        map[reference.Kind]map[string]endpoint
+	// bodies recycles the buffers referrers answers are encoded into (*[]byte).
+	bodies sync.Pool
 }
 
 var _ http.Handler = (*Handler)(nil)

@@ -83,6 +83,9 @@ func nonNil(s []string) []string {
 // nothing refers to the digest); artifactType filters (OCI-Filters-Applied says so), n sets the page size
 // (capped at Options.MaxReferrersPage; absent or 0: the service's default), and a Link to this host
 // carries the service's cursor when more entries follow.
+// maxPooledBody is the largest encoded referrers page whose buffer is kept for reuse.
+const maxPooledBody = 64 << 10
+
 func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request) error {
 	d := req.route.Digest
 	q := r.URL.Query()
@@ -122,8 +125,19 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request
 	if manifests == nil {
 		manifests = []ocispec.Descriptor{}
 	}
-	if body, ok := appendReferrersIndex(make([]byte, 0, 512*len(manifests)+128), manifests); ok {
+	buf, _ := h.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	body, ok := appendReferrersIndex((*buf)[:0], manifests)
+	if ok {
 		h.writeRaw(w, r, http.StatusOK, ocispec.MediaTypeImageIndex, body)
+	}
+	if cap(body) <= maxPooledBody { // Write copied it out; a rare huge page is left to the GC
+		*buf = body
+		h.bodies.Put(buf)
+	}
+	if ok {
 		return nil
 	}
 	h.writeBody(w, r, http.StatusOK, ocispec.MediaTypeImageIndex, ocispec.Index{
