@@ -103,7 +103,8 @@ func (r *Report) proxyDetail(p printer) {
 	if r.Machine.SHA256 > 0 {
 		p("For scale: sha256 runs at %s/s on one core of this machine, so verifying the blob alone takes %s; a proxy that verifies\n",
 			MiB(r.Machine.SHA256), (time.Duration(float64(x.Size) / r.Machine.SHA256 * float64(time.Second))).Round(time.Millisecond))
-		p("before it commits cannot finish a cold pull sooner, whatever the direct pull takes.\n")
+		p("before it releases the last byte cannot finish a cold pull sooner, whatever the direct pull takes. (Berth holds the last byte\n")
+		p("back until the digest matched; it makes the blob durable and links it after that, off the client's path.)\n")
 	}
 	p("\n")
 	pullTable(p, x.Direct, x.Through)
@@ -115,11 +116,14 @@ func (r *Report) proxyDetail(p printer) {
 			c.Verified, c.Pullers, MiB(float64(c.UpstreamBytes)), float64(c.UpstreamBytes)/float64(x.Size), c.UpstreamGets)
 		p("(upstream requests in all: %d); Berth's RSS was %s idle and peaked at %s.\n\n", c.UpstreamReqs, MiB(float64(c.Mem.RSS)), MiB(float64(c.Mem.Peak)))
 	}
-	if len(x.LimitedThrough) > 0 {
-		p("**For context, not the issue's figure:** the same rounds with the upstream pacing each GET to %s/s (%.1f Gbit/s), as a LAN or\n",
-			MiB(float64(x.LimitedRate)), float64(x.LimitedRate)*8/1e9)
+	for _, pr := range x.Paced {
+		if len(pr.Through) == 0 {
+			continue
+		}
+		p("**For context, not the issue's figure:** the same rounds with the upstream pacing each GET to %s/s (%s), as a LAN or\n",
+			MiB(float64(pr.Rate)), gbit(pr.Rate))
 		p("WAN upstream would, so that the upstream rather than the loopback bounds the pull.\n\n")
-		pullTable(p, x.LimitedDirect, x.LimitedThrough)
+		pullTable(p, pr.Direct, pr.Through)
 		p("\n")
 	}
 }

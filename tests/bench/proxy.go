@@ -8,6 +8,9 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,21 +25,30 @@ type ProxyResult struct {
 	Through []Pull // one per round, through a fresh Berth (cold)
 	Conc    Concurrent
 
-	// The same rounds with the upstream sending at LimitedRate bytes/s (0 = not run): context for a
-	// link slower than loopback, not the figure.
-	LimitedRate    int64
-	LimitedDirect  []Pull
-	LimitedThrough []Pull
+	// The same rounds with the upstream pacing its sends (none when ProxyLimitedRate is 0): context for
+	// links slower than loopback, not the figure.
+	Paced []PacedRounds
 }
+
+// PacedRounds are cold pull rounds with the upstream sending each GET at Rate bytes/s.
+type PacedRounds struct {
+	Rate    int64
+	Direct  []Pull
+	Through []Pull
+}
+
+// pacedTenGbit is the second paced rate (10 Gbit/s), run after ProxyLimitedRate's rounds whenever those run.
+const pacedTenGbit = 1_250_000_000
 
 // Pull is one timed download.
 type Pull struct {
 	Elapsed       time.Duration
-	AllButLast    time.Duration // until every byte but the last had arrived (Berth holds the last one back until the blob is verified and committed)
+	AllButLast    time.Duration // until every byte but the last had arrived (Berth holds the last one back until the blob is verified)
 	Bytes         int64
 	UpstreamBytes int64 // blob bytes the upstream sent meanwhile
 	UpstreamGets  int64
-	Mem           Memory // Berth's: RSS when idle before the pull, Peak during it (through Berth only)
+	Mem           Memory        // Berth's: RSS when idle before the pull, Peak during it (through Berth only)
+	CPU           time.Duration // Berth's user+system CPU time during the pull (through Berth only)
 }
 
 // Throughput is bytes per second.
@@ -57,7 +69,8 @@ type Concurrent struct {
 // RunProxy starts the generator upstream and, per round, pulls a cold blob from it directly and
 // through a fresh Berth (alternating which goes first), then pulls one more cold blob with Pullers
 // concurrent clients through a fresh Berth. With ProxyLimitedRate, the rounds are repeated with an
-// upstream that sends at that rate, for context. Berth's peak RSS is VmHWM, reset once the project exists.
+// upstream that sends at that rate and then at 10 Gbit/s, for context. Berth's peak RSS is VmHWM,
+// reset once the project exists.
 func (r *Runner) RunProxy(ctx context.Context) (res ProxyResult, err error) {
 	cfg := r.Cfg
 	res.Size = cfg.ProxyBlobSize
@@ -69,7 +82,7 @@ func (r *Runner) RunProxy(ctx context.Context) (res ProxyResult, err error) {
 	upReg := &Registry{URL: upURL, Client: newClient()}
 	defer upReg.Client.CloseIdleConnections()
 
-	// Every pull gets a blob of its own (cold everywhere): seeds 100+ unlimited, 200+ rate-limited.
+	// Every pull gets a blob of its own (cold everywhere): seeds 100+ unlimited, 200+ and 300+ paced.
 	register := func(seed uint64, rate int64) (digest.Digest, error) {
 		c := NewContent(seed, cfg.ProxyBlobSize)
 		d := c.Digest()
@@ -87,12 +100,25 @@ func (r *Runner) RunProxy(ctx context.Context) (res ProxyResult, err error) {
 	if res.Conc, err = r.concurrentPull(ctx, upReg, upURL, repo, conc, cfg.ProxyBlobSize); err != nil {
 		return res, err
 	}
-	if rate := cfg.ProxyLimitedRate; rate > 0 {
-		res.LimitedRate = rate
-		label := fmt.Sprintf(" (upstream at %s/s)", MiB(float64(rate)))
-		res.LimitedDirect, res.LimitedThrough, err = r.pullRounds(ctx, upReg, repo, label, func(i int) (digest.Digest, error) { return register(uint64(200+i), rate) })
+	if cfg.ProxyLimitedRate <= 0 {
+		return res, nil
 	}
-	return res, err
+	rates := []int64{cfg.ProxyLimitedRate}
+	if cfg.ProxyLimitedRate != pacedTenGbit {
+		rates = append(rates, pacedTenGbit)
+	}
+	for k, rate := range rates {
+		pr := PacedRounds{Rate: rate}
+		label := fmt.Sprintf(" (upstream at %s/s)", MiB(float64(rate)))
+		pr.Direct, pr.Through, err = r.pullRounds(ctx, upReg, repo, label, func(i int) (digest.Digest, error) {
+			return register(uint64(200+100*k+i), rate)
+		})
+		res.Paced = append(res.Paced, pr)
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 // pullRounds runs ProxyRounds rounds of a direct and a through-Berth cold pull of blob(i).
@@ -116,9 +142,9 @@ func (r *Runner) pullRounds(ctx context.Context, upReg *Registry, repo, label st
 			p, err := r.throughPull(ctx, upReg, upReg.URL, repo, d, cfg.ProxyBlobSize)
 			through = append(through, p)
 			if err == nil {
-				r.progress("  proxy round %d/%d%s: berth %s in %s (%s/s; all but the last byte in %s), upstream sent %s, peak RSS %s",
+				r.progress("  proxy round %d/%d%s: berth %s in %s (%s/s; all but the last byte in %s), upstream sent %s, peak RSS %s, Berth CPU %s",
 					i+1, cfg.ProxyRounds, label, MiB(float64(p.Bytes)), p.Elapsed.Round(time.Millisecond), MiB(p.Throughput()),
-					p.AllButLast.Round(time.Millisecond), MiB(float64(p.UpstreamBytes)), MiB(float64(p.Mem.Peak)))
+					p.AllButLast.Round(time.Millisecond), MiB(float64(p.UpstreamBytes)), MiB(float64(p.Mem.Peak)), p.CPU)
 			}
 			return err
 		}
@@ -167,10 +193,19 @@ func (r *Runner) throughPull(ctx context.Context, upReg *Registry, upURL, repo s
 	if err := upReg.ResetStats(ctx); err != nil {
 		return p, err
 	}
+	cpu0, err := CPUTime(b.Pid())
+	if err != nil {
+		return p, err
+	}
 	p, _, err = timedGet(ctx, b.URL+"/v2/px/"+repo+"/blobs/"+d.String(), size, nil)
 	if err != nil {
 		return p, err
 	}
+	cpu1, err := CPUTime(b.Pid())
+	if err != nil {
+		return p, err
+	}
+	p.CPU = cpu1 - cpu0
 	if p.Mem, err = ReadMemory(b.Pid()); err != nil {
 		return p, err
 	}
@@ -318,4 +353,29 @@ func timedGet(ctx context.Context, u string, size int64, h hash.Hash) (Pull, dig
 		got = digest.NewDigest(digest.SHA256, h)
 	}
 	return p, got, nil
+}
+
+// CPUTime returns pid's user plus system CPU time so far (from /proc/<pid>/stat, in clock ticks of
+// 10 ms).
+func CPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("bench: unexpected /proc/%d/stat", pid)
+	}
+	var ticks int64
+	for _, v := range f[11:13] { // utime, stime: fields 14 and 15 of the line
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: /proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }

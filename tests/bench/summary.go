@@ -30,6 +30,9 @@ func yesNo(ok bool) string {
 	return "no"
 }
 
+// gbit formats a rate in bytes/s as Gbit/s.
+func gbit(rate int64) string { return fmt.Sprintf("%g Gbit/s", float64(rate)*8/1e9) }
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 func msf(sec float64) string { return fmt.Sprintf("%.2f ms", sec*1000) }
@@ -66,10 +69,15 @@ func (r *Report) summary() []summaryRow {
 		name := "Berth peak RSS during a single cold pull (worst round)"
 		rows = append(rows, sub(summaryRow{name: name, berth: MiB(float64(peak)), base: "-", ratio: "-", target: "< 100 MiB", met: yesNo(peak < 100<<20)}, name))
 	}
-	if p := r.Proxy; p != nil && len(p.LimitedThrough) > 0 && len(p.LimitedDirect) > 0 {
-		b, s := medianPull(p.LimitedThrough), medianPull(p.LimitedDirect)
-		rows = append(rows, sub(row(fmt.Sprintf("for context: upstream paced at %s/s", MiB(float64(p.LimitedRate))), MiB(b)+"/s", MiB(s)+"/s (direct)",
-			fmt.Sprintf("%.2f", b/s), "-", "-"), ""))
+	if p := r.Proxy; p != nil {
+		for _, pr := range p.Paced {
+			if len(pr.Through) == 0 || len(pr.Direct) == 0 {
+				continue
+			}
+			b, s := medianPull(pr.Through), medianPull(pr.Direct)
+			rows = append(rows, sub(row(fmt.Sprintf("for context: upstream paced at %s/s (%s)", MiB(float64(pr.Rate)), gbit(pr.Rate)), MiB(b)+"/s", MiB(s)+"/s (direct)",
+				fmt.Sprintf("%.2f", b/s), "-", "-"), ""))
+		}
 	}
 	if p := r.Proxy; p != nil && p.Conc.Pullers > 0 {
 		c := p.Conc

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -10,9 +11,8 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/storage"
 )
-
-const fillBufferSize = 256 << 10
 
 // StatBlob reports a blob's size: locally when held, else by starting (or joining) its fill and waiting
 // for the upstream's answer, so a HEAD before a GET costs no second upstream request.
@@ -78,6 +78,31 @@ func (s *Service) OpenBlob(ctx context.Context, repo content.Repo, d digest.Dige
 	return s.Local.OpenBlob(ctx, repo, d)
 }
 
+// FetchBlob makes sure d is held locally in repo: it returns nil at once when it is, else once the
+// shared upstream download (started here or joined) has stored it, or that download's error. For
+// background work such as the referrers prefetch, which needs the blob stored rather than streamed.
+func (s *Service) FetchBlob(ctx context.Context, repo content.Repo, d digest.Digest) error {
+	_, err := s.Local.StatBlob(ctx, repo, d)
+	if err == nil || !repo.Project.IsProxy() || !errcode.IsCode(err, errcode.ErrBlobUnknown) {
+		return err
+	}
+	f, err := s.startFill(ctx, repo, d)
+	if err != nil {
+		return err
+	}
+	if err := waitFor(ctx, f.done); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	ferr := f.err
+	f.mu.Unlock()
+	if ferr != nil {
+		return ferr
+	}
+	_, err = s.Local.StatBlob(ctx, repo, d)
+	return err
+}
+
 // startFill joins the download of d into repo, starting it when none runs. The download runs detached
 // from ctx with its own timeout: a client hanging up does not abort it for the others.
 func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Digest) (*fill, error) {
@@ -96,6 +121,9 @@ func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Dig
 			switch {
 			case errcode.IsCode(err, errcode.ErrBlobUnknown):
 				s.log.DebugContext(fctx, "blob unknown upstream", "repository", repo.Name, "digest", d)
+			case err != nil && f.isVerified():
+				// Its readers got the verified bytes; the blob is just not held, and the next pull downloads it again.
+				s.log.WarnContext(fctx, "verified upstream blob could not be stored", "repository", repo.Name, "digest", d, "err", err)
 			case err != nil:
 				s.log.WarnContext(fctx, "upstream blob download failed", "repository", repo.Name, "digest", d, "err", err)
 			}
@@ -105,6 +133,10 @@ func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Dig
 	return f, nil
 }
 
+// runFill downloads d into a temporary file that f's readers follow, verifies it, releases the readers
+// (they may then have the last byte), and only then makes it durable and links it: the client does not
+// wait for the fsync. f's done, which a request arriving meanwhile waits for, is closed by the caller
+// once runFill returned, so such a request finds the blob stored.
 func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d digest.Digest, f *fill) (err error) {
 	// A caller may have missed the blob locally just before an earlier fill committed it and left the
 	// group: then it is held now and must not be downloaded again. The fill ends without a temp file,
@@ -121,48 +153,60 @@ func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d
 	if err != nil {
 		return err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = w.Cancel()
-		}
-	}()
+	defer func() { _ = w.Cancel() }() // a no-op once committed or failed verification
 	f.started(w.Path(), size)
 
-	buf := make([]byte, fillBufferSize)
-	var total int64
-	for {
-		n, rerr := rc.Read(buf)
-		if n > 0 {
-			if size >= 0 && total+int64(n) > size {
-				return errcode.ErrUpstreamInvalid.WithMessage("upstream sent more than the %d bytes it announced for %s", size, d)
-			}
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return fmt.Errorf("write blob: %w", werr)
-			}
-			total += int64(n)
-			f.advance(n)
+	total, err := w.WriteFrom(ctx, &upstreamBody{r: rc, size: size, left: size, d: d}, f.advance)
+	if err != nil {
+		if errcode.As(err) != nil {
+			return err
 		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return errcode.ErrUpstreamUnavailable.Wrap(rerr, "upstream blob download interrupted")
-		}
+		return fmt.Errorf("write blob: %w", err)
 	}
 	if size >= 0 && total != size {
 		return errcode.ErrUpstreamInvalid.WithMessage("upstream sent %d of the %d bytes it announced for %s", total, size, d)
 	}
 	f.beginCommit()
-	if err := w.Commit(ctx, d); err != nil {
-		committed = true // Commit removes the temp file itself on failure
-		return errcode.ErrUpstreamInvalid.Wrap(err, "upstream blob does not match its digest %s", d)
+	if err := w.Verify(ctx, d); err != nil {
+		if errors.Is(err, storage.ErrDigestMismatch) {
+			return errcode.ErrUpstreamInvalid.Wrap(err, "upstream blob does not match its digest %s", d)
+		}
+		return fmt.Errorf("verify blob: %w", err)
 	}
-	committed = true
+	f.verify()
+	if err := w.Commit(ctx, d); err != nil {
+		return fmt.Errorf("store verified blob: %w", err)
+	}
 	if err := s.links.LinkBlob(ctx, repo.Project.ID, repo.Name, d.String(), total); err != nil {
 		return fmt.Errorf("link blob: %w", err)
 	}
 	return nil
+}
+
+// upstreamBody reads an upstream blob body, failing with UPSTREAM_INVALID once it goes past the
+// announced size (size < 0: none announced) and with UPSTREAM_UNAVAILABLE when the download breaks.
+type upstreamBody struct {
+	r    io.Reader
+	size int64 // announced, -1 when unknown
+	left int64
+	d    digest.Digest
+}
+
+func (u *upstreamBody) Read(p []byte) (int, error) {
+	if u.size >= 0 && int64(len(p)) > u.left+1 {
+		p = p[:u.left+1] // one more than allowed tells "too long" from "exact"
+	}
+	n, err := u.r.Read(p)
+	if u.size >= 0 {
+		if int64(n) > u.left {
+			return 0, errcode.ErrUpstreamInvalid.WithMessage("upstream sent more than the %d bytes it announced for %s", u.size, u.d)
+		}
+		u.left -= int64(n)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, errcode.ErrUpstreamUnavailable.Wrap(err, "upstream blob download interrupted")
+	}
+	return n, err
 }
 
 func waitFor(ctx context.Context, ch <-chan struct{}) error {

@@ -1,8 +1,10 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
@@ -245,6 +248,7 @@ func TestBlobBadUpstreamBytes(t *testing.T) {
 				require.True(t, errcode.IsCode(err, c.code), "reader error: %v", err)
 			}
 
+			e.settle()
 			_, err = e.fs.Stat(t.Context(), d)
 			require.ErrorIs(t, err, storage.ErrNotFound)
 			e.requireNoTemp()
@@ -377,6 +381,7 @@ func TestBlobConcurrentColdPulls(t *testing.T) {
 		require.Equal(t, d, r.sum)
 	}
 	require.Equal(t, 1, up.hits.path(http.MethodGet, "/v2/app/blobs/"+d.String()))
+	e.settle()
 	_, err := e.fs.Stat(t.Context(), d)
 	require.NoError(t, err)
 	e.requireNoTemp()
@@ -413,6 +418,7 @@ func TestBlobMissJustBeforeCommit(t *testing.T) {
 			d := up.PushBlob(t, "app", data).Digest
 			e := newEnv(t, up)
 			requireOK(t, e.get("app/blobs/"+d.String()), data)
+			e.settle() // committed and linked: the fill has left the group
 
 			late := &missOnce{Local: e.local}
 			late.miss.Store(true)
@@ -433,4 +439,139 @@ func TestBlobMissJustBeforeCommit(t *testing.T) {
 			require.Equal(t, 1, up.hits.count(http.MethodGet, "blobs"))
 		})
 	}
+}
+
+// heldLinks is the proxy's link store holding LinkBlob until gate is closed (nil: not held), and
+// failing it while fail is set.
+type heldLinks struct {
+	meta.BlobLinkStore
+	gate <-chan struct{}
+	fail atomic.Bool
+}
+
+func (h *heldLinks) LinkBlob(ctx context.Context, projectID int64, repo, d string, size int64) error {
+	if h.gate != nil {
+		select {
+		case <-h.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if h.fail.Load() {
+		return errors.New("injected link failure")
+	}
+	return h.BlobLinkStore.LinkBlob(ctx, projectID, repo, d, size)
+}
+
+// fetch GETs Berth's /v2/<project>/<rest> as the admin, for goroutines other than the test's.
+func (e *env) fetch(rest string) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/v2/"+project+"/"+rest, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.SetBasicAuth(auth.AdminUser, adminPassword)
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer func() { _ = res.Body.Close() }()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+// A client gets the whole blob as soon as it is verified, before it is made durable and linked; a
+// pull arriving meanwhile waits for the blob to be stored and is served without a second download.
+func TestBlobReleasedBeforeStored(t *testing.T) {
+	up := newUpstream(t, distribution)
+	data := randomBytes(4 << 20)
+	d := up.PushBlob(t, "app", data).Digest
+	e := newEnv(t, up)
+	repo := e.repo("app")
+	gate := make(chan struct{})
+	e.serve(&heldLinks{BlobLinkStore: e.store, gate: gate})
+
+	requireOK(t, e.get("app/blobs/"+d.String()), data)
+	_, err := e.local.StatBlob(t.Context(), repo, d)
+	require.True(t, errcode.IsCode(err, errcode.ErrBlobUnknown), "not linked yet: %v", err)
+
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	second := make(chan result, 1)
+	go func() {
+		status, body, err := e.fetch("app/blobs/" + d.String())
+		second <- result{status, body, err}
+	}()
+	close(gate)
+	r := <-second
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status)
+	require.True(t, bytes.Equal(data, r.body), "second pull's body differs")
+
+	e.requireStored(d, data)
+	e.requireNoTemp()
+	size, err := e.local.StatBlob(t.Context(), repo, d)
+	require.NoError(t, err, "linked")
+	require.Equal(t, int64(len(data)), size)
+	require.Equal(t, 1, up.hits.count(http.MethodGet, "blobs"))
+}
+
+// When storing a verified blob fails, the client that got it is served all the same; the blob is not
+// held, and the next pull downloads it again.
+func TestBlobVerifiedButNotStored(t *testing.T) {
+	up := newUpstream(t, distribution)
+	data := randomBytes(1 << 20)
+	d := up.PushBlob(t, "app", data).Digest
+	e := newEnv(t, up)
+	repo := e.repo("app")
+	links := &heldLinks{BlobLinkStore: e.store}
+	links.fail.Store(true)
+	e.serve(links)
+
+	requireOK(t, e.get("app/blobs/"+d.String()), data)
+	e.settle()
+	_, err := e.local.StatBlob(t.Context(), repo, d)
+	require.True(t, errcode.IsCode(err, errcode.ErrBlobUnknown), "not linked: %v", err)
+	e.requireNoTemp()
+
+	links.fail.Store(false)
+	requireOK(t, e.get("app/blobs/"+d.String()), data)
+	require.Equal(t, 2, up.hits.count(http.MethodGet, "blobs"))
+	e.requireStored(d, data)
+	_, err = e.local.StatBlob(t.Context(), repo, d)
+	require.NoError(t, err)
+}
+
+// FetchBlob returns once the blob is stored (no waiting on the caller's side), shares the download with
+// clients, and reports a bad upstream blob without storing it.
+func TestFetchBlob(t *testing.T) {
+	up := newUpstream(t, distribution)
+	img := up.PushImage(t, "app", "v1")
+	e := newEnv(t, up)
+	ctx := t.Context()
+	repo := e.repo("app")
+	layer := img.Layers[0].Digest
+
+	require.NoError(t, e.svc.FetchBlob(ctx, repo, layer))
+	size, err := e.local.StatBlob(ctx, repo, layer)
+	require.NoError(t, err, "stored and linked when FetchBlob returns")
+	require.Equal(t, int64(len(img.Blobs[layer])), size)
+	require.NoError(t, e.svc.FetchBlob(ctx, repo, layer), "held: nothing to do")
+	requireOK(t, e.get("app/blobs/"+layer.String()), img.Blobs[layer])
+	require.Equal(t, 1, up.hits.path(http.MethodGet, "/v2/app/blobs/"+layer.String()))
+
+	err = e.svc.FetchBlob(ctx, repo, digest.FromString("nowhere"))
+	require.True(t, errcode.IsCode(err, errcode.ErrBlobUnknown), "%v", err)
+
+	bad := up.PushBlob(t, "app", randomBytes(64<<10)).Digest
+	up.faults.set(onBlobGET(func(w http.ResponseWriter, _ *http.Request) http.ResponseWriter {
+		return &corruptWriter{ResponseWriter: w}
+	}))
+	err = e.svc.FetchBlob(ctx, repo, bad)
+	require.True(t, errcode.IsCode(err, errcode.ErrUpstreamInvalid), "%v", err)
+	_, err = e.local.StatBlob(ctx, repo, bad)
+	require.True(t, errcode.IsCode(err, errcode.ErrBlobUnknown), "a bad blob is not stored: %v", err)
+	e.requireNoTemp()
 }

@@ -168,6 +168,7 @@ type env struct {
 	t       *testing.T
 	up      *upstream
 	store   meta.Store
+	box     *secret.Box
 	fs      *storage.FS
 	root    string // storage root
 	local   *local.Service
@@ -218,11 +219,20 @@ func newEnv(t *testing.T, up *upstream, row ...registryRow) *env {
 
 	loc := local.New(fs, store, store, local.Options{})
 	t.Cleanup(func() { _ = loc.Close() })
+	e := &env{t: t, up: up, store: store, box: box, fs: fs, root: root, local: loc, project: p}
+	e.serve(store)
+	return e
+}
+
+// serve (re)starts the proxy service and the /v2/ server, with the proxy linking blobs through links.
+func (e *env) serve(links meta.BlobLinkStore) {
 	log := slog.New(slog.DiscardHandler)
-	svc := proxy.New(loc, proxy.NewClients(store, box, registry.Options{}), fs, store, log, proxy.Options{})
-	srv := httptest.NewServer(berthhttp.New(svc, store, auth.NewAuthenticator(adminPassword), log, berthhttp.Options{}))
-	t.Cleanup(srv.Close)
-	return &env{t: t, up: up, store: store, fs: fs, root: root, local: loc, svc: svc, project: p, srv: srv}
+	e.svc = proxy.New(e.local, proxy.NewClients(e.store, e.box, registry.Options{}), e.fs, links, log, proxy.Options{})
+	e.srv = httptest.NewServer(berthhttp.New(e.svc, e.store, auth.NewAuthenticator(adminPassword), log, berthhttp.Options{}))
+	e.t.Cleanup(e.srv.Close)
+	// Downloads outlive the responses that started them: let them end before the temp dirs go.
+	svc := e.svc
+	e.t.Cleanup(func() { _ = svc.WaitFills(context.Background()) })
 }
 
 // repo names path inside the proxy project.
@@ -280,9 +290,17 @@ func requireCode(t *testing.T, r response, status int, code string) {
 	require.Equal(t, code, eb.Errors[0].Code, "body: %s", r.body)
 }
 
-// requireStored checks that storage holds exactly data under its digest.
+// settle waits until every blob download started so far is stored or failed: a client's response ends
+// as soon as its blob is verified, before the blob is made durable and linked.
+func (e *env) settle() {
+	e.t.Helper()
+	require.NoError(e.t, e.svc.WaitFills(e.t.Context()))
+}
+
+// requireStored checks (once the downloads settled) that storage holds exactly data under its digest.
 func (e *env) requireStored(d digest.Digest, data []byte) {
 	e.t.Helper()
+	e.settle()
 	b, err := e.fs.Open(context.Background(), d)
 	require.NoError(e.t, err, "blob %s not stored", d)
 	defer func() { _ = b.Close() }()
@@ -291,9 +309,10 @@ func (e *env) requireStored(d digest.Digest, data []byte) {
 	require.True(e.t, bytes.Equal(data, got), "stored bytes of %s differ", d)
 }
 
-// requireNoTemp checks that no temporary write is left in storage.
+// requireNoTemp checks (once the downloads settled) that no temporary write is left in storage.
 func (e *env) requireNoTemp() {
 	e.t.Helper()
+	e.settle()
 	entries, err := os.ReadDir(filepath.Join(e.root, "tmp"))
 	require.NoError(e.t, err)
 	require.Empty(e.t, entries, "temporary files left behind")

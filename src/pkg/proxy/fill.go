@@ -10,17 +10,19 @@ import (
 
 // fill is one upstream blob download into a temporary file, shared by every client that asks for the
 // blob while it runs. Readers follow the growing file; the last byte is held back until the digest is
-// verified, so no client ever receives a complete blob that failed verification.
+// verified, so no client ever receives a complete blob that failed verification. Verification releases
+// the readers; the blob is made durable and linked after that, and done is closed only then.
 type fill struct {
 	sizeKnown chan struct{} // closed once the upstream answered (size set) or the fill failed
-	done      chan struct{} // closed once the blob is committed or the fill failed
+	done      chan struct{} // closed once the blob is committed and linked, or the fill failed
 
 	mu        sync.Mutex
 	size      int64 // upstream Content-Length, -1 when unknown
 	path      string
 	written   int64
-	progress  chan struct{} // closed and replaced whenever written grows
-	finishing bool          // the temp file is about to be renamed: new readers wait for done
+	progress  chan struct{} // closed and replaced whenever written grows or the fill is verified
+	finishing bool          // the temp file is about to be verified and renamed: new readers wait for done
+	verified  bool          // the content matched the digest: readers may have every byte, whatever follows
 	finished  bool          // finish ran: written and err are final (mirrors done, read under mu)
 	err       error
 }
@@ -41,9 +43,14 @@ func (f *fill) started(path string, size int64) {
 func (f *fill) advance(n int) {
 	f.mu.Lock()
 	f.written += int64(n)
+	f.wake()
+	f.mu.Unlock()
+}
+
+// wake wakes the readers waiting for progress. mu is held.
+func (f *fill) wake() {
 	close(f.progress)
 	f.progress = make(chan struct{})
-	f.mu.Unlock()
 }
 
 // beginCommit stops new readers from opening the temp file.
@@ -51,6 +58,21 @@ func (f *fill) beginCommit() {
 	f.mu.Lock()
 	f.finishing = true
 	f.mu.Unlock()
+}
+
+// verify records that every byte written matches the digest and releases the held-back last byte to
+// the readers. Call it only after all bytes are written and verified.
+func (f *fill) verify() {
+	f.mu.Lock()
+	f.verified = true
+	f.wake()
+	f.mu.Unlock()
+}
+
+func (f *fill) isVerified() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.verified
 }
 
 // finish ends the fill with err (nil on success) and wakes everyone.
@@ -63,8 +85,7 @@ func (f *fill) finish(err error) {
 	default:
 		close(f.sizeKnown)
 	}
-	close(f.progress)
-	f.progress = make(chan struct{})
+	f.wake()
 	f.mu.Unlock()
 	close(f.done)
 }
@@ -85,7 +106,8 @@ func (f *fill) openTemp() (file *os.File, past bool) {
 	return file, false
 }
 
-// fillReader streams a blob from a fill's temporary file as it grows.
+// fillReader streams a blob from a fill's temporary file as it grows. It implements io.WriterTo, so
+// that io.Copy to a response writer sends the file with sendfile.
 type fillReader struct {
 	ctx  context.Context // the reader's own request; cancelling it stops this reader only
 	f    *fill
@@ -93,39 +115,38 @@ type fillReader struct {
 	off  int64
 }
 
+var _ io.WriterTo = (*fillReader)(nil)
+
 func (r *fillReader) Size() int64 {
 	r.f.mu.Lock()
 	defer r.f.mu.Unlock()
 	return r.f.size
 }
 
-func (r *fillReader) Read(p []byte) (int, error) {
+// next waits until the reader may read more, and returns how many bytes: every written byte but the
+// last until the digest is verified, all of them afterwards. It returns io.EOF at the end, the fill's
+// error when it failed before verification, or the reader's context error.
+func (r *fillReader) next() (int64, error) {
 	for {
-		// One snapshot under the lock: reading done separately could pair a final "done" with a stale
-		// written (an early EOF) or a stale nil err (handing out the held-back byte of a bad blob).
+		// One snapshot under the lock: reading the state separately could pair a final "verified" with
+		// a stale written (an early EOF) or a stale nil err (handing out the held-back byte of a bad blob).
 		r.f.mu.Lock()
-		written, progress, err, done := r.f.written, r.f.progress, r.f.err, r.f.finished
+		written, progress, err, finished, verified := r.f.written, r.f.progress, r.f.err, r.f.finished, r.f.verified
 		r.f.mu.Unlock()
-		if done && err != nil {
+		// finished without error and unverified only happens for a fill without a temp file (the blob
+		// was held already), which has no readers; it counts as complete all the same.
+		complete := verified || (finished && err == nil)
+		if finished && !complete {
 			return 0, err
 		}
 		avail := written - r.off
-		if !done {
+		if !complete {
 			avail-- // hold the last byte back until the digest is verified
 		}
 		if avail > 0 {
-			if int64(len(p)) > avail {
-				p = p[:avail]
-			}
-			n, rerr := r.file.Read(p)
-			r.off += int64(n)
-			if n > 0 || rerr == nil {
-				return n, nil
-			}
-			if !errors.Is(rerr, io.EOF) {
-				return 0, rerr
-			}
-		} else if done {
+			return avail, nil
+		}
+		if complete {
 			return 0, io.EOF
 		}
 		select {
@@ -137,15 +158,73 @@ func (r *fillReader) Read(p []byte) (int, error) {
 	}
 }
 
+// errShortTemp reports a temp file shorter than the bytes counted as written, which cannot happen
+// since bytes are counted once written: it stops the reader rather than letting it spin.
+var errShortTemp = errors.New("proxy: temporary blob file shorter than written")
+
+func (r *fillReader) Read(p []byte) (int, error) {
+	avail, err := r.next()
+	if err != nil {
+		return 0, err
+	}
+	if int64(len(p)) > avail {
+		p = p[:avail]
+	}
+	n, err := r.file.Read(p)
+	r.off += int64(n)
+	switch {
+	case n > 0:
+		return n, nil
+	case err == nil || errors.Is(err, io.EOF):
+		return 0, errShortTemp
+	default:
+		return 0, err
+	}
+}
+
+// WriteTo copies the blob to w as it grows. When w is an io.ReaderFrom (a net/http response), each
+// available range is handed to it as an io.LimitedReader over the file, which net/http sends with
+// sendfile, without copying through user space.
+func (r *fillReader) WriteTo(w io.Writer) (int64, error) {
+	rf, ok := w.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{r})
+	}
+	var total int64
+	for {
+		avail, err := r.next()
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		n, err := rf.ReadFrom(&io.LimitedReader{R: r.file, N: avail})
+		r.off += n
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < avail {
+			return total, errShortTemp
+		}
+	}
+}
+
 func (r *fillReader) Close() error { return r.file.Close() }
 
 // fillGroup tracks the fills in progress by key.
 type fillGroup struct {
 	mu    sync.Mutex
 	fills map[string]*fill
+	idle  chan struct{} // closed while no fill runs; replaced when one starts
 }
 
-func newFillGroup() *fillGroup { return &fillGroup{fills: map[string]*fill{}} }
+func newFillGroup() *fillGroup {
+	idle := make(chan struct{})
+	close(idle)
+	return &fillGroup{fills: map[string]*fill{}, idle: idle}
+}
 
 // join returns the fill for key, creating it when none runs; leader is true for the creator, which must
 // run it and call remove when it ends.
@@ -154,6 +233,9 @@ func (g *fillGroup) join(key string) (f *fill, leader bool) {
 	defer g.mu.Unlock()
 	if f, ok := g.fills[key]; ok {
 		return f, false
+	}
+	if len(g.fills) == 0 {
+		g.idle = make(chan struct{})
 	}
 	f = newFill()
 	g.fills[key] = f
@@ -164,6 +246,17 @@ func (g *fillGroup) remove(key string, f *fill) {
 	g.mu.Lock()
 	if g.fills[key] == f {
 		delete(g.fills, key)
+		if len(g.fills) == 0 {
+			close(g.idle)
+		}
 	}
 	g.mu.Unlock()
+}
+
+// wait returns once no fill runs (each stored or failed), or with ctx's error.
+func (g *fillGroup) wait(ctx context.Context) error {
+	g.mu.Lock()
+	idle := g.idle
+	g.mu.Unlock()
+	return waitFor(ctx, idle)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,7 +19,8 @@ import (
 // Fetcher reads manifests and blobs through the proxy, which stores what it fetches (proxy.Service).
 type Fetcher interface {
 	GetManifest(ctx context.Context, repo content.Repo, ref string) (*content.Manifest, error)
-	OpenBlob(ctx context.Context, repo content.Repo, d digest.Digest) (content.BlobContent, error)
+	// FetchBlob returns once the blob is stored locally (at once when it already is).
+	FetchBlob(ctx context.Context, repo content.Repo, d digest.Digest) error
 }
 
 type prefetchKey struct{}
@@ -191,7 +191,7 @@ func (p *Prefetcher) referrer(ctx context.Context, repo content.Repo, d digest.D
 		return err
 	}
 	for _, b := range blobsOf(m) {
-		if err := p.drain(ctx, repo, b); err != nil {
+		if err := p.fetch.FetchBlob(ctx, repo, b); err != nil {
 			return err
 		}
 	}
@@ -212,17 +212,6 @@ func (p *Prefetcher) remember(key string) {
 		clear(p.recent)
 	}
 	p.recent[key] = p.ctl.opts.Now()
-}
-
-// drain reads a blob through the proxy so it is stored locally.
-func (p *Prefetcher) drain(ctx context.Context, repo content.Repo, d digest.Digest) error {
-	b, err := p.fetch.OpenBlob(ctx, repo, d)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Close() }()
-	_, err = io.Copy(io.Discard, b)
-	return err
 }
 
 func (p *Prefetcher) outcome(o string) {

@@ -50,13 +50,27 @@ type BlobWriter interface {
 	NewWriter(ctx context.Context) (Writer, error)
 }
 
-// Writer is a blob being written. Exactly one of Commit or Cancel must be called.
+// Writer is a blob being written. Exactly one of Commit or Cancel must be called, except after a failed
+// Verify, which already removed the temporary file (Cancel is then a no-op).
 type Writer interface {
 	io.Writer
+	// WriteFrom appends r's content until io.EOF and returns the bytes appended. Reading r and writing
+	// the temporary file happen on the calling goroutine while the content is hashed on another one,
+	// through a bounded ring of buffers, so that hashing does not slow the copy. onWrite, when not nil,
+	// is called on the calling goroutine with the size of each chunk once it is in the file (readers
+	// of Path see it). Errors from r are returned as they are; a failed write to the file makes
+	// Verify and Commit fail too.
+	WriteFrom(ctx context.Context, r io.Reader, onWrite func(n int)) (int64, error)
 	// Size returns the bytes written so far.
 	Size() int64
-	// Commit verifies that the content hashes to d and renames it into place. On a mismatch it removes
-	// the temporary file and returns ErrDigestMismatch.
+	// Verify checks that the content hashes to d without storing it yet, and ends writing. After a nil
+	// return the content is known to be d's, and Commit(ctx, d) stores it without hashing it again.
+	// On a mismatch (ErrDigestMismatch), an unsupported digest (ErrInvalidDigest), an earlier write
+	// error or a done ctx, it removes the temporary file and the writer is finished.
+	Verify(ctx context.Context, d digest.Digest) error
+	// Commit verifies that the content hashes to d (unless Verify(ctx, d) already did), makes it
+	// durable (fsync) and links it into place. The temporary file is removed whatever the outcome; on
+	// a mismatch it returns ErrDigestMismatch.
 	Commit(ctx context.Context, d digest.Digest) error
 	// Cancel removes the temporary file.
 	Cancel() error

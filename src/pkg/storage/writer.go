@@ -13,12 +13,12 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// errWriterClosed reports use of a Writer after Commit or Cancel.
-var errWriterClosed = errors.New("storage: writer already committed or cancelled")
+// errWriterClosed reports use of a Writer after Commit, Cancel or a failed Verify, or a write after Verify.
+var errWriterClosed = errors.New("storage: writer already verified, committed or cancelled")
 
-// NewWriter starts a write to a temporary file whose digest is checked at Commit. The content is hashed
-// with sha256 while it is written; a sha512 Commit re-reads the temporary file once (bounded memory),
-// since sha256 is by far the common case and hashing both would double the CPU cost of every write.
+// NewWriter starts a write to a temporary file whose digest is checked at Verify or Commit. The content
+// is hashed with sha256 while it is written; a sha512 digest re-reads the temporary file once (bounded
+// memory), since sha256 is by far the common case and hashing both would double the CPU cost of every write.
 func (s *FS) NewWriter(ctx context.Context) (Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -30,17 +30,18 @@ func (s *FS) NewWriter(ctx context.Context) (Writer, error) {
 	return &fsWriter{s: s, path: f.Name(), f: f, sha256: newHash(digest.SHA256)}, nil
 }
 
-// fsWriter is a Writer on a temporary file. Write, Commit and Cancel are serialised by mu; Size and Path
-// may be called from any goroutine at any time.
+// fsWriter is a Writer on a temporary file. Write, WriteFrom, Verify, Commit and Cancel are serialised
+// by mu; Size and Path may be called from any goroutine at any time.
 type fsWriter struct {
 	s    *FS
 	path string // immutable
 	size atomic.Int64
 
-	mu     sync.Mutex
-	f      *os.File // nil once committed or cancelled
-	sha256 hash.Hash
-	err    error // first write error; Commit fails with it
+	mu       sync.Mutex
+	f        *os.File // nil once committed, cancelled or failed
+	sha256   hash.Hash
+	err      error         // first write error; Verify and Commit fail with it
+	verified digest.Digest // set by a successful Verify: writing has ended
 }
 
 var _ Writer = (*fsWriter)(nil)
@@ -49,7 +50,7 @@ var _ Writer = (*fsWriter)(nil)
 func (w *fsWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
+	if w.f == nil || w.verified != "" {
 		return 0, errWriterClosed
 	}
 	if w.err != nil {
@@ -64,31 +65,105 @@ func (w *fsWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteFrom appends r's content until io.EOF, hashing on another goroutine (see Writer).
+func (w *fsWriter) WriteFrom(ctx context.Context, r io.Reader, onWrite func(n int)) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil || w.verified != "" {
+		return 0, errWriterClosed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	h := startHasher(w.sha256)
+	defer h.stop() // the hash is complete when WriteFrom returns
+	var total int64
+	buf := h.buffer()
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			m, werr := w.f.Write(buf[:n])
+			w.size.Add(int64(m))
+			total += int64(m)
+			h.hash(buf[:m])
+			buf = h.buffer()
+			if werr != nil {
+				w.err = werr
+				return total, fmt.Errorf("storage: write: %w", werr)
+			}
+			if onWrite != nil {
+				onWrite(m)
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
 // Size returns the bytes written so far.
 func (w *fsWriter) Size() int64 { return w.size.Load() }
 
-// Path returns the temporary file's path. It no longer exists after Commit or Cancel, but readers that
-// opened it keep their content.
+// Path returns the temporary file's path. It no longer exists after Commit, Cancel or a failed Verify,
+// but readers that opened it keep their content.
 func (w *fsWriter) Path() string { return w.path }
 
-// Commit verifies that the content hashes to d (sha256 or sha512) and links it into place. The
-// temporary file is removed whatever the outcome; on a mismatch the error wraps ErrDigestMismatch, on
-// an unsupported digest ErrInvalidDigest. If d is already stored the existing content is kept.
+// Verify checks that the content hashes to d (sha256 or sha512) and ends writing; on any failure it
+// removes the temporary file and finishes the writer. On a mismatch the error wraps ErrDigestMismatch,
+// on an unsupported digest ErrInvalidDigest.
+func (w *fsWriter) Verify(ctx context.Context, d digest.Digest) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return errWriterClosed
+	}
+	if w.verified == d {
+		return nil
+	}
+	if err := w.check(ctx, d); err != nil {
+		w.discard()
+		return err
+	}
+	w.verified = d
+	return nil
+}
+
+// Commit verifies that the content hashes to d (unless Verify did), fsyncs it and links it into
+// place. The temporary file is removed whatever the outcome; on a mismatch the error wraps
+// ErrDigestMismatch, on an unsupported digest ErrInvalidDigest. If d is already stored the existing
+// content is kept.
 func (w *fsWriter) Commit(ctx context.Context, d digest.Digest) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	f := w.f
-	if f == nil {
+	if w.f == nil {
 		return errWriterClosed
 	}
-	w.f = nil
-	done := false
-	defer func() {
-		if !done {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
+	if w.verified != d {
+		if err := w.check(ctx, d); err != nil {
+			w.discard()
+			return err
 		}
-	}()
+	}
+	if err := ctx.Err(); err != nil {
+		w.discard()
+		return err
+	}
+	f := w.f
+	w.f = nil
+	if _, err := w.s.install(f, d, w.size.Load()); err != nil {
+		return fmt.Errorf("storage: commit %s: %w", d, err)
+	}
+	return nil
+}
+
+// check reports whether the content written hashes to d. mu is held.
+func (w *fsWriter) check(ctx context.Context, d digest.Digest) error {
 	if !validDigest(d) {
 		return fmt.Errorf("storage: commit %.80q: %w", d, ErrInvalidDigest)
 	}
@@ -103,7 +178,7 @@ func (w *fsWriter) Commit(ctx context.Context, d digest.Digest) error {
 		got = digest.NewDigest(digest.SHA256, w.sha256)
 	} else {
 		h := newHash(d.Algorithm())
-		if _, err := io.Copy(h, ctxReader{ctx: ctx, r: io.NewSectionReader(f, 0, w.size.Load())}); err != nil {
+		if _, err := io.Copy(h, ctxReader{ctx: ctx, r: io.NewSectionReader(w.f, 0, w.size.Load())}); err != nil {
 			return fmt.Errorf("storage: commit %s: rehash: %w", d, err)
 		}
 		got = digest.NewDigest(d.Algorithm(), h)
@@ -111,14 +186,17 @@ func (w *fsWriter) Commit(ctx context.Context, d digest.Digest) error {
 	if got != d {
 		return fmt.Errorf("storage: commit %s: content is %s: %w", d, got, ErrDigestMismatch)
 	}
-	done = true
-	if _, err := w.s.install(f, d, w.size.Load()); err != nil {
-		return fmt.Errorf("storage: commit %s: %w", d, err)
-	}
 	return nil
 }
 
-// Cancel removes the temporary file. It is a no-op after Commit or Cancel.
+// discard closes and removes the temporary file and finishes the writer. mu is held.
+func (w *fsWriter) discard() {
+	_ = w.f.Close()
+	_ = os.Remove(w.path)
+	w.f = nil
+}
+
+// Cancel removes the temporary file. It is a no-op after Commit, Cancel or a failed Verify.
 func (w *fsWriter) Cancel() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -128,7 +206,7 @@ func (w *fsWriter) Cancel() error {
 	}
 	w.f = nil
 	cerr := f.Close()
-	if err := os.Remove(f.Name()); err != nil {
+	if err := os.Remove(w.path); err != nil {
 		return fmt.Errorf("storage: cancel: %w", err)
 	}
 	return cerr
