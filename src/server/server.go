@@ -20,7 +20,17 @@ func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger) http.
 	mux.Handle("/v2", http.RedirectHandler("/v2/", http.StatusMovedPermanently))
 	mux.Handle("/api/", api)
 	mux.Handle("GET /metrics", m.Handler())
-	return logRequests(mux, m, log)
+	// Registry traffic, nearly all requests, skips the mux's pattern matching: the registry handler parses
+	// and validates /v2/ paths itself (a path the mux would clean, with "." or ".." segments or "//", is an
+	// invalid repository name there).
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/") {
+			registry.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return logRequests(root, m, log)
 }
 
 // statusWriter records the status and body size of a response.

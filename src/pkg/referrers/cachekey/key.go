@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/src/pkg/reference"
 )
 
 // KeyVersion is the first field of every key. Change it whenever the key layout or the query
@@ -49,8 +51,11 @@ func Referrers(projectID, registryID int64, repository string, subject digest.Di
 	if err := validRepository(repository); err != nil {
 		return "", err
 	}
-	if err := subject.Validate(); err != nil {
-		return "", fmt.Errorf("%w: subject: %w", ErrInvalidKey, err)
+	// The common sha256/sha512 digests are checked without go-digest's regular expression.
+	if _, err := reference.ParseDigest(string(subject)); err != nil {
+		if err := subject.Validate(); err != nil {
+			return "", fmt.Errorf("%w: subject: %w", ErrInvalidKey, err)
+		}
 	}
 	var b strings.Builder
 	b.WriteString(KeyVersion)

@@ -1,0 +1,56 @@
+package server_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/metrics"
+	"github.com/berth-registry/berth/src/server"
+)
+
+// named answers with its name, so the test sees which handler a path reached.
+func named(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, name+" "+r.URL.Path) })
+}
+
+func TestRouting(t *testing.T) {
+	srv := httptest.NewServer(server.New(named("registry"), named("api"), metrics.New(), slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tests := []struct {
+		method, path string
+		status       int
+		body         string // prefix of the body
+	}{
+		{"GET", "/v2/", 200, "registry /v2/"},
+		{"GET", "/v2/lib/app/manifests/v1", 200, "registry /v2/lib/app/manifests/v1"},
+		// Unclean paths reach the registry handler as they are; it refuses them as invalid names.
+		{"GET", "/v2/lib/../app/tags/list", 200, "registry /v2/lib/../app/tags/list"},
+		{"GET", "/v2//app/tags/list", 200, "registry /v2//app/tags/list"},
+		{"GET", "/v2", 301, ""},
+		{"GET", "/api/v2.0/ping", 200, "api /api/v2.0/ping"},
+		{"GET", "/metrics", 200, "# HELP"},
+		{"POST", "/metrics", 405, ""},
+		{"GET", "/elsewhere", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			require.NoError(t, err)
+			res, err := c.Do(req)
+			require.NoError(t, err)
+			defer func() { _ = res.Body.Close() }()
+			b, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			require.Equal(t, tt.status, res.StatusCode, string(b))
+			if tt.body != "" {
+				require.Contains(t, string(b), tt.body)
+			}
+		})
+	}
+}
