@@ -126,8 +126,9 @@ func decodeEntry(t *testing.T, b []byte) map[string]bool {
 }
 
 // TestProxyReferrersRedis: a Berth whose referrers cache is a private Redis. A cache entry the test
-// corrupts (garbage, then a valid envelope with one byte flipped) is answered correctly and healed; with
-// Redis killed, referrers requests (filtered or not, raw or through oras) are still answered 200.
+// corrupts (garbage, then a valid envelope with one byte flipped) is answered correctly and healed once
+// the node cache (1 s) lets Berth read it; with Redis killed, referrers requests (filtered or not, raw or
+// through oras) are still answered 200.
 func TestProxyReferrersRedis(t *testing.T) {
 	t.Parallel()
 	toolsDir(t, "oras")
@@ -173,9 +174,8 @@ func TestProxyReferrersRedis(t *testing.T) {
 	} {
 		bad := tc.corrupt(rd.get(t, key))
 		rd.set(t, key, bad)
-		p = getReferrers(t, proxy, path)
-		require.Equal(t, want, digestSet(p.index.Manifests), "%s entry: the answer is still right:\n%s", tc.name, p.res)
-		require.Equal(t, "MISS", p.res.Header.Get("X-Cache"), "%s entry is a miss:\n%s", tc.name, p.res)
+		// Berth may answer from its node cache (referrers-node-cache, 1 s) until it reads Redis again.
+		p = untilMiss(t, proxy, path, want, tc.name+" entry")
 		healed := rd.get(t, key)
 		require.NotEqual(t, bad, healed, "%s entry replaced", tc.name)
 		require.Equal(t, want, decodeEntry(t, healed), "%s entry healed", tc.name)
@@ -185,8 +185,10 @@ func TestProxyReferrersRedis(t *testing.T) {
 	p = getReferrers(t, proxy, filtered)
 	require.Equal(t, digestSet([]ocispec.Descriptor{sig}), digestSet(p.index.Manifests), "filtered:\n%s", p.res)
 
-	// Redis dies: every request is still answered, from the upstream.
+	// Redis dies: every request is still answered, from the node cache while it holds the entry, then
+	// from the upstream.
 	rd.kill()
+	untilMiss(t, proxy, path, want, "Redis down")
 	for range 3 {
 		p = getReferrers(t, proxy, path)
 		require.Equal(t, want, digestSet(p.index.Manifests), "Redis down:\n%s", p.res)
@@ -198,6 +200,26 @@ func TestProxyReferrersRedis(t *testing.T) {
 	c := newClients(t, proxy, "oras")
 	refs := c.discover(proxy.Host+"/cache/"+upstreamRepo+"@"+img.Manifest.Digest.String(), "")
 	require.Equal(t, sortedStrings(typeSBOM, typeSig), artifactTypes(refs), "oras discover, Redis down: %+v", refs)
+}
+
+// untilMiss asks for path until Berth answers X-Cache: MISS (bounded); every answer, HIT from the node
+// cache before that or the MISS, must list want.
+func untilMiss(t *testing.T, proxy *server, path string, want map[string]bool, what string) referrersPage {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p := getReferrers(t, proxy, path)
+		require.Equal(t, want, digestSet(p.index.Manifests), "%s: the answer is still right:\n%s", what, p.res)
+		switch x := p.res.Header.Get("X-Cache"); {
+		case x == "MISS":
+			return p
+		case x != "HIT":
+			t.Fatalf("%s: X-Cache %q, want HIT from the node cache or MISS:\n%s", what, x, p.res)
+		case time.Now().After(deadline):
+			t.Fatalf("%s: still HIT after 30 s; the node cache should hold entries for 1 s", what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline, not synchronisation
+	}
 }
 
 // TestProxyReferrersCoalescing: 200 identical referrers requests arrive at once on a cold proxy; the

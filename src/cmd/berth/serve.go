@@ -126,7 +126,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
 		PageSize: cfg.ReferrersPageSize, MaxPageSize: cfg.ReferrersMaxPageSize,
-		UpstreamTimeout: cfg.UpstreamHeaderTimeout * 2,
+		UpstreamTimeout: cfg.UpstreamHeaderTimeout * 2, NodeCacheTTL: cfg.ReferrersNodeCache,
 	})
 	prefetch := referrers.NewPrefetcher(refs, proxySvc, cfg.ReferrersPrefetchWorker, 5*time.Minute, m, log.With("component", "prefetch"))
 	defer prefetch.Close()

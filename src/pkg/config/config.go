@@ -44,6 +44,7 @@ type Config struct {
 	ReferrersUpstreamPages  int
 	ReferrersReprobe        time.Duration
 	ReferrersPrefetchWorker int
+	ReferrersNodeCache      time.Duration
 	MemoryCacheBytes        int64
 }
 
@@ -67,6 +68,7 @@ func Defaults() Config {
 		ReferrersUpstreamPages:  50,
 		ReferrersReprobe:        10 * time.Minute,
 		ReferrersPrefetchWorker: 4,
+		ReferrersNodeCache:      time.Second,
 		MemoryCacheBytes:        64 << 20,
 	}
 }
@@ -102,6 +104,7 @@ func (c *Config) settings() []setting {
 		{"referrers-upstream-pages", "most upstream referrers pages followed for one list", &c.ReferrersUpstreamPages},
 		{"referrers-reprobe", "how often an upstream without the referrers API is probed again", &c.ReferrersReprobe},
 		{"referrers-prefetch-workers", "concurrent background referrers prefetches", &c.ReferrersPrefetchWorker},
+		{"referrers-node-cache", "with Redis: how long a node reuses a referrers cache entry it read or wrote before reading Redis again (0 = every request reads Redis)", &c.ReferrersNodeCache},
 		{"memory-cache-bytes", "size bound of the in-process cache used when no Redis is configured", &c.MemoryCacheBytes},
 	}
 }

@@ -71,6 +71,10 @@ type Options struct {
 	MaxPageSize     int           // the largest n honoured (at least PageSize)
 	LockTTL         time.Duration // cross-process refresh lock
 	UpstreamTimeout time.Duration // bound on one upstream refresh
+	// NodeCacheTTL, with a shared cache (one that is not a cache.Viewer, i.e. Redis), is how long this
+	// node reuses an entry it read or wrote without reading the shared cache again (nodecache.go).
+	// 0 = off: every request reads the shared cache.
+	NodeCacheTTL time.Duration
 	Now             func() time.Time
 }
 
@@ -109,6 +113,8 @@ type Controller struct {
 	flights *syncutil.Group[string, *fetched]
 	// decoded spares cache hits the JSON decode of bytes decoded before (entry.go).
 	decoded *decodedEntries
+	// near spares hot keys the shared cache's round trip (nil: off, or the cache is in process).
+	near *nodeCache
 }
 
 // fetched is the outcome of one cache lookup-or-refresh.
@@ -131,7 +137,16 @@ func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cac
 		local: local, index: index, listers: listers, cache: c, metrics: m, log: log, opts: opts,
 		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
 		decoded: newDecodedEntries(decodedMaxCount, decodedMaxSize),
+		near:    nearCacheFor(c, opts),
 	}
+}
+
+// nearCacheFor returns the node cache for a shared cache, nil for an in-process one (nothing to spare).
+func nearCacheFor(c cache.Cache, opts Options) *nodeCache {
+	if _, inProcess := c.(cache.Viewer); inProcess {
+		return nil
+	}
+	return newNodeCache(opts.NodeCacheTTL, opts.Now)
 }
 
 // Coalesced returns how many requests so far joined an upstream refresh another request of this process

@@ -33,14 +33,14 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 	if err != nil {
 		return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
 	}
-	old, cacheUp := c.read(ctx, key)
+	old, cacheUp := c.readFirst(ctx, key)
 	if old != nil && c.fresh(repo, old) {
 		return &fetched{entry: old, status: content.CacheHit}
 	}
 	var all *entry // the unfiltered entry, for a filtered request
 	if base := withoutFilter(query); cacheUp && len(base) != len(query) {
 		if baseKey, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, base); err == nil {
-			if all, _ = c.read(ctx, baseKey); all != nil && c.fresh(repo, all) {
+			if all, _ = c.readFirst(ctx, baseKey); all != nil && c.fresh(repo, all) {
 				return &fetched{entry: all, status: content.CacheHit}
 			}
 		}
@@ -97,6 +97,14 @@ func nonEmpty(vs []string) []string {
 	return out
 }
 
+// readFirst is a request's first read of key: from the node cache when it holds the key, else read.
+func (c *Controller) readFirst(ctx context.Context, key string) (*entry, bool) {
+	if e := c.near.get(key); e != nil {
+		return e, true
+	}
+	return c.read(ctx, key)
+}
+
 // read returns the cached entry under key, or nil. An entry that cannot be decoded is deleted. A cache
 // error is a miss, counted; up is false then, and the caller leaves the cache alone for the rest of the
 // request, so that a Redis outage costs a request one failed call rather than one per step.
@@ -122,12 +130,14 @@ func (c *Controller) read(ctx context.Context, key string) (e *entry, up bool) {
 		return nil, false
 	}
 	if err = derr; err != nil {
+		c.near.drop(key)
 		c.cacheError(ctx, "decode", err)
 		if derr := c.cache.Delete(ctx, key); derr != nil {
 			c.cacheError(ctx, "delete", derr)
 		}
 		return nil, true
 	}
+	c.near.put(key, e)
 	return e, true
 }
 
@@ -246,7 +256,9 @@ func (c *Controller) store(ctx context.Context, key string, e *entry) {
 	}
 	if err != nil {
 		c.cacheError(ctx, "set", err)
+		return
 	}
+	c.near.put(key, e)
 }
 
 // lockOrWait takes the refresh lock of key or, when another process holds it, waits for that process.
