@@ -75,7 +75,7 @@ type Options struct {
 	// node reuses an entry it read or wrote without reading the shared cache again (nodecache.go).
 	// 0 = off: every request reads the shared cache.
 	NodeCacheTTL time.Duration
-	Now             func() time.Time
+	Now          func() time.Time
 }
 
 func (o *Options) setDefaults() {
