@@ -28,7 +28,7 @@ type Berth struct {
 
 // StartBerth starts bin at a free loopback port with a new data directory under dir, the given extra
 // serve arguments, and waits for its health endpoint.
-func StartBerth(ctx context.Context, bin, dir string, extra ...string) (*Berth, error) {
+func StartBerth(ctx context.Context, bin, dir, cpus string, extra ...string) (*Berth, error) {
 	dataDir, err := os.MkdirTemp(dir, "berth-data-")
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func StartBerth(ctx context.Context, bin, dir string, extra ...string) (*Berth, 
 		}
 		b.URL = "http://" + b.Host
 		args := append([]string{"serve", "--listen", b.Host, "--data-dir", dataDir, "--admin-password", b.Pass}, extra...)
-		b.proc, _, err = startProc("berth", b.LogPath, childEnv(), false, bin, args...)
+		b.proc, _, err = startProc("berth", b.LogPath, childEnv(), false, cpus, bin, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -161,9 +161,9 @@ func (b *Berth) ProxyProject(ctx context.Context, name, upstreamURL string, prox
 }
 
 // startChild re-executes self in a child mode and returns it with its base URL.
-func startChild(ctx context.Context, self, dir, mode string, args ...string) (*Proc, string, error) {
+func startChild(ctx context.Context, self, dir, cpus, mode string, args ...string) (*Proc, string, error) {
 	logPath := filepath.Join(dir, mode+".log")
-	p, out, err := startProc(mode, logPath, childEnv(), true, self, append([]string{"child", mode}, args...)...)
+	p, out, err := startProc(mode, logPath, childEnv(), true, cpus, self, append([]string{"child", mode}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -16,6 +16,12 @@ func (r *Report) Markdown() string {
 	p("- Date: %s (UTC), %s long\n", r.Start.Format("2006-01-02 15:04"), r.End.Sub(r.Start).Round(time.Second))
 	p("- Machine: %d CPUs (nproc), %s, Linux %s; %s\n", m.NumCPU, m.CPU, m.Kernel, m.GoVersion)
 	p("- Berth: `%s`\n", cmpStr(m.BerthVersion, "?"))
+	if m.ServerCPUs != "" {
+		p("- CPUs: the measuring process (the clients) on CPU %s; the servers of the request-rate figures (Berth, the bare server) on CPU %s,\n", m.ClientCPUs, m.ServerCPUs)
+		p("  so that clients and servers do not take turns on the same cores; the cold-pull servers on every CPU.\n")
+	} else {
+		p("- CPUs: not pinned; clients and servers share every CPU (%s).\n", cmpStr(m.ClientCPUs, "?"))
+	}
 	p("- Load average (1/5/15 min) before: %s, after: %s. The machine is shared; ratios are more stable than absolute figures.\n", m.LoadBefore, m.LoadAfter)
 	if r.Core != nil || r.Referrers != nil {
 		p("- Request rates: %d interleaved rounds of %s per target and figure (after a %s warm-up each), alternating which goes first;\n",

@@ -32,12 +32,22 @@ type Proc struct {
 
 // startProc starts name with args, its stderr appended to logPath. With pipeStdout, its stdout is
 // returned for waitListen; otherwise it goes to the log too.
-func startProc(name, logPath string, env []string, pipeStdout bool, path string, args ...string) (*Proc, io.Reader, error) {
+//
+// cpus, when not empty, is a CPU list ("1", "1-3") the process is confined to from its first instruction:
+// it is started through taskset(1), which execs it (same pid), so every thread inherits the affinity.
+func startProc(name, logPath string, env []string, pipeStdout bool, cpus, path string, args ...string) (*Proc, io.Reader, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer func() { _ = logf.Close() }() // the child holds its own descriptor
+	if cpus != "" {
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			return nil, nil, fmt.Errorf("start %s on CPUs %s: %w", name, cpus, err)
+		}
+		path, args = taskset, append([]string{"-c", cpus, path}, args...)
+	}
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	cmd.Stderr = logf

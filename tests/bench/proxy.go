@@ -74,7 +74,7 @@ type Concurrent struct {
 func (r *Runner) RunProxy(ctx context.Context) (res ProxyResult, err error) {
 	cfg := r.Cfg
 	res.Size = cfg.ProxyBlobSize
-	up, upURL, err := startChild(ctx, cfg.Self, r.dir, ModeUpstream)
+	up, upURL, err := startChild(ctx, cfg.Self, r.dir, r.cpus, ModeUpstream)
 	if err != nil {
 		return res, err
 	}

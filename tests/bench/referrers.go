@@ -62,7 +62,7 @@ var artifactTypes = []string{
 // with the in-process cache, then (when Redis answers) a Berth on Redis.
 func (r *Runner) RunReferrers(ctx context.Context) (res ReferrersResult, err error) {
 	cfg := r.Cfg
-	up, upURL, err := startChild(ctx, cfg.Self, r.dir, ModeGGCR)
+	up, upURL, err := startChild(ctx, cfg.Self, r.dir, r.cpus, ModeGGCR)
 	if err != nil {
 		return res, err
 	}

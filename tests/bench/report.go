@@ -33,6 +33,8 @@ type Machine struct {
 	LoadBefore   string // /proc/loadavg at the start: others' work on a shared machine shows here
 	LoadAfter    string
 	SHA256       float64 // bytes/s of sha256 on one core: a bound for anything that verifies a blob
+	ClientCPUs   string  // the measuring process's CPUs (Cpus_allowed_list)
+	ServerCPUs   string  // the request-rate servers' CPUs ("" = not pinned)
 }
 
 // sha256Rate measures sha256 throughput on one core (best of three 128 MiB passes).
@@ -52,10 +54,25 @@ func sha256Rate() float64 {
 	return float64(512*len(buf)) / best.Seconds()
 }
 
+// statusField returns the value of "name:" in a /proc status file, or "".
+func statusField(path, name string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 // NewReport starts a report for cfg, recording the machine.
 func NewReport(cfg Config) *Report {
 	m := Machine{NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), CPU: cpuModel(),
-		Kernel: firstLine("/proc/sys/kernel/osrelease"), LoadBefore: loadAvg(), SHA256: sha256Rate()}
+		Kernel: firstLine("/proc/sys/kernel/osrelease"), LoadBefore: loadAvg(), SHA256: sha256Rate(),
+		ClientCPUs: statusField("/proc/self/status", "Cpus_allowed_list"), ServerCPUs: cfg.ServerCPUs}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cfg.BerthBin, "version").Output(); err == nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 )
@@ -38,6 +39,11 @@ type Config struct {
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
 	Scenarios []string // any of core, proxy, referrers ("" = all)
+	// ServerCPUs, when set, confines the servers of the request-rate figures (core, referrers) to these
+	// CPUs ("1", "1-3"), away from the measuring process, which scripts/bench.sh runs on CPU 0: each side
+	// then has its own cores instead of 64 goroutines of client and server taking turns on the same ones.
+	// The cold-pull servers get every CPU. Empty: no pinning.
+	ServerCPUs string
 	// BerthArgs are appended to every measured Berth's serve arguments (e.g. --debug-addr to profile it).
 	BerthArgs []string
 	Progress  io.Writer `json:"-"`
@@ -55,8 +61,9 @@ func DefaultConfig() Config {
 
 // Runner runs scenarios with one temporary directory.
 type Runner struct {
-	Cfg Config
-	dir string
+	Cfg  Config
+	dir  string
+	cpus string // the CPUs of the servers the running scenario starts ("" = not pinned)
 }
 
 // NewRunner creates the run's temporary directory; Close removes it.
@@ -96,7 +103,7 @@ var berthArgs = []string{"--referrers-cache-ttl", "15m"}
 
 func (r *Runner) startBerth(ctx context.Context, extra ...string) (*Berth, error) {
 	args := append(append(append([]string{}, berthArgs...), extra...), r.Cfg.BerthArgs...)
-	return StartBerth(ctx, r.Cfg.BerthBin, r.dir, args...)
+	return StartBerth(ctx, r.Cfg.BerthBin, r.dir, r.cpus, args...)
 }
 
 // stopBerth stops b; an unclean stop becomes the scenario's error when it has none yet. The log of a
@@ -130,7 +137,16 @@ func (r *Runner) startBare(ctx context.Context, routes []Route) (*Proc, string, 
 	if err := writeRoutes(f.Name(), routes); err != nil {
 		return nil, "", err
 	}
-	return startChild(ctx, r.Cfg.Self, r.dir, ModeBare, "-routes", f.Name())
+	return startChild(ctx, r.Cfg.Self, r.dir, r.cpus, ModeBare, "-routes", f.Name())
+}
+
+// allCPUs is every CPU when servers are pinned at all (children would otherwise inherit the measuring
+// process's CPU), else "" (no pinning).
+func (r *Runner) allCPUs() string {
+	if r.Cfg.ServerCPUs == "" {
+		return ""
+	}
+	return "0-" + strconv.Itoa(runtime.NumCPU()-1)
 }
 
 // Run runs the configured scenarios and returns the report; a scenario that fails is recorded in the
@@ -150,18 +166,21 @@ func (r *Runner) Run(ctx context.Context) *Report {
 	}
 	if want("core") {
 		r.progress("scenario core (issue 2)")
+		r.cpus = r.Cfg.ServerCPUs
 		res, err := r.RunCore(ctx)
 		rep.Core = &res
 		rep.fail("core", err)
 	}
 	if want("proxy") && ctx.Err() == nil {
 		r.progress("scenario proxy (issue 3)")
+		r.cpus = r.allCPUs()
 		res, err := r.RunProxy(ctx)
 		rep.Proxy = &res
 		rep.fail("proxy", err)
 	}
 	if want("referrers") && ctx.Err() == nil {
 		r.progress("scenario referrers (issue 4)")
+		r.cpus = r.Cfg.ServerCPUs
 		res, err := r.RunReferrers(ctx)
 		rep.Referrers = &res
 		rep.fail("referrers", err)

@@ -1,8 +1,9 @@
 package referrers
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"encoding/json"
+	"hash/maphash"
 	"fmt"
 	"sync"
 
@@ -41,24 +42,25 @@ func decode(b []byte) (*entry, error) {
 	return &entry{storedAt: ce.StoredAt, manifests: idx.Manifests, filters: ce.FiltersApplied, source: ce.Source}, nil
 }
 
-// decodedEntries remembers the entries recently decoded, keyed by the SHA-256 of their encoded bytes,
-// so that a cache hit on unchanged bytes (the common case: an entry is read far more often than it is
-// written) costs a hash instead of a JSON decode. The entries it hands out are shared between requests
-// and must be treated as read-only (nothing in this package modifies an entry after building it).
-// Bytes that fail to decode are never remembered, so a corrupt entry is reported (and deleted) on every
-// read. Bounded by count and by the total size of the bytes decoded; when full, an arbitrary entry
-// goes. Safe for concurrent use.
+// decodedEntries remembers the entries recently decoded, keyed by a seeded hash of their encoded bytes
+// and checked against those bytes, so that a cache hit on unchanged bytes (the common case: an entry is
+// read far more often than it is written) costs a hash and a compare instead of a JSON decode. The
+// entries it hands out are shared between requests and must be treated as read-only (nothing in this
+// package modifies an entry after building it). Bytes that fail to decode are never remembered, so a
+// corrupt entry is reported (and deleted) on every read. Bounded by count and by the total size of the
+// bytes held; when full, an arbitrary entry goes. Safe for concurrent use.
 type decodedEntries struct {
+	seed     maphash.Seed
 	mu       sync.Mutex
-	m        map[[sha256.Size]byte]decodedEntry
+	m        map[uint64]decodedEntry
 	size     int // sum of the sizes of the entries in m
 	maxCount int
 	maxSize  int
 }
 
 type decodedEntry struct {
-	e    *entry
-	size int
+	e       *entry
+	encoded []byte // a copy of the bytes e was decoded from
 }
 
 // Bounds of the decoded-entry memo: count, total encoded size, and the largest entry remembered.
@@ -69,19 +71,20 @@ const (
 )
 
 func newDecodedEntries(maxCount, maxSize int) *decodedEntries {
-	return &decodedEntries{m: map[[sha256.Size]byte]decodedEntry{}, maxCount: maxCount, maxSize: maxSize}
+	return &decodedEntries{seed: maphash.MakeSeed(), m: map[uint64]decodedEntry{}, maxCount: maxCount, maxSize: maxSize}
 }
 
-// decode returns the entry b encodes, from memory when the same bytes were decoded before.
+// decode returns the entry b encodes, from memory when the same bytes were decoded before. b is not
+// retained.
 func (d *decodedEntries) decode(b []byte) (*entry, error) {
 	if d == nil || len(b) > decodedMaxEntry || len(b) > d.maxSize {
 		return decode(b)
 	}
-	sum := sha256.Sum256(b)
+	sum := maphash.Bytes(d.seed, b)
 	d.mu.Lock()
 	de, ok := d.m[sum]
 	d.mu.Unlock()
-	if ok {
+	if ok && bytes.Equal(de.encoded, b) {
 		return de.e, nil
 	}
 	e, err := decode(b)
@@ -90,17 +93,18 @@ func (d *decodedEntries) decode(b []byte) (*entry, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.m[sum]; ok {
-		return e, nil
+	if old, ok := d.m[sum]; ok { // the same bytes (a racing decode) or, rarely, a collision: replace
+		delete(d.m, sum)
+		d.size -= len(old.encoded)
 	}
 	for k, old := range d.m {
 		if len(d.m) < d.maxCount && d.size+len(b) <= d.maxSize {
 			break
 		}
 		delete(d.m, k)
-		d.size -= old.size
+		d.size -= len(old.encoded)
 	}
-	d.m[sum] = decodedEntry{e: e, size: len(b)}
+	d.m[sum] = decodedEntry{e: e, encoded: bytes.Clone(b)}
 	d.size += len(b)
 	return e, nil
 }

@@ -2,6 +2,7 @@ package referrers
 
 import (
 	"fmt"
+	"hash/maphash"
 	"testing"
 	"time"
 
@@ -52,6 +53,16 @@ func TestDecodedEntries(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, e1.manifests, 3)
 			require.Len(t, e2.manifests, 4)
+		}},
+		{"a hash collision is caught by the byte compare", func(t *testing.T, d *decodedEntries) {
+			// Plant the entry of b under other's hash, as a colliding hash would.
+			d.m[maphash.Bytes(d.seed, other)] = decodedEntry{e: want, encoded: b}
+			d.size = len(b)
+			e, err := d.decode(other)
+			require.NoError(t, err)
+			require.Len(t, e.manifests, 4, "other's own entry, not the planted one")
+			require.Len(t, d.m, 1)
+			require.Equal(t, len(other), d.size)
 		}},
 		{"corrupt bytes fail every time", func(t *testing.T, d *decodedEntries) {
 			bad := []byte(`{"not":"an entry"}`)

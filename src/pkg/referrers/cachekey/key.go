@@ -58,6 +58,7 @@ func Referrers(projectID, registryID int64, repository string, subject digest.Di
 		}
 	}
 	var b strings.Builder
+	b.Grow(len(KeyVersion) + 64 + len(repository) + len(subject))
 	b.WriteString(KeyVersion)
 	b.WriteString(":referrers:")
 	b.WriteString(strconv.FormatInt(projectID, 10))
@@ -94,6 +95,9 @@ func validRepository(repository string) error {
 // The referrers controller should forward exactly the parameters kept here to the upstream, so that a key
 // names precisely the question that was asked.
 func NormalizeQuery(query url.Values) string {
+	if len(query) == 0 { // the common case: no filter
+		return ""
+	}
 	norm := url.Values{}
 	for name, values := range query {
 		if name == "" || slices.Contains(ignoredParams, name) || len(values) == 0 {
