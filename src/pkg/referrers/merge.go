@@ -18,7 +18,13 @@ import (
 // descriptor, which Berth computed from the manifest it holds (so artifactType and annotations follow the
 // spec whatever the upstream reported). Keeping the position when an entry becomes local (a prefetch or a
 // client pull records it) keeps pagination cursors valid while a client walks the pages.
+//
+// The result may share upstream's backing array (nothing local, no duplicates: the warm path of a proxied
+// subject): callers treat it as read-only, as they treat cache entries.
 func merge(local, upstream []ocispec.Descriptor) []ocispec.Descriptor {
+	if len(local) == 0 && len(upstream) > 0 && len(upstream) <= smallList && !hasDuplicates(upstream) {
+		return upstream
+	}
 	held := make(map[digest.Digest]int, len(local)) // digest -> index in local
 	for i, d := range local {
 		if _, dup := held[d.Digest]; !dup {
@@ -49,6 +55,21 @@ func merge(local, upstream []ocispec.Descriptor) []ocispec.Descriptor {
 		out = append(out, d)
 	}
 	return out
+}
+
+// smallList is the longest list checked for duplicates pairwise (cheaper than a map up to here).
+const smallList = 32
+
+// hasDuplicates reports whether two entries of list share a digest (pairwise: for short lists).
+func hasDuplicates(list []ocispec.Descriptor) bool {
+	for i := range list {
+		for j := i + 1; j < len(list); j++ {
+			if list[i].Digest == list[j].Digest {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stableOrder returns fresh (a new upstream answer) ordered so that positions in prev (the answer it

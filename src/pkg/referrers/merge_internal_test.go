@@ -1,6 +1,7 @@
 package referrers
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -24,6 +25,10 @@ func list(names ...string) []ocispec.Descriptor {
 }
 
 func TestMerge(t *testing.T) {
+	var long []ocispec.Descriptor // longer than smallList: de-duplicated through the map
+	for i := range smallList + 8 {
+		long = append(long, d(fmt.Sprint("p", i)))
+	}
 	held := d("b")
 	held.ArtifactType = "computed/locally"
 	for _, tc := range []struct {
@@ -38,6 +43,8 @@ func TestMerge(t *testing.T) {
 		{"held entry keeps its upstream position with the local descriptor",
 			[]ocispec.Descriptor{d("x"), held}, list("a", "b", "c"), []ocispec.Descriptor{d("x"), d("a"), held, d("c")}},
 		{"duplicates within a side", list("x", "x"), list("a", "a"), list("x", "a")},
+		{"upstream only with a duplicate", nil, list("a", "b", "a"), list("a", "b")},
+		{"long upstream only with a duplicate", nil, append(long, d("p0")), long},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, merge(tc.local, tc.upstream))
