@@ -113,6 +113,10 @@ type ReferrersPage struct {
 	FiltersApplied []string // e.g. ["artifactType"], sent as OCI-Filters-Applied
 	Next           string   // cursor for the next page ("" on the last page), sent back as last=<Next>
 	Cache          string   // "" or one of the Cache* values, sent as X-Cache
+	// Encoded, when not nil, is the image index of Manifests already encoded (what encoding/json writes
+	// for it), shared and read-only: a producer that keeps the encoding of a list it serves often hands
+	// it over so that the handler sends it without encoding again.
+	Encoded []byte
 }
 
 // Referrers lists the referrers of a subject.

@@ -21,6 +21,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -30,6 +31,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/metrics"
+	"github.com/berth-registry/berth/src/pkg/ociindex"
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
@@ -191,12 +193,27 @@ func (c *Controller) localDescriptors(ctx context.Context, repo content.Repo, su
 	return out, nil
 }
 
-// entry is a decoded cache entry.
+// entry is a decoded cache entry. It is shared between requests (decode memo, node cache) and never
+// modified after it is built.
 type entry struct {
 	storedAt  time.Time
 	manifests []ocispec.Descriptor
 	filters   []string
 	source    string
+
+	index     sync.Once
+	indexJSON []byte // the image index of manifests, encoded once on first use (nil: not encodable)
+}
+
+// encodedIndex returns the image index of e.manifests, encoded once for every request that serves the
+// whole list as it is (nil when the encoder cannot encode it; the handler then does it its own way).
+func (e *entry) encodedIndex() []byte {
+	e.index.Do(func() {
+		if b, ok := ociindex.AppendReferrersIndex(nil, e.manifests); ok {
+			e.indexJSON = b
+		}
+	})
+	return e.indexJSON
 }
 
 func registryLabel(repo content.Repo) string { return strconv.FormatInt(repo.Project.RegistryID, 10) }

@@ -3,8 +3,8 @@ package referrers
 import (
 	"bytes"
 	"encoding/json"
-	"hash/maphash"
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"

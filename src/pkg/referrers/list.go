@@ -51,6 +51,11 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 		return nil, err
 	}
 	out := &content.ReferrersPage{Manifests: p, Next: next, Cache: status}
+	if f.entry != nil && sameList(p, f.entry.manifests) {
+		// The page is the cached list itself (nothing local, no filter, one page): its encoding is kept
+		// on the entry, made once.
+		out.Encoded = f.entry.encodedIndex()
+	}
 	if q.ArtifactType != "" {
 		out.FiltersApplied = []string{"artifactType"}
 	}
@@ -79,4 +84,9 @@ func upstreamFailure(err error) error {
 		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry refused Berth's credentials and no referrers are cached")
 	}
 	return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is unavailable and no referrers are cached: %v", err)
+}
+
+// sameList reports whether a and b are the same slice (same backing array, same length).
+func sameList(a, b []ocispec.Descriptor) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }

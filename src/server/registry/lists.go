@@ -10,6 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/ociindex"
 )
 
 // nextLink sets `Link: <path?query>; rel="next"` (a link relative to this host, as oras requires).
@@ -125,11 +126,15 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request
 	if manifests == nil {
 		manifests = []ocispec.Descriptor{}
 	}
+	if page.Encoded != nil {
+		h.writeRaw(w, r, http.StatusOK, ocispec.MediaTypeImageIndex, page.Encoded)
+		return nil
+	}
 	buf, _ := h.bodies.Get().(*[]byte)
 	if buf == nil {
 		buf = new([]byte)
 	}
-	body, ok := appendReferrersIndex((*buf)[:0], manifests)
+	body, ok := ociindex.AppendReferrersIndex((*buf)[:0], manifests)
 	if ok {
 		h.writeRaw(w, r, http.StatusOK, ocispec.MediaTypeImageIndex, body)
 	}

@@ -1,4 +1,4 @@
-package registry
+package ociindex_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/ociindex"
 )
 
 // marshalIndex is the reference: what encoding/json writes for the index.
@@ -42,7 +44,7 @@ func TestAppendReferrersIndexMatchesEncodingJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := appendReferrersIndex([]byte("prefix"), tt.manifests)
+			got, ok := ociindex.AppendReferrersIndex([]byte("prefix"), tt.manifests)
 			require.True(t, ok)
 			require.Equal(t, "prefix"+string(marshalIndex(t, tt.manifests)), string(got))
 		})
@@ -50,7 +52,7 @@ func TestAppendReferrersIndexMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestAppendReferrersIndexRefusesPlatforms(t *testing.T) {
-	got, ok := appendReferrersIndex([]byte("x"), []ocispec.Descriptor{{MediaType: "m", Platform: &ocispec.Platform{OS: "linux"}}})
+	got, ok := ociindex.AppendReferrersIndex([]byte("x"), []ocispec.Descriptor{{MediaType: "m", Platform: &ocispec.Platform{OS: "linux"}}})
 	require.False(t, ok)
 	require.Equal(t, "x", string(got))
 }
@@ -62,7 +64,7 @@ func FuzzAppendReferrersIndex(f *testing.F) {
 	f.Fuzz(func(t *testing.T, mediaType, dgst string, size int64, artifactType, key, value string, data []byte) {
 		d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.Digest(dgst), Size: size, ArtifactType: artifactType,
 			Annotations: map[string]string{key: value, value: key}, URLs: []string{value}, Data: data}
-		got, ok := appendReferrersIndex(nil, []ocispec.Descriptor{d, {MediaType: key}})
+		got, ok := ociindex.AppendReferrersIndex(nil, []ocispec.Descriptor{d, {MediaType: key}})
 		require.True(t, ok)
 		require.Equal(t, string(marshalIndex(t, []ocispec.Descriptor{d, {MediaType: key}})), string(got))
 	})

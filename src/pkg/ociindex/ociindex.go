@@ -1,4 +1,7 @@
-package registry
+// Package ociindex encodes the image index of a referrers answer, byte for byte as encoding/json would,
+// without reflection: on a warm referrers request the reflection-based encoder costs more than the rest
+// of the request.
+package ociindex
 
 import (
 	"encoding/base64"
@@ -9,12 +12,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// appendReferrersIndex appends the JSON of an image index (schemaVersion 2, the index media type) holding
+// AppendReferrersIndex appends the JSON of an image index (schemaVersion 2, the index media type) holding
 // manifests to dst, byte for byte what encoding/json's Marshal writes for the same ocispec.Index. It is
-// the referrers answer's encoder: the reflection-based one costs more than the rest of a warm referrers
-// request. Descriptors with a platform are not handled: ok is false and dst is returned unchanged
+// the referrers answer's encoder. Descriptors with a platform are not handled: ok is false and dst is returned unchanged
 // (referrer descriptors carry none; the caller then uses encoding/json).
-func appendReferrersIndex(dst []byte, manifests []ocispec.Descriptor) (out []byte, ok bool) {
+func AppendReferrersIndex(dst []byte, manifests []ocispec.Descriptor) (out []byte, ok bool) {
 	for i := range manifests {
 		if manifests[i].Platform != nil {
 			return dst, false
