@@ -13,8 +13,27 @@ import (
 	"github.com/berth-registry/berth/src/pkg/metrics"
 )
 
+// Option tunes New.
+type Option func(*accessLog)
+
+// WithAccessLogWriter lets the request log line be formatted without slog's generic machinery and
+// written to out, in format "text" or "json". It is only correct when log (New's) is a plain
+// slog.NewTextHandler or slog.NewJSONHandler (per format) on out, without attributes or groups added:
+// the line is then exactly what that handler would write. Lines with strings that need quoting still go
+// through log.
+func WithAccessLogWriter(out io.Writer, format string) Option {
+	return func(a *accessLog) {
+		switch format {
+		case "text", "":
+			a.out, a.json = out, false
+		case "json":
+			a.out, a.json = out, true
+		}
+	}
+}
+
 // New returns the root handler.
-func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger) http.Handler {
+func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts ...Option) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", registry)
 	mux.Handle("/v2", http.RedirectHandler("/v2/", http.StatusMovedPermanently))
@@ -30,7 +49,11 @@ func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger) http.
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return logRequests(root, m, log)
+	al := &accessLog{log: log}
+	for _, o := range opts {
+		o(al)
+	}
+	return logRequests(root, m, al)
 }
 
 // statusWriter records the status and body size of a response.
@@ -69,7 +92,7 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
-func logRequests(next http.Handler, m *metrics.Metrics, log *slog.Logger) http.Handler {
+func logRequests(next http.Handler, m *metrics.Metrics, log *accessLog) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -81,9 +104,8 @@ func logRequests(next http.Handler, m *metrics.Metrics, log *slog.Logger) http.H
 		route := routeOf(r.URL.Path)
 		m.HTTPRequests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
 		m.HTTPDuration.WithLabelValues(r.Method, route).Observe(d.Seconds())
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-			slog.Int64("bytes", sw.bytes), slog.Duration("duration", d), slog.String("remote", r.RemoteAddr))
+		log.write(r.Context(), start.Add(d), request{method: r.Method, path: r.URL.Path, remote: r.RemoteAddr,
+			status: sw.status, bytes: sw.bytes, duration: d})
 	})
 }
 

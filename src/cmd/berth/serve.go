@@ -155,7 +155,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	srv := &http.Server{
-		Handler:           server.New(v2, apiH, m, log),
+		// log is a plain handler on logOut (newLogger): request lines may be formatted directly.
+		Handler:           server.New(v2, apiH, m, log, server.WithAccessLogWriter(logOut, cfg.LogFormat)),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
