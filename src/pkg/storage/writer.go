@@ -46,15 +46,21 @@ type fsWriter struct {
 
 var _ Writer = (*fsWriter)(nil)
 
+// writable reports why nothing more may be written: the writer is closed or verified, or an earlier
+// write failed. Called with mu held.
+func (w *fsWriter) writable() error {
+	if w.f == nil || w.verified != "" {
+		return errWriterClosed
+	}
+	return w.err
+}
+
 // Write appends p to the temporary file.
 func (w *fsWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil || w.verified != "" {
-		return 0, errWriterClosed
-	}
-	if w.err != nil {
-		return 0, w.err
+	if err := w.writable(); err != nil {
+		return 0, err
 	}
 	n, err := w.f.Write(p)
 	w.sha256.Write(p[:n])
@@ -69,11 +75,8 @@ func (w *fsWriter) Write(p []byte) (int, error) {
 func (w *fsWriter) WriteFrom(ctx context.Context, r io.Reader, onWrite func(n int)) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil || w.verified != "" {
-		return 0, errWriterClosed
-	}
-	if w.err != nil {
-		return 0, w.err
+	if err := w.writable(); err != nil {
+		return 0, err
 	}
 	h := startHasher(w.sha256)
 	defer h.stop() // the hash is complete when WriteFrom returns
