@@ -13,9 +13,13 @@ import (
 	"github.com/berth-registry/berth/src/server"
 )
 
-// named answers with its name, so the test sees which handler a path reached.
+// named answers with its name, and the path it saw in X-Path, so the test sees which handler a path
+// reached and with what path.
 func named(name string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, name+" "+r.URL.Path) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Path", r.URL.Path)
+		_, _ = io.WriteString(w, name)
+	})
 }
 
 func TestRouting(t *testing.T) {
@@ -49,7 +53,11 @@ func TestRouting(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.status, res.StatusCode, string(b))
 			if tt.body != "" {
-				require.Contains(t, string(b), tt.body)
+				got := string(b)
+				if p := res.Header.Get("X-Path"); p != "" {
+					got += " " + p
+				}
+				require.Contains(t, got, tt.body)
 			}
 		})
 	}
