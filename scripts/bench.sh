@@ -12,7 +12,8 @@
 #   scripts/bench.sh -quick             smoke run (figures printed, document untouched)
 #   scripts/bench.sh -scenarios proxy   one scenario (core, proxy, referrers); any berthbench flag works
 #
-# Settings: BENCH_PIN (default 1: clients on CPU 0, request-rate servers on the other CPUs), BENCH_DOC (default docs/performance.md; empty = do not write), BENCH_TIMEOUT (default 25m,
+# Settings: BENCH_PIN (default 1: for the request-rate figures, clients on CPU 0 and servers on the other
+# CPUs), BENCH_DOC (default docs/performance.md; empty = do not write), BENCH_TIMEOUT (default 25m,
 # a hard bound over berthbench's own -timeout), GO. Needs only 127.0.0.1; uses Redis at
 # 127.0.0.1:6379 for the Redis variant when it answers (-redis-url '' skips it). Exit status: non-zero
 # when a scenario failed; missed targets are reported, not failures.
@@ -37,12 +38,11 @@ echo "bench: $(nproc) CPUs, $("$GO" version), load average $(cut -d' ' -f1-3 /pr
 # berthbench bounds itself; timeout(1) is the backstop (SIGTERM first: berthbench then stops its
 # servers and removes its temporary directories; SIGKILL 60s later, and its servers die with it).
 # --foreground: Ctrl-C reaches berthbench, which stops cleanly.
-# On 2 or more CPUs the measuring process runs on CPU 0 and the servers of the request-rate figures on the
-# others (taskset, util-linux), as a load generator on its own cores would; BENCH_PIN=0 turns this off.
-pin=()
+# On 2 or more CPUs the request-rate figures run with the clients on CPU 0 and their servers on the others
+# (servers started through taskset, util-linux), as a load generator on its own cores would; the cold
+# pulls run unpinned. BENCH_PIN=0 turns this off.
 n=$(nproc)
 if [ "${BENCH_PIN:-1}" != 0 ] && [ "$n" -ge 2 ] && command -v taskset >/dev/null; then
-  pin=(taskset -c 0)
-  args+=(-server-cpus "1-$((n - 1))")
+  args+=(-client-cpus 0 -server-cpus "1-$((n - 1))")
 fi
-timeout --foreground --kill-after=60s "$BENCH_TIMEOUT" "${pin[@]}" "$work/berthbench" "${args[@]}" "$@"
+timeout --foreground --kill-after=60s "$BENCH_TIMEOUT" "$work/berthbench" "${args[@]}" "$@"

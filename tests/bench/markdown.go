@@ -17,10 +17,10 @@ func (r *Report) Markdown() string {
 	p("- Machine: %d CPUs (nproc), %s, Linux %s; %s\n", m.NumCPU, m.CPU, m.Kernel, m.GoVersion)
 	p("- Berth: `%s`\n", cmpStr(m.BerthVersion, "?"))
 	if m.ServerCPUs != "" {
-		p("- CPUs: the measuring process (the clients) on CPU %s; the servers of the request-rate figures (Berth, the bare server) on CPU %s,\n", m.ClientCPUs, m.ServerCPUs)
-		p("  so that clients and servers do not take turns on the same cores; the cold-pull servers on every CPU.\n")
+		p("- CPUs: for the request-rate figures the clients run on CPU %s and the servers (Berth, the bare server, the upstream) on CPU %s,\n", cmpStr(m.ClientCPUs, "0"), m.ServerCPUs)
+		p("  so that clients and servers do not take turns on the same cores; the cold pulls run unpinned.\n")
 	} else {
-		p("- CPUs: not pinned; clients and servers share every CPU (%s).\n", cmpStr(m.ClientCPUs, "?"))
+		p("- CPUs: not pinned; clients and servers share every CPU.\n")
 	}
 	p("- Load average (1/5/15 min) before: %s, after: %s. The machine is shared; ratios are more stable than absolute figures.\n", m.LoadBefore, m.LoadAfter)
 	if r.Core != nil || r.Referrers != nil {

@@ -33,7 +33,7 @@ type Machine struct {
 	LoadBefore   string // /proc/loadavg at the start: others' work on a shared machine shows here
 	LoadAfter    string
 	SHA256       float64 // bytes/s of sha256 on one core: a bound for anything that verifies a blob
-	ClientCPUs   string  // the measuring process's CPUs (Cpus_allowed_list)
+	ClientCPUs   string  // the measuring process's CPUs during the request-rate figures
 	ServerCPUs   string  // the request-rate servers' CPUs ("" = not pinned)
 }
 
@@ -72,7 +72,7 @@ func statusField(path, name string) string {
 func NewReport(cfg Config) *Report {
 	m := Machine{NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), CPU: cpuModel(),
 		Kernel: firstLine("/proc/sys/kernel/osrelease"), LoadBefore: loadAvg(), SHA256: sha256Rate(),
-		ClientCPUs: statusField("/proc/self/status", "Cpus_allowed_list"), ServerCPUs: cfg.ServerCPUs}
+		ClientCPUs: cfg.ClientCPUs, ServerCPUs: cfg.ServerCPUs}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cfg.BerthBin, "version").Output(); err == nil {

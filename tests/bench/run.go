@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
 )
@@ -39,11 +38,12 @@ type Config struct {
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
 	Scenarios []string // any of core, proxy, referrers ("" = all)
-	// ServerCPUs, when set, confines the servers of the request-rate figures (core, referrers) to these
-	// CPUs ("1", "1-3"), away from the measuring process, which scripts/bench.sh runs on CPU 0: each side
-	// then has its own cores instead of 64 goroutines of client and server taking turns on the same ones.
-	// The cold-pull servers get every CPU. Empty: no pinning.
+	// ServerCPUs and ClientCPUs, when set, split the CPUs for the request-rate figures (core, referrers):
+	// their servers run on ServerCPUs ("1", "1-3"; through taskset) and this process, the clients, on
+	// ClientCPUs (default "0"), so that each side has its own cores instead of 64 goroutines of client and
+	// server taking turns on the same ones. The cold pulls run unpinned. Empty ServerCPUs: no pinning.
 	ServerCPUs string
+	ClientCPUs string
 	// BerthArgs are appended to every measured Berth's serve arguments (e.g. --debug-addr to profile it).
 	BerthArgs []string
 	Progress  io.Writer `json:"-"`
@@ -140,13 +140,18 @@ func (r *Runner) startBare(ctx context.Context, routes []Route) (*Proc, string, 
 	return startChild(ctx, r.Cfg.Self, r.dir, r.cpus, ModeBare, "-routes", f.Name())
 }
 
-// allCPUs is every CPU when servers are pinned at all (children would otherwise inherit the measuring
-// process's CPU), else "" (no pinning).
-func (r *Runner) allCPUs() string {
+// pin splits the CPUs between this process and the servers it starts next (split, when ServerCPUs is
+// set), or gives both every CPU.
+func (r *Runner) pin(split bool) error {
 	if r.Cfg.ServerCPUs == "" {
-		return ""
+		return nil
 	}
-	return "0-" + strconv.Itoa(runtime.NumCPU()-1)
+	if !split {
+		r.cpus = ""
+		return setOwnCPUs(allCPUList())
+	}
+	r.cpus = r.Cfg.ServerCPUs
+	return setOwnCPUs(cmpStr(r.Cfg.ClientCPUs, "0"))
 }
 
 // Run runs the configured scenarios and returns the report; a scenario that fails is recorded in the
@@ -166,21 +171,21 @@ func (r *Runner) Run(ctx context.Context) *Report {
 	}
 	if want("core") {
 		r.progress("scenario core (issue 2)")
-		r.cpus = r.Cfg.ServerCPUs
+		rep.fail("pin", r.pin(true))
 		res, err := r.RunCore(ctx)
 		rep.Core = &res
 		rep.fail("core", err)
 	}
 	if want("proxy") && ctx.Err() == nil {
 		r.progress("scenario proxy (issue 3)")
-		r.cpus = r.allCPUs()
+		rep.fail("pin", r.pin(false))
 		res, err := r.RunProxy(ctx)
 		rep.Proxy = &res
 		rep.fail("proxy", err)
 	}
 	if want("referrers") && ctx.Err() == nil {
 		r.progress("scenario referrers (issue 4)")
-		r.cpus = r.Cfg.ServerCPUs
+		rep.fail("pin", r.pin(true))
 		res, err := r.RunReferrers(ctx)
 		rep.Referrers = &res
 		rep.fail("referrers", err)

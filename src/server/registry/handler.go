@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
@@ -141,9 +143,23 @@ func (h *Handler) endpoints(kind reference.Kind) map[string]endpoint {
 	return nil
 }
 
+// Header values set on most responses, shared between responses to spare an allocation each. net/http
+// only reads header values; nothing here modifies a value slice in place.
+var (
+	apiVersionValue = []string{"registry/2.0"}
+	indexTypeValue  = []string{ocispec.MediaTypeImageIndex}
+	cacheValues     = func() map[string][]string {
+		m := map[string][]string{}
+		for _, v := range []string{content.CacheHit, content.CacheMiss, content.CacheStale, content.CacheLocal} {
+			m[v] = []string{v}
+		}
+		return m
+	}()
+)
+
 // ServeHTTP routes, authenticates, authorizes and serves one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set(headerAPIVersion, "registry/2.0")
+	w.Header()[headerAPIVersion] = apiVersionValue
 	if err := h.serve(w, r); err != nil {
 		errcode.Serve(w, r, h.log, err)
 	}
@@ -236,8 +252,13 @@ func (h *Handler) writeBody(w http.ResponseWriter, r *http.Request, status int, 
 
 // writeRaw answers status with body, already encoded as contentType.
 func (h *Handler) writeRaw(w http.ResponseWriter, r *http.Request, status int, contentType string, body []byte) {
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	hdr := w.Header()
+	if contentType == ocispec.MediaTypeImageIndex {
+		hdr["Content-Type"] = indexTypeValue
+	} else {
+		hdr.Set("Content-Type", contentType)
+	}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		if _, err := w.Write(body); err != nil {

@@ -108,7 +108,9 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request
 	if len(page.FiltersApplied) > 0 {
 		w.Header().Set(headerFiltersApplied, strings.Join(page.FiltersApplied, ","))
 	}
-	if page.Cache != "" {
+	if v, ok := cacheValues[page.Cache]; ok {
+		w.Header()[headerCache] = v
+	} else if page.Cache != "" {
 		w.Header().Set(headerCache, page.Cache)
 	}
 	if page.Next != "" {

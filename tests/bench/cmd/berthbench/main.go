@@ -61,7 +61,8 @@ func run() int {
 	fs.IntVar(&cfg.ColdSubjects, "cold-subjects", cfg.ColdSubjects, "cold referrers samples per target")
 	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for the Redis variant of the referrers figures (empty = skip)")
 	fs.StringVar(&cfg.TempDir, "tmp", "", "parent of the run's temporary directory (default $TMPDIR)")
-	fs.StringVar(&cfg.ServerCPUs, "server-cpus", "", "CPU list the servers of the request-rate figures run on (taskset), e.g. 1; run berthbench itself on the others (scripts/bench.sh does)")
+	fs.StringVar(&cfg.ServerCPUs, "server-cpus", "", "CPU list the servers of the request-rate figures run on (taskset), e.g. 1; empty = no pinning")
+	fs.StringVar(&cfg.ClientCPUs, "client-cpus", "0", "CPU list the clients run on during the request-rate figures (with -server-cpus)")
 	fs.Func("berth-arg", "an extra serve argument for every measured Berth, repeatable (e.g. -berth-arg=--debug-addr=127.0.0.1:6060)",
 		func(v string) error { cfg.BerthArgs = append(cfg.BerthArgs, v); return nil })
 	if err := fs.Parse(os.Args[1:]); err != nil {

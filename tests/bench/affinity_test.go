@@ -1,0 +1,39 @@
+package bench
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseCPUList(t *testing.T) {
+	m, err := parseCPUList("0,2-3")
+	require.NoError(t, err)
+	require.Equal(t, uint64(0b1101), m[0])
+	m, err = parseCPUList("64")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), m[1])
+	for _, bad := range []string{"", "x", "3-1", "-1", "0-5000", "1,"} {
+		_, err := parseCPUList(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+// setOwnCPUs narrows this process to CPU 0 and widens it back; /proc shows each.
+func TestSetOwnCPUs(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: nothing to narrow")
+	}
+	allowed := func() string { return statusField("/proc/self/status", "Cpus_allowed_list") }
+	before := allowed()
+	if !strings.HasPrefix(before, "0") {
+		t.Skipf("CPU 0 is not available to this process (%s)", before)
+	}
+	defer func() { require.NoError(t, setOwnCPUs(before)) }()
+	require.NoError(t, setOwnCPUs("0"))
+	require.Equal(t, "0", allowed())
+	require.NoError(t, setOwnCPUs(allCPUList()))
+	require.Equal(t, allCPUList(), allowed())
+}
