@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -93,6 +92,7 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func logRequests(next http.Handler, m *metrics.Metrics, log *accessLog) http.Handler {
+	hm := &httpMetrics{m: m}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -102,8 +102,7 @@ func logRequests(next http.Handler, m *metrics.Metrics, log *accessLog) http.Han
 		}
 		d := time.Since(start)
 		route := routeOf(r.URL.Path)
-		m.HTTPRequests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
-		m.HTTPDuration.WithLabelValues(r.Method, route).Observe(d.Seconds())
+		hm.observe(r.Method, route, sw.status, d.Seconds())
 		log.write(r.Context(), start.Add(d), request{method: r.Method, path: r.URL.Path, remote: r.RemoteAddr,
 			status: sw.status, bytes: sw.bytes, duration: d})
 	})

@@ -62,3 +62,33 @@ func TestRouting(t *testing.T) {
 		})
 	}
 }
+
+// Every request is counted once under its method, route and status, whether its labelled children were
+// kept (standard methods) or looked up each time (others).
+func TestHTTPMetrics(t *testing.T) {
+	m := metrics.New()
+	srv := httptest.NewServer(server.New(named("registry"), named("api"), m, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	for _, method := range []string{"GET", "GET", "HEAD", "BREW"} {
+		req, err := http.NewRequest(method, srv.URL+"/v2/", nil)
+		require.NoError(t, err)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = res.Body.Close()
+	}
+	res, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer func() { _ = res.Body.Close() }()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	text := string(b)
+	for _, line := range []string{
+		`berth_http_requests_total{code="200",method="GET",route="v2"} 2`,
+		`berth_http_requests_total{code="200",method="HEAD",route="v2"} 1`,
+		`berth_http_requests_total{code="200",method="BREW",route="v2"} 1`,
+		`berth_http_request_duration_seconds_count{method="GET",route="v2"} 2`,
+		`berth_http_request_duration_seconds_count{method="BREW",route="v2"} 1`,
+	} {
+		require.Contains(t, text, line+"\n")
+	}
+}

@@ -133,7 +133,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
 
 	authn := auth.NewAuthenticator(password)
-	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects, authn, log.With("component", "registry"),
+	// The registry handlers only read projects: they get the cached ones without a copy per request.
+	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects.ReadOnly(), authn, log.With("component", "registry"),
 		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize})
 	apiH, err := api.New(api.Deps{
 		Projects: projects, Registries: store, Repositories: store, Box: box, Auth: authn,

@@ -76,13 +76,41 @@ func (s *Store) GetProject(ctx context.Context, id int64) (*meta.Project, error)
 
 // lookup returns a copy of a live entry, or the generation a fill must match.
 func (s *Store) lookup(get func() (cached, bool)) (*meta.Project, uint64, bool) {
+	p, gen, ok := s.lookupShared(get)
+	if ok {
+		p = clone(p)
+	}
+	return p, gen, ok
+}
+
+// lookupShared is lookup without the copy.
+func (s *Store) lookupShared(get func() (cached, bool)) (*meta.Project, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := get()
 	if ok && s.now().Before(c.expires) {
-		return clone(c.p), s.gen, true
+		return c.p, s.gen, true
 	}
 	return nil, s.gen, false
+}
+
+// ReadOnly is a view of a Store for hot read paths (every registry request resolves its project):
+// GetProjectByName hands out the cached project itself instead of a copy, so its callers must never
+// modify what they get. Caching and invalidation are the Store's.
+type ReadOnly struct{ s *Store }
+
+// ReadOnly returns the read-only view of s.
+func (s *Store) ReadOnly() ReadOnly { return ReadOnly{s} }
+
+// GetProjectByName returns the cached project (shared: do not modify it), or reads it from the wrapped
+// store.
+func (v ReadOnly) GetProjectByName(ctx context.Context, name string) (*meta.Project, error) {
+	s := v.s
+	p, gen, ok := s.lookupShared(func() (cached, bool) { c, ok := s.byName[name]; return c, ok })
+	if ok {
+		return p, nil
+	}
+	return s.fill(gen, func() (*meta.Project, error) { return s.next.GetProjectByName(ctx, name) })
 }
 
 // fill reads through and caches a found project under its name and ID, unless an invalidation

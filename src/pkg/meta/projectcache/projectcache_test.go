@@ -129,6 +129,26 @@ func TestCache(t *testing.T) {
 			}
 			return 1
 		}},
+		{"read-only view shares the cached project and sees updates at once", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+			ro := c.ReadOnly()
+			_, err := ro.GetProjectByName(ctx, "library") // fills the cache
+			require.NoError(t, err)
+			p1, err := ro.GetProjectByName(ctx, "library")
+			require.NoError(t, err)
+			p2, err := ro.GetProjectByName(ctx, "library")
+			require.NoError(t, err)
+			require.Same(t, p1, p2, "no copy per read")
+			own, err := c.GetProjectByName(ctx, "library")
+			require.NoError(t, err)
+			require.NotSame(t, p2, own, "the copying view still copies")
+			own.Metadata[meta.MetaPublic] = "false"
+			require.NoError(t, c.UpdateProject(ctx, own))
+			p3, err := ro.GetProjectByName(ctx, "library")
+			require.NoError(t, err)
+			require.Equal(t, "false", p3.Metadata[meta.MetaPublic])
+			require.Equal(t, "true", p1.Metadata[meta.MetaPublic], "a project handed out is never changed in place")
+			return 2
+		}},
 		{"by-name read fills by-ID", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
 			p, err := c.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
