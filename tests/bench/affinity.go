@@ -8,15 +8,16 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// cpuMask is a Linux CPU affinity mask for up to 1024 CPUs.
-type cpuMask [16]uint64
+// maxCPUs is the size of a unix.CPUSet.
+const maxCPUs = 1024
 
 // parseCPUList reads a CPU list as taskset and /proc write them: "1", "0-3", "0,2-3".
-func parseCPUList(s string) (cpuMask, error) {
-	var m cpuMask
+func parseCPUList(s string) (unix.CPUSet, error) {
+	var m unix.CPUSet
 	for part := range strings.SplitSeq(s, ",") {
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.Atoi(lo)
@@ -24,11 +25,11 @@ func parseCPUList(s string) (cpuMask, error) {
 		if err == nil && isRange {
 			b, err = strconv.Atoi(hi)
 		}
-		if err != nil || a < 0 || b < a || b >= len(m)*64 {
+		if err != nil || a < 0 || b < a || b >= maxCPUs {
 			return m, fmt.Errorf("bench: bad CPU list %q", s)
 		}
 		for c := a; c <= b; c++ {
-			m[c/64] |= 1 << (c % 64)
+			m.Set(c)
 		}
 	}
 	return m, nil
@@ -55,9 +56,8 @@ func setOwnCPUs(list string) error {
 			if err != nil {
 				continue
 			}
-			_, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, uintptr(tid), unsafe.Sizeof(m), uintptr(unsafe.Pointer(&m)))
-			if e != 0 && !errors.Is(e, syscall.ESRCH) { // ESRCH: the thread exited meanwhile
-				return fmt.Errorf("bench: sched_setaffinity(%d, %s): %w", tid, list, e)
+			if err := unix.SchedSetaffinity(tid, &m); err != nil && !errors.Is(err, syscall.ESRCH) { // ESRCH: the thread exited
+				return fmt.Errorf("bench: sched_setaffinity(%d, %s): %w", tid, list, err)
 			}
 		}
 	}
