@@ -33,6 +33,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/tlsconfig"
 	"github.com/berth-registry/berth/src/server"
 	"github.com/berth-registry/berth/src/server/api"
 	registryhttp "github.com/berth-registry/berth/src/server/registry"
@@ -162,11 +163,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if cfg.TLSCertFile != "" {
+		if srv.TLSConfig, err = tlsconfig.Server(cfg.TLSCertFile, cfg.TLSKeyFile, tlsconfig.Options{
+			ClientCAFile: cfg.TLSClientCAFile, Logger: log.With("component", "tls"),
+		}); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
+	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "data_dir", cfg.DataDir,
 		"database", redactURL(cfg.DatabaseURLOrDefault()), "redis", redactURL(cfg.RedisURL))
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
@@ -179,7 +187,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
