@@ -36,6 +36,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/tlsconfig"
 	"github.com/berth-registry/berth/src/server"
 	"github.com/berth-registry/berth/src/server/api"
+	"github.com/berth-registry/berth/src/server/mirror"
 	registryhttp "github.com/berth-registry/berth/src/server/registry"
 )
 
@@ -134,11 +135,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
 
 	authn := auth.NewAuthenticator(password)
+	// Registry-mirror routing (?ns=, the default project): a table of every project, rebuilt after
+	// changes made through this node's API, and every 5 s for other nodes' changes.
+	mirrors := mirror.NewRouter(store, cfg.MirrorDefaultProject, 5*time.Second, log.With("component", "mirror"))
 	// The registry handlers only read projects: they get the cached ones without a copy per request.
 	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects.ReadOnly(), authn, log.With("component", "registry"),
-		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize})
+		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Mirror: mirrors})
 	apiH, err := api.New(api.Deps{
-		Projects: projects, Registries: store, Repositories: store, Box: box, Auth: authn,
+		Projects: mirror.Projects{Next: projects, Router: mirrors}, Registries: mirror.Registries{Next: store, Router: mirrors}, Repositories: store, Box: box, Auth: authn,
 		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
 			ep, err := proxy.Endpoint(&r, plain{})
 			if err != nil {

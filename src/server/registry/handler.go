@@ -29,6 +29,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/reference"
+	"github.com/berth-registry/berth/src/server/mirror"
 )
 
 // DefaultMaxReferrersPage is the referrers page size when Options.MaxReferrersPage is 0.
@@ -43,6 +44,7 @@ const (
 	headerSubject        = "OCI-Subject"
 	headerFiltersApplied = "OCI-Filters-Applied"
 	headerCache          = "X-Cache"
+	headerNamespace      = "OCI-Namespace"
 )
 
 // ProjectResolver finds a project by name; a missing project is an error wrapping meta.ErrNotFound.
@@ -55,6 +57,16 @@ type Options struct {
 	// MaxReferrersPage caps the referrers page size a client may ask for with n (0:
 	// DefaultMaxReferrersPage). Without n the content service's default applies.
 	MaxReferrersPage int
+	// Mirror routes registry-mirror requests: ?ns=<registry host>, and names whose first segment is no
+	// project (nil: every name is <project>/<repository>). See package mirror.
+	Mirror MirrorRouter
+}
+
+// MirrorRouter decides which project serves a repository name requested with the ns query parameter
+// ("" when absent). A zero Route means the name is <project>/<repository> as usual; an error wrapping
+// mirror.ErrUnknownNamespace is answered 404 NAME_UNKNOWN.
+type MirrorRouter interface {
+	Route(ctx context.Context, ns, name string) (mirror.Route, error)
 }
 
 // Handler serves /v2/. Build it with New.
@@ -64,6 +76,7 @@ type Handler struct {
 	authn        *auth.Authenticator
 	log          *slog.Logger
 	maxReferrers int
+	mirror       MirrorRouter
 	table        map[reference.Kind]map[string]endpoint
 	// bodies recycles the buffers referrers answers are encoded into (*[]byte).
 	bodies sync.Pool
@@ -80,7 +93,7 @@ func New(svc content.Service, projects ProjectResolver, authn *auth.Authenticato
 	if opts.MaxReferrersPage <= 0 {
 		opts.MaxReferrersPage = DefaultMaxReferrersPage
 	}
-	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage}
+	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror}
 	h.table = map[reference.Kind]map[string]endpoint{}
 	for k := reference.KindBase; k <= reference.KindReferrers; k++ {
 		h.table[k] = h.endpoints(k)
@@ -196,9 +209,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 			return errcode.ErrDenied.WithMessage("the catalog is for administrators")
 		}
 	default:
-		repo, err := h.repository(r.Context(), who, rt.Name)
+		repo, ns, err := h.route(r, who, rt.Name)
 		if err != nil {
 			return err
+		}
+		if ns != "" {
+			w.Header().Set(headerNamespace, ns)
 		}
 		if err := auth.Authorize(who, repo.Project, ep.act); err != nil {
 			return err
@@ -206,6 +222,33 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		req.repo = repo
 	}
 	return ep.handle(w, r, req)
+}
+
+// route resolves the repository of a request: through the mirror router first, when there is one,
+// then as <project>/<repository>. ns is the namespace a mirror route served ("" otherwise).
+func (h *Handler) route(r *http.Request, who auth.Principal, name string) (content.Repo, string, error) {
+	if h.mirror == nil {
+		repo, err := h.repository(r.Context(), who, name)
+		return repo, "", err
+	}
+	var ns string
+	if r.URL.RawQuery != "" {
+		ns = r.URL.Query().Get("ns")
+	}
+	mr, err := h.mirror.Route(r.Context(), ns, name)
+	if errors.Is(err, mirror.ErrUnknownNamespace) {
+		return content.Repo{}, "", errcode.ErrNameUnknown.WithMessage("no project mirrors namespace %s", ns).
+			WithDetail(map[string]string{"name": name, "ns": ns})
+	}
+	if err != nil {
+		return content.Repo{}, "", errcode.ErrUnknown.Wrap(err, "routing mirror request")
+	}
+	if mr.Project == "" {
+		repo, err := h.repository(r.Context(), who, name)
+		return repo, "", err
+	}
+	repo, err := h.repository(r.Context(), who, mr.Project+"/"+mr.Path)
+	return repo, mr.Namespace, err
 }
 
 // repository resolves name's project. A missing project is NAME_UNKNOWN for an authenticated caller and
