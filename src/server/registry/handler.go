@@ -179,7 +179,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
-	rt, err := reference.ParseV2Path(r.URL.Path)
+	rt, err := h.parse(r.URL.Path)
 	if err != nil {
 		return routeError(err, r.Method)
 	}
@@ -222,6 +222,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		req.repo = repo
 	}
 	return ep.handle(w, r, req)
+}
+
+// parse is reference.ParseV2Path, except that with a mirror router a one-component name (Docker Hub's
+// "nginx", sent with ns=docker.io) is accepted: the router decides whether some project serves it.
+func (h *Handler) parse(path string) (reference.Route, error) {
+	rt, err := reference.ParseV2Path(path)
+	if err == nil || h.mirror == nil || !errors.Is(err, reference.ErrNameNoProject) {
+		return rt, err
+	}
+	// Parse it under a placeholder project, then drop the placeholder.
+	rt, err = reference.ParseV2Path("/v2/x/" + strings.TrimPrefix(path, "/v2/"))
+	rt.Name = strings.TrimPrefix(rt.Name, "x/")
+	return rt, err
 }
 
 // route resolves the repository of a request: through the mirror router first, when there is one,
