@@ -64,8 +64,8 @@ func envOr(name, def string) string {
 
 // serverConfig is how a test wants its server started.
 type serverConfig struct {
-	dataDir string   // "" = a fresh t.TempDir()
-	args    []string // extra `berth serve` arguments
+	dataDir string      // "" = a fresh t.TempDir()
+	args    []string    // extra `berth serve` arguments
 	tlsCA   *tlstest.CA // when set, the server serves HTTPS with a certificate of this CA for 127.0.0.1
 }
 

@@ -75,7 +75,9 @@ func TestRouterCachesAndInvalidates(t *testing.T) {
 	require.Equal(t, 1, src.count(), "without ns and default project no table is needed")
 
 	// A change made through the wrappers shows at the next request.
-	src.set(func(f *fakeSource) { f.projects = append(f.projects, &meta.Project{ID: 2, Name: "dist", RegistryID: 1, Metadata: map[string]string{mirror.MetaNamespaces: "reg.example"}}) })
+	src.set(func(f *fakeSource) {
+		f.projects = append(f.projects, &meta.Project{ID: 2, Name: "dist", RegistryID: 1, Metadata: map[string]string{mirror.MetaNamespaces: "reg.example"}})
+	})
 	_, err = route("reg.example", "a/b")
 	require.ErrorIs(t, err, mirror.ErrUnknownNamespace, "not yet invalidated")
 	require.NoError(t, mirror.Projects{Next: nopProjects{}, Router: r}.UpdateProject(ctx, &meta.Project{}))
