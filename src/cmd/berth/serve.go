@@ -140,7 +140,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	mirrors := mirror.NewRouter(store, cfg.MirrorDefaultProject, 5*time.Second, log.With("component", "mirror"))
 	// The registry handlers only read projects: they get the cached ones without a copy per request.
 	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects.ReadOnly(), authn, log.With("component", "registry"),
-		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Mirror: mirrors})
+		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Mirror: mirrors,
+			// Docker's registry-mirrors cannot answer the Basic challenge of an anonymous /v2/ ping.
+			AnonymousBase: cfg.MirrorDefaultProject != ""})
 	apiH, err := api.New(api.Deps{
 		Projects: mirror.Projects{Next: projects, Router: mirrors}, Registries: mirror.Registries{Next: store, Router: mirrors}, Repositories: store, Box: box, Auth: authn,
 		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {

@@ -60,6 +60,11 @@ type Options struct {
 	// Mirror routes registry-mirror requests: ?ns=<registry host>, and names whose first segment is no
 	// project (nil: every name is <project>/<repository>). See package mirror.
 	Mirror MirrorRouter
+	// AnonymousBase answers GET /v2/ with 200 to anonymous callers instead of the Basic challenge. Docker's
+	// registry-mirrors need it: Docker pings /v2/ first and, holding no credentials for the mirror, cannot
+	// answer a Basic challenge, so it would send nothing more. Clients then get the challenge from the
+	// request that needs credentials (a push, a private project).
+	AnonymousBase bool
 }
 
 // MirrorRouter decides which project serves a repository name requested with the ns query parameter
@@ -77,6 +82,7 @@ type Handler struct {
 	log          *slog.Logger
 	maxReferrers int
 	mirror       MirrorRouter
+	openBase     bool
 	table        map[reference.Kind]map[string]endpoint
 	// bodies recycles the buffers referrers answers are encoded into (*[]byte).
 	bodies sync.Pool
@@ -93,7 +99,7 @@ func New(svc content.Service, projects ProjectResolver, authn *auth.Authenticato
 	if opts.MaxReferrersPage <= 0 {
 		opts.MaxReferrersPage = DefaultMaxReferrersPage
 	}
-	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror}
+	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror, openBase: opts.AnonymousBase}
 	h.table = map[reference.Kind]map[string]endpoint{}
 	for k := reference.KindBase; k <= reference.KindReferrers; k++ {
 		h.table[k] = h.endpoints(k)
@@ -198,7 +204,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	case reference.KindBase:
 		// Anonymous callers get the challenge so that clients (docker, oras, crane, cosign, notation)
 		// send their credentials; pulls of public projects still work without any.
-		if who.Name == "" {
+		if who.Name == "" && !h.openBase {
 			return errcode.ErrUnauthorized.New()
 		}
 	case reference.KindCatalog:
@@ -213,11 +219,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if ns != "" {
-			w.Header().Set(headerNamespace, ns)
-		}
 		if err := auth.Authorize(who, repo.Project, ep.act); err != nil {
 			return err
+		}
+		if ns != "" {
+			// The distribution-spec's "Registry Proxying" section: name the namespace served.
+			w.Header().Set(headerNamespace, ns)
 		}
 		req.repo = repo
 	}
