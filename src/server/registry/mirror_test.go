@@ -79,4 +79,6 @@ func TestMirrorRoutes(t *testing.T) {
 
 type routerFunc func(ctx context.Context, ns, name string) (mirror.Route, error)
 
-func (f routerFunc) Route(ctx context.Context, ns, name string) (mirror.Route, error) { return f(ctx, ns, name) }
+func (f routerFunc) Route(ctx context.Context, ns, name string) (mirror.Route, error) {
+	return f(ctx, ns, name)
+}
