@@ -23,7 +23,9 @@ type Load struct {
 	MaxRequests int64
 	Header      http.Header
 	WantBytes   int64 // the body length every answer must have (checked); < 0 = any
-	TLS         *tls.Config // client TLS settings for an https URL (nil: the defaults)
+
+	// TLS is the client's TLS settings for an https URL (nil: the defaults).
+	TLS *tls.Config
 }
 
 // maxErrors stops a trial that fails persistently instead of spinning on errors.
