@@ -32,13 +32,7 @@ type containerd struct {
 // needs root: the test is skipped otherwise.
 func startContainerd(t *testing.T) *containerd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("containerd runs as root only; run the e2e suite as root")
-	}
-	bin, err := exec.LookPath("containerd")
-	require.NoError(t, err, "containerd is not installed: scripts/ensure-services.sh installs it (apt-get install containerd)")
-	ctr, err := exec.LookPath("ctr")
-	require.NoError(t, err, "ctr is not installed: scripts/ensure-services.sh installs it (apt-get install containerd)")
+	bin, ctr := containerdBinaries(t)
 	// A short directory: the socket path must fit in 108 bytes.
 	dir, err := os.MkdirTemp("", "ctrd")
 	require.NoError(t, err)
@@ -92,6 +86,20 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	}
 }
 
+// containerdBinaries returns the paths of containerd and ctr. Without root the test is skipped; as root
+// they must be installed.
+func containerdBinaries(t *testing.T) (containerdPath, ctrPath string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("containerd runs as root only; run the e2e suite as root")
+	}
+	bin, err := exec.LookPath("containerd")
+	require.NoError(t, err, "containerd is not installed: scripts/ensure-services.sh installs it (apt-get install containerd)")
+	ctr, err := exec.LookPath("ctr")
+	require.NoError(t, err, "ctr is not installed: scripts/ensure-services.sh installs it (apt-get install containerd)")
+	return bin, ctr
+}
+
 // run runs ctr against this daemon in namespace "e2e".
 func (c *containerd) run(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -135,6 +143,7 @@ func writeHostsToml(t *testing.T, dir, host, content string) {
 // an upstream but through Berth.
 func TestContainerdMirror(t *testing.T) {
 	t.Parallel()
+	containerdBinaries(t)
 	ca := tlstest.NewCA(t, "e2e containerd CA")
 	upA := ggcrUpstream(t)
 	upB := distributionUpstream(t)
