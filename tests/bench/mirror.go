@@ -17,11 +17,13 @@ import (
 	"time"
 )
 
-// MirrorResult is issue 10's figure: a warm blob GET from Berth over HTTPS vs the same Berth build over
-// plain HTTP (recorded, no target).
+// MirrorResult is issue 10's figures: a warm blob GET from Berth over HTTPS vs the same Berth build over
+// plain HTTP (recorded, no target), and containerd pulling an image through Berth's warm cache vs
+// directly (target: ratio >= 0.9).
 type MirrorResult struct {
-	BlobSize int64
-	TLSBlob  Comparison // "Berth" = HTTPS, "Base" = plain HTTP
+	BlobSize   int64
+	TLSBlob    Comparison // "Berth" = HTTPS, "Base" = plain HTTP
+	Containerd ContainerdPulls
 }
 
 // RunMirror starts two Berths, one serving HTTPS with a self-signed certificate and one plain HTTP,
@@ -59,9 +61,13 @@ func (r *Runner) RunMirror(ctx context.Context) (res MirrorResult, err error) {
 		}
 	}
 	r.progress("mirror: blob GET %s over HTTPS vs HTTP, %d connections", MiB(float64(blob.Size)), cfg.BlobConns)
-	res.TLSBlob, err = r.plan().Compare(ctx, "blob GET, HTTPS vs HTTP",
+	if res.TLSBlob, err = r.plan().Compare(ctx, "blob GET, HTTPS vs HTTP",
 		Load{URL: secure.URL + path, Conns: cfg.BlobConns, WantBytes: blob.Size, TLS: tlsCfg},
-		Load{URL: plain.URL + path, Conns: cfg.BlobConns, WantBytes: blob.Size}, "")
+		Load{URL: plain.URL + path, Conns: cfg.BlobConns, WantBytes: blob.Size}, ""); err != nil {
+		return res, err
+	}
+	r.progress("mirror: containerd pulls of %d x %s, warm through Berth vs direct", pullLayers, MiB(pullLayerSize))
+	res.Containerd, err = r.runContainerdPulls(ctx)
 	return res, err
 }
 
@@ -116,4 +122,22 @@ func (r *Report) mirrorDetail(p printer) {
 	tlsMed, plainMed := m.TLSBlob.Median(FigThroughput)
 	p("| Figure | HTTPS | HTTP | Ratio HTTPS / HTTP |\n|---|---|---|---|\n")
 	p("| Blob GET throughput | %s | %s | %s |\n\n", mibps(tlsMed), mibps(plainMed), ratio(m.TLSBlob, FigThroughput))
+	c := m.Containerd
+	if c.Skipped != "" {
+		p("containerd pulls: not measured (%s).\n\n", c.Skipped)
+		return
+	}
+	if len(c.Direct) == 0 || len(c.Through) == 0 {
+		return
+	}
+	p("containerd 1.6 (`ctr content fetch`, a fresh namespace per pull with content sharing isolated, so every byte is downloaded\n")
+	p("and verified) pulls an image of %d x %s layers from a go-containerregistry upstream directly, and through Berth's warm\n", c.Layers, MiB(float64(c.LayerSize)))
+	p("proxy-cache project (hosts.toml, per-project form), in %d interleaved rounds. Target: ratio (direct time / Berth time) >= 0.9.\n\n", len(c.Direct))
+	met := "no"
+	if c.Ratio() >= 0.9 {
+		met = "yes"
+	}
+	p("| Figure | Through Berth (warm) | Direct | Ratio | Met |\n|---|---|---|---|---|\n")
+	p("| Pull time, median | %s | %s | %.2f | %s |\n\n", time.Duration(median(seconds(c.Through))*float64(time.Second)).Round(time.Millisecond),
+		time.Duration(median(seconds(c.Direct))*float64(time.Second)).Round(time.Millisecond), c.Ratio(), met)
 }
