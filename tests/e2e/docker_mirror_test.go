@@ -39,7 +39,7 @@ var errNoBasicAuthCredentials = errors.New("no basic auth credentials")
 // returns the digest of each fetched object.
 func dockerMirrorPull(t *testing.T, c *http.Client, base, name, tag string) ([]digest.Digest, error) {
 	t.Helper()
-	get := func(path string, accept []string) (*http.Response, []byte, error) {
+	get := func(path string, accept []string) (int, http.Header, []byte, error) {
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base+path, nil)
 		require.NoError(t, err)
 		req.Header.Set("User-Agent", dockerUserAgent)
@@ -48,29 +48,32 @@ func dockerMirrorPull(t *testing.T, c *http.Client, base, name, tag string) ([]d
 		}
 		resp, err := c.Do(req)
 		if err != nil {
-			return nil, nil, err
+			return 0, nil, nil, err
 		}
 		defer func() { _ = resp.Body.Close() }()
 		b, err := io.ReadAll(resp.Body)
-		return resp, b, err
+		return resp.StatusCode, resp.Header, b, err
 	}
-	resp, _, err := get("/v2/", nil)
+	status, hdr, _, err := get("/v2/", nil)
 	require.NoError(t, err)
-	if resp.StatusCode == http.StatusUnauthorized && strings.HasPrefix(strings.ToLower(resp.Header.Get("WWW-Authenticate")), "basic") {
+	if status == http.StatusUnauthorized && strings.HasPrefix(strings.ToLower(hdr.Get("WWW-Authenticate")), "basic") {
 		return nil, errNoBasicAuthCredentials
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("ping: %d", resp.StatusCode)
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("ping: %d", status)
 	}
 	var fetched []digest.Digest
 	manifest := func(ref string) (ocispec.Manifest, ocispec.Index, error) {
-		resp, b, err := get("/v2/library/"+name+"/manifests/"+ref, dockerAccept)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return ocispec.Manifest{}, ocispec.Index{}, fmt.Errorf("manifest %s: %v %d %s", ref, err, resp.StatusCode, b)
+		status, hdr, b, err := get("/v2/library/"+name+"/manifests/"+ref, dockerAccept)
+		if err != nil {
+			return ocispec.Manifest{}, ocispec.Index{}, fmt.Errorf("manifest %s: %w", ref, err)
+		}
+		if status != http.StatusOK {
+			return ocispec.Manifest{}, ocispec.Index{}, fmt.Errorf("manifest %s: status %d: %s", ref, status, b)
 		}
 		d := digest.FromBytes(b)
-		if resp.Header.Get("Docker-Content-Digest") != d.String() {
-			return ocispec.Manifest{}, ocispec.Index{}, fmt.Errorf("manifest %s: Docker-Content-Digest %q, body %s", ref, resp.Header.Get("Docker-Content-Digest"), d)
+		if hdr.Get("Docker-Content-Digest") != d.String() {
+			return ocispec.Manifest{}, ocispec.Index{}, fmt.Errorf("manifest %s: Docker-Content-Digest %q, body %s", ref, hdr.Get("Docker-Content-Digest"), d)
 		}
 		fetched = append(fetched, d)
 		var m ocispec.Manifest
@@ -93,9 +96,12 @@ func dockerMirrorPull(t *testing.T, c *http.Client, base, name, tag string) ([]d
 		}
 	}
 	for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-		resp, b, err := get("/v2/library/"+name+"/blobs/"+d.Digest.String(), nil)
-		if err != nil || resp.StatusCode != http.StatusOK || digest.FromBytes(b) != d.Digest {
-			return fetched, fmt.Errorf("blob %s: %v %d", d.Digest, err, resp.StatusCode)
+		status, _, b, err := get("/v2/library/"+name+"/blobs/"+d.Digest.String(), nil)
+		if err != nil {
+			return fetched, fmt.Errorf("blob %s: %w", d.Digest, err)
+		}
+		if status != http.StatusOK || digest.FromBytes(b) != d.Digest {
+			return fetched, fmt.Errorf("blob %s: status %d, %d bytes", d.Digest, status, len(b))
 		}
 		fetched = append(fetched, d.Digest)
 	}

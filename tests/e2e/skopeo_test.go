@@ -40,7 +40,7 @@ func TestSkopeoMirror(t *testing.T) {
 	require.NoError(t, os.MkdirAll(certs, 0o755))
 	caPEM, err := os.ReadFile(ca.CertFile)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(certs, "ca.crt"), caPEM, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(certs, "ca.crt"), caPEM, 0o600)) //nolint:gosec // a file of the test's temp dir
 	conf := filepath.Join(dir, "registries.conf")
 	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(`[[registry]]
 prefix = "reg-b.test"

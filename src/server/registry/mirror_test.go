@@ -19,8 +19,7 @@ import (
 // need.
 func TestMirrorRoutes(t *testing.T) {
 	var router *mirror.Router
-	var e *env
-	e = newEnv(t, envOpts{handler: registry.Options{AnonymousBase: true, Mirror: routerFunc(func(ctx context.Context, ns, name string) (mirror.Route, error) {
+	e := newEnv(t, envOpts{handler: registry.Options{AnonymousBase: true, Mirror: routerFunc(func(ctx context.Context, ns, name string) (mirror.Route, error) {
 		return router.Route(ctx, ns, name)
 	})}})
 	ctx := context.Background()
