@@ -137,7 +137,8 @@ func writeHostsToml(t *testing.T, dir, host, content string) {
 
 // TestContainerdMirror pulls through Berth, over TLS with the test CA in hosts.toml, with a real
 // containerd and ctr: (a) the per-project form with override_path; (b) one mirror host for a CNCF
-// distribution and a go-containerregistry upstream, told apart by the ns containerd sends; (d) the
+// distribution (the pinned registry binary) and a go-containerregistry upstream, told apart by the ns
+// containerd sends (their 127.0.0.1:<port> hosts); (d) the
 // multi-arch image by tag with --platform again after its upstream stopped; each pull unpacked and
 // reported complete by `ctr images check` (e). The fallback server is a closed port, so nothing reaches
 // an upstream but through Berth.
@@ -146,20 +147,21 @@ func TestContainerdMirror(t *testing.T) {
 	containerdBinaries(t)
 	ca := tlstest.NewCA(t, "e2e containerd CA")
 	upA := ggcrUpstream(t)
-	upB := distributionUpstream(t)
+	hostB := startDistribution(t) // the CNCF distribution registry binary (make tools)
+	urlB := "http://" + hostB
 	imgA := newRuntimeImage(t, "containerd a", 4096)
 	imgA.push(pusher{t: t, base: upA.URL, auth: upA.Auth}, "team/app", "v1")
 	imgB := newRuntimeImage(t, "containerd b", 4096)
-	imgB.push(pusher{t: t, base: upB.URL, auth: upB.Auth}, "tools/cli", "v2")
+	imgB.push(pusher{t: t, base: urlB}, "tools/cli", "v2")
 
 	srv := startServer(t, serverConfig{tlsCA: ca})
 	srv.createProxyProject(t, "pa", srv.createTypedRegistry(t, "a", "docker-registry", upA.URL))
-	srv.createProxyProject(t, "pb", srv.createTypedRegistry(t, "b", "docker-registry", upB.URL))
-	refA, refB := upA.Host+"/team/app:v1", upB.Host+"/tools/cli:v2"
+	srv.createProxyProject(t, "pb", srv.createTypedRegistry(t, "b", "docker-registry", urlB))
+	refA, refB := upA.Host+"/team/app:v1", hostB+"/tools/cli:v2"
 
 	t.Run("per-project form", func(t *testing.T) {
 		hosts := t.TempDir()
-		writeHostsToml(t, hosts, upB.Host, fmt.Sprintf(`server = %q
+		writeHostsToml(t, hosts, hostB, fmt.Sprintf(`server = %q
 [host."https://%s/v2/pb"]
   capabilities = ["pull", "resolve"]
   ca = %q
