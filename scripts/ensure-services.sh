@@ -5,6 +5,9 @@
 # A service that already answers is left alone. One that does not is installed from Debian's packages
 # when its binaries are missing (apt-get update first; needs root) and started with the same commands
 # the machine image uses. Idempotent; prints one line per service.
+# It also installs the container runtimes the mirror e2e tests drive (tests/e2e/containerd_test.go,
+# skopeo_test.go): containerd (with ctr) and skopeo from Debian's packages, when missing and running as
+# root. The tests start containerd themselves, with their own root, state and socket.
 set -euo pipefail
 
 REDIS_PORT=${REDIS_PORT:-6379}
@@ -96,5 +99,17 @@ ensure_postgres() {
   log "postgresql ready on 127.0.0.1:$PG_PORT (db $PG_DB, trust)"
 }
 
+# Container runtimes for the mirror e2e tests; without root the tests that need them skip.
+ensure_runtimes() {
+  local missing=()
+  command -v containerd >/dev/null && command -v ctr >/dev/null || missing+=(containerd)
+  command -v skopeo >/dev/null || missing+=(skopeo)
+  if [ ${#missing[@]} -eq 0 ]; then log "containerd and skopeo installed"; return; fi
+  if [ "$(id -u)" -ne 0 ]; then log "not root: skipping ${missing[*]} (the e2e tests that need them skip)"; return; fi
+  apt_install "${missing[@]}"
+  log "installed ${missing[*]}"
+}
+
 ensure_redis
 ensure_postgres
+ensure_runtimes

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -29,6 +30,12 @@ type Berth struct {
 // StartBerth starts bin at a free loopback port with a new data directory under dir, the given extra
 // serve arguments, and waits for its health endpoint.
 func StartBerth(ctx context.Context, bin, dir, cpus string, extra ...string) (*Berth, error) {
+	return startBerthTLS(ctx, bin, dir, cpus, nil, extra...)
+}
+
+// startBerthTLS is StartBerth for a Berth serving HTTPS (extra carries its --tls-* flags) when tlsCfg
+// is set: the URL is https and every setup client trusts what tlsCfg trusts.
+func startBerthTLS(ctx context.Context, bin, dir, cpus string, tlsCfg *tls.Config, extra ...string) (*Berth, error) {
 	dataDir, err := os.MkdirTemp(dir, "berth-data-")
 	if err != nil {
 		return nil, err
@@ -37,12 +44,17 @@ func StartBerth(ctx context.Context, bin, dir, cpus string, extra ...string) (*B
 	_, _ = rand.Read(pass)
 	b := &Berth{DataDir: dataDir, LogPath: dataDir + ".log"}
 	b.User, b.Pass, b.Client = "admin", "Bench-"+hex.EncodeToString(pass), newClient()
+	scheme := "http://"
+	if tlsCfg != nil {
+		scheme = "https://"
+		b.Client.Transport.(*http.Transport).TLSClientConfig = tlsCfg
+	}
 	for attempt := 0; ; attempt++ { // a free port can be taken between probe and bind: retry
 		b.Host, err = freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		b.URL = "http://" + b.Host
+		b.URL = scheme + b.Host
 		args := append([]string{"serve", "--listen", b.Host, "--data-dir", dataDir, "--admin-password", b.Pass}, extra...)
 		b.proc, _, err = startProc("berth", b.LogPath, childEnv(), false, cpus, bin, args...)
 		if err != nil {
@@ -69,7 +81,7 @@ func freeAddr() (string, error) {
 
 func (b *Berth) waitHealthy(ctx context.Context) error {
 	deadline := time.Now().Add(berthStartTimeout)
-	c := &http.Client{Timeout: 2 * time.Second}
+	c := &http.Client{Timeout: 2 * time.Second, Transport: b.Client.Transport}
 	for {
 		resp, err := c.Get(b.URL + "/api/v2.0/health")
 		if err == nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,9 @@ type Load struct {
 	MaxRequests int64
 	Header      http.Header
 	WantBytes   int64 // the body length every answer must have (checked); < 0 = any
+
+	// TLS is the client's TLS settings for an https URL (nil: the defaults).
+	TLS *tls.Config
 }
 
 // maxErrors stops a trial that fails persistently instead of spinning on errors.
@@ -116,7 +120,7 @@ func (w *worker) fail(err error, failures *atomic.Int64) {
 
 func (w *worker) run(ctx context.Context, started, failures *atomic.Int64) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true,
-		ReadBufferSize: 64 << 10, ResponseHeaderTimeout: time.Minute}
+		ReadBufferSize: 64 << 10, ResponseHeaderTimeout: time.Minute, TLSClientConfig: w.load.TLS}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
 	buf := make([]byte, 256<<10)

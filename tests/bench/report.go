@@ -20,6 +20,7 @@ type Report struct {
 	Core      *CoreResult
 	Proxy     *ProxyResult
 	Referrers *ReferrersResult
+	Mirror    *MirrorResult
 	Errors    []string
 }
 

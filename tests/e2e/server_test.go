@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/tlsconfig/tlstest"
 )
 
 const (
@@ -60,20 +64,22 @@ func envOr(name, def string) string {
 
 // serverConfig is how a test wants its server started.
 type serverConfig struct {
-	dataDir string   // "" = a fresh t.TempDir()
-	args    []string // extra `berth serve` arguments
+	dataDir string      // "" = a fresh t.TempDir()
+	args    []string    // extra `berth serve` arguments
+	tlsCA   *tlstest.CA // when set, the server serves HTTPS with a certificate of this CA for 127.0.0.1
 }
 
 // server is one running bin/berth process.
 type server struct {
 	Host          string // 127.0.0.1:port, the registry host clients use
-	URL           string // http://Host
+	URL           string // http://Host, or https://Host with serverConfig.tlsCA
 	AdminPassword string
 	DataDir       string
 
 	bin     string
 	cfg     serverConfig
 	logPath string
+	client  *http.Client // trusts serverConfig.tlsCA when set
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the process has exited; waitErr is then set
 	waitErr error
@@ -95,6 +101,14 @@ func startServer(t *testing.T, cfg serverConfig) *server {
 		DataDir:       cfg.dataDir,
 		AdminPassword: "Berth-e2e-" + randomHex(t, 8),
 		logPath:       filepath.Join(t.TempDir(), "berth.log"),
+		client:        http.DefaultClient,
+	}
+	if cfg.tlsCA != nil {
+		pair := cfg.tlsCA.Server(t, t.TempDir(), "berth", "127.0.0.1")
+		s.cfg.args = append(s.cfg.args, "--tls-cert-file", pair.CertFile, "--tls-key-file", pair.KeyFile)
+		pool := x509.NewCertPool()
+		pool.AddCert(cfg.tlsCA.Cert)
+		s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}}
 	}
 	t.Cleanup(func() {
 		s.stop(t)
@@ -129,6 +143,9 @@ func (s *server) launch(t *testing.T) error {
 	t.Helper()
 	s.Host = freeAddr(t)
 	s.URL = "http://" + s.Host
+	if s.cfg.tlsCA != nil {
+		s.URL = "https://" + s.Host
+	}
 	args := append([]string{
 		"serve",
 		"--listen", s.Host,
@@ -174,7 +191,7 @@ func (s *server) launch(t *testing.T) error {
 // waitHealthy polls GET /api/v2.0/health until 200, the process exits, or startupTimeout passes.
 func (s *server) waitHealthy(t *testing.T) error {
 	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: s.client.Transport}
 	deadline := time.Now().Add(startupTimeout)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -345,7 +362,7 @@ func (s *server) do(t *testing.T, method, path string, auth *basicAuth, header h
 	if auth != nil {
 		req.SetBasicAuth(auth.user, auth.password)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	require.NoError(t, err, "%s %s", method, path)
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)

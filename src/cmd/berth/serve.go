@@ -33,8 +33,10 @@ import (
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/tlsconfig"
 	"github.com/berth-registry/berth/src/server"
 	"github.com/berth-registry/berth/src/server/api"
+	"github.com/berth-registry/berth/src/server/mirror"
 	registryhttp "github.com/berth-registry/berth/src/server/registry"
 )
 
@@ -133,11 +135,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
 
 	authn := auth.NewAuthenticator(password)
+	// Registry-mirror routing (?ns=, the default project): a table of every project, rebuilt after
+	// changes made through this node's API, and every 5 s for other nodes' changes.
+	mirrors := mirror.NewRouter(store, cfg.MirrorDefaultProject, 5*time.Second, log.With("component", "mirror"))
 	// The registry handlers only read projects: they get the cached ones without a copy per request.
 	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects.ReadOnly(), authn, log.With("component", "registry"),
-		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize})
+		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Mirror: mirrors,
+			// Docker's registry-mirrors cannot answer the Basic challenge of an anonymous /v2/ ping.
+			AnonymousBase: cfg.MirrorDefaultProject != ""})
 	apiH, err := api.New(api.Deps{
-		Projects: projects, Registries: store, Repositories: store, Box: box, Auth: authn,
+		Projects: mirror.Projects{Next: projects, Router: mirrors}, Registries: mirror.Registries{Next: store, Router: mirrors}, Repositories: store, Box: box, Auth: authn,
 		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
 			ep, err := proxy.Endpoint(&r, plain{})
 			if err != nil {
@@ -162,11 +169,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if cfg.TLSCertFile != "" {
+		if srv.TLSConfig, err = tlsconfig.Server(cfg.TLSCertFile, cfg.TLSKeyFile, tlsconfig.Options{
+			ClientCAFile: cfg.TLSClientCAFile, Logger: log.With("component", "tls"),
+		}); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
+	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "data_dir", cfg.DataDir,
 		"database", redactURL(cfg.DatabaseURLOrDefault()), "redis", redactURL(cfg.RedisURL))
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
@@ -179,7 +193,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -40,11 +40,12 @@ func NewAuthenticator(adminPassword string) *Authenticator {
 	return &Authenticator{adminHash: sha256.Sum256([]byte(adminPassword))}
 }
 
-// Authenticate returns the caller. Requests without credentials are anonymous; wrong credentials are an
-// UNAUTHORIZED error.
+// Authenticate returns the caller. Requests without credentials are anonymous, and so are those with an
+// empty user name and password: containers/image (skopeo, Podman, CRI-O) answers a Basic challenge that
+// way when it has no credentials for a host. Wrong credentials are an UNAUTHORIZED error.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	user, pass, ok := r.BasicAuth()
-	if !ok {
+	if !ok || (user == "" && pass == "") {
 		return Principal{}, nil
 	}
 	h := sha256.Sum256([]byte(pass))

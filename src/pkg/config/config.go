@@ -46,6 +46,12 @@ type Config struct {
 	ReferrersPrefetchWorker int
 	ReferrersNodeCache      time.Duration
 	MemoryCacheBytes        int64
+
+	TLSCertFile     string // "" = plain HTTP
+	TLSKeyFile      string
+	TLSClientCAFile string // "" = no client certificates asked for
+
+	MirrorDefaultProject string // "" = mirror requests without ns need a project as the first segment
 }
 
 // Defaults returns the embedded defaults.
@@ -106,6 +112,10 @@ func (c *Config) settings() []setting {
 		{"referrers-prefetch-workers", "concurrent background referrers prefetches", &c.ReferrersPrefetchWorker},
 		{"referrers-node-cache", "with Redis: how long a node reuses a referrers cache entry it read or wrote before reading Redis again (0 = every request reads Redis)", &c.ReferrersNodeCache},
 		{"memory-cache-bytes", "size bound of the in-process cache used when no Redis is configured", &c.MemoryCacheBytes},
+		{"tls-cert-file", "PEM certificate (chain) to serve HTTPS with; re-read when the file changes; empty = plain HTTP", &c.TLSCertFile},
+		{"tls-key-file", "PEM private key of tls-cert-file", &c.TLSKeyFile},
+		{"tls-client-ca-file", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", &c.TLSClientCAFile},
+		{"mirror-default-project", "project serving registry-mirror requests without ns whose first path segment is no project (Docker's registry-mirrors); empty = none", &c.MirrorDefaultProject},
 	}
 }
 
@@ -192,6 +202,12 @@ func (c *Config) validate() error {
 	}
 	if c.ReferrersUpstreamPages <= 0 || c.UpstreamMaxConns <= 0 || c.ReferrersPrefetchWorker < 0 {
 		errs = append(errs, errors.New("referrers-upstream-pages and upstream-max-conns must be > 0, referrers-prefetch-workers >= 0"))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls-cert-file and tls-key-file must be set together"))
+	}
+	if c.TLSClientCAFile != "" && c.TLSCertFile == "" {
+		errs = append(errs, errors.New("tls-client-ca-file needs tls-cert-file and tls-key-file"))
 	}
 	return errors.Join(errs...)
 }

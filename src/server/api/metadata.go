@@ -4,9 +4,11 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/mirror"
 )
 
 // Harbor stores metadata names and values in varchar(255) columns.
@@ -41,6 +43,12 @@ func normalizeMetadata(key, value string) (string, error) {
 			return "", errcode.ErrBadRequest.WithMessage("metadata %s must be a non-negative integer, got %q", key, value)
 		}
 		return strconv.FormatInt(n, 10), nil
+	case key == mirror.MetaNamespaces:
+		names, err := mirror.ParseNamespaces(value)
+		if err != nil {
+			return "", errcode.ErrBadRequest.WithMessage("metadata %s: %s", key, err.Error())
+		}
+		return strings.Join(names, ","), nil
 	case int32Metadata[key]:
 		n, err := strconv.ParseInt(value, 10, 32)
 		if err != nil {

@@ -95,6 +95,13 @@ func TestNormalizeMetadata(t *testing.T) {
 		{"proxy_referrer_cache_seconds", "", "", false},
 		{"max_upstream_conn", "-1", "-1", true},
 		{"max_upstream_conn", "2147483648", "", false},
+		{"mirror_namespaces", " GHCR.io, 127.0.0.2:5000,ghcr.io,", "ghcr.io,127.0.0.2:5000", true},
+		{"mirror_namespaces", "[::1]:5000", "[::1]:5000", true},
+		{"mirror_namespaces", "", "", true},
+		{"mirror_namespaces", "https://ghcr.io", "", false},
+		{"mirror_namespaces", "ghcr.io/org", "", false},
+		{"mirror_namespaces", "user@ghcr.io", "", false},
+		{"mirror_namespaces", "ghcr io", "", false},
 		{"anything", "", "", true},
 		{"anything", "free text", "free text", true},
 	}

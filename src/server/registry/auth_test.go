@@ -73,6 +73,8 @@ func TestAuthorization(t *testing.T) {
 		{"anon pulls private", http.MethodGet, "/v2/private/app/manifests/" + priv.digest.String(), asAnon, http.StatusUnauthorized, "UNAUTHORIZED"},
 		{"anon tags private", http.MethodGet, "/v2/private/app/tags/list", asAnon, http.StatusUnauthorized, "UNAUTHORIZED"},
 		{"wrong password on public", http.MethodGet, "/v2/public/app/manifests/v1", asWrongPassword, http.StatusUnauthorized, "UNAUTHORIZED"},
+		{"empty Basic credentials are anonymous", http.MethodGet, "/v2/public/app/manifests/v1", asEmptyBasic, http.StatusOK, ""},
+		{"empty Basic credentials on private", http.MethodGet, "/v2/private/app/tags/list", asEmptyBasic, http.StatusUnauthorized, "UNAUTHORIZED"},
 		{"admin pulls private", http.MethodGet, "/v2/private/app/manifests/v1", asAdmin, http.StatusOK, ""},
 		// A missing project: 404 for an authenticated caller, 401 for an anonymous one.
 		{"admin missing project", http.MethodGet, "/v2/nope/app/manifests/v1", asAdmin, http.StatusNotFound, "NAME_UNKNOWN"},

@@ -31,6 +31,7 @@ const (
 	asAdmin = iota
 	asAnon
 	asWrongPassword
+	asEmptyBasic // Basic credentials with an empty user and password, as containers/image sends without any
 )
 
 // env is a registry handler over the real storage.FS and meta on SQLite, in a temp dir, with projects
@@ -116,6 +117,8 @@ func (e *env) do(r req) resp {
 		hr.SetBasicAuth(auth.AdminUser, adminPassword)
 	case asWrongPassword:
 		hr.SetBasicAuth(auth.AdminUser, "wrong")
+	case asEmptyBasic:
+		hr.SetBasicAuth("", "")
 	}
 	res, err := e.srv.Client().Do(hr)
 	require.NoError(e.t, err)

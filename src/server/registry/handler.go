@@ -29,6 +29,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/reference"
+	"github.com/berth-registry/berth/src/server/mirror"
 )
 
 // DefaultMaxReferrersPage is the referrers page size when Options.MaxReferrersPage is 0.
@@ -43,6 +44,7 @@ const (
 	headerSubject        = "OCI-Subject"
 	headerFiltersApplied = "OCI-Filters-Applied"
 	headerCache          = "X-Cache"
+	headerNamespace      = "OCI-Namespace"
 )
 
 // ProjectResolver finds a project by name; a missing project is an error wrapping meta.ErrNotFound.
@@ -55,6 +57,21 @@ type Options struct {
 	// MaxReferrersPage caps the referrers page size a client may ask for with n (0:
 	// DefaultMaxReferrersPage). Without n the content service's default applies.
 	MaxReferrersPage int
+	// Mirror routes registry-mirror requests: ?ns=<registry host>, and names whose first segment is no
+	// project (nil: every name is <project>/<repository>). See package mirror.
+	Mirror MirrorRouter
+	// AnonymousBase answers GET /v2/ with 200 to anonymous callers instead of the Basic challenge. Docker's
+	// registry-mirrors need it: Docker pings /v2/ first and, holding no credentials for the mirror, cannot
+	// answer a Basic challenge, so it would send nothing more. Clients then get the challenge from the
+	// request that needs credentials (a push, a private project).
+	AnonymousBase bool
+}
+
+// MirrorRouter decides which project serves a repository name requested with the ns query parameter
+// ("" when absent). A zero Route means the name is <project>/<repository> as usual; an error wrapping
+// mirror.ErrUnknownNamespace is answered 404 NAME_UNKNOWN.
+type MirrorRouter interface {
+	Route(ctx context.Context, ns, name string) (mirror.Route, error)
 }
 
 // Handler serves /v2/. Build it with New.
@@ -64,6 +81,8 @@ type Handler struct {
 	authn        *auth.Authenticator
 	log          *slog.Logger
 	maxReferrers int
+	mirror       MirrorRouter
+	openBase     bool
 	table        map[reference.Kind]map[string]endpoint
 	// bodies recycles the buffers referrers answers are encoded into (*[]byte).
 	bodies sync.Pool
@@ -80,7 +99,7 @@ func New(svc content.Service, projects ProjectResolver, authn *auth.Authenticato
 	if opts.MaxReferrersPage <= 0 {
 		opts.MaxReferrersPage = DefaultMaxReferrersPage
 	}
-	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage}
+	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror, openBase: opts.AnonymousBase}
 	h.table = map[reference.Kind]map[string]endpoint{}
 	for k := reference.KindBase; k <= reference.KindReferrers; k++ {
 		h.table[k] = h.endpoints(k)
@@ -166,7 +185,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
-	rt, err := reference.ParseV2Path(r.URL.Path)
+	rt, err := h.parse(r.URL.Path)
 	if err != nil {
 		return routeError(err, r.Method)
 	}
@@ -185,7 +204,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	case reference.KindBase:
 		// Anonymous callers get the challenge so that clients (docker, oras, crane, cosign, notation)
 		// send their credentials; pulls of public projects still work without any.
-		if who.Name == "" {
+		if who.Name == "" && !h.openBase {
 			return errcode.ErrUnauthorized.New()
 		}
 	case reference.KindCatalog:
@@ -196,16 +215,60 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 			return errcode.ErrDenied.WithMessage("the catalog is for administrators")
 		}
 	default:
-		repo, err := h.repository(r.Context(), who, rt.Name)
+		repo, ns, err := h.route(r, who, rt.Name)
 		if err != nil {
 			return err
 		}
 		if err := auth.Authorize(who, repo.Project, ep.act); err != nil {
 			return err
 		}
+		if ns != "" {
+			// The distribution-spec's "Registry Proxying" section: name the namespace served.
+			w.Header().Set(headerNamespace, ns)
+		}
 		req.repo = repo
 	}
 	return ep.handle(w, r, req)
+}
+
+// parse is reference.ParseV2Path, except that with a mirror router a one-component name (Docker Hub's
+// "nginx", sent with ns=docker.io) is accepted: the router decides whether some project serves it.
+func (h *Handler) parse(path string) (reference.Route, error) {
+	rt, err := reference.ParseV2Path(path)
+	if err == nil || h.mirror == nil || !errors.Is(err, reference.ErrNameNoProject) {
+		return rt, err
+	}
+	// Parse it under a placeholder project, then drop the placeholder.
+	rt, err = reference.ParseV2Path("/v2/x/" + strings.TrimPrefix(path, "/v2/"))
+	rt.Name = strings.TrimPrefix(rt.Name, "x/")
+	return rt, err
+}
+
+// route resolves the repository of a request: through the mirror router first, when there is one,
+// then as <project>/<repository>. ns is the namespace a mirror route served ("" otherwise).
+func (h *Handler) route(r *http.Request, who auth.Principal, name string) (content.Repo, string, error) {
+	if h.mirror == nil {
+		repo, err := h.repository(r.Context(), who, name)
+		return repo, "", err
+	}
+	var ns string
+	if r.URL.RawQuery != "" {
+		ns = r.URL.Query().Get("ns")
+	}
+	mr, err := h.mirror.Route(r.Context(), ns, name)
+	if errors.Is(err, mirror.ErrUnknownNamespace) {
+		return content.Repo{}, "", errcode.ErrNameUnknown.WithMessage("no project mirrors namespace %s", ns).
+			WithDetail(map[string]string{"name": name, "ns": ns})
+	}
+	if err != nil {
+		return content.Repo{}, "", errcode.ErrUnknown.Wrap(err, "routing mirror request")
+	}
+	if mr.Project == "" {
+		repo, err := h.repository(r.Context(), who, name)
+		return repo, "", err
+	}
+	repo, err := h.repository(r.Context(), who, mr.Project+"/"+mr.Path)
+	return repo, mr.Namespace, err
 }
 
 // repository resolves name's project. A missing project is NAME_UNKNOWN for an authenticated caller and

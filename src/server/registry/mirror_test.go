@@ -1,0 +1,83 @@
+package registry_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/mirror"
+	"github.com/berth-registry/berth/src/server/registry"
+)
+
+// TestMirrorRoutes drives the handler with the real mirror router over the real metadata store: ns
+// routing with the OCI-Namespace header, Docker Hub's one-component names, unknown namespaces, the
+// default project, the project's authorization, and the anonymous /v2/ ping Docker's registry-mirrors
+// need.
+func TestMirrorRoutes(t *testing.T) {
+	var router *mirror.Router
+	e := newEnv(t, envOpts{handler: registry.Options{AnonymousBase: true, Mirror: routerFunc(func(ctx context.Context, ns, name string) (mirror.Route, error) {
+		return router.Route(ctx, ns, name)
+	})}})
+	ctx := context.Background()
+	regID, err := e.meta.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io"})
+	require.NoError(t, err)
+	_, err = e.meta.CreateProject(ctx, &meta.Project{Name: "hubproxy", RegistryID: regID, Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(t, err)
+	_, err = e.meta.CreateProject(ctx, &meta.Project{Name: "ghcrproxy", RegistryID: regID, Metadata: map[string]string{mirror.MetaNamespaces: "ghcr.io"}})
+	require.NoError(t, err)
+	router = mirror.NewRouter(e.meta, "public", time.Minute, nil)
+
+	// The local service stands in for the pull-through one: routing is what is tested here.
+	hub := e.pushImage("hubproxy/library/app", "v1", imageOpts{seed: "hub"})
+	private := e.pushImage("ghcrproxy/org/tool", "v1", imageOpts{seed: "ghcr"})
+	def := e.pushImage("public/bitnami/redis", "v1", imageOpts{seed: "default"})
+
+	for _, tc := range []struct {
+		name   string
+		path   string
+		as     int
+		status int
+		code   string
+		digest string
+		ns     string
+	}{
+		{"anonymous ping", "/v2/", asAnon, http.StatusOK, "", "", ""},
+		{"ns docker.io", "/v2/library/app/manifests/v1?ns=docker.io", asAnon, http.StatusOK, "", hub.digest.String(), "docker.io"},
+		{"one-component name gets library/", "/v2/app/manifests/v1?ns=docker.io", asAnon, http.StatusOK, "", hub.digest.String(), "docker.io"},
+		{"per-project form", "/v2/hubproxy/library/app/manifests/v1?ns=docker.io", asAnon, http.StatusOK, "", hub.digest.String(), "docker.io"},
+		{"HEAD through ns", "/v2/library/app/manifests/" + hub.digest.String() + "?ns=registry-1.docker.io", asAnon, http.StatusOK, "", hub.digest.String(), "registry-1.docker.io"},
+		{"private project through ns, anonymous", "/v2/org/tool/manifests/v1?ns=ghcr.io", asAnon, http.StatusUnauthorized, "UNAUTHORIZED", "", ""},
+		{"private project through ns, admin", "/v2/org/tool/manifests/v1?ns=ghcr.io", asAdmin, http.StatusOK, "", private.digest.String(), "ghcr.io"},
+		{"unknown ns", "/v2/library/app/manifests/v1?ns=quay.io", asAnon, http.StatusNotFound, "NAME_UNKNOWN", "", ""},
+		{"unknown ns, one component", "/v2/app/manifests/v1?ns=quay.io", asAdmin, http.StatusNotFound, "NAME_UNKNOWN", "", ""},
+		{"default project", "/v2/bitnami/redis/manifests/v1", asAnon, http.StatusOK, "", def.digest.String(), ""},
+		{"a project's own name wins without ns", "/v2/hubproxy/library/app/manifests/v1", asAnon, http.StatusOK, "", hub.digest.String(), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			method := http.MethodGet
+			if tc.name == "HEAD through ns" {
+				method = http.MethodHead
+			}
+			r := e.do(req{method: method, path: tc.path, as: tc.as})
+			if tc.code != "" {
+				requireError(t, r, tc.status, tc.code)
+			} else {
+				require.Equal(t, tc.status, r.status, "body: %s", r.body)
+			}
+			require.Equal(t, tc.ns, r.header.Get("OCI-Namespace"))
+			if tc.digest != "" {
+				require.Equal(t, tc.digest, r.header.Get("Docker-Content-Digest"))
+			}
+		})
+	}
+}
+
+type routerFunc func(ctx context.Context, ns, name string) (mirror.Route, error)
+
+func (f routerFunc) Route(ctx context.Context, ns, name string) (mirror.Route, error) {
+	return f(ctx, ns, name)
+}
