@@ -150,6 +150,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return c.Ping(ctx)
 		}),
 		Health: health, Log: log.With("component", "api"),
+		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
 	})
 	if err != nil {
 		return err
