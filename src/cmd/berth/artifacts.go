@@ -9,6 +9,8 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/proxy"
+	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/server/api"
 )
@@ -39,4 +41,20 @@ func (a apiArtifacts) ReadManifest(ctx context.Context, d string) ([]byte, error
 		return nil, fmt.Errorf("manifest %s exceeds %d bytes", d, content.MaxManifestSize)
 	}
 	return body, nil
+}
+
+// upstreamPinger checks a registry endpoint with the upstream client's settings, as the API's
+// registry ping does (serve.go).
+func upstreamPinger(opts registry.Options) api.RegistryPinger {
+	return api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
+		ep, err := proxy.Endpoint(&r, plain{})
+		if err != nil {
+			return err
+		}
+		c, err := registry.NewClient(ep, opts)
+		if err != nil {
+			return err
+		}
+		return c.Ping(ctx)
+	})
 }
