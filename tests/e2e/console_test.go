@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func (b *browser) screenshot(name string) {
 	require.NoError(b.t, os.MkdirAll(dir, 0o750))
 	b.shot++
 	file := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(b.t.Name())+"-"+
-		string(rune('0'+b.shot))+"-"+name+".png")
+		strconv.Itoa(b.shot)+"-"+name+".png")
 	require.NoError(b.t, os.WriteFile(file, png, 0o600))
 	b.t.Logf("screenshot %s", file)
 }
@@ -169,6 +170,17 @@ func TestConsole(t *testing.T) {
 	require.Contains(t, tree, `data-digest="`+sbom.Digest+`" data-source="upstream"`, "the upstream's SBOM:\n%s", tree)
 	require.Equal(t, proxy.Host+"/cache/"+upstreamRepo+"@"+dig, get(b, chromedp.Value(chromedp.ID("pull-cmd"))))
 	b.screenshot("referrers-on")
+	// The same page on a phone-sized screen.
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("referrers-tree")))
+	b.screenshot("referrers-phone")
+	b.do(chromedp.EmulateViewport(1280, 900))
+
+	// --- the cache page counts the proxied referrers requests (the console's own included)
+	b.open("/cache")
+	cacheText := b.text("main")
+	require.Contains(t, cacheText, "upstream ok")
+	require.Regexp(t, `MISS`, cacheText)
+	b.screenshot("cache")
 
 	// --- toggle off: only what Berth holds
 	b.open("/projects/cache")
