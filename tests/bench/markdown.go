@@ -49,6 +49,7 @@ func (r *Report) Markdown() string {
 	r.coreDetail(p)
 	r.proxyDetail(p)
 	r.referrersDetail(p)
+	r.consoleDetail(p)
 	return w.String()
 }
 

@@ -21,6 +21,8 @@ type Report struct {
 	Proxy     *ProxyResult
 	Referrers *ReferrersResult
 	Errors    []string
+
+	Console *ConsoleResult // issue 14 (console.go)
 }
 
 // Machine describes where the run happened.
