@@ -17,7 +17,9 @@ import (
 
 // apiArtifacts is what the Harbor API's repository and artifact endpoints (and the console) read:
 // repository lists from the store, artifacts through the referrer cache wrapper (so that deletes drop
-// the cached referrer lists), and manifest bytes from the blob store.
+// the cached referrer lists), and manifest bytes from the blob store. DeleteRepository goes to the store
+// directly: this node's cached referrer lists of that repository expire within their TTL (2 s), as
+// other nodes' do.
 type apiArtifacts struct {
 	meta.RepositoryStore
 	meta.ArtifactStore

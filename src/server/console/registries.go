@@ -30,9 +30,9 @@ type registryRow struct {
 }
 
 func (c *Console) registryRow(r *meta.Registry) registryRow {
-	row := registryRow{Registry: r, HasSecret: r.AccessSecret != ""}
-	row.Registry = &meta.Registry{ID: r.ID, Name: r.Name, Type: r.Type, URL: r.URL, Description: r.Description,
-		Insecure: r.Insecure, CredentialType: r.CredentialType, AccessKey: r.AccessKey}
+	// A copy without the sealed secret: the templates cannot show what they do not get.
+	row := registryRow{HasSecret: r.AccessSecret != "", Registry: &meta.Registry{ID: r.ID, Name: r.Name, Type: r.Type,
+		URL: r.URL, Description: r.Description, Insecure: r.Insecure, CredentialType: r.CredentialType, AccessKey: r.AccessKey}}
 	if v, ok := c.pings.Load(r.ID); ok {
 		pr := v.(pingResult)
 		row.Ping = &pr
