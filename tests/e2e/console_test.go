@@ -135,22 +135,7 @@ func TestConsole(t *testing.T) {
 	proxy := startServer(t, serverConfig{})
 	b := newBrowser(t, proxy)
 	b.login(proxy.AdminPassword)
-
-	// --- the registry endpoint and the proxy-cache project, through the forms
-	b.open("/registries")
-	b.do(chromedp.SendKeys(chromedp.ID("r-name"), "upstream"), chromedp.SetValue(chromedp.ID("r-type"), "docker-registry"),
-		chromedp.SendKeys(chromedp.ID("r-url"), up.URL), chromedp.Submit(chromedp.ID("r-url")),
-		chromedp.WaitVisible(chromedp.CSS(`a[href="/registries/1"]`)))
-	require.Contains(t, b.text("main table"), up.URL)
-	b.screenshot("registries")
-
-	b.open("/projects")
-	b.do(chromedp.SendKeys(chromedp.ID("name"), "cache"), chromedp.Click(chromedp.CSS(`#new-project ~ form input[name="public"]`)),
-		chromedp.SetValue(chromedp.ID("registry_id"), "1"), chromedp.Click(chromedp.ID("proxy_referrer_api")),
-		chromedp.SendKeys(chromedp.ID("cache_seconds"), "0"), chromedp.Submit(chromedp.ID("name")),
-		chromedp.WaitVisible(chromedp.ID("toggle-state")))
-	require.Equal(t, "Proxy Referrer API on", b.text("#toggle-state"))
-	b.screenshot("proxy-project")
+	createProxyProjectInBrowser(t, b, up.URL)
 
 	// --- pull the image and its signature through the proxy
 	psubj := proxy.Host + "/cache/" + upstreamRepo + "@" + dig
@@ -160,14 +145,41 @@ func TestConsole(t *testing.T) {
 	sc.writeFile("sbom.json", []byte(`{"components":["console"]}`))
 	sbom := sc.orasAttach(repo+"@"+dig, typeSBOM, "sbom.json:application/json")
 
-	// --- the artifact page: the referrers tree through the Proxy Referrer API
+	checkReferrersTree(t, b, proxy, dig, sig, sbom.Digest)
+	checkCSRFRefused(t, b)
+	checkAnonymous(t, b, proxy)
+}
+
+// createProxyProjectInBrowser adds the upstream under Registries and creates the public proxy-cache
+// project "cache" on it with the Proxy Referrer API on and freshness 0, through the forms.
+func createProxyProjectInBrowser(t *testing.T, b *browser, upstreamURL string) {
+	t.Helper()
+	b.open("/registries")
+	b.do(chromedp.SendKeys(chromedp.ID("r-name"), "upstream"), chromedp.SetValue(chromedp.ID("r-type"), "docker-registry"),
+		chromedp.SendKeys(chromedp.ID("r-url"), upstreamURL), chromedp.Submit(chromedp.ID("r-url")),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/registries/1"]`)))
+	require.Contains(t, b.text("main table"), upstreamURL)
+	b.screenshot("registries")
+
+	b.open("/projects")
+	b.do(chromedp.SendKeys(chromedp.ID("name"), "cache"), chromedp.Click(chromedp.CSS(`#new-project ~ form input[name="public"]`)),
+		chromedp.SetValue(chromedp.ID("registry_id"), "1"), chromedp.Click(chromedp.ID("proxy_referrer_api")),
+		chromedp.SendKeys(chromedp.ID("cache_seconds"), "0"), chromedp.Submit(chromedp.ID("name")),
+		chromedp.WaitVisible(chromedp.ID("toggle-state")))
+	require.Equal(t, "Proxy Referrer API on", b.text("#toggle-state"))
+	b.screenshot("proxy-project")
+}
+
+// checkReferrersTree finds the signature (held by Berth) and the SBOM (upstream only) on the artifact
+// page, checks the cache page, then turns the toggle off and sees the SBOM go.
+func checkReferrersTree(t *testing.T, b *browser, proxy *server, dig, sig, sbom string) {
+	t.Helper()
 	artifactPage := "/projects/cache/artifact?repo=" + url.QueryEscape(upstreamRepo) + "&digest=" + url.QueryEscape(dig)
 	b.open(artifactPage)
-	b.do(chromedp.WaitVisible(chromedp.ID("referrers-tree")))
 	tree := get(b, chromedp.OuterHTML(chromedp.ID("referrers-tree")))
 	require.Contains(t, tree, `data-digest="`+sig+`" data-source="local"`, "the pulled signature, held by Berth:\n%s", tree)
 	require.Contains(t, tree, typeCosignBundle)
-	require.Contains(t, tree, `data-digest="`+sbom.Digest+`" data-source="upstream"`, "the upstream's SBOM:\n%s", tree)
+	require.Contains(t, tree, `data-digest="`+sbom+`" data-source="upstream"`, "the upstream's SBOM:\n%s", tree)
 	require.Equal(t, proxy.Host+"/cache/"+upstreamRepo+"@"+dig, get(b, chromedp.Value(chromedp.ID("pull-cmd"))))
 	b.screenshot("referrers-on")
 	// The same page on a phone-sized screen.
@@ -175,25 +187,28 @@ func TestConsole(t *testing.T) {
 	b.screenshot("referrers-phone")
 	b.do(chromedp.EmulateViewport(1280, 900))
 
-	// --- the cache page counts the proxied referrers requests (the console's own included)
+	// The cache page counts the proxied referrers requests (the console's own included).
 	b.open("/cache")
 	cacheText := b.text("main")
 	require.Contains(t, cacheText, "upstream ok")
-	require.Regexp(t, `MISS`, cacheText)
+	require.Contains(t, cacheText, "MISS")
 	b.screenshot("cache")
 
-	// --- toggle off: only what Berth holds
+	// Toggle off: only what Berth holds.
 	b.open("/projects/cache")
 	b.do(chromedp.Click(chromedp.ID("proxy_referrer_api")), chromedp.Submit(chromedp.ID("proxy_referrer_api")),
 		chromedp.WaitVisible(chromedp.CSS(`p[role="status"]`)))
 	require.Equal(t, "Proxy Referrer API off", b.text("#toggle-state"))
 	b.open(artifactPage)
 	tree = get(b, chromedp.OuterHTML(chromedp.ID("referrers-tree")))
-	require.NotContains(t, tree, sbom.Digest, "the upstream-only SBOM is gone with the toggle off:\n%s", tree)
+	require.NotContains(t, tree, sbom, "the upstream-only SBOM is gone with the toggle off:\n%s", tree)
 	require.Contains(t, tree, `data-digest="`+sig+`" data-source="local"`, "the signature Berth holds stays")
 	b.screenshot("referrers-off")
+}
 
-	// --- CSRF: the same browser, logged in, posts a change without the token
+// checkCSRFRefused posts a change from the logged-in browser without the token: 403, nothing changes.
+func checkCSRFRefused(t *testing.T, b *browser) {
+	t.Helper()
 	status := get(b, chromedp.Evaluate[int](`fetch("/projects/cache/config", {method: "POST",
 		headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "public=on&proxy_referrer_api=on"})
 		.then(r => r.text().then(t => { document.documentElement.innerHTML = t; return r.status; }))`, chromedp.EvalAwaitPromise))
@@ -202,8 +217,12 @@ func TestConsole(t *testing.T) {
 	b.screenshot("csrf-refused")
 	b.open("/projects/cache")
 	require.Equal(t, "Proxy Referrer API off", b.text("#toggle-state"), "the refused change did not apply")
+}
 
-	// --- a private project is invisible to an anonymous visitor
+// checkAnonymous creates a private project and checks that a browser without a session neither lists
+// nor opens it.
+func checkAnonymous(t *testing.T, b *browser, proxy *server) {
+	t.Helper()
 	b.open("/projects")
 	b.do(chromedp.SendKeys(chromedp.ID("name"), "internal"), chromedp.Submit(chromedp.ID("name")),
 		chromedp.WaitVisible(chromedp.CSS(".badge.private")))

@@ -97,6 +97,33 @@ const mtImage = "application/vnd.oci.image.manifest.v1+json"
 // generated Go client: field names and types, paging headers, double-encoded names, permissions.
 func TestHarborRepositoriesAndArtifacts(t *testing.T) {
 	e := newHarborEnv(t)
+	fx := seedApp(t, e)
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, e *harborEnv, fx appFixture)
+	}{
+		{"list repositories with paging headers", testListRepositoriesWithPagingHeaders},
+		{"name query", testNameQuery},
+		{"double-encoded repository name", testDoubleencodedRepositoryName},
+		{"artifacts with tags, references and accessories", testArtifactsWithTagsReferencesAndAccessories},
+		{"artifact by tag and by digest, and its tags", testArtifactByTagAndByDigestAndItsTags},
+		{"anonymous callers see public projects only", testAnonymousCallersSeePublicProjectsOnly},
+		{"delete artifact and repository", testDeleteArtifactAndRepository},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e, fx) })
+	}
+}
+
+// appFixture is what seedApp stored in lib/app: an image (amd), an index of it and of a child not held
+// (arm), a tagged image (img) and its cosign signature (sig), pushed from t0 on.
+type appFixture struct {
+	t0                      time.Time
+	amd, arm, idx, img, sig string
+}
+
+// seedApp fills the public project lib with lib/app, lib/team/tool and ten empty repositories, and the
+// private project priv with priv/secret.
+func seedApp(t *testing.T, e *harborEnv) appFixture {
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	amd := e.put(t, e.lib, "lib/app", mtImage, mtOCIConfig, "", `{"amd64":1}`, t0)
@@ -113,124 +140,138 @@ func TestHarborRepositoriesAndArtifacts(t *testing.T) {
 		require.NoError(t, e.store.LinkBlob(ctx, e.lib, fmt.Sprintf("lib/r%02d", i), amd, 1))
 	}
 	e.put(t, e.priv, "priv/secret", mtImage, mtOCIConfig, "", `{"secret":1}`, t0)
+	return appFixture{t0: t0, amd: amd, arm: arm, idx: idx, img: img, sig: sig}
+}
 
-	t.Run("list repositories with paging headers", func(t *testing.T) {
-		res, err := e.admin.Repository.ListRepositories(ctx, repository.NewListRepositoriesParams().
-			WithProjectName("lib").WithPage(ptr(int64(2))).WithPageSize(ptr(int64(5))))
-		require.NoError(t, err)
-		require.EqualValues(t, 12, res.XTotalCount)
-		require.Contains(t, res.Link, `rel="prev"`)
-		require.Contains(t, res.Link, `rel="next"`)
-		require.Contains(t, res.Link, "page=3")
-		require.Len(t, res.Payload, 5)
-		res, err = e.admin.Repository.ListRepositories(ctx, repository.NewListRepositoriesParams().WithProjectName("lib"))
-		require.NoError(t, err)
-		app := res.Payload[0]
-		require.Equal(t, "lib/app", app.Name)
-		require.Equal(t, e.lib, app.ProjectID)
-		require.EqualValues(t, 3, app.ArtifactCount, "the index, its held child and the image; not the signature")
-		require.Positive(t, app.ID)
-		require.Equal(t, t0.Add(3*time.Minute), time.Time(app.UpdateTime).UTC())
-		require.NotNil(t, app.CreationTime)
-	})
-	t.Run("name query", func(t *testing.T) {
-		res, err := e.anon.Repository.ListRepositories(ctx, repository.NewListRepositoriesParams().
-			WithProjectName("lib").WithQ(ptr("name=~TEAM")))
-		require.NoError(t, err)
-		require.EqualValues(t, 1, res.XTotalCount)
-		require.Empty(t, res.Link)
-		require.Equal(t, "lib/team/tool", res.Payload[0].Name)
-	})
-	t.Run("double-encoded repository name", func(t *testing.T) {
-		// Harbor's clients escape "/" themselves; the client escapes again: team%252Ftool on the wire.
-		res, err := e.anon.Repository.GetRepository(ctx, repository.NewGetRepositoryParams().
-			WithProjectName("lib").WithRepositoryName(url.PathEscape("team/tool")))
-		require.NoError(t, err)
-		require.Equal(t, "lib/team/tool", res.Payload.Name)
-		require.EqualValues(t, 1, res.Payload.ArtifactCount)
-	})
-	t.Run("artifacts with tags, references and accessories", func(t *testing.T) {
-		res, err := e.anon.Artifact.ListArtifacts(ctx, artifact.NewListArtifactsParams().WithProjectName("lib").
-			WithRepositoryName("app").WithWithAccessory(ptr(true)).WithPageSize(ptr(int64(2))))
-		require.NoError(t, err)
-		require.EqualValues(t, 3, res.XTotalCount)
-		require.Contains(t, res.Link, `rel="next"`)
-		require.Len(t, res.Payload, 2)
-		image, index := res.Payload[0], res.Payload[1]
-		require.Equal(t, img, image.Digest)
-		require.Equal(t, "IMAGE", image.Type)
-		require.Equal(t, mtOCIConfig, image.MediaType)
-		require.Equal(t, mtImage, image.ManifestMediaType)
-		require.Equal(t, int64(len(`{"image":2}`)), image.Size)
-		require.Equal(t, "lib/app", image.RepositoryName)
-		require.Equal(t, e.lib, image.ProjectID)
-		require.Equal(t, t0.Add(2*time.Minute), time.Time(image.PushTime).UTC())
-		require.Len(t, image.Tags, 2)
-		require.Equal(t, []string{"latest", "v2"}, []string{image.Tags[0].Name, image.Tags[1].Name})
-		require.Equal(t, image.ID, image.Tags[0].ArtifactID)
-		require.Len(t, image.Accessories, 1)
-		acc := image.Accessories[0]
-		require.Equal(t, sig, acc.Digest)
-		require.Equal(t, "signature.cosign", acc.Type)
-		require.Equal(t, img, acc.SubjectArtifactDigest)
-		require.Equal(t, image.ID, acc.SubjectArtifactID)
-		require.Nil(t, image.References)
+func testListRepositoriesWithPagingHeaders(t *testing.T, e *harborEnv, fx appFixture) {
+	ctx := context.Background()
+	res, err := e.admin.Repository.ListRepositories(ctx, repository.NewListRepositoriesParams().
+		WithProjectName("lib").WithPage(ptr(int64(2))).WithPageSize(ptr(int64(5))))
+	require.NoError(t, err)
+	require.EqualValues(t, 12, res.XTotalCount)
+	require.Contains(t, res.Link, `rel="prev"`)
+	require.Contains(t, res.Link, `rel="next"`)
+	require.Contains(t, res.Link, "page=3")
+	require.Len(t, res.Payload, 5)
+	res, err = e.admin.Repository.ListRepositories(ctx, repository.NewListRepositoriesParams().WithProjectName("lib"))
+	require.NoError(t, err)
+	app := res.Payload[0]
+	require.Equal(t, "lib/app", app.Name)
+	require.Equal(t, e.lib, app.ProjectID)
+	require.EqualValues(t, 3, app.ArtifactCount, "the index, its held child and the image; not the signature")
+	require.Positive(t, app.ID)
+	require.Equal(t, fx.t0.Add(3*time.Minute), time.Time(app.UpdateTime).UTC())
+	require.NotNil(t, app.CreationTime)
+}
 
-		require.Equal(t, idx, index.Digest)
-		require.Equal(t, mtOCIIndex, index.ManifestMediaType)
-		require.Len(t, index.References, 2)
-		require.Equal(t, amd, index.References[0].ChildDigest)
-		require.Positive(t, index.References[0].ChildID, "held child")
-		require.Equal(t, "amd64", index.References[0].Platform.Architecture)
-		require.Equal(t, arm, index.References[1].ChildDigest)
-		require.Zero(t, index.References[1].ChildID, "child not held")
-		require.Equal(t, "v8", index.References[1].Platform.Variant)
-		require.Empty(t, index.Accessories)
-	})
-	t.Run("artifact by tag and by digest, and its tags", func(t *testing.T) {
-		for _, ref := range []string{"latest", img} {
-			res, err := e.anon.Artifact.GetArtifact(ctx, artifact.NewGetArtifactParams().WithProjectName("lib").
-				WithRepositoryName("app").WithReference(ref))
-			require.NoError(t, err, ref)
-			require.Equal(t, img, res.Payload.Digest)
-			require.Nil(t, res.Payload.Accessories, "with_accessory defaults to false")
-		}
-		res, err := e.anon.Artifact.ListTags(ctx, artifact.NewListTagsParams().WithProjectName("lib").
-			WithRepositoryName("app").WithReference(img).WithPageSize(ptr(int64(1))))
-		require.NoError(t, err)
-		require.EqualValues(t, 2, res.XTotalCount)
-		require.Contains(t, res.Link, `rel="next"`)
-		require.Equal(t, "latest", res.Payload[0].Name)
-		_, err = e.anon.Artifact.GetArtifact(ctx, artifact.NewGetArtifactParams().WithProjectName("lib").
-			WithRepositoryName("app").WithReference("nope"))
-		require.True(t, errors.As(err, new(*artifact.GetArtifactNotFound)), "%v", err)
-	})
-	t.Run("anonymous callers see public projects only", func(t *testing.T) {
-		_, err := e.anon.Repository.ListRepositories(ctx, repository.NewListRepositoriesParams().WithProjectName("priv"))
-		require.True(t, errors.As(err, new(*repository.ListRepositoriesUnauthorized)), "%v", err)
-		_, err = e.anon.Artifact.ListArtifacts(ctx, artifact.NewListArtifactsParams().WithProjectName("priv").WithRepositoryName("secret"))
-		require.True(t, errors.As(err, new(*artifact.ListArtifactsUnauthorized)), "%v", err)
-		res, err := e.admin.Artifact.ListArtifacts(ctx, artifact.NewListArtifactsParams().WithProjectName("priv").WithRepositoryName("secret"))
-		require.NoError(t, err)
-		require.Len(t, res.Payload, 1)
-		_, err = e.anon.Artifact.DeleteArtifact(ctx, artifact.NewDeleteArtifactParams().WithProjectName("lib").
-			WithRepositoryName("app").WithReference("v2"))
-		require.True(t, errors.As(err, new(*artifact.DeleteArtifactUnauthorized)), "%v", err)
-	})
-	t.Run("delete artifact and repository", func(t *testing.T) {
-		_, err := e.admin.Artifact.DeleteArtifact(ctx, artifact.NewDeleteArtifactParams().WithProjectName("lib").
-			WithRepositoryName("app").WithReference("v2"))
-		require.NoError(t, err)
-		_, err = e.admin.Artifact.GetArtifact(ctx, artifact.NewGetArtifactParams().WithProjectName("lib").
-			WithRepositoryName("app").WithReference(img))
-		require.True(t, errors.As(err, new(*artifact.GetArtifactNotFound)), "%v", err)
-		_, err = e.admin.Repository.DeleteRepository(ctx, repository.NewDeleteRepositoryParams().WithProjectName("lib").
-			WithRepositoryName(url.PathEscape("team/tool")))
-		require.NoError(t, err)
-		_, err = e.admin.Repository.GetRepository(ctx, repository.NewGetRepositoryParams().WithProjectName("lib").
-			WithRepositoryName(url.PathEscape("team/tool")))
-		require.True(t, errors.As(err, new(*repository.GetRepositoryNotFound)), "%v", err)
-	})
+func testNameQuery(t *testing.T, e *harborEnv, fx appFixture) {
+	ctx := context.Background()
+	res, err := e.anon.Repository.ListRepositories(ctx, repository.NewListRepositoriesParams().
+		WithProjectName("lib").WithQ(ptr("name=~TEAM")))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, res.XTotalCount)
+	require.Empty(t, res.Link)
+	require.Equal(t, "lib/team/tool", res.Payload[0].Name)
+}
+
+func testDoubleencodedRepositoryName(t *testing.T, e *harborEnv, fx appFixture) {
+	ctx := context.Background()
+	// Harbor's clients escape "/" themselves; the client escapes again: team%252Ftool on the wire.
+	res, err := e.anon.Repository.GetRepository(ctx, repository.NewGetRepositoryParams().
+		WithProjectName("lib").WithRepositoryName(url.PathEscape("team/tool")))
+	require.NoError(t, err)
+	require.Equal(t, "lib/team/tool", res.Payload.Name)
+	require.EqualValues(t, 1, res.Payload.ArtifactCount)
+}
+
+func testArtifactsWithTagsReferencesAndAccessories(t *testing.T, e *harborEnv, fx appFixture) {
+	ctx := context.Background()
+	res, err := e.anon.Artifact.ListArtifacts(ctx, artifact.NewListArtifactsParams().WithProjectName("lib").
+		WithRepositoryName("app").WithWithAccessory(ptr(true)).WithPageSize(ptr(int64(2))))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, res.XTotalCount)
+	require.Contains(t, res.Link, `rel="next"`)
+	require.Len(t, res.Payload, 2)
+	image, index := res.Payload[0], res.Payload[1]
+	require.Equal(t, fx.img, image.Digest)
+	require.Equal(t, "IMAGE", image.Type)
+	require.Equal(t, mtOCIConfig, image.MediaType)
+	require.Equal(t, mtImage, image.ManifestMediaType)
+	require.Equal(t, int64(len(`{"image":2}`)), image.Size)
+	require.Equal(t, "lib/app", image.RepositoryName)
+	require.Equal(t, e.lib, image.ProjectID)
+	require.Equal(t, fx.t0.Add(2*time.Minute), time.Time(image.PushTime).UTC())
+	require.Len(t, image.Tags, 2)
+	require.Equal(t, []string{"latest", "v2"}, []string{image.Tags[0].Name, image.Tags[1].Name})
+	require.Equal(t, image.ID, image.Tags[0].ArtifactID)
+	require.Len(t, image.Accessories, 1)
+	acc := image.Accessories[0]
+	require.Equal(t, fx.sig, acc.Digest)
+	require.Equal(t, "signature.cosign", acc.Type)
+	require.Equal(t, fx.img, acc.SubjectArtifactDigest)
+	require.Equal(t, image.ID, acc.SubjectArtifactID)
+	require.Nil(t, image.References)
+
+	require.Equal(t, fx.idx, index.Digest)
+	require.Equal(t, mtOCIIndex, index.ManifestMediaType)
+	require.Len(t, index.References, 2)
+	require.Equal(t, fx.amd, index.References[0].ChildDigest)
+	require.Positive(t, index.References[0].ChildID, "held child")
+	require.Equal(t, "amd64", index.References[0].Platform.Architecture)
+	require.Equal(t, fx.arm, index.References[1].ChildDigest)
+	require.Zero(t, index.References[1].ChildID, "child not held")
+	require.Equal(t, "v8", index.References[1].Platform.Variant)
+	require.Empty(t, index.Accessories)
+}
+
+func testArtifactByTagAndByDigestAndItsTags(t *testing.T, e *harborEnv, fx appFixture) {
+	ctx := context.Background()
+	for _, ref := range []string{"latest", fx.img} {
+		res, err := e.anon.Artifact.GetArtifact(ctx, artifact.NewGetArtifactParams().WithProjectName("lib").
+			WithRepositoryName("app").WithReference(ref))
+		require.NoError(t, err, ref)
+		require.Equal(t, fx.img, res.Payload.Digest)
+		require.Nil(t, res.Payload.Accessories, "with_accessory defaults to false")
+	}
+	res, err := e.anon.Artifact.ListTags(ctx, artifact.NewListTagsParams().WithProjectName("lib").
+		WithRepositoryName("app").WithReference(fx.img).WithPageSize(ptr(int64(1))))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, res.XTotalCount)
+	require.Contains(t, res.Link, `rel="next"`)
+	require.Equal(t, "latest", res.Payload[0].Name)
+	_, err = e.anon.Artifact.GetArtifact(ctx, artifact.NewGetArtifactParams().WithProjectName("lib").
+		WithRepositoryName("app").WithReference("nope"))
+	require.True(t, errors.As(err, new(*artifact.GetArtifactNotFound)), "%v", err)
+}
+
+func testAnonymousCallersSeePublicProjectsOnly(t *testing.T, e *harborEnv, fx appFixture) {
+	ctx := context.Background()
+	_, err := e.anon.Repository.ListRepositories(ctx, repository.NewListRepositoriesParams().WithProjectName("priv"))
+	require.True(t, errors.As(err, new(*repository.ListRepositoriesUnauthorized)), "%v", err)
+	_, err = e.anon.Artifact.ListArtifacts(ctx, artifact.NewListArtifactsParams().WithProjectName("priv").WithRepositoryName("secret"))
+	require.True(t, errors.As(err, new(*artifact.ListArtifactsUnauthorized)), "%v", err)
+	res, err := e.admin.Artifact.ListArtifacts(ctx, artifact.NewListArtifactsParams().WithProjectName("priv").WithRepositoryName("secret"))
+	require.NoError(t, err)
+	require.Len(t, res.Payload, 1)
+	_, err = e.anon.Artifact.DeleteArtifact(ctx, artifact.NewDeleteArtifactParams().WithProjectName("lib").
+		WithRepositoryName("app").WithReference("v2"))
+	require.True(t, errors.As(err, new(*artifact.DeleteArtifactUnauthorized)), "%v", err)
+}
+
+func testDeleteArtifactAndRepository(t *testing.T, e *harborEnv, fx appFixture) {
+	ctx := context.Background()
+	_, err := e.admin.Artifact.DeleteArtifact(ctx, artifact.NewDeleteArtifactParams().WithProjectName("lib").
+		WithRepositoryName("app").WithReference("v2"))
+	require.NoError(t, err)
+	_, err = e.admin.Artifact.GetArtifact(ctx, artifact.NewGetArtifactParams().WithProjectName("lib").
+		WithRepositoryName("app").WithReference(fx.img))
+	require.True(t, errors.As(err, new(*artifact.GetArtifactNotFound)), "%v", err)
+	_, err = e.admin.Repository.DeleteRepository(ctx, repository.NewDeleteRepositoryParams().WithProjectName("lib").
+		WithRepositoryName(url.PathEscape("team/tool")))
+	require.NoError(t, err)
+	_, err = e.admin.Repository.GetRepository(ctx, repository.NewGetRepositoryParams().WithProjectName("lib").
+		WithRepositoryName(url.PathEscape("team/tool")))
+	require.True(t, errors.As(err, new(*repository.GetRepositoryNotFound)), "%v", err)
 }
 
 // TestHarborArtifactJSON checks the wire names Harbor's UI and tools read, and the bad-input answers.

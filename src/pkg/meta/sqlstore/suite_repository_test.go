@@ -89,6 +89,12 @@ func testRepositoryReads(t *testing.T, newDB dbFactory) {
 	_, _, err = s.ListArtifacts(ctx, "library/nope", 0, 0)
 	require.ErrorIs(t, err, meta.ErrNotFound)
 
+	checkTagsAndDelete(t, s, a1, a2, sig)
+}
+
+// checkTagsAndDelete reads the tags of lib/app's artifacts, then deletes the repository.
+func checkTagsAndDelete(t *testing.T, s meta.Store, a1, a2, sig *meta.Artifact) {
+	ctx := context.Background()
 	tags, err := s.ListArtifactTags(ctx, []int64{a2.ID, a1.ID, sig.ID})
 	require.NoError(t, err)
 	var tagNames []string
