@@ -61,8 +61,11 @@ func (r *Runner) RunConsole(ctx context.Context) (res ConsoleResult, err error) 
 	}{{&res.First, 1}, {&res.Last, lastPage}} {
 		path := fmt.Sprintf("/projects/bench/repository?name=app&page=%d", pg.page)
 		status, _, body, err := b.Get(ctx, b.URL+path, nil)
-		if err != nil || status != http.StatusOK {
-			return res, fmt.Errorf("GET %s: status %d, %v", path, status, err)
+		if err != nil {
+			return res, fmt.Errorf("GET %s: %w", path, err)
+		}
+		if status != http.StatusOK {
+			return res, fmt.Errorf("GET %s: status %d", path, status)
 		}
 		if n := strings.Count(string(body), "<tr>") - 1; n != 100 {
 			return res, fmt.Errorf("GET %s lists %d artifacts, want 100", path, n)
@@ -75,7 +78,7 @@ func (r *Runner) RunConsole(ctx context.Context) (res ConsoleResult, err error) 
 			return res, err
 		}
 		if lr.Errors > 0 || lr.Requests == 0 {
-			return res, fmt.Errorf("GET %s: %d errors, %d answers: %v", path, lr.Errors, lr.Requests, lr.FirstErr)
+			return res, fmt.Errorf("GET %s: %d errors, %d answers: %w", path, lr.Errors, lr.Requests, lr.FirstErr)
 		}
 		*pg.out = ConsolePage{Path: path, Requests: lr.Requests, P50: lr.Pct(50), P90: lr.Pct(90), P99: lr.Pct(99), Max: lr.Lat[len(lr.Lat)-1]}
 	}

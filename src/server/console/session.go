@@ -106,7 +106,10 @@ func (ss *session) validCSRF(r *http.Request) bool {
 // setCookie writes the session cookie: HttpOnly, SameSite=Strict, Secure on TLS connections, expiring
 // with the session. A nil session clears the cookie.
 func (s *sessions) setCookie(w http.ResponseWriter, r *http.Request, ss *session) {
-	c := &http.Cookie{Name: cookieName, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
+	// Secure only on TLS: a browser drops a Secure cookie set over plain HTTP (make run), and then no one
+	// could log in. HttpOnly and SameSite=Strict hold on both.
+	c := &http.Cookie{Name: cookieName, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, //nolint:gosec // G124: see above
+		Secure: r.TLS != nil}
 	if ss == nil {
 		c.MaxAge = -1
 	} else {
