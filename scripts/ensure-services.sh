@@ -2,6 +2,7 @@
 # Makes sure the services the integration tests use are up:
 #   Redis      127.0.0.1:6379
 #   PostgreSQL 127.0.0.1:5432, database "test", user postgres, trust auth on 127.0.0.1 and ::1
+#   chromium   Debian's package, for the console's headless browser tests (not a service)
 # A service that already answers is left alone. One that does not is installed from Debian's packages
 # when its binaries are missing (apt-get update first; needs root) and started with the same commands
 # the machine image uses. Idempotent; prints one line per service.
@@ -108,8 +109,14 @@ ensure_runtimes() {
   if [ "$(id -u)" -ne 0 ]; then log "not root: skipping ${missing[*]} (the e2e tests that need them skip)"; return; fi
   apt_install "${missing[@]}"
   log "installed ${missing[*]}"
+# Debian's chromium for the console's browser tests (tests/e2e/console_test.go drive it headless).
+ensure_chromium() {
+  if command -v chromium >/dev/null; then log "chromium present ($(command -v chromium))"; return; fi
+  apt_install chromium
+  log "chromium installed"
 }
 
 ensure_redis
 ensure_postgres
 ensure_runtimes
+ensure_chromium

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -18,6 +19,8 @@ type accessLog struct {
 	out  io.Writer // nil: always through slog
 	json bool
 	bufs sync.Pool // *[]byte
+
+	console http.Handler // set by WithConsole (server.go), not a log setting: Option is the one hook New has
 }
 
 // request is what one access log line says.

@@ -31,6 +31,12 @@ func WithAccessLogWriter(out io.Writer, format string) Option {
 	}
 }
 
+// WithConsole mounts the web console at "/": it answers every path the other surfaces (/v2/, /api/,
+// /metrics, and any pattern registered on the mux) do not.
+func WithConsole(h http.Handler) Option {
+	return func(a *accessLog) { a.console = h }
+}
+
 // New returns the root handler.
 func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts ...Option) http.Handler {
 	mux := http.NewServeMux()
@@ -51,6 +57,9 @@ func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts 
 	al := &accessLog{log: log}
 	for _, o := range opts {
 		o(al)
+	}
+	if al.console != nil {
+		mux.Handle("/", al.console)
 	}
 	return logRequests(root, m, al)
 }

@@ -50,6 +50,7 @@ func (r *Report) Markdown() string {
 	r.proxyDetail(p)
 	r.referrersDetail(p)
 	r.mirrorDetail(p)
+	r.consoleDetail(p)
 	return w.String()
 }
 

@@ -22,6 +22,8 @@ type Report struct {
 	Referrers *ReferrersResult
 	Mirror    *MirrorResult
 	Errors    []string
+
+	Console *ConsoleResult // issue 14 (console.go)
 }
 
 // Machine describes where the run happened.

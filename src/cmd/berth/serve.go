@@ -36,6 +36,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/tlsconfig"
 	"github.com/berth-registry/berth/src/server"
 	"github.com/berth-registry/berth/src/server/api"
+	"github.com/berth-registry/berth/src/server/console"
 	"github.com/berth-registry/berth/src/server/mirror"
 	registryhttp "github.com/berth-registry/berth/src/server/registry"
 )
@@ -157,6 +158,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return c.Ping(ctx)
 		}),
 		Health: health, Log: log.With("component", "api"),
+		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
+	})
+	if err != nil {
+		return err
+	}
+	// The web console reads referrers through refs, the controller behind /v2/<name>/referrers.
+	consoleH, err := console.New(console.Deps{
+		Projects: projects, Registries: store, Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
+		Referrers: refs, Auth: authn, Box: box, Pinger: upstreamPinger(upstreamOpts), Metrics: m,
+		Log: log.With("component", "console"),
 	})
 	if err != nil {
 		return err
@@ -164,7 +175,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	srv := &http.Server{
 		// log is a plain handler on logOut (newLogger): request lines may be formatted directly.
-		Handler:           server.New(v2, apiH, m, log, server.WithAccessLogWriter(logOut, cfg.LogFormat)),
+		Handler:           server.New(v2, apiH, m, log, server.WithAccessLogWriter(logOut, cfg.LogFormat), server.WithConsole(consoleH)),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

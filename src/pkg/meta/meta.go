@@ -161,6 +161,7 @@ type Store interface {
 	RegistryStore
 	ArtifactStore
 	BlobLinkStore
+	RepositoryStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.

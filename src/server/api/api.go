@@ -75,6 +75,9 @@ type Deps struct {
 	Pinger       RegistryPinger
 	Health       []Component // reported after "core", in this order
 	Log          *slog.Logger
+
+	// Artifacts, when set, serves the repository and artifact endpoints (repositories.go, artifacts.go).
+	Artifacts ArtifactSource
 }
 
 // API is the http.Handler of the REST API. Build it with New.
@@ -85,6 +88,7 @@ type API struct {
 	box        *secret.Box
 	auth       *auth.Authenticator
 	pinger     RegistryPinger
+	artifacts  ArtifactSource
 	health     []Component
 	log        *slog.Logger
 	mux        *http.ServeMux
@@ -120,7 +124,7 @@ func New(d Deps) (*API, error) {
 	}
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, health: d.Health, log: log, mux: http.NewServeMux(),
+		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, log: log, mux: http.NewServeMux(),
 	}
 	a.routes()
 	return a, nil
@@ -149,6 +153,10 @@ func (a *API) routes() {
 	m.HandleFunc("GET "+Prefix+"/registries/{id}", a.getRegistry)
 	m.HandleFunc("PUT "+Prefix+"/registries/{id}", a.updateRegistry)
 	m.HandleFunc("DELETE "+Prefix+"/registries/{id}", a.deleteRegistry)
+
+	if a.artifacts != nil {
+		a.artifactRoutes()
+	}
 }
 
 // ServeHTTP routes the request; paths and methods without a route get NOT_FOUND or a 405 UNSUPPORTED

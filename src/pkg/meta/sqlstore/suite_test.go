@@ -30,6 +30,7 @@ func runSuite(t *testing.T, newDB dbFactory) {
 		{"Artifacts", testArtifacts},
 		{"Tags", testTags},
 		{"Repositories", testRepositories},
+		{"RepositoryReads", testRepositoryReads},
 		{"Referrers", testReferrers},
 		{"Cascade", testCascade},
 		{"TouchPull", testTouchPull},

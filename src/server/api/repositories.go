@@ -1,0 +1,158 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+// ArtifactSource is what the repository and artifact endpoints read and change. main builds it from the
+// meta store (RepositoryStore), the artifact store that keeps the referrer caches in step
+// (referrercache.Store) and the blob store that holds manifest bytes.
+type ArtifactSource interface {
+	meta.RepositoryStore
+	// GetArtifact, ResolveTag and ListReferrers are meta.ArtifactStore's.
+	GetArtifact(ctx context.Context, repo, digest string) (*meta.Artifact, error)
+	ResolveTag(ctx context.Context, repo, tag string) (*meta.Artifact, error)
+	ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error)
+	// DeleteArtifact is meta.ArtifactStore's; it must drop the cached referrer lists it affects.
+	DeleteArtifact(ctx context.Context, repo, digest string) error
+	// ReadManifest returns the stored bytes of the manifest with that digest (at most 4 MiB).
+	ReadManifest(ctx context.Context, digest string) ([]byte, error)
+}
+
+// repositoryJSON is Harbor's Repository model. Berth does not count pulls: pull_count is 0.
+type repositoryJSON struct {
+	ID            int64      `json:"id"`
+	ProjectID     int64      `json:"project_id"`
+	Name          string     `json:"name"`
+	Description   string     `json:"description"`
+	ArtifactCount int64      `json:"artifact_count"`
+	PullCount     int64      `json:"pull_count"`
+	CreationTime  harborTime `json:"creation_time"`
+	UpdateTime    harborTime `json:"update_time"`
+}
+
+func toRepositoryJSON(r *meta.Repository) repositoryJSON {
+	return repositoryJSON{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, ArtifactCount: r.ArtifactCount,
+		CreationTime: harborTime(r.CreationTime), UpdateTime: harborTime(r.UpdateTime)}
+}
+
+// artifactRoutes registers the endpoints of this file and of artifacts.go. Repository names in paths
+// are URL-encoded once more by Harbor's clients ("a/b" travels as a%252Fb): see repoName.
+func (a *API) artifactRoutes() {
+	m := a.mux
+	const repos = Prefix + "/projects/{project}/repositories"
+	m.HandleFunc("GET "+repos, a.listRepositories)
+	m.HandleFunc("GET "+repos+"/{repo}", a.getRepository)
+	m.HandleFunc("DELETE "+repos+"/{repo}", a.deleteRepository)
+	m.HandleFunc("GET "+repos+"/{repo}/artifacts", a.listArtifacts)
+	m.HandleFunc("GET "+repos+"/{repo}/artifacts/{reference}", a.getArtifact)
+	m.HandleFunc("DELETE "+repos+"/{repo}/artifacts/{reference}", a.deleteArtifact)
+	m.HandleFunc("GET "+repos+"/{repo}/artifacts/{reference}/tags", a.listArtifactTags)
+}
+
+// repoName returns the full repository name "<project>/<repo>" of the path. The mux has decoded the
+// segment once; Harbor decodes it a second time, so %252F and %2F both mean "/".
+func repoName(r *http.Request, project string) (string, error) {
+	raw := r.PathValue("repo")
+	name, err := url.PathUnescape(raw)
+	if err != nil || name == "" || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") {
+		return "", errcode.ErrBadRequest.WithMessage("invalid repository name %q", raw)
+	}
+	return project + "/" + name, nil
+}
+
+// readableRepository returns the project (readable by the caller) and the full name of the repository
+// the path names. The repository itself is not looked up.
+func (a *API) readableRepository(r *http.Request) (*meta.Project, string, error) {
+	p, err := a.readableProject(r, r.PathValue("project"), true)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := repoName(r, p.Name)
+	return p, name, err
+}
+
+// listRepositories answers GET /projects/{project_name}/repositories with ?q=name=~<substring> or
+// ?q=name=<full name>, ?page and ?page_size; X-Total-Count and Link.
+func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) {
+	p, err := a.readableProject(r, r.PathValue("project"), true)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	pg, err := parsePage(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	name, exact, err := parseNameQuery(q.Get("q"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	repos, total, err := a.artifacts.ListProjectRepositories(r.Context(), p.ID, name, exact, pg.offset(), pg.size)
+	if err != nil {
+		a.fail(w, r, storeError(err, "repository"))
+		return
+	}
+	out := make([]repositoryJSON, len(repos))
+	for i, rp := range repos {
+		out[i] = toRepositoryJSON(rp)
+	}
+	setListHeaders(w, r, total, pg)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseNameQuery reads Harbor's q for repositories: "" (all), "name=~x" (substring) or "name=x" (exact,
+// the full name). Other keys or operators are BAD_REQUEST.
+func parseNameQuery(q string) (name string, exact bool, err error) {
+	switch {
+	case q == "":
+		return "", false, nil
+	case strings.HasPrefix(q, "name=~"):
+		return strings.TrimPrefix(q, "name=~"), false, nil
+	case strings.HasPrefix(q, "name="):
+		return strings.TrimPrefix(q, "name="), true, nil
+	}
+	return "", false, errcode.ErrBadRequest.WithMessage("unsupported query %q: use name=~<part of the name> or name=<name>", q)
+}
+
+func (a *API) getRepository(w http.ResponseWriter, r *http.Request) {
+	_, name, err := a.readableRepository(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rp, err := a.artifacts.GetRepository(r.Context(), name)
+	if err != nil {
+		a.fail(w, r, storeError(err, "repository "+name))
+		return
+	}
+	writeJSON(w, http.StatusOK, toRepositoryJSON(rp))
+}
+
+// deleteRepository removes the repository with its artifacts and tags (admin only). Blob bytes stay
+// on disk for garbage collection, as in Harbor.
+func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) {
+	if err := a.requireAdmin(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	_, name, err := a.readableRepository(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.artifacts.DeleteRepository(r.Context(), name); err != nil {
+		a.fail(w, r, storeError(err, "repository "+name))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
