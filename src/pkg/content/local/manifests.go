@@ -57,10 +57,13 @@ func (s *Service) resolve(ctx context.Context, repo, ref string) (*meta.Artifact
 	return a, nil
 }
 
-// readManifest reads a stored manifest whose recorded size is size.
+// readManifest reads a stored manifest whose recorded size is size, from memory when it was read before.
 func (s *Service) readManifest(ctx context.Context, d digest.Digest, size int64) ([]byte, error) {
 	if size < 0 || size > content.MaxManifestSize {
 		return nil, fmt.Errorf("manifest %s has an invalid recorded size %d", d, size)
+	}
+	if body, ok := s.bodies.get(d); ok && int64(len(body)) == size {
+		return body, nil
 	}
 	b, err := s.blobs.Open(ctx, d)
 	if err != nil {
@@ -72,6 +75,7 @@ func (s *Service) readManifest(ctx context.Context, d digest.Digest, size int64)
 	if _, err := io.ReadFull(b, body); err != nil {
 		return nil, fmt.Errorf("reading manifest %s: %w", d, err)
 	}
+	s.bodies.add(d, body)
 	return body, nil
 }
 
