@@ -123,6 +123,7 @@ func TestCache(t *testing.T) {
 				{"OtherNodeWithinTheBound", testOtherNode},
 				{"ReadRacingAWriteIsNotCached", testRace},
 				{"MissesAreNotCached", testMisses},
+				{"ConcurrentReadersAndWriter", testConcurrent},
 			} {
 				t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.url(t)) })
 			}
@@ -250,6 +251,41 @@ func testMisses(t *testing.T, url string) {
 	requireTag(t, here, "v1", dgA)
 	_, err = here.GetArtifact(ctx, repo, dgA)
 	require.NoError(t, err)
+}
+
+// testConcurrent moves a tag back and forth while readers resolve it: once the writer is done, no reader
+// may still get a value cached before the last move.
+func testConcurrent(t *testing.T, url string) {
+	ctx := context.Background()
+	nodes, _, pid := cluster(t, url, 1)
+	s := nodes[0].cache
+	require.NoError(t, s.PutArtifact(ctx, pid, repo, art(dgA)))
+	require.NoError(t, s.PutArtifact(ctx, pid, repo, art(dgB), "v1"))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := s.ResolveTag(ctx, repo, "v1"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	last := dgB
+	for i := range 50 {
+		last = []string{dgA, dgB}[i%2]
+		require.NoError(t, s.PutArtifact(ctx, pid, repo, art(last), "v1"))
+	}
+	close(done)
+	wg.Wait()
+	requireTag(t, s, "v1", last)
 }
 
 func TestDisabled(t *testing.T) {
