@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"os"
 	"path/filepath"
@@ -39,13 +37,6 @@ func newSQLiteDB(t testing.TB) string {
 
 // newPostgresDB returns a schema of its own on the test server (package sqltest).
 func newPostgresDB(t testing.TB) string { return sqltest.Postgres(t) }
-
-func randomHex(t testing.TB, n int) string {
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return hex.EncodeToString(b)
-}
 
 // TestSQLiteMemory covers the in-memory form: one connection serves reads, writes and transactions.
 func TestSQLiteMemory(t *testing.T) {
