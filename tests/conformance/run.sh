@@ -2,13 +2,14 @@
 # Runs the OCI distribution-spec conformance suite against a fresh bin/berth.
 #
 # Starts the server on a free loopback port with a temp data dir and a known admin password, creates the
-# project the suite pushes to (private, so every request exercises Basic auth), runs the pinned
-# `conformance` binary with every workflow on, and writes results to tests/results/conformance/:
+# project the suite pushes to (private, so every request exercises Basic auth; allow_sparse_manifests on,
+# for the suite's sparse manifests), runs the pinned `conformance` binary with every workflow and option
+# on, once per spec version in OCI_VERSIONS (each in its own repositories), and writes results to
+# $RESULTS_DIR/<version>/:
 #   results.yaml, junit.xml, report.html   the suite's own reports
 #   conformance.log                        the suite's stdout/stderr (per-test status and errors)
-#   berth.log                              the server's log
-# Prints the pass/fail counts and exits non-zero on any failure (or when the suite could not run).
-# The server is stopped on exit.
+# and the server's log to $RESULTS_DIR/berth.log. Prints the pass/fail/skip counts per version and exits
+# non-zero on any failure or skip (or when the suite could not run). The server is stopped on exit.
 #
 # Settings (environment):
 #   BACKEND           sqlite (default: the embedded database, in-process cache) or postgres (a fresh
@@ -17,8 +18,9 @@
 #   BERTH_BIN         server binary (default bin/berth)
 #   TOOLS_BIN         folder with the conformance binary (default .tools/bin)
 #   RESULTS_DIR       default tests/results/conformance-$BACKEND
-#   Any OCI_* variable the suite reads overrides the defaults below (e.g. OCI_VERSION=dev, OCI_LOG=debug,
-#   OCI_FILTER_TEST="OCI Conformance Test/sha256 blobs").
+#   OCI_VERSIONS      spec versions to run the suite for, default "1.1 dev"
+#   Any OCI_* variable the suite reads overrides the defaults below (e.g. OCI_LOG=debug,
+#   OCI_FILTER_TEST="OCI Conformance Test/sha256 blobs"); OCI_REPO1/OCI_REPO2 only with one version.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -116,11 +118,11 @@ start_server
 project=conformance
 code=$(curl -s -o "$work/project.json" -w '%{http_code}' --max-time 30 -u "admin:$password" \
   -H 'Content-Type: application/json' \
-  -d "{\"project_name\":\"$project\",\"metadata\":{\"public\":\"false\"}}" \
+  -d "{\"project_name\":\"$project\",\"metadata\":{\"public\":\"false\",\"allow_sparse_manifests\":\"true\"}}" \
   "http://$addr/api/v2.0/projects")
 [ "$code" = 201 ] || die "create project $project: HTTP $code: $(cat "$work/project.json")"
 
-# Every workflow on. The README's legacy names map onto these: OCI_TEST_PULL -> OCI_API_PULL,
+# Every workflow and option on. The README's legacy names map onto these: OCI_TEST_PULL -> OCI_API_PULL,
 # OCI_TEST_PUSH -> OCI_API_PUSH, OCI_TEST_CONTENT_DISCOVERY -> OCI_API_TAGS_LIST + OCI_API_REFERRER,
 # OCI_TEST_CONTENT_MANAGEMENT -> OCI_API_{TAGS,MANIFESTS,BLOBS}_DELETE, OCI_CROSSMOUNT_NAMESPACE -> OCI_REPO2;
 # OCI_AUTOMATIC_CROSSMOUNT (old suite) -> OCI_API_BLOBS_MOUNT_ANONYMOUS (mount without a `from`).
@@ -128,10 +130,6 @@ export OCI_REGISTRY=$addr
 export OCI_TLS=disabled
 export OCI_USERNAME=admin
 export OCI_PASSWORD=$password
-export OCI_RESULTS_DIR=$RESULTS_DIR
-export OCI_REPO1=${OCI_REPO1:-$project/repo1}
-export OCI_REPO2=${OCI_REPO2:-$project/repo2}
-export OCI_VERSION=${OCI_VERSION:-1.1}
 export OCI_LOG=${OCI_LOG:-warn}
 export OCI_CACHE_AUTH=${OCI_CACHE_AUTH:-true}
 export OCI_API_PULL=${OCI_API_PULL:-true}
@@ -142,40 +140,68 @@ export OCI_API_TAGS_DELETE=${OCI_API_TAGS_DELETE:-true}
 export OCI_API_MANIFESTS_DELETE=${OCI_API_MANIFESTS_DELETE:-true}
 export OCI_API_BLOBS_DELETE=${OCI_API_BLOBS_DELETE:-true}
 export OCI_API_BLOBS_MOUNT_ANONYMOUS=${OCI_API_BLOBS_MOUNT_ANONYMOUS:-true}
+export OCI_API_BLOBS_UPLOAD_CANCEL=${OCI_API_BLOBS_UPLOAD_CANCEL:-true}
+export OCI_API_BLOBS_DIGEST_HEADER=${OCI_API_BLOBS_DIGEST_HEADER:-true}
+export OCI_API_MANIFESTS_DIGEST_HEADER=${OCI_API_MANIFESTS_DIGEST_HEADER:-true}
+export OCI_API_MANIFESTS_TAG_PARAM=${OCI_API_MANIFESTS_TAG_PARAM:-true}
 export OCI_API_BLOBS_ATOMIC=${OCI_API_BLOBS_ATOMIC:-true}
 export OCI_API_MANIFESTS_ATOMIC=${OCI_API_MANIFESTS_ATOMIC:-true}
 export OCI_API_TAGS_ATOMIC=${OCI_API_TAGS_ATOMIC:-true}
+export OCI_DATA_SPARSE=${OCI_DATA_SPARSE:-true}
 export OCI_DATA_SHA512=${OCI_DATA_SHA512:-true}
 # no legacy variable may sneak in from the caller and silently turn a workflow off
 unset OCI_TEST_PULL OCI_TEST_PUSH OCI_TEST_CONTENT_DISCOVERY OCI_TEST_CONTENT_MANAGEMENT \
   OCI_CROSSMOUNT_NAMESPACE OCI_AUTOMATIC_CROSSMOUNT OCI_ROOT_URL OCI_NAMESPACE OCI_CONFIGURATION
 
-echo "conformance: running $CONFORMANCE (backend $BACKEND, spec $OCI_VERSION, repos $OCI_REPO1 $OCI_REPO2, sha512 $OCI_DATA_SHA512)"
-set +e
-(cd "$work" && timeout 20m "$CONFORMANCE") >"$RESULTS_DIR/conformance.log" 2>&1
-suite_rc=$?
-set -e
-
-# The suite's summary block: "  Pass....: N", "  FAIL....: N", ... (see results.go in the suite).
-count() { sed -n "s/^  $1\.*: *\([0-9][0-9]*\)$/\1/p" "$RESULTS_DIR/conformance.log" | head -n1; }
-passed=$(count Pass) failed=$(count FAIL) errored=$(count Error) skipped=$(count Skip) disabled=$(count Disabled)
-
-if [ -z "$passed" ]; then
-  tail -n 40 "$RESULTS_DIR/conformance.log" >&2
-  die "the suite printed no summary (exit $suite_rc); see $RESULTS_DIR/conformance.log"
+read -r -a versions <<<"${OCI_VERSIONS:-1.1 dev}"
+[ "${#versions[@]}" -gt 0 ] || die "OCI_VERSIONS is empty"
+if [ "${#versions[@]}" -gt 1 ] && { [ -n "${OCI_REPO1:-}" ] || [ -n "${OCI_REPO2:-}" ]; }; then
+  die "OCI_REPO1/OCI_REPO2 need a single version in OCI_VERSIONS (each version pushes to its own repositories)"
 fi
+repo1=${OCI_REPO1:-}
+repo2=${OCI_REPO2:-}
 
-# One line per failing test, from the suite's log ("failed test" name=... error=...); awk reads its whole
-# input, so no SIGPIPE under pipefail.
-if [ "$((failed + errored))" -gt 0 ]; then
-  echo "conformance: failing tests (first 150; all in $RESULTS_DIR/conformance.log and report.html):"
-  awk '/msg="failed test"/ { n++; if (n <= 150) { sub(/^.*msg="failed test" /, ""); print "  " substr($0, 1, 400) } }
-       END { if (n > 150) print "  ... " n - 150 " more" }' "$RESULTS_DIR/conformance.log"
-fi
-sed -n '/^API conformance:/,/^$/p; /^Data conformance:/,/^$/p' "$RESULTS_DIR/conformance.log"
-echo "conformance results: $RESULTS_DIR (report.html, junit.xml, results.yaml, conformance.log, berth.log)"
-echo "conformance-$BACKEND: $passed passed, $((failed + errored)) failed, $((skipped + disabled)) skipped"
+# run_suite VERSION: runs the suite for one spec version; prints its counts; fails on a failure or skip.
+run_suite() {
+  local ver=$1 dir=$RESULTS_DIR/$1 suite_rc
+  mkdir -p "$dir"
+  export OCI_VERSION=$ver OCI_RESULTS_DIR=$dir
+  export OCI_REPO1=${repo1:-$project/v$ver/repo1} OCI_REPO2=${repo2:-$project/v$ver/repo2}
+  echo "conformance: running $CONFORMANCE (backend $BACKEND, spec $ver, repos $OCI_REPO1 $OCI_REPO2)"
+  set +e
+  (cd "$work" && timeout 20m "$CONFORMANCE") >"$dir/conformance.log" 2>&1
+  suite_rc=$?
+  set -e
 
-if [ "$suite_rc" -ne 0 ] || [ "$((failed + errored))" -gt 0 ]; then
-  exit 1
-fi
+  # The suite's summary block: "  Pass....: N", "  FAIL....: N", ... (see results.go in the suite).
+  count() { sed -n "s/^  $1\.*: *\([0-9][0-9]*\)$/\1/p" "$dir/conformance.log" | head -n1; }
+  local passed failed errored skipped disabled
+  passed=$(count Pass) failed=$(count FAIL) errored=$(count Error) skipped=$(count Skip) disabled=$(count Disabled)
+  if [ -z "$passed" ]; then
+    tail -n 40 "$dir/conformance.log" >&2
+    echo "conformance: ERROR: the suite printed no summary (exit $suite_rc); see $dir/conformance.log" >&2
+    return 1
+  fi
+
+  # One line per failing test, from the suite's log ("failed test" name=... error=...), and per test that
+  # did not pass, from junit.xml (skips are not logged at warn); awk reads its whole input, so no SIGPIPE
+  # under pipefail.
+  if [ "$((failed + errored + skipped + disabled))" -gt 0 ]; then
+    echo "conformance: failing tests (first 150; all in $dir/conformance.log and report.html):"
+    awk '/msg="failed test"/ { n++; if (n <= 150) { sub(/^.*msg="failed test" /, ""); print "  " substr($0, 1, 400) } }
+         END { if (n > 150) print "  ... " n - 150 " more" }' "$dir/conformance.log"
+    echo "conformance: tests that did not pass (from junit.xml):"
+    awk '/<testcase / && !/status="passed"/ { n++; if (n <= 150) { sub(/^ */, ""); print "  " substr($0, 1, 300) } }
+         END { if (n > 150) print "  ... " n - 150 " more" }' "$dir/junit.xml" 2>/dev/null || true
+  fi
+  sed -n '/^API conformance:/,/^$/p; /^Data conformance:/,/^$/p' "$dir/conformance.log"
+  echo "conformance results: $dir (report.html, junit.xml, results.yaml, conformance.log)"
+  echo "conformance-$BACKEND (spec $ver): $passed passed, $((failed + errored)) failed, $((skipped + disabled)) skipped"
+  [ "$suite_rc" -eq 0 ] && [ "$((failed + errored + skipped + disabled))" -eq 0 ]
+}
+
+rc=0
+for ver in "${versions[@]}"; do
+  run_suite "$ver" || rc=1
+done
+exit "$rc"

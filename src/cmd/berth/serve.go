@@ -24,6 +24,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
 	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
 	"github.com/berth-registry/berth/src/pkg/meta/referrercache"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
@@ -123,7 +124,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// briefly, with the same cross-node delay as projects. Every artifact write goes through this wrapper,
 	// so this node's pushes are visible at once.
 	artifacts := referrercache.New(store, 2*time.Second)
-	localSvc := local.New(blobs, artifacts, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log})
+	// Every manifest GET and HEAD resolves a tag or a digest: keep those in process too, with the same
+	// cross-node delay. Every artifact write goes through this wrapper (and then the one above).
+	manifests := artifactcache.New(artifacts, 2*time.Second)
+	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log})
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{FillTimeout: cfg.BlobFillTimeout})
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{

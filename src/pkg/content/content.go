@@ -40,14 +40,16 @@ type Manifest struct {
 type PutResult struct {
 	Digest  digest.Digest
 	Subject digest.Digest // "" when the manifest has no subject
+	Tags    []string      // the tags now pointing at the manifest: the reference's and the tag parameters'
 }
 
 // Manifests serves manifests by tag or digest.
 type Manifests interface {
 	// GetManifest returns the manifest that ref (a tag or a digest) names in repo.
 	GetManifest(ctx context.Context, repo Repo, ref string) (*Manifest, error)
-	// PutManifest validates and stores body under ref (a tag, or a digest that body must hash to).
-	PutManifest(ctx context.Context, repo Repo, ref, mediaType string, body []byte) (*PutResult, error)
+	// PutManifest validates and stores body under ref (a tag, or a digest that body must hash to) and
+	// points each of tags (the push's `tag` query parameters) at it.
+	PutManifest(ctx context.Context, repo Repo, ref, mediaType string, body []byte, tags ...string) (*PutResult, error)
 	// DeleteManifest deletes the manifest named by a digest, or only the tag when ref is a tag.
 	DeleteManifest(ctx context.Context, repo Repo, ref string) error
 }
@@ -67,7 +69,8 @@ type Blobs interface {
 	OpenBlob(ctx context.Context, repo Repo, d digest.Digest) (BlobContent, error)
 	// DeleteBlob removes the blob from repo.
 	DeleteBlob(ctx context.Context, repo Repo, d digest.Digest) error
-	// MountBlob links a blob that from holds into repo. It returns BLOB_UNKNOWN when from lacks it.
+	// MountBlob links a blob that from holds into repo. It returns BLOB_UNKNOWN when from lacks it. A from
+	// with an empty Name stands for every repository of from.Project (a mount without `from`).
 	MountBlob(ctx context.Context, from, repo Repo, d digest.Digest) (int64, error)
 }
 

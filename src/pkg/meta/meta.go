@@ -25,6 +25,9 @@ const (
 	MetaPublic                   = "public"
 	MetaProxyReferrerAPI         = "proxy_referrer_api"
 	MetaProxyReferrerCacheSecond = "proxy_referrer_cache_seconds"
+	// MetaAllowSparseManifests lets pushes of the project reference content the repository does not
+	// hold (see Project.AllowSparseManifests).
+	MetaAllowSparseManifests = "allow_sparse_manifests"
 )
 
 // Project is a namespace of repositories. RegistryID > 0 makes it a proxy-cache project of that registry.
@@ -48,6 +51,13 @@ func (p *Project) Public() bool { return isTrue(p.Metadata[MetaPublic]) }
 func (p *Project) ProxyReferrerAPI() bool {
 	return p.IsProxy() && isTrue(p.Metadata[MetaProxyReferrerAPI])
 }
+
+// AllowSparseManifests reports whether p accepts sparse manifests: an index whose child manifests, or an
+// image manifest whose layers, were not pushed to the repository. Off unless the project's metadata
+// allow_sparse_manifests is "true". The config blob is always required. An absent child or layer is still
+// never served: a GET of it answers 404 until it is pushed.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
+func (p *Project) AllowSparseManifests() bool { return isTrue(p.Metadata[MetaAllowSparseManifests]) }
 
 func isTrue(v string) bool { return v == "true" || v == "1" }
 
@@ -118,10 +128,10 @@ type RegistryStore interface {
 // ArtifactStore manages repositories, manifests, tags and the referrer index. Repositories are created
 // implicitly by the first PutArtifact or LinkBlob in them.
 type ArtifactStore interface {
-	// PutArtifact records a manifest in repo (creating the repository row in projectID if needed) and,
-	// when tag != "", points the tag at it, in one transaction. Putting an existing digest updates nothing
-	// but the tag.
-	PutArtifact(ctx context.Context, projectID int64, repo string, a *Artifact, tag string) error
+	// PutArtifact records a manifest in repo (creating the repository row in projectID if needed) and
+	// points each non-empty tag at it, in one transaction. Putting an existing digest updates nothing but
+	// the tags.
+	PutArtifact(ctx context.Context, projectID int64, repo string, a *Artifact, tags ...string) error
 	// GetArtifact returns the artifact with that digest in repo.
 	GetArtifact(ctx context.Context, repo, digest string) (*Artifact, error)
 	// ResolveTag returns the artifact the tag points at.
@@ -151,6 +161,9 @@ type BlobLinkStore interface {
 	LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error
 	// BlobLinked returns the size of a blob linked in repo, or ErrNotFound.
 	BlobLinked(ctx context.Context, repo, digest string) (int64, error)
+	// BlobLinkedInProject returns the size of a blob linked in any repository of the project, or
+	// ErrNotFound.
+	BlobLinkedInProject(ctx context.Context, projectID int64, digest string) (int64, error)
 	// UnlinkBlob removes the link.
 	UnlinkBlob(ctx context.Context, repo, digest string) error
 }

@@ -106,8 +106,12 @@ func (s *Service) fetchManifest(ctx context.Context, up Upstream, repo content.R
 // PutManifest accepts, in a proxy-cache project, only manifests that carry a subject: that is how an
 // organisation signs or attests proxied content locally. They must be pushed by digest: the project's
 // tags mirror the upstream's. The one tag accepted is a referrers tag-schema index (sha256-<hex>),
-// which notation writes by default beside its signature. Every other push is DENIED.
-func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, mediaType string, body []byte) (*content.PutResult, error) {
+// which notation writes by default beside its signature; tag parameters are refused. Every other push
+// is DENIED.
+func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, mediaType string, body []byte, tags ...string) (*content.PutResult, error) {
+	if repo.Project.IsProxy() && len(tags) > 0 {
+		return nil, errcode.ErrDenied.WithMessage("project %s is a proxy cache: its tags belong to the upstream", repo.Project.Name)
+	}
 	if repo.Project.IsProxy() && !isReferrersTagIndex(ref, mediaType) {
 		if !hasSubject(body) {
 			return nil, errcode.ErrDenied.WithMessage("project %s is a proxy cache: only manifests with a subject (signatures, attestations) may be pushed", repo.Project.Name)
@@ -121,7 +125,7 @@ func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, media
 			return nil, err
 		}
 	}
-	return s.Local.PutManifest(ctx, repo, ref, mediaType, body)
+	return s.Local.PutManifest(ctx, repo, ref, mediaType, body, tags...)
 }
 
 // pullReferences makes the blobs and manifests a pushed manifest references local, pulling through the

@@ -352,6 +352,9 @@ func TestPushIntoProxyProject(t *testing.T) {
 		{"with subject, by a new tag", "sig", signed, http.StatusForbidden, "DENIED"},
 		{"with subject, by digest", signedDigest.String(), signed, http.StatusCreated, ""},
 	}
+	// Tag parameters would move the upstream's tags too.
+	requireCode(t, e.do(http.MethodPut, "app/manifests/"+signedDigest.String()+"?tag=mine", ocispec.MediaTypeImageManifest, signed),
+		http.StatusForbidden, "DENIED")
 	for _, c := range cases {
 		r := e.do(http.MethodPut, "app/manifests/"+c.ref, ocispec.MediaTypeImageManifest, c.body)
 		if c.code != "" {

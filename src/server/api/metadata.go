@@ -16,7 +16,7 @@ const maxMetadataLen = 255
 
 // boolMetadata are the keys whose values are booleans, stored as "true" or "false".
 var boolMetadata = map[string]bool{
-	meta.MetaPublic: true, meta.MetaProxyReferrerAPI: true,
+	meta.MetaPublic: true, meta.MetaProxyReferrerAPI: true, meta.MetaAllowSparseManifests: true,
 	"enable_content_trust": true, "enable_content_trust_cosign": true, "prevent_vul": true, "auto_scan": true,
 }
 

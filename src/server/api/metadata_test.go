@@ -88,6 +88,8 @@ func TestNormalizeMetadata(t *testing.T) {
 		{"public", "", "", false},
 		{"proxy_referrer_api", "T", "true", true},
 		{"proxy_referrer_api", "yes", "", false},
+		{"allow_sparse_manifests", "1", "true", true},
+		{"allow_sparse_manifests", "sometimes", "", false},
 		{"proxy_referrer_cache_seconds", "0", "0", true},
 		{"proxy_referrer_cache_seconds", "+15", "15", true},
 		{"proxy_referrer_cache_seconds", "1.5", "", false},

@@ -36,9 +36,14 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, req *reque
 	return nil
 }
 
-// putManifest serves PUT /v2/<name>/manifests/<reference>: at most content.MaxManifestSize bytes (413
-// beyond, reading no more than one byte past the limit), stored as sent. 201 with Location,
-// Docker-Content-Digest and, for a manifest with a subject, OCI-Subject.
+// headerTag lists, in the answer to a push with `tag` query parameters, each tag applied.
+const headerTag = "OCI-Tag"
+
+// putManifest serves PUT /v2/<name>/manifests/<reference>[?tag=<tag>...]: at most
+// content.MaxManifestSize bytes (413 beyond, reading no more than one byte past the limit), stored as
+// sent, and every `tag` parameter pointed at it. 201 with Location, Docker-Content-Digest, for a
+// manifest with a subject OCI-Subject, and with tag parameters one OCI-Tag per tag applied.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests-with-tags
 func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, req *request) error {
 	if r.ContentLength > content.MaxManifestSize {
 		return errcode.ErrManifestTooLarge.WithMessage("manifest of %d bytes exceeds %d", r.ContentLength, content.MaxManifestSize)
@@ -50,9 +55,15 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, req *reque
 		}
 		return errcode.ErrManifestInvalid.Wrap(err, "reading the manifest failed")
 	}
-	res, err := h.svc.PutManifest(r.Context(), req.repo, req.route.Reference(), mediaType(r.Header.Get("Content-Type")), body)
+	tags := r.URL.Query()["tag"]
+	res, err := h.svc.PutManifest(r.Context(), req.repo, req.route.Reference(), mediaType(r.Header.Get("Content-Type")), body, tags...)
 	if err != nil {
 		return err
+	}
+	if len(tags) > 0 {
+		for _, t := range res.Tags {
+			w.Header().Add(headerTag, t)
+		}
 	}
 	w.Header().Set("Location", "/v2/"+req.repo.Name+"/manifests/"+res.Digest.String())
 	w.Header().Set(headerContentDigest, res.Digest.String())

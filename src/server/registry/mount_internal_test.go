@@ -54,6 +54,8 @@ func TestMountNeedsPullOnSource(t *testing.T) {
 		{"anonymous on a private source", auth.Principal{}, "private/src", false},
 		{"user on a public source", auth.Principal{Name: "bob"}, "public/src", true},
 		{"admin on a private source", auth.Principal{Name: "admin", Admin: true}, "private/src", true},
+		{"user without pull on the target, without from", auth.Principal{Name: "bob"}, "", false},
+		{"admin without from", auth.Principal{Name: "admin", Admin: true}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc := &mountCounter{}

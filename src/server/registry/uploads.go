@@ -87,14 +87,24 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, req *reque
 // tryMount links blob m from repository from into the request's repository when the caller may pull
 // from and from holds the blob. Anything that makes the mount impossible (bad arguments, unknown or
 // unreadable source, missing blob) reports mounted=false so the caller falls back to an upload; only
-// internal failures are errors. Without from, the mount succeeds when the repository already has the blob.
+// internal failures are errors.
+//
+// Without from (an anonymous mount), the source is any repository of the request's own project that
+// the caller may pull: the registry MAY look the blob up itself, and keeping the search inside the
+// project the caller is pushing to (and reading) means the answer reveals nothing about other projects.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#mounting-a-blob-from-another-repository
 func (h *Handler) tryMount(ctx context.Context, req *request, m, from string) (mounted bool, d digest.Digest, err error) {
 	d, err = parseDigest(m)
 	if err != nil {
 		return false, "", nil
 	}
 	src := req.repo
-	if from != "" && from != req.repo.Name {
+	if from == "" {
+		if auth.Authorize(req.who, req.repo.Project, auth.Pull) != nil {
+			return false, "", nil
+		}
+		src = content.Repo{Project: req.repo.Project}
+	} else if from != req.repo.Name {
 		if reference.ValidateName(from) != nil {
 			return false, "", nil
 		}

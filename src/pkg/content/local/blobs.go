@@ -63,13 +63,14 @@ func (s *Service) DeleteBlob(ctx context.Context, repo content.Repo, d digest.Di
 	return nil
 }
 
-// MountBlob links into repo a blob that from links. It returns BLOB_UNKNOWN when from lacks it (or its
-// bytes are gone). Whether the caller may read from is the caller's check.
+// MountBlob links into repo a blob that from links, or, when from.Name is "", that any repository of
+// from.Project links. It returns BLOB_UNKNOWN when from lacks it (or its bytes are gone). Whether the
+// caller may read from is the caller's check.
 func (s *Service) MountBlob(ctx context.Context, from, repo content.Repo, d digest.Digest) (int64, error) {
 	if repo.Project == nil {
 		return 0, fmt.Errorf("MountBlob: repository %s has no project", repo.Name)
 	}
-	size, err := s.StatBlob(ctx, from, d)
+	size, err := s.statSource(ctx, from, d)
 	if err != nil {
 		return 0, err
 	}
@@ -81,6 +82,28 @@ func (s *Service) MountBlob(ctx context.Context, from, repo content.Repo, d dige
 	}
 	if err := s.links.LinkBlob(ctx, repo.Project.ID, repo.Name, d.String(), size); err != nil {
 		return 0, recordError(repo.Name, err, "linking blob "+d.String())
+	}
+	return size, nil
+}
+
+// statSource returns the size of the blob a mount takes from from: linked in from, or in any repository
+// of from.Project when from.Name is "".
+func (s *Service) statSource(ctx context.Context, from content.Repo, d digest.Digest) (int64, error) {
+	if from.Name != "" {
+		return s.StatBlob(ctx, from, d)
+	}
+	if from.Project == nil {
+		return 0, fmt.Errorf("MountBlob: a source without a name needs a project")
+	}
+	if _, err := parseDigest(d.String()); err != nil {
+		return 0, err
+	}
+	size, err := s.links.BlobLinkedInProject(ctx, from.Project.ID, d.String())
+	if isNotFound(err) {
+		return 0, blobUnknown(d)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stat blob %s in project %s: %w", d, from.Project.Name, err)
 	}
 	return size, nil
 }

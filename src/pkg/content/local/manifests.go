@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/reference"
 )
 
 // GetManifest returns the exact bytes of the manifest that ref (a tag or a digest) names in repo, with the
@@ -55,10 +57,13 @@ func (s *Service) resolve(ctx context.Context, repo, ref string) (*meta.Artifact
 	return a, nil
 }
 
-// readManifest reads a stored manifest whose recorded size is size.
+// readManifest reads a stored manifest whose recorded size is size, from memory when it was read before.
 func (s *Service) readManifest(ctx context.Context, d digest.Digest, size int64) ([]byte, error) {
 	if size < 0 || size > content.MaxManifestSize {
 		return nil, fmt.Errorf("manifest %s has an invalid recorded size %d", d, size)
+	}
+	if body, ok := s.bodies.get(d); ok && int64(len(body)) == size {
+		return body, nil
 	}
 	b, err := s.blobs.Open(ctx, d)
 	if err != nil {
@@ -70,13 +75,20 @@ func (s *Service) readManifest(ctx context.Context, d digest.Digest, size int64)
 	if _, err := io.ReadFull(b, body); err != nil {
 		return nil, fmt.Errorf("reading manifest %s: %w", d, err)
 	}
+	s.bodies.add(d, body)
 	return body, nil
 }
 
 // PutManifest validates body and stores it byte for byte under ref. mediaType is the request's
 // Content-Type without parameters. When ref is a digest, body must hash to it with its algorithm and is
-// stored under it (so sha512 manifests keep their sha512 digest); a tag push uses sha256.
-func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, mediaType string, body []byte) (*content.PutResult, error) {
+// stored under it (so sha512 manifests keep their sha512 digest); a tag push uses sha256. Every tag in
+// tags (the `tag` query parameters of a push, at most MaxPushTags) is pointed at the manifest in the
+// same transaction as the record; the result lists every tag applied, ref's included.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests-with-tags
+//
+// The blobs and child manifests body references must be in the repository, except the layers and
+// child manifests of a project that allows sparse manifests (meta.Project.AllowSparseManifests).
+func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, mediaType string, body []byte, tags ...string) (*content.PutResult, error) {
 	if len(body) > content.MaxManifestSize {
 		return nil, errcode.ErrManifestTooLarge.WithMessage("manifest exceeds %d bytes", content.MaxManifestSize)
 	}
@@ -84,6 +96,10 @@ func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, media
 		return nil, fmt.Errorf("PutManifest: repository %s has no project", repo.Name)
 	}
 	tag, d, err := parseRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	all, err := pushTags(tag, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -97,13 +113,38 @@ func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, media
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkReferences(ctx, repo.Name, p); err != nil {
+	if err := s.checkReferences(ctx, repo.Name, p, repo.Project.AllowSparseManifests()); err != nil {
 		return nil, err
 	}
-	if err := s.store(ctx, repo, d, body, p, tag); err != nil {
+	if err := s.store(ctx, repo, d, body, p, all...); err != nil {
 		return nil, err
 	}
-	return &content.PutResult{Digest: d, Subject: p.subject}, nil
+	return &content.PutResult{Digest: d, Subject: p.subject, Tags: all}, nil
+}
+
+// MaxPushTags bounds the tags one manifest push may apply.
+const MaxPushTags = 100
+
+// pushTags validates the tag parameters of a push and returns them with the reference's tag (when ref
+// is one), without duplicates, in the order given.
+func pushTags(refTag string, params []string) ([]string, error) {
+	if len(params) > MaxPushTags {
+		return nil, errcode.ErrManifestInvalid.WithMessage("at most %d tag parameters per push, got %d", MaxPushTags, len(params))
+	}
+	var all []string
+	if refTag != "" {
+		all = append(all, refTag)
+	}
+	for _, t := range params {
+		if err := reference.ValidateTag(t); err != nil {
+			return nil, errcode.ErrManifestInvalid.WithMessage("tag parameter: %s", err.Error()).
+				WithDetail(map[string]string{"tag": t})
+		}
+		if !slices.Contains(all, t) {
+			all = append(all, t)
+		}
+	}
+	return all, nil
 }
 
 // DeleteManifest deletes the manifest a digest names (with its tags and its referrer index entry), or only
@@ -130,9 +171,9 @@ func (s *Service) DeleteManifest(ctx context.Context, repo content.Repo, ref str
 	return nil
 }
 
-// store writes a validated manifest's bytes, then its record (and tag): a record never points at
+// store writes a validated manifest's bytes, then its record (and tags): a record never points at
 // missing bytes.
-func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest, body []byte, p *parsedManifest, tag string) error {
+func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest, body []byte, p *parsedManifest, tags ...string) error {
 	if _, err := s.blobs.Put(ctx, d, bytes.NewReader(body)); err != nil {
 		return fmt.Errorf("storing manifest %s: %w", d, err)
 	}
@@ -146,7 +187,7 @@ func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest,
 		Subject:      p.subject.String(),
 		PushTime:     s.now(),
 	}
-	if err := s.artifacts.PutArtifact(ctx, repo.Project.ID, repo.Name, a, tag); err != nil {
+	if err := s.artifacts.PutArtifact(ctx, repo.Project.ID, repo.Name, a, tags...); err != nil {
 		return recordError(repo.Name, err, "recording manifest "+d.String())
 	}
 	return nil

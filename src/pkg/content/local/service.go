@@ -61,6 +61,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// ManifestCacheBytes bounds the manifest bytes kept in memory to serve reads without opening the
+	// stored file (0: DefaultManifestCacheBytes; negative: none kept).
+	ManifestCacheBytes int64
 }
 
 // Service implements content.Service on a BlobStore and the meta roles. It is safe for concurrent use.
@@ -72,6 +75,7 @@ type Service struct {
 	defPage   int
 	now       func() time.Time
 	pulls     *pullRecorder
+	bodies    *bodyCache
 }
 
 var _ content.Service = (*Service)(nil)
@@ -96,7 +100,11 @@ func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ManifestCacheBytes == 0 {
+		opts.ManifestCacheBytes = DefaultManifestCacheBytes
+	}
 	return &Service{
+		bodies:    newBodyCache(opts.ManifestCacheBytes),
 		blobs:     blobs,
 		artifacts: artifacts,
 		links:     links,

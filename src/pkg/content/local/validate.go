@@ -187,10 +187,14 @@ func checkDescriptor(field string, d descriptor) (digest.Digest, error) {
 }
 
 // checkReferences verifies that every blob p needs is linked in repo and every manifest it lists is stored
-// in repo. The subject is not checked: it may be pushed later.
-func (s *Service) checkReferences(ctx context.Context, repo string, p *parsedManifest) error {
-	for _, d := range p.blobs {
+// in repo; with sparse, only the config (p.blobs[0] of an image manifest) is required. The subject is not
+// checked: it may be pushed later.
+func (s *Service) checkReferences(ctx context.Context, repo string, p *parsedManifest, sparse bool) error {
+	for i, d := range p.blobs {
 		if _, err := s.links.BlobLinked(ctx, repo, d.String()); err != nil {
+			if isNotFound(err) && sparse && i > 0 {
+				continue
+			}
 			if isNotFound(err) {
 				return errcode.ErrManifestBlobUnknown.WithMessage("blob %s unknown to repository", d).
 					WithDetail(map[string]string{"digest": d.String()})
@@ -205,6 +209,9 @@ func (s *Service) checkReferences(ctx context.Context, repo string, p *parsedMan
 			_, err = s.links.BlobLinked(ctx, repo, d.String())
 		}
 		if err != nil {
+			if isNotFound(err) && sparse {
+				continue
+			}
 			if isNotFound(err) {
 				return errcode.ErrManifestBlobUnknown.WithMessage("manifest %s unknown to repository", d).
 					WithDetail(map[string]string{"digest": d.String()})

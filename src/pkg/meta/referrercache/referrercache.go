@@ -95,8 +95,8 @@ func (s *Store) ListReferrers(ctx context.Context, repo, subject, artifactType s
 }
 
 // PutArtifact records through the wrapped store, then drops the cached lists of a's subject.
-func (s *Store) PutArtifact(ctx context.Context, projectID int64, repo string, a *meta.Artifact, tag string) error {
-	err := s.ArtifactStore.PutArtifact(ctx, projectID, repo, a, tag)
+func (s *Store) PutArtifact(ctx context.Context, projectID int64, repo string, a *meta.Artifact, tags ...string) error {
+	err := s.ArtifactStore.PutArtifact(ctx, projectID, repo, a, tags...)
 	if a.Subject != "" {
 		s.invalidate(func(k key) bool { return k.repo == repo && k.subject == a.Subject })
 	}

@@ -102,7 +102,7 @@ func ensureRepository(ctx context.Context, tx querier, projectID int64, name str
 // is stored with a.PushTime, or the current time when that is zero; for an existing digest the stored row
 // is kept as it is. ErrNotFound when the project does not exist, ErrConflict when the repository belongs
 // to another project.
-func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a *meta.Artifact, tag string) error {
+func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a *meta.Artifact, tags ...string) error {
 	if repo == "" || a.Digest == "" {
 		return fmt.Errorf("meta: put artifact: empty repository name or digest")
 	}
@@ -144,14 +144,18 @@ func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a
 				return fmt.Errorf("artifact vanished while being stored")
 			}
 		}
-		if tag == "" {
-			return nil
+		for _, tag := range tags {
+			if tag == "" {
+				continue
+			}
+			if _, err = exec(ctx, tx,
+				`INSERT INTO tag (repository_id, name, artifact_id, push_time) VALUES (?, ?, ?, ?)
+				 ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = excluded.artifact_id, push_time = excluded.push_time`,
+				repoID, tag, stored[0].ID, toDBTime(t)); err != nil {
+				return err
+			}
 		}
-		_, err = exec(ctx, tx,
-			`INSERT INTO tag (repository_id, name, artifact_id, push_time) VALUES (?, ?, ?, ?)
-			 ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = excluded.artifact_id, push_time = excluded.push_time`,
-			repoID, tag, stored[0].ID, toDBTime(t))
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("meta: put artifact %s@%s: %w", repo, a.Digest, err)

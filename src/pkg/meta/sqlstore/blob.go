@@ -51,6 +51,20 @@ func (s *store) BlobLinked(ctx context.Context, repo, digest string) (int64, err
 	return sizes[0], nil
 }
 
+// BlobLinkedInProject uses repository(project_id) and blob_link(digest).
+func (s *store) BlobLinkedInProject(ctx context.Context, projectID int64, digest string) (int64, error) {
+	var sizes []int64
+	if _, err := queryRows(ctx, s.r, &sizes,
+		`SELECT b.size FROM blob_link b JOIN repository r ON r.id = b.repository_id
+		 WHERE r.project_id = ? AND b.digest = ? LIMIT 1`, projectID, digest); err != nil {
+		return 0, fmt.Errorf("meta: blob %s in project %d: %w", digest, projectID, err)
+	}
+	if len(sizes) == 0 {
+		return 0, notFound("meta: blob %s in project %d", digest, projectID)
+	}
+	return sizes[0], nil
+}
+
 // UnlinkBlob removes the link; ErrNotFound when there is none.
 func (s *store) UnlinkBlob(ctx context.Context, repo, digest string) error {
 	n, err := exec(ctx, s.w,

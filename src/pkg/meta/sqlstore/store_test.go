@@ -2,18 +2,15 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 )
 
 // The shared suite (suite_test.go) runs against every database. Each factory returns the URL of a
@@ -38,52 +35,8 @@ func newSQLiteDB(t testing.TB) string {
 	return "sqlite://" + path
 }
 
-const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// newPostgresDB creates a schema of its own, dropped at cleanup, and returns a URL whose search_path
-// points at it (lib/pq passes unknown URL parameters as run-time settings). An unreachable server fails
-// the test unless BERTH_TEST_SKIP_POSTGRES=1.
-func newPostgresDB(t testing.TB) string {
-	base := os.Getenv("BERTH_TEST_POSTGRES_URL")
-	if base == "" {
-		base = defaultPostgresURL
-	}
-	admin, err := sql.Open("postgres", base)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		if os.Getenv("BERTH_TEST_SKIP_POSTGRES") == "1" {
-			t.Skipf("PostgreSQL at %s unreachable (BERTH_TEST_SKIP_POSTGRES=1): %v", redact(base), err)
-		}
-		t.Fatalf("PostgreSQL at %s unreachable (set BERTH_TEST_SKIP_POSTGRES=1 to skip): %v", redact(base), err)
-	}
-	schema := "berth_t_" + randomHex(t, 8)
-	_, err = admin.ExecContext(ctx, `CREATE SCHEMA `+schema)
-	require.NoError(t, err)
-	// Registered before any store's Close, so it runs after them.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func randomHex(t testing.TB, n int) string {
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return hex.EncodeToString(b)
-}
+// newPostgresDB returns a schema of its own on the test server (package sqltest).
+func newPostgresDB(t testing.TB) string { return sqltest.Postgres(t) }
 
 // TestSQLiteMemory covers the in-memory form: one connection serves reads, writes and transactions.
 func TestSQLiteMemory(t *testing.T) {

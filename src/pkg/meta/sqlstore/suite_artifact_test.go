@@ -150,10 +150,22 @@ func testTags(t *testing.T, newDB dbFactory) {
 	_, err = s.GetArtifact(ctx, "library/app", a2.Digest)
 	require.NoError(t, err)
 
+	// Several tags in one put, empty ones ignored, moved together.
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/multi", a1, "x", "", "y"))
+	tags, err := s.ListTags(ctx, "library/multi", meta.Page{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"x", "y"}, tags)
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/multi", a2, "y", "z"))
+	for tag, want := range map[string]string{"x": a1.Digest, "y": a2.Digest, "z": a2.Digest} {
+		got, err := s.ResolveTag(ctx, "library/multi", tag)
+		require.NoError(t, err)
+		require.Equal(t, want, got.Digest, tag)
+	}
+
 	// A repository whose last tag is gone lists no tags, and is still found.
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/solo", a1, "only"))
 	require.NoError(t, s.DeleteTag(ctx, "library/solo", "only"))
-	tags, err := s.ListTags(ctx, "library/solo", meta.Page{})
+	tags, err = s.ListTags(ctx, "library/solo", meta.Page{})
 	require.NoError(t, err)
 	require.NotNil(t, tags)
 	require.Empty(t, tags)
@@ -352,7 +364,19 @@ func testBlobLinks(t *testing.T, newDB dbFactory) {
 	require.NoError(t, err)
 	require.Empty(t, tags)
 
+	// Found in any repository of its project, and only there.
+	size, err = s.BlobLinkedInProject(ctx, pid, layer)
+	require.NoError(t, err)
+	require.Equal(t, int64(4096), size)
+	_, err = s.BlobLinkedInProject(ctx, pid, dg("elsewhere"))
+	require.ErrorIs(t, err, meta.ErrNotFound)
+	stranger := project(t, s, "stranger")
+	_, err = s.BlobLinkedInProject(ctx, stranger, layer)
+	require.ErrorIs(t, err, meta.ErrNotFound)
+
 	require.NoError(t, s.UnlinkBlob(ctx, "library/app", layer))
+	_, err = s.BlobLinkedInProject(ctx, pid, layer)
+	require.ErrorIs(t, err, meta.ErrNotFound)
 	_, err = s.BlobLinked(ctx, "library/app", layer)
 	require.ErrorIs(t, err, meta.ErrNotFound)
 	require.ErrorIs(t, s.UnlinkBlob(ctx, "library/app", layer), meta.ErrNotFound)
