@@ -115,10 +115,23 @@ func (b *Berth) Stop(keepLog bool) error {
 // CreateProject creates a public project; with registryID > 0 a proxy-cache project of that registry,
 // with the Proxy Referrer API toggle set to proxyReferrers.
 func (b *Berth) CreateProject(ctx context.Context, name string, registryID int64, proxyReferrers bool) error {
-	body := map[string]any{"project_name": name, "metadata": map[string]string{"public": "true"}}
+	var md map[string]string
+	if registryID > 0 {
+		md = map[string]string{"proxy_referrer_api": strconv.FormatBool(proxyReferrers)}
+	}
+	return b.createProject(ctx, name, registryID, md)
+}
+
+// createProject creates a public project (a proxy-cache project of registryID when > 0) with extra
+// metadata md.
+func (b *Berth) createProject(ctx context.Context, name string, registryID int64, md map[string]string) error {
+	meta := map[string]string{"public": "true"}
+	for k, v := range md {
+		meta[k] = v
+	}
+	body := map[string]any{"project_name": name, "metadata": meta}
 	if registryID > 0 {
 		body["registry_id"] = registryID
-		body["metadata"] = map[string]string{"public": "true", "proxy_referrer_api": strconv.FormatBool(proxyReferrers)}
 	}
 	j, _ := json.Marshal(body)
 	_, _, err := b.call(ctx, http.MethodPost, b.URL+"/api/v2.0/projects", http.Header{"Content-Type": {"application/json"}}, j, http.StatusCreated)
@@ -158,6 +171,16 @@ func (b *Berth) ProxyProject(ctx context.Context, name, upstreamURL string, prox
 		return err
 	}
 	return b.CreateProject(ctx, name, id, proxyReferrers)
+}
+
+// ProxyProjectMeta is ProxyProject with the project's metadata md (e.g. proxy_referrer_api,
+// proxy_referrer_cache_seconds).
+func (b *Berth) ProxyProjectMeta(ctx context.Context, name, upstreamURL string, md map[string]string) error {
+	id, err := b.CreateRegistry(ctx, name+"-up", upstreamURL)
+	if err != nil {
+		return err
+	}
+	return b.createProject(ctx, name, id, md)
 }
 
 // startChild re-executes self in a child mode and returns it with its base URL.

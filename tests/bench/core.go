@@ -81,8 +81,9 @@ func (r *Runner) RunCore(ctx context.Context) (res CoreResult, err error) {
 		}
 	}
 
+	pid := map[string]int{b.URL: b.Pid(), bareURL: bare.Pid()}
 	load := func(base, path string, conns int, size int64, hdr http.Header) Load {
-		return Load{URL: base + path, Conns: conns, WantBytes: size, Header: hdr}
+		return Load{URL: base + path, Conns: conns, WantBytes: size, Header: hdr, ServerPid: pid[base]}
 	}
 	r.progress("core: blob GET %s, %d connections", MiB(float64(blob.Size)), cfg.BlobConns)
 	if res.Blob, err = r.plan().Compare(ctx, "blob GET",

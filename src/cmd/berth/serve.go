@@ -90,7 +90,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.RedisURL != "" {
 		redis.SetLogger(redisLogger{log.With("component", "redis")})
 		// Each Redis call is capped: a Redis outage slows requests by at most this much, never fails them.
-		rc, err := cache.NewRedisFromURL(cfg.RedisURL, "berth:", cache.WithOpTimeout(250*time.Millisecond))
+		rc, err := cache.NewRedisFromURL(cfg.RedisURL, cfg.RedisKeyPrefix, cache.WithOpTimeout(250*time.Millisecond))
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}

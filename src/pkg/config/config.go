@@ -46,6 +46,7 @@ type Config struct {
 	ReferrersPrefetchWorker int
 	ReferrersNodeCache      time.Duration
 	MemoryCacheBytes        int64
+	RedisKeyPrefix          string // prepended to every Redis key (cache values and locks)
 }
 
 // Defaults returns the embedded defaults.
@@ -70,6 +71,7 @@ func Defaults() Config {
 		ReferrersPrefetchWorker: 4,
 		ReferrersNodeCache:      time.Second,
 		MemoryCacheBytes:        64 << 20,
+		RedisKeyPrefix:          "berth:",
 	}
 }
 
@@ -106,6 +108,7 @@ func (c *Config) settings() []setting {
 		{"referrers-prefetch-workers", "concurrent background referrers prefetches", &c.ReferrersPrefetchWorker},
 		{"referrers-node-cache", "with Redis: how long a node reuses a referrers cache entry it read or wrote before reading Redis again (0 = every request reads Redis)", &c.ReferrersNodeCache},
 		{"memory-cache-bytes", "size bound of the in-process cache used when no Redis is configured", &c.MemoryCacheBytes},
+		{"redis-key-prefix", "prefix of every Redis key Berth writes; nodes that share a cache use the same one, separate deployments on one Redis different ones", &c.RedisKeyPrefix},
 	}
 }
 

@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeCachingBerth answers referrers GETs with an index of two descriptors and X-Cache as a cache in
+// front of an upstream would: MISS the first time a path is asked, HIT after.
+func fakeCachingBerth(t *testing.T) *httptest.Server {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		state := "MISS"
+		if seen[r.URL.Path] {
+			state = "HIT"
+		}
+		seen[r.URL.Path] = true
+		mu.Unlock()
+		w.Header().Set("X-Cache", state)
+		w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+		_, _ = fmt.Fprintf(w, `{"schemaVersion":2,"manifests":[{"digest":%q},{"digest":%q}]}`,
+			digest.FromString(r.URL.Path+"1"), digest.FromString(r.URL.Path+"2"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The cold figures must be cold: a subject whose key was warmed before the measurement (as an entry
+// left in a shared Redis by an earlier run would be) fails the scenario, naming the subject.
+func TestColdLatencyFailsOnAWarmedKey(t *testing.T) {
+	ctx := context.Background()
+	subjects := []digest.Digest{digest.FromString("a"), digest.FromString("b"), digest.FromString("c")}
+	tests := []struct {
+		name    string
+		warm    []digest.Digest
+		wantErr string
+	}{
+		{"all cold", nil, ""},
+		{"one key warmed beforehand", subjects[1:2], subjects[1].String() + ` was answered X-Cache "HIT", want MISS`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			berth, up := fakeCachingBerth(t), fakeCachingBerth(t)
+			b := &Registry{URL: berth.URL, Client: berth.Client()}
+			u := &Registry{URL: up.URL, Client: up.Client()}
+			for _, d := range tt.warm {
+				_, err := referrerDigests(ctx, b, berth.URL+"/v2/px/lib/app/referrers/"+d.String())
+				require.NoError(t, err)
+			}
+			c, err := coldLatency(ctx, b, u, berth.URL+"/v2/px/lib/app", up.URL+"/v2/lib/app", subjects)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, map[string]int{"MISS": len(subjects)}, c.Cache)
+			require.Len(t, c.Berth, len(subjects))
+			require.Len(t, c.Direct, len(subjects))
+		})
+	}
+}
+
+func TestCheckCold(t *testing.T) {
+	d := digest.FromString("s")
+	for _, tt := range []struct {
+		value string
+		ok    bool
+	}{{"MISS", true}, {"HIT", false}, {"STALE", false}, {"LOCAL", false}, {"", false}} {
+		hdr := http.Header{}
+		if tt.value != "" {
+			hdr.Set("X-Cache", tt.value)
+		}
+		require.Equal(t, tt.ok, checkCold(d, hdr) == nil, tt.value)
+	}
+}
+
+// A warm trial reads X-Cache during the trial: a server that stops answering HIT part-way fails it,
+// which one look before the trial would not notice.
+func TestRunLoadSamplesHeaderDuringTheTrial(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		state := "HIT"
+		if n.Add(1) > 40 {
+			state = "MISS"
+		}
+		w.Header().Set("X-Cache", state)
+		_, _ = w.Write([]byte("hello"))
+	}))
+	t.Cleanup(srv.Close)
+	load := Load{URL: srv.URL, Conns: 1, Duration: time.Minute, MaxRequests: 100, WantBytes: 5,
+		SampleHeader: "X-Cache", SampleEvery: 10}
+
+	res, err := RunLoad(context.Background(), load)
+	require.NoError(t, err)
+	require.Zero(t, res.Errors, "no wanted values: counted only")
+	require.Equal(t, map[string]int{"HIT": 4, "MISS": 6}, res.Sampled)
+
+	n.Store(0)
+	load.WantSample = []string{"HIT"}
+	res, err = RunLoad(context.Background(), load)
+	require.NoError(t, err)
+	require.Equal(t, int64(6), res.Errors)
+	require.ErrorContains(t, res.FirstErr, `X-Cache "MISS"`)
+	require.Equal(t, int64(94), res.Requests)
+}
+
+func TestRunLoadCyclesThroughTargets(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+		_, _ = w.Write([]byte(strings.TrimPrefix(r.URL.Path, "/")))
+	}))
+	t.Cleanup(srv.Close)
+	res, err := RunLoad(context.Background(), Load{Conns: 1, Duration: time.Minute, MaxRequests: 30,
+		Targets: []Target{{URL: srv.URL + "/a", Bytes: 1}, {URL: srv.URL + "/bb", Bytes: 2}, {URL: srv.URL + "/ccc", Bytes: 3}}})
+	require.NoError(t, err)
+	require.Zero(t, res.Errors)
+	require.Equal(t, int64(30), res.Requests)
+	require.Equal(t, map[string]int{"/a": 10, "/bb": 10, "/ccc": 10}, hits)
+	require.Equal(t, int64(60), res.Bytes)
+}
+
+// A trial records the server's CPU time when given its pid; an unknown pid is an error, not a zero.
+func TestRunLoadServerCPU(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("x")) }))
+	t.Cleanup(srv.Close)
+	_, err := RunLoad(context.Background(), Load{URL: srv.URL, Conns: 1, Duration: time.Minute, MaxRequests: 5, WantBytes: 1, ServerPid: 1 << 30})
+	require.Error(t, err)
+	res, err := RunLoad(context.Background(), Load{URL: srv.URL, Conns: 1, Duration: time.Minute, MaxRequests: 5, WantBytes: 1})
+	require.NoError(t, err)
+	require.Zero(t, res.ServerCPU)
+	require.Positive(t, res.ClientCores)
+}
