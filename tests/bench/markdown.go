@@ -14,7 +14,9 @@ func (r *Report) Markdown() string {
 	m := r.Machine
 	p("## Latest run\n\n")
 	p("- Date: %s (UTC), %s long\n", r.Start.Format("2006-01-02 15:04"), r.End.Sub(r.Start).Round(time.Second))
-	p("- Machine: %d CPUs (nproc), %s, Linux %s; %s\n", m.NumCPU, m.CPU, m.Kernel, m.GoVersion)
+	p("- Machine: %d CPUs (nproc), %s; %s\n", m.NumCPU, m.CPU, m.GoVersion)
+	p("- Kernel (uname): `%s`; filesystem of the temporary directory, which holds Berth's data and the bare server's files (statfs): %s\n",
+		m.Kernel, cmpStr(m.FS, "?"))
 	p("- Berth: `%s`\n", cmpStr(m.BerthVersion, "?"))
 	if m.ServerCPUs != "" {
 		p("- CPUs: for the request-rate figures the clients run on CPU %s and the servers (Berth, the bare server, the upstream) on CPU %s,\n", cmpStr(m.ClientCPUs, "0"), m.ServerCPUs)
@@ -99,8 +101,10 @@ func (r *Report) coreDetail(p printer) {
 	p("### Registry core (issue 2)\n\n")
 	p("A fresh Berth (SQLite, filesystem storage in a temporary directory, info logging to a file) holds a %s blob and an\n", MiB(float64(c.BlobSize)))
 	p("OCI image manifest (%d B) in a public project; a bare `net/http` server (a separate process) answers the same paths with the same\n", c.ManifestSize)
-	p("bytes from memory (Content-Type, Content-Length, Docker-Content-Digest, nothing else). Both were checked to serve bytes with the\n")
-	p("same digest before measuring. Clients: one goroutine per keep-alive connection, closed loop, GET and read the whole body; anonymous pulls.\n\n")
+	p("bytes and headers (Content-Type, Content-Length, Docker-Content-Digest). The blob the way Berth sends it: a file with the same bytes\n")
+	p("in the same temporary directory (%s), opened per request and sent with `http.ServeContent` over the `*os.File`, i.e. sendfile;\n", cmpStr(r.Machine.FS, "same filesystem"))
+	p("the manifest from memory. Both were checked to serve bytes with the same digest before measuring. Clients: one goroutine per\n")
+	p("keep-alive connection, closed loop, GET and read the whole body; anonymous pulls.\n\n")
 	p("**Blob GET, %d connections**\n\n", c.Blob.Conns)
 	roundsTable(p, c.Blob, FigThroughput, mibps)
 	for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag} {

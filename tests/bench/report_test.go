@@ -74,3 +74,12 @@ func TestReportMarksTargets(t *testing.T) {
 	md := r.Markdown()
 	require.Contains(t, md, "| Upstream bytes for 10 concurrent cold pullers | 0.0 MiB = 1.00x the blob (1 GET) | - | - | 1.0x | yes |")
 }
+
+func TestMachineFilesystemAndKernel(t *testing.T) {
+	require.Equal(t, "proc", fsType("/proc"))
+	require.NotContains(t, fsType(t.TempDir()), "?")
+	require.Contains(t, fsType(filepath.Join(t.TempDir(), "missing")), "?")
+	release, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	require.NoError(t, err)
+	require.Contains(t, kernel(), "Linux "+strings.TrimSpace(string(release))+" ")
+}
