@@ -124,7 +124,8 @@ func (r *Report) proxyDetail(p printer) {
 	p("### Proxy cache, cold pulls (issue 3)\n\n")
 	p("The upstream is a minimal registry (a separate process) that generates each %s blob from a seed while it streams it and counts the\n", MiB(float64(x.Size)))
 	p("bytes it sends; neither it nor the measuring process holds a blob in memory. Every round pulls a different blob: directly from the\n")
-	p("upstream, and through a proxy-cache project of a Berth started for that round (cold: empty data directory), each on a new connection.\n")
+	p("upstream, and through a proxy-cache project of a Berth started for that round (cold: empty data directory), each on a new connection;\n")
+	p("the client hashes what it receives (sha256 on a goroutine beside the reads) and checks it against the digest, in both cases.\n")
 	p("Berth's peak RSS is VmHWM from /proc/<pid>/status, reset (clear_refs) once the project exists, so it covers the pull only.\n")
 	if r.Machine.SHA256 > 0 {
 		p("For scale: sha256 runs at %s/s on one core of this machine, so verifying the blob alone takes %s; a proxy that verifies\n",

@@ -162,21 +162,26 @@ func (r *Runner) pullRounds(ctx context.Context, upReg *Registry, repo, label st
 	return direct, through, nil
 }
 
-// directPull downloads u on a new connection, timed, and reports what the upstream sent.
+// directPull downloads u (ending in the blob's digest) on a new connection, timed, checks the sha256 of
+// what it received against that digest, and reports what the upstream sent.
 func (r *Runner) directPull(ctx context.Context, upReg *Registry, u string, size int64) (Pull, error) {
 	if err := upReg.ResetStats(ctx); err != nil {
 		return Pull{}, err
 	}
-	p, _, err := timedGet(ctx, u, size, nil)
+	p, got, err := timedGet(ctx, u, size, sha256.New())
 	if err != nil {
 		return p, err
+	}
+	if want := digest.Digest(u[strings.LastIndexByte(u, '/')+1:]); got != want {
+		return p, fmt.Errorf("GET %s: received bytes hashing to %s", u, got)
 	}
 	st, err := upReg.Stats(ctx)
 	p.UpstreamBytes, p.UpstreamGets = st.BlobBytes, st.BlobGets
 	return p, err
 }
 
-// throughPull starts a fresh Berth with a proxy-cache project over the upstream and pulls d through it.
+// throughPull starts a fresh Berth with a proxy-cache project over the upstream and pulls d through it,
+// checking the sha256 of what it received against d.
 func (r *Runner) throughPull(ctx context.Context, upReg *Registry, upURL, repo string, d digest.Digest, size int64) (p Pull, err error) {
 	b, err := r.startBerth(ctx)
 	if err != nil {
@@ -197,9 +202,12 @@ func (r *Runner) throughPull(ctx context.Context, upReg *Registry, upURL, repo s
 	if err != nil {
 		return p, err
 	}
-	p, _, err = timedGet(ctx, b.URL+"/v2/px/"+repo+"/blobs/"+d.String(), size, nil)
+	p, got, err := timedGet(ctx, b.URL+"/v2/px/"+repo+"/blobs/"+d.String(), size, sha256.New())
 	if err != nil {
 		return p, err
+	}
+	if got != d {
+		return p, fmt.Errorf("through Berth: received bytes hashing to %s, want %s", got, d)
 	}
 	cpu1, err := CPUTime(b.Pid())
 	if err != nil {
@@ -302,7 +310,9 @@ func resetPeak(pid int) (int64, error) {
 }
 
 // timedGet downloads u on a new connection and checks the length; with h, the body is hashed too and
-// its digest returned.
+// its digest returned. The hash runs on its own goroutine beside the reads (a ring of 8 buffers), so
+// that the client's hashing bounds the pull as little as it can; the time is until the last byte
+// arrived, the digest is waited for after it.
 func timedGet(ctx context.Context, u string, size int64, h hash.Hash) (Pull, digest.Digest, error) {
 	tr := &http.Transport{DisableCompression: true, ReadBufferSize: 64 << 10, ResponseHeaderTimeout: 5 * time.Minute}
 	defer tr.CloseIdleConnections()
@@ -319,16 +329,15 @@ func timedGet(ctx context.Context, u string, size int64, h hash.Hash) (Pull, dig
 	if resp.StatusCode != http.StatusOK {
 		return Pull{}, "", fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
 	}
+	hs := newHashPipe(h)
 	var (
-		buf        = make([]byte, 256<<10)
 		n          int64
 		allButLast time.Duration
 	)
 	for {
+		buf := hs.buffer()
 		m, rerr := resp.Body.Read(buf)
-		if h != nil {
-			h.Write(buf[:m])
-		}
+		hs.write(buf[:m])
 		n += int64(m)
 		if allButLast == 0 && n >= size-1 {
 			allButLast = time.Since(t0)
@@ -342,17 +351,68 @@ func timedGet(ctx context.Context, u string, size int64, h hash.Hash) (Pull, dig
 		}
 	}
 	p := Pull{Elapsed: time.Since(t0), AllButLast: allButLast, Bytes: n}
+	got := hs.sum()
 	if err != nil {
 		return p, "", fmt.Errorf("GET %s: after %d bytes: %w", u, n, err)
 	}
 	if n != size {
 		return p, "", fmt.Errorf("GET %s: %d bytes, want %d", u, n, size)
 	}
-	var got digest.Digest
-	if h != nil {
-		got = digest.NewDigest(digest.SHA256, h)
-	}
 	return p, got, nil
+}
+
+// hashPipe hashes written buffers on a goroutine of its own; without a hash it only lends a buffer.
+type hashPipe struct {
+	h          hash.Hash
+	free, full chan []byte
+	done       chan struct{}
+	one        []byte
+}
+
+func newHashPipe(h hash.Hash) *hashPipe {
+	const bufs, size = 8, 256 << 10
+	p := &hashPipe{h: h}
+	if h == nil {
+		p.one = make([]byte, size)
+		return p
+	}
+	p.free, p.full, p.done = make(chan []byte, bufs), make(chan []byte, bufs), make(chan struct{})
+	for range bufs {
+		p.free <- make([]byte, size)
+	}
+	go func() {
+		defer close(p.done)
+		for b := range p.full {
+			h.Write(b)
+			p.free <- b[:cap(b)]
+		}
+	}()
+	return p
+}
+
+// buffer returns a buffer to read into; it belongs to the caller until write.
+func (p *hashPipe) buffer() []byte {
+	if p.h == nil {
+		return p.one
+	}
+	return <-p.free
+}
+
+// write hands b (from buffer) over to be hashed.
+func (p *hashPipe) write(b []byte) {
+	if p.h != nil {
+		p.full <- b
+	}
+}
+
+// sum waits for the hash of everything written and returns its digest ("" without a hash).
+func (p *hashPipe) sum() digest.Digest {
+	if p.h == nil {
+		return ""
+	}
+	close(p.full)
+	<-p.done
+	return digest.NewDigest(digest.SHA256, p.h)
 }
 
 // CPUTime returns pid's user plus system CPU time so far (from /proc/<pid>/stat, in clock ticks of
