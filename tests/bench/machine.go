@@ -27,7 +27,7 @@ func fsType(dir string) string {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return "? (" + err.Error() + ")"
 	}
-	if n, ok := fsNames[int64(st.Type)]; ok { //nolint:unconvert // int64 on some platforms, not all
+	if n, ok := fsNames[int64(st.Type)]; ok { // int64 already on linux/amd64, not on every platform
 		return n
 	}
 	return fmt.Sprintf("magic %#x", st.Type)

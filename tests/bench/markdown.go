@@ -28,10 +28,10 @@ func (r *Report) Markdown() string {
 	if r.Core != nil || r.Referrers != nil {
 		p("- Request rates: %d interleaved rounds of %s per target and figure (after a %s warm-up each), alternating which goes first;\n",
 			r.Cfg.Rounds, r.Cfg.Trial, r.Cfg.Warmup)
-		p("  medians shown, with the range of the per-round ratios.\n")
+		p("  absolute figures are each side's median over the rounds; every ratio is the median of the per-round ratios, with their range.\n")
 	}
 	if r.Proxy != nil {
-		p("- Cold pulls: %d rounds per target, alternating which goes first; medians shown.\n", r.Cfg.ProxyRounds)
+		p("- Cold pulls: %d rounds per target, alternating which goes first; medians shown, ratios per round as above.\n", r.Cfg.ProxyRounds)
 	}
 	p("\n")
 	if len(r.Errors) > 0 {
@@ -42,7 +42,8 @@ func (r *Report) Markdown() string {
 		p("\n")
 	}
 	p("### Summary\n\n")
-	p("Ratio = Berth / baseline: above 1 is better for throughput and req/s, below 1 is better for latency.\n\n")
+	p("Ratio = Berth / baseline, the median of the per-round ratios (per-pair for cold pulls and cold referrers) with their range in\n")
+	p("brackets: above 1 is better for throughput and req/s, below 1 is better for latency and CPU per request.\n\n")
 	p("| Figure | Berth | Baseline | Ratio | Target | Met |\n|---|---|---|---|---|---|\n")
 	for _, row := range r.summary() {
 		p("| %s | %s | %s | %s | %s | %s |\n", row.name, row.berth, row.base, row.ratio, row.target, row.met)
