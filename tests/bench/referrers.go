@@ -292,12 +292,12 @@ func checkRedisEmpty(ctx context.Context, rawURL, prefix string) error {
 		return err
 	}
 	defer func() { _ = c.Close() }()
-	keys, _, err := c.Scan(ctx, 0, prefix+"*", 10).Result()
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator() // SCAN pages until the whole keyspace is covered
+	if iter.Next(ctx) {
+		return fmt.Errorf("redis already holds keys under %s (%s...)", prefix, iter.Val())
 	}
-	if len(keys) > 0 {
-		return fmt.Errorf("redis already holds keys under %s (%s...)", prefix, keys[0])
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
 }

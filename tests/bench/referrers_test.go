@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/cache"
 )
 
 // fakeCachingBerth answers referrers GETs with an index of two descriptors and X-Cache as a cache in
@@ -145,4 +148,29 @@ func TestRunLoadServerCPU(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, res.ServerCPU)
 	require.Positive(t, res.ClientCores)
+}
+
+// A Redis variant's keys are its own: checkRedisEmpty refuses a prefix that holds keys, and
+// deleteRedisPrefix removes exactly the keys under the prefix (real Redis at 127.0.0.1:6379).
+func TestRedisPrefixCheckAndCleanup(t *testing.T) {
+	ctx := context.Background()
+	const url = "redis://127.0.0.1:6379/0"
+	c, err := cache.NewRedisClient(url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.Ping(ctx).Err(), "the test needs Redis at %s", url)
+	prefix := "berthbench-test:" + rand.Text() + ":"
+	other := prefix[:len(prefix)-1] + "x:" // shares the prefix's text but not its separator
+	t.Cleanup(func() { _ = c.Del(context.Background(), other+"k").Err() })
+
+	require.NoError(t, checkRedisEmpty(ctx, url, prefix))
+	for _, k := range []string{prefix + "val:a", prefix + "lock:a", prefix + "val:b", other + "k"} {
+		require.NoError(t, c.Set(ctx, k, "1", time.Minute).Err())
+	}
+	require.ErrorContains(t, checkRedisEmpty(ctx, url, prefix), "already holds keys under "+prefix)
+	n, err := deleteRedisPrefix(ctx, url, prefix)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.NoError(t, checkRedisEmpty(ctx, url, prefix))
+	require.Equal(t, int64(1), c.Exists(ctx, other+"k").Val(), "keys outside the prefix stay")
 }
