@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -26,8 +26,9 @@ type Berth struct {
 	proc     *Proc
 }
 
-// StartBerth starts bin at a free loopback port with a new data directory under dir, the given extra
-// serve arguments, and waits for its health endpoint.
+// StartBerth starts bin on 127.0.0.1:0 with a new data directory under dir and the given extra serve
+// arguments, reads the address it bound from its own log line (so no other process can be the one
+// answering), and waits for its health endpoint there.
 func StartBerth(ctx context.Context, bin, dir, cpus string, extra ...string) (*Berth, error) {
 	dataDir, err := os.MkdirTemp(dir, "berth-data-")
 	if err != nil {
@@ -37,45 +38,41 @@ func StartBerth(ctx context.Context, bin, dir, cpus string, extra ...string) (*B
 	_, _ = rand.Read(pass)
 	b := &Berth{DataDir: dataDir, LogPath: dataDir + ".log"}
 	b.User, b.Pass, b.Client = "admin", "Bench-"+hex.EncodeToString(pass), newClient()
-	for attempt := 0; ; attempt++ { // a free port can be taken between probe and bind: retry
-		b.Host, err = freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		b.URL = "http://" + b.Host
-		args := append([]string{"serve", "--listen", b.Host, "--data-dir", dataDir, "--admin-password", b.Pass}, extra...)
-		b.proc, _, err = startProc("berth", b.LogPath, childEnv(), false, cpus, bin, args...)
-		if err != nil {
-			return nil, err
-		}
-		if err = b.waitHealthy(ctx); err == nil {
-			return b, nil
-		}
-		_ = b.proc.Stop()
-		if attempt == 2 || ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (log %s)", err, b.LogPath)
-		}
-	}
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--admin-password", b.Pass}, extra...)
+	b.proc, _, err = startProc("berth", b.LogPath, childEnv(), false, cpus, bin, args...)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().String(), nil
+	if err = b.waitHealthy(ctx); err != nil {
+		_ = b.proc.Stop()
+		return nil, fmt.Errorf("%w (log %s)", err, b.LogPath)
+	}
+	return b, nil
 }
 
+// listeningLine matches Berth's log line with the address it bound (text or JSON log).
+var listeningLine = regexp.MustCompile(`msg"?[=:]"?berth listening"?.*?\baddr"?[=:]"?(127\.0\.0\.1:[0-9]+)`)
+
+// waitHealthy waits for the listening line in the log, then for 200 from the health endpoint there.
 func (b *Berth) waitHealthy(ctx context.Context) error {
 	deadline := time.Now().Add(berthStartTimeout)
 	c := &http.Client{Timeout: 2 * time.Second}
 	for {
-		resp, err := c.Get(b.URL + "/api/v2.0/health")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+		if b.Host == "" {
+			if log, err := os.ReadFile(b.LogPath); err == nil {
+				if m := listeningLine.FindSubmatch(log); m != nil {
+					b.Host = string(m[1])
+					b.URL = "http://" + b.Host
+				}
+			}
+		}
+		if b.Host != "" {
+			resp, err := c.Get(b.URL + "/api/v2.0/health")
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
 			}
 		}
 		if b.proc.Exited() {

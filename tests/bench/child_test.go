@@ -70,3 +70,17 @@ func TestBareHandlerServesRoutesFromMemory(t *testing.T) {
 		})
 	}
 }
+
+func TestListeningLine(t *testing.T) {
+	for line, want := range map[string]string{
+		`time=2026-12-02T09:32:08Z level=INFO msg="berth listening" version=dev addr=127.0.0.1:44547 data_dir=/x redis=""`: "127.0.0.1:44547",
+		`{"time":"x","level":"INFO","msg":"berth listening","version":"dev","addr":"127.0.0.1:555","data_dir":"/x"}`:       "127.0.0.1:555",
+		`time=x level=INFO msg=request method=GET path=/x addr=127.0.0.1:1`:                                                "",
+	} {
+		got := ""
+		if m := listeningLine.FindStringSubmatch(line); m != nil {
+			got = m[1]
+		}
+		require.Equal(t, want, got, line)
+	}
+}
