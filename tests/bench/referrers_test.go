@@ -174,3 +174,47 @@ func TestRedisPrefixCheckAndCleanup(t *testing.T) {
 	require.NoError(t, checkRedisEmpty(ctx, url, prefix))
 	require.Equal(t, int64(1), c.Exists(ctx, other+"k").Val(), "keys outside the prefix stay")
 }
+
+// Compare runs the sampled load in every trial (warm-up, then rounds): a Berth that starts answering
+// MISS after its first answers fails the comparison in a measured round. Trials end by their request
+// cap here, not by time.
+func TestCompareSamplesEveryRound(t *testing.T) {
+	tests := []struct {
+		name     string
+		hitUntil int64 // answers before the server turns to MISS
+		wantErr  string
+	}{
+		{"always HIT", 1 << 40, ""},
+		{"turns MISS in the second round", 50, `X-Cache "MISS"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n atomic.Int64
+			berth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				state := "HIT"
+				if n.Add(1) > tt.hitUntil {
+					state = "MISS"
+				}
+				w.Header().Set("X-Cache", state)
+				_, _ = w.Write([]byte("idx"))
+			}))
+			t.Cleanup(berth.Close)
+			bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("idx")) }))
+			t.Cleanup(bare.Close)
+			plan := Plan{Rounds: 2, Trial: time.Minute, Warmup: time.Minute, MaxRequests: 20}
+			c, err := plan.Compare(context.Background(), "warm", Load{URL: berth.URL, Conns: 1, WantBytes: 3,
+				SampleHeader: "X-Cache", SampleEvery: 5, WantSample: []string{"HIT"}}, Load{URL: bare.URL, Conns: 1, WantBytes: 3}, "")
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, c.Berth, 2)
+			require.Len(t, c.Base, 2)
+			for _, r := range c.Berth {
+				require.Equal(t, map[string]int{"HIT": 4}, r.Sampled)
+			}
+			require.Empty(t, c.Base[0].Sampled)
+		})
+	}
+}
