@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,10 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 )
+
+// twoReferrers is an index of two descriptors.
+var twoReferrers = []byte(fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"digest":%q},{"digest":%q}]}`,
+	digest.FromString("1"), digest.FromString("2")))
 
 // fakeCachingBerth answers referrers GETs with an index of two descriptors and X-Cache as a cache in
 // front of an upstream would: MISS the first time a path is asked, HIT after.
@@ -33,8 +36,7 @@ func fakeCachingBerth(t *testing.T) *httptest.Server {
 		mu.Unlock()
 		w.Header().Set("X-Cache", state)
 		w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
-		_, _ = fmt.Fprintf(w, `{"schemaVersion":2,"manifests":[{"digest":%q},{"digest":%q}]}`,
-			digest.FromString(r.URL.Path+"1"), digest.FromString(r.URL.Path+"2"))
+		_, _ = w.Write(twoReferrers)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -122,11 +124,12 @@ func TestRunLoadSamplesHeaderDuringTheTrial(t *testing.T) {
 func TestRunLoadCyclesThroughTargets(t *testing.T) {
 	var mu sync.Mutex
 	hits := map[string]int{}
+	bodies := map[string][]byte{"/a": []byte("a"), "/bb": []byte("bb"), "/ccc": []byte("ccc")}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		hits[r.URL.Path]++
 		mu.Unlock()
-		_, _ = w.Write([]byte(strings.TrimPrefix(r.URL.Path, "/")))
+		_, _ = w.Write(bodies[r.URL.Path])
 	}))
 	t.Cleanup(srv.Close)
 	res, err := RunLoad(context.Background(), Load{Conns: 1, Duration: time.Minute, MaxRequests: 30,

@@ -177,7 +177,7 @@ func (s *server) waitHealthy(t *testing.T) error {
 	deadline := time.Now().Add(startupTimeout)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	last := "no listening line in the log yet"
+	var last string
 	for {
 		if s.Host == "" {
 			if addr := boundAddr(s.logPath, s.logStart, berthListening); addr != "" {
@@ -306,7 +306,7 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-var errNotListening = errors.New("not listening yet")
+var errNotListening = errors.New("no listening line in the log yet")
 
 // Lines with which servers log the address they bound: Berth (text or JSON log) and distribution.
 var (
