@@ -99,7 +99,7 @@ fuzz:
 
 e2e: build
 	scripts/install-tools.sh oras crane cosign notation registry
-	BERTH_BIN=$(BERTH_BIN) BERTH_TOOLS_BIN=$(TOOLS_BIN) \
+	BERTH_BIN=$(BERTH_BIN) BERTH_TOOLS_BIN=$(TOOLS_BIN) BERTH_REQUIRE_REDIS=1 \
 		$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) $(TEST_FLAGS) ./tests/e2e/...
 
 # The OCI conformance suite once per metadata backend (CONFORMANCE_BACKENDS); each run goes even when

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Load benchmarks of bin/berth against baselines on loopback (tests/bench, the berthbench program):
-# blob and manifest GETs vs a bare net/http server (issue 2), cold proxy pulls of a 512 MiB blob vs the
-# upstream directly, upstream bytes and Berth's peak RSS under 10 concurrent cold pullers (issue 3), warm
-# and cold referrers GETs through a proxy-cache project vs a bare server and vs the upstream (issue 4).
+# blob and manifest GETs vs a bare net/http server (the blob sent from a file with http.ServeContent, as
+# Berth sends it; issue 2), cold proxy pulls of a 512 MiB blob vs the upstream directly, upstream bytes and
+# Berth's peak RSS under 10 concurrent cold pullers (issue 3), warm referrers GETs (one hot subject and
+# 100 subjects round-robin) and cold ones through a proxy-cache project vs a bare server and vs the
+# upstream, on the in-process cache and on Redis with the node cache on and off (issue 4). Every ratio is
+# the median of per-round ratios with their range; docs/performance.md says what each row measures.
 #
 # Builds bin/berth (make build) and berthbench, runs every scenario (a few minutes on 2 cores), prints
 # the figures and writes them, as ratios measured in the same run plus absolute numbers, the machine and
@@ -15,8 +18,9 @@
 # Settings: BENCH_PIN (default 1: for the request-rate figures, clients on CPU 0 and servers on the other
 # CPUs), BENCH_DOC (default docs/performance.md; empty = do not write), BENCH_TIMEOUT (default 25m,
 # a hard bound over berthbench's own -timeout), GO. Needs only 127.0.0.1; uses Redis at
-# 127.0.0.1:6379 for the Redis variant when it answers (-redis-url '' skips it). Exit status: non-zero
-# when a scenario failed; missed targets are reported, not failures.
+# 127.0.0.1:6379 for the Redis variants when it answers (-redis-url '' skips them), each under a key prefix
+# of its own that is removed afterwards. Exit status: non-zero when a scenario failed (a "cold" request
+# answered from a cache fails it); missed targets are reported, not failures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

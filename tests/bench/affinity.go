@@ -63,3 +63,12 @@ func setOwnCPUs(list string) error {
 	}
 	return nil
 }
+
+// ownCores is how many CPUs this process may run on (0 when unknown).
+func ownCores() int {
+	var m unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &m); err != nil {
+		return 0
+	}
+	return m.Count()
+}

@@ -7,10 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -25,10 +25,12 @@ type Berth struct {
 	DataDir  string
 	LogPath  string
 	proc     *Proc
+	scheme   string // "http://" or "https://"
 }
 
-// StartBerth starts bin at a free loopback port with a new data directory under dir, the given extra
-// serve arguments, and waits for its health endpoint.
+// StartBerth starts bin on 127.0.0.1:0 with a new data directory under dir and the given extra serve
+// arguments, reads the address it bound from its own log line (so no other process can be the one
+// answering), and waits for its health endpoint there.
 func StartBerth(ctx context.Context, bin, dir, cpus string, extra ...string) (*Berth, error) {
 	return startBerthTLS(ctx, bin, dir, cpus, nil, extra...)
 }
@@ -42,52 +44,47 @@ func startBerthTLS(ctx context.Context, bin, dir, cpus string, tlsCfg *tls.Confi
 	}
 	pass := make([]byte, 8)
 	_, _ = rand.Read(pass)
-	b := &Berth{DataDir: dataDir, LogPath: dataDir + ".log"}
+	b := &Berth{DataDir: dataDir, LogPath: dataDir + ".log", scheme: "http://"}
 	b.User, b.Pass, b.Client = "admin", "Bench-"+hex.EncodeToString(pass), newClient()
-	scheme := "http://"
 	if tlsCfg != nil {
-		scheme = "https://"
+		b.scheme = "https://"
 		b.Client.Transport.(*http.Transport).TLSClientConfig = tlsCfg
 	}
-	for attempt := 0; ; attempt++ { // a free port can be taken between probe and bind: retry
-		b.Host, err = freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		b.URL = scheme + b.Host
-		args := append([]string{"serve", "--listen", b.Host, "--data-dir", dataDir, "--admin-password", b.Pass}, extra...)
-		b.proc, _, err = startProc("berth", b.LogPath, childEnv(), false, cpus, bin, args...)
-		if err != nil {
-			return nil, err
-		}
-		if err = b.waitHealthy(ctx); err == nil {
-			return b, nil
-		}
-		_ = b.proc.Stop()
-		if attempt == 2 || ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (log %s)", err, b.LogPath)
-		}
-	}
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--admin-password", b.Pass}, extra...)
+	b.proc, _, err = startProc("berth", b.LogPath, childEnv(), false, cpus, bin, args...)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().String(), nil
+	if err = b.waitHealthy(ctx); err != nil {
+		_ = b.proc.Stop()
+		return nil, fmt.Errorf("%w (log %s)", err, b.LogPath)
+	}
+	return b, nil
 }
 
+// listeningLine matches Berth's log line with the address it bound (text or JSON log).
+var listeningLine = regexp.MustCompile(`msg"?[=:]"?berth listening"?.*?\baddr"?[=:]"?(127\.0\.0\.1:[0-9]+)`)
+
+// waitHealthy waits for the listening line in the log, then for 200 from the health endpoint there.
 func (b *Berth) waitHealthy(ctx context.Context) error {
 	deadline := time.Now().Add(berthStartTimeout)
 	c := &http.Client{Timeout: 2 * time.Second, Transport: b.Client.Transport}
 	for {
-		resp, err := c.Get(b.URL + "/api/v2.0/health")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+		if b.Host == "" {
+			if log, err := os.ReadFile(b.LogPath); err == nil {
+				if m := listeningLine.FindSubmatch(log); m != nil {
+					b.Host = string(m[1])
+					b.URL = b.scheme + b.Host
+				}
+			}
+		}
+		if b.Host != "" {
+			resp, err := c.Get(b.URL + "/api/v2.0/health")
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
 			}
 		}
 		if b.proc.Exited() {
@@ -127,10 +124,23 @@ func (b *Berth) Stop(keepLog bool) error {
 // CreateProject creates a public project; with registryID > 0 a proxy-cache project of that registry,
 // with the Proxy Referrer API toggle set to proxyReferrers.
 func (b *Berth) CreateProject(ctx context.Context, name string, registryID int64, proxyReferrers bool) error {
-	body := map[string]any{"project_name": name, "metadata": map[string]string{"public": "true"}}
+	var md map[string]string
+	if registryID > 0 {
+		md = map[string]string{"proxy_referrer_api": strconv.FormatBool(proxyReferrers)}
+	}
+	return b.createProject(ctx, name, registryID, md)
+}
+
+// createProject creates a public project (a proxy-cache project of registryID when > 0) with extra
+// metadata md.
+func (b *Berth) createProject(ctx context.Context, name string, registryID int64, md map[string]string) error {
+	meta := map[string]string{"public": "true"}
+	for k, v := range md {
+		meta[k] = v
+	}
+	body := map[string]any{"project_name": name, "metadata": meta}
 	if registryID > 0 {
 		body["registry_id"] = registryID
-		body["metadata"] = map[string]string{"public": "true", "proxy_referrer_api": strconv.FormatBool(proxyReferrers)}
 	}
 	j, _ := json.Marshal(body)
 	_, _, err := b.call(ctx, http.MethodPost, b.URL+"/api/v2.0/projects", http.Header{"Content-Type": {"application/json"}}, j, http.StatusCreated)
@@ -170,6 +180,16 @@ func (b *Berth) ProxyProject(ctx context.Context, name, upstreamURL string, prox
 		return err
 	}
 	return b.CreateProject(ctx, name, id, proxyReferrers)
+}
+
+// ProxyProjectMeta is ProxyProject with the project's metadata md (e.g. proxy_referrer_api,
+// proxy_referrer_cache_seconds).
+func (b *Berth) ProxyProjectMeta(ctx context.Context, name, upstreamURL string, md map[string]string) error {
+	id, err := b.CreateRegistry(ctx, name+"-up", upstreamURL)
+	if err != nil {
+		return err
+	}
+	return b.createProject(ctx, name, id, md)
 }
 
 // startChild re-executes self in a child mode and returns it with its base URL.

@@ -81,12 +81,15 @@ func RunChild(mode string, args []string) error {
 }
 
 // Route is one fixed answer of the bare server: the body is a file's bytes, or generated content
-// (Seed, Size) when File is empty. Both are loaded into memory before the server listens.
+// (Seed, Size) when File is empty. Both are loaded into memory before the server listens, unless
+// FromFile: then File is opened on every request and sent with http.ServeContent over the *os.File,
+// which net/http sends with sendfile(2), as Berth sends a stored blob.
 type Route struct {
 	Path        string            `json:"path"`
 	ContentType string            `json:"content_type"`
 	Headers     map[string]string `json:"headers,omitempty"`
 	File        string            `json:"file,omitempty"`
+	FromFile    bool              `json:"from_file,omitempty"`
 	Seed        uint64            `json:"seed,omitempty"`
 	Size        int64             `json:"size,omitempty"`
 }
@@ -103,11 +106,16 @@ func loadRoutes(path string) (map[string]bareRoute, error) {
 	out := make(map[string]bareRoute, len(rs))
 	for _, r := range rs {
 		var body []byte
-		if r.File != "" {
+		switch {
+		case r.FromFile:
+			if _, err := os.Stat(r.File); err != nil {
+				return nil, err
+			}
+		case r.File != "":
 			if body, err = os.ReadFile(r.File); err != nil {
 				return nil, err
 			}
-		} else {
+		default:
 			body = NewContent(r.Seed, r.Size).Bytes()
 		}
 		out[r.Path] = bareRoute{Route: r, body: body}
@@ -121,7 +129,8 @@ type bareRoute struct {
 }
 
 // BareHandler answers GET and HEAD of each route's exact path with its bytes, Content-Type,
-// Content-Length and extra headers, and 404 otherwise: the least a server can do.
+// Content-Length and extra headers, and 404 otherwise: the least a server can do. A FromFile route is
+// served by http.ServeContent over the opened file (sendfile; ranges and conditional requests too).
 func BareHandler(routes map[string]bareRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, ok := routes[r.URL.Path]
@@ -134,10 +143,30 @@ func BareHandler(routes map[string]bareRoute) http.Handler {
 		for k, v := range rt.Headers {
 			h.Set(k, v)
 		}
+		if rt.FromFile {
+			serveFile(w, r, rt.File)
+			return
+		}
 		h.Set("Content-Length", strconv.Itoa(len(rt.body)))
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
 			_, _ = w.Write(rt.body)
 		}
 	})
+}
+
+// serveFile sends the file at path with http.ServeContent over the *os.File (sendfile).
+func serveFile(w http.ResponseWriter, r *http.Request, path string) {
+	f, err := os.Open(path) // #nosec G304 -- a path of the run's own route file
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer func() { _ = f.Close() }()
+	fi, err := f.Stat()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	http.ServeContent(w, r, "", fi.ModTime(), f)
 }

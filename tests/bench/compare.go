@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -25,38 +26,48 @@ var (
 	FigThroughput Figure = LoadResult.Throughput
 	FigP50        Figure = func(r LoadResult) float64 { return r.Pct(50).Seconds() }
 	FigP99        Figure = func(r LoadResult) float64 { return r.Pct(99).Seconds() }
+	FigCPUPerReq  Figure = LoadResult.ServerCPUPerRequest
 )
 
-// Median is the median of f over the Berth rounds and over the baseline rounds.
+// Median is the median of f over the Berth rounds and over the baseline rounds (the absolute figures
+// the report shows; never divided by each other).
 func (c Comparison) Median(f Figure) (berth, base float64) {
 	return median(apply(c.Berth, f)), median(apply(c.Base, f))
 }
 
-// Ratio is median(Berth) / median(baseline) of f.
-func (c Comparison) Ratio(f Figure) float64 {
-	b, s := c.Median(f)
-	if s == 0 {
-		return 0
-	}
-	return b / s
+// Ratio is the median of the per-round ratios Berth / baseline of f, with their range: each round's
+// Berth and baseline trials ran back to back, so a round's ratio keeps the pairing that drift on a
+// shared machine would otherwise break.
+func (c Comparison) Ratio(f Figure) Ratios {
+	return pairedRatios(apply(c.Berth, f), apply(c.Base, f))
 }
 
-// RoundRatios are the per-round ratios Berth / baseline of f (the spread the report shows).
-func (c Comparison) RoundRatios(f Figure) (lo, hi float64) {
-	n := min(len(c.Berth), len(c.Base))
-	if n == 0 {
-		return 0, 0
+// Ratios summarises per-round (or per-pair) ratios: their median and range. N is how many there are.
+type Ratios struct {
+	Med, Lo, Hi float64
+	N           int
+}
+
+// String renders "med (rounds lo-hi)", or "-" when there is no ratio.
+func (r Ratios) String() string {
+	if r.N == 0 {
+		return "-"
 	}
-	rs := make([]float64, 0, n)
-	for i := range n {
-		if v := f(c.Base[i]); v != 0 {
-			rs = append(rs, f(c.Berth[i])/v)
+	return fmt.Sprintf("%.2f (rounds %.2f-%.2f)", r.Med, r.Lo, r.Hi)
+}
+
+// pairedRatios divides berth[i] by base[i] for every pair with a non-zero base and summarises them.
+func pairedRatios(berth, base []float64) Ratios {
+	var rs []float64
+	for i := range min(len(berth), len(base)) {
+		if base[i] != 0 {
+			rs = append(rs, berth[i]/base[i])
 		}
 	}
 	if len(rs) == 0 {
-		return 0, 0
+		return Ratios{}
 	}
-	return slices.Min(rs), slices.Max(rs)
+	return Ratios{Med: median(rs), Lo: slices.Min(rs), Hi: slices.Max(rs), N: len(rs)}
 }
 
 // Requests is the total of answered requests over all Berth rounds and all baseline rounds.
@@ -90,6 +101,9 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// errNothingAnswered is a trial in which no request was answered at all.
+var errNothingAnswered = errors.New("nothing answered")
+
 // Plan is how comparisons are run.
 type Plan struct {
 	Rounds      int
@@ -114,12 +128,14 @@ func (p Plan) Compare(ctx context.Context, name string, berth, base Load, target
 			return r, fmt.Errorf("%s: %d failed requests against %s, first: %w", name, r.Errors, l.URL, r.FirstErr)
 		}
 		if r.Requests == 0 && r.Bytes == 0 {
-			return r, fmt.Errorf("%s: nothing answered by %s", name, l.URL)
+			return r, fmt.Errorf("%s: %w by %s in %s", name, errNothingAnswered, l.URL, d)
 		}
 		return r, nil
 	}
 	for _, l := range []Load{base, berth} {
-		if _, err := trial(l, p.Warmup); err != nil {
+		// A warm-up that got no answer in (a loaded machine can starve a short one) is no failure: it is
+		// discarded anyway; a failed request is.
+		if _, err := trial(l, p.Warmup); err != nil && !errors.Is(err, errNothingAnswered) {
 			return c, fmt.Errorf("warm-up: %w", err)
 		}
 	}

@@ -28,7 +28,8 @@ var manifestAccept = http.Header{"Accept": {ocispec.MediaTypeImageManifest + ", 
 	", application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"}}
 
 // RunCore pushes a generated blob and an image manifest that has it as its layer into a fresh Berth,
-// serves the same bytes from memory with a bare net/http server, and compares GETs of both.
+// serves the same bytes with a bare net/http server (the blob from a file on the same filesystem through
+// http.ServeContent, the manifest from memory), and compares GETs of both.
 func (r *Runner) RunCore(ctx context.Context) (res CoreResult, err error) {
 	cfg := r.Cfg
 	res.BlobSize = cfg.BlobSize
@@ -56,10 +57,15 @@ func (r *Runner) RunCore(ctx context.Context) (res CoreResult, err error) {
 	if err := os.WriteFile(mfile, mbody, 0o600); err != nil {
 		return res, err
 	}
+	// The blob baseline sends a file the way Berth does (sendfile), from the same filesystem.
+	bfile := filepath.Join(r.dir, "blob.bin")
+	if err := writeContent(bfile, blob); err != nil {
+		return res, err
+	}
 	blobPath := "/v2/" + repo + "/blobs/" + bd.String()
 	mHeaders := map[string]string{"Docker-Content-Digest": mdesc.Digest.String()}
 	bare, bareURL, err := r.startBare(ctx, []Route{
-		{Path: blobPath, ContentType: "application/octet-stream", Seed: blob.Seed, Size: blob.Size,
+		{Path: blobPath, ContentType: "application/octet-stream", File: bfile, FromFile: true,
 			Headers: map[string]string{"Docker-Content-Digest": bd.String()}},
 		{Path: "/v2/" + repo + "/manifests/" + mdesc.Digest.String(), ContentType: mdesc.MediaType, File: mfile, Headers: mHeaders},
 		{Path: "/v2/" + repo + "/manifests/v1", ContentType: mdesc.MediaType, File: mfile, Headers: mHeaders},
@@ -81,8 +87,9 @@ func (r *Runner) RunCore(ctx context.Context) (res CoreResult, err error) {
 		}
 	}
 
+	pid := map[string]int{b.URL: b.Pid(), bareURL: bare.Pid()}
 	load := func(base, path string, conns int, size int64, hdr http.Header) Load {
-		return Load{URL: base + path, Conns: conns, WantBytes: size, Header: hdr}
+		return Load{URL: base + path, Conns: conns, WantBytes: size, Header: hdr, ServerPid: pid[base]}
 	}
 	r.progress("core: blob GET %s, %d connections", MiB(float64(blob.Size)), cfg.BlobConns)
 	if res.Blob, err = r.plan().Compare(ctx, "blob GET",
@@ -135,4 +142,17 @@ func writeRoutes(path string, routes []Route) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o600)
+}
+
+// writeContent writes c to a new file at path.
+func writeContent(path string, c *Content) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, c.Reader(0))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

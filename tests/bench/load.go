@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,9 +24,33 @@ type Load struct {
 	MaxRequests int64
 	Header      http.Header
 	WantBytes   int64 // the body length every answer must have (checked); < 0 = any
-
 	// TLS is the client's TLS settings for an https URL (nil: the defaults).
 	TLS *tls.Config
+	// Targets, when set, replace URL and WantBytes: each worker cycles through them, starting at its own
+	// offset (many keys instead of one hot key).
+	Targets []Target
+	// SampleHeader, when set, is read on every SampleEvery-th answer of each worker (its first answer
+	// included) and its values counted (LoadResult.Sampled); with WantSample, a sampled value outside
+	// WantSample fails that request, so a trial cannot silently measure another path than it claims.
+	SampleHeader string
+	SampleEvery  int // 0 = 100
+	WantSample   []string
+	// ServerPid, when set, is the server process whose user+system CPU time the trial records
+	// (LoadResult.ServerCPU).
+	ServerPid int
+}
+
+// Target is one URL of a load with the body length its answers must have (< 0 = any).
+type Target struct {
+	URL   string
+	Bytes int64
+}
+
+func (l Load) targets() []Target {
+	if len(l.Targets) > 0 {
+		return l.Targets
+	}
+	return []Target{{URL: l.URL, Bytes: l.WantBytes}}
 }
 
 // maxErrors stops a trial that fails persistently instead of spinning on errors.
@@ -39,7 +64,30 @@ type LoadResult struct {
 	FirstErr error           `json:"-"` // the first failure
 	Bytes    int64           // body bytes received within the trial
 	Elapsed  time.Duration   // the trial's length
-	Lat      []time.Duration `json:"-"` // sorted
+	Lat      []time.Duration `json:"-"`          // sorted
+	Sampled  map[string]int  `json:",omitempty"` // values of Load.SampleHeader on the sampled answers
+	// ServerCPU is the server's (Load.ServerPid) user+system CPU time during the trial, ClientCPU this
+	// process's, and ClientCores the CPUs this process may run on: ClientBusy tells whether the load
+	// generator, rather than the server, was the bound.
+	ServerCPU   time.Duration
+	ClientCPU   time.Duration
+	ClientCores int
+}
+
+// ServerCPUPerRequest is the server's CPU seconds per answered request (0 when not measured).
+func (r LoadResult) ServerCPUPerRequest() float64 {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.ServerCPU.Seconds() / float64(r.Requests)
+}
+
+// ClientBusy is the share of its CPUs the load generator used during the trial (0..1; 0 when unknown).
+func (r LoadResult) ClientBusy() float64 {
+	if r.ClientCores == 0 || r.Elapsed <= 0 {
+		return 0
+	}
+	return r.ClientCPU.Seconds() / (r.Elapsed.Seconds() * float64(r.ClientCores))
 }
 
 // RPS is requests per second.
@@ -66,7 +114,16 @@ func RunLoad(ctx context.Context, l Load) (LoadResult, error) {
 	if l.Conns <= 0 || l.Duration <= 0 || l.MaxRequests <= 0 {
 		return LoadResult{}, errors.New("bench: load needs Conns, Duration and MaxRequests > 0")
 	}
-	if _, err := http.NewRequest(http.MethodGet, l.URL, nil); err != nil {
+	for _, t := range l.targets() {
+		if _, err := http.NewRequest(http.MethodGet, t.URL, nil); err != nil {
+			return LoadResult{}, err
+		}
+	}
+	if l.SampleEvery <= 0 {
+		l.SampleEvery = 100
+	}
+	cpu0, err := trialCPU(l.ServerPid)
+	if err != nil {
 		return LoadResult{}, err
 	}
 	tctx, cancel := context.WithTimeout(ctx, l.Duration)
@@ -80,11 +137,11 @@ func RunLoad(ctx context.Context, l Load) (LoadResult, error) {
 	)
 	perWorker := min(l.MaxRequests/int64(l.Conns)+1, 1<<20)
 	begin := time.Now()
-	for range l.Conns {
+	for i := range l.Conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := worker{load: l, lat: make([]time.Duration, 0, perWorker)}
+			w := worker{load: l, targets: l.targets(), next: i, lat: make([]time.Duration, 0, perWorker)}
 			w.run(tctx, &started, &failures)
 			mu.Lock()
 			defer mu.Unlock()
@@ -95,19 +152,65 @@ func RunLoad(ctx context.Context, l Load) (LoadResult, error) {
 			if res.FirstErr == nil {
 				res.FirstErr = w.firstErr
 			}
+			for k, n := range w.sampled {
+				if res.Sampled == nil {
+					res.Sampled = map[string]int{}
+				}
+				res.Sampled[k] += n
+			}
 		}()
 	}
 	wg.Wait()
 	res.Elapsed = min(time.Since(begin), l.Duration)
+	cpu1, err := trialCPU(l.ServerPid)
+	if err != nil {
+		return res, err
+	}
+	res.ServerCPU, res.ClientCPU, res.ClientCores = cpu1.server-cpu0.server, cpu1.client-cpu0.client, ownCores()
 	slices.Sort(res.Lat)
 	return res, ctx.Err()
 }
 
+// cpuTimes are the CPU times of a trial's server (0 when none is measured) and of this process.
+type cpuTimes struct{ server, client time.Duration }
+
+func trialCPU(serverPid int) (c cpuTimes, err error) {
+	if serverPid > 0 {
+		if c.server, err = CPUTime(serverPid); err != nil {
+			return c, fmt.Errorf("bench: server CPU time: %w", err)
+		}
+	}
+	c.client, err = CPUTime(os.Getpid())
+	return c, err
+}
+
 type worker struct {
 	load                    Load
+	targets                 []Target
+	next                    int // index of the next target
 	requests, errors, bytes int64
 	firstErr                error
 	lat                     []time.Duration
+	answered                int64
+	sampled                 map[string]int
+}
+
+// sample counts the sampled header of every SampleEvery-th answer and returns an error when its value
+// is not one the load wants.
+func (w *worker) sample(h http.Header) error {
+	w.answered++
+	if w.load.SampleHeader == "" || (w.answered-1)%int64(w.load.SampleEvery) != 0 {
+		return nil
+	}
+	v := h.Get(w.load.SampleHeader)
+	if w.sampled == nil {
+		w.sampled = map[string]int{}
+	}
+	w.sampled[v]++
+	if len(w.load.WantSample) > 0 && !slices.Contains(w.load.WantSample, v) {
+		return fmt.Errorf("%s: %s %q, want one of %q", w.load.URL, w.load.SampleHeader, v, w.load.WantSample)
+	}
+	return nil
 }
 
 func (w *worker) fail(err error, failures *atomic.Int64) {
@@ -125,8 +228,10 @@ func (w *worker) run(ctx context.Context, started, failures *atomic.Int64) {
 	c := &http.Client{Transport: tr}
 	buf := make([]byte, 256<<10)
 	for ctx.Err() == nil && started.Add(1) <= w.load.MaxRequests && failures.Load() < maxErrors {
+		tg := w.targets[w.next%len(w.targets)]
+		w.next++
 		t0 := time.Now()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.load.URL, nil) // URL checked by RunLoad
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tg.URL, nil) // URL checked by RunLoad
 		for k, v := range w.load.Header {
 			req.Header[k] = v
 		}
@@ -146,12 +251,17 @@ func (w *worker) run(ctx context.Context, started, failures *atomic.Int64) {
 		case err != nil:
 			w.fail(err, failures)
 		case resp.StatusCode != http.StatusOK:
-			w.fail(fmt.Errorf("GET %s: status %d", w.load.URL, resp.StatusCode), failures)
-		case w.load.WantBytes >= 0 && n != w.load.WantBytes:
-			w.fail(fmt.Errorf("GET %s: %d body bytes, want %d", w.load.URL, n, w.load.WantBytes), failures)
+			w.fail(fmt.Errorf("GET %s: status %d", tg.URL, resp.StatusCode), failures)
+		case tg.Bytes >= 0 && n != tg.Bytes:
+			w.fail(fmt.Errorf("GET %s: %d body bytes, want %d", tg.URL, n, tg.Bytes), failures)
 		default:
+			el := time.Since(t0)
+			if err := w.sample(resp.Header); err != nil {
+				w.fail(err, failures)
+				continue
+			}
 			w.requests++
-			w.lat = append(w.lat, time.Since(t0))
+			w.lat = append(w.lat, el)
 		}
 	}
 }

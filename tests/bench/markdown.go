@@ -14,7 +14,9 @@ func (r *Report) Markdown() string {
 	m := r.Machine
 	p("## Latest run\n\n")
 	p("- Date: %s (UTC), %s long\n", r.Start.Format("2006-01-02 15:04"), r.End.Sub(r.Start).Round(time.Second))
-	p("- Machine: %d CPUs (nproc), %s, Linux %s; %s\n", m.NumCPU, m.CPU, m.Kernel, m.GoVersion)
+	p("- Machine: %d CPUs (nproc), %s; %s\n", m.NumCPU, m.CPU, m.GoVersion)
+	p("- Kernel (uname): `%s`; filesystem of the temporary directory, which holds Berth's data and the bare server's files (statfs): %s\n",
+		m.Kernel, cmpStr(m.FS, "?"))
 	p("- Berth: `%s`\n", cmpStr(m.BerthVersion, "?"))
 	if m.ServerCPUs != "" {
 		p("- CPUs: for the request-rate figures the clients run on CPU %s and the servers (Berth, the bare server, the upstream) on CPU %s,\n", cmpStr(m.ClientCPUs, "0"), m.ServerCPUs)
@@ -26,10 +28,10 @@ func (r *Report) Markdown() string {
 	if r.Core != nil || r.Referrers != nil {
 		p("- Request rates: %d interleaved rounds of %s per target and figure (after a %s warm-up each), alternating which goes first;\n",
 			r.Cfg.Rounds, r.Cfg.Trial, r.Cfg.Warmup)
-		p("  medians shown, with the range of the per-round ratios.\n")
+		p("  absolute figures are each side's median over the rounds; every ratio is the median of the per-round ratios, with their range.\n")
 	}
 	if r.Proxy != nil {
-		p("- Cold pulls: %d rounds per target, alternating which goes first; medians shown.\n", r.Cfg.ProxyRounds)
+		p("- Cold pulls: %d rounds per target, alternating which goes first; medians shown, ratios per round as above.\n", r.Cfg.ProxyRounds)
 	}
 	p("\n")
 	if len(r.Errors) > 0 {
@@ -40,7 +42,8 @@ func (r *Report) Markdown() string {
 		p("\n")
 	}
 	p("### Summary\n\n")
-	p("Ratio = Berth / baseline: above 1 is better for throughput and req/s, below 1 is better for latency.\n\n")
+	p("Ratio = Berth / baseline, the median of the per-round ratios (per-pair for cold pulls and cold referrers) with their range in\n")
+	p("brackets: above 1 is better for throughput and req/s, below 1 is better for latency and CPU per request.\n\n")
 	p("| Figure | Berth | Baseline | Ratio | Target | Met |\n|---|---|---|---|---|---|\n")
 	for _, row := range r.summary() {
 		p("| %s | %s | %s | %s | %s | %s |\n", row.name, row.berth, row.base, row.ratio, row.target, row.met)
@@ -64,14 +67,30 @@ func cmpStr(s, def string) string {
 type printer func(format string, args ...any)
 
 func roundsTable(p printer, c Comparison, fig Figure, unit func(float64) string) {
-	p("| Round | Berth | Bare | Ratio | Berth p50 / p99 | Bare p50 / p99 |\n|---|---|---|---|---|---|\n")
+	p("| Round | Berth | Bare | Ratio | Berth p50 / p99 | Bare p50 / p99 | Server CPU per request, Berth / bare | Client CPU busy |\n|---|---|---|---|---|---|---|---|\n")
 	for i := range min(len(c.Berth), len(c.Base)) {
 		b, s := c.Berth[i], c.Base[i]
-		p("| %d | %s | %s | %.2f | %s / %s | %s / %s |\n", i+1, unit(fig(b)), unit(fig(s)), fig(b)/fig(s),
-			ms(b.Pct(50)), ms(b.Pct(99)), ms(s.Pct(50)), ms(s.Pct(99)))
+		p("| %d | %s | %s | %.2f | %s / %s | %s / %s | %s / %s | %.0f%% / %.0f%% |\n", i+1, unit(fig(b)), unit(fig(s)), fig(b)/fig(s),
+			ms(b.Pct(50)), ms(b.Pct(99)), ms(s.Pct(50)), ms(s.Pct(99)), usf(b.ServerCPUPerRequest()), usf(s.ServerCPUPerRequest()),
+			100*b.ClientBusy(), 100*s.ClientBusy())
 	}
 	bt, st := c.Requests()
-	p("\n%d requests to Berth, %d to the bare server, none failed.\n\n", bt, st)
+	p("\nMedian of the per-round ratios: %s. %d requests to Berth, %d to the bare server, none failed.", c.Ratio(fig), bt, st)
+	if sampled := sampledCounts(c.Berth); sampled != "" {
+		p(" X-Cache of every %dth answer per connection during Berth's trials: %s.", warmSampleEvery, sampled)
+	}
+	p("\n\n")
+}
+
+// sampledCounts sums the sampled header values of rs.
+func sampledCounts(rs []LoadResult) string {
+	m := map[string]int{}
+	for _, r := range rs {
+		for k, n := range r.Sampled {
+			m[k] += n
+		}
+	}
+	return cacheCounts(m)
 }
 
 func rps(v float64) string   { return fmt.Sprintf("%.0f req/s", v) }
@@ -85,8 +104,10 @@ func (r *Report) coreDetail(p printer) {
 	p("### Registry core (issue 2)\n\n")
 	p("A fresh Berth (SQLite, filesystem storage in a temporary directory, info logging to a file) holds a %s blob and an\n", MiB(float64(c.BlobSize)))
 	p("OCI image manifest (%d B) in a public project; a bare `net/http` server (a separate process) answers the same paths with the same\n", c.ManifestSize)
-	p("bytes from memory (Content-Type, Content-Length, Docker-Content-Digest, nothing else). Both were checked to serve bytes with the\n")
-	p("same digest before measuring. Clients: one goroutine per keep-alive connection, closed loop, GET and read the whole body; anonymous pulls.\n\n")
+	p("bytes and headers (Content-Type, Content-Length, Docker-Content-Digest). The blob the way Berth sends it: a file with the same bytes\n")
+	p("in the same temporary directory (%s), opened per request and sent with `http.ServeContent` over the `*os.File`, i.e. sendfile;\n", cmpStr(r.Machine.FS, "same filesystem"))
+	p("the manifest from memory. Both were checked to serve bytes with the same digest before measuring. Clients: one goroutine per\n")
+	p("keep-alive connection, closed loop, GET and read the whole body; anonymous pulls.\n\n")
 	p("**Blob GET, %d connections**\n\n", c.Blob.Conns)
 	roundsTable(p, c.Blob, FigThroughput, mibps)
 	for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag} {
@@ -106,7 +127,8 @@ func (r *Report) proxyDetail(p printer) {
 	p("### Proxy cache, cold pulls (issue 3)\n\n")
 	p("The upstream is a minimal registry (a separate process) that generates each %s blob from a seed while it streams it and counts the\n", MiB(float64(x.Size)))
 	p("bytes it sends; neither it nor the measuring process holds a blob in memory. Every round pulls a different blob: directly from the\n")
-	p("upstream, and through a proxy-cache project of a Berth started for that round (cold: empty data directory), each on a new connection.\n")
+	p("upstream, and through a proxy-cache project of a Berth started for that round (cold: empty data directory), each on a new connection;\n")
+	p("the client hashes what it receives (sha256 on a goroutine beside the reads) and checks it against the digest, in both cases.\n")
 	p("Berth's peak RSS is VmHWM from /proc/<pid>/status, reset (clear_refs) once the project exists, so it covers the pull only.\n")
 	if r.Machine.SHA256 > 0 {
 		p("For scale: sha256 runs at %s/s on one core of this machine, so verifying the blob alone takes %s; a proxy that verifies\n",
@@ -149,31 +171,40 @@ func pullTable(p printer, direct, through []Pull) {
 
 func (r *Report) referrersDetail(p printer) {
 	x := r.Referrers
-	if x == nil || len(x.Memory.Warm.Berth) == 0 {
+	if x == nil || len(x.Variants) == 0 {
 		return
 	}
 	p("### Proxy Referrer API (issue 4)\n\n")
-	p("Upstream: go-containerregistry's registry with the referrers API (a separate process). A subject with %d referrers (index of %d B)\n", x.Referrers, x.IndexSize)
-	p("is read through a proxy-cache project with `proxy_referrer_api` on; the bare server answers the same path with the exact bytes Berth\n")
-	p("returned. Warm: the cached upstream answer is inside the freshness window (default 30 s; beyond it one request per key refreshes it),\n")
-	p("local referrers are merged at read time, as in production. Cold: subjects Berth was never asked about, one request each, interleaved\n")
-	p("with the same request straight to the upstream, both on warm keep-alive connections.\n\n")
-	for _, v := range []*ReferrersVariant{&x.Memory, x.Redis} {
-		if v == nil || len(v.Warm.Berth) == 0 {
-			continue
+	p("Upstream: go-containerregistry's registry with the referrers API (a separate process). Subjects with %d referrers each (the hot\n", x.Referrers)
+	p("subject's index is %d B) are read through a proxy-cache project with `proxy_referrer_api` on; the bare server answers the same paths\n", x.IndexSize)
+	p("with the exact bytes Berth returned. Warm: the project's freshness window (`proxy_referrer_cache_seconds`) is set to %s s, longer\n", warmFreshness)
+	p("than the run, so every warm answer is a cache HIT; every %dth answer of each Berth connection is checked to carry `X-Cache: HIT`\n", warmSampleEvery)
+	p("(a trial fails otherwise). Local referrers are merged at read time, as in production. *One hot subject*: every connection asks for\n")
+	p("the same subject; with Redis and the node cache on (`referrers-node-cache` 1s) this measures the node cache, which reads Redis once\n")
+	p("per key and second. *%d subjects round-robin*: each connection cycles through %d subjects from its own offset. *Node cache off*\n", x.Subjects, x.Subjects)
+	p("(`referrers-node-cache 0s`): every request reads Redis. Cold: subjects Berth was never asked about, one request each, interleaved\n")
+	p("with the same request straight to the upstream, both on warm keep-alive connections; every Berth answer must be `X-Cache: MISS`\n")
+	p("(the run fails otherwise). Each Redis variant writes under a key prefix of its own (`--redis-key-prefix`), checked empty before\n")
+	p("and removed after, so no run reads another's entries.\n\n")
+	for _, v := range x.Variants {
+		for _, c := range []Comparison{v.Hot, v.Many} {
+			if len(c.Berth) == 0 {
+				continue
+			}
+			p("**%s, %d connections** (the upstream saw %d referrers requests during this variant's warm trials)\n\n", cap1(c.Name), c.Conns, v.UpstreamDuringWarm)
+			roundsTable(p, c, FigRPS, rps)
 		}
-		p("**Warm, %s, %d connections** (answers carried `X-Cache: %s`; the upstream saw %d referrers requests during the warm trials)\n\n",
-			v.Name, v.Warm.Conns, v.WarmHeader, v.UpstreamDuringWarm)
-		roundsTable(p, v.Warm, FigRPS, rps)
 		if len(v.Cold.Berth) > 0 {
+			b, d := Sorted(v.Cold.Berth), Sorted(v.Cold.Direct)
 			p("**Cold, %s**: %d subjects. First referrers request of a fresh Berth (upstream connection, capability probe): %s.\n\n", v.Name, len(v.Cold.Berth), ms(v.First))
 			p("| | p50 | p90 | max |\n|---|---|---|---|\n")
-			p("| Through Berth (X-Cache %s) | %s | %s | %s |\n", cacheCounts(v.Cold.Cache), ms(percentile(v.Cold.Berth, 50)), ms(percentile(v.Cold.Berth, 90)), ms(v.Cold.Berth[len(v.Cold.Berth)-1]))
-			p("| Direct from upstream | %s | %s | %s |\n\n", ms(percentile(v.Cold.Direct, 50)), ms(percentile(v.Cold.Direct, 90)), ms(v.Cold.Direct[len(v.Cold.Direct)-1]))
+			p("| Through Berth (X-Cache %s) | %s | %s | %s |\n", cacheCounts(v.Cold.Cache), ms(percentile(b, 50)), ms(percentile(b, 90)), ms(b[len(b)-1]))
+			p("| Direct from upstream | %s | %s | %s |\n\n", ms(percentile(d, 50)), ms(percentile(d, 90)), ms(d[len(d)-1]))
+			p("Median of the per-subject ratios Berth / direct: %s.\n\n", strings.Replace(v.Cold.Ratio().String(), "rounds", "subjects", 1))
 		}
 	}
-	if x.Redis == nil && x.RedisSkip != "" {
-		p("Redis variant skipped: %s.\n\n", x.RedisSkip)
+	if x.RedisSkip != "" {
+		p("Redis variants skipped: %s.\n\n", x.RedisSkip)
 	}
 }
 

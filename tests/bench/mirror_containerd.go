@@ -27,9 +27,10 @@ type ContainerdPulls struct {
 	Skipped   string // why the figure was not measured ("" = measured)
 }
 
-// Ratio is the median direct time over the median time through Berth: above 1, Berth is faster.
-func (c ContainerdPulls) Ratio() float64 {
-	return median(seconds(c.Direct)) / median(seconds(c.Through))
+// Ratio is the median of the per-round ratios direct time / time through Berth (above 1, Berth is
+// faster), with their range: each round pulls both ways back to back.
+func (c ContainerdPulls) Ratio() Ratios {
+	return pairedRatios(seconds(c.Direct), seconds(c.Through))
 }
 
 func seconds(ds []time.Duration) []float64 {

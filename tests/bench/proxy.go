@@ -3,13 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
-	"hash"
-	"io"
-	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -162,21 +156,26 @@ func (r *Runner) pullRounds(ctx context.Context, upReg *Registry, repo, label st
 	return direct, through, nil
 }
 
-// directPull downloads u on a new connection, timed, and reports what the upstream sent.
+// directPull downloads u (ending in the blob's digest) on a new connection, timed, checks the sha256 of
+// what it received against that digest, and reports what the upstream sent.
 func (r *Runner) directPull(ctx context.Context, upReg *Registry, u string, size int64) (Pull, error) {
 	if err := upReg.ResetStats(ctx); err != nil {
 		return Pull{}, err
 	}
-	p, _, err := timedGet(ctx, u, size, nil)
+	p, got, err := timedGet(ctx, u, size, sha256.New())
 	if err != nil {
 		return p, err
+	}
+	if want := digest.Digest(u[strings.LastIndexByte(u, '/')+1:]); got != want {
+		return p, fmt.Errorf("GET %s: received bytes hashing to %s", u, got)
 	}
 	st, err := upReg.Stats(ctx)
 	p.UpstreamBytes, p.UpstreamGets = st.BlobBytes, st.BlobGets
 	return p, err
 }
 
-// throughPull starts a fresh Berth with a proxy-cache project over the upstream and pulls d through it.
+// throughPull starts a fresh Berth with a proxy-cache project over the upstream and pulls d through it,
+// checking the sha256 of what it received against d.
 func (r *Runner) throughPull(ctx context.Context, upReg *Registry, upURL, repo string, d digest.Digest, size int64) (p Pull, err error) {
 	b, err := r.startBerth(ctx)
 	if err != nil {
@@ -197,9 +196,12 @@ func (r *Runner) throughPull(ctx context.Context, upReg *Registry, upURL, repo s
 	if err != nil {
 		return p, err
 	}
-	p, _, err = timedGet(ctx, b.URL+"/v2/px/"+repo+"/blobs/"+d.String(), size, nil)
+	p, got, err := timedGet(ctx, b.URL+"/v2/px/"+repo+"/blobs/"+d.String(), size, sha256.New())
 	if err != nil {
 		return p, err
+	}
+	if got != d {
+		return p, fmt.Errorf("through Berth: received bytes hashing to %s, want %s", got, d)
 	}
 	cpu1, err := CPUTime(b.Pid())
 	if err != nil {
@@ -299,83 +301,4 @@ func resetPeak(pid int) (int64, error) {
 		return 0, fmt.Errorf("reset VmHWM of %d: %w", pid, err)
 	}
 	return m.RSS, nil
-}
-
-// timedGet downloads u on a new connection and checks the length; with h, the body is hashed too and
-// its digest returned.
-func timedGet(ctx context.Context, u string, size int64, h hash.Hash) (Pull, digest.Digest, error) {
-	tr := &http.Transport{DisableCompression: true, ReadBufferSize: 64 << 10, ResponseHeaderTimeout: 5 * time.Minute}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return Pull{}, "", err
-	}
-	t0 := time.Now()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return Pull{}, "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return Pull{}, "", fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
-	}
-	var (
-		buf        = make([]byte, 256<<10)
-		n          int64
-		allButLast time.Duration
-	)
-	for {
-		m, rerr := resp.Body.Read(buf)
-		if h != nil {
-			h.Write(buf[:m])
-		}
-		n += int64(m)
-		if allButLast == 0 && n >= size-1 {
-			allButLast = time.Since(t0)
-		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			err = rerr
-			break
-		}
-	}
-	p := Pull{Elapsed: time.Since(t0), AllButLast: allButLast, Bytes: n}
-	if err != nil {
-		return p, "", fmt.Errorf("GET %s: after %d bytes: %w", u, n, err)
-	}
-	if n != size {
-		return p, "", fmt.Errorf("GET %s: %d bytes, want %d", u, n, size)
-	}
-	var got digest.Digest
-	if h != nil {
-		got = digest.NewDigest(digest.SHA256, h)
-	}
-	return p, got, nil
-}
-
-// CPUTime returns pid's user plus system CPU time so far (from /proc/<pid>/stat, in clock ticks of
-// 10 ms).
-func CPUTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may hold spaces: count fields after it.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("bench: unexpected /proc/%d/stat", pid)
-	}
-	var ticks int64
-	for _, v := range f[11:13] { // utime, stime: fields 14 and 15 of the line
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("bench: /proc/%d/stat: %w", pid, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }

@@ -1,50 +1,59 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/src/pkg/cache"
 )
 
 // ReferrersResult is issue 4's figures: warm referrers GETs through a proxy-cache project with the
-// Proxy Referrer API on vs a bare server serving the same index bytes, and cold latency vs the upstream.
+// Proxy Referrer API on vs a bare server serving the same index bytes, and cold latency vs the upstream,
+// for each Berth configuration (Variants: the in-process cache, then, when Redis answers, Redis with
+// the node cache on and off).
 type ReferrersResult struct {
-	Referrers int // descriptors in the warm index
-	IndexSize int // its bytes
-	Memory    ReferrersVariant
-	Redis     *ReferrersVariant // nil when skipped
-	RedisSkip string            // why Redis was skipped
+	Referrers int // descriptors in each warm index
+	IndexSize int // the hot subject's index bytes
+	Subjects  int // subjects of the many-subject warm runs
+	Variants  []ReferrersVariant
+	RedisSkip string // why the Redis variants were skipped
 }
 
-// ReferrersVariant is one Berth configuration (in-process cache or Redis).
+// ReferrersVariant is one Berth configuration.
 type ReferrersVariant struct {
-	Name               string
-	Warm               Comparison
-	WarmHeader         string        // X-Cache of a warm answer
+	Name string
+	// Hot is one subject asked by every connection (with Redis and the node cache on, this measures the
+	// node cache); Many cycles through Subjects subjects, each connection from its own offset.
+	Hot, Many          Comparison
 	UpstreamDuringWarm int64         // referrers requests the upstream saw during the warm trials
 	First              time.Duration // the first referrers request of a fresh Berth (connect, capability probe)
 	Cold               Cold
+	RedisPrefix        string // the keys this variant's Berth wrote under ("" = no Redis); removed after it
+	indexSize          int
 }
 
 // Cold is the latency of referrers requests for subjects Berth has never been asked about, through
-// Berth and directly from the upstream, on warm keep-alive connections, interleaved.
+// Berth and directly from the upstream, on warm keep-alive connections, interleaved: Berth[i] and
+// Direct[i] are the same subject, back to back.
 type Cold struct {
-	Berth, Direct []time.Duration // sorted
-	Cache         map[string]int  // X-Cache values of the Berth answers
+	Berth, Direct []time.Duration // in request order (paired)
+	Cache         map[string]int  // X-Cache values of the Berth answers (all MISS, or the run failed)
 }
+
+// warmFreshness is the freshness window (project metadata proxy_referrer_cache_seconds) of the
+// benchmark's proxy projects: longer than any run, so that every warm answer is a cache HIT (checked
+// by sampling) instead of a refresh now and then.
+const warmFreshness = "3600"
 
 var indexAccept = http.Header{"Accept": {ocispec.MediaTypeImageIndex}}
 
@@ -57,9 +66,27 @@ var artifactTypes = []string{
 	"application/vnd.dev.cosign.artifact.sig.v1+json",
 }
 
-// RunReferrers starts go-containerregistry's registry with the referrers API as the upstream, pushes a
-// subject with Referrers referrers and ColdSubjects more subjects with two each, and measures a Berth
-// with the in-process cache, then (when Redis answers) a Berth on Redis.
+// refSubjects are the subjects pushed to the upstream: one hot subject, the many-subject set (both
+// with Referrers referrers each) and the cold ones (two each).
+type refSubjects struct {
+	repo    string
+	hot     digest.Digest
+	hotWant []digest.Digest // the hot subject's referrers as the upstream lists them
+	many    []digest.Digest
+	cold    []digest.Digest
+}
+
+// variantSpec is a Berth configuration of the referrers scenario.
+type variantSpec struct {
+	name  string
+	redis bool // on Redis (the run's URL, a key prefix of its own)
+	cold  bool // also measure cold latency
+	args  []string
+}
+
+// RunReferrers starts go-containerregistry's registry with the referrers API as the upstream, pushes
+// the subjects (refSubjects), and measures a Berth with the in-process cache, then (when Redis
+// answers) a Berth on Redis with the node cache at its default and one with it off.
 func (r *Runner) RunReferrers(ctx context.Context) (res ReferrersResult, err error) {
 	cfg := r.Cfg
 	up, upURL, err := startChild(ctx, cfg.Self, r.dir, r.cpus, ModeGGCR)
@@ -69,143 +96,87 @@ func (r *Runner) RunReferrers(ctx context.Context) (res ReferrersResult, err err
 	defer r.stopProc(up, &err)
 	upReg := &Registry{URL: upURL, Client: newClient()}
 	defer upReg.Client.CloseIdleConnections()
-
-	const repo = "lib/app"
-	push := func(tag string, seed uint64, referrers int) (ocispec.Descriptor, error) {
-		layer, err := upReg.PushBytes(ctx, repo, NewContent(seed, 1024).Bytes())
-		if err != nil {
-			return layer, err
-		}
-		subj, _, err := upReg.PushImage(ctx, repo, tag, layer)
-		if err != nil {
-			return subj, err
-		}
-		for i := range referrers {
-			if _, err := upReg.PushReferrer(ctx, repo, subj, artifactTypes[i%len(artifactTypes)], seed*1000+uint64(i)); err != nil {
-				return subj, err
-			}
-		}
-		return subj, nil
-	}
-	warm, err := push("v1", 7, cfg.Referrers)
-	if err != nil {
-		return res, fmt.Errorf("push to upstream: %w", err)
-	}
-	cold := make([]digest.Digest, cfg.ColdSubjects)
-	for i := range cold {
-		d, err := push("c"+strconv.Itoa(i), uint64(10_000+i), 2)
-		if err != nil {
-			return res, fmt.Errorf("push to upstream: %w", err)
-		}
-		cold[i] = d.Digest
-	}
-	direct, err := referrerDigests(ctx, upReg, upURL+"/v2/"+repo+"/referrers/"+warm.Digest.String())
+	subj, err := pushSubjects(ctx, upReg, cfg)
 	if err != nil {
 		return res, err
 	}
-	if len(direct) != cfg.Referrers {
-		return res, fmt.Errorf("upstream lists %d referrers, pushed %d", len(direct), cfg.Referrers)
-	}
+	res.Subjects = len(subj.many)
 
-	res.Memory, err = r.referrersVariant(ctx, "in-process cache", upReg, repo, warm.Digest, direct, cold, &res)
-	if err != nil {
-		return res, err
-	}
-	if cfg.RedisURL == "" {
+	specs := []variantSpec{{name: "in-process cache", cold: true}}
+	switch {
+	case cfg.RedisURL == "":
 		res.RedisSkip = "not asked (-redis-url empty)"
-		return res, nil
+	case redisReachable(cfg.RedisURL) != "":
+		res.RedisSkip = redisReachable(cfg.RedisURL)
+		r.progress("  referrers: Redis skipped: %s", res.RedisSkip)
+	default:
+		specs = append(specs,
+			variantSpec{name: "Redis, node cache 1s", redis: true, cold: true, args: []string{"--referrers-node-cache", "1s"}},
+			variantSpec{name: "Redis, node cache off", redis: true, args: []string{"--referrers-node-cache", "0s"}})
 	}
-	if reason := redisReachable(cfg.RedisURL); reason != "" {
-		res.RedisSkip = reason
-		r.progress("  referrers: Redis skipped: %s", reason)
-		return res, nil
+	for i, spec := range specs {
+		v, err := r.referrersVariant(ctx, spec, upReg, subj, i)
+		if v.Name != "" {
+			res.Variants = append(res.Variants, v)
+		}
+		if i == 0 && len(v.Hot.Berth) > 0 {
+			res.Referrers, res.IndexSize = len(subj.hotWant), v.indexSize
+		}
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", spec.name, err)
+		}
 	}
-	v, err := r.referrersVariant(ctx, "Redis", upReg, repo, warm.Digest, direct, cold, nil, "--redis-url", cfg.RedisURL)
-	res.Redis = &v
-	return res, err
+	return res, nil
 }
 
-// referrersVariant measures one Berth configuration. res, when not nil, receives the index's shape.
-func (r *Runner) referrersVariant(ctx context.Context, name string, upReg *Registry, repo string, warm digest.Digest,
-	want []digest.Digest, cold []digest.Digest, res *ReferrersResult, extra ...string) (v ReferrersVariant, err error) {
-	v.Name = name
-	b, err := r.startBerth(ctx, extra...)
-	if err != nil {
-		return v, err
+// pushSubjects pushes the scenario's subjects and their referrers to the upstream.
+func pushSubjects(ctx context.Context, upReg *Registry, cfg Config) (s refSubjects, err error) {
+	s.repo = "lib/app"
+	push := func(tag string, seed uint64, referrers int) (digest.Digest, error) {
+		layer, err := upReg.PushBytes(ctx, s.repo, NewContent(seed, 1024).Bytes())
+		if err != nil {
+			return "", err
+		}
+		subj, _, err := upReg.PushImage(ctx, s.repo, tag, layer)
+		if err != nil {
+			return "", err
+		}
+		for i := range referrers {
+			if _, err := upReg.PushReferrer(ctx, s.repo, subj, artifactTypes[i%len(artifactTypes)], seed*1000+uint64(i)); err != nil {
+				return "", err
+			}
+		}
+		return subj.Digest, nil
 	}
-	defer r.stopBerth(b, &err)
-	if err := b.ProxyProject(ctx, "px", upReg.URL, true); err != nil {
-		return v, err
+	if s.hot, err = push("v1", 7, cfg.Referrers); err != nil {
+		return s, fmt.Errorf("push to upstream: %w", err)
 	}
-	path := "/v2/px/" + repo + "/referrers/" + warm.String()
-	anon := &Registry{URL: b.URL, Client: newClient()}
-	defer anon.Client.CloseIdleConnections()
-
-	t0 := time.Now()
-	if _, err := referrerDigests(ctx, anon, b.URL+path); err != nil {
-		return v, err
+	for i := range cfg.WarmSubjects {
+		d, err := push("w"+strconv.Itoa(i), uint64(20_000+i), cfg.Referrers)
+		if err != nil {
+			return s, fmt.Errorf("push to upstream: %w", err)
+		}
+		s.many = append(s.many, d)
 	}
-	v.First = time.Since(t0)
-	status, hdr, body, err := anon.Get(ctx, b.URL+path, indexAccept)
-	if err != nil {
-		return v, fmt.Errorf("warm GET %s: %w", path, err)
+	for i := range cfg.ColdSubjects {
+		d, err := push("c"+strconv.Itoa(i), uint64(10_000+i), 2)
+		if err != nil {
+			return s, fmt.Errorf("push to upstream: %w", err)
+		}
+		s.cold = append(s.cold, d)
 	}
-	if status != http.StatusOK {
-		return v, fmt.Errorf("warm GET %s: status %d", path, status)
+	if s.hotWant, err = referrerDigests(ctx, upReg, upReg.URL+"/v2/"+s.repo+"/referrers/"+s.hot.String()); err != nil {
+		return s, err
 	}
-	v.WarmHeader = hdr.Get("X-Cache")
-	got, err := indexDigests(body)
-	if err != nil {
-		return v, err
+	if len(s.hotWant) != cfg.Referrers {
+		return s, fmt.Errorf("upstream lists %d referrers, pushed %d", len(s.hotWant), cfg.Referrers)
 	}
-	if !slices.Equal(got, want) {
-		return v, fmt.Errorf("berth lists referrers %v, the upstream %v", got, want)
-	}
-	if res != nil {
-		res.Referrers, res.IndexSize = len(got), len(body)
-	}
-
-	file := filepath.Join(r.dir, "referrers-"+strconv.Itoa(b.Pid())+".json")
-	if err := os.WriteFile(file, body, 0o600); err != nil {
-		return v, err
-	}
-	bare, bareURL, err := r.startBare(ctx, []Route{{Path: path, ContentType: hdr.Get("Content-Type"), File: file}})
-	if err != nil {
-		return v, err
-	}
-	defer r.stopProc(bare, &err)
-	_, _, bb, err := anon.Get(ctx, bareURL+path, nil)
-	if err != nil {
-		return v, fmt.Errorf("bare server: %w", err)
-	}
-	if !bytes.Equal(bb, body) {
-		return v, errors.New("the bare server does not serve Berth's bytes")
-	}
-
-	if err := upReg.ResetStats(ctx); err != nil {
-		return v, err
-	}
-	r.progress("referrers (%s): warm GET, %d connections", name, r.Cfg.RefConns)
-	n := int64(len(body))
-	v.Warm, err = r.plan().Compare(ctx, "warm referrers GET ("+name+")",
-		Load{URL: b.URL + path, Conns: r.Cfg.RefConns, WantBytes: n, Header: indexAccept},
-		Load{URL: bareURL + path, Conns: r.Cfg.RefConns, WantBytes: n, Header: indexAccept}, "ratio >= 0.6, p99 < 5 ms")
-	if err != nil {
-		return v, err
-	}
-	st, err := upReg.Stats(ctx)
-	if err != nil {
-		return v, err
-	}
-	v.UpstreamDuringWarm = st.Referrers
-
-	r.progress("referrers (%s): cold latency, %d subjects", name, len(cold))
-	v.Cold, err = coldLatency(ctx, anon, upReg, b.URL+"/v2/px/"+repo, upReg.URL+"/v2/"+repo, cold)
-	return v, err
+	return s, nil
 }
 
 // coldLatency times one referrers GET per subject through Berth and directly, alternating which goes
-// first, on keep-alive connections warmed beforehand.
+// first, on keep-alive connections warmed beforehand. Every Berth answer must be a MISS (checkCold):
+// the run fails otherwise.
 func coldLatency(ctx context.Context, berth, upstream *Registry, berthRepo, upRepo string, subjects []digest.Digest) (Cold, error) {
 	c := Cold{Cache: map[string]int{}}
 	timed := func(reg *Registry, u string) (time.Duration, http.Header, error) {
@@ -234,8 +205,11 @@ func coldLatency(ctx context.Context, berth, upstream *Registry, berthRepo, upRe
 				if err != nil {
 					return c, err
 				}
-				c.Berth = append(c.Berth, el)
 				c.Cache[hdr.Get("X-Cache")]++
+				if err := checkCold(d, hdr); err != nil {
+					return c, err
+				}
+				c.Berth = append(c.Berth, el)
 			} else {
 				el, _, err := timed(upstream, upRepo+"/referrers/"+d.String())
 				if err != nil {
@@ -245,9 +219,26 @@ func coldLatency(ctx context.Context, berth, upstream *Registry, berthRepo, upRe
 			}
 		}
 	}
-	slices.Sort(c.Berth)
-	slices.Sort(c.Direct)
 	return c, nil
+}
+
+// Sorted returns a sorted copy of ds (for percentiles).
+func Sorted(ds []time.Duration) []time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s
+}
+
+// Ratio is the median of the per-subject latency ratios Berth / direct, with their range.
+func (c Cold) Ratio() Ratios {
+	b, d := make([]float64, len(c.Berth)), make([]float64, len(c.Direct))
+	for i, x := range c.Berth {
+		b[i] = x.Seconds()
+	}
+	for i, x := range c.Direct {
+		d[i] = x.Seconds()
+	}
+	return pairedRatios(b, d)
 }
 
 // referrerDigests GETs a referrers list and returns its descriptors' digests.
@@ -292,4 +283,39 @@ func redisReachable(raw string) string {
 	}
 	_ = c.Close()
 	return ""
+}
+
+// checkRedisEmpty fails when any key exists under prefix: a run's keys must be its own.
+func checkRedisEmpty(ctx context.Context, rawURL, prefix string) error {
+	c, err := cache.NewRedisClient(rawURL)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator() // SCAN pages until the whole keyspace is covered
+	if iter.Next(ctx) {
+		return fmt.Errorf("redis already holds keys under %s (%s...)", prefix, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// deleteRedisPrefix removes every key under prefix and returns how many it removed.
+func deleteRedisPrefix(ctx context.Context, rawURL, prefix string) (int, error) {
+	c, err := cache.NewRedisClient(rawURL)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = c.Close() }()
+	n := 0
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+			return n, fmt.Errorf("redis: %w", err)
+		}
+		n++
+	}
+	return n, iter.Err()
 }

@@ -31,7 +31,8 @@ type Machine struct {
 	NumCPU       int
 	GoVersion    string
 	CPU          string
-	Kernel       string
+	Kernel       string // uname: release and version
+	FS           string // filesystem type of the run's temporary directory (statfs), where Berth's data and the bare server's files live
 	BerthVersion string
 	LoadBefore   string // /proc/loadavg at the start: others' work on a shared machine shows here
 	LoadAfter    string
@@ -74,7 +75,7 @@ func statusField(path, name string) string {
 // NewReport starts a report for cfg, recording the machine.
 func NewReport(cfg Config) *Report {
 	m := Machine{NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), CPU: cpuModel(),
-		Kernel: firstLine("/proc/sys/kernel/osrelease"), LoadBefore: loadAvg(), SHA256: sha256Rate(),
+		Kernel: kernel(), FS: fsType(cmpStr(cfg.TempDir, os.TempDir())), LoadBefore: loadAvg(), SHA256: sha256Rate(),
 		ClientCPUs: cfg.ClientCPUs, ServerCPUs: cfg.ServerCPUs}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

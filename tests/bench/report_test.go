@@ -60,15 +60,26 @@ func TestReportMarksTargets(t *testing.T) {
 			Direct:  []Pull{{Elapsed: time.Second, Bytes: 100}},
 			Through: []Pull{{Elapsed: time.Second, Bytes: 90, Mem: Memory{Peak: 200 << 20}}},
 			Conc:    Concurrent{Pullers: 10, Verified: 10, UpstreamBytes: 100, UpstreamGets: 1, Mem: Memory{Peak: 50 << 20}}},
-		Referrers: &ReferrersResult{Memory: ReferrersVariant{Name: "mem",
-			Warm: Comparison{Conns: 32, Berth: []LoadResult{res(50, 10*time.Millisecond)}, Base: []LoadResult{res(100, time.Millisecond)}}}},
+		Referrers: &ReferrersResult{Subjects: 100, Variants: []ReferrersVariant{{Name: "mem",
+			Hot:  Comparison{Conns: 32, Berth: []LoadResult{res(50, 10*time.Millisecond)}, Base: []LoadResult{res(100, time.Millisecond)}},
+			Many: Comparison{Conns: 32, Berth: []LoadResult{res(10, 10*time.Millisecond)}, Base: []LoadResult{res(100, time.Millisecond)}},
+		}}},
 	}
 	missed := r.TargetsMissed()
 	require.ElementsMatch(t, []string{
 		"Berth peak RSS during a single cold pull (worst round) (target < 100 MiB)",
-		"Warm referrers GET (mem), 32 connections (target >= 0.6)",
-		"Warm referrers p99 latency (median of rounds) (mem) (target < 5 ms)",
+		"Warm referrers GET, one hot subject (mem), 32 connections (target >= 0.6)",
+		"Warm referrers GET, one hot subject (mem), 32 connections p99 (target < 5 ms)",
 	}, missed)
 	md := r.Markdown()
 	require.Contains(t, md, "| Upstream bytes for 10 concurrent cold pullers | 0.0 MiB = 1.00x the blob (1 GET) | - | - | 1.0x | yes |")
+}
+
+func TestMachineFilesystemAndKernel(t *testing.T) {
+	require.Equal(t, "proc", fsType("/proc"))
+	require.NotContains(t, fsType(t.TempDir()), "?")
+	require.Contains(t, fsType(filepath.Join(t.TempDir(), "missing")), "?")
+	release, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	require.NoError(t, err)
+	require.Contains(t, kernel(), "Linux "+strings.TrimSpace(string(release))+" ")
 }

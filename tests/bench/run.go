@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +35,8 @@ type Config struct {
 	ProxyLimitedRate int64
 
 	RefConns     int    // issue 4: warm referrers connections
-	Referrers    int    // referrers of the warm subject
+	Referrers    int    // referrers of each warm subject
+	WarmSubjects int    // subjects of the many-subject warm runs (0 = only the hot subject)
 	ColdSubjects int    // cold referrers samples per target
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
@@ -55,15 +58,16 @@ func DefaultConfig() Config {
 		Rounds: 5, Trial: 3 * time.Second, Warmup: time.Second, MaxRequests: 2_000_000,
 		BlobSize: 64 << 20, BlobConns: 4, ManifestConns: 16,
 		ProxyBlobSize: 512 << 20, ProxyRounds: 3, Pullers: 10, ProxyLimitedRate: 125_000_000, // 1 Gbit/s
-		RefConns: 32, Referrers: 5, ColdSubjects: 40, RedisURL: "redis://127.0.0.1:6379/0",
+		RefConns: 32, Referrers: 5, WarmSubjects: 100, ColdSubjects: 40, RedisURL: "redis://127.0.0.1:6379/0",
 	}
 }
 
 // Runner runs scenarios with one temporary directory.
 type Runner struct {
-	Cfg  Config
-	dir  string
-	cpus string // the CPUs of the servers the running scenario starts ("" = not pinned)
+	Cfg   Config
+	dir   string
+	cpus  string // the CPUs of the servers the running scenario starts ("" = not pinned)
+	runID string // random, names what the run leaves in shared services (Redis key prefixes)
 }
 
 // NewRunner creates the run's temporary directory; Close removes it.
@@ -78,7 +82,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{Cfg: cfg, dir: dir}, nil
+	id := make([]byte, 6)
+	_, _ = rand.Read(id) // crypto/rand.Read never fails
+	return &Runner{Cfg: cfg, dir: dir, runID: hex.EncodeToString(id)}, nil
 }
 
 // Close removes the temporary directory (data dirs, logs, route files).

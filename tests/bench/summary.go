@@ -38,30 +38,66 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 func msf(sec float64) string { return fmt.Sprintf("%.2f ms", sec*1000) }
 
 func (r *Report) summary() []summaryRow {
+	rows := r.coreRows()
+	rows = append(rows, r.proxyRows()...)
+	return append(rows, r.referrersRows()...)
+}
+
+// reqRows are a request-rate comparison's rows: req/s, then p50 and p99 (when asked) and the server's
+// CPU per request as sub-rows, every ratio the median of the per-round ratios.
+func reqRows(name, full string, c Comparison, target string, met func(Ratios) bool, p50 bool, p99Target float64) []summaryRow {
+	b, s := c.Median(FigRPS)
+	rat := c.Ratio(FigRPS)
+	m := "-"
+	if met != nil {
+		m = yesNo(met(rat))
+	}
+	rows := []summaryRow{{name: name, berth: rps(b), base: rps(s), ratio: rat.String(), target: target, met: m, full: full}}
+	if p50 {
+		b, s = c.Median(FigP50)
+		rows = append(rows, sub(summaryRow{name: "p50 latency (median of rounds)", berth: msf(b), base: msf(s), ratio: c.Ratio(FigP50).String(), target: "-", met: "-"}, ""))
+	}
+	b, s = c.Median(FigP99)
+	p99 := summaryRow{name: "p99 latency (median of rounds)", berth: msf(b), base: msf(s), ratio: c.Ratio(FigP99).String(), target: "-", met: "-"}
+	if p99Target > 0 {
+		p99.target, p99.met = fmt.Sprintf("< %g ms", p99Target*1000), yesNo(b < p99Target)
+	}
+	rows = append(rows, sub(p99, cmpStr(full, name)+" p99"))
+	b, s = c.Median(FigCPUPerReq)
+	rows = append(rows, sub(summaryRow{name: "server CPU per request (median of rounds)", berth: usf(b), base: usf(s),
+		ratio: c.Ratio(FigCPUPerReq).String(), target: "-", met: "-"}, ""))
+	return rows
+}
+
+func (r *Report) coreRows() []summaryRow {
 	var rows []summaryRow
-	if c := r.Core; c != nil && len(c.Blob.Berth) > 0 {
+	c := r.Core
+	if c == nil {
+		return nil
+	}
+	if len(c.Blob.Berth) > 0 {
 		b, s := c.Blob.Median(FigThroughput)
 		rows = append(rows, row(fmt.Sprintf("Blob GET %s, %d connections", MiB(float64(c.BlobSize)), c.Blob.Conns),
-			MiB(b)+"/s", MiB(s)+"/s", ratio(c.Blob, FigThroughput), "-", "-"))
+			MiB(b)+"/s", MiB(s)+"/s (same file, http.ServeContent)", c.Blob.Ratio(FigThroughput).String(), "-", "-"))
 	}
-	if c := r.Core; c != nil {
-		for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag} {
-			if len(m.Berth) == 0 {
-				continue
-			}
-			b, s := m.Median(FigRPS)
-			rows = append(rows, row(fmt.Sprintf("%s (%d B), %d connections", cap1(m.Name), c.ManifestSize, m.Conns),
-				fmt.Sprintf("%.0f req/s", b), fmt.Sprintf("%.0f req/s", s), ratio(m, FigRPS), "-", "-"))
-			b, s = m.Median(FigP99)
-			rows = append(rows, sub(summaryRow{name: "p99 latency", berth: msf(b), base: msf(s), ratio: "-", target: "-", met: "-"}, m.Name+" p99"))
+	for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag} {
+		if len(m.Berth) > 0 {
+			rows = append(rows, reqRows(fmt.Sprintf("%s (%d B), %d connections", cap1(m.Name), c.ManifestSize, m.Conns), m.Name, m, "-", nil, false, 0)...)
 		}
 	}
-	if p := r.Proxy; p != nil && len(p.Through) > 0 && len(p.Direct) > 0 {
-		b, s := medianPull(p.Through), medianPull(p.Direct)
-		rat := b / s
-		lo, hi := pullRatios(p.Direct, p.Through)
+	return rows
+}
+
+func (r *Report) proxyRows() []summaryRow {
+	p := r.Proxy
+	if p == nil {
+		return nil
+	}
+	var rows []summaryRow
+	if len(p.Through) > 0 && len(p.Direct) > 0 {
+		rat := pullRatios(p.Direct, p.Through)
 		rows = append(rows, row(fmt.Sprintf("Cold pull of a %s blob through a proxy project (median of %d)", MiB(float64(p.Size)), len(p.Through)),
-			MiB(b)+"/s", MiB(s)+"/s (direct from upstream)", fmt.Sprintf("%.2f (rounds %.2f-%.2f)", rat, lo, hi), ">= 0.8", yesNo(rat >= 0.8)))
+			MiB(medianPull(p.Through))+"/s", MiB(medianPull(p.Direct))+"/s (direct from upstream)", rat.String(), ">= 0.8", yesNo(rat.Med >= 0.8)))
 		var peak int64
 		for _, t := range p.Through {
 			peak = max(peak, t.Mem.Peak)
@@ -69,18 +105,14 @@ func (r *Report) summary() []summaryRow {
 		name := "Berth peak RSS during a single cold pull (worst round)"
 		rows = append(rows, sub(summaryRow{name: name, berth: MiB(float64(peak)), base: "-", ratio: "-", target: "< 100 MiB", met: yesNo(peak < 100<<20)}, name))
 	}
-	if p := r.Proxy; p != nil {
-		for _, pr := range p.Paced {
-			if len(pr.Through) == 0 || len(pr.Direct) == 0 {
-				continue
-			}
-			b, s := medianPull(pr.Through), medianPull(pr.Direct)
-			rows = append(rows, sub(row(fmt.Sprintf("for context: upstream paced at %s/s (%s)", MiB(float64(pr.Rate)), gbit(pr.Rate)), MiB(b)+"/s", MiB(s)+"/s (direct)",
-				fmt.Sprintf("%.2f", b/s), "-", "-"), ""))
+	for _, pr := range p.Paced {
+		if len(pr.Through) == 0 || len(pr.Direct) == 0 {
+			continue
 		}
+		rows = append(rows, sub(row(fmt.Sprintf("for context: upstream paced at %s/s (%s)", MiB(float64(pr.Rate)), gbit(pr.Rate)),
+			MiB(medianPull(pr.Through))+"/s", MiB(medianPull(pr.Direct))+"/s (direct)", pullRatios(pr.Direct, pr.Through).String(), "-", "-"), ""))
 	}
-	if p := r.Proxy; p != nil && p.Conc.Pullers > 0 {
-		c := p.Conc
+	if c := p.Conc; c.Pullers > 0 {
 		x := float64(c.UpstreamBytes) / float64(p.Size)
 		rows = append(rows, row(fmt.Sprintf("Upstream bytes for %d concurrent cold pullers", c.Pullers),
 			fmt.Sprintf("%s = %.2fx the blob (%d GET)", MiB(float64(c.UpstreamBytes)), x, c.UpstreamGets), "-", "-", "1.0x",
@@ -89,38 +121,36 @@ func (r *Report) summary() []summaryRow {
 		rows = append(rows, sub(summaryRow{name: name, berth: MiB(float64(c.Mem.Peak)), base: "-", ratio: "-", target: "< 100 MiB",
 			met: yesNo(c.Mem.Peak < 100<<20)}, name))
 	}
-	if rr := r.Referrers; rr != nil {
-		for _, v := range []*ReferrersVariant{&rr.Memory, rr.Redis} {
-			if v == nil || len(v.Warm.Berth) == 0 {
-				continue
-			}
-			b, s := v.Warm.Median(FigRPS)
-			rat := v.Warm.Ratio(FigRPS)
-			rows = append(rows, row(fmt.Sprintf("Warm referrers GET (%s), %d connections", v.Name, v.Warm.Conns),
-				fmt.Sprintf("%.0f req/s", b), fmt.Sprintf("%.0f req/s", s), fmt.Sprintf("%.2f", rat), ">= 0.6", yesNo(rat >= 0.6)))
-			b, s = v.Warm.Median(FigP50)
-			rows = append(rows, sub(summaryRow{name: "p50 latency", berth: msf(b), base: msf(s), ratio: fmt.Sprintf("%.2f", b/s), target: "-", met: "-"}, ""))
-			b, s = v.Warm.Median(FigP99)
-			name := "p99 latency (median of rounds)"
-			rows = append(rows, sub(summaryRow{name: name, berth: msf(b), base: msf(s), ratio: fmt.Sprintf("%.2f", b/s), target: "< 5 ms",
-				met: yesNo(b < 0.005)}, "Warm referrers "+name+" ("+v.Name+")"))
-		}
-		for _, v := range []*ReferrersVariant{&rr.Memory, rr.Redis} {
-			if v == nil || len(v.Cold.Berth) == 0 {
-				continue
-			}
-			b, s := percentile(v.Cold.Berth, 50), percentile(v.Cold.Direct, 50)
-			rows = append(rows, row(fmt.Sprintf("Cold referrers GET p50 (%s), %d subjects", v.Name, len(v.Cold.Berth)),
-				ms(b), ms(s)+" (direct from upstream)", fmt.Sprintf("%.2f", float64(b)/float64(s)), "-", "-"))
-		}
-	}
 	rows = append(rows, r.consoleSummary()...)
 	return rows
 }
 
-func ratio(c Comparison, f Figure) string {
-	lo, hi := c.RoundRatios(f)
-	return fmt.Sprintf("%.2f (rounds %.2f-%.2f)", c.Ratio(f), lo, hi)
+func (r *Report) referrersRows() []summaryRow {
+	rr := r.Referrers
+	if rr == nil {
+		return nil
+	}
+	var rows []summaryRow
+	atLeast := func(t float64) func(Ratios) bool { return func(x Ratios) bool { return x.Med >= t } }
+	for _, v := range rr.Variants {
+		if len(v.Hot.Berth) > 0 {
+			name := fmt.Sprintf("Warm referrers GET, one hot subject (%s), %d connections", v.Name, v.Hot.Conns)
+			rows = append(rows, reqRows(name, "", v.Hot, ">= 0.6", atLeast(0.6), true, 0.005)...)
+		}
+		if len(v.Many.Berth) > 0 {
+			name := fmt.Sprintf("Warm referrers GET, %d subjects round-robin (%s), %d connections", rr.Subjects, v.Name, v.Many.Conns)
+			rows = append(rows, reqRows(name, "", v.Many, "-", nil, false, 0)...)
+		}
+	}
+	for _, v := range rr.Variants {
+		if len(v.Cold.Berth) == 0 {
+			continue
+		}
+		rows = append(rows, row(fmt.Sprintf("Cold referrers GET p50 (%s), %d subjects, all X-Cache MISS", v.Name, len(v.Cold.Berth)),
+			ms(percentile(Sorted(v.Cold.Berth), 50)), ms(percentile(Sorted(v.Cold.Direct), 50))+" (direct from upstream)",
+			strings.Replace(v.Cold.Ratio().String(), "rounds", "subjects", 1), "-", "-"))
+	}
+	return rows
 }
 
 func cap1(s string) string {
@@ -130,16 +160,19 @@ func cap1(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// pullRatios is the range of the per-round throughput ratios through / direct.
-func pullRatios(direct, through []Pull) (lo, hi float64) {
-	for i := range min(len(direct), len(through)) {
-		v := through[i].Throughput() / direct[i].Throughput()
-		if i == 0 || v < lo {
-			lo = v
-		}
-		hi = max(hi, v)
+// usf formats seconds in microseconds.
+func usf(sec float64) string { return fmt.Sprintf("%.1f us", sec*1e6) }
+
+// pullRatios are the per-round throughput ratios through / direct: their median and range.
+func pullRatios(direct, through []Pull) Ratios {
+	d, t := make([]float64, len(direct)), make([]float64, len(through))
+	for i, p := range direct {
+		d[i] = p.Throughput()
 	}
-	return lo, hi
+	for i, p := range through {
+		t[i] = p.Throughput()
+	}
+	return pairedRatios(t, d)
 }
 
 func medianPull(ps []Pull) float64 {

@@ -106,3 +106,31 @@ func TestPathKindAndRange(t *testing.T) {
 		}
 	}
 }
+
+// Single cold pulls hash what they receive: an upstream whose bytes do not match the digest in the
+// URL fails the pull.
+func TestDirectPullChecksTheDigest(t *testing.T) {
+	u := NewUpstreamHandler()
+	srv := httptest.NewServer(u)
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	reg := &Registry{URL: srv.URL, Client: srv.Client()}
+	good := NewContent(11, 3*genBlock+5)
+	liar := NewContent(12, good.Size)
+	require.NoError(t, reg.RegisterBlob(ctx, BlobSpec{Digest: good.Digest(), Seed: good.Seed, Size: good.Size}))
+	require.NoError(t, reg.RegisterBlob(ctx, BlobSpec{Digest: liar.Digest(), Seed: good.Seed, Size: good.Size})) // serves good's bytes
+	r := &Runner{}
+
+	p, err := r.directPull(ctx, reg, srv.URL+"/v2/r/blobs/"+good.Digest().String(), good.Size)
+	require.NoError(t, err)
+	require.Equal(t, good.Size, p.Bytes)
+	require.Equal(t, good.Size, p.UpstreamBytes)
+
+	_, err = r.directPull(ctx, reg, srv.URL+"/v2/r/blobs/"+liar.Digest().String(), good.Size)
+	require.ErrorContains(t, err, "hashing to "+good.Digest().String())
+
+	p, got, err := timedGet(ctx, srv.URL+"/v2/r/blobs/"+good.Digest().String(), good.Size, nil)
+	require.NoError(t, err)
+	require.Empty(t, got, "no hash asked")
+	require.Equal(t, good.Size, p.Bytes)
+}

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,13 +37,34 @@ type privateRedis struct {
 }
 
 // startPrivateRedis starts redis-server on a free loopback port without persistence; it is killed when
-// the test ends (or earlier by kill).
+// the test ends (or earlier by kill). redis-server cannot listen on port 0 and report the port, so the
+// port is probed: the server is then checked to be this process (INFO's process_id), and started again
+// on another port when another process took it. Without redis-server the test fails under
+// BERTH_REQUIRE_REDIS=1 (set by `make e2e`) or CI=true, and is skipped otherwise.
 func startPrivateRedis(t *testing.T) *privateRedis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
+		if os.Getenv("BERTH_REQUIRE_REDIS") == "1" {
+			t.Fatalf("redis-server not on PATH and BERTH_REQUIRE_REDIS=1 (the Debian package redis-server; `make services`)")
+		}
 		missing(t, "redis-server not on PATH (the Debian package redis-server; `make services`)")
 	}
+	for attempt := 1; ; attempt++ {
+		r, err := launchPrivateRedis(t, bin)
+		if err == nil {
+			return r
+		}
+		if attempt == 3 {
+			t.Fatalf("redis-server: %v", err)
+		}
+		t.Logf("redis-server: %v; again on another port", err)
+	}
+}
+
+// launchPrivateRedis starts one redis-server and waits until it answers as itself.
+func launchPrivateRedis(t *testing.T, bin string) (*privateRedis, error) {
+	t.Helper()
 	addr := freeAddr(t)
 	port := addr[strings.LastIndex(addr, ":")+1:]
 	dir := t.TempDir()
@@ -57,18 +81,32 @@ func startPrivateRedis(t *testing.T) *privateRedis {
 	deadline := time.Now().Add(startupTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := r.client.Ping(ctx).Err()
+		info, err := r.client.Info(ctx, "server").Result()
 		cancel()
 		if err == nil {
-			return r
+			if pid := infoField(info, "process_id"); pid != strconv.Itoa(cmd.Process.Pid) {
+				r.kill()
+				return nil, fmt.Errorf("%s is answered by process %s, not ours (%d)", addr, pid, cmd.Process.Pid)
+			}
+			return r, nil
 		}
 		select {
 		case <-r.done:
-			t.Fatalf("redis-server on %s exited during start-up (port taken?): %v", addr, err)
+			return nil, fmt.Errorf("exited during start-up on %s (port taken?): %w", addr, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 		require.False(t, time.Now().After(deadline), "redis-server not answering on %s: %v", addr, err)
 	}
+}
+
+// infoField returns the value of "name:" in a Redis INFO answer.
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // kill stops the server at once (SIGKILL) and waits for it to exit.

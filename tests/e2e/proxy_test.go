@@ -136,13 +136,13 @@ func TestProxyCacheTagSchemaUpstream(t *testing.T) {
 	require.Equal(t, typeSBOM, refs[0].ArtifactType)
 }
 
-// startDistribution runs the CNCF distribution registry (BERTH_TOOLS_BIN/registry) on a free port with
-// in-test storage and returns its host:port. It has no referrers API.
+// startDistribution runs the CNCF distribution registry (BERTH_TOOLS_BIN/registry) on 127.0.0.1:0 with
+// in-test storage and returns the host:port it logged as bound. It has no referrers API.
 func startDistribution(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(toolsDir(t, "registry"), "registry")
 	dir := t.TempDir()
-	host := freeAddr(t)
+	host := "127.0.0.1:0"
 	cfg := fmt.Sprintf(`version: 0.1
 log: {level: info}
 storage:
@@ -182,12 +182,18 @@ validation:
 	})
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(startupTimeout)
+	host = ""
 	for {
-		resp, err := client.Get("http://" + host + "/v2/")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return host
+		if host == "" {
+			host = boundAddr(logPath, 0, distributionListening)
+		}
+		if host != "" {
+			resp, err := client.Get("http://" + host + "/v2/")
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return host
+				}
 			}
 		}
 		select {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,15 +78,16 @@ type server struct {
 	AdminPassword string
 	DataDir       string
 
-	bin     string
-	cfg     serverConfig
-	logPath string
-	client  *http.Client // trusts serverConfig.tlsCA when set
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the process has exited; waitErr is then set
-	waitErr error
-	stopped bool
-	mu      sync.Mutex
+	bin      string
+	cfg      serverConfig
+	logPath  string
+	client   *http.Client // trusts serverConfig.tlsCA when set
+	cmd      *exec.Cmd
+	logStart int64         // offset of the running launch's lines in the log
+	exited   chan struct{} // closed when the process has exited; waitErr is then set
+	waitErr  error
+	stopped  bool
+	mu       sync.Mutex
 }
 
 // startServer starts bin/berth on a free loopback port and waits until its health endpoint answers 200.
@@ -120,35 +123,24 @@ func startServer(t *testing.T, cfg serverConfig) *server {
 	return s
 }
 
-// start launches the process on a new free port and waits for health. A port taken between freeAddr
-// and the server's bind is retried on another port.
+// start launches the process and waits for health; it fails the test when the process exits first or
+// does not become healthy in startupTimeout.
 func (s *server) start(t *testing.T) {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		err := s.launch(t)
-		if err == nil {
-			return
-		}
-		if attempt < 3 && strings.Contains(s.logTail(20), "address already in use") {
-			t.Logf("port %s was taken; retrying on another", s.Host)
-			continue
-		}
+	if err := s.launch(t); err != nil {
 		t.Fatalf("%v (the server log follows)", err)
 	}
 }
 
-// launch starts one process and waits for health; it returns an error when the process exits first or
-// does not become healthy in startupTimeout.
+// launch starts one process listening on 127.0.0.1:0 and waits for health at the address the process
+// itself logged as bound (so no other process can be the one answering); it returns an error when the
+// process exits first or does not become healthy in startupTimeout.
 func (s *server) launch(t *testing.T) error {
 	t.Helper()
-	s.Host = freeAddr(t)
-	s.URL = "http://" + s.Host
-	if s.cfg.tlsCA != nil {
-		s.URL = "https://" + s.Host
-	}
+	s.Host, s.URL = "", ""
 	args := append([]string{
 		"serve",
-		"--listen", s.Host,
+		"--listen", "127.0.0.1:0",
 		"--data-dir", s.DataDir,
 		"--admin-password", s.AdminPassword,
 	}, s.cfg.args...)
@@ -156,6 +148,9 @@ func (s *server) launch(t *testing.T) error {
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	require.NoError(t, err)
 	_, _ = fmt.Fprintf(logf, "\n==== %s %s\n", s.bin, strings.Join(redactArgs(args), " "))
+	fi, err := logf.Stat()
+	require.NoError(t, err)
+	s.logStart = fi.Size() // this launch's lines start here
 
 	// Not exec.CommandContext: the server lives for the whole test and is stopped with SIGTERM (then
 	// SIGKILL after stopTimeout) by stop, so that a clean shutdown can be checked.
@@ -188,7 +183,8 @@ func (s *server) launch(t *testing.T) error {
 	return err
 }
 
-// waitHealthy polls GET /api/v2.0/health until 200, the process exits, or startupTimeout passes.
+// waitHealthy waits for the process to log the address it bound, then polls GET /api/v2.0/health there
+// until 200, the process exits, or startupTimeout passes.
 func (s *server) waitHealthy(t *testing.T) error {
 	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second, Transport: s.client.Transport}
@@ -197,9 +193,19 @@ func (s *server) waitHealthy(t *testing.T) error {
 	defer tick.Stop()
 	var last string
 	for {
-		req, err := http.NewRequest(http.MethodGet, s.URL+"/api/v2.0/health", nil)
-		require.NoError(t, err)
-		resp, err := client.Do(req)
+		if s.Host == "" {
+			if addr := boundAddr(s.logPath, s.logStart, berthListening); addr != "" {
+				s.Host, s.URL = addr, "http://"+addr
+				if s.cfg.tlsCA != nil {
+					s.URL = "https://" + addr
+				}
+			}
+		}
+		var resp *http.Response
+		err := errNotListening
+		if s.Host != "" {
+			resp, err = client.Get(s.URL + "/api/v2.0/health")
+		}
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			_ = resp.Body.Close()
@@ -305,7 +311,9 @@ func redactArgs(args []string) []string {
 	return out
 }
 
-// freeAddr returns 127.0.0.1:<port> of a port that was free a moment ago.
+// freeAddr returns 127.0.0.1:<port> of a port that was free a moment ago. Only for servers that cannot
+// listen on port 0 and report it (redis-server): another process may take the port meanwhile, so such a
+// server must be checked to be the one answering.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -313,6 +321,27 @@ func freeAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 	return addr
+}
+
+var errNotListening = errors.New("no listening line in the log yet")
+
+// Lines with which servers log the address they bound: Berth (text or JSON log) and distribution.
+var (
+	berthListening        = regexp.MustCompile(`msg"?[=:]"?berth listening"?.*?\baddr"?[=:]"?(127\.0\.0\.1:[0-9]+)`)
+	distributionListening = regexp.MustCompile(`listening on (127\.0\.0\.1:[0-9]+)`)
+)
+
+// boundAddr returns the address re's first group matches in the log at path from offset on ("" when
+// none yet).
+func boundAddr(path string, offset int64, re *regexp.Regexp) string {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < offset {
+		return ""
+	}
+	if m := re.FindSubmatch(b[offset:]); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 func randomHex(t *testing.T, n int) string {

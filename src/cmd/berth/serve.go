@@ -50,6 +50,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return serveConfig(ctx, cfg, stderr, hooks{})
+}
+
+// hooks are what a test of the whole graph injects into serveConfig; the zero value is production.
+type hooks struct {
+	now       func() time.Time // clock of the referrers controller and the in-process cache (nil = time.Now)
+	listening func(net.Addr)   // called with the bound address before the server accepts requests
+}
+
+func (h hooks) clock() func() time.Time {
+	if h.now == nil {
+		return time.Now
+	}
+	return h.now
+}
+
+// serveConfig is serve with a loaded configuration and hooks.
+func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hooks) error {
 	logOut := logbuf.Wrap(stderr, cfg.LogFlushInterval)
 	defer func() { _ = logOut.Close() }()
 	log, err := newLogger(cfg, logOut)
@@ -94,7 +112,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.RedisURL != "" {
 		redis.SetLogger(redisLogger{log.With("component", "redis")})
 		// Each Redis call is capped: a Redis outage slows requests by at most this much, never fails them.
-		rc, err := cache.NewRedisFromURL(cfg.RedisURL, "berth:", cache.WithOpTimeout(250*time.Millisecond))
+		rc, err := cache.NewRedisFromURL(cfg.RedisURL, cfg.RedisKeyPrefix, cache.WithOpTimeout(250*time.Millisecond))
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
@@ -102,7 +120,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		kv = rc
 		health = append(health, api.Component{Name: "redis", Checker: rc})
 	} else {
-		kv = cache.NewMemory(cfg.MemoryCacheBytes)
+		kv = cache.NewMemory(cfg.MemoryCacheBytes, cache.WithClock(h.clock()))
 	}
 
 	upstreamOpts := registry.Options{
@@ -133,7 +151,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
 		PageSize: cfg.ReferrersPageSize, MaxPageSize: cfg.ReferrersMaxPageSize,
-		UpstreamTimeout: cfg.UpstreamHeaderTimeout * 2, NodeCacheTTL: cfg.ReferrersNodeCache,
+		UpstreamTimeout: cfg.UpstreamHeaderTimeout * 2, NodeCacheTTL: cfg.ReferrersNodeCache, Now: h.clock(),
 	})
 	prefetch := referrers.NewPrefetcher(refs, proxySvc, cfg.ReferrersPrefetchWorker, 5*time.Minute, m, log.With("component", "prefetch"))
 	defer prefetch.Close()
@@ -197,6 +215,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "data_dir", cfg.DataDir,
 		"database", redactURL(cfg.DatabaseURLOrDefault()), "redis", redactURL(cfg.RedisURL))
+	if h.listening != nil {
+		h.listening(ln.Addr())
+	}
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()

@@ -52,6 +52,7 @@ type Config struct {
 	TLSClientCAFile string // "" = no client certificates asked for
 
 	MirrorDefaultProject string // "" = mirror requests without ns need a project as the first segment
+	RedisKeyPrefix       string // prepended to every Redis key (cache values and locks)
 }
 
 // Defaults returns the embedded defaults.
@@ -76,6 +77,7 @@ func Defaults() Config {
 		ReferrersPrefetchWorker: 4,
 		ReferrersNodeCache:      time.Second,
 		MemoryCacheBytes:        64 << 20,
+		RedisKeyPrefix:          "berth:",
 	}
 }
 
@@ -116,6 +118,7 @@ func (c *Config) settings() []setting {
 		{"tls-key-file", "PEM private key of tls-cert-file", &c.TLSKeyFile},
 		{"tls-client-ca-file", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", &c.TLSClientCAFile},
 		{"mirror-default-project", "project serving registry-mirror requests without ns whose first path segment is no project (Docker's registry-mirrors); empty = none", &c.MirrorDefaultProject},
+		{"redis-key-prefix", "prefix of every Redis key Berth writes; nodes that share a cache use the same one, separate deployments on one Redis different ones", &c.RedisKeyPrefix},
 	}
 }
 

@@ -29,14 +29,16 @@ func TestPrecedence(t *testing.T) {
 			require.Equal(t, "127.0.0.1:5000", c.Listen)
 			require.Equal(t, "./data", c.DataDir)
 			require.Equal(t, 7*24*time.Hour, c.ReferrersCacheTTL)
+			require.Equal(t, "berth:", c.RedisKeyPrefix)
 			require.Equal(t, filepath.Join("./data", "berth.db"), c.DatabaseURLOrDefault())
 		}},
 		{"file", []string{"--config", file}, nil, func(t *testing.T, c Config) {
 			require.Equal(t, "127.0.0.1:7000", c.Listen)
 			require.Equal(t, time.Minute, c.ReferrersFreshness)
 		}},
-		{"env over file", []string{"--config", file}, map[string]string{"BERTH_LISTEN": "127.0.0.1:8000"}, func(t *testing.T, c Config) {
+		{"env over file", []string{"--config", file}, map[string]string{"BERTH_LISTEN": "127.0.0.1:8000", "BERTH_REDIS_KEY_PREFIX": "bench:1:"}, func(t *testing.T, c Config) {
 			require.Equal(t, "127.0.0.1:8000", c.Listen)
+			require.Equal(t, "bench:1:", c.RedisKeyPrefix)
 			require.Equal(t, "/from/file", c.DataDir)
 		}},
 		{"flag over env", []string{"--listen", "127.0.0.1:9000"}, map[string]string{"BERTH_LISTEN": "127.0.0.1:8000", "BERTH_CONFIG": file}, func(t *testing.T, c Config) {

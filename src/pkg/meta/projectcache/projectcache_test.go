@@ -266,24 +266,43 @@ func TestConcurrent(t *testing.T) {
 	f := newFake()
 	_, err := f.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{"k": "v"}})
 	require.NoError(t, err)
-	c := projectcache.New(f, ttl)
+	c := projectcache.New(f, ttl, projectcache.WithClock(newClock().Now)) // no expiry during the test
+	const workers, gets, updateEvery = 8, 200, 50
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range workers {
 		wg.Go(func() {
-			for j := range 200 {
+			for j := range gets {
 				p, err := c.GetProjectByName(ctx, "library")
 				if err != nil {
 					t.Error(err)
 					return
 				}
+				// Every caller gets its own copy: what other callers did to theirs never shows here.
+				if got := p.Metadata["k"]; got != "v" {
+					t.Errorf("worker %d get %d: metadata k = %q, want v (another caller's change leaked)", i, j, got)
+					return
+				}
 				p.Metadata["k"] = fmt.Sprint(i, j) // callers may mutate what they get
-				if j%50 == 0 {
-					_ = c.UpdateProject(ctx, &meta.Project{ID: p.ID, Metadata: map[string]string{"k": "v"}})
+				if j%updateEvery == 0 {
+					if err := c.UpdateProject(ctx, &meta.Project{ID: p.ID, Metadata: map[string]string{"k": "v"}}); err != nil {
+						t.Error(err)
+						return
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
+	// Neither the store nor the cache kept a caller's change.
+	stored, err := f.GetProjectByName(ctx, "library")
+	require.NoError(t, err)
+	require.Equal(t, "v", stored.Metadata["k"])
+	p, err := c.GetProjectByName(ctx, "library")
+	require.NoError(t, err)
+	require.Equal(t, "v", p.Metadata["k"])
+	// The cache served the gets: each worker read the store at most once per cache generation (the first
+	// fill, then one per update), plus the two reads above; without the cache it would be once per get.
+	require.LessOrEqual(t, f.Reads(), (1+workers*(gets/updateEvery))*workers+2, "store reads")
 }
 
 // TestSQLStore runs the cache over the real store: writes through the cache show at once.

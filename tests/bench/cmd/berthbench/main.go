@@ -57,9 +57,10 @@ func run() int {
 	fs.IntVar(&cfg.Pullers, "pullers", cfg.Pullers, "concurrent cold pullers")
 	fs.Int64Var(&cfg.ProxyLimitedRate, "proxy-limited-rate", cfg.ProxyLimitedRate, "bytes/s of the paced-upstream cold pulls shown for context (0 = skip)")
 	fs.IntVar(&cfg.RefConns, "referrers-conns", cfg.RefConns, "warm referrers connections")
-	fs.IntVar(&cfg.Referrers, "referrers", cfg.Referrers, "referrers of the warm subject")
+	fs.IntVar(&cfg.Referrers, "referrers", cfg.Referrers, "referrers of each warm subject")
+	fs.IntVar(&cfg.WarmSubjects, "warm-subjects", cfg.WarmSubjects, "subjects of the many-subject warm referrers runs (0 = skip them)")
 	fs.IntVar(&cfg.ColdSubjects, "cold-subjects", cfg.ColdSubjects, "cold referrers samples per target")
-	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for the Redis variant of the referrers figures (empty = skip)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for the Redis variants of the referrers figures, each under a key prefix of its own, removed after it (empty = skip)")
 	fs.StringVar(&cfg.TempDir, "tmp", "", "parent of the run's temporary directory (default $TMPDIR)")
 	fs.StringVar(&cfg.ServerCPUs, "server-cpus", "", "CPU list the servers of the request-rate figures run on (taskset), e.g. 1; empty = no pinning")
 	fs.StringVar(&cfg.ClientCPUs, "client-cpus", "0", "CPU list the clients run on during the request-rate figures (with -server-cpus)")
@@ -70,7 +71,7 @@ func run() int {
 	}
 	if *quick {
 		cfg.Rounds, cfg.Trial, cfg.Warmup = 1, time.Second, 300*time.Millisecond
-		cfg.ProxyBlobSize, cfg.ProxyRounds, cfg.Pullers, cfg.ColdSubjects = 64<<20, 1, 4, 5
+		cfg.ProxyBlobSize, cfg.ProxyRounds, cfg.Pullers, cfg.ColdSubjects, cfg.WarmSubjects = 64<<20, 1, 4, 5, 10
 	}
 	if *scenarios != "" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")
