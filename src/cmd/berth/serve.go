@@ -98,7 +98,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		kv = rc
 		health = append(health, api.Component{Name: "redis", Checker: rc})
 	} else {
-		kv = cache.NewMemory(cfg.MemoryCacheBytes)
+		kv, err = embeddedCache(ctx, cfg, log.With("component", "cache"), m)
+		if err != nil {
+			return err
+		}
+		if c, ok := kv.(io.Closer); ok {
+			defer func() { _ = c.Close() }()
+		}
 	}
 
 	upstreamOpts := registry.Options{

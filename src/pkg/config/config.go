@@ -46,6 +46,8 @@ type Config struct {
 	ReferrersPrefetchWorker int
 	ReferrersNodeCache      time.Duration
 	MemoryCacheBytes        int64
+	// ReferrersDiskCacheMaxBytes bounds the persistent referrers cache in the data dir (no Redis); 0 = off.
+	ReferrersDiskCacheMaxBytes int64
 }
 
 // Defaults returns the embedded defaults.
@@ -70,6 +72,8 @@ func Defaults() Config {
 		ReferrersPrefetchWorker: 4,
 		ReferrersNodeCache:      time.Second,
 		MemoryCacheBytes:        64 << 20,
+
+		ReferrersDiskCacheMaxBytes: 256 << 20,
 	}
 }
 
@@ -106,6 +110,7 @@ func (c *Config) settings() []setting {
 		{"referrers-prefetch-workers", "concurrent background referrers prefetches", &c.ReferrersPrefetchWorker},
 		{"referrers-node-cache", "with Redis: how long a node reuses a referrers cache entry it read or wrote before reading Redis again (0 = every request reads Redis)", &c.ReferrersNodeCache},
 		{"memory-cache-bytes", "size bound of the in-process cache used when no Redis is configured", &c.MemoryCacheBytes},
+		{"referrers-disk-cache-max-bytes", "without Redis: size bound of the referrers cache kept in <data-dir>/referrers-cache.db, so cached upstream answers survive a restart (LRU eviction); 0 = memory only", &c.ReferrersDiskCacheMaxBytes},
 	}
 }
 
