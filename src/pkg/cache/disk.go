@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -62,6 +63,9 @@ type Disk struct {
 	maxBytes  int64
 	onCorrupt func(key string, err error)
 	locks     *Memory // values bound 0: locks only
+	// writeMu queues this handle's writers in Go, so that SQLite's busy handler (which polls, unfairly)
+	// only ever arbitrates between handles.
+	writeMu sync.Mutex
 }
 
 var _ Cache = (*Disk)(nil)
@@ -306,6 +310,8 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 // the bytes charged. When the bound is exceeded afterwards, entries are evicted in the same transaction
 // (expired ones first, then the least recently used), never the one just used (sequence seq).
 func (d *Disk) write(ctx context.Context, fn func(tx *sql.Tx, seq int64) (int64, error)) error {
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

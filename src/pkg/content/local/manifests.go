@@ -100,7 +100,7 @@ func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, media
 	if err := s.checkReferences(ctx, repo.Name, p); err != nil {
 		return nil, err
 	}
-	if err := s.store(ctx, repo, d, body, p, tag); err != nil {
+	if err := s.store(ctx, repo, d, body, p, tag, meta.OriginPushed); err != nil {
 		return nil, err
 	}
 	return &content.PutResult{Digest: d, Subject: p.subject}, nil
@@ -132,7 +132,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo content.Repo, ref str
 
 // store writes a validated manifest's bytes, then its record (and tag): a record never points at
 // missing bytes.
-func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest, body []byte, p *parsedManifest, tag string) error {
+func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest, body []byte, p *parsedManifest, tag, origin string) error {
 	if _, err := s.blobs.Put(ctx, d, bytes.NewReader(body)); err != nil {
 		return fmt.Errorf("storing manifest %s: %w", d, err)
 	}
@@ -145,6 +145,7 @@ func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest,
 		Annotations:  p.annotations,
 		Subject:      p.subject.String(),
 		PushTime:     s.now(),
+		Origin:       origin,
 	}
 	if err := s.artifacts.PutArtifact(ctx, repo.Project.ID, repo.Name, a, tag); err != nil {
 		return recordError(repo.Name, err, "recording manifest "+d.String())
