@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,6 +44,10 @@ import (
 // stops and the stores close.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := config.Load(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		config.Help(stderr)
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -55,7 +60,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	password, err := adminPassword(cfg.AdminPassword, cfg.DataDir, log)
+	password, generatedPassword, err := adminPassword(cfg.AdminPassword, cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -174,6 +179,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
 		"database", redactURL(cfg.DatabaseURLOrDefault()), "redis", redactURL(cfg.RedisURL))
+	if generatedPassword != "" {
+		logGeneratedPassword(log, password, generatedPassword)
+	}
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
