@@ -173,6 +173,11 @@ func (r *Report) referrersDetail(p printer) {
 	if x.Redis == nil && x.RedisSkip != "" {
 		p("Redis variant skipped: %s.\n\n", x.RedisSkip)
 	}
+	if d := x.DiskLayer; len(d.Berth) > 0 {
+		p("**Warm, embedded default with its persistent layer (Berth column) vs memory only (`--referrers-disk-cache-max-bytes 0`, Bare column), %d connections**: median ratio %.2f (target %s)\n\n",
+			d.Conns, d.Ratio(FigRPS), d.Target)
+		roundsTable(p, d, FigRPS, rps)
+	}
 }
 
 func cacheCounts(m map[string]int) string {

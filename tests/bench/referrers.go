@@ -27,6 +27,8 @@ type ReferrersResult struct {
 	Memory    ReferrersVariant
 	Redis     *ReferrersVariant // nil when skipped
 	RedisSkip string            // why Redis was skipped
+	// DiskLayer: warm GETs with the persistent layer (Berth) vs memory only (Base), issue 15.
+	DiskLayer Comparison
 }
 
 // ReferrersVariant is one Berth configuration (in-process cache or Redis).
@@ -109,6 +111,9 @@ func (r *Runner) RunReferrers(ctx context.Context) (res ReferrersResult, err err
 
 	res.Memory, err = r.referrersVariant(ctx, "in-process cache", upReg, repo, warm.Digest, direct, cold, &res)
 	if err != nil {
+		return res, err
+	}
+	if res.DiskLayer, err = r.referrersDiskLayer(ctx, upReg, repo, warm.Digest, direct); err != nil {
 		return res, err
 	}
 	if cfg.RedisURL == "" {
