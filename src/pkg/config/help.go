@@ -9,7 +9,7 @@ import (
 
 // derivedDefaults are the defaults --help shows for settings whose empty value stands for a path in
 // the data directory: the one default each has, as the operator sees it.
-var derivedDefaults = map[string]string{
+var derivedDefaults = map[string]string{ //nolint:gosec // G101: file paths shown in --help, not credentials
 	"database-url":    "<data-dir>/berth.db",
 	"secret-key-file": "<data-dir>/secret.key",
 }
