@@ -206,6 +206,11 @@ func (r *Report) referrersDetail(p printer) {
 	if x.RedisSkip != "" {
 		p("Redis variants skipped: %s.\n\n", x.RedisSkip)
 	}
+	if d := x.DiskLayer; len(d.Berth) > 0 {
+		p("**Warm, embedded default with its persistent layer (Berth column) vs memory only (`--referrers-disk-cache-max-bytes 0`, Bare column), %d connections**: ratio %s (target %s)\n\n",
+			d.Conns, d.Ratio(FigRPS), d.Target)
+		roundsTable(p, d, FigRPS, rps)
+	}
 }
 
 func cacheCounts(m map[string]int) string {

@@ -27,6 +27,9 @@ type ReferrersResult struct {
 	Subjects  int // subjects of the many-subject warm runs
 	Variants  []ReferrersVariant
 	RedisSkip string // why the Redis variants were skipped
+	// DiskLayer: warm GETs of the hot subject with the persistent layer (Berth) vs memory only (Base),
+	// issue 15.
+	DiskLayer Comparison
 }
 
 // ReferrersVariant is one Berth configuration.
@@ -125,6 +128,9 @@ func (r *Runner) RunReferrers(ctx context.Context) (res ReferrersResult, err err
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", spec.name, err)
 		}
+	}
+	if res.DiskLayer, err = r.referrersDiskLayer(ctx, upReg, subj.repo, subj.hot, subj.hotWant); err != nil {
+		return res, fmt.Errorf("persistent layer: %w", err)
 	}
 	return res, nil
 }

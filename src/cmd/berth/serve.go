@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,10 @@ import (
 // stops and the stores close.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := config.Load(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		config.Help(stderr)
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -77,7 +82,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	password, err := adminPassword(cfg.AdminPassword, cfg.DataDir, log)
+	password, generatedPassword, err := adminPassword(cfg.AdminPassword, cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -120,7 +125,13 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		kv = rc
 		health = append(health, api.Component{Name: "redis", Checker: rc})
 	} else {
-		kv = cache.NewMemory(cfg.MemoryCacheBytes, cache.WithClock(h.clock()))
+		kv, err = embeddedCache(ctx, cfg, log.With("component", "cache"), m, h.clock())
+		if err != nil {
+			return err
+		}
+		if c, ok := kv.(io.Closer); ok {
+			defer func() { _ = c.Close() }()
+		}
 	}
 
 	upstreamOpts := registry.Options{
@@ -215,6 +226,9 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	}
 	log.Info("berth listening", "version", version, "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "data_dir", cfg.DataDir,
 		"database", redactURL(cfg.DatabaseURLOrDefault()), "redis", redactURL(cfg.RedisURL))
+	if generatedPassword != "" {
+		logGeneratedPassword(log, password, generatedPassword)
+	}
 	if h.listening != nil {
 		h.listening(ln.Addr())
 	}

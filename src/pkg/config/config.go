@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +44,9 @@ type Config struct {
 	ReferrersReprobe        time.Duration
 	ReferrersPrefetchWorker int
 	ReferrersNodeCache      time.Duration
-	MemoryCacheBytes        int64
+	MemoryCacheBytes        ByteSize
+	// ReferrersDiskCacheMaxBytes bounds the persistent referrers cache in the data dir (no Redis); 0 = off.
+	ReferrersDiskCacheMaxBytes ByteSize
 
 	TLSCertFile     string // "" = plain HTTP
 	TLSKeyFile      string
@@ -78,24 +79,30 @@ func Defaults() Config {
 		ReferrersNodeCache:      time.Second,
 		MemoryCacheBytes:        64 << 20,
 		RedisKeyPrefix:          "berth:",
+
+		ReferrersDiskCacheMaxBytes: 256 << 20,
 	}
 }
 
-// setting binds one name to one field.
+// setting binds one name to one field. To add a setting: add the field to Config (its Go type is the
+// setting's type: string, bool, int, int64, time.Duration or ByteSize), its default to Defaults, one
+// line here, and its key to make/berth.yml. The usage says what the setting does and, for a string
+// whose empty value means something, what empty means; --help adds the type, YAML key, variable and
+// default. A default derived from another setting goes in derivedDefaults (help.go).
 type setting struct {
 	name  string // flag name; env is BERTH_ + upper(snake); YAML key is snake
 	usage string
-	ptr   any // *string, *int, *int64, *time.Duration
+	ptr   any // *string, *bool, *int, *int64, *time.Duration, *ByteSize
 }
 
 func (c *Config) settings() []setting {
 	return []setting{
 		{"listen", "address to listen on", &c.Listen},
 		{"data-dir", "directory for blobs, the SQLite database and keys", &c.DataDir},
-		{"database-url", "metadata database: a SQLite file path or postgres://... (default <data-dir>/berth.db)", &c.DatabaseURL},
-		{"redis-url", "Redis for the referrers cache and locks (redis://, rediss://); empty = in-process cache", &c.RedisURL},
+		{"database-url", "metadata database: a SQLite file path, sqlite://<path>, postgres://... or postgresql://...", &c.DatabaseURL},
+		{"redis-url", "Redis for the referrers cache and locks: redis://, rediss://, unix://, redis+cluster://, redis+sentinel:// or rediss+sentinel:// (several comma-separated hosts = Cluster); empty = the embedded cache (memory + <data-dir>/referrers-cache.db)", &c.RedisURL},
 		{"admin-password", "admin password; when empty on first start one is generated into <data-dir>/initial_admin_password", &c.AdminPassword},
-		{"secret-key-file", "AES key file for registry credentials (default <data-dir>/secret.key)", &c.SecretKeyFile},
+		{"secret-key-file", "AES key file for registry credentials, generated on first start", &c.SecretKeyFile},
 		{"log-level", "debug, info, warn or error", &c.LogLevel},
 		{"log-format", "text or json", &c.LogFormat},
 		{"log-flush-interval", "log lines are buffered and written this often (and whenever 64 KiB are pending); 0 writes every line at once", &c.LogFlushInterval},
@@ -114,6 +121,7 @@ func (c *Config) settings() []setting {
 		{"referrers-prefetch-workers", "concurrent background referrers prefetches", &c.ReferrersPrefetchWorker},
 		{"referrers-node-cache", "with Redis: how long a node reuses a referrers cache entry it read or wrote before reading Redis again (0 = every request reads Redis)", &c.ReferrersNodeCache},
 		{"memory-cache-bytes", "size bound of the in-process cache used when no Redis is configured", &c.MemoryCacheBytes},
+		{"referrers-disk-cache-max-bytes", "without Redis: size bound of the referrers cache kept in <data-dir>/referrers-cache.db, so cached upstream answers survive a restart (LRU eviction); 0 = memory only", &c.ReferrersDiskCacheMaxBytes},
 		{"tls-cert-file", "PEM certificate (chain) to serve HTTPS with; re-read when the file changes; empty = plain HTTP", &c.TLSCertFile},
 		{"tls-key-file", "PEM private key of tls-cert-file", &c.TLSKeyFile},
 		{"tls-client-ca-file", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", &c.TLSClientCAFile},
@@ -129,25 +137,22 @@ func envName(flagName string) string {
 func yamlKey(flagName string) string { return strings.ReplaceAll(flagName, "-", "_") }
 
 // Load parses args (without the program and sub-command names) with env as the environment lookup.
+// Errors name the setting and where its value came from. Load prints nothing: for --help (-h) it
+// returns flag.ErrHelp, and the caller prints Help.
 func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) {
 	c := Defaults()
+	settings := c.settings()
 	fs := flag.NewFlagSet("berth serve", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML configuration file (env BERTH_CONFIG)")
-	raw := map[string]*string{}
-	for _, s := range c.settings() {
-		raw[s.name] = fs.String(s.name, "", fmt.Sprintf("%s (env %s, default %s)", s.usage, envName(s.name), show(s.ptr)))
-	}
+	flags := registerFlags(fs, settings)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
 	path := *configPath
-	if !set["config"] {
+	if !isSet(fs, "config") {
 		if v, ok := lookupEnv("BERTH_CONFIG"); ok {
 			path = v
 		}
@@ -160,25 +165,23 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 		}
 	}
 	known := map[string]bool{}
-	for _, s := range c.settings() {
+	from := map[string]string{}
+	for _, s := range settings {
 		known[yamlKey(s.name)] = true
-		var value string
-		var have bool
-		switch {
-		case set[s.name]:
-			value, have = *raw[s.name], true
-		default:
-			if v, ok := lookupEnv(envName(s.name)); ok {
-				value, have = v, true
-			} else if v, ok := fileValues[yamlKey(s.name)]; ok {
-				value, have = v, true
-			}
+		from[s.name] = "the default"
+		value, have := "", false
+		if f := flags[s.name]; f.set {
+			value, have, from[s.name] = f.value, true, "--"+s.name
+		} else if v, ok := lookupEnv(envName(s.name)); ok {
+			value, have, from[s.name] = v, true, envName(s.name)
+		} else if v, ok := fileValues[yamlKey(s.name)]; ok {
+			value, have, from[s.name] = v, true, fmt.Sprintf("%s key %s", path, yamlKey(s.name))
 		}
 		if !have {
 			continue
 		}
 		if err := assign(s.ptr, value); err != nil {
-			return c, fmt.Errorf("setting %s: %w", s.name, err)
+			return c, fmt.Errorf("setting %s (from %s): %w", s.name, from[s.name], err)
 		}
 	}
 	for k := range fileValues {
@@ -186,32 +189,44 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 			return c, fmt.Errorf("config file %s: unknown key %q", path, k)
 		}
 	}
-	return c, c.validate()
+	return c, c.validate(from)
 }
 
-func (c *Config) validate() error {
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// validate checks the settings against each other. Each error names every setting involved, its value
+// and where the value came from (from: setting name -> source).
+func (c *Config) validate(from map[string]string) error {
+	byName := map[string]any{}
+	for _, s := range c.settings() {
+		byName[s.name] = s.ptr
+	}
+	desc := func(name string) string { return fmt.Sprintf("%s %s (from %s)", name, show(byName[name]), from[name]) }
 	var errs []error
-	if c.Listen == "" {
-		errs = append(errs, errors.New("listen must not be empty"))
+	check := func(ok bool, format string, names ...string) {
+		if !ok {
+			args := make([]any, len(names))
+			for i, n := range names {
+				args[i] = desc(n)
+			}
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
 	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("data-dir must not be empty"))
-	}
-	if c.ReferrersPageSize <= 0 || c.ReferrersMaxPageSize < c.ReferrersPageSize {
-		errs = append(errs, errors.New("referrers-page-size must be > 0 and <= referrers-max-page-size"))
-	}
-	if c.ReferrersFreshness < 0 || c.ReferrersCacheTTL < c.ReferrersFreshness {
-		errs = append(errs, errors.New("referrers-freshness must be >= 0 and <= referrers-cache-ttl"))
-	}
-	if c.ReferrersUpstreamPages <= 0 || c.UpstreamMaxConns <= 0 || c.ReferrersPrefetchWorker < 0 {
-		errs = append(errs, errors.New("referrers-upstream-pages and upstream-max-conns must be > 0, referrers-prefetch-workers >= 0"))
-	}
-	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		errs = append(errs, errors.New("tls-cert-file and tls-key-file must be set together"))
-	}
-	if c.TLSClientCAFile != "" && c.TLSCertFile == "" {
-		errs = append(errs, errors.New("tls-client-ca-file needs tls-cert-file and tls-key-file"))
-	}
+	check(c.Listen != "", "%s: must not be empty", "listen")
+	check(c.DataDir != "", "%s: must not be empty", "data-dir")
+	check(c.ReferrersPageSize > 0, "%s: must be > 0", "referrers-page-size")
+	check(c.ReferrersMaxPageSize >= c.ReferrersPageSize, "conflict: %s is larger than %s", "referrers-page-size", "referrers-max-page-size")
+	check(c.ReferrersFreshness >= 0, "%s: must be >= 0", "referrers-freshness")
+	check(c.ReferrersCacheTTL >= c.ReferrersFreshness, "conflict: %s is longer than %s (an entry would expire while still fresh)", "referrers-freshness", "referrers-cache-ttl")
+	check(c.ReferrersUpstreamPages > 0, "%s: must be > 0", "referrers-upstream-pages")
+	check(c.UpstreamMaxConns > 0, "%s: must be > 0", "upstream-max-conns")
+	check(c.ReferrersPrefetchWorker >= 0, "%s: must be >= 0", "referrers-prefetch-workers")
+	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "conflict: %s and %s must be set together", "tls-cert-file", "tls-key-file")
+	check(c.TLSClientCAFile == "" || c.TLSCertFile != "", "conflict: %s needs %s (and tls-key-file)", "tls-client-ca-file", "tls-cert-file")
 	return errors.Join(errs...)
 }
 
@@ -248,51 +263,6 @@ func readYAML(path string) (map[string]string, error) {
 		out[k] = n.Value
 	}
 	return out, nil
-}
-
-func assign(ptr any, v string) error {
-	switch p := ptr.(type) {
-	case *string:
-		*p = v
-	case *int:
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return err
-		}
-		*p = n
-	case *int64:
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return err
-		}
-		*p = n
-	case *time.Duration:
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return err
-		}
-		*p = d
-	default:
-		return fmt.Errorf("unsupported setting type %T", ptr)
-	}
-	return nil
-}
-
-func show(ptr any) string {
-	switch p := ptr.(type) {
-	case *string:
-		if *p == "" {
-			return `""`
-		}
-		return *p
-	case *int:
-		return strconv.Itoa(*p)
-	case *int64:
-		return strconv.FormatInt(*p, 10)
-	case *time.Duration:
-		return p.String()
-	}
-	return ""
 }
 
 // Names lists every setting's flag name, for documentation tests.

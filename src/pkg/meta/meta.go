@@ -91,7 +91,17 @@ type Artifact struct {
 	Subject      string // digest of the subject, "" when none
 	PushTime     time.Time
 	PullTime     time.Time
+	// Origin is how the manifest first came into the repository: OriginPushed (a client PUT) or
+	// OriginPulled (fetched from a proxy-cache project's upstream); "" for rows recorded before Berth
+	// kept it (unknown). Storing an existing digest again does not change it.
+	Origin string
 }
+
+// Artifact origins (Artifact.Origin).
+const (
+	OriginPushed = "pushed"
+	OriginPulled = "pulled"
+)
 
 // Page selects part of a list ordered by name: entries after Last, at most N (N <= 0: all).
 type Page struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
 )
@@ -397,4 +398,11 @@ func TestPushIntoProxyProject(t *testing.T) {
 	m, err := e.local.GetManifest(context.Background(), e.repo("app"), "v1")
 	require.NoError(t, err)
 	require.Equal(t, img.Manifest.Digest, m.Digest)
+
+	// Each records how it came: the pulled image from the upstream, the referrer from a client push.
+	for d, origin := range map[digest.Digest]string{img.Manifest.Digest: meta.OriginPulled, signedDigest: meta.OriginPushed} {
+		a, err := e.store.GetArtifact(t.Context(), e.repo("app").Name, d.String())
+		require.NoError(t, err)
+		require.Equal(t, origin, a.Origin, d)
+	}
 }

@@ -53,6 +53,9 @@ type Listers interface {
 // LocalIndex is the referrer index of the artifacts Berth holds (meta.ArtifactStore).
 type LocalIndex interface {
 	ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error)
+	// GetArtifact returns the artifact with that digest in repo (its Origin tells whether it was pushed
+	// into the project or pulled through), or an error wrapping meta.ErrNotFound.
+	GetArtifact(ctx context.Context, repo, digest string) (*meta.Artifact, error)
 }
 
 // Defaults of Options.

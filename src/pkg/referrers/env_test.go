@@ -89,6 +89,15 @@ type cacheKind struct {
 var cacheKinds = []cacheKind{
 	{"memory", func(_ *testing.T, clk *clock) cache.Cache { return cache.NewMemory(64<<20, cache.WithClock(clk.Now)) }},
 	{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, redisPrefix(t)) }},
+	{"tiered", newTieredCache}, // the embedded default: memory in front of a file (disk_test.go in package cache)
+}
+
+// newTieredCache is the embedded default's cache: memory in front of a Disk file in a temp dir.
+func newTieredCache(t *testing.T, clk *clock) cache.Cache {
+	d, err := cache.OpenDisk(t.Context(), filepath.Join(t.TempDir(), "referrers-cache.db"), 64<<20, cache.WithDiskClock(clk.Now))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Close() })
+	return cache.NewTiered(cache.NewMemory(64<<20, cache.WithClock(clk.Now)), d)
 }
 
 func redisURL() string {

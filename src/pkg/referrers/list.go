@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/registry"
 )
 
@@ -38,7 +39,7 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 		// never a 404 that would hide it.
 		status = content.CacheMiss
 	case f.err != nil:
-		if len(local) == 0 {
+		if len(local) == 0 && !c.pushedHere(ctx, repo, subject) {
 			c.count(repo, "ERROR")
 			return nil, upstreamFailure(f.err)
 		}
@@ -61,6 +62,16 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 	}
 	c.count(repo, status)
 	return out, nil
+}
+
+// pushedHere reports whether subject is held in repo only because a client pushed it there (never
+// pulled through). Its referrers cannot be the upstream's, so while the upstream is down the local list,
+// even an empty one, is the true answer (LOCAL). A subject that came from the upstream, or whose origin
+// is unknown, may have upstream referrers: an empty list would be false, and the upstream failure is
+// reported instead.
+func (c *Controller) pushedHere(ctx context.Context, repo content.Repo, subject digest.Digest) bool {
+	a, err := c.index.GetArtifact(ctx, repo.Name, subject.String())
+	return err == nil && a.Origin == meta.OriginPushed
 }
 
 func (c *Controller) count(repo content.Repo, status string) {

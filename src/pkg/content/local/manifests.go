@@ -116,7 +116,7 @@ func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, media
 	if err := s.checkReferences(ctx, repo.Name, p, repo.Project.AllowSparseManifests()); err != nil {
 		return nil, err
 	}
-	if err := s.store(ctx, repo, d, body, p, all...); err != nil {
+	if err := s.store(ctx, repo, d, body, p, meta.OriginPushed, all...); err != nil {
 		return nil, err
 	}
 	return &content.PutResult{Digest: d, Subject: p.subject, Tags: all}, nil
@@ -173,7 +173,7 @@ func (s *Service) DeleteManifest(ctx context.Context, repo content.Repo, ref str
 
 // store writes a validated manifest's bytes, then its record (and tags): a record never points at
 // missing bytes.
-func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest, body []byte, p *parsedManifest, tags ...string) error {
+func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest, body []byte, p *parsedManifest, origin string, tags ...string) error {
 	if _, err := s.blobs.Put(ctx, d, bytes.NewReader(body)); err != nil {
 		return fmt.Errorf("storing manifest %s: %w", d, err)
 	}
@@ -186,6 +186,7 @@ func (s *Service) store(ctx context.Context, repo content.Repo, d digest.Digest,
 		Annotations:  p.annotations,
 		Subject:      p.subject.String(),
 		PushTime:     s.now(),
+		Origin:       origin,
 	}
 	if err := s.artifacts.PutArtifact(ctx, repo.Project.ID, repo.Name, a, tags...); err != nil {
 		return recordError(repo.Name, err, "recording manifest "+d.String())

@@ -6,6 +6,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
 // RecordManifest stores a manifest fetched from an upstream registry byte for byte under m.Digest and,
@@ -29,5 +30,5 @@ func (s *Service) RecordManifest(ctx context.Context, repo content.Repo, tag str
 	if err != nil {
 		return err
 	}
-	return s.store(ctx, repo, m.Digest, m.Body, p, tag)
+	return s.store(ctx, repo, m.Digest, m.Body, p, meta.OriginPulled, tag)
 }

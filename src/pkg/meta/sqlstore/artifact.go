@@ -24,12 +24,13 @@ type artifactRow struct {
 	Subject      string `orm:"column(subject_digest)"` // NULL scans as ""
 	PushTime     int64  `orm:"column(push_time)"`
 	PullTime     int64  `orm:"column(pull_time)"` // NULL scans as 0
+	Origin       string `orm:"column(origin)"`
 }
 
 // artifactCols selects an artifactRow from artifact a joined with repository r.
 const artifactCols = `a.id AS id, a.repository_id AS repository_id, r.name AS repository, a.digest AS digest,
 	a.media_type AS media_type, a.artifact_type AS artifact_type, a.size AS size, a.annotations AS annotations,
-	a.subject_digest AS subject_digest, a.push_time AS push_time, a.pull_time AS pull_time`
+	a.subject_digest AS subject_digest, a.push_time AS push_time, a.pull_time AS pull_time, a.origin AS origin`
 
 func (r *artifactRow) artifact() (*meta.Artifact, error) {
 	ann, err := decodeMap(r.Annotations)
@@ -51,6 +52,7 @@ func (r *artifactRow) artifact() (*meta.Artifact, error) {
 		Subject:      r.Subject,
 		PushTime:     fromDBTime(r.PushTime),
 		PullTime:     fromDBTimeOrZero(r.PullTime),
+		Origin:       r.Origin,
 	}, nil
 }
 
@@ -98,7 +100,7 @@ func ensureRepository(ctx context.Context, tx querier, projectID int64, name str
 	return id, err
 }
 
-// PutArtifact sets a.ID, a.RepositoryID, a.Repository and a.PushTime from the stored row. A new artifact
+// PutArtifact sets a.ID, a.RepositoryID, a.Repository, a.PushTime and a.Origin from the stored row. A new artifact
 // is stored with a.PushTime, or the current time when that is zero; for an existing digest the stored row
 // is kept as it is. ErrNotFound when the project does not exist, ErrConflict when the repository belongs
 // to another project.
@@ -116,8 +118,9 @@ func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a
 		push = t
 	}
 	type storedRow struct {
-		ID       int64 `orm:"column(id)"`
-		PushTime int64 `orm:"column(push_time)"`
+		ID       int64  `orm:"column(id)"`
+		PushTime int64  `orm:"column(push_time)"`
+		Origin   string `orm:"column(origin)"`
 	}
 	var repoID int64
 	var stored []storedRow
@@ -128,16 +131,16 @@ func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a
 		}
 		if _, err = queryRows(ctx, tx, &stored,
 			`INSERT INTO artifact (repository_id, digest, media_type, artifact_type, size, annotations,
-				subject_digest, push_time)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			 ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id, push_time`,
+				subject_digest, push_time, origin)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id, push_time, origin`,
 			repoID, a.Digest, a.MediaType, a.ArtifactType, a.Size, ann, nullIfEmpty(a.Subject),
-			toDBTime(push)); err != nil {
+			toDBTime(push), a.Origin); err != nil {
 			return err
 		}
 		if len(stored) == 0 { // kept: the digest is there already
 			if _, err = queryRows(ctx, tx, &stored,
-				`SELECT id, push_time FROM artifact WHERE repository_id = ? AND digest = ?`, repoID, a.Digest); err != nil {
+				`SELECT id, push_time, origin FROM artifact WHERE repository_id = ? AND digest = ?`, repoID, a.Digest); err != nil {
 				return err
 			}
 			if len(stored) == 0 {
@@ -160,7 +163,7 @@ func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a
 	if err != nil {
 		return fmt.Errorf("meta: put artifact %s@%s: %w", repo, a.Digest, err)
 	}
-	a.ID, a.RepositoryID, a.Repository, a.PushTime = stored[0].ID, repoID, repo, fromDBTime(stored[0].PushTime)
+	a.ID, a.RepositoryID, a.Repository, a.PushTime, a.Origin = stored[0].ID, repoID, repo, fromDBTime(stored[0].PushTime), stored[0].Origin
 	return nil
 }
 

@@ -101,6 +101,12 @@ var migrations = []migration{
 		// For garbage collection: is a blob linked anywhere?
 		`CREATE INDEX blob_link_digest_idx ON blob_link (digest)`,
 	)},
+	// How a manifest first came into its repository: 'pushed' (a client PUT) or 'pulled' (through a
+	// proxy-cache project). '' marks rows from before this version: unknown, and read as pulled where it
+	// matters (the Proxy Referrer API never answers an empty list for them while the upstream is down).
+	{version: 2, name: "artifact origin", up: ddl(
+		`ALTER TABLE artifact ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
+	)},
 }
 
 // schemaVersion is the newest version this binary knows.

@@ -128,7 +128,7 @@ func scanArtifact(rows *sql.Rows) (artifactRow, error) {
 	var subject sql.NullString
 	var pull sql.NullInt64
 	err := rows.Scan(&r.ID, &r.RepositoryID, &r.Repository, &r.Digest, &r.MediaType, &r.ArtifactType,
-		&r.Size, &r.Annotations, &subject, &r.PushTime, &pull)
+		&r.Size, &r.Annotations, &subject, &r.PushTime, &pull, &r.Origin)
 	r.Subject, r.PullTime = subject.String, pull.Int64
 	return r, err
 }

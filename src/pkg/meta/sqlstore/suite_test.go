@@ -34,6 +34,7 @@ func runSuite(t *testing.T, newDB dbFactory) {
 		{"Referrers", testReferrers},
 		{"Cascade", testCascade},
 		{"TouchPull", testTouchPull},
+		{"Origin", testOrigin},
 		{"BlobLinks", testBlobLinks},
 		{"ContextCancelled", testContextCancelled},
 		{"PingClose", testPingClose},
