@@ -335,13 +335,27 @@ func transportError(err error) error {
 // is anonymous; a 401 teaches the challenge, which later requests answer up front. On a 401 it retries
 // once when that could help (credentials not yet sent, a cached token that may be revoked, no token yet).
 // scope is the Bearer scope ("" for none). The caller owns the response, whatever its status.
+// u must be on the registry's origin; redirects must stay there (see boundary.go).
 func (c *Client) do(ctx context.Context, method string, u *url.URL, hdr http.Header, scope string) (*http.Response, error) {
+	return c.exchange(ctx, false, method, u, hdr, scope)
+}
+
+// doBlob is do for blob downloads, whose redirects may leave the registry's origin (CDNs, presigned
+// object-store URLs) without credentials, to addresses the boundary allows.
+func (c *Client) doBlob(ctx context.Context, u *url.URL, hdr http.Header, scope string) (*http.Response, error) {
+	return c.exchange(ctx, true, http.MethodGet, u, hdr, scope)
+}
+
+func (c *Client) exchange(ctx context.Context, blob bool, method string, u *url.URL, hdr http.Header, scope string) (*http.Response, error) {
+	if !sameOrigin(c.base, u) {
+		return nil, newError(Invalid, "request to another origin %s://%s refused", u.Scheme, u.Host)
+	}
 	ch := c.currentChallenge()
 	st, err := c.authorize(ctx, ch, scope)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, method, u, hdr, st.header)
+	resp, err := c.send(ctx, blob, method, u, hdr, st.header)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -369,10 +383,12 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, hdr http.Hea
 		return nil, err
 	}
 	closeBody(resp)
-	return c.send(ctx, method, u, hdr, st.header)
+	return c.send(ctx, blob, method, u, hdr, st.header)
 }
 
-func (c *Client) send(ctx context.Context, method string, u *url.URL, hdr http.Header, authorization string) (*http.Response, error) {
+// send sends one request. A metadata response (blob false) whose final URL is off the registry's
+// origin is refused and closed unread.
+func (c *Client) send(ctx context.Context, blob bool, method string, u *url.URL, hdr http.Header, authorization string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, newError(Invalid, "building request: %v", err)
@@ -384,9 +400,19 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, hdr http.H
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if blob {
+		hc = c.blobHTTP
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, transportError(err)
+	}
+	if !blob {
+		if err := c.guard.checkFinal(resp); err != nil {
+			closeBody(resp)
+			return nil, err
+		}
 	}
 	return resp, nil
 }

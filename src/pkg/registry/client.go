@@ -88,6 +88,12 @@ type Options struct {
 	UserAgent string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RegistryAddressClass is the address class treated as the registry's own (see ClassifyAddress):
+	// hosts other than the registry's (blob redirect targets, token realms) are reached only at public
+	// addresses or addresses of this class. AddressUnknown (the default) learns it from the address the
+	// registry's host resolves to when dialled. Tests set AddressPublic to run a registry on 127.0.0.1
+	// as if it were on the internet.
+	RegistryAddressClass AddressClass
 }
 
 func (o *Options) setDefaults() {
@@ -123,11 +129,15 @@ func (o *Options) setDefaults() {
 
 // Client talks to one upstream registry. It is safe for concurrent use.
 type Client struct {
-	ep   Endpoint
-	base *url.URL // scheme and host of the registry API, no path
-	http *http.Client
-	log  *slog.Logger
-	opts Options
+	ep    Endpoint
+	base  *url.URL // scheme and host of the registry API, no path: the registry's origin
+	guard *guard
+	// http sends registry metadata requests and token requests: redirects stay on the first request's
+	// origin. blobHTTP sends blob downloads: redirects may leave the origin, without credentials.
+	http     *http.Client
+	blobHTTP *http.Client
+	log      *slog.Logger
+	opts     Options
 
 	authMu    sync.RWMutex
 	challenge challenge // the last challenge the upstream answered with; zero until the first 401
@@ -154,16 +164,19 @@ func NewClient(ep Endpoint, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newTransport(ep, opts)
+	g := newGuard(base, opts.RegistryAddressClass)
+	rt, err := newTransport(ep, opts, g)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
-		ep:   ep,
-		base: base,
-		http: &http.Client{Transport: rt, CheckRedirect: checkRedirect},
-		log:  opts.Logger.With("upstream", base.Host),
-		opts: opts,
+		ep:       ep,
+		base:     base,
+		guard:    g,
+		http:     &http.Client{Transport: rt, CheckRedirect: g.checkRedirect},
+		blobHTTP: &http.Client{Transport: rt, CheckRedirect: g.checkBlobRedirect},
+		log:      opts.Logger.With("upstream", base.Host),
+		opts:     opts,
 	}
 	c.tokens = newTokenCache(opts.Now)
 	return c, nil
@@ -191,13 +204,6 @@ func parseBaseURL(ep Endpoint) (*url.URL, error) {
 		}
 	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
-}
-
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return newError(Invalid, "stopped after 10 redirects")
-	}
-	return nil
 }
 
 // Endpoint returns the endpoint the client was built with.

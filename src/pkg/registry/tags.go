@@ -22,6 +22,7 @@ func (c *Client) ListTags(ctx context.Context, repo string) ([]string, error) {
 		u.RawQuery = url.Values{"n": {strconv.Itoa(c.opts.TagPageSize)}}.Encode()
 	}
 	tags := []string{}
+	seen := map[string]bool{} // an upstream may repeat a tag on several pages
 	err := c.paginate(ctx, u, http.Header{"Accept": {"application/json"}}, pullScope(urepo), func(page int, resp *http.Response) error {
 		if resp.StatusCode != http.StatusOK {
 			return statusError(resp)
@@ -37,7 +38,12 @@ func (c *Client) ListTags(ctx context.Context, repo string) ([]string, error) {
 		if err := json.Unmarshal(body, &tl); err != nil {
 			return &Error{Kind: Invalid, Status: resp.StatusCode, Err: fmt.Errorf("GET %s: tag list is not JSON: %w", where, err)}
 		}
-		tags = append(tags, tl.Tags...)
+		for _, tag := range tl.Tags {
+			if !seen[tag] {
+				seen[tag] = true
+				tags = append(tags, tag)
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -82,5 +88,5 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL, hdr http.Header, sco
 	if err := onPage(page, resp); err != nil {
 		return nil, err
 	}
-	return nextLink(resp)
+	return nextLink(resp, u, c.base)
 }
