@@ -107,6 +107,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxConnsPerHost:       cfg.UpstreamMaxConns,
 		MaxPages:              cfg.ReferrersUpstreamPages,
 		ReprobeInterval:       cfg.ReferrersReprobe,
+		MaxReferrersBytes:     cfg.UpstreamReferrersMaxBytes,
+		MaxReferrersEntries:   cfg.UpstreamReferrersMaxEntries,
 		Proxy:                 http.ProxyFromEnvironment,
 		Logger:                log.With("component", "upstream"),
 		UserAgent:             "berth/" + version,

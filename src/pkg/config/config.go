@@ -46,6 +46,9 @@ type Config struct {
 	ReferrersPrefetchWorker int
 	ReferrersNodeCache      time.Duration
 	MemoryCacheBytes        int64
+
+	UpstreamReferrersMaxBytes   int64 // bytes read for one upstream referrers list, all pages together
+	UpstreamReferrersMaxEntries int   // descriptors one upstream referrers list may hold
 }
 
 // Defaults returns the embedded defaults.
@@ -70,6 +73,9 @@ func Defaults() Config {
 		ReferrersPrefetchWorker: 4,
 		ReferrersNodeCache:      time.Second,
 		MemoryCacheBytes:        64 << 20,
+
+		UpstreamReferrersMaxBytes:   4 << 20,
+		UpstreamReferrersMaxEntries: 10000,
 	}
 }
 
@@ -106,6 +112,8 @@ func (c *Config) settings() []setting {
 		{"referrers-prefetch-workers", "concurrent background referrers prefetches", &c.ReferrersPrefetchWorker},
 		{"referrers-node-cache", "with Redis: how long a node reuses a referrers cache entry it read or wrote before reading Redis again (0 = every request reads Redis)", &c.ReferrersNodeCache},
 		{"memory-cache-bytes", "size bound of the in-process cache used when no Redis is configured", &c.MemoryCacheBytes},
+		{"upstream-referrers-max-bytes", "most bytes read for one upstream referrers list, all its pages together (more is an upstream error)", &c.UpstreamReferrersMaxBytes},
+		{"upstream-referrers-max-entries", "most descriptors one upstream referrers list may hold (more is an upstream error)", &c.UpstreamReferrersMaxEntries},
 	}
 }
 
@@ -192,6 +200,9 @@ func (c *Config) validate() error {
 	}
 	if c.ReferrersUpstreamPages <= 0 || c.UpstreamMaxConns <= 0 || c.ReferrersPrefetchWorker < 0 {
 		errs = append(errs, errors.New("referrers-upstream-pages and upstream-max-conns must be > 0, referrers-prefetch-workers >= 0"))
+	}
+	if c.UpstreamReferrersMaxBytes <= 0 || c.UpstreamReferrersMaxEntries <= 0 {
+		errs = append(errs, errors.New("upstream-referrers-max-bytes and upstream-referrers-max-entries must be > 0"))
 	}
 	return errors.Join(errs...)
 }

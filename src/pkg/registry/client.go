@@ -78,6 +78,15 @@ type Options struct {
 	// MaxPages caps the pages followed for one tag list or referrers list (default 50); needing more
 	// is an Invalid error.
 	MaxPages int
+	// MaxReferrersBytes caps the bytes read for one referrers list across all its pages (default 4 MiB);
+	// MaxReferrersEntries caps the descriptors it may hold (default 10,000). Exceeding either is an
+	// Invalid error: the list is not returned, so nothing partial is cached.
+	MaxReferrersBytes   int64
+	MaxReferrersEntries int
+	// MaxTagListBytes caps the bytes read for one tag list across all its pages (default 4 MiB); MaxTags
+	// caps the distinct tags it may hold (default 100,000). Exceeding either is an Invalid error.
+	MaxTagListBytes int64
+	MaxTags         int
 	// TagPageSize, when > 0, is sent as ?n= on the first tag-list request (default 0: not sent, the
 	// upstream decides).
 	TagPageSize int
@@ -115,6 +124,18 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxPages <= 0 {
 		o.MaxPages = 50
+	}
+	if o.MaxReferrersBytes <= 0 {
+		o.MaxReferrersBytes = MaxMetadataSize
+	}
+	if o.MaxReferrersEntries <= 0 {
+		o.MaxReferrersEntries = 10000
+	}
+	if o.MaxTagListBytes <= 0 {
+		o.MaxTagListBytes = MaxMetadataSize
+	}
+	if o.MaxTags <= 0 {
+		o.MaxTags = 100000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

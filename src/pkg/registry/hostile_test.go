@@ -6,6 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -250,4 +253,91 @@ func splitPort(t *testing.T, raw string) (string, string) {
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
 	return u.Hostname(), u.Port()
+}
+
+// Point (c): a 50-page referrers list of 4 MB per page fails with a clear Invalid error once the list's
+// byte budget (4 MiB by default, across all pages) is spent: the second page is cut off as soon as it
+// goes past the budget, and no third page is asked for. The entry cap ends a list of small pages the
+// same way.
+func TestHostileReferrersInflated(t *testing.T) {
+	subject := digest.FromString("subject")
+	path := "/v2/r/referrers/" + subject.String()
+	for _, tc := range []struct {
+		name             string
+		pages, pageBytes int
+		opts             registry.Options
+		wantPages        int
+		wantMsg          string
+	}{
+		{"50 pages of 4 MB, default caps", 50, 4_000_000, registry.Options{}, 2, "exceeds 4194304 bytes"},
+		{"one page over a small byte cap", 50, 100_000, registry.Options{MaxReferrersBytes: 64 << 10}, 1, "exceeds 65536 bytes"},
+		// ReferrersPages writes entries of 475 bytes: 21 per 10 kB page, so the 101st entry is on page 5.
+		{"entry cap", 50, 10_000, registry.Options{MaxReferrersEntries: 100}, 5, "more than 100 descriptors"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hostileWithAuth(t, "bearer")
+			var served atomic.Int64
+			h.Registry.Handle(path, registrytest.ReferrersPages(tc.pages, tc.pageBytes, &served))
+			c := hostileClient(t, h, tc.opts)
+			res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+			require.Nil(t, res)
+			e := requireKind(t, err, registry.Invalid)
+			require.Contains(t, e.Error(), tc.wantMsg)
+			pages := 0
+			for _, r := range h.Registry.Requests() {
+				if strings.HasPrefix(r.URL, path) && r.Authorization != "" {
+					pages++
+				}
+			}
+			require.Equal(t, tc.wantPages, pages, "pages asked for")
+			require.Equal(t, registry.CapabilityUnknown, c.ReferrersCapability(), "a list too large is not taken as a missing API")
+		})
+	}
+	t.Run("within the caps", func(t *testing.T) {
+		h := registrytest.NewHostile(t)
+		h.Registry.Handle(path, registrytest.ReferrersPages(3, 10_000, nil))
+		c := newClient(t, registry.Endpoint{URL: h.Registry.URL}, registry.Options{})
+		res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+		require.NoError(t, err)
+		require.Len(t, res.Index.Manifests, 3*21, "three pages of 21 entries")
+	})
+}
+
+// Tag lists are bounded the same way, and a tag list that is not JSON is Invalid.
+func TestHostileTagListInflated(t *testing.T) {
+	big := `{"name":"r","tags":["` + strings.Repeat("x", 100) + `"` + strings.Repeat(`,"t"`, 20_000) + `]}`
+	many := func(w http.ResponseWriter, r *http.Request) {
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		var b strings.Builder
+		b.WriteString(`{"tags":[`)
+		for i := range 100 {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"p%d-%d"`, page, i)
+		}
+		b.WriteString("]}")
+		w.Header().Set("Link", registrytest.Link(fmt.Sprintf("/v2/many/tags/list?page=%d", page+1)))
+		_, _ = io.WriteString(w, b.String())
+	}
+	h := registrytest.NewHostile(t)
+	h.Registry.Handle("/v2/big/tags/list", registrytest.Body("application/json", []byte(big)))
+	h.Registry.Handle("/v2/many/tags/list", http.HandlerFunc(many))
+	h.Registry.Handle("/v2/junk/tags/list", registrytest.Body("application/json", []byte(`{"tags":["a"]} trailing`)))
+	h.Registry.Handle("/v2/dup/tags/list", registrytest.Body("application/json", []byte(`{"tags":["a"],"tags":["b"]}`)))
+	h.Registry.Handle("/v2/bad/tags/list", registrytest.Body("application/json", []byte(`{"tags":["ok","../etc","with space",""]}`)))
+	c := newClient(t, registry.Endpoint{URL: h.Registry.URL}, registry.Options{MaxTagListBytes: 64 << 10, MaxTags: 250})
+	ctx := context.Background()
+
+	_, err := c.ListTags(ctx, "big")
+	require.ErrorContains(t, requireKind(t, err, registry.Invalid), "exceeds 65536 bytes")
+	_, err = c.ListTags(ctx, "many")
+	require.ErrorContains(t, requireKind(t, err, registry.Invalid), "more than 250 tags")
+	_, err = c.ListTags(ctx, "junk")
+	requireKind(t, err, registry.Invalid)
+	_, err = c.ListTags(ctx, "dup")
+	requireKind(t, err, registry.Invalid)
+	tags, err := c.ListTags(ctx, "bad")
+	require.NoError(t, err)
+	require.Equal(t, []string{"ok"}, tags, "entries that are not tags are left out")
 }
