@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -340,4 +341,32 @@ func TestHostileTagListInflated(t *testing.T) {
 	tags, err := c.ListTags(ctx, "bad")
 	require.NoError(t, err)
 	require.Equal(t, []string{"ok"}, tags, "entries that are not tags are left out")
+}
+
+// A referrers page dripped a few bytes at a time decodes as one sent at once: the stream decoder does
+// not depend on how the body is cut.
+func TestHostileDrippedPage(t *testing.T) {
+	subject := digest.FromString("subject")
+	h := registrytest.NewHostile(t)
+	want := []ocispec.Descriptor{desc("a"), desc("b"), desc("c")}
+	h.Registry.Handle("/v2/r/referrers/"+subject.String(), registrytest.Drip(ocispec.MediaTypeImageIndex, indexJSON(t, want...), 7, time.Millisecond))
+	c := newClient(t, registry.Endpoint{URL: h.Registry.URL}, registry.Options{})
+	res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+	require.NoError(t, err)
+	require.Equal(t, want, res.Index.Manifests)
+}
+
+// A Bearer challenge whose realm is an internal address, from a registry that is public, is refused:
+// the credentials are not sent to the realm.
+func TestHostileRealmOnInternalAddress(t *testing.T) {
+	h := registrytest.NewHostile(t)
+	h.ThirdParty.RequireBearer(hostileUser, hostilePass) // the token service is on the third party
+	h.Registry.Handle("/v2/r/tags/list", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="hostile"`, h.ThirdParty.URL+"/token"))
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	c := hostileClient(t, h, registry.Options{RegistryAddressClass: registry.AddressPublic})
+	_, err := c.ListTags(context.Background(), "r")
+	requireKind(t, err, registry.Invalid)
+	require.Empty(t, h.ThirdParty.Requests(), "the realm on an internal address must not be asked")
 }
