@@ -94,8 +94,25 @@ func TestHostileTagsRedirectEndToEnd(t *testing.T) {
 	h.Registry.Handle("/v2/r/tags/list", registrytest.Redirect(http.StatusTemporaryRedirect, h.ThirdParty.URL+"/tags"))
 	r := e.get("r/tags/list")
 	require.NotContains(t, string(r.body), "evil")
-	require.GreaterOrEqual(t, r.status, 500, "body: %s", r.body)
+	requireCode(t, r, http.StatusBadGateway, "UPSTREAM_INVALID")
 	require.Empty(t, h.ThirdParty.Requests())
+}
+
+// A manifest redirected to a third party is a 502, the third party is never contacted, and nothing is
+// stored: the tag stays unknown locally.
+func TestHostileManifestRedirectEndToEnd(t *testing.T) {
+	e, h := newHostileEnv(t, registry.Options{})
+	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
+	h.ThirdParty.Handle("/m", registrytest.Body("application/vnd.oci.image.index.v1+json", body))
+	h.Registry.Handle("/v2/r/manifests/latest", registrytest.Redirect(http.StatusFound, h.ThirdParty.URL+"/m"))
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		r := e.do(method, "r/manifests/latest", "", nil)
+		require.Equal(t, http.StatusBadGateway, r.status, "%s: %s", method, r.body)
+	}
+	requireCode(t, e.get("r/manifests/latest"), http.StatusBadGateway, "UPSTREAM_INVALID")
+	require.Empty(t, h.ThirdParty.Requests())
+	_, err := e.local.GetManifest(context.Background(), e.repo("r"), "latest")
+	require.Error(t, err, "nothing stored")
 }
 
 // An unreachable upstream is a 503 whose message names no address and no dial error; the cause is
