@@ -296,10 +296,40 @@ func (c *Client) fetchToken(ctx context.Context, ch challenge, scope string) (st
 	if err != nil {
 		return "", 0, err
 	}
+	tok, ttl, err := parseTokenResponse(body)
+	if err != nil {
+		return "", 0, err
+	}
+	c.log.Debug("upstream token issued", "scope", scope, "expires_in", ttl)
+	return tok, ttl, nil
+}
+
+// maxTokenSize bounds a token (GHCR's and Docker Hub's JWTs are a few KiB).
+const maxTokenSize = 64 << 10
+
+// validToken reports whether tok can be sent as a Bearer credential: visible ASCII only (no spaces,
+// controls or line breaks that would break or smuggle headers), at most maxTokenSize bytes.
+func validToken(tok string) bool {
+	if len(tok) > maxTokenSize {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < 0x21 || tok[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// parseTokenResponse reads a token service's answer (the Docker token authentication spec): the token
+// from "token", or "access_token" when that is empty, and how long to keep it: expires_in seconds,
+// 60 s when absent or not positive, at most an hour. No token, or one that validToken refuses, is an
+// Invalid error.
+func parseTokenResponse(body []byte) (string, time.Duration, error) {
 	var tr struct {
 		Token       string `json:"token"`
 		AccessToken string `json:"access_token"`
-		ExpiresIn   int    `json:"expires_in"`
+		ExpiresIn   int64  `json:"expires_in"`
 	}
 	if err := json.Unmarshal(body, &tr); err != nil {
 		return "", 0, newError(Invalid, "token answer is not JSON: %v", err)
@@ -311,14 +341,18 @@ func (c *Client) fetchToken(ctx context.Context, ch challenge, scope string) (st
 	if tok == "" {
 		return "", 0, newError(Invalid, "token answer holds no token")
 	}
-	ttl := time.Duration(tr.ExpiresIn) * time.Second
+	if !validToken(tok) {
+		return "", 0, newError(Invalid, "token answer holds a token of %d bytes that is not printable ASCII of at most %d", len(tok), maxTokenSize)
+	}
+	var ttl time.Duration
 	switch {
 	case tr.ExpiresIn <= 0:
 		ttl = 60 * time.Second
 	case tr.ExpiresIn > 3600:
 		ttl = time.Hour // never trust a token, or a clock, for longer
+	default:
+		ttl = time.Duration(tr.ExpiresIn) * time.Second
 	}
-	c.log.Debug("upstream token issued", "scope", scope, "expires_in", ttl)
 	return tok, ttl, nil
 }
 
