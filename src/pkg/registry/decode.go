@@ -22,7 +22,9 @@ type budget struct {
 	what string // "referrers list", "tag list"
 }
 
-func newBudget(max int64, what string) *budget { return &budget{left: max, max: max, what: what} }
+func newBudget(limit int64, what string) *budget {
+	return &budget{left: limit, max: limit, what: what}
+}
 
 func (b *budget) tooLarge() error {
 	return fmt.Errorf("%w: the %s exceeds %d bytes across its pages", errTooLarge, b.what, b.max)
