@@ -370,3 +370,20 @@ func TestHostileRealmOnInternalAddress(t *testing.T) {
 	requireKind(t, err, registry.Invalid)
 	require.Empty(t, h.ThirdParty.Requests(), "the realm on an internal address must not be asked")
 }
+
+// BenchmarkReferrersInflated measures what one request for a 50-page, 4 MB-per-page hostile referrers
+// list costs the client with the default caps (it fails on the second page). B/op includes the hostile
+// server's own allocations in this process.
+func BenchmarkReferrersInflated(b *testing.B) {
+	subject := digest.FromString("subject")
+	h := registrytest.NewHostile(b)
+	h.Registry.Handle("/v2/r/referrers/"+subject.String(), registrytest.ReferrersPages(50, 4_000_000, nil))
+	c, err := registry.NewClient(registry.Endpoint{URL: h.Registry.URL}, registry.Options{})
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.ListReferrers(context.Background(), "r", subject.String(), ""); registry.KindOf(err) != registry.Invalid {
+			b.Fatalf("want an Invalid error, got %v", err)
+		}
+	}
+}
