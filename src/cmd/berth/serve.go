@@ -140,6 +140,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		MaxConnsPerHost:       cfg.UpstreamMaxConns,
 		MaxPages:              cfg.ReferrersUpstreamPages,
 		ReprobeInterval:       cfg.ReferrersReprobe,
+		MaxReferrersBytes:     int64(cfg.UpstreamReferrersMaxBytes),
+		MaxReferrersEntries:   cfg.UpstreamReferrersMaxEntries,
 		Proxy:                 http.ProxyFromEnvironment,
 		Logger:                log.With("component", "upstream"),
 		UserAgent:             "berth/" + version,

@@ -54,6 +54,9 @@ type Config struct {
 
 	MirrorDefaultProject string // "" = mirror requests without ns need a project as the first segment
 	RedisKeyPrefix       string // prepended to every Redis key (cache values and locks)
+
+	UpstreamReferrersMaxBytes   ByteSize // bytes read for one upstream referrers list, all pages together
+	UpstreamReferrersMaxEntries int      // descriptors one upstream referrers list may hold
 }
 
 // Defaults returns the embedded defaults.
@@ -81,6 +84,9 @@ func Defaults() Config {
 		RedisKeyPrefix:          "berth:",
 
 		ReferrersDiskCacheMaxBytes: 256 << 20,
+
+		UpstreamReferrersMaxBytes:   4 << 20,
+		UpstreamReferrersMaxEntries: 10000,
 	}
 }
 
@@ -127,6 +133,8 @@ func (c *Config) settings() []setting {
 		{"tls-client-ca-file", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", &c.TLSClientCAFile},
 		{"mirror-default-project", "project serving registry-mirror requests without ns whose first path segment is no project (Docker's registry-mirrors); empty = none", &c.MirrorDefaultProject},
 		{"redis-key-prefix", "prefix of every Redis key Berth writes; nodes that share a cache use the same one, separate deployments on one Redis different ones", &c.RedisKeyPrefix},
+		{"upstream-referrers-max-bytes", "most bytes read for one upstream referrers list, all its pages together (more is an upstream error)", &c.UpstreamReferrersMaxBytes},
+		{"upstream-referrers-max-entries", "most descriptors one upstream referrers list may hold (more is an upstream error)", &c.UpstreamReferrersMaxEntries},
 	}
 }
 
@@ -227,6 +235,8 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.ReferrersPrefetchWorker >= 0, "%s: must be >= 0", "referrers-prefetch-workers")
 	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "conflict: %s and %s must be set together", "tls-cert-file", "tls-key-file")
 	check(c.TLSClientCAFile == "" || c.TLSCertFile != "", "conflict: %s needs %s (and tls-key-file)", "tls-client-ca-file", "tls-cert-file")
+	check(c.UpstreamReferrersMaxBytes > 0, "%s: must be > 0", "upstream-referrers-max-bytes")
+	check(c.UpstreamReferrersMaxEntries > 0, "%s: must be > 0", "upstream-referrers-max-entries")
 	return errors.Join(errs...)
 }
 

@@ -70,7 +70,7 @@ func TestInvalid(t *testing.T) {
 		{"bad int env", nil, map[string]string{"BERTH_REFERRERS_PAGE_SIZE": "x"}, "referrers-page-size"},
 		{"freshness over ttl", []string{"--referrers-freshness", "9h", "--referrers-cache-ttl", "1h"}, nil, "freshness"},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.yml")}, nil, "config file"},
-		{"tls cert without key", []string{"--tls-cert-file", "c.pem"}, nil, "tls-cert-file and tls-key-file"},
+		{"tls cert without key", []string{"--tls-cert-file", "c.pem"}, nil, "must be set together"},
 		{"tls client CA without cert", nil, map[string]string{"BERTH_TLS_CLIENT_CA_FILE": "ca.pem"}, "tls-client-ca-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

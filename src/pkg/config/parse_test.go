@@ -124,7 +124,7 @@ func TestHelp(t *testing.T) {
 		require.Contains(t, head, " "+typeName(s.ptr)+" ", s.name)
 		require.Contains(t, head, "yaml: "+yamlKey(s.name), s.name)
 		require.Contains(t, head, "env: "+envName(s.name), s.name)
-		require.LessOrEqual(t, strings.Count(block, "default"), 1, "%s shows one default: %s", s.name, block)
+		require.LessOrEqual(t, strings.Count(block, "(default"), 1, "%s shows one default: %s", s.name, block)
 	}
 	for name, want := range map[string]string{
 		"database-url": "(default <data-dir>/berth.db)", "secret-key-file": "(default <data-dir>/secret.key)",

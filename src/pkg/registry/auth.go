@@ -296,10 +296,40 @@ func (c *Client) fetchToken(ctx context.Context, ch challenge, scope string) (st
 	if err != nil {
 		return "", 0, err
 	}
+	tok, ttl, err := parseTokenResponse(body)
+	if err != nil {
+		return "", 0, err
+	}
+	c.log.Debug("upstream token issued", "scope", scope, "expires_in", ttl)
+	return tok, ttl, nil
+}
+
+// maxTokenSize bounds a token (GHCR's and Docker Hub's JWTs are a few KiB).
+const maxTokenSize = 64 << 10
+
+// validToken reports whether tok can be sent as a Bearer credential: visible ASCII only (no spaces,
+// controls or line breaks that would break or smuggle headers), at most maxTokenSize bytes.
+func validToken(tok string) bool {
+	if len(tok) > maxTokenSize {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < 0x21 || tok[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// parseTokenResponse reads a token service's answer (the Docker token authentication spec): the token
+// from "token", or "access_token" when that is empty, and how long to keep it: expires_in seconds,
+// 60 s when absent or not positive, at most an hour. No token, or one that validToken refuses, is an
+// Invalid error.
+func parseTokenResponse(body []byte) (string, time.Duration, error) {
 	var tr struct {
 		Token       string `json:"token"`
 		AccessToken string `json:"access_token"`
-		ExpiresIn   int    `json:"expires_in"`
+		ExpiresIn   int64  `json:"expires_in"`
 	}
 	if err := json.Unmarshal(body, &tr); err != nil {
 		return "", 0, newError(Invalid, "token answer is not JSON: %v", err)
@@ -311,14 +341,18 @@ func (c *Client) fetchToken(ctx context.Context, ch challenge, scope string) (st
 	if tok == "" {
 		return "", 0, newError(Invalid, "token answer holds no token")
 	}
-	ttl := time.Duration(tr.ExpiresIn) * time.Second
+	if !validToken(tok) {
+		return "", 0, newError(Invalid, "token answer holds a token of %d bytes that is not printable ASCII of at most %d", len(tok), maxTokenSize)
+	}
+	var ttl time.Duration
 	switch {
 	case tr.ExpiresIn <= 0:
 		ttl = 60 * time.Second
 	case tr.ExpiresIn > 3600:
 		ttl = time.Hour // never trust a token, or a clock, for longer
+	default:
+		ttl = time.Duration(tr.ExpiresIn) * time.Second
 	}
-	c.log.Debug("upstream token issued", "scope", scope, "expires_in", ttl)
 	return tok, ttl, nil
 }
 
@@ -335,13 +369,27 @@ func transportError(err error) error {
 // is anonymous; a 401 teaches the challenge, which later requests answer up front. On a 401 it retries
 // once when that could help (credentials not yet sent, a cached token that may be revoked, no token yet).
 // scope is the Bearer scope ("" for none). The caller owns the response, whatever its status.
+// u must be on the registry's origin; redirects must stay there (see boundary.go).
 func (c *Client) do(ctx context.Context, method string, u *url.URL, hdr http.Header, scope string) (*http.Response, error) {
+	return c.exchange(ctx, false, method, u, hdr, scope)
+}
+
+// doBlob is do for blob downloads, whose redirects may leave the registry's origin (CDNs, presigned
+// object-store URLs) without credentials, to addresses the boundary allows.
+func (c *Client) doBlob(ctx context.Context, u *url.URL, hdr http.Header, scope string) (*http.Response, error) {
+	return c.exchange(ctx, true, http.MethodGet, u, hdr, scope)
+}
+
+func (c *Client) exchange(ctx context.Context, blob bool, method string, u *url.URL, hdr http.Header, scope string) (*http.Response, error) {
+	if !sameOrigin(c.base, u) {
+		return nil, newError(Invalid, "request to another origin %s://%s refused", u.Scheme, u.Host)
+	}
 	ch := c.currentChallenge()
 	st, err := c.authorize(ctx, ch, scope)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, method, u, hdr, st.header)
+	resp, err := c.send(ctx, blob, method, u, hdr, st.header)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -369,10 +417,12 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, hdr http.Hea
 		return nil, err
 	}
 	closeBody(resp)
-	return c.send(ctx, method, u, hdr, st.header)
+	return c.send(ctx, blob, method, u, hdr, st.header)
 }
 
-func (c *Client) send(ctx context.Context, method string, u *url.URL, hdr http.Header, authorization string) (*http.Response, error) {
+// send sends one request. A metadata response (blob false) whose final URL is off the registry's
+// origin is refused and closed unread.
+func (c *Client) send(ctx context.Context, blob bool, method string, u *url.URL, hdr http.Header, authorization string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, newError(Invalid, "building request: %v", err)
@@ -384,9 +434,19 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, hdr http.H
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if blob {
+		hc = c.blobHTTP
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, transportError(err)
+	}
+	if !blob {
+		if err := c.guard.checkFinal(resp); err != nil {
+			closeBody(resp)
+			return nil, err
+		}
 	}
 	return resp, nil
 }

@@ -13,7 +13,9 @@ import (
 // GetBlob streams blob d of repo from byte offset (0 for all of it), asking with a Range header when
 // offset > 0; an upstream that ignores the Range, or refuses an open-ended one (416), is read from the
 // start and offset bytes are skipped. size is the blob's total size (not the remaining length), -1 when the upstream does not say. Redirects (CDN,
-// object storage) are followed; credentials are not sent to other hosts. The bytes are not verified
+// object storage) are followed under the trust boundary's rules (boundary.go): credentials are never sent
+// off the registry's origin, and internal addresses are refused unless the registry is on one; a
+// refused redirect is an Invalid error returned before any byte is read. The bytes are not verified
 // here: the caller hashes what it stores. The caller must close the reader; closing it early is fine.
 // The download is bounded only by ctx.
 func (c *Client) GetBlob(ctx context.Context, repo string, d digest.Digest, offset int64) (io.ReadCloser, int64, error) {
@@ -32,14 +34,14 @@ func (c *Client) GetBlob(ctx context.Context, repo string, d digest.Digest, offs
 		hdr.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
 	u := c.repoURL(urepo, "blobs", d.String())
-	resp, err := c.do(ctx, http.MethodGet, u, hdr, pullScope(urepo))
+	resp, err := c.doBlob(ctx, u, hdr, pullScope(urepo))
 	if err != nil {
 		return nil, 0, err
 	}
 	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0 {
 		// Some registries do not serve open-ended ranges: read from the start and skip instead.
 		closeBody(resp)
-		if resp, err = c.do(ctx, http.MethodGet, u, nil, pullScope(urepo)); err != nil {
+		if resp, err = c.doBlob(ctx, u, nil, pullScope(urepo)); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -78,6 +78,15 @@ type Options struct {
 	// MaxPages caps the pages followed for one tag list or referrers list (default 50); needing more
 	// is an Invalid error.
 	MaxPages int
+	// MaxReferrersBytes caps the bytes read for one referrers list across all its pages (default 4 MiB);
+	// MaxReferrersEntries caps the descriptors it may hold (default 10,000). Exceeding either is an
+	// Invalid error: the list is not returned, so nothing partial is cached.
+	MaxReferrersBytes   int64
+	MaxReferrersEntries int
+	// MaxTagListBytes caps the bytes read for one tag list across all its pages (default 4 MiB); MaxTags
+	// caps the distinct tags it may hold (default 100,000). Exceeding either is an Invalid error.
+	MaxTagListBytes int64
+	MaxTags         int
 	// TagPageSize, when > 0, is sent as ?n= on the first tag-list request (default 0: not sent, the
 	// upstream decides).
 	TagPageSize int
@@ -88,6 +97,12 @@ type Options struct {
 	UserAgent string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RegistryAddressClass is the address class treated as the registry's own (see ClassifyAddress):
+	// hosts other than the registry's (blob redirect targets, token realms) are reached only at public
+	// addresses or addresses of this class. AddressUnknown (the default) learns it from the address the
+	// registry's host resolves to when dialled. Tests set AddressPublic to run a registry on 127.0.0.1
+	// as if it were on the internet.
+	RegistryAddressClass AddressClass
 }
 
 func (o *Options) setDefaults() {
@@ -110,6 +125,18 @@ func (o *Options) setDefaults() {
 	if o.MaxPages <= 0 {
 		o.MaxPages = 50
 	}
+	if o.MaxReferrersBytes <= 0 {
+		o.MaxReferrersBytes = MaxMetadataSize
+	}
+	if o.MaxReferrersEntries <= 0 {
+		o.MaxReferrersEntries = 10000
+	}
+	if o.MaxTagListBytes <= 0 {
+		o.MaxTagListBytes = MaxMetadataSize
+	}
+	if o.MaxTags <= 0 {
+		o.MaxTags = 100000
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -123,11 +150,15 @@ func (o *Options) setDefaults() {
 
 // Client talks to one upstream registry. It is safe for concurrent use.
 type Client struct {
-	ep   Endpoint
-	base *url.URL // scheme and host of the registry API, no path
-	http *http.Client
-	log  *slog.Logger
-	opts Options
+	ep    Endpoint
+	base  *url.URL // scheme and host of the registry API, no path: the registry's origin
+	guard *guard
+	// http sends registry metadata requests and token requests: redirects stay on the first request's
+	// origin. blobHTTP sends blob downloads: redirects may leave the origin, without credentials.
+	http     *http.Client
+	blobHTTP *http.Client
+	log      *slog.Logger
+	opts     Options
 
 	authMu    sync.RWMutex
 	challenge challenge // the last challenge the upstream answered with; zero until the first 401
@@ -154,16 +185,19 @@ func NewClient(ep Endpoint, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newTransport(ep, opts)
+	g := newGuard(base, opts.RegistryAddressClass)
+	rt, err := newTransport(ep, opts, g)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
-		ep:   ep,
-		base: base,
-		http: &http.Client{Transport: rt, CheckRedirect: checkRedirect},
-		log:  opts.Logger.With("upstream", base.Host),
-		opts: opts,
+		ep:       ep,
+		base:     base,
+		guard:    g,
+		http:     &http.Client{Transport: rt, CheckRedirect: g.checkRedirect},
+		blobHTTP: &http.Client{Transport: rt, CheckRedirect: g.checkBlobRedirect},
+		log:      opts.Logger.With("upstream", base.Host),
+		opts:     opts,
 	}
 	c.tokens = newTokenCache(opts.Now)
 	return c, nil
@@ -191,13 +225,6 @@ func parseBaseURL(ep Endpoint) (*url.URL, error) {
 		}
 	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
-}
-
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return newError(Invalid, "stopped after 10 redirects")
-	}
-	return nil
 }
 
 // Endpoint returns the endpoint the client was built with.

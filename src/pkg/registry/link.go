@@ -6,23 +6,31 @@ import (
 	"strings"
 )
 
-// nextLink returns the rel="next" target of resp's Link headers resolved against the request URL, or
-// nil when there is none. A target on another origin (scheme, host or port) is an Invalid error: an
-// upstream must not send Berth, with its credentials, elsewhere.
-func nextLink(resp *http.Response) (*url.URL, error) {
+// nextLink returns the rel="next" target of resp's Link headers, or nil when there is none. The target
+// is resolved against requested, the URL Berth asked for (on the registry's origin), never against the
+// URL of the response after redirects, and must be on origin, the registry's origin: an upstream must
+// not send Berth, with its credentials, elsewhere. Another origin is an Invalid error.
+func nextLink(resp *http.Response, requested, origin *url.URL) (*url.URL, error) {
 	raw, ok := findNext(resp.Header.Values("Link"))
 	if !ok {
 		return nil, nil
 	}
-	base := resp.Request.URL
+	next, err := resolveLink(raw, requested, origin)
+	if err != nil {
+		return nil, &Error{Kind: Invalid, Status: resp.StatusCode, Err: errorf("%s: %w", redactedPath(resp), err)}
+	}
+	return next, nil
+}
+
+// resolveLink resolves a Link target against base and checks it is on origin.
+func resolveLink(raw string, base, origin *url.URL) (*url.URL, error) {
 	ref, err := url.Parse(raw)
 	if err != nil {
-		return nil, &Error{Kind: Invalid, Status: resp.StatusCode, Err: errorf("%s: unparsable Link %q", redactedPath(resp), raw)}
+		return nil, errorf("unparsable Link %q", raw)
 	}
 	next := base.ResolveReference(ref)
-	if !sameOrigin(base, next) {
-		return nil, &Error{Kind: Invalid, Status: resp.StatusCode,
-			Err: errorf("%s: Link to another origin %s://%s refused", redactedPath(resp), next.Scheme, next.Host)}
+	if !sameOrigin(origin, next) || next.User != nil {
+		return nil, errorf("Link to another origin %s://%s refused", next.Scheme, next.Host)
 	}
 	next.Fragment = ""
 	return next, nil

@@ -1,10 +1,12 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -69,7 +71,9 @@ var errReferrersUnsupported = errors.New("referrers API not supported by the ups
 
 // ListReferrers lists the referrers of subject ref (a digest) in repo. rawQuery (e.g.
 // "artifactType=...") is sent verbatim to the upstream's referrers API, whose pages are followed
-// (same origin, at most Options.MaxPages, each at most MaxMetadataSize) and merged.
+// (same origin, at most Options.MaxPages) and decoded as they arrive into one list of at most
+// Options.MaxReferrersEntries descriptors read from at most Options.MaxReferrersBytes bytes across all
+// pages; exceeding either is an Invalid error, and no partial list is returned.
 //
 // An upstream without the API (a 404 other than NAME_UNKNOWN/MANIFEST_UNKNOWN, 400, 405, 406, or a 200
 // that is not an OCI image index) is served from the referrers tag schema instead: the image index
@@ -131,51 +135,36 @@ func (c *Client) setReferrersCapability(cp Capability) {
 	}
 }
 
-// referrersAPI reads every page of the referrers API. errReferrersUnsupported when the first page says
-// the API is missing.
+// referrersAPI reads every page of the referrers API into one list bounded by Options.MaxReferrersBytes
+// and MaxReferrersEntries. errReferrersUnsupported when the first page says the API is missing.
 func (c *Client) referrersAPI(ctx context.Context, urepo string, subject digest.Digest, rawQuery string) (*ReferrersResult, error) {
 	u := c.repoURL(urepo, "referrers", subject.String())
 	u.RawQuery = rawQuery
-	acc := newIndexAccumulator()
+	acc := c.newIndexAccumulator()
 	res := &ReferrersResult{Source: SourceAPI}
 	hdr := http.Header{"Accept": {ocispec.MediaTypeImageIndex}}
 	err := c.paginate(ctx, u, hdr, pullScope(urepo), func(page int, resp *http.Response) error {
-		switch resp.StatusCode {
-		case http.StatusOK:
-		case http.StatusNotFound:
-			e := statusError(resp)
-			if e.Code == "NAME_UNKNOWN" || e.Code == "MANIFEST_UNKNOWN" || page > 0 {
-				return e
-			}
-			return errReferrersUnsupported
-		case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusNotAcceptable:
-			if page > 0 {
-				return statusError(resp)
-			}
-			return errReferrersUnsupported
-		default:
-			return statusError(resp)
+		if err := referrersPageStatus(page, resp); err != nil {
+			return err
 		}
-		where := redactedPath(resp)
-		notIndex := func(format string, args ...any) error {
+		where := fmt.Sprintf("GET %s (page %d)", redactedPath(resp), page+1)
+		notIndex := func(err error) error {
 			if page == 0 {
 				return errReferrersUnsupported
 			}
-			return &Error{Kind: Invalid, Status: resp.StatusCode, Err: fmt.Errorf("GET %s (page %d): %s", where, page+1, fmt.Sprintf(format, args...))}
+			return &Error{Kind: Invalid, Status: resp.StatusCode, Err: fmt.Errorf("%s: %w", where, err)}
 		}
 		if ct := contentType(resp); ct != ocispec.MediaTypeImageIndex {
-			return notIndex("Content-Type %q is not an image index", ct)
+			return notIndex(fmt.Errorf("Content-Type %q is not an image index", ct))
 		}
 		filters := parseFilters(resp.Header.Values("OCI-Filters-Applied"))
-		body, err := readBody(resp)
-		if err != nil {
+		if err := acc.decode(resp, where); err != nil {
+			var fe *formatError
+			if errors.As(err, &fe) {
+				return notIndex(err)
+			}
 			return err
 		}
-		descs, err := parseIndex(body)
-		if err != nil {
-			return notIndex("%v", err)
-		}
-		acc.add(descs)
 		if page == 0 {
 			res.FiltersApplied = filters
 		} else {
@@ -190,10 +179,31 @@ func (c *Client) referrersAPI(ctx context.Context, urepo string, subject digest.
 	return res, nil
 }
 
+// referrersPageStatus checks the status of referrers page number page: nil for 200,
+// errReferrersUnsupported for a first page that says the API is missing, else the upstream's error.
+func referrersPageStatus(page int, resp *http.Response) error {
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusNotFound:
+		e := statusError(resp)
+		if e.Code == "NAME_UNKNOWN" || e.Code == "MANIFEST_UNKNOWN" || page > 0 {
+			return e
+		}
+		return errReferrersUnsupported
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusNotAcceptable:
+		if page > 0 {
+			return statusError(resp)
+		}
+		return errReferrersUnsupported
+	}
+	return statusError(resp)
+}
+
 // referrersByTag reads the referrers tag schema: the image index tagged with the subject's referrers
 // tag(s), filtered by rawQuery's artifactType.
 func (c *Client) referrersByTag(ctx context.Context, urepo string, subject digest.Digest, rawQuery string) (*ReferrersResult, error) {
-	acc := newIndexAccumulator()
+	acc := c.newIndexAccumulator()
 	for _, tag := range referrersTags(subject) {
 		m, err := c.getManifest(ctx, urepo, tag)
 		if err != nil {
@@ -212,11 +222,13 @@ func (c *Client) referrersByTag(ctx context.Context, urepo string, subject diges
 		if m.MediaType != ocispec.MediaTypeImageIndex {
 			continue
 		}
-		descs, err := parseIndex(m.Body)
-		if err != nil {
-			continue
+		if err := acc.decodeBody(m.Body, "referrers tag "+tag); err != nil {
+			var fe *formatError
+			if errors.As(err, &fe) {
+				continue // not an index: no referrers there
+			}
+			return nil, err
 		}
-		acc.add(descs)
 	}
 	res := &ReferrersResult{Source: SourceTagSchema}
 	if q, _ := url.ParseQuery(rawQuery); len(nonEmpty(q["artifactType"])) > 0 {
@@ -250,57 +262,84 @@ func sanitizeTag(s string) string {
 	}, s)
 }
 
-// parseIndex reads an image index body: JSON with schemaVersion 2 and, when present, the OCI index
-// mediaType. Each manifests entry is returned raw-decoded; entries that are not descriptors are nil.
-func parseIndex(body []byte) ([]*ocispec.Descriptor, error) {
-	var raw struct {
-		SchemaVersion int               `json:"schemaVersion"`
-		MediaType     string            `json:"mediaType"`
-		Manifests     []json.RawMessage `json:"manifests"`
-	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, fmt.Errorf("body is not an image index: %w", err)
-	}
-	if raw.SchemaVersion != 2 {
-		return nil, fmt.Errorf("image index has schemaVersion %d, want 2", raw.SchemaVersion)
-	}
-	if raw.MediaType != "" && raw.MediaType != ocispec.MediaTypeImageIndex {
-		return nil, fmt.Errorf("mediaType %q is not an image index", raw.MediaType)
-	}
-	out := make([]*ocispec.Descriptor, len(raw.Manifests))
-	for i, m := range raw.Manifests {
-		var d ocispec.Descriptor
-		if json.Unmarshal(m, &d) == nil {
-			out[i] = &d
-		}
-	}
-	return out, nil
-}
-
-// indexAccumulator merges descriptors from several pages or tags: invalid ones are counted and left
-// out, duplicates (by digest) keep their first occurrence.
+// indexAccumulator merges descriptors from several pages or tags into one list bounded in bytes read
+// (budget) and descriptors kept (maxEntries): invalid ones are counted and left out, duplicates (by
+// digest) keep their first occurrence.
 type indexAccumulator struct {
-	descs   []ocispec.Descriptor
-	seen    map[digest.Digest]bool
-	dropped int
+	descs      []ocispec.Descriptor
+	seen       map[digest.Digest]bool
+	dropped    int
+	budget     *budget
+	maxEntries int
 }
 
-func newIndexAccumulator() *indexAccumulator {
-	return &indexAccumulator{descs: []ocispec.Descriptor{}, seen: map[digest.Digest]bool{}}
+func (c *Client) newIndexAccumulator() *indexAccumulator {
+	return &indexAccumulator{descs: []ocispec.Descriptor{}, seen: map[digest.Digest]bool{},
+		budget: newBudget(c.opts.MaxReferrersBytes, "referrers list"), maxEntries: c.opts.MaxReferrersEntries}
 }
 
-func (a *indexAccumulator) add(descs []*ocispec.Descriptor) {
-	for _, d := range descs {
-		if d == nil || d.Digest.Validate() != nil || d.Size < 0 {
-			a.dropped++
-			continue
-		}
-		if a.seen[d.Digest] {
-			continue
-		}
-		a.seen[d.Digest] = true
-		a.descs = append(a.descs, *d)
+// decode streams the image index of resp's body into the list (see decodeIndex). where names the page
+// in errors. Exceeding a bound is an Invalid error wrapping errTooLarge; a broken body is Unavailable; a
+// body that is not an index is a *formatError, and the descriptors it added are taken back.
+func (a *indexAccumulator) decode(resp *http.Response, where string) error {
+	br, err := a.budget.reader(resp)
+	if err != nil {
+		return &Error{Kind: Invalid, Status: resp.StatusCode, Err: fmt.Errorf("%s: %w", where, err)}
 	}
+	err = a.decodeFrom(br)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errTooLarge):
+		return &Error{Kind: Invalid, Status: resp.StatusCode, Err: fmt.Errorf("%s: %w", where, err)}
+	case br.readErr != nil:
+		return &Error{Kind: Unavailable, Status: resp.StatusCode, Err: fmt.Errorf("%s: reading body: %w", where, br.readErr)}
+	}
+	return err
+}
+
+// decodeBody is decode for a body already read (a tag-schema index), counted against the same budget.
+func (a *indexAccumulator) decodeBody(body []byte, where string) error {
+	if int64(len(body)) > a.budget.left {
+		return &Error{Kind: Invalid, Status: http.StatusOK, Err: fmt.Errorf("%s: %w", where, a.budget.tooLarge())}
+	}
+	a.budget.left -= int64(len(body))
+	err := a.decodeFrom(bytes.NewReader(body))
+	if errors.Is(err, errTooLarge) {
+		return &Error{Kind: Invalid, Status: http.StatusOK, Err: fmt.Errorf("%s: %w", where, err)}
+	}
+	return err
+}
+
+func (a *indexAccumulator) decodeFrom(r io.Reader) error {
+	mark, dropped := len(a.descs), a.dropped
+	err := decodeIndex(r, a.add)
+	var fe *formatError
+	if errors.As(err, &fe) { // take back what a document that turned out not to be an index added
+		for _, d := range a.descs[mark:] {
+			delete(a.seen, d.Digest)
+		}
+		a.descs, a.dropped = a.descs[:mark], dropped
+	}
+	return err
+}
+
+// add keeps one raw manifests entry when it is a valid descriptor not seen before.
+func (a *indexAccumulator) add(raw json.RawMessage) error {
+	var d ocispec.Descriptor
+	if json.Unmarshal(raw, &d) != nil || d.Digest.Validate() != nil || d.Size < 0 {
+		a.dropped++
+		return nil
+	}
+	if a.seen[d.Digest] {
+		return nil
+	}
+	if len(a.descs) >= a.maxEntries {
+		return fmt.Errorf("%w: the referrers list has more than %d descriptors", errTooLarge, a.maxEntries)
+	}
+	a.seen[d.Digest] = true
+	a.descs = append(a.descs, d)
+	return nil
 }
 
 func (a *indexAccumulator) keep(f func(ocispec.Descriptor) bool) {

@@ -2,7 +2,7 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,8 +10,10 @@ import (
 )
 
 // ListTags returns every tag of repo, following Link pagination (same origin only, at most
-// Options.MaxPages pages of at most MaxMetadataSize bytes each). A repository with no tags yields an
-// empty, non-nil slice.
+// Options.MaxPages pages), each page decoded as it arrives into one list of distinct tags (an upstream
+// may repeat a tag on several pages), bounded by Options.MaxTagListBytes across all pages and
+// Options.MaxTags tags; exceeding either is an Invalid error. Entries that are not valid tags are left
+// out. A repository with no tags yields an empty, non-nil slice.
 func (c *Client) ListTags(ctx context.Context, repo string) ([]string, error) {
 	urepo := c.UpstreamRepo(repo)
 	if err := checkRepo(urepo); err != nil {
@@ -22,23 +24,38 @@ func (c *Client) ListTags(ctx context.Context, repo string) ([]string, error) {
 		u.RawQuery = url.Values{"n": {strconv.Itoa(c.opts.TagPageSize)}}.Encode()
 	}
 	tags := []string{}
+	seen := map[string]bool{}
+	add := func(tag string) error {
+		if seen[tag] || !tagPattern.MatchString(tag) {
+			return nil
+		}
+		if len(tags) >= c.opts.MaxTags {
+			return fmt.Errorf("%w: the tag list has more than %d tags", errTooLarge, c.opts.MaxTags)
+		}
+		seen[tag] = true
+		tags = append(tags, tag)
+		return nil
+	}
+	b := newBudget(c.opts.MaxTagListBytes, "tag list")
 	err := c.paginate(ctx, u, http.Header{"Accept": {"application/json"}}, pullScope(urepo), func(page int, resp *http.Response) error {
 		if resp.StatusCode != http.StatusOK {
 			return statusError(resp)
 		}
-		where := redactedPath(resp)
-		body, err := readBody(resp)
-		if err != nil {
-			return err
+		where := fmt.Sprintf("GET %s (page %d)", redactedPath(resp), page+1)
+		br, err := b.reader(resp)
+		if err == nil {
+			err = decodeTagList(br, add)
 		}
-		var tl struct {
-			Tags []string `json:"tags"`
+		var fe *formatError
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errTooLarge):
+			return &Error{Kind: Invalid, Status: resp.StatusCode, Err: fmt.Errorf("%s: %w", where, err)}
+		case errors.As(err, &fe):
+			return &Error{Kind: Invalid, Status: resp.StatusCode, Err: fmt.Errorf("%s: tag list is not JSON: %w", where, err)}
 		}
-		if err := json.Unmarshal(body, &tl); err != nil {
-			return &Error{Kind: Invalid, Status: resp.StatusCode, Err: fmt.Errorf("GET %s: tag list is not JSON: %w", where, err)}
-		}
-		tags = append(tags, tl.Tags...)
-		return nil
+		return &Error{Kind: Unavailable, Status: resp.StatusCode, Err: fmt.Errorf("%s: reading body: %w", where, err)}
 	})
 	if err != nil {
 		return nil, err
@@ -82,5 +99,5 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL, hdr http.Header, sco
 	if err := onPage(page, resp); err != nil {
 		return nil, err
 	}
-	return nextLink(resp)
+	return nextLink(resp, u, c.base)
 }

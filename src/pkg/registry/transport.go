@@ -12,8 +12,9 @@ import (
 )
 
 // newTransport builds the HTTP transport for ep: system roots plus ep.CACertificate, optional
-// verification skip, bounded dial / handshake / header waits and connection counts, HTTP/1.1 and HTTP/2.
-func newTransport(ep Endpoint, opts Options) (http.RoundTripper, error) {
+// verification skip, bounded dial / handshake / header waits and connection counts, HTTP/1.1 and HTTP/2,
+// and g's address rule on every dialled IP.
+func newTransport(ep Endpoint, opts Options, g *guard) (http.RoundTripper, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if ep.CACertificate != "" {
 		pool, err := x509.SystemCertPool()
@@ -30,8 +31,8 @@ func newTransport(ep Endpoint, opts Options) (http.RoundTripper, error) {
 	}
 	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
 	var rt http.RoundTripper = &http.Transport{
-		Proxy:                 opts.Proxy,
-		DialContext:           dialer.DialContext,
+		Proxy:                 g.proxy(opts.Proxy),
+		DialContext:           g.dialContext(dialer),
 		TLSClientConfig:       tlsCfg,
 		TLSHandshakeTimeout:   opts.TLSHandshakeTimeout,
 		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,

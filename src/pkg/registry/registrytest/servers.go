@@ -1,7 +1,9 @@
 // Package registrytest starts real registries in-process for tests and pushes content into them:
 // CNCF distribution v3 (no referrers API: clients use the referrers tag schema; optional htpasswd Basic
 // auth and TLS) and go-containerregistry's registry (optionally with the referrers API). A TokenAuth puts
-// a Docker-Hub-style Bearer token service in front of any of them.
+// a Docker-Hub-style Bearer token service in front of any of them. A Hostile is a scripted upstream
+// that attacks its client (redirects, slow and huge bodies, loops, foreign Links, Basic or Bearer
+// challenges) and records every request it and its third-party listener receive.
 //
 // Tests that start distribution should set OTEL_TRACES_EXPORTER=none in TestMain (distribution's
 // tracing otherwise tries to export). Helpers fail the test through testing.TB; servers are closed by
