@@ -27,6 +27,11 @@ const (
 	MetaProxyReferrerCacheSecond = "proxy_referrer_cache_seconds"
 )
 
+// MaxArtifactTypeLength is the longest artifactType accepted from a client (a referrers filter) or
+// used as a key: an artifactType is a media type, and RFC 6838 section 4.2 bounds a media type's type
+// and subtype names at 127 characters each (127 + "/" + 127 = 255).
+const MaxArtifactTypeLength = 255
+
 // Project is a namespace of repositories. RegistryID > 0 makes it a proxy-cache project of that registry.
 type Project struct {
 	ID           int64

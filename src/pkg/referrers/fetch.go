@@ -28,7 +28,7 @@ const peerPoll = 25 * time.Millisecond
 // prefetch warms only the unfiltered list), and as the stale answer when the upstream fails and the
 // filtered list was never cached.
 func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) *fetched {
-	query := requestQuery(q.RawQuery)
+	query := requestQuery(q)
 	key, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, query)
 	if err != nil {
 		return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
@@ -63,17 +63,16 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 	return f
 }
 
-// requestQuery keeps, of the client's query (a malformed pair is dropped, as net/http does), only the
-// parameters that change the upstream's answer: artifactType, when it carries a value. Anything else
-// (n and last: Berth paginates itself; unknown parameters) is neither forwarded nor part of the cache
+// requestQuery is the part of the request that changes the upstream's answer, and so the cache key:
+// the artifactType filter, taken from the typed query (the value the handler parsed, which is also the
+// filter applied to the merged list), never from the raw query string. Anything else (n and last:
+// Berth paginates itself; repeated or unknown parameters) is neither forwarded nor part of the cache
 // key, so junk parameters cannot multiply cache entries or bypass the freshness window.
-func requestQuery(raw string) url.Values {
-	parsed, _ := url.ParseQuery(raw)
-	query := url.Values{}
-	if types := nonEmpty(parsed["artifactType"]); len(types) > 0 {
-		query["artifactType"] = types
+func requestQuery(q content.ReferrersQuery) url.Values {
+	if q.ArtifactType == "" {
+		return url.Values{}
 	}
-	return query
+	return url.Values{"artifactType": {q.ArtifactType}}
 }
 
 // withoutFilter returns query without its artifactType filter.
@@ -82,16 +81,6 @@ func withoutFilter(query url.Values) url.Values {
 	for k, v := range query {
 		if k != "artifactType" {
 			out[k] = v
-		}
-	}
-	return out
-}
-
-func nonEmpty(vs []string) []string {
-	var out []string
-	for _, v := range vs {
-		if v != "" {
-			out = append(out, v)
 		}
 	}
 	return out
