@@ -26,7 +26,9 @@ const peerPoll = 25 * time.Millisecond
 // A request filtered by artifactType is also answered from the unfiltered entry of the same subject:
 // while that is fresh instead of asking the upstream (the filter is applied after the merge anyway, and a
 // prefetch warms only the unfiltered list), and as the stale answer when the upstream fails and the
-// filtered list was never cached.
+// filtered list was never cached. At most maxFilteredPerSubject distinct filters of one subject are
+// asked upstream and cached (filters.go); any further filter refreshes the unfiltered list instead and
+// is filtered locally, so distinct artifactType values cannot multiply upstream requests or entries.
 func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) *fetched {
 	query := requestQuery(q)
 	key, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, query)
@@ -38,11 +40,19 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 		return &fetched{entry: old, status: content.CacheHit}
 	}
 	var all *entry // the unfiltered entry, for a filtered request
-	if base := withoutFilter(query); cacheUp && len(base) != len(query) {
-		if baseKey, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, base); err == nil {
+	if base := withoutFilter(query); len(base) != len(query) {
+		baseKey, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, base)
+		if err != nil {
+			return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
+		}
+		if cacheUp {
 			if all, _ = c.readFirst(ctx, baseKey); all != nil && c.fresh(repo, all) {
 				return &fetched{entry: all, status: content.CacheHit}
 			}
+		}
+		if !c.filters.admit(baseKey, key) {
+			// Too many filters of this subject: the unfiltered list answers, filtered locally.
+			key, query, old = baseKey, base, all
 		}
 	}
 	f, shared, err := c.flights.Do(ctx, key, func(ctx context.Context) (*fetched, error) {
