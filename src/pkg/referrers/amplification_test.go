@@ -113,3 +113,16 @@ func TestDistinctFiltersAreBoundedPerSubject(t *testing.T) {
 		})
 	}
 }
+
+// A freshness window stored before the API bounded it (9300000000 seconds overflowed time.Duration, so
+// every request was a MISS) counts as the longest window: the second request is a HIT.
+func TestHugeFreshnessIsNotAlwaysMiss(t *testing.T) {
+	up := newRegistry(t, ggcrAPI)
+	img := up.srv.PushImage(t, repoPath, "v1")
+	e := newEnv(t, up, cacheKinds[0])
+	p := e.newProject("huge", map[string]string{meta.MetaProxyReferrerAPI: "true", meta.MetaProxyReferrerCacheSecond: "9300000000"})
+	repo := e.repo(repoPath, p)
+	e.mustList(repo, img.Manifest.Digest, "", "MISS")
+	e.mustList(repo, img.Manifest.Digest, "", "HIT")
+	require.Equal(t, 1, up.referrersRequests())
+}
