@@ -20,6 +20,7 @@ type Report struct {
 	Core      *CoreResult
 	Proxy     *ProxyResult
 	Referrers *ReferrersResult
+	Hardening *HardeningResult // issue 8 (hardening.go)
 	Errors    []string
 }
 

@@ -114,6 +114,7 @@ func (r *Report) summary() []summaryRow {
 				ms(b), ms(s)+" (direct from upstream)", fmt.Sprintf("%.2f", float64(b)/float64(s)), "-", "-"))
 		}
 	}
+	rows = append(rows, r.hardeningRows()...)
 	return rows
 }
 
