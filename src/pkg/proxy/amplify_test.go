@@ -213,3 +213,27 @@ func TestBlobHeadDoesNotDownload(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(http.MethodHead, "app/blobs/"+layer.String(), "", nil).status)
 	require.Equal(t, heads, up.hits.path(http.MethodHead, path), "a held blob is answered locally")
 }
+
+// An upstream whose HEAD announces no length: a HEAD still answers the real size, which only the
+// download can tell, so that one HEAD downloads (once) and stores the blob.
+func TestBlobHeadWithoutLengthDownloads(t *testing.T) {
+	up := newUpstream(t, distribution)
+	data := randomBytes(64 << 10)
+	d := up.PushBlob(t, "app", data).Digest
+	e := newEnv(t, up)
+	up.faults.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if !kindOf(r, http.MethodHead, "blobs") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Transfer-Encoding", "chunked")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+	})
+	r := e.do(http.MethodHead, "app/blobs/"+d.String(), "", nil)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Equal(t, strconv.Itoa(len(data)), r.header.Get("Content-Length"))
+	require.Equal(t, 1, up.hits.count(http.MethodHead, "blobs"))
+	require.Equal(t, 1, up.hits.count(http.MethodGet, "blobs"))
+	e.requireStored(d, data)
+}
