@@ -85,75 +85,101 @@ func (r *Runner) RunHardening(ctx context.Context) (res HardeningResult, err err
 	}
 	anon := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 32, DisableCompression: true}}
 	defer anon.CloseIdleConnections()
-	refURL := func(project string, subject digest.Digest, query string) string {
-		return b.URL + "/v2/" + project + "/" + hardRepo + "/referrers/" + subject.String() + query
+	h := &hardRun{r: r, b: b, up: up, anon: anon, res: &res}
+	for _, step := range []func(context.Context) error{h.randomTypes, h.tagMisses, h.filters, h.bigList} {
+		if err = step(ctx); err != nil {
+			return res, err
+		}
 	}
-	mem, err := ReadMemory(b.Pid())
-	if err != nil {
-		return res, err
-	}
-	res.IdleRSS = mem.RSS
+	return res, nil
+}
 
-	r.progress("hardening: %d requests with random %d-byte artifactType values", hardRequests, hardTypeLen)
-	res.RandomTypes = hardRequests
-	_, err = flood(ctx, anon, hardRequests, func(i int) string {
+// hardRun is one run of the hardening scenario: the Berth, its upstream, the anonymous client and the
+// result its steps fill in.
+type hardRun struct {
+	r    *Runner
+	b    *Berth
+	up   *hostileUpstream
+	anon *http.Client
+	res  *HardeningResult
+}
+
+func (h *hardRun) refURL(project string, subject digest.Digest, query string) string {
+	return h.b.URL + "/v2/" + project + "/" + hardRepo + "/referrers/" + subject.String() + query
+}
+
+// randomTypes measures RSS above idle after requests with random artifactType values, half on the
+// project with the Proxy Referrer API and half on the one without.
+func (h *hardRun) randomTypes(ctx context.Context) error {
+	mem, err := ReadMemory(h.b.Pid())
+	if err != nil {
+		return err
+	}
+	h.res.IdleRSS = mem.RSS
+	h.r.progress("hardening: %d requests with random %d-byte artifactType values", hardRequests, hardTypeLen)
+	h.res.RandomTypes = hardRequests
+	_, err = flood(ctx, h.anon, hardRequests, func(i int) string {
 		project := hardProject
 		if i%2 == 1 {
 			project = hardLocal
 		}
-		return refURL(project, smallSubject(1), "?artifactType="+url.QueryEscape(randomType()))
+		return h.refURL(project, smallSubject(1), "?artifactType="+url.QueryEscape(randomType()))
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
-	if mem, err = ReadMemory(b.Pid()); err != nil {
-		return res, err
-	}
-	res.RandomTypesRSS = mem.RSS
+	mem, err = ReadMemory(h.b.Pid())
+	h.res.RandomTypesRSS = mem.RSS
+	return err
+}
 
-	r.progress("hardening: %d anonymous pulls of a tag the upstream does not have", hardRequests)
-	before := up.manifests.Load()
-	res.TagMisses = hardRequests
-	res.TagMissStatuses, err = flood(ctx, anon, hardRequests, func(int) string {
-		return b.URL + "/v2/" + hardProject + "/" + hardRepo + "/manifests/missing"
+// tagMisses counts the upstream manifest requests caused by anonymous pulls of a missing tag.
+func (h *hardRun) tagMisses(ctx context.Context) (err error) {
+	h.r.progress("hardening: %d anonymous pulls of a tag the upstream does not have", hardRequests)
+	before := h.up.manifests.Load()
+	h.res.TagMisses = hardRequests
+	h.res.TagMissStatuses, err = flood(ctx, h.anon, hardRequests, func(int) string {
+		return h.b.URL + "/v2/" + hardProject + "/" + hardRepo + "/manifests/missing"
 	})
-	if err != nil {
-		return res, err
-	}
-	res.TagMissUpstream = up.manifests.Load() - before
+	h.res.TagMissUpstream = h.up.manifests.Load() - before
+	return err
+}
 
-	r.progress("hardening: %d distinct artifactType values on a subject with a fresh unfiltered entry", hardRequests)
-	before = up.referrers.Load()
-	if _, err = flood(ctx, anon, 1, func(int) string { return refURL(hardProject, smallSubject(2), "") }); err != nil {
-		return res, err
+// filters counts the upstream referrers requests caused by one unfiltered request and then distinct
+// artifactType filters of the same subject.
+func (h *hardRun) filters(ctx context.Context) error {
+	h.r.progress("hardening: %d distinct artifactType values on a subject with a fresh unfiltered entry", hardRequests)
+	before := h.up.referrers.Load()
+	if _, err := flood(ctx, h.anon, 1, func(int) string { return h.refURL(hardProject, smallSubject(2), "") }); err != nil {
+		return err
 	}
-	res.FilterRequests = hardRequests
-	_, err = flood(ctx, anon, hardRequests, func(i int) string {
-		return refURL(hardProject, smallSubject(2), "?artifactType="+url.QueryEscape("application/vnd.bench."+strconv.Itoa(i)))
+	h.res.FilterRequests = hardRequests
+	_, err := flood(ctx, h.anon, hardRequests, func(i int) string {
+		return h.refURL(hardProject, smallSubject(2), "?artifactType="+url.QueryEscape("application/vnd.bench."+strconv.Itoa(i)))
 	})
-	if err != nil {
-		return res, err
-	}
-	res.FilterUpstream = up.referrers.Load() - before
+	h.res.FilterUpstream = h.up.referrers.Load() - before
+	return err
+}
 
-	r.progress("hardening: peak RSS while %d clients ask for a %d-page list of %d MB pages", hardClients, hardPages, hardPageBytes/1_000_000)
-	res.BigListClients, res.BigListPages, res.BigListPageBytes = hardClients, hardPages, hardPageBytes
-	if err = ResetPeak(b.Pid()); err != nil {
-		return res, err
+// bigList measures Berth's peak RSS while clients ask at once for the huge list (each with another
+// filter, so that each may cost its own upstream walk).
+func (h *hardRun) bigList(ctx context.Context) (err error) {
+	h.r.progress("hardening: peak RSS while %d clients ask for a %d-page list of %d MB pages", hardClients, hardPages, hardPageBytes/1_000_000)
+	h.res.BigListClients, h.res.BigListPages, h.res.BigListPageBytes = hardClients, hardPages, hardPageBytes
+	if err = ResetPeak(h.b.Pid()); err != nil {
+		return err
 	}
-	before = up.referrers.Load()
-	res.BigListStatuses, err = flood(ctx, anon, hardClients, func(i int) string {
-		return refURL(hardProject, bigSubject, "?n=10000&artifactType="+url.QueryEscape(artifactTypes[i%len(artifactTypes)]))
+	before := h.up.referrers.Load()
+	h.res.BigListStatuses, err = flood(ctx, h.anon, hardClients, func(i int) string {
+		return h.refURL(hardProject, bigSubject, "?n=10000&artifactType="+url.QueryEscape(artifactTypes[i%len(artifactTypes)]))
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
-	res.BigListUpstream = up.referrers.Load() - before
-	if mem, err = ReadMemory(b.Pid()); err != nil {
-		return res, err
-	}
-	res.BigListPeak = mem.Peak
-	return res, nil
+	h.res.BigListUpstream = h.up.referrers.Load() - before
+	mem, err := ReadMemory(h.b.Pid())
+	h.res.BigListPeak = mem.Peak
+	return err
 }
 
 // flood sends n anonymous GETs (URL i from urlOf) from up to 16 concurrent clients, reads every body,

@@ -180,6 +180,12 @@ func TestTagFreshness(t *testing.T) {
 			require.Equal(t, 2, heads(), "concurrent checks after the window are one")
 			requireOK(t, e.get("app/manifests/v1"), b.Body)
 			require.Equal(t, 1, up.hits.path(http.MethodGet, "/v2/app/manifests/"+b.Manifest.Digest.String()))
+
+			// A tag deleted here is asked for again at its next pull.
+			r := e.do(http.MethodDelete, "app/manifests/v1", "", nil)
+			require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+			requireOK(t, e.get("app/manifests/v1"), b.Body)
+			require.Equal(t, 3, heads())
 		})
 	}
 }

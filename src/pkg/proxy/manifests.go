@@ -162,6 +162,17 @@ func (s *Service) fetchManifest(ctx context.Context, up Upstream, repo content.R
 	return m, err
 }
 
+// DeleteManifest deletes through the local service; in a proxy-cache project it also forgets what the
+// upstream said of ref, so that the next pull of a deleted tag asks the upstream again instead of
+// serving the digest the tag named within its freshness window.
+func (s *Service) DeleteManifest(ctx context.Context, repo content.Repo, ref string) error {
+	err := s.Local.DeleteManifest(ctx, repo, ref)
+	if repo.Project.IsProxy() {
+		s.memo.forget(keyOf(refManifest, repo, ref))
+	}
+	return err
+}
+
 // PutManifest accepts, in a proxy-cache project, only manifests that carry a subject: that is how an
 // organisation signs or attests proxied content locally. They must be pushed by digest: the project's
 // tags mirror the upstream's. The one tag accepted is a referrers tag-schema index (sha256-<hex>),

@@ -114,3 +114,10 @@ func (m *memo) checkedDigest(k refKey) (digest.Digest, bool) {
 func (m *memo) setChecked(k refKey, p *meta.Project, d digest.Digest) {
 	m.checked.Put(k, d, m.tagFreshness(p))
 }
+
+// forget drops what the upstream said of k.
+func (m *memo) forget(k refKey) {
+	m.notFound.Delete(k)
+	m.checked.Delete(k)
+	m.sizes.Delete(k)
+}
