@@ -94,7 +94,8 @@ func (e *env) flood(n int, method, rest string) map[int]int {
 }
 
 // 1000 anonymous misses of one tag cost at most two upstream requests within the negative-cache
-// window (the issue saw 1000 HEADs); the same holds for a missing digest and a missing blob. Once the
+// window (the issue saw 1000 HEADs); the same holds for a missing digest, a missing blob and the tag
+// list of a missing repository. Once the
 // window passed, the upstream is asked again and a tag pushed meanwhile is found. With the negative
 // cache off, every miss asks.
 func TestNegativeCache(t *testing.T) {
@@ -115,6 +116,9 @@ func TestNegativeCache(t *testing.T) {
 	require.Equal(t, map[int]int{http.StatusNotFound: 1000}, e.flood(1000, http.MethodGet, "app/blobs/"+missing.String()))
 	require.Equal(t, map[int]int{http.StatusNotFound: 1000}, e.flood(1000, http.MethodHead, "app/blobs/"+missing.String()))
 	require.LessOrEqual(t, up.hits.count(http.MethodGet, "blobs")+up.hits.count(http.MethodHead, "blobs"), 2, "blob misses asked upstream")
+
+	require.Equal(t, map[int]int{http.StatusNotFound: 1000}, e.flood(1000, http.MethodGet, "nothing/tags/list"))
+	require.LessOrEqual(t, up.hits.count(http.MethodGet, "tags"), 2, "tag lists of a missing repository asked upstream")
 
 	// Within the window a tag pushed upstream is still unknown here; after it, found.
 	img := up.PushImage(t, "app", "v1")

@@ -260,16 +260,28 @@ func hasSubject(body []byte) bool {
 	return json.Unmarshal(body, &m) == nil && m.Subject != nil && m.Subject.Digest != ""
 }
 
-// ListTags lists the upstream's tags, or the local ones when the upstream fails.
+// ListTags lists the upstream's tags, or the local ones when the upstream fails. Concurrent listings of
+// one repository share one upstream listing, and an upstream "not found" is remembered for the
+// negative-cache TTL (memo.go).
 func (s *Service) ListTags(ctx context.Context, repo content.Repo, last string, n int) ([]string, error) {
 	if !repo.Project.IsProxy() {
 		return s.Local.ListTags(ctx, repo, last, n)
+	}
+	k := keyOf(refTags, repo, "")
+	if s.memo.isNotFound(k) {
+		return nil, errUnknownUpstream(errcode.ErrNameUnknown)
 	}
 	up, err := s.upstreams.Upstream(ctx, repo.Project)
 	if err != nil {
 		return nil, err
 	}
-	tags, upErr := up.ListTags(ctx, repo.Path)
+	tags, _, upErr := s.tagLists.Do(ctx, k.flight(), func(ctx context.Context) ([]string, error) {
+		tags, err := up.ListTags(ctx, repo.Path)
+		if registry.IsNotFound(err) {
+			s.memo.setNotFound(k)
+		}
+		return tags, err
+	})
 	if upErr != nil {
 		if servesLocal(upErr) {
 			if local, err := s.Local.ListTags(ctx, repo, last, n); err == nil {

@@ -16,7 +16,7 @@ import (
 // turn their requests into as many upstream requests (each of which costs rate limit at Docker Hub):
 //
 //   - notFound: an upstream "not found" for a manifest (tag or digest) or blob of a (project,
-//     repository, reference) is answered locally for negTTL (Options.NegativeCacheTTL). A tag pushed
+//     repository, reference), or for a repository's tag list, is answered locally for negTTL (Options.NegativeCacheTTL). A tag pushed
 //     upstream meanwhile shows once that time has passed.
 //   - sizes: the size the upstream gave for a blob in answer to a HEAD, for blobSizeTTL (a digest's
 //     size cannot change; a blob deleted upstream meanwhile is found missing by the GET).
@@ -49,6 +49,7 @@ type refKind byte
 const (
 	refManifest refKind = iota + 1
 	refBlob
+	refTags // a repository's tag list (ref "")
 )
 
 // refKey names a reference in a repository of a project.

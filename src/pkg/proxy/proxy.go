@@ -77,6 +77,7 @@ type Service struct {
 	manifests *syncutil.Group[string, *content.Manifest]
 	tagChecks *syncutil.Group[string, *content.Manifest] // one upstream check per tag at a time
 	blobStats *syncutil.Group[string, int64]             // one upstream blob HEAD per blob at a time
+	tagLists  *syncutil.Group[string, []string]          // one upstream tag listing per repository at a time
 	memo      *memo
 }
 
@@ -96,6 +97,7 @@ func New(local Local, upstreams Upstreams, blobs storage.BlobWriter, links meta.
 		manifests: syncutil.NewGroup[string, *content.Manifest](opts.FillTimeout),
 		tagChecks: syncutil.NewGroup[string, *content.Manifest](opts.FillTimeout),
 		blobStats: syncutil.NewGroup[string, int64](opts.FillTimeout),
+		tagLists:  syncutil.NewGroup[string, []string](opts.FillTimeout),
 		memo:      newMemo(opts),
 	}
 }
