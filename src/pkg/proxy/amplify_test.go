@@ -236,7 +236,6 @@ func TestBlobHeadWithoutLengthDownloads(t *testing.T) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("Transfer-Encoding", "chunked")
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
 	})
