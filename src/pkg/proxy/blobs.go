@@ -166,7 +166,12 @@ func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Dig
 		go func() {
 			defer cancel()
 			defer s.fills.remove(key, f)
-			err := s.runFill(fctx, up, repo, d, f)
+			var err error
+			if s.memo.isNotFound(k) { // a fill that ended just before this one started answers it
+				err = errUnknownUpstream(errcode.ErrBlobUnknown)
+			} else {
+				err = s.runFill(fctx, up, repo, d, f)
+			}
 			switch {
 			case errcode.IsCode(err, errcode.ErrBlobUnknown):
 				s.memo.setNotFound(k)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 
@@ -143,6 +144,9 @@ func (s *Service) staleTag(ctx context.Context, repo content.Repo, tag string, u
 func (s *Service) fetchManifest(ctx context.Context, up Upstream, repo content.Repo, d digest.Digest, tag string) (*content.Manifest, error) {
 	key := repo.Name + "@" + d.String() + ":" + tag
 	m, _, err := s.manifests.Do(ctx, key, func(ctx context.Context) (*content.Manifest, error) {
+		if s.memo.isNotFound(keyOf(refManifest, repo, d.String())) { // a fetch that ended just before answers it
+			return nil, errUnknownUpstream(errcode.ErrManifestUnknown)
+		}
 		um, err := up.GetManifest(ctx, repo.Path, d.String())
 		if err != nil {
 			if registry.IsNotFound(err) {
@@ -276,6 +280,9 @@ func (s *Service) ListTags(ctx context.Context, repo content.Repo, last string, 
 		return nil, err
 	}
 	tags, _, upErr := s.tagLists.Do(ctx, k.flight(), func(ctx context.Context) ([]string, error) {
+		if s.memo.isNotFound(k) { // a listing that ended just before this one started answers it
+			return nil, &registry.Error{Kind: registry.NotFound, Err: errors.New("the upstream did not know the repository moments ago")}
+		}
 		tags, err := up.ListTags(ctx, repo.Path)
 		if registry.IsNotFound(err) {
 			s.memo.setNotFound(k)
