@@ -21,6 +21,7 @@ type Report struct {
 	Proxy     *ProxyResult
 	Referrers *ReferrersResult
 	Mirror    *MirrorResult
+	Hardening *HardeningResult // issue 8 (hardening.go)
 	Errors    []string
 
 	Console *ConsoleResult // issue 14 (console.go)

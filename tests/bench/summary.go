@@ -122,6 +122,7 @@ func (r *Report) proxyRows() []summaryRow {
 			met: yesNo(c.Mem.Peak < 100<<20)}, name))
 	}
 	rows = append(rows, r.consoleSummary()...)
+	rows = append(rows, r.hardeningRows()...)
 	return rows
 }
 

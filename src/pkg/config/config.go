@@ -35,6 +35,9 @@ type Config struct {
 	UpstreamHeaderTimeout time.Duration
 	UpstreamMaxConns      int
 	BlobFillTimeout       time.Duration
+	// Amplification control for proxy-cache projects (package proxy, memo.go).
+	ProxyNegativeCacheTTL time.Duration
+	ProxyTagFreshness     time.Duration
 
 	ReferrersCacheTTL       time.Duration
 	ReferrersFreshness      time.Duration
@@ -72,6 +75,8 @@ func Defaults() Config {
 		UpstreamHeaderTimeout:   30 * time.Second,
 		UpstreamMaxConns:        64,
 		BlobFillTimeout:         30 * time.Minute,
+		ProxyNegativeCacheTTL:   30 * time.Second,
+		ProxyTagFreshness:       time.Minute,
 		ReferrersCacheTTL:       7 * 24 * time.Hour,
 		ReferrersFreshness:      30 * time.Second,
 		ReferrersPageSize:       1000,
@@ -118,6 +123,8 @@ func (c *Config) settings() []setting {
 		{"upstream-header-timeout", "response-header timeout toward upstream registries", &c.UpstreamHeaderTimeout},
 		{"upstream-max-conns", "maximum connections per upstream host", &c.UpstreamMaxConns},
 		{"blob-fill-timeout", "how long one upstream blob download may take", &c.BlobFillTimeout},
+		{"proxy-negative-cache-ttl", "how long an upstream \"not found\" for a manifest or blob is answered without asking again (0 = every miss asks)", &c.ProxyNegativeCacheTTL},
+		{"proxy-tag-freshness", "how long a tag checked upstream is served from its local copy without asking again; per project: metadata proxy_tag_freshness_seconds (0 = every pull asks)", &c.ProxyTagFreshness},
 		{"referrers-cache-ttl", "how long an upstream referrers answer is kept (served when the upstream fails)", &c.ReferrersCacheTTL},
 		{"referrers-freshness", "how long a cached referrers answer is served without asking the upstream", &c.ReferrersFreshness},
 		{"referrers-page-size", "referrers page size when the client sends no n", &c.ReferrersPageSize},
@@ -237,6 +244,8 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.TLSClientCAFile == "" || c.TLSCertFile != "", "conflict: %s needs %s (and tls-key-file)", "tls-client-ca-file", "tls-cert-file")
 	check(c.UpstreamReferrersMaxBytes > 0, "%s: must be > 0", "upstream-referrers-max-bytes")
 	check(c.UpstreamReferrersMaxEntries > 0, "%s: must be > 0", "upstream-referrers-max-entries")
+	check(c.ProxyNegativeCacheTTL >= 0, "%s: must be >= 0", "proxy-negative-cache-ttl")
+	check(c.ProxyTagFreshness >= 0, "%s: must be >= 0", "proxy-tag-freshness")
 	return errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -28,7 +29,20 @@ const (
 	// MetaAllowSparseManifests lets pushes of the project reference content the repository does not
 	// hold (see Project.AllowSparseManifests).
 	MetaAllowSparseManifests = "allow_sparse_manifests"
+	// MetaProxyTagFreshnessSecond is how long, in seconds, a tag of a proxy-cache project checked with
+	// the upstream is served from its local copy without asking again.
+	MetaProxyTagFreshnessSecond = "proxy_tag_freshness_seconds"
 )
+
+// MaxMetadataSeconds bounds the *_seconds project metadata (MetaProxyReferrerCacheSecond,
+// MetaProxyTagFreshnessSecond): one week, the longest an upstream referrers answer is kept. The API
+// refuses larger values; Seconds clamps any stored before that check.
+const MaxMetadataSeconds = 7 * 24 * 60 * 60
+
+// MaxArtifactTypeLength is the longest artifactType accepted from a client (a referrers filter) or
+// used as a key: an artifactType is a media type, and RFC 6838 section 4.2 bounds a media type's type
+// and subtype names at 127 characters each (127 + "/" + 127 = 255).
+const MaxArtifactTypeLength = 255
 
 // Project is a namespace of repositories. RegistryID > 0 makes it a proxy-cache project of that registry.
 type Project struct {
@@ -58,6 +72,25 @@ func (p *Project) ProxyReferrerAPI() bool {
 // never served: a GET of it answers 404 until it is pushed.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
 func (p *Project) AllowSparseManifests() bool { return isTrue(p.Metadata[MetaAllowSparseManifests]) }
+
+// Seconds returns the duration held by p's metadata key, a count of seconds; ok is false when the key
+// is absent or not a non-negative decimal integer. A value over MaxMetadataSeconds counts as
+// MaxMetadataSeconds, so no stored value can overflow time.Duration (9300000000 seconds would wrap
+// negative).
+func (p *Project) Seconds(key string) (d time.Duration, ok bool) {
+	v, present := p.Metadata[key]
+	if !present {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		if !errors.Is(err, strconv.ErrRange) {
+			return 0, false
+		}
+		n = MaxMetadataSeconds // all digits, beyond uint64
+	}
+	return time.Duration(min(n, MaxMetadataSeconds)) * time.Second, true
+}
 
 func isTrue(v string) bool { return v == "true" || v == "1" }
 

@@ -11,20 +11,65 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
-// StatBlob reports a blob's size: locally when held, else by starting (or joining) its fill and waiting
-// for the upstream's answer, so a HEAD before a GET costs no second upstream request.
+// StatBlob reports a blob's size: locally when held; else from the download of it in progress, when
+// one runs; else by asking the upstream with a HEAD, once at a time per blob however many clients ask.
+// A HEAD downloads and stores nothing
+// (https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#checking-if-content-exists-in-the-registry).
+// Only an upstream that announces no size in its HEAD answer makes the blob be downloaded: the size
+// answered must be the real one.
 func (s *Service) StatBlob(ctx context.Context, repo content.Repo, d digest.Digest) (int64, error) {
 	size, err := s.Local.StatBlob(ctx, repo, d)
 	if err == nil || !repo.Project.IsProxy() || !errcode.IsCode(err, errcode.ErrBlobUnknown) {
+		return size, err
+	}
+	k := keyOf(refBlob, repo, d.String())
+	if s.memo.isNotFound(k) {
+		return 0, errUnknownUpstream(errcode.ErrBlobUnknown)
+	}
+	if f := s.fills.running(fillKey(repo, d)); f != nil {
+		return s.fillSize(ctx, repo, d, f)
+	}
+	if size, ok := s.memo.blobSize(k); ok {
+		return size, nil
+	}
+	up, err := s.upstreams.Upstream(ctx, repo.Project)
+	if err != nil {
+		return 0, err
+	}
+	size, _, err = s.blobStats.Do(ctx, k.flight(), func(ctx context.Context) (int64, error) {
+		// A HEAD that ended just before this one started answers it.
+		if s.memo.isNotFound(k) {
+			return 0, errUnknownUpstream(errcode.ErrBlobUnknown)
+		}
+		if size, ok := s.memo.blobSize(k); ok {
+			return size, nil
+		}
+		size, err := up.StatBlob(ctx, repo.Path, d)
+		switch {
+		case registry.IsNotFound(err):
+			s.memo.setNotFound(k)
+		case err == nil && size >= 0:
+			s.memo.setBlobSize(k, size)
+		}
+		return size, upstreamError(err, errcode.ErrBlobUnknown)
+	})
+	if err != nil || size >= 0 {
 		return size, err
 	}
 	f, err := s.startFill(ctx, repo, d)
 	if err != nil {
 		return 0, err
 	}
+	return s.fillSize(ctx, repo, d, f)
+}
+
+// fillSize returns the size of the blob f downloads, once the upstream announced it (or, when it does
+// not, once the download is stored).
+func (s *Service) fillSize(ctx context.Context, repo content.Repo, d digest.Digest, f *fill) (int64, error) {
 	if err := waitFor(ctx, f.sizeKnown); err != nil {
 		return 0, err
 	}
@@ -106,20 +151,30 @@ func (s *Service) FetchBlob(ctx context.Context, repo content.Repo, d digest.Dig
 // startFill joins the download of d into repo, starting it when none runs. The download runs detached
 // from ctx with its own timeout: a client hanging up does not abort it for the others.
 func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Digest) (*fill, error) {
+	k := keyOf(refBlob, repo, d.String())
+	if s.memo.isNotFound(k) {
+		return nil, errUnknownUpstream(errcode.ErrBlobUnknown)
+	}
 	up, err := s.upstreams.Upstream(ctx, repo.Project)
 	if err != nil {
 		return nil, err
 	}
-	key := repo.Name + "@" + d.String()
+	key := fillKey(repo, d)
 	f, leader := s.fills.join(key)
 	if leader {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.FillTimeout)
 		go func() {
 			defer cancel()
 			defer s.fills.remove(key, f)
-			err := s.runFill(fctx, up, repo, d, f)
+			var err error
+			if s.memo.isNotFound(k) { // a fill that ended just before this one started answers it
+				err = errUnknownUpstream(errcode.ErrBlobUnknown)
+			} else {
+				err = s.runFill(fctx, up, repo, d, f)
+			}
 			switch {
 			case errcode.IsCode(err, errcode.ErrBlobUnknown):
+				s.memo.setNotFound(k)
 				s.log.DebugContext(fctx, "blob unknown upstream", "repository", repo.Name, "digest", d)
 			case err != nil && f.isVerified():
 				// Its readers got the verified bytes; the blob is just not held, and the next pull downloads it again.
@@ -132,6 +187,9 @@ func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Dig
 	}
 	return f, nil
 }
+
+// fillKey names the download of d into repo.
+func fillKey(repo content.Repo, d digest.Digest) string { return repo.Name + "@" + d.String() }
 
 // runFill downloads d into a temporary file that f's readers follow, verifies it, releases the readers
 // (they may then have the last byte), and only then makes it durable and links it: the client does not

@@ -175,6 +175,7 @@ type env struct {
 	svc     *proxy.Service
 	project *meta.Project
 	srv     *httptest.Server
+	opts    proxy.Options // of the proxy service serve builds
 }
 
 // registryRow is how the env's registry row is configured.
@@ -227,7 +228,7 @@ func newEnv(t *testing.T, up *upstream, row ...registryRow) *env {
 // serve (re)starts the proxy service and the /v2/ server, with the proxy linking blobs through links.
 func (e *env) serve(links meta.BlobLinkStore) {
 	log := slog.New(slog.DiscardHandler)
-	e.svc = proxy.New(e.local, proxy.NewClients(e.store, e.box, registry.Options{}), e.fs, links, log, proxy.Options{})
+	e.svc = proxy.New(e.local, proxy.NewClients(e.store, e.box, registry.Options{}), e.fs, links, log, e.opts)
 	e.srv = httptest.NewServer(berthhttp.New(e.svc, e.store, auth.NewAuthenticator(adminPassword), log, berthhttp.Options{}))
 	e.t.Cleanup(e.srv.Close)
 	// Downloads outlive the responses that started them: let them end before the temp dirs go.
@@ -307,6 +308,18 @@ func (e *env) requireStored(d digest.Digest, data []byte) {
 	got, err := io.ReadAll(b)
 	require.NoError(e.t, err)
 	require.True(e.t, bytes.Equal(data, got), "stored bytes of %s differ", d)
+}
+
+// requireNotStored checks (once the downloads settled) that storage does not hold d and that the
+// repository has no link to it.
+func (e *env) requireNotStored(d digest.Digest) {
+	e.t.Helper()
+	e.settle()
+	_, err := e.fs.Open(context.Background(), d)
+	require.ErrorIs(e.t, err, storage.ErrNotFound, "blob %s stored", d)
+	entries, err := os.ReadDir(filepath.Join(e.root, "tmp"))
+	require.NoError(e.t, err)
+	require.Empty(e.t, entries, "temporary files left behind")
 }
 
 // requireNoTemp checks (once the downloads settled) that no temporary write is left in storage.

@@ -16,7 +16,7 @@ func upstreamError(err error, notFound errcode.Code) error {
 	}
 	switch {
 	case registry.IsNotFound(err):
-		return notFound.WithMessage("unknown to the upstream registry")
+		return errUnknownUpstream(notFound)
 	case registry.IsRateLimited(err):
 		return errcode.ErrTooManyRequests.Wrap(err, "the upstream registry is rate-limiting requests")
 	case registry.IsUnauthorized(err):

@@ -242,6 +242,13 @@ func (g *fillGroup) join(key string) (f *fill, leader bool) {
 	return f, true
 }
 
+// running returns the fill in progress for key, or nil; it never starts one.
+func (g *fillGroup) running(key string) *fill {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.fills[key]
+}
+
 func (g *fillGroup) remove(key string, f *fill) {
 	g.mu.Lock()
 	if g.fills[key] == f {

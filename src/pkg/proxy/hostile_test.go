@@ -42,15 +42,6 @@ func newHostileEnv(t *testing.T, opts registry.Options) (*env, *registrytest.Hos
 	return e, h
 }
 
-// requireNotStored checks (once the downloads settled) that d is neither in storage nor left as a
-// temporary file.
-func (e *env) requireNotStored(d digest.Digest) {
-	e.t.Helper()
-	e.requireNoTemp()
-	_, err := e.fs.Open(context.Background(), d)
-	require.Error(e.t, err, "blob %s must not be stored", d)
-}
-
 // Point (b), end to end: a blob redirect to an internal address from a registry that counts as public
 // is a 502 for the client; nothing of the internal response is streamed or stored, and the internal
 // listener is never reached.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 
@@ -11,11 +12,14 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/registry"
 )
 
 // GetManifest serves a manifest of a proxy-cache project: by digest from local storage when held, else
-// from the upstream; by tag after one upstream HEAD that names the current digest. When the upstream
-// fails (anything but a 404) and a local copy exists, the local copy is served with Stale set.
+// from the upstream; by tag after one upstream HEAD that names the current digest, or from the local
+// copy of the digest the upstream named within the project's tag freshness window. When the upstream
+// fails (anything but a 404) and a local copy exists, the local copy is served with Stale set. An
+// upstream 404 is remembered for the negative-cache TTL (memo.go).
 func (s *Service) GetManifest(ctx context.Context, repo content.Repo, ref string) (*content.Manifest, error) {
 	if !repo.Project.IsProxy() {
 		return s.Local.GetManifest(ctx, repo, ref)
@@ -38,15 +42,59 @@ func (s *Service) getProxied(ctx context.Context, repo content.Repo, ref string)
 		} else if !errcode.IsCode(err, errcode.ErrManifestUnknown) {
 			return nil, err
 		}
+		if s.memo.isNotFound(keyOf(refManifest, repo, ref)) {
+			return nil, errUnknownUpstream(errcode.ErrManifestUnknown)
+		}
 		return s.fetchManifest(ctx, up, repo, d, "")
 	}
+	k := keyOf(refManifest, repo, ref)
+	if s.memo.isNotFound(k) {
+		return nil, errUnknownUpstream(errcode.ErrManifestUnknown)
+	}
+	if m := s.freshTag(ctx, repo, k); m != nil {
+		return m, nil
+	}
+	m, _, err := s.tagChecks.Do(ctx, k.flight(), func(ctx context.Context) (*content.Manifest, error) {
+		// A check that ended between this caller's look at the memo and now answers it.
+		if s.memo.isNotFound(k) {
+			return nil, errUnknownUpstream(errcode.ErrManifestUnknown)
+		}
+		if m := s.freshTag(ctx, repo, k); m != nil {
+			return m, nil
+		}
+		return s.checkTag(ctx, up, repo, ref, k)
+	})
+	return m, err
+}
 
+// freshTag returns the local copy of the digest the upstream named for tag k within the project's
+// freshness window, or nil.
+func (s *Service) freshTag(ctx context.Context, repo content.Repo, k refKey) *content.Manifest {
+	if s.memo.tagFreshness(repo.Project) <= 0 {
+		return nil
+	}
+	d, ok := s.memo.checkedDigest(k)
+	if !ok {
+		return nil
+	}
+	m, err := s.Local.GetManifest(ctx, repo, d.String())
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// checkTag asks the upstream which digest tag names and serves it (fetching it when not held). It runs
+// once per tag at a time, whoever asks meanwhile shares its answer.
+func (s *Service) checkTag(ctx context.Context, up Upstream, repo content.Repo, ref string, k refKey) (*content.Manifest, error) {
 	desc, headErr := up.ManifestExists(ctx, repo.Path, ref)
 	if headErr != nil {
 		if servesLocal(headErr) {
 			if m := s.staleTag(ctx, repo, ref, headErr); m != nil {
 				return m, nil
 			}
+		} else {
+			s.memo.setNotFound(k)
 		}
 		return nil, upstreamError(headErr, errcode.ErrManifestUnknown)
 	}
@@ -57,6 +105,7 @@ func (s *Service) getProxied(ctx context.Context, repo content.Repo, ref string)
 				return nil, err
 			}
 		}
+		s.memo.setChecked(k, repo.Project, m.Digest)
 		return m, nil
 	}
 	m, err := s.fetchManifest(ctx, up, repo, desc.Digest, ref)
@@ -67,7 +116,15 @@ func (s *Service) getProxied(ctx context.Context, repo content.Repo, ref string)
 			return local, nil
 		}
 	}
+	if err == nil {
+		s.memo.setChecked(k, repo.Project, m.Digest)
+	}
 	return m, err
+}
+
+// errUnknownUpstream is the answer for a reference the upstream said, recently, it does not hold.
+func errUnknownUpstream(notFound errcode.Code) error {
+	return notFound.WithMessage("unknown to the upstream registry")
 }
 
 // staleTag returns the local manifest of tag marked Stale, or nil when there is none; upErr is the
@@ -87,8 +144,14 @@ func (s *Service) staleTag(ctx context.Context, repo content.Repo, tag string, u
 func (s *Service) fetchManifest(ctx context.Context, up Upstream, repo content.Repo, d digest.Digest, tag string) (*content.Manifest, error) {
 	key := repo.Name + "@" + d.String() + ":" + tag
 	m, _, err := s.manifests.Do(ctx, key, func(ctx context.Context) (*content.Manifest, error) {
+		if s.memo.isNotFound(keyOf(refManifest, repo, d.String())) { // a fetch that ended just before answers it
+			return nil, errUnknownUpstream(errcode.ErrManifestUnknown)
+		}
 		um, err := up.GetManifest(ctx, repo.Path, d.String())
 		if err != nil {
+			if registry.IsNotFound(err) {
+				s.memo.setNotFound(keyOf(refManifest, repo, d.String()))
+			}
 			return nil, upstreamError(err, errcode.ErrManifestUnknown)
 		}
 		if um.Digest != d {
@@ -101,6 +164,17 @@ func (s *Service) fetchManifest(ctx context.Context, up Upstream, repo content.R
 		return m, nil
 	})
 	return m, err
+}
+
+// DeleteManifest deletes through the local service; in a proxy-cache project it also forgets what the
+// upstream said of ref, so that the next pull of a deleted tag asks the upstream again instead of
+// serving the digest the tag named within its freshness window.
+func (s *Service) DeleteManifest(ctx context.Context, repo content.Repo, ref string) error {
+	err := s.Local.DeleteManifest(ctx, repo, ref)
+	if repo.Project.IsProxy() {
+		s.memo.forget(keyOf(refManifest, repo, ref))
+	}
+	return err
 }
 
 // PutManifest accepts, in a proxy-cache project, only manifests that carry a subject: that is how an
@@ -194,16 +268,31 @@ func hasSubject(body []byte) bool {
 	return json.Unmarshal(body, &m) == nil && m.Subject != nil && m.Subject.Digest != ""
 }
 
-// ListTags lists the upstream's tags, or the local ones when the upstream fails.
+// ListTags lists the upstream's tags, or the local ones when the upstream fails. Concurrent listings of
+// one repository share one upstream listing, and an upstream "not found" is remembered for the
+// negative-cache TTL (memo.go).
 func (s *Service) ListTags(ctx context.Context, repo content.Repo, last string, n int) ([]string, error) {
 	if !repo.Project.IsProxy() {
 		return s.Local.ListTags(ctx, repo, last, n)
+	}
+	k := keyOf(refTags, repo, "")
+	if s.memo.isNotFound(k) {
+		return nil, errUnknownUpstream(errcode.ErrNameUnknown)
 	}
 	up, err := s.upstreams.Upstream(ctx, repo.Project)
 	if err != nil {
 		return nil, err
 	}
-	tags, upErr := up.ListTags(ctx, repo.Path)
+	tags, _, upErr := s.tagLists.Do(ctx, k.flight(), func(ctx context.Context) ([]string, error) {
+		if s.memo.isNotFound(k) { // a listing that ended just before this one started answers it
+			return nil, &registry.Error{Kind: registry.NotFound, Err: errors.New("the upstream did not know the repository moments ago")}
+		}
+		tags, err := up.ListTags(ctx, repo.Path)
+		if registry.IsNotFound(err) {
+			s.memo.setNotFound(k)
+		}
+		return tags, err
+	})
 	if upErr != nil {
 		if servesLocal(upErr) {
 			if local, err := s.Local.ListTags(ctx, repo, last, n); err == nil {

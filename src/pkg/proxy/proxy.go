@@ -3,8 +3,11 @@
 // on demand. Non-proxy projects pass straight through to the local service.
 //
 // Manifests by digest are served locally when held; by tag, one upstream HEAD decides whether the local
-// copy is current. Blobs are downloaded once per digest however many clients ask, streamed to every
-// waiting client from the growing temporary file, and committed only after their digest is verified.
+// copy is current, at most once per tag freshness window and once at a time however many clients ask.
+// Blobs are downloaded once per digest however many clients ask, streamed to every waiting client from
+// the growing temporary file, and committed only after their digest is verified; a HEAD of a blob not
+// held asks the upstream with a HEAD and downloads nothing. An upstream "not found" is remembered for
+// a short time (memo.go), so repeated misses cost one upstream request.
 package proxy
 
 import (
@@ -28,6 +31,8 @@ type Upstream interface {
 	ManifestExists(ctx context.Context, repo, ref string) (registry.Descriptor, error)
 	GetManifest(ctx context.Context, repo, ref string) (*registry.Manifest, error)
 	GetBlob(ctx context.Context, repo string, d digest.Digest, offset int64) (io.ReadCloser, int64, error)
+	// StatBlob asks with HEAD for a blob's size (-1: not announced), downloading nothing.
+	StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)
 	ListTags(ctx context.Context, repo string) ([]string, error)
 }
 
@@ -48,6 +53,13 @@ type Local interface {
 type Options struct {
 	// FillTimeout bounds one upstream blob download, independent of the clients waiting for it.
 	FillTimeout time.Duration
+	// NegativeCacheTTL is how long an upstream "not found" for a manifest or blob reference is answered
+	// without asking the upstream again (config proxy-negative-cache-ttl). 0: not remembered.
+	NegativeCacheTTL time.Duration
+	// TagFreshness is how long a tag checked with the upstream is served from its local copy without
+	// asking again, for projects without metadata proxy_tag_freshness_seconds (config
+	// proxy-tag-freshness). 0: every pull of a tag asks the upstream.
+	TagFreshness time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -63,6 +75,10 @@ type Service struct {
 	fills     *fillGroup
 	onPull    func(ctx context.Context, repo content.Repo, subject digest.Digest)
 	manifests *syncutil.Group[string, *content.Manifest]
+	tagChecks *syncutil.Group[string, *content.Manifest] // one upstream check per tag at a time
+	blobStats *syncutil.Group[string, int64]             // one upstream blob HEAD per blob at a time
+	tagLists  *syncutil.Group[string, []string]          // one upstream tag listing per repository at a time
+	memo      *memo
 }
 
 var _ content.Service = (*Service)(nil)
@@ -79,6 +95,10 @@ func New(local Local, upstreams Upstreams, blobs storage.BlobWriter, links meta.
 		Local: local, upstreams: upstreams, blobs: blobs, links: links, log: log, opts: opts,
 		fills:     newFillGroup(),
 		manifests: syncutil.NewGroup[string, *content.Manifest](opts.FillTimeout),
+		tagChecks: syncutil.NewGroup[string, *content.Manifest](opts.FillTimeout),
+		blobStats: syncutil.NewGroup[string, int64](opts.FillTimeout),
+		tagLists:  syncutil.NewGroup[string, []string](opts.FillTimeout),
+		memo:      newMemo(opts),
 	}
 }
 

@@ -120,6 +120,8 @@ type Controller struct {
 	decoded *decodedEntries
 	// near spares hot keys the shared cache's round trip (nil: off, or the cache is in process).
 	near *nodeCache
+	// filters bounds the filtered lists asked upstream per subject (filters.go).
+	filters *filterBudget
 }
 
 // fetched is the outcome of one cache lookup-or-refresh.
@@ -143,6 +145,7 @@ func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cac
 		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
 		decoded: newDecodedEntries(decodedMaxCount, decodedMaxSize),
 		near:    nearCacheFor(c, opts),
+		filters: newFilterBudget(opts.CacheTTL, opts.Now),
 	}
 }
 
@@ -159,12 +162,11 @@ func nearCacheFor(c cache.Cache, opts Options) *nodeCache {
 // requests once they were answered).
 func (c *Controller) Coalesced() uint64 { return c.flights.Coalesced() }
 
-// freshness returns the project's freshness window: metadata proxy_referrer_cache_seconds, else the default.
+// freshness returns the project's freshness window: metadata proxy_referrer_cache_seconds (at most
+// meta.MaxMetadataSeconds), else the default.
 func (c *Controller) freshness(p *meta.Project) time.Duration {
-	if v, ok := p.Metadata[meta.MetaProxyReferrerCacheSecond]; ok {
-		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second
-		}
+	if d, ok := p.Seconds(meta.MetaProxyReferrerCacheSecond); ok {
+		return d
 	}
 	return c.opts.Freshness
 }

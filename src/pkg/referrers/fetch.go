@@ -26,9 +26,11 @@ const peerPoll = 25 * time.Millisecond
 // A request filtered by artifactType is also answered from the unfiltered entry of the same subject:
 // while that is fresh instead of asking the upstream (the filter is applied after the merge anyway, and a
 // prefetch warms only the unfiltered list), and as the stale answer when the upstream fails and the
-// filtered list was never cached.
+// filtered list was never cached. At most maxFilteredPerSubject distinct filters of one subject are
+// asked upstream and cached (filters.go); any further filter refreshes the unfiltered list instead and
+// is filtered locally, so distinct artifactType values cannot multiply upstream requests or entries.
 func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) *fetched {
-	query := requestQuery(q.RawQuery)
+	query := requestQuery(q)
 	key, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, query)
 	if err != nil {
 		return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
@@ -38,11 +40,19 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 		return &fetched{entry: old, status: content.CacheHit}
 	}
 	var all *entry // the unfiltered entry, for a filtered request
-	if base := withoutFilter(query); cacheUp && len(base) != len(query) {
-		if baseKey, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, base); err == nil {
+	if base := withoutFilter(query); len(base) != len(query) {
+		baseKey, err := cachekey.Referrers(repo.Project.ID, repo.Project.RegistryID, repo.Path, subject, base)
+		if err != nil {
+			return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
+		}
+		if cacheUp {
 			if all, _ = c.readFirst(ctx, baseKey); all != nil && c.fresh(repo, all) {
 				return &fetched{entry: all, status: content.CacheHit}
 			}
+		}
+		if !c.filters.admit(baseKey, key) {
+			// Too many filters of this subject: the unfiltered list answers, filtered locally.
+			key, query, old = baseKey, base, all
 		}
 	}
 	f, shared, err := c.flights.Do(ctx, key, func(ctx context.Context) (*fetched, error) {
@@ -63,17 +73,16 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 	return f
 }
 
-// requestQuery keeps, of the client's query (a malformed pair is dropped, as net/http does), only the
-// parameters that change the upstream's answer: artifactType, when it carries a value. Anything else
-// (n and last: Berth paginates itself; unknown parameters) is neither forwarded nor part of the cache
+// requestQuery is the part of the request that changes the upstream's answer, and so the cache key:
+// the artifactType filter, taken from the typed query (the value the handler parsed, which is also the
+// filter applied to the merged list), never from the raw query string. Anything else (n and last:
+// Berth paginates itself; repeated or unknown parameters) is neither forwarded nor part of the cache
 // key, so junk parameters cannot multiply cache entries or bypass the freshness window.
-func requestQuery(raw string) url.Values {
-	parsed, _ := url.ParseQuery(raw)
-	query := url.Values{}
-	if types := nonEmpty(parsed["artifactType"]); len(types) > 0 {
-		query["artifactType"] = types
+func requestQuery(q content.ReferrersQuery) url.Values {
+	if q.ArtifactType == "" {
+		return url.Values{}
 	}
-	return query
+	return url.Values{"artifactType": {q.ArtifactType}}
 }
 
 // withoutFilter returns query without its artifactType filter.
@@ -82,16 +91,6 @@ func withoutFilter(query url.Values) url.Values {
 	for k, v := range query {
 		if k != "artifactType" {
 			out[k] = v
-		}
-	}
-	return out
-}
-
-func nonEmpty(vs []string) []string {
-	var out []string
-	for _, v := range vs {
-		if v != "" {
-			out = append(out, v)
 		}
 	}
 	return out

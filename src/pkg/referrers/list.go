@@ -13,8 +13,15 @@ import (
 	"github.com/berth-registry/berth/src/pkg/registry"
 )
 
-// ListReferrers answers a referrers request. Projects without the toggle get the local answer.
+// ListReferrers answers a referrers request
+// (https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers).
+// Projects without the toggle get the local answer. Every referrers request passes here, so this is
+// where the client's parameters are checked: an artifactType longer than meta.MaxArtifactTypeLength is
+// refused (400 BAD_REQUEST) before it reaches a cache key, a map or an upstream.
 func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) (*content.ReferrersPage, error) {
+	if err := checkQuery(q); err != nil {
+		return nil, err
+	}
 	if !repo.Project.ProxyReferrerAPI() {
 		c.count(repo, "OFF")
 		return c.local.ListReferrers(ctx, repo, subject, q)
@@ -72,6 +79,14 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 func (c *Controller) pushedHere(ctx context.Context, repo content.Repo, subject digest.Digest) bool {
 	a, err := c.index.GetArtifact(ctx, repo.Name, subject.String())
 	return err == nil && a.Origin == meta.OriginPushed
+}
+
+// checkQuery refuses parameters no valid request carries.
+func checkQuery(q content.ReferrersQuery) error {
+	if n := len(q.ArtifactType); n > meta.MaxArtifactTypeLength {
+		return errcode.ErrBadRequest.WithMessage("artifactType is %d bytes long; a media type has at most %d", n, meta.MaxArtifactTypeLength)
+	}
+	return nil
 }
 
 func (c *Controller) count(repo content.Repo, status string) {

@@ -1,4 +1,5 @@
-// Package syncutil coalesces concurrent requests for the same thing into one piece of work.
+// Package syncutil coalesces concurrent requests for the same thing into one piece of work (Group), and
+// holds the one bounded, expiring map type for in-process caches keyed by client input (TTLMap).
 package syncutil
 
 import (

@@ -20,6 +20,9 @@ var boolMetadata = map[string]bool{
 	"enable_content_trust": true, "enable_content_trust_cosign": true, "prevent_vul": true, "auto_scan": true,
 }
 
+// secondsMetadata are the keys whose values are durations in whole seconds, 0..meta.MaxMetadataSeconds.
+var secondsMetadata = map[string]bool{meta.MetaProxyReferrerCacheSecond: true, meta.MetaProxyTagFreshnessSecond: true}
+
 // int32Metadata are Harbor's proxy-cache settings, integers that may be -1 (no limit).
 var int32Metadata = map[string]bool{"proxy_speed_kb": true, "max_upstream_conn": true}
 
@@ -37,10 +40,10 @@ func normalizeMetadata(key, value string) (string, error) {
 			return "", errcode.ErrBadRequest.WithMessage("metadata %s must be \"true\" or \"false\", got %q", key, value)
 		}
 		return strconv.FormatBool(b), nil
-	case key == meta.MetaProxyReferrerCacheSecond:
+	case secondsMetadata[key]:
 		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || n < 0 {
-			return "", errcode.ErrBadRequest.WithMessage("metadata %s must be a non-negative integer, got %q", key, value)
+		if err != nil || n < 0 || n > meta.MaxMetadataSeconds {
+			return "", errcode.ErrBadRequest.WithMessage("metadata %s must be a whole number of seconds from 0 to %d (one week), got %q", key, meta.MaxMetadataSeconds, value)
 		}
 		return strconv.FormatInt(n, 10), nil
 	case key == mirror.MetaNamespaces:

@@ -7,11 +7,18 @@
 // a push is visible at once on the node that took it. Pushes taken by other nodes sharing the database
 // show here within the TTL given to New, as project changes do (package projectcache). Lists that failed
 // are not cached; empty lists are (they are the common answer for unsigned content).
+//
+// Memory: the cache is bounded in lists, artifacts and list length, and its keys come from clients, so
+// they are bounded too: a repository or subject longer than maxKeyPart, or an artifactType longer than
+// meta.MaxArtifactTypeLength, is read through without being cached, and every key part stored is a
+// copy (strings.Clone), never a slice of the request that carried it (which would pin the whole request
+// line in memory for as long as the entry lives).
 package referrercache
 
 import (
 	"context"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +56,9 @@ const (
 	maxLists     = 4096
 	maxArtifacts = 64 << 10
 	maxListLen   = 1024
+	// maxKeyPart bounds a repository name or a subject digest in a key (repository names are at most
+	// 255 bytes, sha512 digests 135).
+	maxKeyPart = 255
 )
 
 // Option tunes a Store.
@@ -77,9 +87,10 @@ func (s *Store) ListReferrers(ctx context.Context, repo, subject, artifactType s
 		return cloneAll(c.arts), nil
 	}
 	arts, err := s.ArtifactStore.ListReferrers(ctx, repo, subject, artifactType)
-	if err != nil || s.ttl <= 0 || len(arts) > maxListLen {
+	if err != nil || s.ttl <= 0 || len(arts) > maxListLen || !cacheable(k) {
 		return arts, err
 	}
+	k = key{strings.Clone(repo), strings.Clone(subject), strings.Clone(artifactType)}
 	c = cached{arts: cloneAll(arts), expires: s.now().Add(s.ttl)}
 	s.mu.Lock()
 	if s.gen == gen {
@@ -92,6 +103,11 @@ func (s *Store) ListReferrers(ctx context.Context, repo, subject, artifactType s
 	}
 	s.mu.Unlock()
 	return arts, nil
+}
+
+// cacheable reports whether k is small enough to be kept.
+func cacheable(k key) bool {
+	return len(k.repo) <= maxKeyPart && len(k.subject) <= maxKeyPart && len(k.artifactType) <= meta.MaxArtifactTypeLength
 }
 
 // PutArtifact records through the wrapped store, then drops the cached lists of a's subject.

@@ -3,6 +3,9 @@ package referrercache_test
 import (
 	"context"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -190,4 +193,61 @@ func TestConcurrentReadsAndPushes(t *testing.T) {
 	got, err := s.ListReferrers(ctx, repo, subject, "")
 	require.NoError(t, err)
 	require.Len(t, got, 8, "every push is visible once all writes returned")
+}
+
+// An artifactType longer than a media type can be is read through but never kept: a client must not
+// be able to make the cache hold its junk.
+func TestOversizeKeyIsNotCached(t *testing.T) {
+	ctx := context.Background()
+	s, c, _, _ := setup(t)
+	long := "application/" + strings.Repeat("x", 500<<10)
+	for range 2 {
+		got, err := s.ListReferrers(ctx, repo, subject, long)
+		require.NoError(t, err)
+		require.Empty(t, got)
+	}
+	require.EqualValues(t, 2, c.lists.Load(), "an oversize key is read from the store every time")
+	at := "application/" + strings.Repeat("x", meta.MaxArtifactTypeLength-len("application/"))
+	for range 2 {
+		_, err := s.ListReferrers(ctx, repo, subject, at)
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 3, c.lists.Load(), "a %d-byte artifactType is cached", len(at))
+}
+
+// The key of a cached list must not keep the client's request alive: net/http hands out the query and
+// path as slices of one request-line string, so a key that is such a slice pins the whole line (a
+// 500 KB query per entry, in the issue) for as long as the entry lives. Thirty-two 1 MiB "request
+// lines" whose small artifactType and repository slices were used as keys must be collectable once
+// the requests are gone.
+func TestKeysDoNotRetainRequestMemory(t *testing.T) {
+	ctx := context.Background()
+	s, c, _, _ := setup(t)
+	const requests, lineSize = 32, 1 << 20
+	filler := strings.Repeat("j", lineSize)
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for i := range requests {
+		// A fresh request line each time, as net/http allocates one per request.
+		line := "GET /v2/" + repo + "/referrers/" + subject + "?junk=" + filler + "&artifactType=application/x-" + strconv.Itoa(i) + " HTTP/1.1"
+		start := strings.Index(line, "/v2/") + len("/v2/")
+		repoSlice := line[start : start+len(repo)]
+		at := line[strings.Index(line, "artifactType=")+len("artifactType=") : strings.LastIndex(line, " ")]
+		_, err := s.ListReferrers(ctx, repoSlice, subject, at)
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, requests, c.lists.Load())
+	retained := int64(heap()) - int64(before)
+	require.Less(t, retained, int64(requests*lineSize/4),
+		"%d KiB still held after %d requests of %d KiB: cache keys pin the request lines", retained>>10, requests, lineSize>>10)
+	// The entries are still cached (the test measured a live cache, not an emptied one).
+	_, err := s.ListReferrers(ctx, repo, subject, "application/x-0")
+	require.NoError(t, err)
+	require.EqualValues(t, requests, c.lists.Load())
 }
