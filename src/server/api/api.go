@@ -151,10 +151,15 @@ func (a *API) routes() {
 	m.HandleFunc("DELETE "+Prefix+"/registries/{id}", a.deleteRegistry)
 }
 
-// ServeHTTP routes the request; paths and methods without a route get NOT_FOUND or a 405 UNSUPPORTED
+// ServeHTTP routes the request. A state-changing request without a JSON Content-Type is refused with 415
+// UNSUPPORTED_MEDIA_TYPE (requireJSON, the CSRF guard); paths and methods without a route get NOT_FOUND or a 405 UNSUPPORTED
 // (with Allow) in the JSON error shape instead of the mux's plain-text answers.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := a.mux.Handler(r); pattern != "" {
+		if err := requireJSON(r); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 		a.mux.ServeHTTP(w, r)
 		return
 	}

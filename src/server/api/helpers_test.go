@@ -75,7 +75,7 @@ type req struct {
 	method, path string
 	body         any // string, []byte, or a value to encode as JSON; nil for none
 	user         string
-	header       map[string]string
+	header       map[string]string // set after the default Content-Type application/json of a body
 }
 
 func (e *env) do(r req) *httptest.ResponseRecorder {
@@ -98,6 +98,9 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 		hr.SetBasicAuth(auth.AdminUser, adminPassword)
 	case "bad":
 		hr.SetBasicAuth(auth.AdminUser, "wrong")
+	}
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
