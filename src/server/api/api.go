@@ -4,7 +4,8 @@
 //
 // Every endpoint except ping and health requires the admin (HTTP Basic). Anonymous callers may list and
 // read public projects. Registry secrets are sealed with a secret.Box before they reach the store and
-// are never returned (Harbor's "*****" stands in for them) nor logged.
+// are never returned (Harbor's "*****" stands in for them) nor logged, and a stored secret is only ever
+// sent to the type, URL and TLS settings it was saved with: changing those needs the credential again.
 package api
 
 import (
