@@ -47,8 +47,9 @@ type Component struct {
 // saved (as Harbor does).
 type RegistryPinger interface {
 	// PingRegistry returns nil when the registry r answers its API base endpoint with r's settings and
-	// credentials. r.AccessSecret is plaintext. r.ID is 0 for a registry not stored yet. The error text
-	// is shown to the admin, so it must not contain the secret.
+	// credentials. r.AccessSecret is plaintext. r.ID is 0 for a registry not stored yet. The admin is
+	// told the kind and status of a *registry.Error (pingFailure); the error text is logged, so it must
+	// not contain the secret.
 	PingRegistry(ctx context.Context, r meta.Registry) error
 }
 

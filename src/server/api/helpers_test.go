@@ -171,3 +171,14 @@ func idOf(t *testing.T, loc string) int64 {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// decodeMessage returns the message of the one Harbor error of a response.
+func decodeMessage(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var body struct {
+		Errors []struct{ Code, Message string } `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
+	require.Len(t, body.Errors, 1)
+	return body.Errors[0].Message
+}

@@ -65,17 +65,18 @@ func (a *API) sealSecret(plain string) (string, error) {
 }
 
 // check pings the upstream described by r with the plaintext secret; a failure is BAD_REQUEST with the
-// pinger's message (the secret masked, should it appear).
+// kind of failure (pingFailure), and the cause, the secret masked should it appear, is logged.
 func (a *API) check(ctx context.Context, r meta.Registry, plain string) error {
 	r.AccessSecret = plain
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := a.pinger.PingRegistry(ctx, r); err != nil {
-		msg := err.Error()
+		cause := err.Error()
 		if plain != "" {
-			msg = strings.ReplaceAll(msg, plain, maskedSecret)
+			cause = strings.ReplaceAll(cause, plain, maskedSecret)
 		}
-		return errcode.ErrBadRequest.WithMessage("the registry is unhealthy: %s", msg)
+		a.log.WarnContext(ctx, "registry check failed", "registry", r.Name, "id", r.ID, "url", r.URL, "err", cause)
+		return errcode.ErrBadRequest.WithMessage("the registry is unhealthy: %s", pingFailure(err))
 	}
 	return nil
 }
