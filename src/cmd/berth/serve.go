@@ -132,7 +132,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer prefetch.Close()
 	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
 
-	authn := auth.NewAuthenticator(password)
+	// Failed logins are counted per client address and per user name and locked out exponentially.
+	authn := auth.NewAuthenticator(password, auth.WithThrottle(auth.NewThrottle(auth.ThrottleOptions{}), log.With("component", "auth")))
 	// The registry handlers only read projects: they get the cached ones without a copy per request.
 	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects.ReadOnly(), authn, log.With("component", "registry"),
 		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize})

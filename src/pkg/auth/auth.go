@@ -5,6 +5,7 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
@@ -33,23 +34,57 @@ type Principal struct {
 // Authenticator checks request credentials.
 type Authenticator struct {
 	adminHash [32]byte
+	throttle  *Throttle // nil: failed logins are not slowed
+	log       *slog.Logger
+}
+
+// Option tunes NewAuthenticator.
+type Option func(*Authenticator)
+
+// WithThrottle slows failed logins with t and logs each failed login to log.
+func WithThrottle(t *Throttle, log *slog.Logger) Option {
+	return func(a *Authenticator) {
+		a.throttle = t
+		if log != nil {
+			a.log = log
+		}
+	}
 }
 
 // NewAuthenticator returns an Authenticator for the admin password.
-func NewAuthenticator(adminPassword string) *Authenticator {
-	return &Authenticator{adminHash: sha256.Sum256([]byte(adminPassword))}
+func NewAuthenticator(adminPassword string, opts ...Option) *Authenticator {
+	a := &Authenticator{adminHash: sha256.Sum256([]byte(adminPassword)), log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // Authenticate returns the caller. Requests without credentials are anonymous; wrong credentials are an
-// UNAUTHORIZED error.
+// UNAUTHORIZED error. With a Throttle, a login from a client address or for a user name locked after
+// repeated failures is TOOMANYREQUESTS (429), and its password is not checked; every failed login is
+// logged with the client address.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
 		return Principal{}, nil
 	}
+	if a.throttle != nil {
+		if wait := a.throttle.Wait(r.RemoteAddr, user); wait > 0 {
+			return Principal{}, errcode.ErrTooManyRequests.WithMessage("too many failed logins: retry in %s", retryAfter(wait))
+		}
+	}
 	h := sha256.Sum256([]byte(pass))
 	if user == AdminUser && subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
+		if a.throttle != nil {
+			a.throttle.Succeeded(r.RemoteAddr, user)
+		}
 		return Principal{Name: user, Admin: true}, nil
+	}
+	if a.throttle != nil {
+		addrN, userN, lock := a.throttle.Failed(r.RemoteAddr, user)
+		a.log.WarnContext(r.Context(), "login failed", "client", r.RemoteAddr, "user", userKey(user),
+			"client_failures", addrN, "user_failures", userN, "locked_for", lock)
 	}
 	return Principal{}, errcode.ErrUnauthorized.WithMessage("invalid username or password")
 }
