@@ -13,7 +13,16 @@ import (
 )
 
 // Option tunes New.
-type Option func(*accessLog)
+type Option func(*options)
+
+type options struct {
+	log       *accessLog
+	noMetrics bool
+}
+
+// WithoutMetrics leaves /metrics out of the handler (404), for when main serves the metrics on a
+// listener of their own (metrics-addr).
+func WithoutMetrics() Option { return func(o *options) { o.noMetrics = true } }
 
 // WithAccessLogWriter lets the request log line be formatted without slog's generic machinery and
 // written to out, in format "text" or "json". It is only correct when log (New's) is a plain
@@ -21,7 +30,8 @@ type Option func(*accessLog)
 // the line is then exactly what that handler would write. Lines with strings that need quoting still go
 // through log.
 func WithAccessLogWriter(out io.Writer, format string) Option {
-	return func(a *accessLog) {
+	return func(o *options) {
+		a := o.log
 		switch format {
 		case "text", "":
 			a.out, a.json = out, false
@@ -31,13 +41,19 @@ func WithAccessLogWriter(out io.Writer, format string) Option {
 	}
 }
 
-// New returns the root handler.
+// New returns the root handler. It serves /metrics unless WithoutMetrics is given.
 func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts ...Option) http.Handler {
+	o := options{log: &accessLog{log: log}}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", registry)
 	mux.Handle("/v2", http.RedirectHandler("/v2/", http.StatusMovedPermanently))
 	mux.Handle("/api/", api)
-	mux.Handle("GET /metrics", m.Handler())
+	if !o.noMetrics {
+		mux.Handle("GET /metrics", m.Handler())
+	}
 	// Registry traffic, nearly all requests, skips the mux's pattern matching: the registry handler parses
 	// and validates /v2/ paths itself (a path the mux would clean, with "." or ".." segments or "//", is an
 	// invalid repository name there).
@@ -48,11 +64,7 @@ func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts 
 		}
 		mux.ServeHTTP(w, r)
 	})
-	al := &accessLog{log: log}
-	for _, o := range opts {
-		o(al)
-	}
-	return logRequests(root, m, al)
+	return logRequests(root, m, o.log)
 }
 
 // statusWriter records the status and body size of a response.

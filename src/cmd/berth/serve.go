@@ -84,7 +84,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	m := metrics.New()
+	var metricsOpts []metrics.Option
+	if cfg.MetricsProjectNames {
+		metricsOpts = append(metricsOpts, metrics.WithProjectNames())
+	}
+	m := metrics.New(metricsOpts...)
 	health := []api.Component{{Name: "database", Checker: store}}
 	var kv cache.Cache
 	if cfg.RedisURL != "" {
@@ -156,9 +160,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	serverOpts := []server.Option{server.WithAccessLogWriter(logOut, cfg.LogFormat)}
+	if cfg.MetricsAddr != "" {
+		serverOpts = append(serverOpts, server.WithoutMetrics())
+	}
 	srv := &http.Server{
 		// log is a plain handler on logOut (newLogger): request lines may be formatted directly.
-		Handler:           server.New(v2, apiH, m, log, server.WithAccessLogWriter(logOut, cfg.LogFormat)),
+		Handler:           server.New(v2, apiH, m, log, serverOpts...),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -176,6 +184,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)
+		}
+	}
+	if cfg.MetricsAddr != "" {
+		if err := serveMetrics(bg, cfg.MetricsAddr, m.Handler(), log.With("component", "metrics")); err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
 		}
 	}
 

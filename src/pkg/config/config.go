@@ -46,6 +46,12 @@ type Config struct {
 	ReferrersPrefetchWorker int
 	ReferrersNodeCache      time.Duration
 	MemoryCacheBytes        int64
+
+	MetricsAddr         string // "" = /metrics on the main listener
+	MetricsProjectNames bool   // false = private projects are labelled "private"
+	ReadHeaderTimeout   time.Duration
+	IdleTimeout         time.Duration
+	StallTimeout        time.Duration
 }
 
 // Defaults returns the embedded defaults.
@@ -70,6 +76,9 @@ func Defaults() Config {
 		ReferrersPrefetchWorker: 4,
 		ReferrersNodeCache:      time.Second,
 		MemoryCacheBytes:        64 << 20,
+		ReadHeaderTimeout:       30 * time.Second,
+		IdleTimeout:             2 * time.Minute,
+		StallTimeout:            time.Minute,
 	}
 }
 
@@ -77,7 +86,7 @@ func Defaults() Config {
 type setting struct {
 	name  string // flag name; env is BERTH_ + upper(snake); YAML key is snake
 	usage string
-	ptr   any // *string, *int, *int64, *time.Duration
+	ptr   any // *string, *int, *int64, *time.Duration, *bool
 }
 
 func (c *Config) settings() []setting {
@@ -106,6 +115,11 @@ func (c *Config) settings() []setting {
 		{"referrers-prefetch-workers", "concurrent background referrers prefetches", &c.ReferrersPrefetchWorker},
 		{"referrers-node-cache", "with Redis: how long a node reuses a referrers cache entry it read or wrote before reading Redis again (0 = every request reads Redis)", &c.ReferrersNodeCache},
 		{"memory-cache-bytes", "size bound of the in-process cache used when no Redis is configured", &c.MemoryCacheBytes},
+		{"metrics-addr", "address of a separate listener serving /metrics; when set, the main listener no longer serves it. Empty = /metrics on the main listener", &c.MetricsAddr},
+		{"metrics-project-names", "label metrics with the names of private projects too (default: they are labelled \"private\"); only with a private metrics-addr", &c.MetricsProjectNames},
+		{"read-header-timeout", "how long a client may take to send a request's headers", &c.ReadHeaderTimeout},
+		{"idle-timeout", "how long an idle keep-alive connection is kept open", &c.IdleTimeout},
+		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},
 	}
 }
 
@@ -190,6 +204,9 @@ func (c *Config) validate() error {
 	if c.ReferrersFreshness < 0 || c.ReferrersCacheTTL < c.ReferrersFreshness {
 		errs = append(errs, errors.New("referrers-freshness must be >= 0 and <= referrers-cache-ttl"))
 	}
+	if c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.StallTimeout <= 0 {
+		errs = append(errs, errors.New("read-header-timeout, idle-timeout and stall-timeout must be > 0"))
+	}
 	if c.ReferrersUpstreamPages <= 0 || c.UpstreamMaxConns <= 0 || c.ReferrersPrefetchWorker < 0 {
 		errs = append(errs, errors.New("referrers-upstream-pages and upstream-max-conns must be > 0, referrers-prefetch-workers >= 0"))
 	}
@@ -253,6 +270,12 @@ func assign(ptr any, v string) error {
 			return err
 		}
 		*p = d
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return err
+		}
+		*p = b
 	default:
 		return fmt.Errorf("unsupported setting type %T", ptr)
 	}
@@ -272,6 +295,8 @@ func show(ptr any) string {
 		return strconv.FormatInt(*p, 10)
 	case *time.Duration:
 		return p.String()
+	case *bool:
+		return strconv.FormatBool(*p)
 	}
 	return ""
 }

@@ -65,7 +65,7 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 
 func (c *Controller) count(repo content.Repo, status string) {
 	if c.metrics != nil {
-		c.metrics.ReferrersRequests.WithLabelValues(repo.Project.Name, status).Inc()
+		c.metrics.ReferrersRequests.WithLabelValues(c.metrics.ProjectLabel(repo.Project.Name, repo.Project.Public()), status).Inc()
 	}
 }
 
