@@ -18,6 +18,17 @@ type Option func(*options)
 type options struct {
 	log       *accessLog
 	noMetrics bool
+	stall     *stallGuard
+}
+
+// WithStallTimeout cuts clients that move no bytes for d: a request body that delivers none, a response
+// the client does not read (see stallGuard). d <= 0 leaves connections unguarded.
+func WithStallTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.stall = &stallGuard{timeout: d, now: time.Now}
+		}
+	}
 }
 
 // WithoutMetrics leaves /metrics out of the handler (404), for when main serves the metrics on a
@@ -64,7 +75,7 @@ func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts 
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return logRequests(root, m, o.log)
+	return logRequests(root, m, o.log, o.stall)
 }
 
 // statusWriter records the status and body size of a response.
@@ -103,10 +114,15 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
-func logRequests(next http.Handler, m *metrics.Metrics, log *accessLog) http.Handler {
+func logRequests(next http.Handler, m *metrics.Metrics, log *accessLog, stall *stallGuard) http.Handler {
 	hm := &httpMetrics{m: m}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if stall != nil {
+			var done func()
+			w, done = stall.wrap(w, r)
+			defer done()
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {

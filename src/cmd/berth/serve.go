@@ -160,15 +160,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	serverOpts := []server.Option{server.WithAccessLogWriter(logOut, cfg.LogFormat)}
+	serverOpts := []server.Option{server.WithAccessLogWriter(logOut, cfg.LogFormat), server.WithStallTimeout(cfg.StallTimeout)}
 	if cfg.MetricsAddr != "" {
 		serverOpts = append(serverOpts, server.WithoutMetrics())
 	}
+	// No ReadTimeout or WriteTimeout: they would bound a whole blob transfer. Stalls are cut by
+	// server.WithStallTimeout instead, which moves the deadlines with progress.
 	srv := &http.Server{
 		// log is a plain handler on logOut (newLogger): request lines may be formatted directly.
 		Handler:           server.New(v2, apiH, m, log, serverOpts...),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -83,4 +85,22 @@ func TestMetricsOnTheMainListenerByDefault(t *testing.T) {
 	status, body := get(t, main+"/metrics")
 	require.Equal(t, http.StatusOK, status)
 	require.True(t, strings.Contains(body, `berth_http_requests_total{code="200",method="GET",route="api"} 1`))
+}
+
+// TestStallTimeoutIsWired: with --stall-timeout, a request body that stops arriving is cut: the API
+// answers that reading the body failed instead of waiting for the rest.
+func TestStallTimeoutIsWired(t *testing.T) {
+	r := startServe(t, []string{"berth listening"}, "--stall-timeout", "200ms")
+	conn, err := net.Dial("tcp", r.addrs["berth listening"])
+	require.NoError(t, err)
+	defer func() { _ = conn.Close() }()
+	_, err = io.WriteString(conn, "POST /api/v2.0/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWRtaW46cHc=\r\n"+
+		"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"project_name\":")
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // a safety net against a hang
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode, string(body))
+	require.Contains(t, string(body), "reading the request body failed")
 }
