@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -220,10 +221,12 @@ func TestManifestGetErrors(t *testing.T) {
 		{"unknown digest", "/v2/private/app/manifests/" + digest.FromString("x").String(), http.StatusNotFound, "MANIFEST_UNKNOWN"},
 		{"other repository", "/v2/private/other/manifests/v1", http.StatusNotFound, "MANIFEST_UNKNOWN"},
 		{"malformed digest", "/v2/private/app/manifests/sha256:baddigeststring", http.StatusBadRequest, "DIGEST_INVALID"},
-		{"malformed tag", "/v2/private/app/manifests/.bad", http.StatusNotFound, "MANIFEST_UNKNOWN"},
+		{"malformed tag", "/v2/private/app/manifests/.bad", http.StatusBadRequest, "MANIFEST_INVALID"},
+		{"tag too long", "/v2/private/app/manifests/" + strings.Repeat("t", 129), http.StatusBadRequest, "MANIFEST_INVALID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireError(t, e.do(req{method: http.MethodGet, path: tc.path}), tc.status, tc.code)
+			require.Equal(t, tc.status, e.do(req{method: http.MethodHead, path: tc.path}).status, "HEAD")
 		})
 	}
 }
