@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -124,7 +126,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// briefly, with the same cross-node delay as projects. Every artifact write goes through this wrapper,
 	// so this node's pushes are visible at once.
 	artifacts := referrercache.New(store, 2*time.Second)
-	localSvc := local.New(blobs, artifacts, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log})
+	localSvc := local.New(blobs, artifacts, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log,
+		UploadKey: deriveKey(key, "berth upload session binding")})
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{FillTimeout: cfg.BlobFillTimeout})
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
@@ -259,4 +262,12 @@ func redactURL(s string) string {
 // ListReferrers routes referrers requests to the Proxy Referrer API controller.
 func (s service) ListReferrers(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) (*content.ReferrersPage, error) {
 	return s.refs.ListReferrers(ctx, repo, subject, q)
+}
+
+// deriveKey derives a key for one purpose from the secret key, so that the secret key itself is used
+// only to seal credentials. Every node sharing the secret key derives the same keys.
+func deriveKey(secretKey []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secretKey)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }

@@ -12,11 +12,13 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
 	_ "crypto/sha256" // registers sha256 with go-digest
 	_ "crypto/sha512" // registers sha512 with go-digest
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +63,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// UploadKey keys the MAC that binds upload session IDs to their repository. Every node serving one
+	// storage must use the same key (main derives it from the secret key). nil: a random key, so that
+	// sessions end with the process.
+	UploadKey []byte
 }
 
 // Service implements content.Service on a BlobStore and the meta roles. It is safe for concurrent use.
@@ -72,6 +78,7 @@ type Service struct {
 	defPage   int
 	now       func() time.Time
 	pulls     *pullRecorder
+	uploadKey []byte
 }
 
 var _ content.Service = (*Service)(nil)
@@ -96,7 +103,12 @@ func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if len(opts.UploadKey) == 0 {
+		opts.UploadKey = make([]byte, 32)
+		_, _ = rand.Read(opts.UploadKey) // crypto/rand.Read never fails (Go 1.24+)
+	}
 	return &Service{
+		uploadKey: slices.Clone(opts.UploadKey),
 		blobs:     blobs,
 		artifacts: artifacts,
 		links:     links,
