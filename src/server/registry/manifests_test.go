@@ -150,6 +150,19 @@ func TestManifestPushErrors(t *testing.T) {
 	withMissingConfig := bytes.Replace(valid, []byte(e.mustConfigDigest(valid)), []byte(missing.String()), 1)
 	indexMissingChild := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":[{"mediaType":"` +
 		ocispec.MediaTypeImageManifest + `","size":10,"digest":"` + missing.String() + `"}]}`)
+	resized := func(field string) []byte { // valid with the size of the config or of the first layer one more
+		var m ocispec.Manifest
+		require.NoError(t, json.Unmarshal(valid, &m))
+		if field == "config" {
+			m.Config.Size++
+		} else {
+			m.Layers[0].Size++
+		}
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		return b
+	}
+	duplicateKey := append(bytes.Clone(valid[:len(valid)-1]), []byte(`,"schemaVersion":2}`)...)
 	oversize := append(bytes.Clone(valid[:len(valid)-1]), []byte(`,"annotations":{"pad":"`+string(bytes.Repeat([]byte("x"), content.MaxManifestSize))+`"}}`)...)
 
 	for _, tc := range []struct {
@@ -173,6 +186,9 @@ func TestManifestPushErrors(t *testing.T) {
 		{"missing layer", "t", ocispec.MediaTypeImageManifest, withMissingLayer, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
 		{"missing config", "t", ocispec.MediaTypeImageManifest, withMissingConfig, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
 		{"index with missing manifest", "t", ocispec.MediaTypeImageIndex, indexMissingChild, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
+		{"config size differs from the blob", "t", ocispec.MediaTypeImageManifest, resized("config"), http.StatusBadRequest, "MANIFEST_INVALID"},
+		{"layer size differs from the blob", "t", ocispec.MediaTypeImageManifest, resized("layer"), http.StatusBadRequest, "MANIFEST_INVALID"},
+		{"duplicate JSON key", "t", ocispec.MediaTypeImageManifest, duplicateKey, http.StatusBadRequest, "MANIFEST_INVALID"},
 		{"digest reference does not match", digest.FromString("x").String(), ocispec.MediaTypeImageManifest, valid, http.StatusBadRequest, "DIGEST_INVALID"},
 		{"trailing whitespace changes the digest", validD.String(), ocispec.MediaTypeImageManifest, append(bytes.Clone(valid), ' ', ' '), http.StatusBadRequest, "DIGEST_INVALID"},
 		{"malformed digest reference", "sha256:baddigeststring", ocispec.MediaTypeImageManifest, valid, http.StatusBadRequest, "DIGEST_INVALID"},

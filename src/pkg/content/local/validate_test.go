@@ -28,6 +28,7 @@ func TestParseManifest(t *testing.T) {
 		{name: "OCI image with subject", contentType: ocispec.MediaTypeImageManifest, body: ociImage, want: parsedManifest{
 			mediaType: ocispec.MediaTypeImageManifest, artifactType: "application/vnd.example.config", subject: digest.Digest(subj),
 			annotations: map[string]string{"k": "v"}, blobs: []digest.Digest{digest.Digest(cfg), digest.Digest(layer)},
+			sizes: map[digest.Digest]int64{digest.Digest(cfg): 2, digest.Digest(layer): 5},
 		}},
 		{name: "no Content-Type: the body says", body: ociImage, want: parsedManifest{
 			mediaType: ocispec.MediaTypeImageManifest, artifactType: "application/vnd.example.config", subject: digest.Digest(subj),
@@ -63,6 +64,26 @@ func TestParseManifest(t *testing.T) {
 			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":-1}}`, code: errcode.ErrManifestInvalid},
 		{name: "bad subject digest", contentType: ocispec.MediaTypeImageManifest,
 			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":1},"subject":{"digest":"sha256:x","size":1}}`, code: errcode.ErrManifestInvalid},
+		{name: "duplicate top-level key", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"schemaVersion":2}`, code: errcode.ErrManifestInvalid},
+		{name: "duplicate digest in a descriptor", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + layer + `","digest":"` + cfg + `","size":2}}`, code: errcode.ErrManifestInvalid},
+		{name: "duplicate subject", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"subject":{"mediaType":"m","digest":"` + subj +
+				`","size":1},"subject":{"mediaType":"m","digest":"` + layer + `","size":1}}`, code: errcode.ErrManifestInvalid},
+		{name: "duplicate annotation", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"annotations":{"a":"1","b":"2","a":"3"}}`,
+			code: errcode.ErrManifestInvalid},
+		{name: "duplicate key deep in an array", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"layers":[{"mediaType":"l","digest":"` + layer +
+				`","size":5,"urls":[],"annotations":{"x":{"y":1,"y":2}}}]}`, code: errcode.ErrManifestInvalid},
+		{name: "one key in several objects is fine", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2,"annotations":{"mediaType":"x"}},"annotations":{"size":"y"}}`,
+			want: parsedManifest{mediaType: ocispec.MediaTypeImageManifest, artifactType: "c", blobs: []digest.Digest{digest.Digest(cfg)},
+				annotations: map[string]string{"size": "y"}}},
+		{name: "descriptors of one digest disagree on its size", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"layers":[{"mediaType":"l","digest":"` + cfg + `","size":3}]}`,
+			code: errcode.ErrManifestInvalid},
 		{name: "missing schemaVersion", contentType: ocispec.MediaTypeImageManifest,
 			body: `{"config":{"mediaType":"c","digest":"` + cfg + `","size":1}}`, code: errcode.ErrManifestInvalid},
 	} {
@@ -73,6 +94,9 @@ func TestParseManifest(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
+			if tc.want.sizes == nil {
+				got.sizes = nil // checked where the case gives them
+			}
 			require.Equal(t, tc.want, *got)
 		})
 	}
