@@ -69,24 +69,35 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	if !ok {
 		return Principal{}, nil
 	}
+	account := throttleAccount(user)
 	if a.throttle != nil {
-		if wait := a.throttle.Wait(r.RemoteAddr, user); wait > 0 {
+		if wait := a.throttle.Wait(r.RemoteAddr, account); wait > 0 {
 			return Principal{}, errcode.ErrTooManyRequests.WithMessage("too many failed logins: retry in %s", retryAfter(wait))
 		}
 	}
 	h := sha256.Sum256([]byte(pass))
 	if user == AdminUser && subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
 		if a.throttle != nil {
-			a.throttle.Succeeded(r.RemoteAddr, user)
+			a.throttle.Succeeded(r.RemoteAddr, account)
 		}
 		return Principal{Name: user, Admin: true}, nil
 	}
 	if a.throttle != nil {
-		addrN, userN, lock := a.throttle.Failed(r.RemoteAddr, user)
+		addrN, userN, lock := a.throttle.Failed(r.RemoteAddr, account)
 		a.log.WarnContext(r.Context(), "login failed", "client", r.RemoteAddr, "user", userKey(user),
 			"client_failures", addrN, "user_failures", userN, "locked_for", lock)
 	}
 	return Principal{}, errcode.ErrUnauthorized.WithMessage("invalid username or password")
+}
+
+// throttleAccount is the user key failed logins are counted under: the admin's own, and one shared by
+// every other name. No other account exists, so guesses at other names gain nothing, and sharing their
+// key keeps an attacker from flooding the user map with names until the admin's record is evicted.
+func throttleAccount(user string) string {
+	if user == AdminUser {
+		return AdminUser
+	}
+	return ""
 }
 
 // Authorize decides whether p may perform act on project. An anonymous caller gets UNAUTHORIZED (so

@@ -116,18 +116,33 @@ func TestThrottleSuccessIsNeverDelayed(t *testing.T) {
 }
 
 func TestThrottleMemoryIsBounded(t *testing.T) {
-	x := newThrottled(t, ThrottleOptions{MaxEntries: 50})
+	x := newThrottled(t, ThrottleOptions{MaxEntries: 50, Free: 3000})
 	long := strings.Repeat("u", 10000)
 	for i := range 2000 {
-		require.Equal(t, "401", x.login(fmt.Sprintf("10.%d.%d.%d:1", i>>16, (i>>8)&255, i&255), fmt.Sprintf("%d%s", i, long), "guess"))
+		addr := fmt.Sprintf("10.%d.%d.%d:1", i>>16, (i>>8)&255, i&255)
+		require.Equal(t, "401", x.login(addr, fmt.Sprintf("%d%s", i, long), "guess"))
+		x.th.Failed(addr, fmt.Sprintf("%d%s", i, long)) // the Throttle itself, with distinct user names
+		require.Equal(t, "401", x.login(addr, "admin", "guess"))
 	}
 	x.th.mu.Lock()
 	defer x.th.mu.Unlock()
 	require.Equal(t, 50, x.th.addrs.len())
-	require.LessOrEqual(t, x.th.users.len(), 50)
+	require.Equal(t, 50, x.th.users.len())
 	for k := range x.th.users.items {
 		require.LessOrEqual(t, len(k), maxUserKey)
 	}
+	f, ok := x.th.users.items["admin"]
+	require.True(t, ok, "the admin's record was not evicted by the flood of other names")
+	require.Equal(t, 2000, f.Value.(*lruEntry[failures]).value.n)
+}
+
+func TestThrottleUnknownNamesShareOneKey(t *testing.T) {
+	x := newThrottled(t, ThrottleOptions{Free: 3, Base: time.Minute})
+	for i := range 3 {
+		require.Equal(t, "401", x.login(fmt.Sprintf("203.0.113.%d:1", i), fmt.Sprintf("nobody%d", i), "guess"))
+	}
+	require.Equal(t, "429", x.login("203.0.113.50:1", "someone-else", "guess"), "other names are locked together")
+	require.Equal(t, "ok", x.login("203.0.113.50:1", "admin", password), "the admin is not")
 }
 
 func TestClientKey(t *testing.T) {
