@@ -21,6 +21,9 @@ var boolMetadata = map[string]bool{
 // int32Metadata are Harbor's proxy-cache settings, integers that may be -1 (no limit).
 var int32Metadata = map[string]bool{"proxy_speed_kb": true, "max_upstream_conn": true}
 
+// maxCacheSeconds is the largest freshness window a project may set: a year.
+const maxCacheSeconds = 365 * 24 * 60 * 60
+
 // normalizeMetadata validates one metadata pair and returns the value to store. Booleans accept what
 // strconv.ParseBool does and become "true"/"false"; numbers are stored in canonical decimal. Keys Berth
 // does not know are stored as given.
@@ -36,9 +39,12 @@ func normalizeMetadata(key, value string) (string, error) {
 		}
 		return strconv.FormatBool(b), nil
 	case key == meta.MetaProxyReferrerCacheSecond:
+		// Bounded so that the seconds always fit a time.Duration (9300000000 used to overflow it and turn
+		// the window negative: every request a MISS).
 		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || n < 0 {
-			return "", errcode.ErrBadRequest.WithMessage("metadata %s must be a non-negative integer, got %q", key, value)
+		if err != nil || n < 0 || n > maxCacheSeconds {
+			return "", errcode.ErrBadRequest.WithMessage("metadata %s must be an integer from 0 to %d (a year), got %q",
+				key, maxCacheSeconds, value)
 		}
 		return strconv.FormatInt(n, 10), nil
 	case int32Metadata[key]:

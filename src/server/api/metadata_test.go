@@ -93,6 +93,10 @@ func TestNormalizeMetadata(t *testing.T) {
 		{"proxy_referrer_cache_seconds", "1.5", "", false},
 		{"proxy_referrer_cache_seconds", "-1", "", false},
 		{"proxy_referrer_cache_seconds", "", "", false},
+		{"proxy_referrer_cache_seconds", "31536000", "31536000", true},
+		{"proxy_referrer_cache_seconds", "31536001", "", false},
+		{"proxy_referrer_cache_seconds", "9300000000", "", false}, // overflowed time.Duration
+		{"proxy_referrer_cache_seconds", "99999999999999999999", "", false},
 		{"max_upstream_conn", "-1", "-1", true},
 		{"max_upstream_conn", "2147483648", "", false},
 		{"anything", "", "", true},
