@@ -91,6 +91,7 @@ func TestStalledReaderIsCut(t *testing.T) {
 			require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // a bug fails, not hangs
 			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			require.NoError(t, err)
+			defer func() { _ = res.Body.Close() }()
 			n, err := io.Copy(io.Discard, res.Body)
 			require.Error(t, err, "the body ends short")
 			require.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the server closed the connection: %v", err)

@@ -100,6 +100,7 @@ func TestStallTimeoutIsWired(t *testing.T) {
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // a safety net against a hang
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
+	defer func() { _ = res.Body.Close() }()
 	body, _ := io.ReadAll(res.Body)
 	require.Equal(t, http.StatusBadRequest, res.StatusCode, string(body))
 	require.Contains(t, string(body), "reading the request body failed")

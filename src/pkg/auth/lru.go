@@ -15,8 +15,8 @@ type lruEntry[V any] struct {
 	value V
 }
 
-func newLRU[V any](max int) *lru[V] {
-	return &lru[V]{max: max, order: list.New(), items: make(map[string]*list.Element)}
+func newLRU[V any](capacity int) *lru[V] {
+	return &lru[V]{max: capacity, order: list.New(), items: make(map[string]*list.Element)}
 }
 
 // get returns the value of key and marks it used.
