@@ -119,9 +119,9 @@ func logRequests(next http.Handler, m *metrics.Metrics, log *accessLog, stall *s
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if stall != nil {
-			var done func()
-			w, done = stall.wrap(w, r)
-			defer done()
+			sw := stall.wrap(w, r)
+			defer sw.extend() // covers net/http's final flush
+			w = sw
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)

@@ -31,17 +31,16 @@ type stallGuard struct {
 	now     func() time.Time
 }
 
-// wrap returns w and r guarded, and a function to call when the handler returned.
-func (g *stallGuard) wrap(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
-	rc := http.NewResponseController(w)
-	sw := &stallWriter{ResponseWriter: w, rc: rc, g: g}
+// wrap returns w guarded and guards r's body. Call the writer's extend when the handler returned.
+func (g *stallGuard) wrap(w http.ResponseWriter, r *http.Request) *stallWriter {
+	sw := &stallWriter{ResponseWriter: w, rc: *http.NewResponseController(w), g: g}
 	sw.extend()
 	if r.Body != nil && r.Body != http.NoBody {
 		// Also for a body the handler never reads: net/http then discards it before it answers.
-		_ = rc.SetReadDeadline(g.now().Add(g.timeout))
-		r.Body = &stallBody{ReadCloser: r.Body, rc: rc, g: g, w: sw}
+		_ = sw.rc.SetReadDeadline(g.now().Add(g.timeout))
+		r.Body = &stallBody{ReadCloser: r.Body, w: sw}
 	}
-	return sw, sw.extend
+	return sw
 }
 
 // stallBody moves the read deadline forward before every Read and clears it when the body ends. After
@@ -50,9 +49,7 @@ func (g *stallGuard) wrap(w http.ResponseWriter, r *http.Request) (http.Response
 // deadline: net/http may write "100 Continue" then, outside stallWriter.
 type stallBody struct {
 	io.ReadCloser
-	rc      *http.ResponseController
-	g       *stallGuard
-	w       *stallWriter
+	w       *stallWriter // its controller and guard serve the body too
 	started bool
 }
 
@@ -61,10 +58,10 @@ func (b *stallBody) Read(p []byte) (int, error) {
 		b.started = true
 		b.w.extend()
 	}
-	_ = b.rc.SetReadDeadline(b.g.now().Add(b.g.timeout))
+	_ = b.w.rc.SetReadDeadline(b.w.g.now().Add(b.w.g.timeout))
 	n, err := b.ReadCloser.Read(p)
 	if errors.Is(err, io.EOF) {
-		_ = b.rc.SetReadDeadline(time.Time{})
+		_ = b.w.rc.SetReadDeadline(time.Time{})
 	}
 	return n, err
 }
@@ -72,7 +69,7 @@ func (b *stallBody) Read(p []byte) (int, error) {
 // stallWriter moves the write deadline forward before every write of at most stallChunk bytes.
 type stallWriter struct {
 	http.ResponseWriter
-	rc *http.ResponseController
+	rc http.ResponseController // by value: one allocation less per request
 	g  *stallGuard
 }
 
