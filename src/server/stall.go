@@ -21,9 +21,8 @@ const stallChunk = 256 << 10
 //     within the timeout, so a client that stops reading a blob is cut.
 //
 // The deadlines are moved forward with every Read and every chunk through http.ResponseController. The
-// write deadline is set at the start of each request (a keep-alive connection keeps the last one) and
-// once more when the handler returns, covering net/http's final flush. The read deadline is set at the
-// start of a request with a body (net/http discards an unread body before it answers, reading without a
+// write deadline is set once more when the handler returns, covering net/http's final flush (net/http
+// clears it after each request). The read deadline is set at the start of a request with a body (net/http discards an unread body before it answers, reading without a
 // deadline otherwise) and cleared when the body ends, so that net/http's background read of a finished
 // body does not time out and cancel the request while the handler still works.
 type stallGuard struct {
@@ -34,7 +33,6 @@ type stallGuard struct {
 // wrap returns w guarded and guards r's body. Call the writer's extend when the handler returned.
 func (g *stallGuard) wrap(w http.ResponseWriter, r *http.Request) *stallWriter {
 	sw := &stallWriter{ResponseWriter: w, rc: *http.NewResponseController(w), g: g}
-	sw.extend()
 	if r.Body != nil && r.Body != http.NoBody {
 		// Also for a body the handler never reads: net/http then discards it before it answers.
 		_ = sw.rc.SetReadDeadline(g.now().Add(g.timeout))

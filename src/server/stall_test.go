@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"testing"
@@ -157,4 +158,45 @@ func TestUnreadStalledBodyIsCut(t *testing.T) {
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // a safety net against a hang
 	_, err = io.ReadAll(conn)
 	require.NoError(t, err, "the server closed the connection")
+}
+
+// TestKeepAliveOutlivesTheStallTimeout: a keep-alive connection idle for longer than the stall timeout
+// still serves its next request, here one whose answer is headers only (written by net/http after the
+// handler, outside stallWriter): the deadlines of the previous request do not linger (net/http clears
+// the write deadline after each request; stallBody clears the read deadline at the end of a body). The
+// pause lets the old deadline pass; it synchronises nothing.
+func TestKeepAliveOutlivesTheStallTimeout(t *testing.T) {
+	addr, done := stallServer(t, func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		_, err := io.Copy(w, r.Body)
+		return err
+	})
+	c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	reused := 0
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if info.Reused {
+			reused++
+		}
+	}}
+	send := func(method string, body io.Reader) (int, string) {
+		req, err := http.NewRequest(method, "http://"+addr+"/v2/echo", body)
+		require.NoError(t, err)
+		res, err := c.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+		require.NoError(t, err)
+		got, err := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		require.NoError(t, err)
+		require.NoError(t, waitHandler(t, done))
+		return res.StatusCode, string(got)
+	}
+	status, got := send(http.MethodPut, bytes.NewReader([]byte("hello")))
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "hello", got)
+	time.Sleep(400 * time.Millisecond) // twice the stall timeout
+	status, _ = send(http.MethodHead, nil)
+	require.Equal(t, http.StatusNoContent, status)
+	require.Equal(t, 1, reused, "the second request used the idle connection")
 }
