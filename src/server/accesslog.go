@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -20,7 +19,6 @@ type accessLog struct {
 	json bool
 	bufs sync.Pool // *[]byte
 
-	console http.Handler // set by WithConsole (server.go), not a log setting: Option is the one hook New has
 }
 
 // request is what one access log line says.

@@ -85,7 +85,7 @@ func TestAccessLogWrite(t *testing.T) {
 				log = slog.New(slog.NewJSONHandler(&out, nil))
 			}
 			a := &accessLog{log: log}
-			WithAccessLogWriter(&out, format)(a)
+			WithAccessLogWriter(&out, format)(&options{log: a})
 			require.NotNil(t, a.out)
 			at := time.Now()
 			fast := request{"GET", "/v2/", "1.2.3.4:5", 200, 3, time.Millisecond}
@@ -105,7 +105,7 @@ func TestAccessLogWrite(t *testing.T) {
 
 			out.Reset()
 			quiet := &accessLog{log: slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-			WithAccessLogWriter(&out, format)(quiet)
+			WithAccessLogWriter(&out, format)(&options{log: quiet})
 			quiet.write(ctx, at, fast)
 			require.Empty(t, out.String())
 		})

@@ -13,7 +13,28 @@ import (
 )
 
 // Option tunes New.
-type Option func(*accessLog)
+type Option func(*options)
+
+type options struct {
+	log       *accessLog
+	noMetrics bool
+	stall     *stallGuard
+	console   http.Handler // WithConsole
+}
+
+// WithStallTimeout cuts clients that move no bytes for d: a request body that delivers none, a response
+// the client does not read (see stallGuard). d <= 0 leaves connections unguarded.
+func WithStallTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.stall = &stallGuard{timeout: d, now: time.Now}
+		}
+	}
+}
+
+// WithoutMetrics leaves /metrics out of the handler (404), for when main serves the metrics on a
+// listener of their own (metrics-addr).
+func WithoutMetrics() Option { return func(o *options) { o.noMetrics = true } }
 
 // WithAccessLogWriter lets the request log line be formatted without slog's generic machinery and
 // written to out, in format "text" or "json". It is only correct when log (New's) is a plain
@@ -21,7 +42,8 @@ type Option func(*accessLog)
 // the line is then exactly what that handler would write. Lines with strings that need quoting still go
 // through log.
 func WithAccessLogWriter(out io.Writer, format string) Option {
-	return func(a *accessLog) {
+	return func(o *options) {
+		a := o.log
 		switch format {
 		case "text", "":
 			a.out, a.json = out, false
@@ -34,16 +56,22 @@ func WithAccessLogWriter(out io.Writer, format string) Option {
 // WithConsole mounts the web console at "/": it answers every path the other surfaces (/v2/, /api/,
 // /metrics, and any pattern registered on the mux) do not.
 func WithConsole(h http.Handler) Option {
-	return func(a *accessLog) { a.console = h }
+	return func(o *options) { o.console = h }
 }
 
-// New returns the root handler.
+// New returns the root handler. It serves /metrics unless WithoutMetrics is given.
 func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts ...Option) http.Handler {
+	o := options{log: &accessLog{log: log}}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", registry)
 	mux.Handle("/v2", http.RedirectHandler("/v2/", http.StatusMovedPermanently))
 	mux.Handle("/api/", api)
-	mux.Handle("GET /metrics", m.Handler())
+	if !o.noMetrics {
+		mux.Handle("GET /metrics", m.Handler())
+	}
 	// Registry traffic, nearly all requests, skips the mux's pattern matching: the registry handler parses
 	// and validates /v2/ paths itself (a path the mux would clean, with "." or ".." segments or "//", is an
 	// invalid repository name there).
@@ -54,14 +82,10 @@ func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts 
 		}
 		mux.ServeHTTP(w, r)
 	})
-	al := &accessLog{log: log}
-	for _, o := range opts {
-		o(al)
+	if o.console != nil {
+		mux.Handle("/", o.console)
 	}
-	if al.console != nil {
-		mux.Handle("/", al.console)
-	}
-	return logRequests(root, m, al)
+	return logRequests(root, m, o.log, o.stall)
 }
 
 // statusWriter records the status and body size of a response.
@@ -100,10 +124,15 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
-func logRequests(next http.Handler, m *metrics.Metrics, log *accessLog) http.Handler {
+func logRequests(next http.Handler, m *metrics.Metrics, log *accessLog, stall *stallGuard) http.Handler {
 	hm := &httpMetrics{m: m}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if stall != nil {
+			sw := stall.wrap(w, r)
+			defer sw.extend() // covers net/http's final flush
+			w = sw
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {

@@ -92,3 +92,12 @@ func TestHTTPMetrics(t *testing.T) {
 		require.Contains(t, text, line+"\n")
 	}
 }
+
+func TestWithoutMetrics(t *testing.T) {
+	srv := httptest.NewServer(server.New(named("registry"), named("api"), metrics.New(), slog.New(slog.DiscardHandler), server.WithoutMetrics()))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -111,7 +113,11 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		return err
 	}
 
-	m := metrics.New()
+	var metricsOpts []metrics.Option
+	if cfg.MetricsProjectNames {
+		metricsOpts = append(metricsOpts, metrics.WithProjectNames())
+	}
+	m := metrics.New(metricsOpts...)
 	health := []api.Component{{Name: "database", Checker: store}}
 	var kv cache.Cache
 	if cfg.RedisURL != "" {
@@ -158,7 +164,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// Every manifest GET and HEAD resolves a tag or a digest: keep those in process too, with the same
 	// cross-node delay. Every artifact write goes through this wrapper (and then the one above).
 	manifests := artifactcache.New(artifacts, 2*time.Second)
-	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log})
+	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log,
+		UploadKey: deriveKey(key, "berth upload session binding")})
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{
 		FillTimeout: cfg.BlobFillTimeout, NegativeCacheTTL: cfg.ProxyNegativeCacheTTL, TagFreshness: cfg.ProxyTagFreshness,
@@ -172,7 +179,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	defer prefetch.Close()
 	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
 
-	authn := auth.NewAuthenticator(password)
+	// Failed logins are counted per client address and per user name and locked out exponentially.
+	authn := auth.NewAuthenticator(password, auth.WithThrottle(auth.NewThrottle(auth.ThrottleOptions{}), log.With("component", "auth")))
 	// Registry-mirror routing (?ns=, the default project): a table of every project, rebuilt after
 	// changes made through this node's API, and every 5 s for other nodes' changes.
 	mirrors := mirror.NewRouter(store, cfg.MirrorDefaultProject, 5*time.Second, log.With("component", "mirror"))
@@ -210,11 +218,17 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		return err
 	}
 
+	serverOpts := []server.Option{server.WithAccessLogWriter(logOut, cfg.LogFormat), server.WithStallTimeout(cfg.StallTimeout)}
+	if cfg.MetricsAddr != "" {
+		serverOpts = append(serverOpts, server.WithoutMetrics())
+	}
+	// No ReadTimeout or WriteTimeout: they would bound a whole blob transfer. Stalls are cut by
+	// server.WithStallTimeout instead, which moves the deadlines with progress.
 	srv := &http.Server{
 		// log is a plain handler on logOut (newLogger): request lines may be formatted directly.
-		Handler:           server.New(v2, apiH, m, log, server.WithAccessLogWriter(logOut, cfg.LogFormat), server.WithConsole(consoleH)),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           server.New(v2, apiH, m, log, append(serverOpts, server.WithConsole(consoleH))...),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.TLSCertFile != "" {
@@ -243,6 +257,11 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)
+		}
+	}
+	if cfg.MetricsAddr != "" {
+		if err := serveMetrics(bg, cfg.MetricsAddr, m.Handler(), log.With("component", "metrics")); err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
 		}
 	}
 
@@ -317,4 +336,12 @@ func redactURL(s string) string {
 // ListReferrers routes referrers requests to the Proxy Referrer API controller.
 func (s service) ListReferrers(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) (*content.ReferrersPage, error) {
 	return s.refs.ListReferrers(ctx, repo, subject, q)
+}
+
+// deriveKey derives a key for one purpose from the secret key, so that the secret key itself is used
+// only to seal credentials. Every node sharing the secret key derives the same keys.
+func deriveKey(secretKey []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secretKey)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }

@@ -60,6 +60,12 @@ type Config struct {
 
 	UpstreamReferrersMaxBytes   ByteSize // bytes read for one upstream referrers list, all pages together
 	UpstreamReferrersMaxEntries int      // descriptors one upstream referrers list may hold
+
+	MetricsAddr         string // "" = /metrics on the main listener
+	MetricsProjectNames bool   // false = private projects are labelled "private"
+	ReadHeaderTimeout   time.Duration
+	IdleTimeout         time.Duration
+	StallTimeout        time.Duration
 }
 
 // Defaults returns the embedded defaults.
@@ -92,6 +98,10 @@ func Defaults() Config {
 
 		UpstreamReferrersMaxBytes:   4 << 20,
 		UpstreamReferrersMaxEntries: 10000,
+
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		StallTimeout:      time.Minute,
 	}
 }
 
@@ -142,6 +152,11 @@ func (c *Config) settings() []setting {
 		{"redis-key-prefix", "prefix of every Redis key Berth writes; nodes that share a cache use the same one, separate deployments on one Redis different ones", &c.RedisKeyPrefix},
 		{"upstream-referrers-max-bytes", "most bytes read for one upstream referrers list, all its pages together (more is an upstream error)", &c.UpstreamReferrersMaxBytes},
 		{"upstream-referrers-max-entries", "most descriptors one upstream referrers list may hold (more is an upstream error)", &c.UpstreamReferrersMaxEntries},
+		{"metrics-addr", "address of a separate listener serving /metrics; when set, the main listener no longer serves it. Empty = /metrics on the main listener", &c.MetricsAddr},
+		{"metrics-project-names", "label metrics with the names of private projects too (default: they are labelled \"private\"); only with a private metrics-addr", &c.MetricsProjectNames},
+		{"read-header-timeout", "how long a client may take to send a request's headers", &c.ReadHeaderTimeout},
+		{"idle-timeout", "how long an idle keep-alive connection is kept open", &c.IdleTimeout},
+		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},
 	}
 }
 
@@ -246,6 +261,9 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.UpstreamReferrersMaxEntries > 0, "%s: must be > 0", "upstream-referrers-max-entries")
 	check(c.ProxyNegativeCacheTTL >= 0, "%s: must be >= 0", "proxy-negative-cache-ttl")
 	check(c.ProxyTagFreshness >= 0, "%s: must be >= 0", "proxy-tag-freshness")
+	check(c.ReadHeaderTimeout > 0, "%s: must be > 0", "read-header-timeout")
+	check(c.IdleTimeout > 0, "%s: must be > 0", "idle-timeout")
+	check(c.StallTimeout > 0, "%s: must be > 0", "stall-timeout")
 	return errors.Join(errs...)
 }
 

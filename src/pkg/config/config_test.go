@@ -72,6 +72,8 @@ func TestInvalid(t *testing.T) {
 		{"missing file", []string{"--config", filepath.Join(dir, "none.yml")}, nil, "config file"},
 		{"tls cert without key", []string{"--tls-cert-file", "c.pem"}, nil, "must be set together"},
 		{"tls client CA without cert", nil, map[string]string{"BERTH_TLS_CLIENT_CA_FILE": "ca.pem"}, "tls-client-ca-file"},
+		{"bad bool", []string{"--metrics-project-names", "sometimes"}, nil, "metrics-project-names"},
+		{"zero stall timeout", []string{"--stall-timeout", "0s"}, nil, "stall-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.args, env(tc.env))
@@ -79,6 +81,21 @@ func TestInvalid(t *testing.T) {
 			require.Contains(t, err.Error(), tc.msg)
 		})
 	}
+}
+
+func TestSecuritySettings(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "", c.MetricsAddr)
+	require.False(t, c.MetricsProjectNames)
+	require.Equal(t, time.Minute, c.StallTimeout)
+	c, err = Load([]string{"--metrics-addr", "127.0.0.1:9090", "--stall-timeout", "5s"},
+		env(map[string]string{"BERTH_METRICS_PROJECT_NAMES": "true", "BERTH_READ_HEADER_TIMEOUT": "3s"}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9090", c.MetricsAddr)
+	require.True(t, c.MetricsProjectNames)
+	require.Equal(t, 5*time.Second, c.StallTimeout)
+	require.Equal(t, 3*time.Second, c.ReadHeaderTimeout)
 }
 
 // TestTemplateListsEverySetting keeps make/berth.yml complete.

@@ -119,5 +119,6 @@ var (
 	ErrForbidden     = register("FORBIDDEN", http.StatusForbidden, "forbidden")
 	ErrAPIUnauth     = register("UNAUTHORIZED", http.StatusUnauthorized, "unauthorized")
 	ErrPreconditions = register("PRECONDITION", http.StatusPreconditionFailed, "precondition failed")
+	ErrMediaType     = register("UNSUPPORTED_MEDIA_TYPE", http.StatusUnsupportedMediaType, "unsupported media type")
 	ErrInternal      = register("INTERNAL_SERVER_ERROR", http.StatusInternalServerError, "internal server error")
 )

@@ -12,11 +12,12 @@ import (
 
 // Metrics is the set of collectors Berth exports at /metrics.
 type Metrics struct {
-	registry *prometheus.Registry
+	registry     *prometheus.Registry
+	projectNames bool
 
 	HTTPRequests         *prometheus.CounterVec   // method, route, code
 	HTTPDuration         *prometheus.HistogramVec // method, route
-	ReferrersRequests    *prometheus.CounterVec   // project, cache (HIT|MISS|STALE|LOCAL|ERROR|OFF)
+	ReferrersRequests    *prometheus.CounterVec   // project (ProjectLabel), cache (HIT|MISS|STALE|LOCAL|ERROR|OFF)
 	UpstreamRequests     *prometheus.CounterVec   // registry, operation, outcome
 	UpstreamDuration     *prometheus.HistogramVec // registry, operation
 	CacheErrors          *prometheus.CounterVec   // operation (get|set|delete|lock|decode)
@@ -25,8 +26,27 @@ type Metrics struct {
 	UpstreamBytesFetched *prometheus.CounterVec   // registry
 }
 
+// Option tunes New.
+type Option func(*Metrics)
+
+// WithProjectNames lets ProjectLabel name private projects too. Only for an operator who keeps the
+// metrics endpoint private (metrics_addr): the names of private projects are not public information.
+func WithProjectNames() Option { return func(m *Metrics) { m.projectNames = true } }
+
+// PrivateProject is the project label of every private project unless WithProjectNames is set.
+const PrivateProject = "private"
+
+// ProjectLabel is the value of a "project" label: the project's name when it is public or the operator
+// opted in with WithProjectNames, else PrivateProject. It allocates nothing.
+func (m *Metrics) ProjectLabel(name string, public bool) string {
+	if public || m.projectNames {
+		return name
+	}
+	return PrivateProject
+}
+
 // New builds the collectors on a fresh registry, with the Go and process collectors.
-func New() *Metrics {
+func New(opts ...Option) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -65,6 +85,9 @@ func New() *Metrics {
 		m.HTTPRequests, m.HTTPDuration, m.ReferrersRequests, m.UpstreamRequests, m.UpstreamDuration,
 		m.CacheErrors, m.CoalescedWaiters, m.PrefetchOutcomes, m.UpstreamBytesFetched,
 	)
+	for _, o := range opts {
+		o(m)
+	}
 	return m
 }
 

@@ -91,7 +91,7 @@ func checkQuery(q content.ReferrersQuery) error {
 
 func (c *Controller) count(repo content.Repo, status string) {
 	if c.metrics != nil {
-		c.metrics.ReferrersRequests.WithLabelValues(repo.Project.Name, status).Inc()
+		c.metrics.ReferrersRequests.WithLabelValues(c.metrics.ProjectLabel(repo.Project.Name, repo.Project.Public()), status).Inc()
 	}
 }
 

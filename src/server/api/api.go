@@ -4,7 +4,8 @@
 //
 // Every endpoint except ping and health requires the admin (HTTP Basic). Anonymous callers may list and
 // read public projects. Registry secrets are sealed with a secret.Box before they reach the store and
-// are never returned (Harbor's "*****" stands in for them) nor logged.
+// are never returned (Harbor's "*****" stands in for them) nor logged, and a stored secret is only ever
+// sent to the type, URL and TLS settings it was saved with: changing those needs the credential again.
 package api
 
 import (
@@ -46,8 +47,9 @@ type Component struct {
 // saved (as Harbor does).
 type RegistryPinger interface {
 	// PingRegistry returns nil when the registry r answers its API base endpoint with r's settings and
-	// credentials. r.AccessSecret is plaintext. r.ID is 0 for a registry not stored yet. The error text
-	// is shown to the admin, so it must not contain the secret.
+	// credentials. r.AccessSecret is plaintext. r.ID is 0 for a registry not stored yet. The admin is
+	// told the kind and status of a *registry.Error (pingFailure); the error text is logged, so it must
+	// not contain the secret.
 	PingRegistry(ctx context.Context, r meta.Registry) error
 }
 
@@ -159,10 +161,15 @@ func (a *API) routes() {
 	}
 }
 
-// ServeHTTP routes the request; paths and methods without a route get NOT_FOUND or a 405 UNSUPPORTED
+// ServeHTTP routes the request. A state-changing request without a JSON Content-Type is refused with 415
+// UNSUPPORTED_MEDIA_TYPE (requireJSON, the CSRF guard); paths and methods without a route get NOT_FOUND or a 405 UNSUPPORTED
 // (with Allow) in the JSON error shape instead of the mux's plain-text answers.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := a.mux.Handler(r); pattern != "" {
+		if err := requireJSON(r); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 		a.mux.ServeHTTP(w, r)
 		return
 	}

@@ -75,7 +75,7 @@ type req struct {
 	method, path string
 	body         any // string, []byte, or a value to encode as JSON; nil for none
 	user         string
-	header       map[string]string
+	header       map[string]string // set after the default Content-Type application/json of a body
 }
 
 func (e *env) do(r req) *httptest.ResponseRecorder {
@@ -98,6 +98,9 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 		hr.SetBasicAuth(auth.AdminUser, adminPassword)
 	case "bad":
 		hr.SetBasicAuth(auth.AdminUser, "wrong")
+	}
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
@@ -168,3 +171,14 @@ func idOf(t *testing.T, loc string) int64 {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// decodeMessage returns the message of the one Harbor error of a response.
+func decodeMessage(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var body struct {
+		Errors []struct{ Code, Message string } `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
+	require.Len(t, body.Errors, 1)
+	return body.Errors[0].Message
+}

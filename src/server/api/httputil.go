@@ -32,13 +32,14 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	err := dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = errors.New("unexpected data after the JSON value")
+			err = errTrailing
 			if terr != nil && !isSyntaxError(terr) {
 				err = terr
 			}
 		}
 	}
 	var tooBig *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return nil
@@ -46,10 +47,16 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		return errcode.ErrBadRequest.WithMessage("request body exceeds %d bytes", maxBody)
 	case errors.Is(err, io.EOF):
 		return errcode.ErrBadRequest.WithMessage("request body is empty")
-	default:
+	case isSyntaxError(err), errors.As(err, &typeErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errTrailing):
 		return errcode.ErrBadRequest.WithMessage("invalid JSON body: %v", err)
+	default:
+		// A read error names the connection's addresses: the client is told only that reading failed.
+		return errcode.ErrBadRequest.Wrap(err, "reading the request body failed")
 	}
 }
+
+// errTrailing is a JSON body with more than one value.
+var errTrailing = errors.New("unexpected data after the JSON value")
 
 func isSyntaxError(err error) bool {
 	var se *json.SyntaxError

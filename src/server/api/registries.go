@@ -65,17 +65,18 @@ func (a *API) sealSecret(plain string) (string, error) {
 }
 
 // check pings the upstream described by r with the plaintext secret; a failure is BAD_REQUEST with the
-// pinger's message (the secret masked, should it appear).
+// kind of failure (pingFailure), and the cause, the secret masked should it appear, is logged.
 func (a *API) check(ctx context.Context, r meta.Registry, plain string) error {
 	r.AccessSecret = plain
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := a.pinger.PingRegistry(ctx, r); err != nil {
-		msg := err.Error()
+		cause := err.Error()
 		if plain != "" {
-			msg = strings.ReplaceAll(msg, plain, maskedSecret)
+			cause = strings.ReplaceAll(cause, plain, maskedSecret)
 		}
-		return errcode.ErrBadRequest.WithMessage("the registry is unhealthy: %s", msg)
+		a.log.WarnContext(ctx, "registry check failed", "registry", r.Name, "id", r.ID, "url", r.URL, "err", cause)
+		return errcode.ErrBadRequest.WithMessage("the registry is unhealthy: %s", pingFailure(err))
 	}
 	return nil
 }
@@ -159,8 +160,10 @@ func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 }
 
-// updateRegistry applies the fields present; an absent or "*****" secret keeps the stored one. The
-// upstream is checked again when a connection setting changed.
+// updateRegistry applies the fields present; an absent or "*****" secret keeps the stored one, except
+// when the destination changes (secretBound): then the stored secret is never sent to the new URL, and the
+// update is BAD_REQUEST unless it brings a credential. The upstream is checked again when a connection
+// setting changed.
 func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
 	old, err := a.adminRegistry(r)
 	if err != nil {
@@ -181,14 +184,10 @@ func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
 	changed := newSecret != nil || reg.Type != old.Type || reg.URL != old.URL || reg.Insecure != old.Insecure ||
 		reg.CACertificate != old.CACertificate || reg.CredentialType != old.CredentialType || reg.AccessKey != old.AccessKey
 	if changed {
-		var plain string
-		if newSecret != nil {
-			plain = *newSecret
-		} else if plain, err = a.openSecret(old); err != nil {
-			a.fail(w, r, err)
-			return
+		plain, err := a.secretFor(old, &reg, newSecret)
+		if err == nil {
+			err = a.check(r.Context(), reg, plain)
 		}
-		err = a.check(r.Context(), reg, plain)
 		if err == nil && newSecret != nil {
 			reg.AccessSecret, err = a.sealSecret(plain)
 		}
@@ -209,6 +208,32 @@ func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
 		a.setStatus(reg.ID, nil)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// secretBound reports whether a stored secret saved with the settings of stored may be sent with the
+// settings of next: the same type and URL (where it goes) and the same TLS trust, insecure and CA
+// certificate (who can read it on the way). Anything else needs the credential again, so that nobody
+// with the admin's access, or a page riding on it, can redirect a stored upstream secret to a host of
+// their choosing.
+func secretBound(stored, next *meta.Registry) bool {
+	return stored.Type == next.Type && stored.URL == next.URL && stored.Insecure == next.Insecure &&
+		stored.CACertificate == next.CACertificate
+}
+
+// secretFor returns the plaintext secret to use with next, a stored registry's settings after a change:
+// the new secret when the request brought one, else the stored one when secretBound allows it. A stored
+// secret that would go to another destination is BAD_REQUEST "credential required when the URL changes".
+func (a *API) secretFor(stored, next *meta.Registry, newSecret *string) (string, error) {
+	switch {
+	case newSecret != nil:
+		return *newSecret, nil
+	case stored.AccessSecret == "":
+		return "", nil
+	case !secretBound(stored, next):
+		return "", errcode.ErrBadRequest.WithMessage("credential required when the URL changes: " +
+			"the stored access_secret is only sent to the URL, type and TLS settings it was saved with; send access_secret again")
+	}
+	return a.openSecret(stored)
 }
 
 // deleteRegistry refuses with PRECONDITION (412) while a project uses the registry, as Harbor does.
@@ -236,7 +261,9 @@ func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 // pingRegistry checks a stored registry ({"id"}), a stored one with some settings replaced, or settings
-// alone ({"type","url",...}): 200 when it answers, 400 with the reason otherwise.
+// alone ({"type","url",...}): 200 when it answers, 400 with the reason otherwise. A stored secret is only
+// used at the destination it was saved with (secretFor): a ping of a stored registry at another URL needs
+// the credential in the request.
 func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) {
 	if err := a.requireAdmin(r); err != nil {
 		a.fail(w, r, err)
@@ -248,31 +275,26 @@ func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var reg meta.Registry
-	var plain string
+	stored := &meta.Registry{}
 	if req.ID != nil && *req.ID != 0 {
-		stored, err := a.registries.GetRegistry(r.Context(), *req.ID)
-		if err != nil {
+		var err error
+		if stored, err = a.registries.GetRegistry(r.Context(), *req.ID); err != nil {
 			a.fail(w, r, storeError(err, "registry "+strconv.FormatInt(*req.ID, 10)))
 			return
 		}
 		reg = *stored
 	}
 	newSecret := req.apply(&reg)
-	var err error
-	switch {
-	case newSecret != nil:
-		plain = *newSecret
-	case reg.ID != 0:
-		if plain, err = a.openSecret(&reg); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-	}
 	if reg.Type == "" || reg.URL == "" {
 		a.fail(w, r, errcode.ErrBadRequest.WithMessage("type or url cannot be empty"))
 		return
 	}
 	if err := validateRegistry(&reg, false); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	plain, err := a.secretFor(stored, &reg, newSecret)
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/secret"
 )
 
@@ -164,16 +166,51 @@ func TestCreateRegistry(t *testing.T) {
 	})
 }
 
+// TestCreateRegistryUnhealthyMessage: the admin learns the kind of failure; the cause, which names
+// internal addresses, is logged with the secret masked, and never sent.
 func TestCreateRegistryUnhealthyMessage(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newEnv envMaker) {
 		e := newEnv(t)
-		e.pinger.fail["https://down.example"] = errors.New("401 from upstream for password s3cr3t-value")
-		w := e.must(req{method: http.MethodPost, path: registries, body: map[string]any{"name": "d", "type": "harbor",
-			"url": "https://down.example", "credential": map[string]any{"access_key": "u", "access_secret": "s3cr3t-value"}}},
-			http.StatusBadRequest)
-		require.Contains(t, w.Body.String(), "the registry is unhealthy: 401 from upstream for password *****")
+		e.pinger.fail["https://down.example"] = &registry.Error{Kind: registry.Unauthorized, Status: 401,
+			Err: errors.New("GET 10.20.30.40:443/v2/ for password s3cr3t-value")}
+		e.pinger.fail["https://gone.example"] = &registry.Error{Kind: registry.Unavailable,
+			Err: errors.New("dial tcp 10.20.30.41:443: connect: connection refused")}
+		cases := []struct{ url, message, cause string }{
+			{"https://down.example", "the registry is unhealthy: the registry refused the credentials (HTTP 401)",
+				"10.20.30.40:443/v2/ for password *****"},
+			{"https://gone.example", "the registry is unhealthy: the registry could not be reached", "dial tcp 10.20.30.41:443"},
+		}
+		for _, tc := range cases {
+			w := e.must(req{method: http.MethodPost, path: registries, body: map[string]any{"name": "d", "type": "harbor",
+				"url": tc.url, "credential": map[string]any{"access_key": "u", "access_secret": "s3cr3t-value"}}},
+				http.StatusBadRequest)
+			require.Equal(t, tc.message, decodeMessage(t, w))
+			require.Contains(t, e.logs.String(), tc.cause, "the cause is logged")
+		}
+		require.NotContains(t, e.bodies.String(), "10.20.30.4")
 		require.NotContains(t, e.bodies.String()+e.logs.String(), "s3cr3t-value")
 	})
+}
+
+func TestPingFailure(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&registry.Error{Kind: registry.Unauthorized, Status: 403}, "the registry refused the credentials (HTTP 403)"},
+		{&registry.Error{Kind: registry.RateLimited, Status: 429}, "the registry is rate-limiting requests (HTTP 429)"},
+		{&registry.Error{Kind: registry.Unsupported, Status: 404}, "the URL does not serve the registry API at /v2/ (HTTP 404)"},
+		{&registry.Error{Kind: registry.Unavailable, Status: 502}, "the registry answered with a server error (HTTP 502)"},
+		{&registry.Error{Kind: registry.Unavailable, Err: errors.New("dial tcp 192.168.1.1:5000")}, "the registry could not be reached"},
+		{&registry.Error{Kind: registry.Invalid, Status: 418}, "the registry answered unexpectedly (HTTP 418)"},
+		{&registry.Error{Kind: registry.Invalid, Err: errors.New("x509: certificate signed by unknown authority")},
+			"the registry's answer or settings are not usable"},
+		{fmt.Errorf("ping: %w", context.DeadlineExceeded), "the registry did not answer within 30s"},
+		{errors.New("lookup internal.corp on 10.0.0.2:53: no such host"), "the registry could not be checked"},
+	}
+	for _, tc := range cases {
+		require.Equal(t, tc.want, pingFailure(tc.err))
+	}
 }
 
 func TestGetAndListRegistries(t *testing.T) {
@@ -242,9 +279,15 @@ func TestUpdateRegistry(t *testing.T) {
 			{name: "flat masked secret keeps it", body: `{"access_secret":"*****","access_key":"user2"}`, status: 200,
 				secret: "old-secret", pinged: true, pingWith: "old-secret",
 				checkJSON: func(t *testing.T, got registryOut) { require.Equal(t, "user2", got.Credential.AccessKey) }},
-			{name: "url change checks with the stored secret", body: `{"url":"https://new.example/"}`, status: 200,
-				secret: "old-secret", pinged: true, pingWith: "old-secret",
+			{name: "url change needs the credential again", body: `{"url":"https://new.example/"}`, status: 400, secret: "old-secret"},
+			{name: "url change with the mask needs the credential again", body: `{"url":"https://new.example","access_secret":"*****"}`,
+				status: 400, secret: "old-secret"},
+			{name: "type change needs the credential again", body: `{"type":"harbor"}`, status: 400, secret: "old-secret"},
+			{name: "insecure needs the credential again", body: `{"insecure":true}`, status: 400, secret: "old-secret"},
+			{name: "url change with a credential", body: `{"url":"https://new.example/","access_secret":"new-secret"}`, status: 200,
+				secret: "new-secret", resealed: true, pinged: true, pingWith: "new-secret",
 				checkJSON: func(t *testing.T, got registryOut) { require.Equal(t, "https://new.example", got.URL) }},
+			{name: "same url spelled differently keeps it", body: `{"url":"https://old.example/"}`, status: 200, secret: "old-secret"},
 			{name: "new secret", body: `{"credential":{"access_secret":"new-secret"}}`, status: 200,
 				secret: "new-secret", resealed: true, pinged: true, pingWith: "new-secret"},
 			{name: "flat new secret", body: `{"access_secret":"flat-new"}`, status: 200,
@@ -254,7 +297,8 @@ func TestUpdateRegistry(t *testing.T) {
 			{name: "rename", body: `{"name":"renamed"}`, status: 200, secret: "old-secret",
 				checkJSON: func(t *testing.T, got registryOut) { require.Equal(t, "renamed", got.Name) }},
 			{name: "duplicate name", body: `{"name":"taken"}`, status: 409, secret: "old-secret"},
-			{name: "unhealthy new url", body: `{"url":"https://down.example"}`, status: 400, secret: "old-secret", pinged: true, pingWith: "old-secret"},
+			{name: "unhealthy new url", body: `{"url":"https://down.example","access_secret":"new-secret"}`, status: 400, secret: "old-secret",
+				pinged: true, pingWith: "new-secret"},
 			{name: "invalid url", body: `{"url":"ftp://x"}`, status: 400, secret: "old-secret"},
 			{name: "invalid type", body: `{"type":"quay"}`, status: 400, secret: "old-secret"},
 			{name: "malformed", body: `{"url":`, status: 400, secret: "old-secret"},
@@ -350,8 +394,12 @@ func TestPingRegistry(t *testing.T) {
 				pingURL: "https://good.example", pingWith: "candidate", id: good, status2: "healthy"},
 			{name: "by id with the mask", body: `{"id":` + itoa(good) + `,"credential":{"access_secret":"*****"}}`, status: 200,
 				pingURL: "https://good.example", pingWith: "good-secret"},
-			{name: "by id, override does not set status", body: `{"id":` + itoa(bad) + `,"url":"https://good.example"}`, status: 200,
-				pingURL: "https://good.example", pingWith: "bad-secret", id: bad, status2: "unhealthy"},
+			{name: "by id, override does not set status", body: `{"id":` + itoa(bad) + `,"url":"https://good.example","access_secret":"x"}`,
+				status: 200, pingURL: "https://good.example", pingWith: "x", id: bad, status2: "unhealthy"},
+			{name: "by id at another url without a credential", body: `{"id":` + itoa(good) + `,"url":"https://elsewhere.example"}`,
+				status: 400, code: "BAD_REQUEST"},
+			{name: "by id at the same url spelled differently", body: `{"id":` + itoa(good) + `,"url":"https://good.example/"}`,
+				status: 200, pingURL: "https://good.example", pingWith: "good-secret"},
 			{name: "settings", body: `{"type":"docker-hub","url":"https://hub.example","credential":{"access_key":"a","access_secret":"b"}}`,
 				status: 200, pingURL: "https://hub.example", pingWith: "b"},
 			{name: "settings flat", body: `{"type":"docker-hub","url":"https://hub.example","credential_type":"basic","access_key":"a","access_secret":"c"}`,

@@ -187,7 +187,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	rt, err := h.parse(r.URL.Path)
 	if err != nil {
-		return routeError(err, r.Method)
+		return routeError(err)
 	}
 	eps := h.table[rt.Kind]
 	ep, ok := eps[r.Method]

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -149,6 +150,19 @@ func TestManifestPushErrors(t *testing.T) {
 	withMissingConfig := bytes.Replace(valid, []byte(e.mustConfigDigest(valid)), []byte(missing.String()), 1)
 	indexMissingChild := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":[{"mediaType":"` +
 		ocispec.MediaTypeImageManifest + `","size":10,"digest":"` + missing.String() + `"}]}`)
+	resized := func(field string) []byte { // valid with the size of the config or of the first layer one more
+		var m ocispec.Manifest
+		require.NoError(t, json.Unmarshal(valid, &m))
+		if field == "config" {
+			m.Config.Size++
+		} else {
+			m.Layers[0].Size++
+		}
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		return b
+	}
+	duplicateKey := append(bytes.Clone(valid[:len(valid)-1]), []byte(`,"schemaVersion":2}`)...)
 	oversize := append(bytes.Clone(valid[:len(valid)-1]), []byte(`,"annotations":{"pad":"`+string(bytes.Repeat([]byte("x"), content.MaxManifestSize))+`"}}`)...)
 
 	for _, tc := range []struct {
@@ -172,6 +186,9 @@ func TestManifestPushErrors(t *testing.T) {
 		{"missing layer", "t", ocispec.MediaTypeImageManifest, withMissingLayer, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
 		{"missing config", "t", ocispec.MediaTypeImageManifest, withMissingConfig, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
 		{"index with missing manifest", "t", ocispec.MediaTypeImageIndex, indexMissingChild, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
+		{"config size differs from the blob", "t", ocispec.MediaTypeImageManifest, resized("config"), http.StatusBadRequest, "MANIFEST_INVALID"},
+		{"layer size differs from the blob", "t", ocispec.MediaTypeImageManifest, resized("layer"), http.StatusBadRequest, "MANIFEST_INVALID"},
+		{"duplicate JSON key", "t", ocispec.MediaTypeImageManifest, duplicateKey, http.StatusBadRequest, "MANIFEST_INVALID"},
 		{"digest reference does not match", digest.FromString("x").String(), ocispec.MediaTypeImageManifest, valid, http.StatusBadRequest, "DIGEST_INVALID"},
 		{"trailing whitespace changes the digest", validD.String(), ocispec.MediaTypeImageManifest, append(bytes.Clone(valid), ' ', ' '), http.StatusBadRequest, "DIGEST_INVALID"},
 		{"malformed digest reference", "sha256:baddigeststring", ocispec.MediaTypeImageManifest, valid, http.StatusBadRequest, "DIGEST_INVALID"},
@@ -220,10 +237,12 @@ func TestManifestGetErrors(t *testing.T) {
 		{"unknown digest", "/v2/private/app/manifests/" + digest.FromString("x").String(), http.StatusNotFound, "MANIFEST_UNKNOWN"},
 		{"other repository", "/v2/private/other/manifests/v1", http.StatusNotFound, "MANIFEST_UNKNOWN"},
 		{"malformed digest", "/v2/private/app/manifests/sha256:baddigeststring", http.StatusBadRequest, "DIGEST_INVALID"},
-		{"malformed tag", "/v2/private/app/manifests/.bad", http.StatusNotFound, "MANIFEST_UNKNOWN"},
+		{"malformed tag", "/v2/private/app/manifests/.bad", http.StatusBadRequest, "MANIFEST_INVALID"},
+		{"tag too long", "/v2/private/app/manifests/" + strings.Repeat("t", 129), http.StatusBadRequest, "MANIFEST_INVALID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireError(t, e.do(req{method: http.MethodGet, path: tc.path}), tc.status, tc.code)
+			require.Equal(t, tc.status, e.do(req{method: http.MethodHead, path: tc.path}).status, "HEAD")
 		})
 	}
 }

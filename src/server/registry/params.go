@@ -2,7 +2,6 @@ package registry
 
 import (
 	"errors"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -12,11 +11,14 @@ import (
 	"github.com/berth-registry/berth/src/pkg/reference"
 )
 
-// routeError turns a reference.ParseV2Path error into the client error for method: unknown paths 404
-// NOT_FOUND, bad names 400 NAME_INVALID, bad digests 400 DIGEST_INVALID, unknown upload IDs 404
-// BLOB_UPLOAD_UNKNOWN, and a malformed tag 400 MANIFEST_INVALID on push, 404 MANIFEST_UNKNOWN otherwise
-// (no manifest can have it).
-func routeError(err error, method string) error {
+// routeError turns a reference.ParseV2Path error into the client error: unknown paths 404 NOT_FOUND, bad
+// names 400 NAME_INVALID, bad digests 400 DIGEST_INVALID, unknown upload IDs 404 BLOB_UPLOAD_UNKNOWN, and
+// a malformed tag 400 MANIFEST_INVALID for every method. The distribution spec has no code of its own for
+// a malformed tag (TAG_INVALID was Docker's, for a tag that did not match the pushed manifest); a
+// malformed reference is a client error, as for names and digests, not an absent manifest, and
+// MANIFEST_INVALID is what a push of it already answers
+// (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes).
+func routeError(err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, reference.ErrNameInvalid):
@@ -25,10 +27,8 @@ func routeError(err error, method string) error {
 		return errcode.ErrDigestInvalid.WithMessage("%s", msg)
 	case errors.Is(err, reference.ErrUploadIDInvalid):
 		return errcode.ErrBlobUploadUnknown.WithMessage("%s", msg)
-	case errors.Is(err, reference.ErrTagInvalid) && method == http.MethodPut:
-		return errcode.ErrManifestInvalid.WithMessage("%s", msg)
 	case errors.Is(err, reference.ErrTagInvalid):
-		return errcode.ErrManifestUnknown.WithMessage("%s", msg)
+		return errcode.ErrManifestInvalid.WithMessage("%s", msg)
 	}
 	return errcode.ErrNotFound.WithMessage("%s", msg)
 }

@@ -2,6 +2,9 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,19 +53,34 @@ func TestCursor(t *testing.T) {
 
 func TestUploadBinding(t *testing.T) {
 	const sid = "0123456789abcdef0123456789abcdef"
-	id := sid + "-" + binding("p/a", sid)
-	got, err := sessionID("p/a", id)
+	s := New(nil, nil, nil, Options{UploadKey: []byte("server secret")})
+	id := sid + "-" + s.binding("p/a", sid)
+	got, err := s.sessionID("p/a", id)
 	require.NoError(t, err)
 	require.Equal(t, sid, got)
-	for _, tc := range []struct{ repo, id string }{
-		{"p/b", id}, // another repository
-		{"p/a", sid},
-		{"p/a", "-" + binding("p/a", "")},
-		{"p/a", sid + "-0000000000000000"},
-		{"p/a", ""},
+	sameKey := New(nil, nil, nil, Options{UploadKey: []byte("server secret")})
+	got, err = sameKey.sessionID("p/a", id)
+	require.NoError(t, err, "another node with the same key accepts the session")
+	require.Equal(t, sid, got)
+
+	// What a client could compute without the key: the unkeyed hash the binding used to be.
+	unkeyed := sha256.Sum256([]byte("p/b\x00" + sid))
+	otherKey := New(nil, nil, nil, Options{UploadKey: []byte("another secret")})
+	for _, tc := range []struct {
+		name     string
+		s        *Service
+		repo, id string
+	}{
+		{"another repository", s, "p/b", id},
+		{"no binding", s, "p/a", sid},
+		{"empty storage ID", s, "p/a", "-" + s.binding("p/a", "")},
+		{"zero binding", s, "p/a", sid + "-" + strings.Repeat("0", bindingLen)},
+		{"unkeyed hash", s, "p/b", sid + "-" + hex.EncodeToString(unkeyed[:])[:bindingLen]},
+		{"another key", otherKey, "p/a", id},
+		{"empty", s, "p/a", ""},
 	} {
-		_, err := sessionID(tc.repo, tc.id)
-		require.True(t, errcode.IsCode(err, errcode.ErrBlobUploadUnknown), "%+v", tc)
+		_, err := tc.s.sessionID(tc.repo, tc.id)
+		require.True(t, errcode.IsCode(err, errcode.ErrBlobUploadUnknown), tc.name)
 	}
 }
 

@@ -12,11 +12,13 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
 	_ "crypto/sha256" // registers sha256 with go-digest
 	_ "crypto/sha512" // registers sha512 with go-digest
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,6 +66,10 @@ type Options struct {
 	// ManifestCacheBytes bounds the manifest bytes kept in memory to serve reads without opening the
 	// stored file (0: DefaultManifestCacheBytes; negative: none kept).
 	ManifestCacheBytes int64
+	// UploadKey keys the MAC that binds upload session IDs to their repository. Every node serving one
+	// storage must use the same key (main derives it from the secret key). nil: a random key, so that
+	// sessions end with the process.
+	UploadKey []byte
 }
 
 // Service implements content.Service on a BlobStore and the meta roles. It is safe for concurrent use.
@@ -76,6 +82,7 @@ type Service struct {
 	now       func() time.Time
 	pulls     *pullRecorder
 	bodies    *bodyCache
+	uploadKey []byte
 }
 
 var _ content.Service = (*Service)(nil)
@@ -103,8 +110,13 @@ func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore
 	if opts.ManifestCacheBytes == 0 {
 		opts.ManifestCacheBytes = DefaultManifestCacheBytes
 	}
+	if len(opts.UploadKey) == 0 {
+		opts.UploadKey = make([]byte, 32)
+		_, _ = rand.Read(opts.UploadKey) // crypto/rand.Read never fails (Go 1.24+)
+	}
 	return &Service{
 		bodies:    newBodyCache(opts.ManifestCacheBytes),
+		uploadKey: slices.Clone(opts.UploadKey),
 		blobs:     blobs,
 		artifacts: artifacts,
 		links:     links,

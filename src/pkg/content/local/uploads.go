@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,21 +17,26 @@ import (
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
-// Upload session IDs handed to clients are "<storage session ID>-<binding>", where binding is a hash of
-// the repository name and the storage ID. A session therefore only works in the repository it was
-// started in; its secrecy still rests on the storage ID being unguessable.
+// Upload session IDs handed to clients are "<storage session ID>-<binding>", where binding is an
+// HMAC-SHA256, keyed with Options.UploadKey, of the repository name and the storage ID. A session
+// therefore only works in the repository it was started in, and nobody without the key can make the
+// binding of a session ID for another repository, even knowing the ID.
 
-const bindingLen = 16 // hex characters
+const bindingLen = 32 // hex characters: 128 bits of the MAC
 
-func binding(repo, storageID string) string {
-	h := sha256.Sum256([]byte(repo + "\x00" + storageID))
-	return hex.EncodeToString(h[:])[:bindingLen]
+// binding returns the MAC that binds a storage session ID to repo.
+func (s *Service) binding(repo, storageID string) string {
+	m := hmac.New(sha256.New, s.uploadKey)
+	m.Write([]byte(repo))
+	m.Write([]byte{0})
+	m.Write([]byte(storageID))
+	return hex.EncodeToString(m.Sum(nil))[:bindingLen]
 }
 
 // sessionID returns the storage session ID an external ID names in repo, or BLOB_UPLOAD_UNKNOWN.
-func sessionID(repo, id string) (string, error) {
+func (s *Service) sessionID(repo, id string) (string, error) {
 	i := strings.LastIndexByte(id, '-')
-	if i <= 0 || len(id)-i-1 != bindingLen || binding(repo, id[:i]) != id[i+1:] {
+	if i <= 0 || len(id)-i-1 != bindingLen || !hmac.Equal([]byte(s.binding(repo, id[:i])), []byte(id[i+1:])) {
 		return "", errcode.ErrBlobUploadUnknown.WithMessage("upload %q unknown to repository %s", id, repo)
 	}
 	return id[:i], nil
@@ -54,12 +60,12 @@ func (s *Service) StartUpload(ctx context.Context, repo content.Repo) (string, e
 	if err != nil {
 		return "", fmt.Errorf("start upload in %s: %w", repo.Name, err)
 	}
-	return id + "-" + binding(repo.Name, id), nil
+	return id + "-" + s.binding(repo.Name, id), nil
 }
 
 // UploadSize returns the bytes the session received so far.
 func (s *Service) UploadSize(ctx context.Context, repo content.Repo, id string) (int64, error) {
-	sid, err := sessionID(repo.Name, id)
+	sid, err := s.sessionID(repo.Name, id)
 	if err != nil {
 		return 0, err
 	}
@@ -74,7 +80,7 @@ func (s *Service) UploadSize(ctx context.Context, repo content.Repo, id string) 
 // RANGE_INVALID (416). A failed append (including a failing r) leaves the session as it was. Errors of
 // r are returned wrapped.
 func (s *Service) AppendUpload(ctx context.Context, repo content.Repo, id string, offset int64, r io.Reader) (int64, error) {
-	sid, err := sessionID(repo.Name, id)
+	sid, err := s.sessionID(repo.Name, id)
 	if err != nil {
 		return 0, err
 	}
@@ -91,7 +97,7 @@ func (s *Service) CommitUpload(ctx context.Context, repo content.Repo, id string
 	if repo.Project == nil {
 		return 0, fmt.Errorf("CommitUpload: repository %s has no project", repo.Name)
 	}
-	sid, err := sessionID(repo.Name, id)
+	sid, err := s.sessionID(repo.Name, id)
 	if err != nil {
 		return 0, err
 	}
@@ -110,7 +116,7 @@ func (s *Service) CommitUpload(ctx context.Context, repo content.Repo, id string
 
 // CancelUpload drops the session.
 func (s *Service) CancelUpload(ctx context.Context, repo content.Repo, id string) error {
-	sid, err := sessionID(repo.Name, id)
+	sid, err := s.sessionID(repo.Name, id)
 	if err != nil {
 		return err
 	}

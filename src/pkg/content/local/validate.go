@@ -76,8 +76,9 @@ type parsedManifest struct {
 	artifactType string
 	subject      digest.Digest
 	annotations  map[string]string
-	blobs        []digest.Digest // config and layers that must be linked in the repository
-	children     []digest.Digest // manifests an index lists, which must exist in the repository
+	blobs        []digest.Digest         // config and layers that must be linked in the repository
+	children     []digest.Digest         // manifests an index lists, which must exist in the repository
+	sizes        map[digest.Digest]int64 // the size the descriptors give each of blobs and children
 }
 
 // parseManifest checks that body is a manifest of an accepted media type consistent with contentType
@@ -88,6 +89,9 @@ func parseManifest(contentType string, body []byte) (*parsedManifest, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, errcode.ErrManifestInvalid.WithMessage("manifest is not valid JSON: %v", err)
 	}
+	if key, err := duplicateKey(body); err != nil || key != "" {
+		return nil, errcode.ErrManifestInvalid.WithMessage("manifest has the key %q twice in one object", key)
+	}
 	mt, err := effectiveMediaType(contentType, doc.MediaType)
 	if err != nil {
 		return nil, err
@@ -95,14 +99,14 @@ func parseManifest(contentType string, body []byte) (*parsedManifest, error) {
 	if doc.SchemaVersion == nil || *doc.SchemaVersion != 2 {
 		return nil, errcode.ErrManifestInvalid.WithMessage("schemaVersion must be 2")
 	}
-	p := &parsedManifest{mediaType: mt, annotations: doc.Annotations}
+	p := &parsedManifest{mediaType: mt, annotations: doc.Annotations, sizes: map[digest.Digest]int64{}}
 	oci := mt == MediaTypeOCIManifest || mt == MediaTypeOCIIndex
 	if isIndexMediaType(mt) {
 		if doc.Config != nil || doc.Layers != nil {
 			return nil, errcode.ErrManifestInvalid.WithMessage("an index has no config or layers")
 		}
 		for i, m := range doc.Manifests {
-			d, err := checkDescriptor(fmt.Sprintf("manifests[%d]", i), m)
+			d, err := p.checkDescriptor(fmt.Sprintf("manifests[%d]", i), m)
 			if err != nil {
 				return nil, err
 			}
@@ -116,13 +120,13 @@ func parseManifest(contentType string, body []byte) (*parsedManifest, error) {
 		if doc.Config == nil {
 			return nil, errcode.ErrManifestInvalid.WithMessage("config is required")
 		}
-		d, err := checkDescriptor("config", *doc.Config)
+		d, err := p.checkDescriptor("config", *doc.Config)
 		if err != nil {
 			return nil, err
 		}
 		p.blobs = append(p.blobs, d)
 		for i, l := range doc.Layers {
-			d, err := checkDescriptor(fmt.Sprintf("layers[%d]", i), l)
+			d, err := p.checkDescriptor(fmt.Sprintf("layers[%d]", i), l)
 			if err != nil {
 				return nil, err
 			}
@@ -175,6 +179,20 @@ func effectiveMediaType(contentType, bodyType string) (string, error) {
 	}
 }
 
+// checkDescriptor checks a config, layer or index entry and records its size, which every descriptor of
+// one digest must agree on.
+func (p *parsedManifest) checkDescriptor(field string, d descriptor) (digest.Digest, error) {
+	dg, err := checkDescriptor(field, d)
+	if err != nil {
+		return "", err
+	}
+	if size, seen := p.sizes[dg]; seen && size != d.Size {
+		return "", errcode.ErrManifestInvalid.WithMessage("%s: size %d, but another descriptor of %s says %d", field, d.Size, dg, size)
+	}
+	p.sizes[dg] = d.Size
+	return dg, nil
+}
+
 func checkDescriptor(field string, d descriptor) (digest.Digest, error) {
 	dg, err := digest.Parse(d.Digest)
 	if err != nil {
@@ -187,11 +205,13 @@ func checkDescriptor(field string, d descriptor) (digest.Digest, error) {
 }
 
 // checkReferences verifies that every blob p needs is linked in repo and every manifest it lists is stored
-// in repo; with sparse, only the config (p.blobs[0] of an image manifest) is required. The subject is not
-// checked: it may be pushed later.
+// in repo, each with the size its descriptor gives (MANIFEST_INVALID otherwise: a client trusting the
+// descriptor would read a different length); with sparse, only the config (p.blobs[0] of an image
+// manifest) is required. The subject is not checked: it may be pushed later.
 func (s *Service) checkReferences(ctx context.Context, repo string, p *parsedManifest, sparse bool) error {
 	for i, d := range p.blobs {
-		if _, err := s.links.BlobLinked(ctx, repo, d.String()); err != nil {
+		size, err := s.links.BlobLinked(ctx, repo, d.String())
+		if err != nil {
 			if isNotFound(err) && sparse && i > 0 {
 				continue
 			}
@@ -201,12 +221,18 @@ func (s *Service) checkReferences(ctx context.Context, repo string, p *parsedMan
 			}
 			return fmt.Errorf("checking blob %s: %w", d, err)
 		}
+		if err := p.checkSize(d, size); err != nil {
+			return err
+		}
 	}
 	for _, d := range p.children {
-		_, err := s.artifacts.GetArtifact(ctx, repo, d.String())
-		if errors.Is(err, meta.ErrNotFound) {
+		var size int64
+		a, err := s.artifacts.GetArtifact(ctx, repo, d.String())
+		if err == nil {
+			size = a.Size
+		} else if errors.Is(err, meta.ErrNotFound) {
 			// An index may also list plain blobs (rare, but valid): accept a linked blob.
-			_, err = s.links.BlobLinked(ctx, repo, d.String())
+			size, err = s.links.BlobLinked(ctx, repo, d.String())
 		}
 		if err != nil {
 			if isNotFound(err) && sparse {
@@ -218,6 +244,18 @@ func (s *Service) checkReferences(ctx context.Context, repo string, p *parsedMan
 			}
 			return fmt.Errorf("checking manifest %s: %w", d, err)
 		}
+		if err := p.checkSize(d, size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSize compares the size the manifest gives d with the stored size.
+func (p *parsedManifest) checkSize(d digest.Digest, stored int64) error {
+	if want := p.sizes[d]; want != stored {
+		return errcode.ErrManifestInvalid.WithMessage("the descriptor of %s gives size %d, but the stored content has %d bytes", d, want, stored).
+			WithDetail(map[string]any{"digest": d.String(), "size": want, "stored": stored})
 	}
 	return nil
 }

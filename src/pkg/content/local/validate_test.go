@@ -33,6 +33,7 @@ func TestParseManifest(t *testing.T) {
 		{name: "OCI image with subject", contentType: ocispec.MediaTypeImageManifest, body: ociImage, want: parsedManifest{
 			mediaType: ocispec.MediaTypeImageManifest, artifactType: "application/vnd.example.config", subject: digest.Digest(subj),
 			annotations: map[string]string{"k": "v"}, blobs: []digest.Digest{digest.Digest(cfg), digest.Digest(layer)},
+			sizes: map[digest.Digest]int64{digest.Digest(cfg): 2, digest.Digest(layer): 5},
 		}},
 		{name: "no Content-Type: the body says", body: ociImage, want: parsedManifest{
 			mediaType: ocispec.MediaTypeImageManifest, artifactType: "application/vnd.example.config", subject: digest.Digest(subj),
@@ -68,6 +69,26 @@ func TestParseManifest(t *testing.T) {
 			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":-1}}`, code: errcode.ErrManifestInvalid},
 		{name: "bad subject digest", contentType: ocispec.MediaTypeImageManifest,
 			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":1},"subject":{"digest":"sha256:x","size":1}}`, code: errcode.ErrManifestInvalid},
+		{name: "duplicate top-level key", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"schemaVersion":2}`, code: errcode.ErrManifestInvalid},
+		{name: "duplicate digest in a descriptor", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + layer + `","digest":"` + cfg + `","size":2}}`, code: errcode.ErrManifestInvalid},
+		{name: "duplicate subject", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"subject":{"mediaType":"m","digest":"` + subj +
+				`","size":1},"subject":{"mediaType":"m","digest":"` + layer + `","size":1}}`, code: errcode.ErrManifestInvalid},
+		{name: "duplicate annotation", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"annotations":{"a":"1","b":"2","a":"3"}}`,
+			code: errcode.ErrManifestInvalid},
+		{name: "duplicate key deep in an array", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"layers":[{"mediaType":"l","digest":"` + layer +
+				`","size":5,"urls":[],"annotations":{"x":{"y":1,"y":2}}}]}`, code: errcode.ErrManifestInvalid},
+		{name: "one key in several objects is fine", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2,"annotations":{"mediaType":"x"}},"annotations":{"size":"y"}}`,
+			want: parsedManifest{mediaType: ocispec.MediaTypeImageManifest, artifactType: "c", blobs: []digest.Digest{digest.Digest(cfg)},
+				annotations: map[string]string{"size": "y"}}},
+		{name: "descriptors of one digest disagree on its size", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"layers":[{"mediaType":"l","digest":"` + cfg + `","size":3}]}`,
+			code: errcode.ErrManifestInvalid},
 		{name: "missing schemaVersion", contentType: ocispec.MediaTypeImageManifest,
 			body: `{"config":{"mediaType":"c","digest":"` + cfg + `","size":1}}`, code: errcode.ErrManifestInvalid},
 	} {
@@ -78,6 +99,9 @@ func TestParseManifest(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
+			if tc.want.sizes == nil {
+				got.sizes = nil // checked where the case gives them
+			}
 			require.Equal(t, tc.want, *got)
 		})
 	}
@@ -119,6 +143,7 @@ func FuzzParseManifest(f *testing.F) {
 func specView(t *testing.T, mediaType string, body []byte) (want parsedManifest, ok bool) {
 	oci := mediaType == ocispec.MediaTypeImageManifest || mediaType == ocispec.MediaTypeImageIndex
 	want.mediaType = mediaType
+	want.sizes = map[digest.Digest]int64{} // every config, layer and index entry's size, by digest
 	var subject *ocispec.Descriptor
 	var err error
 	if isIndexMediaType(mediaType) {
@@ -130,6 +155,7 @@ func specView(t *testing.T, mediaType string, body []byte) (want parsedManifest,
 			}
 			for _, m := range idx.Manifests {
 				want.children = append(want.children, m.Digest)
+				want.sizes[m.Digest] = m.Size
 			}
 		}
 	} else {
@@ -137,7 +163,9 @@ func specView(t *testing.T, mediaType string, body []byte) (want parsedManifest,
 		if err = json.Unmarshal(body, &m); err == nil {
 			want.annotations, want.artifactType, subject = m.Annotations, cmp.Or(m.ArtifactType, m.Config.MediaType), m.Subject
 			want.blobs = append(want.blobs, m.Config.Digest)
+			want.sizes[m.Config.Digest] = m.Config.Size
 			for _, l := range m.Layers {
+				want.sizes[l.Digest] = l.Size
 				if len(l.URLs) == 0 {
 					want.blobs = append(want.blobs, l.Digest)
 				}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"io/fs"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,6 +172,9 @@ func (s *store) connect(ctx context.Context, target string) error {
 		s.r, s.w, s.rdb = db, db, s.dbs[len(s.dbs)-1]
 		return nil
 	}
+	if err := createPrivate(target); err != nil {
+		return err
+	}
 	w, err := s.addAlias(ctx, "w", sqliteDSN(target, "_txlock=immediate"), func(db *sql.DB) {
 		db.SetMaxOpenConns(1)
 		db.SetMaxIdleConns(1)
@@ -188,6 +193,20 @@ func (s *store) connect(ctx context.Context, target string) error {
 	}
 	s.r, s.w, s.rdb = r, w, s.dbs[len(s.dbs)-1]
 	return nil
+}
+
+// createPrivate creates the SQLite file at path with mode 0600 when it does not exist yet, before SQLite
+// would create it with 0644. SQLite gives the -wal and -shm files it creates the mode of the database
+// file, so they are 0600 too. An existing file keeps its mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("meta: create %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // sqliteDSN builds a modernc.org/sqlite URI DSN for path. Busy timeout comes first so that the other
