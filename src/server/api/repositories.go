@@ -46,14 +46,13 @@ func toRepositoryJSON(r *meta.Repository) repositoryJSON {
 // are URL-encoded once more by Harbor's clients ("a/b" travels as a%252Fb): see repoName.
 func (a *API) artifactRoutes() {
 	m := a.mux
-	const repos = Prefix + "/projects/{project}/repositories"
-	m.HandleFunc("GET "+repos, a.listRepositories)
-	m.HandleFunc("GET "+repos+"/{repo}", a.getRepository)
-	m.HandleFunc("DELETE "+repos+"/{repo}", a.deleteRepository)
-	m.HandleFunc("GET "+repos+"/{repo}/artifacts", a.listArtifacts)
-	m.HandleFunc("GET "+repos+"/{repo}/artifacts/{reference}", a.getArtifact)
-	m.HandleFunc("DELETE "+repos+"/{repo}/artifacts/{reference}", a.deleteArtifact)
-	m.HandleFunc("GET "+repos+"/{repo}/artifacts/{reference}/tags", a.listArtifactTags)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories", a.listRepositories)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}", a.getRepository)
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/repositories/{repo}", a.deleteRepository)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts", a.listArtifacts)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}", a.getArtifact)
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}", a.deleteArtifact)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}/tags", a.listArtifactTags)
 }
 
 // repoName returns the full repository name "<project>/<repo>" of the path. The mux has decoded the
