@@ -109,6 +109,8 @@ ensure_runtimes() {
   if [ "$(id -u)" -ne 0 ]; then log "not root: skipping ${missing[*]} (the e2e tests that need them skip)"; return; fi
   apt_install "${missing[@]}"
   log "installed ${missing[*]}"
+}
+
 # Debian's chromium for the console's browser tests (tests/e2e/console_test.go drive it headless).
 ensure_chromium() {
   if command -v chromium >/dev/null; then log "chromium present ($(command -v chromium))"; return; fi
