@@ -153,7 +153,7 @@ func (c *Config) settings() []setting {
 		{"upstream-referrers-max-bytes", "most bytes read for one upstream referrers list, all its pages together (more is an upstream error)", &c.UpstreamReferrersMaxBytes},
 		{"upstream-referrers-max-entries", "most descriptors one upstream referrers list may hold (more is an upstream error)", &c.UpstreamReferrersMaxEntries},
 		{"metrics-addr", "address of a separate listener serving /metrics; when set, the main listener no longer serves it. Empty = /metrics on the main listener", &c.MetricsAddr},
-		{"metrics-project-names", "label metrics with the names of private projects too (default: they are labelled \"private\"); only with a private metrics-addr", &c.MetricsProjectNames},
+		{"metrics-project-names", "label metrics with the names of private projects too (otherwise they are labelled \"private\"); only with a private metrics-addr", &c.MetricsProjectNames},
 		{"read-header-timeout", "how long a client may take to send a request's headers", &c.ReadHeaderTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection is kept open", &c.IdleTimeout},
 		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},

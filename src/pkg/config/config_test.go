@@ -72,7 +72,7 @@ func TestInvalid(t *testing.T) {
 		{"missing file", []string{"--config", filepath.Join(dir, "none.yml")}, nil, "config file"},
 		{"tls cert without key", []string{"--tls-cert-file", "c.pem"}, nil, "must be set together"},
 		{"tls client CA without cert", nil, map[string]string{"BERTH_TLS_CLIENT_CA_FILE": "ca.pem"}, "tls-client-ca-file"},
-		{"bad bool", []string{"--metrics-project-names", "sometimes"}, nil, "metrics-project-names"},
+		{"bad bool", []string{"--metrics-project-names=sometimes"}, nil, "metrics-project-names"},
 		{"zero stall timeout", []string{"--stall-timeout", "0s"}, nil, "stall-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
