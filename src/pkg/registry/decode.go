@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -89,7 +90,11 @@ func badFormat(format string, args ...any) error {
 func decodeIndex(r io.Reader, add func(json.RawMessage) error) error {
 	version, mediaType := 0, ""
 	err := decodeObject(r, func(dec *json.Decoder, key string) error {
-		switch key {
+		field, err := fieldName(key, "schemaVersion", "mediaType", "manifests")
+		if err != nil {
+			return err
+		}
+		switch field {
 		case "schemaVersion":
 			return dec.Decode(&version)
 		case "mediaType":
@@ -120,7 +125,11 @@ func decodeIndex(r io.Reader, add func(json.RawMessage) error) error {
 // decodeTagList reads one tag list page from r ({"name": ..., "tags": [...]}), passing each tag to add.
 func decodeTagList(r io.Reader, add func(string) error) error {
 	return decodeObject(r, func(dec *json.Decoder, key string) error {
-		if key != "tags" {
+		field, err := fieldName(key, "tags")
+		if err != nil {
+			return err
+		}
+		if field != "tags" {
 			return skipValue(dec)
 		}
 		return decodeArray(dec, func() error {
@@ -131,6 +140,22 @@ func decodeTagList(r io.Reader, add func(string) error) error {
 			return add(tag)
 		})
 	})
+}
+
+// fieldName returns the one of fields that key names exactly, "" when it names none of them, and a
+// *formatError when it names one only case-insensitively: encoding/json (and so other clients of the
+// same upstream) would read "Manifests" as "manifests", and a decoder that skipped it would see another
+// document than they do. The spec's member names are case-sensitive.
+func fieldName(key string, fields ...string) (string, error) {
+	for _, f := range fields {
+		if key == f {
+			return f, nil
+		}
+		if strings.EqualFold(key, f) {
+			return "", badFormat("member %q: member names are case-sensitive (want %q)", key, f)
+		}
+	}
+	return "", nil
 }
 
 // decodeObject reads one JSON object from r, calling member with the decoder positioned at each member's
@@ -151,10 +176,13 @@ func decodeObject(r io.Reader, member func(dec *json.Decoder, key string) error)
 		if !ok {
 			return badFormat("object key expected, got %v", tok)
 		}
-		if seen[key] {
+		// encoding/json, and so many registries, match member names case-insensitively: "Manifests" beside
+		// "manifests" is a duplicate too.
+		folded := strings.ToLower(key)
+		if seen[folded] {
 			return badFormat("duplicate member %q", key)
 		}
-		seen[key] = true
+		seen[folded] = true
 		if err := member(dec, key); err != nil {
 			return jsonErr(err)
 		}
