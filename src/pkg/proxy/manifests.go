@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -222,17 +221,13 @@ func (s *Service) pullReferences(ctx context.Context, repo content.Repo, body []
 		if d.Digest.Validate() != nil || len(d.URLs) > 0 {
 			continue
 		}
-		if _, err := s.Local.StatBlob(ctx, repo, d.Digest); err == nil {
-			continue
-		}
-		b, err := s.OpenBlob(ctx, repo, d.Digest)
-		if err != nil {
+		// FetchBlob returns once the blob is stored and linked: a fill's reader gets its last byte before
+		// the commit, so reading one to the end would race the local push's check.
+		if err := s.FetchBlob(ctx, repo, d.Digest); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			continue // not upstream either: the local push answers MANIFEST_BLOB_UNKNOWN
-		}
-		_, cerr := io.Copy(io.Discard, b)
-		_ = b.Close()
-		if cerr != nil {
-			return cerr
 		}
 	}
 	for _, d := range m.Manifests {

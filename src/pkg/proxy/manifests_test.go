@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -404,5 +405,34 @@ func TestPushIntoProxyProject(t *testing.T) {
 		a, err := e.store.GetArtifact(t.Context(), e.repo("app").Name, d.String())
 		require.NoError(t, err)
 		require.Equal(t, origin, a.Origin, d)
+	}
+}
+
+// A client that found a blob with HEAD (answered from the upstream) does not upload it; the referrer it
+// then pushes must still be accepted, every time: the blob is pulled through and committed before the
+// local push checks its references (reading a fill to its end is not enough: the last byte is released
+// before the commit).
+func TestPushReferrerWithUpstreamOnlyBlobs(t *testing.T) {
+	up := newUpstream(t, distribution)
+	img := up.PushImage(t, "app", "v1")
+	e := newEnv(t, up)
+	requireOK(t, e.get("app/manifests/v1"), img.Body)
+	subject := &ocispec.Descriptor{MediaType: img.Manifest.MediaType, Digest: img.Manifest.Digest, Size: img.Manifest.Size}
+	for i := range 20 {
+		cfg := up.PushBlob(t, "app", []byte(fmt.Sprintf(`{"n":%d}`, i)))
+		cfg.MediaType = "application/vnd.example.config.v1+json"
+		layer := up.PushBlob(t, "app", randomBytes(64<<10))
+		layer.MediaType = "application/octet-stream"
+		for _, d := range []digest.Digest{cfg.Digest, layer.Digest} {
+			r := e.do(http.MethodHead, "app/blobs/"+d.String(), "", nil)
+			require.Equal(t, http.StatusOK, r.status, "HEAD answered from the upstream")
+		}
+		body, err := json.Marshal(ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+			ArtifactType: "application/vnd.example.signature.v1+json", Config: cfg, Layers: []ocispec.Descriptor{layer}, Subject: subject,
+		})
+		require.NoError(t, err)
+		r := e.do(http.MethodPut, "app/manifests/"+digest.FromBytes(body).String(), ocispec.MediaTypeImageManifest, body)
+		require.Equal(t, http.StatusCreated, r.status, "push %d: %s", i, r.body)
 	}
 }
