@@ -327,3 +327,22 @@ func TestStaticAndSecurityHeaders(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, status)
 	require.Equal(t, "DENY", h.Get("X-Frame-Options"))
 }
+
+// TestProjectsStorageUsed: the projects page shows each project's distinct blob and manifest bytes.
+func TestProjectsStorageUsed(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(t, err)
+	_, err = e.store.CreateProject(ctx, &meta.Project{Name: "empty", Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(t, err)
+	for _, repo := range []string{"lib/a", "lib/b"} { // the same layer and manifest in two repositories count once
+		require.NoError(t, e.store.LinkBlob(ctx, pid, repo, digest.FromString("layer").String(), 3<<20))
+		require.NoError(t, e.store.PutArtifact(ctx, pid, repo, &meta.Artifact{Digest: digest.FromString("m").String(),
+			MediaType: ocispec.MediaTypeImageManifest, Size: 500}, "v1"))
+	}
+	_, body, _ := e.browser().get("/projects")
+	require.Contains(t, body, "Storage used")
+	require.Regexp(t, `href="/projects/lib">lib</a>(?s:.)*?<td data-bytes="3146228">3.0 MiB</td>`, body)
+	require.Regexp(t, `href="/projects/empty">empty</a>(?s:.)*?<td data-bytes="0">0 B</td>`, body)
+}

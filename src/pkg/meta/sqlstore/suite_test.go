@@ -31,6 +31,7 @@ func runSuite(t *testing.T, newDB dbFactory) {
 		{"Tags", testTags},
 		{"Repositories", testRepositories},
 		{"RepositoryReads", testRepositoryReads},
+		{"ProjectUsage", testProjectUsage},
 		{"Referrers", testReferrers},
 		{"Cascade", testCascade},
 		{"TouchPull", testTouchPull},
