@@ -32,6 +32,7 @@ func runSuite(t *testing.T, newDB dbFactory) {
 		{"Repositories", testRepositories},
 		{"RepositoryReads", testRepositoryReads},
 		{"ProjectUsage", testProjectUsage},
+		{"Sessions", testSessions},
 		{"Referrers", testReferrers},
 		{"Cascade", testCascade},
 		{"TouchPull", testTouchPull},
