@@ -68,12 +68,18 @@ func newTestEnv(t *testing.T) *env {
 	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
+	return newNode(t, store, nil)
+}
+
+// newNode serves a console over store with sessions in sess (nil: in memory), as one Berth node would.
+func newNode(t *testing.T, store meta.Store, sess SessionStore) *env {
+	t.Helper()
 	box, err := secret.NewBox(bytes.Repeat([]byte{7}, secret.KeySize))
 	require.NoError(t, err)
 	e := &env{t: t, store: source{Store: store, manifests: map[string][]byte{}}, refs: &fakeReferrers{lists: map[digest.Digest][]ocispec.Descriptor{}},
 		now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	c, err := New(Deps{Projects: store, Registries: store, Artifacts: e.store, Referrers: e.refs,
-		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour,
+		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour, Sessions: sess,
 		Pinger: pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return nil }),
 		Now:    func() time.Time { return e.now }})
 	require.NoError(t, err)
