@@ -352,3 +352,28 @@ func TestProjectsStorageUsed(t *testing.T) {
 	require.Regexp(t, `href="/projects/lib">lib</a>(?s:.)*?<td data-bytes="3146228">3.0 MiB</td>`, body)
 	require.Regexp(t, `href="/projects/empty">empty</a>(?s:.)*?<td data-bytes="0">0 B</td>`, body)
 }
+
+// TestLastPullShown: the repository and artifact pages show the artifact's pull time, the field the
+// API returns as pull_time, and "never" before the first pull.
+func TestLastPullShown(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(t, err)
+	d := digest.FromString("manifest").String()
+	require.NoError(t, e.store.PutArtifact(ctx, pid, "lib/app", &meta.Artifact{Digest: d, MediaType: ocispec.MediaTypeImageManifest, Size: 5}, "v1"))
+	b := e.browser()
+	pages := []string{"/projects/lib/repository?name=app", "/projects/lib/artifact?repo=app&digest=" + url.QueryEscape(d)}
+	for _, p := range pages {
+		status, body, _ := b.get(p)
+		require.Equal(t, http.StatusOK, status, body)
+		require.Regexp(t, `<(td|dd)>never</(td|dd)>`, body, p)
+	}
+	pulled := time.Date(2026, 4, 30, 8, 9, 10, 0, time.UTC)
+	require.NoError(t, e.store.TouchPull(ctx, "lib/app", d, pulled))
+	for _, p := range pages {
+		_, body, _ := b.get(p)
+		require.Contains(t, body, "2026-04-30 08:09:10 UTC", p)
+		require.NotContains(t, body, ">never<", p)
+	}
+}
