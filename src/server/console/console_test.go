@@ -61,6 +61,8 @@ type env struct {
 	srv   *httptest.Server
 	now   time.Time
 	pings []meta.Registry
+	// pingErr is what the registry pinger answers (nil: the endpoint answers).
+	pingErr error
 }
 
 func newTestEnv(t *testing.T) *env {
@@ -80,7 +82,7 @@ func newNode(t *testing.T, store meta.Store, sess SessionStore) *env {
 		now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	c, err := New(Deps{Projects: store, Registries: store, Artifacts: e.store, Referrers: e.refs,
 		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour, Sessions: sess,
-		Pinger: pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return nil }),
+		Pinger: pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return e.pingErr }),
 		Now:    func() time.Time { return e.now }})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(c)
