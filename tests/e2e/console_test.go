@@ -147,7 +147,7 @@ func TestConsole(t *testing.T) {
 	sc.writeFile("sbom.json", []byte(`{"components":["console"]}`))
 	sbom := sc.orasAttach(repo+"@"+dig, typeSBOM, "sbom.json:application/json")
 
-	checkStorageUsed(t, b, sc, psubj)
+	checkStorageUsed(t, b, sc, repo+"@"+dig) // from the upstream: a pull through Berth would prefetch the SBOM
 	checkReferrersTree(t, b, proxy, dig, sig, sbom.Digest)
 	checkCSRFRefused(t, b)
 	checkAnonymous(t, b, proxy)
@@ -242,8 +242,8 @@ func checkAnonymous(t *testing.T, b *browser, proxy *server) {
 }
 
 // checkStorageUsed reads the proxy project's "Storage used" on the projects page: at least the image
-// pulled through (manifest, config, layers, as crane reports them) and at most that plus a few KiB for
-// the cosign bundle pulled with it.
+// pulled through (manifest, config, layers, as crane reports them from ref, the upstream) and at most
+// that plus a few KiB for the cosign bundle pulled with it.
 func checkStorageUsed(t *testing.T, b *browser, c *clients, ref string) {
 	t.Helper()
 	body := c.must("crane", "manifest", ref)
