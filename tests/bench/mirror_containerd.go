@@ -17,20 +17,31 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// ContainerdPulls is issue 10's containerd figure: `ctr content fetch` of one image (Layers x LayerSize)
-// through Berth's warm cache (hosts.toml, per-project form) vs directly from the upstream.
+// ContainerdPulls is issue 10's containerd figures: `ctr content fetch` of one image (Layers x LayerSize)
+// through Berth (hosts.toml, per-project form) vs directly from the upstream, warm (Berth's cache holds
+// the image) and cold (a fresh Berth per round, so every byte comes from the upstream through Berth).
 type ContainerdPulls struct {
-	Layers    int
-	LayerSize int64
-	Direct    []time.Duration
-	Through   []time.Duration
-	Skipped   string // why the figure was not measured ("" = measured)
+	Layers     int
+	LayerSize  int64
+	Direct     []time.Duration // warm rounds, direct
+	Through    []time.Duration // warm rounds, through Berth
+	ColdDirect []time.Duration // cold rounds, direct
+	Cold       []time.Duration // cold rounds, through a fresh Berth
+	// ColdUpstream is what the upstream sent for blob GETs during each cold pull through Berth: every
+	// layer and the config, or the round was not cold.
+	ColdUpstream []int64
+	Skipped      string // why the figures were not measured ("" = measured)
 }
 
-// Ratio is the median of the per-round ratios direct time / time through Berth (above 1, Berth is
+// Ratio is the median of the warm per-round ratios direct time / time through Berth (above 1, Berth is
 // faster), with their range: each round pulls both ways back to back.
 func (c ContainerdPulls) Ratio() Ratios {
 	return pairedRatios(seconds(c.Direct), seconds(c.Through))
+}
+
+// ColdRatio is Ratio for the cold rounds.
+func (c ContainerdPulls) ColdRatio() Ratios {
+	return pairedRatios(seconds(c.ColdDirect), seconds(c.Cold))
 }
 
 func seconds(ds []time.Duration) []float64 {
@@ -46,10 +57,37 @@ const (
 	pullLayerSize = 8 << 20
 )
 
-// runContainerdPulls pushes a 10 x 8 MiB image into a go-containerregistry upstream, warms a Berth
-// proxy-cache project with one pull, then times interleaved pulls by containerd (each into a namespace
-// of its own, with content sharing isolated, so that every pull downloads every byte) through Berth and
-// directly. It needs root and the Debian containerd package; otherwise it records why it was skipped.
+// ctrdBench is one containerd pulling one image of a go-containerregistry upstream.
+type ctrdBench struct {
+	ctr    ctrFunc
+	up     *Registry
+	upURL  string
+	host   string // the upstream's host:port, the registry part of ref
+	ref    string
+	direct string // hosts dir straight to the upstream
+	n      int    // pulls so far: each goes into a namespace of its own
+}
+
+// fetch times `ctr content fetch` of the image in a new namespace through the hosts dir hosts. With
+// content sharing isolated, a new namespace is a fresh content store: every byte is downloaded.
+func (cb *ctrdBench) fetch(ctx context.Context, hosts string) (time.Duration, error) {
+	cb.n++
+	t0 := time.Now()
+	if out, err := cb.ctr(ctx, "-n", "pull"+strconv.Itoa(cb.n), "content", "fetch", "--plain-http", "--hosts-dir", hosts, cb.ref); err != nil {
+		return 0, fmt.Errorf("ctr content fetch %s: %w: %s", cb.ref, err, out)
+	}
+	return time.Since(t0), nil
+}
+
+// throughHosts writes a hosts dir that sends the upstream's pulls to Berth's project hub (per-project
+// form, override_path) and to nowhere else.
+func (cb *ctrdBench) throughHosts(dir string, b *Berth) error {
+	return writeHosts(dir, cb.host, fmt.Sprintf("server = \"http://127.0.0.1:1\"\n[host.\"%s/v2/hub\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n", b.URL))
+}
+
+// runContainerdPulls pushes a 10 x 8 MiB image into a go-containerregistry upstream and times pulls by
+// containerd through Berth and directly, warm then cold. It needs root and the Debian containerd
+// package; otherwise it records why it was skipped.
 func (r *Runner) runContainerdPulls(ctx context.Context) (res ContainerdPulls, err error) {
 	res.Layers, res.LayerSize = pullLayers, pullLayerSize
 	bin, errC := exec.LookPath("containerd")
@@ -67,29 +105,19 @@ func (r *Runner) runContainerdPulls(ctx context.Context) (res ContainerdPulls, e
 		return res, err
 	}
 	defer r.stopProc(up, &err)
-	upReg := &Registry{URL: upURL, Client: newClient()}
-	defer upReg.Client.CloseIdleConnections()
+	cb := &ctrdBench{up: &Registry{URL: upURL, Client: newClient()}, upURL: upURL}
+	defer cb.up.Client.CloseIdleConnections()
 	const repo = "lib/app"
-	if err := pushLayeredImage(ctx, upReg, repo, "v1"); err != nil {
-		return res, err
-	}
-	b, err := r.startBerth(ctx)
-	if err != nil {
-		return res, err
-	}
-	defer r.stopBerth(b, &err)
-	if err := b.ProxyProject(ctx, "hub", upURL, false); err != nil {
+	if err := pushLayeredImage(ctx, cb.up, repo, "v1"); err != nil {
 		return res, err
 	}
 	u, err := url.Parse(upURL)
 	if err != nil {
 		return res, err
 	}
-	direct, through := filepath.Join(r.dir, "hosts-direct"), filepath.Join(r.dir, "hosts-berth")
-	if err := writeHosts(direct, u.Host, fmt.Sprintf("server = %q\n", upURL)); err != nil {
-		return res, err
-	}
-	if err := writeHosts(through, u.Host, fmt.Sprintf("server = \"http://127.0.0.1:1\"\n[host.\"%s/v2/hub\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n", b.URL)); err != nil {
+	cb.host, cb.ref = u.Host, u.Host+"/"+repo+":v1"
+	cb.direct = filepath.Join(r.dir, "hosts-direct")
+	if err := writeHosts(cb.direct, u.Host, fmt.Sprintf("server = %q\n", upURL)); err != nil {
 		return res, err
 	}
 	c, stop, err := startBenchContainerd(ctx, bin, ctr, filepath.Join(r.dir, "ctrd"))
@@ -97,39 +125,98 @@ func (r *Runner) runContainerdPulls(ctx context.Context) (res ContainerdPulls, e
 		return res, err
 	}
 	defer func() { err = errors.Join(err, stop()) }()
-	ref := u.Host + "/" + repo + ":v1"
-	n := 0
-	fetch := func(hosts string) (time.Duration, error) {
-		n++
-		t0 := time.Now()
-		if out, err := c(ctx, "-n", "pull"+strconv.Itoa(n), "content", "fetch", "--plain-http", "--hosts-dir", hosts, ref); err != nil {
-			return 0, fmt.Errorf("ctr content fetch %s: %w: %s", ref, err, out)
-		}
-		return time.Since(t0), nil
-	}
-	if _, err := fetch(through); err != nil { // fills Berth's cache
+	cb.ctr = c
+	if err := r.warmContainerdPulls(ctx, cb, &res); err != nil {
 		return res, err
 	}
+	return res, r.coldContainerdPulls(ctx, cb, &res)
+}
+
+// interleaved runs Rounds rounds of a direct pull and a pull by through (whose order alternates) and
+// appends their times to direct and to via.
+func (r *Runner) interleaved(ctx context.Context, cb *ctrdBench, label string, direct, via *[]time.Duration, through func(i int) (time.Duration, error)) error {
 	for i := range r.Cfg.Rounds {
-		order := []string{direct, through}
+		first, second := true, false // true: direct
 		if i%2 == 1 {
-			order = []string{through, direct}
+			first, second = false, true
 		}
-		for _, hosts := range order {
-			d, err := fetch(hosts)
+		for _, isDirect := range []bool{first, second} {
+			if isDirect {
+				d, err := cb.fetch(ctx, cb.direct)
+				if err != nil {
+					return err
+				}
+				*direct = append(*direct, d)
+				continue
+			}
+			d, err := through(i)
 			if err != nil {
-				return res, err
+				return err
 			}
-			if hosts == direct {
-				res.Direct = append(res.Direct, d)
-			} else {
-				res.Through = append(res.Through, d)
-			}
+			*via = append(*via, d)
 		}
-		r.progress("  containerd round %d/%d: direct %s, through Berth %s", i+1, r.Cfg.Rounds,
-			res.Direct[i].Round(time.Millisecond), res.Through[i].Round(time.Millisecond))
+		r.progress("  containerd %s round %d/%d: direct %s, through Berth %s", label, i+1, r.Cfg.Rounds,
+			(*direct)[i].Round(time.Millisecond), (*via)[i].Round(time.Millisecond))
 	}
-	return res, nil
+	return nil
+}
+
+// warmContainerdPulls fills one Berth's cache with a pull, then times pulls through it vs direct.
+func (r *Runner) warmContainerdPulls(ctx context.Context, cb *ctrdBench, res *ContainerdPulls) (err error) {
+	b, err := r.startBerth(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.stopBerth(b, &err)
+	if err := b.ProxyProject(ctx, "hub", cb.upURL, false); err != nil {
+		return err
+	}
+	through := filepath.Join(r.dir, "hosts-berth")
+	if err := cb.throughHosts(through, b); err != nil {
+		return err
+	}
+	if _, err := cb.fetch(ctx, through); err != nil { // fills Berth's cache
+		return err
+	}
+	return r.interleaved(ctx, cb, "warm", &res.Direct, &res.Through, func(int) (time.Duration, error) {
+		return cb.fetch(ctx, through)
+	})
+}
+
+// coldContainerdPulls times, per round, a pull through a Berth started for that round (empty data
+// directory, not timed) vs direct, and checks that the upstream sent every blob during the pull through
+// Berth: a round answered from any cache fails the scenario.
+func (r *Runner) coldContainerdPulls(ctx context.Context, cb *ctrdBench, res *ContainerdPulls) error {
+	want := int64(pullLayers * pullLayerSize)
+	return r.interleaved(ctx, cb, "cold", &res.ColdDirect, &res.Cold, func(i int) (d time.Duration, err error) {
+		b, err := r.startBerth(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer r.stopBerth(b, &err)
+		if err := b.ProxyProject(ctx, "hub", cb.upURL, false); err != nil {
+			return 0, err
+		}
+		through := filepath.Join(r.dir, "hosts-cold-"+strconv.Itoa(i))
+		if err := cb.throughHosts(through, b); err != nil {
+			return 0, err
+		}
+		if err := cb.up.ResetStats(ctx); err != nil {
+			return 0, err
+		}
+		if d, err = cb.fetch(ctx, through); err != nil {
+			return 0, err
+		}
+		st, err := cb.up.Stats(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if st.BlobBytes < want {
+			return 0, fmt.Errorf("cold containerd pull through Berth: the upstream sent %s of blobs, want at least %s", MiB(float64(st.BlobBytes)), MiB(float64(want)))
+		}
+		res.ColdUpstream = append(res.ColdUpstream, st.BlobBytes)
+		return d, os.RemoveAll(through)
+	})
 }
 
 // pushLayeredImage pushes an OCI image of pullLayers generated layers of pullLayerSize, tagged tag.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 )
 
@@ -145,6 +147,7 @@ func TestConsole(t *testing.T) {
 	sc.writeFile("sbom.json", []byte(`{"components":["console"]}`))
 	sbom := sc.orasAttach(repo+"@"+dig, typeSBOM, "sbom.json:application/json")
 
+	checkStorageUsed(t, b, sc, repo+"@"+dig) // from the upstream: a pull through Berth would prefetch the SBOM
 	checkReferrersTree(t, b, proxy, dig, sig, sbom.Digest)
 	checkCSRFRefused(t, b)
 	checkAnonymous(t, b, proxy)
@@ -236,4 +239,26 @@ func checkAnonymous(t *testing.T, b *browser, proxy *server) {
 	loc := get(anon, chromedp.Location())
 	require.Contains(t, loc, "/login?next=%2Fprojects%2Finternal", "an anonymous visitor is asked to log in")
 	anon.screenshot("anonymous-private")
+}
+
+// checkStorageUsed reads the proxy project's "Storage used" on the projects page: at least the image
+// pulled through (manifest, config, layers, as crane reports them from ref, the upstream) and at most
+// that plus a few KiB for the cosign bundle pulled with it.
+func checkStorageUsed(t *testing.T, b *browser, c *clients, ref string) {
+	t.Helper()
+	body := c.must("crane", "manifest", ref)
+	var m ocispec.Manifest
+	require.NoError(t, json.Unmarshal([]byte(body), &m))
+	want := int64(len(body)) + m.Config.Size
+	for _, l := range m.Layers {
+		want += l.Size
+	}
+	b.open("/projects")
+	cell := `document.querySelector('a[href="/projects/cache"]').closest("tr").querySelector("td[data-bytes]")`
+	got, err := strconv.ParseInt(get(b, chromedp.Evaluate[string](cell+".dataset.bytes")), 10, 64)
+	require.NoError(t, err)
+	require.Regexp(t, `^[0-9.]+ (B|KiB|MiB)$`, get(b, chromedp.Evaluate[string](cell+".textContent")))
+	require.GreaterOrEqual(t, got, want, "storage used holds the image")
+	require.Less(t, got, want+64<<10, "and little more than the image and its signature")
+	b.screenshot("projects-storage")
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,6 +60,9 @@ func TestMirrorRouting(t *testing.T) {
 	pa := pusher{t: t, base: upA.URL, auth: upA.Auth}
 	pa.blob("team/app", "", emptyJSON)
 	sigDesc := pa.manifest("team/app", "", ocispec.MediaTypeImageManifest, sig)
+	for _, tag := range []string{"v2", "v3"} {
+		pa.manifest("team/app", tag, ocispec.MediaTypeImageIndex, imgA.bodies[imgA.Index.Digest])
+	}
 	imgB := newRuntimeImage(t, "b", 0)
 	imgB.push(pusher{t: t, base: upB.URL, auth: upB.Auth}, "library/hello", "latest")
 
@@ -78,9 +82,9 @@ func TestMirrorRouting(t *testing.T) {
 	require.Equal(t, upA.Host, imgA.requirePull(t, srv, "/v2/dist/team/app", nsA, "v1", "amd64"), "per-project form (override_path)")
 	require.Empty(t, imgA.requirePull(t, srv, "/v2/dist/team/app", "", "v1", "amd64"), "the project form without ns")
 
-	tags := srv.do(t, http.MethodGet, "/v2/team/app/tags/list"+nsA, nil, nil, nil)
-	require.Equal(t, http.StatusOK, tags.Status, "tags through ns:\n%s", tags)
-	require.Contains(t, string(tags.Body), `"v1"`)
+	// Tags lists name the repository as asked, and their Links come back in the same form (ns kept).
+	require.Equal(t, []string{"v1", "v2", "v3"}, walkTags(t, srv, "/v2/team/app/tags/list?n=2&ns="+upA.Host, "team/app", upA.Host))
+	require.Equal(t, []string{"v1", "v2", "v3"}, walkTags(t, srv, "/v2/dist/team/app/tags/list?n=2&ns="+upA.Host, "dist/team/app", upA.Host))
 	refs := getReferrers(t, srv, "/v2/team/app/referrers/"+imgA.Children["amd64"].Digest.String()+nsA)
 	require.Equal(t, upA.Host, refs.res.Header.Get("OCI-Namespace"))
 	require.Len(t, refs.index.Manifests, 1, "referrers through ns:\n%s", refs.res)
@@ -103,9 +107,43 @@ func TestMirrorRouting(t *testing.T) {
 	imgA2 := newRuntimeImage(t, "b2", 0)
 	imgA2.push(pusher{t: t, base: upB.URL, auth: upB.Auth}, "bitnami/tool", "1.0")
 	require.Empty(t, imgA2.requirePull(t, srv, "/v2/bitnami/tool", "", "1.0", "arm64"))
+	imgA2.push(pusher{t: t, base: upB.URL, auth: upB.Auth}, "bitnami/tool", "1.1")
+	require.Equal(t, []string{"1.0", "1.1"}, walkTags(t, srv, "/v2/bitnami/tool/tags/list?n=1", "bitnami/tool", ""))
+	anon := newClients(t, srv, "crane")
+	require.Equal(t, []string{"1.0", "1.1"}, strings.Fields(anon.must("crane", "ls", srv.Host+"/bitnami/tool")), "crane ls through the default project")
+	require.Equal(t, []string{"1.0", "1.1"}, strings.Fields(anon.must("crane", "ls", srv.Host+"/hub/bitnami/tool")), "crane ls, project form")
 
 	// Upstream stopped: the same pulls are served from what Berth kept (index by tag included).
 	upA.stop(t)
 	imgA.requirePull(t, srv, "/v2/team/app", nsA, "v1", "amd64")
 	imgA.requirePull(t, srv, "/v2/team/app", "?ns=reg-a.test", "v1", "arm64")
+}
+
+// walkTags follows a tags list's Link headers from path, anonymously, and returns every tag. Each page
+// must name the repository name and each Link must keep the path's form: name and ns.
+func walkTags(t *testing.T, srv *server, path, name, ns string) []string {
+	t.Helper()
+	var all []string
+	for pages := 0; path != ""; pages++ {
+		require.Less(t, pages, 10, "tags pagination does not end")
+		res := srv.do(t, http.MethodGet, path, nil, nil, nil)
+		require.Equal(t, http.StatusOK, res.Status, "GET %s:\n%s", path, res)
+		require.Equal(t, ns, res.Header.Get("OCI-Namespace"))
+		var l struct {
+			Name string   `json:"name"`
+			Tags []string `json:"tags"`
+		}
+		require.NoError(t, json.Unmarshal(res.Body, &l), "%s", res)
+		require.Equal(t, name, l.Name, "the name as asked: %s", path)
+		all = append(all, l.Tags...)
+		path = ""
+		if link := res.Header.Get("Link"); link != "" {
+			u, err := url.Parse(strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`))
+			require.NoError(t, err, "Link %q", link)
+			require.Equal(t, "/v2/"+name+"/tags/list", u.Path, "Link %q", link)
+			require.Equal(t, ns, u.Query().Get("ns"), "Link %q", link)
+			path = u.String()
+		}
+	}
+	return all
 }

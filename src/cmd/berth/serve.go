@@ -120,6 +120,9 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	m := metrics.New(metricsOpts...)
 	health := []api.Component{{Name: "database", Checker: store}}
 	var kv cache.Cache
+	// Console sessions outlive a restart and are known to every node: in Redis when there is one (its TTL
+	// ends them), else in the database.
+	var consoleSessions console.SessionStore = store
 	if cfg.RedisURL != "" {
 		redis.SetLogger(redisLogger{log.With("component", "redis")})
 		// Each Redis call is capped: a Redis outage slows requests by at most this much, never fails them.
@@ -129,6 +132,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		}
 		defer func() { _ = rc.Close() }()
 		kv = rc
+		consoleSessions = console.NewCacheSessions(rc)
 		health = append(health, api.Component{Name: "redis", Checker: rc})
 	} else {
 		kv, err = embeddedCache(ctx, cfg, log.With("component", "cache"), m, h.clock())
@@ -212,7 +216,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	consoleH, err := console.New(console.Deps{
 		Projects: projects, Registries: store, Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
 		Referrers: refs, Auth: authn, Box: box, Pinger: upstreamPinger(upstreamOpts), Metrics: m,
-		Log: log.With("component", "console"),
+		Log: log.With("component", "console"), Sessions: consoleSessions,
 	})
 	if err != nil {
 		return err

@@ -1,8 +1,8 @@
 // Package console serves Berth's web console at "/": server-rendered html/template pages with a little
 // vanilla JavaScript, embedded in the binary (no build step, no CDN). See docs/console.md.
 //
-// It logs in with the API's account check (auth.Authenticator) and keeps the session in this process:
-// the cookie is HttpOnly, SameSite=Strict and Secure on TLS, and every state change is a POST carrying
+// It logs in with the API's account check (auth.Authenticator) and keeps sessions in a SessionStore
+// (the database or Redis, so they outlive a restart and every node knows them): the cookie is HttpOnly, SameSite=Strict and Secure on TLS, and every state change is a POST carrying
 // the session's CSRF token (and, when the browser sends one, an Origin of this host). Anonymous visitors
 // see public projects only, as with the API. Registry secrets are written, never shown.
 //
@@ -39,7 +39,7 @@ var staticFS embed.FS
 // DefaultSessionTTL is how long a login lasts.
 const DefaultSessionTTL = 8 * time.Hour
 
-// Deps are the console's dependencies; all but SessionTTL, Now and Log are required. Projects must be
+// Deps are the console's dependencies; all but Sessions, SessionTTL, Now and Log are required. Projects must be
 // the store the API writes through (main's project cache), so that changes show at once.
 type Deps struct {
 	Projects   meta.ProjectStore
@@ -51,6 +51,8 @@ type Deps struct {
 	Pinger     api.RegistryPinger
 	Metrics    *metrics.Metrics
 	Log        *slog.Logger
+	// Sessions keeps logins and their CSRF tokens (nil: NewMemorySessions, this process only).
+	Sessions   SessionStore
 	SessionTTL time.Duration
 	Now        func() time.Time
 }
@@ -86,7 +88,11 @@ func New(d Deps) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{d: d, pages: pages, sessions: newSessions(d.SessionTTL, d.Now), mux: http.NewServeMux()}
+	if d.Sessions == nil {
+		d.Sessions = NewMemorySessions()
+	}
+	c := &Console{d: d, pages: pages, mux: http.NewServeMux(),
+		sessions: &sessions{ttl: d.SessionTTL, now: d.Now, store: d.Sessions, log: d.Log}}
 	c.routes()
 	return c, nil
 }
@@ -137,7 +143,7 @@ type request struct {
 	sess *session
 }
 
-func (q *request) admin() bool { return q.sess != nil && q.sess.admin }
+func (q *request) admin() bool { return q.sess != nil && q.sess.Admin }
 
 // page adapts a page function: errors are rendered as the error page with their status.
 func (c *Console) page(fn func(*request) error) http.HandlerFunc {

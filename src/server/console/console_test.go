@@ -61,6 +61,8 @@ type env struct {
 	srv   *httptest.Server
 	now   time.Time
 	pings []meta.Registry
+	// pingErr is what the registry pinger answers (nil: the endpoint answers).
+	pingErr error
 }
 
 func newTestEnv(t *testing.T) *env {
@@ -68,13 +70,19 @@ func newTestEnv(t *testing.T) *env {
 	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
+	return newNode(t, store, nil)
+}
+
+// newNode serves a console over store with sessions in sess (nil: in memory), as one Berth node would.
+func newNode(t *testing.T, store meta.Store, sess SessionStore) *env {
+	t.Helper()
 	box, err := secret.NewBox(bytes.Repeat([]byte{7}, secret.KeySize))
 	require.NoError(t, err)
 	e := &env{t: t, store: source{Store: store, manifests: map[string][]byte{}}, refs: &fakeReferrers{lists: map[digest.Digest][]ocispec.Descriptor{}},
 		now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	c, err := New(Deps{Projects: store, Registries: store, Artifacts: e.store, Referrers: e.refs,
-		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour,
-		Pinger: pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return nil }),
+		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour, Sessions: sess,
+		Pinger: pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return e.pingErr }),
 		Now:    func() time.Time { return e.now }})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(c)
@@ -326,4 +334,48 @@ func TestStaticAndSecurityHeaders(t *testing.T) {
 	status, _, h = b.get("/nowhere")
 	require.Equal(t, http.StatusNotFound, status)
 	require.Equal(t, "DENY", h.Get("X-Frame-Options"))
+}
+
+// TestProjectsStorageUsed: the projects page shows each project's distinct blob and manifest bytes.
+func TestProjectsStorageUsed(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(t, err)
+	_, err = e.store.CreateProject(ctx, &meta.Project{Name: "empty", Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(t, err)
+	for _, repo := range []string{"lib/a", "lib/b"} { // the same layer and manifest in two repositories count once
+		require.NoError(t, e.store.LinkBlob(ctx, pid, repo, digest.FromString("layer").String(), 3<<20))
+		require.NoError(t, e.store.PutArtifact(ctx, pid, repo, &meta.Artifact{Digest: digest.FromString("m").String(),
+			MediaType: ocispec.MediaTypeImageManifest, Size: 500}, "v1"))
+	}
+	_, body, _ := e.browser().get("/projects")
+	require.Contains(t, body, "Storage used")
+	require.Regexp(t, `href="/projects/lib">lib</a>(?s:.)*?<td data-bytes="3146228">3.0 MiB</td>`, body)
+	require.Regexp(t, `href="/projects/empty">empty</a>(?s:.)*?<td data-bytes="0">0 B</td>`, body)
+}
+
+// TestLastPullShown: the repository and artifact pages show the artifact's pull time, the field the
+// API returns as pull_time, and "never" before the first pull.
+func TestLastPullShown(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(t, err)
+	d := digest.FromString("manifest").String()
+	require.NoError(t, e.store.PutArtifact(ctx, pid, "lib/app", &meta.Artifact{Digest: d, MediaType: ocispec.MediaTypeImageManifest, Size: 5}, "v1"))
+	b := e.browser()
+	pages := []string{"/projects/lib/repository?name=app", "/projects/lib/artifact?repo=app&digest=" + url.QueryEscape(d)}
+	for _, p := range pages {
+		status, body, _ := b.get(p)
+		require.Equal(t, http.StatusOK, status, body)
+		require.Regexp(t, `<(td|dd)>never</(td|dd)>`, body, p)
+	}
+	pulled := time.Date(2026, 4, 30, 8, 9, 10, 0, time.UTC)
+	require.NoError(t, e.store.TouchPull(ctx, "lib/app", d, pulled))
+	for _, p := range pages {
+		_, body, _ := b.get(p)
+		require.Contains(t, body, "2026-04-30 08:09:10 UTC", p)
+		require.NotContains(t, body, ">never<", p)
+	}
 }

@@ -31,15 +31,22 @@ func (c *Console) login(q *request) error {
 		return nil
 	}
 	if q.sess != nil {
-		c.sessions.end(q.sess)
+		if err := c.sessions.end(r.Context(), q.sess); err != nil {
+			return errcode.ErrInternal.Wrap(err, "ending the previous session")
+		}
 	}
-	ss := c.sessions.start(who.Name, who.Admin)
+	ss, err := c.sessions.start(r.Context(), who.Name, who.Admin)
+	if err != nil {
+		return errcode.ErrInternal.Wrap(err, "starting a session")
+	}
 	c.sessions.setCookie(q.w, r, ss)
 	return redirect(q, next)
 }
 
 func (c *Console) logout(q *request) error {
-	c.sessions.end(q.sess)
+	if err := c.sessions.end(q.r.Context(), q.sess); err != nil {
+		return errcode.ErrInternal.Wrap(err, "ending the session")
+	}
 	c.sessions.setCookie(q.w, q.r, nil)
 	return redirect(q, "/projects")
 }

@@ -17,6 +17,7 @@ type projectRow struct {
 	*meta.Project
 	Registry  *meta.Registry // nil for a local project
 	RepoCount int64
+	Usage     int64  // bytes of distinct blobs and manifests (meta.RepositoryStore.ProjectUsage)
 	Freshness string // proxy_referrer_cache_seconds, "" for the server default
 }
 
@@ -38,7 +39,11 @@ func (c *Console) row(ctx context.Context, p *meta.Project, regs map[int64]*meta
 	if err != nil {
 		return projectRow{}, errcode.ErrInternal.Wrap(err, "counting repositories")
 	}
-	return projectRow{Project: p, Registry: regs[p.RegistryID], RepoCount: n,
+	usage, err := c.d.Artifacts.ProjectUsage(ctx, p.ID)
+	if err != nil {
+		return projectRow{}, errcode.ErrInternal.Wrap(err, "reading storage used")
+	}
+	return projectRow{Project: p, Registry: regs[p.RegistryID], RepoCount: n, Usage: usage,
 		Freshness: p.Metadata[meta.MetaProxyReferrerCacheSecond]}, nil
 }
 

@@ -45,7 +45,7 @@ func parsePages() (map[string]*template.Template, error) {
 // render executes page name inside the layout. data gets the session's fields: User, Admin, CSRF.
 func (c *Console) render(q *request, status int, name string, data map[string]any) {
 	if q.sess != nil {
-		data["User"], data["Admin"], data["CSRF"] = q.sess.user, q.sess.admin, q.sess.csrf
+		data["User"], data["Admin"], data["CSRF"] = q.sess.User, q.sess.Admin, q.sess.CSRF
 	}
 	data["Path"] = q.r.URL.Path
 	var buf bytes.Buffer

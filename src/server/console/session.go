@@ -1,39 +1,41 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
-// cookieName holds the session ID. The session itself (user, CSRF token, expiry) stays in this process.
+// cookieName holds the session ID. The session (user, CSRF token, expiry) is in a SessionStore under a
+// hash of that ID.
 const cookieName = "berth_session"
 
-// maxSessions bounds the sessions held; when full, expired ones are dropped, then the oldest.
-const maxSessions = 10000
+// SessionStore keeps console sessions, CSRF tokens included, where every node and the next start of
+// Berth find them: the metadata database (meta.SessionStore, which sqlstore implements), Redis
+// (NewCacheSessions) or, for one process only, NewMemorySessions. Keys are hashes of session IDs.
+type SessionStore = meta.SessionStore
 
-// session is a logged-in user.
+// session is a logged-in user: the stored session plus the ID from the cookie.
 type session struct {
-	id      string
-	user    string
-	admin   bool
-	csrf    string // sent back in every state-changing form as the "csrf" field
-	expires time.Time
+	id string // the cookie's value; only its hash (stored.Key) is stored
+	meta.Session
 }
 
-// sessions is an in-memory session table. Safe for concurrent use.
+// sessions starts, finds and ends sessions in a SessionStore.
 type sessions struct {
-	ttl time.Duration
-	now func() time.Time
-	mu  sync.Mutex
-	all map[string]*session
-}
-
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, now: now, all: map[string]*session{}}
+	ttl   time.Duration
+	now   func() time.Time
+	store SessionStore
+	log   *slog.Logger
 }
 
 // token returns 32 random bytes, base64url-encoded.
@@ -43,64 +45,50 @@ func token() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// start creates a session for user.
-func (s *sessions) start(user string, admin bool) *session {
-	ss := &session{id: token(), user: user, admin: admin, csrf: token(), expires: s.now().Add(s.ttl)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.all) >= maxSessions {
-		s.evict()
-	}
-	s.all[ss.id] = ss
-	return ss
+// sessionKey is the store key of a session ID: its SHA-256, so the store holds nothing a browser could
+// send back. The ID has 256 random bits, so no salt or slow hash is needed.
+func sessionKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
-// evict drops expired sessions, then the one closest to expiry if none was. Called with mu held.
-func (s *sessions) evict() {
-	now := s.now()
-	var oldest *session
-	for id, ss := range s.all {
-		if !now.Before(ss.expires) {
-			delete(s.all, id)
-		} else if oldest == nil || ss.expires.Before(oldest.expires) {
-			oldest = ss
-		}
+// start creates and stores a session for user.
+func (s *sessions) start(ctx context.Context, user string, admin bool) (*session, error) {
+	id := token()
+	ss := &session{id: id, Session: meta.Session{Key: sessionKey(id), User: user, Admin: admin, CSRF: token(),
+		Expires: s.now().Add(s.ttl).Truncate(time.Microsecond)}}
+	if err := s.store.PutSession(ctx, &ss.Session, s.now()); err != nil {
+		return nil, err
 	}
-	if len(s.all) >= maxSessions && oldest != nil {
-		delete(s.all, oldest.id)
-	}
+	return ss, nil
 }
 
-// get returns the live session of the request's cookie, or nil.
+// get returns the live session of the request's cookie, or nil. A store that fails counts as no
+// session (the visitor sees the anonymous pages and a POST is refused), and is logged.
 func (s *sessions) get(r *http.Request) *session {
 	c, err := r.Cookie(cookieName)
 	if err != nil || c.Value == "" {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.all[c.Value]
-	if ss == nil {
+	st, err := s.store.GetSession(r.Context(), sessionKey(c.Value), s.now())
+	if err != nil {
+		if !errors.Is(err, meta.ErrNotFound) {
+			s.log.WarnContext(r.Context(), "reading the console session failed", "err", err)
+		}
 		return nil
 	}
-	if !s.now().Before(ss.expires) {
-		delete(s.all, ss.id)
-		return nil
-	}
-	return ss
+	return &session{id: c.Value, Session: *st}
 }
 
-// end removes a session.
-func (s *sessions) end(ss *session) {
-	s.mu.Lock()
-	delete(s.all, ss.id)
-	s.mu.Unlock()
+// end removes a session from the store.
+func (s *sessions) end(ctx context.Context, ss *session) error {
+	return s.store.DeleteSession(ctx, ss.Key)
 }
 
 // validCSRF compares the form's token with the session's in constant time.
 func (ss *session) validCSRF(r *http.Request) bool {
 	got := r.PostFormValue("csrf")
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(ss.csrf)) == 1
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(ss.CSRF)) == 1
 }
 
 // setCookie writes the session cookie: HttpOnly, SameSite=Strict, Secure on TLS connections, expiring
@@ -113,8 +101,8 @@ func (s *sessions) setCookie(w http.ResponseWriter, r *http.Request, ss *session
 	if ss == nil {
 		c.MaxAge = -1
 	} else {
-		c.Value, c.Expires = ss.id, ss.expires
-		c.MaxAge = max(1, int(ss.expires.Sub(s.now()).Seconds()))
+		c.Value, c.Expires = ss.id, ss.Expires
+		c.MaxAge = max(1, int(ss.Expires.Sub(s.now()).Seconds()))
 	}
 	http.SetCookie(w, c)
 }

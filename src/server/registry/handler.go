@@ -113,6 +113,10 @@ type request struct {
 	route reference.Route
 	who   auth.Principal
 	repo  content.Repo
+	// ns is the ns query parameter the request carried ("" when none). Answers that name the repository
+	// or link to a next page use route.Name and ns, the name as the client asked for it, not repo.Name:
+	// through a mirror route the two differ (library/app?ns=docker.io is served by hubproxy/library/app).
+	ns string
 }
 
 // handlerFunc serves one route and method. A returned error is written with errcode.Serve, so it must only
@@ -227,6 +231,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set(headerNamespace, ns)
 		}
 		req.repo = repo
+		if r.URL.RawQuery != "" {
+			req.ns = r.URL.Query().Get("ns")
+		}
 	}
 	return ep.handle(w, r, req)
 }

@@ -18,7 +18,19 @@ func nextLink(w http.ResponseWriter, path string, q url.Values) {
 	w.Header().Set("Link", "<"+path+"?"+q.Encode()+`>; rel="next"`)
 }
 
-// tags serves GET /v2/<name>/tags/list with n and last; a Link header when more tags follow.
+// nextRepoLink is nextLink for a page of a repository's list (suffix "/tags/list", "/referrers/<digest>"),
+// in the form the client asked for: its repository name and, through a mirror route, its ns parameter,
+// so that following the link reaches the same project.
+func nextRepoLink(w http.ResponseWriter, req *request, suffix string, q url.Values) {
+	if req.ns != "" {
+		q.Set("ns", req.ns)
+	}
+	nextLink(w, "/v2/"+req.route.Name+suffix, q)
+}
+
+// tags serves GET /v2/<name>/tags/list with n and last; a Link header when more tags follow. The
+// answer's name is <name> as requested (distribution-spec: the name of the target repository), also when
+// a mirror route served it from a project.
 func (h *Handler) tags(w http.ResponseWriter, r *http.Request, req *request) error {
 	p, err := parsePagination(r.URL.Query(), 0)
 	if err != nil {
@@ -35,15 +47,13 @@ func (h *Handler) tags(w http.ResponseWriter, r *http.Request, req *request) err
 	if p.hasN && len(tags) > p.n {
 		tags = tags[:p.n]
 		if p.n > 0 {
-			nextLink(w, "/v2/"+req.repo.Name+"/tags/list", url.Values{
-				"n": {strconv.Itoa(p.n)}, "last": {tags[len(tags)-1]},
-			})
+			nextRepoLink(w, req, "/tags/list", url.Values{"n": {strconv.Itoa(p.n)}, "last": {tags[len(tags)-1]}})
 		}
 	}
 	h.writeJSON(w, r, http.StatusOK, struct {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
-	}{req.repo.Name, nonNil(tags)})
+	}{req.route.Name, nonNil(tags)})
 	return nil
 }
 
@@ -122,7 +132,7 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request
 		if at != "" {
 			next.Set("artifactType", at)
 		}
-		nextLink(w, "/v2/"+req.repo.Name+"/referrers/"+d.String(), next)
+		nextRepoLink(w, req, "/referrers/"+d.String(), next)
 	}
 	manifests := page.Manifests
 	if manifests == nil {

@@ -107,6 +107,18 @@ var migrations = []migration{
 	{version: 2, name: "artifact origin", up: ddl(
 		`ALTER TABLE artifact ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
 	)},
+	// Web console sessions (meta.SessionStore), keyed by a hash of the session ID; expired rows are
+	// removed by the next login.
+	{version: 10, name: "console sessions", up: ddl(
+		`CREATE TABLE console_session (
+			session_key {{KEY}} NOT NULL PRIMARY KEY,
+			user_name   TEXT NOT NULL,
+			admin       BOOLEAN NOT NULL DEFAULT FALSE,
+			csrf        TEXT NOT NULL,
+			expires     BIGINT NOT NULL
+		)`,
+		`CREATE INDEX console_session_expires_idx ON console_session (expires)`,
+	)},
 }
 
 // schemaVersion is the newest version this binary knows.

@@ -120,3 +120,35 @@ func checkTagsAndDelete(t *testing.T, s meta.Store, a1, a2, sig *meta.Artifact) 
 	require.EqualValues(t, 2, countRows(t, s, "artifact"), "library/Web and team/app stay")
 	require.EqualValues(t, 1, countRows(t, s, "blob_link"))
 }
+
+// testProjectUsage: distinct blobs and manifests of a project, each digest once however many
+// repositories hold it; other projects' content does not count.
+func testProjectUsage(t *testing.T, newDB dbFactory) {
+	ctx := context.Background()
+	s := newStore(t, newDB)
+	lib := project(t, s, "library")
+	team := project(t, s, "team")
+	empty := project(t, s, "empty")
+
+	for _, repo := range []string{"library/app", "library/web"} { // the same layer and manifest twice
+		require.NoError(t, s.LinkBlob(ctx, lib, repo, dg("layer"), 1000))
+		require.NoError(t, s.PutArtifact(ctx, lib, repo, &meta.Artifact{Digest: dg("manifest"), MediaType: mtManifest, Size: 30, PushTime: time.Now()}))
+	}
+	require.NoError(t, s.LinkBlob(ctx, lib, "library/web", dg("config"), 200))
+	require.NoError(t, s.PutArtifact(ctx, lib, "library/web", &meta.Artifact{Digest: dg("sig"), MediaType: mtManifest, Size: 4, PushTime: time.Now(), Subject: dg("manifest")}))
+	require.NoError(t, s.LinkBlob(ctx, team, "team/app", dg("layer"), 1000))
+	require.NoError(t, s.LinkBlob(ctx, team, "team/app", dg("other"), 7))
+
+	for _, tc := range []struct {
+		project int64
+		want    int64
+	}{{lib, 1000 + 30 + 200 + 4}, {team, 1007}, {empty, 0}, {999999, 0}} {
+		got, err := s.ProjectUsage(ctx, tc.project)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, got, "project %d", tc.project)
+	}
+	require.NoError(t, s.DeleteRepository(ctx, "library/web"))
+	got, err := s.ProjectUsage(ctx, lib)
+	require.NoError(t, err)
+	require.EqualValues(t, 1030, got, "after removing a repository")
+}

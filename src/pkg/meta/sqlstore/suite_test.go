@@ -31,6 +31,8 @@ func runSuite(t *testing.T, newDB dbFactory) {
 		{"Tags", testTags},
 		{"Repositories", testRepositories},
 		{"RepositoryReads", testRepositoryReads},
+		{"ProjectUsage", testProjectUsage},
+		{"Sessions", testSessions},
 		{"Referrers", testReferrers},
 		{"Cascade", testCascade},
 		{"TouchPull", testTouchPull},
