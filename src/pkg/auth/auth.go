@@ -177,7 +177,7 @@ func credentialError(err error) error {
 // keeps an attacker from flooding the user map with names until the admin's record is evicted.
 func (a *Authenticator) throttleAccount(user string) string {
 	if user == AdminUser || (a.robots != nil && a.robotPrefix != "" && strings.HasPrefix(user, a.robotPrefix)) {
-		return AdminUser
+		return user
 	}
 	return ""
 }
