@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
 
 // Defaults of Options.
@@ -39,7 +40,14 @@ type Options struct {
 type Service struct {
 	keys *KeySet
 	opts Options
+	// verified remembers tokens whose signature checked out (raw token -> claims) until they expire:
+	// clients send the same token with every request, and an ES256 verification costs more than a
+	// warm manifest GET. Their times are checked again on every use.
+	verified *syncutil.TTLMap[string, *Claims]
 }
+
+// verifiedCacheSize bounds Service.verified (a few MB at most).
+const verifiedCacheSize = 4096
 
 // New returns a Service signing with keys.
 func New(keys *KeySet, opts Options) (*Service, error) {
@@ -58,7 +66,7 @@ func New(keys *KeySet, opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{keys: keys, opts: opts}, nil
+	return &Service{keys: keys, opts: opts, verified: syncutil.NewTTLMap[string, *Claims](verifiedCacheSize, opts.Now)}, nil
 }
 
 // Name is the service name tokens are issued for.
@@ -107,6 +115,13 @@ func (s *Service) Issue(subject string, access []ResourceActions) (Token, error)
 // Verify checks raw's signature against the key set, its issuer, audience (the service), expiry and
 // not-before times (with the leeway), and returns its claims. Every failure wraps auth.ErrBadCredentials.
 func (s *Service) Verify(raw string) (*Claims, error) {
+	if c, ok := s.verified.Get(raw); ok {
+		now := s.opts.Now()
+		if now.Before(c.NotBefore.Add(-s.opts.Leeway)) || !now.Before(c.ExpiresAt.Add(s.opts.Leeway)) {
+			return nil, fmt.Errorf("%w: invalid token: outside its validity period", auth.ErrBadCredentials)
+		}
+		return c, nil
+	}
 	var c Claims
 	_, err := jwt.ParseWithClaims(raw, &c, s.key,
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
@@ -115,6 +130,13 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: invalid token: %w", auth.ErrBadCredentials, err)
 	}
+	if c.NotBefore == nil { // jwt checks nbf only when present; the cache needs one
+		c.NotBefore = c.IssuedAt
+		if c.NotBefore == nil {
+			c.NotBefore = jwt.NewNumericDate(time.Unix(0, 0))
+		}
+	}
+	s.verified.Put(strings.Clone(raw), &c, c.ExpiresAt.Add(s.opts.Leeway).Sub(s.opts.Now()))
 	return &c, nil
 }
 

@@ -68,8 +68,11 @@ func TestIssueVerify(t *testing.T) {
 	_, err = svc.Verify(alienTok.Raw)
 	require.ErrorIs(t, err, auth.ErrBadCredentials)
 
-	// Expiry and not-before, with the leeway.
-	now = now.Add(5*time.Minute + 5*time.Second)
+	// Expiry and not-before, with the leeway, also for a token verified (and remembered) before.
+	now = time.Date(2026, 12, 2, 11, 59, 0, 0, time.UTC)
+	_, err = svc.Verify(tok.Raw)
+	require.ErrorIs(t, err, auth.ErrBadCredentials, "remembered, but not valid yet at this time")
+	now = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC).Add(5*time.Minute + 5*time.Second)
 	_, err = svc.Verify(tok.Raw)
 	require.NoError(t, err, "within the leeway")
 	now = now.Add(10 * time.Second)
