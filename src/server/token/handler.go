@@ -76,7 +76,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 			return errcode.ErrBadRequest.WithMessage("invalid form: %v", err)
 		}
 		if gt := r.PostForm.Get("grant_type"); gt != "password" {
-			return errcode.ErrUnsupported.WithMessage("grant_type %q is not supported (only password)", gt)
+			return errcode.ErrBadRequest.WithMessage("grant_type %q is not supported (only password)", gt)
 		}
 		service, scopes = r.PostForm.Get("service"), strings.Fields(r.PostForm.Get("scope"))
 		if u := r.PostForm.Get("username"); u != "" {
