@@ -29,6 +29,11 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, err error) {
 	var b strings.Builder
 	b.WriteString(`Bearer realm="` + quote(realm) + `",service="` + quote(h.bearer.Service) + `"`)
 	if scope := h.scopeOf(r); scope != "" {
+		// A request the mirror router sent to another repository needs a token for that one too.
+		var routed *routedError
+		if errors.As(err, &routed) {
+			scope += " repository:" + routed.name + scope[strings.LastIndexByte(scope, ':'):]
+		}
 		b.WriteString(`,scope="` + quote(scope) + `"`)
 	}
 	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
@@ -61,6 +66,15 @@ func (h *Handler) scopeOf(r *http.Request) string {
 	}
 	return "repository:" + rt.Name + ":pull"
 }
+
+// routedError is a refusal of a request the mirror router sent to repository name, not the one in its
+// path.
+type routedError struct {
+	error
+	name string
+}
+
+func (e *routedError) Unwrap() error { return e.error }
 
 // grantsCatalog reports whether a token principal's scopes include registry:catalog:*.
 func grantsCatalog(who auth.Principal) bool {

@@ -1,11 +1,13 @@
 package registry_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/server/mirror"
 	"github.com/berth-registry/berth/src/server/registry"
 )
 
@@ -42,3 +44,25 @@ func TestBearerChallenge(t *testing.T) {
 }
 
 const zeros = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// nsRouter sends every request with ns=docker.io to project private.
+type nsRouter struct{}
+
+func (nsRouter) Route(_ context.Context, ns, name string) (mirror.Route, error) {
+	if ns == "docker.io" {
+		return mirror.Route{Project: "private", Path: name, Namespace: ns}, nil
+	}
+	return mirror.Route{}, nil
+}
+
+// TestBearerChallengeMirror: a request the mirror router sends to a project's repository is
+// challenged for that repository too, since a token must name the repository it reads.
+func TestBearerChallengeMirror(t *testing.T) {
+	e := newEnv(t, envOpts{handler: registry.Options{Mirror: nsRouter{}, Bearer: &registry.BearerChallenge{Realm: "http://r/t", Service: "berth"}}})
+	r := e.do(req{method: http.MethodGet, path: "/v2/library/app/manifests/v1?ns=docker.io", as: asAnon})
+	require.Equal(t, http.StatusUnauthorized, r.status)
+	require.Equal(t, `Bearer realm="http://r/t",service="berth",scope="repository:library/app:pull repository:private/library/app:pull"`,
+		r.header.Get("WWW-Authenticate"))
+	r = e.do(req{method: http.MethodGet, path: "/v2/library/app/manifests/v1?ns=docker.io", as: asAdmin})
+	require.Equal(t, http.StatusNotFound, r.status, "Basic still reaches the routed repository")
+}

@@ -238,7 +238,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := auth.AuthorizeRepository(who, repo.Project, rt.Name, ep.act); err != nil {
+		if err := auth.AuthorizeRepository(who, repo.Project, repo.Name, ep.act); err != nil {
+			if repo.Name != rt.Name { // routed by the mirror router: the token must name the project's repository
+				return &routedError{error: err, name: repo.Name}
+			}
 			return err
 		}
 		if ns != "" {
