@@ -50,6 +50,12 @@ type Access interface {
 // do not authenticate anyone; other errors are server failures.
 var ErrBadCredentials = errors.New("bad credentials")
 
+// ErrUnknownAccount is what a RobotVerifier adds (wrapped, beside ErrBadCredentials) for a name no
+// account has: its failed logins are counted under the key every unknown name shares, so that guesses
+// at made-up robot names cannot flood the throttle's user map and evict the admin's record (see
+// throttleAccount). Such guesses are still held by their client address's lock.
+var ErrUnknownAccount = errors.New("unknown account")
+
 // RobotVerifier authenticates robot accounts (user names with the robot prefix).
 type RobotVerifier interface {
 	VerifyRobot(r *http.Request, name, secret string) (Principal, error)
@@ -135,6 +141,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	}
 	if !errors.Is(err, ErrBadCredentials) {
 		return Principal{}, credentialError(err)
+	}
+	if errors.Is(err, ErrUnknownAccount) {
+		account = ""
 	}
 	if a.throttle != nil {
 		addrN, userN, lock := a.throttle.Failed(r.RemoteAddr, account)

@@ -24,7 +24,11 @@ func (r robots) VerifyRobot(_ *http.Request, name, secret string) (auth.Principa
 	if name == "robot$broken" {
 		return auth.Principal{}, errors.New("database down")
 	}
-	if s, ok := r[name]; ok && s == secret {
+	s, ok := r[name]
+	if !ok {
+		return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrBadCredentials, auth.ErrUnknownAccount)
+	}
+	if s == secret {
 		return auth.Principal{Name: name, Access: allowAll{}}, nil
 	}
 	return auth.Principal{}, fmt.Errorf("%w: nope", auth.ErrBadCredentials)
@@ -81,4 +85,9 @@ func TestHooks(t *testing.T) {
 	require.NoError(t, err, "addr %s", addr)
 	_, err = do(basic(auth.AdminUser, "pw"))
 	require.NoError(t, err)
+
+	// A made-up robot name is refused like a wrong secret.
+	addr = "10.0.0.3:1234"
+	_, err = do(basic("robot$ghost", "x"))
+	require.ErrorContains(t, err, "invalid username or password")
 }

@@ -176,11 +176,11 @@ func (v *Verifier) VerifyRobot(r *http.Request, name, secret string) (auth.Princ
 func (v *Verifier) lookup(ctx context.Context, name string) (*meta.Robot, error) {
 	bare, ok := strings.CutPrefix(name, v.prefix)
 	if !ok || bare == "" {
-		return nil, fmt.Errorf("%w: invalid username or password", auth.ErrBadCredentials)
+		return nil, fmt.Errorf("%w: %w: invalid username or password", auth.ErrBadCredentials, auth.ErrUnknownAccount)
 	}
 	rb, err := v.store.GetRobotByName(ctx, bare)
 	if errors.Is(err, meta.ErrNotFound) {
-		return nil, fmt.Errorf("%w: invalid username or password", auth.ErrBadCredentials)
+		return nil, fmt.Errorf("%w: %w: invalid username or password", auth.ErrBadCredentials, auth.ErrUnknownAccount)
 	}
 	return rb, err
 }
