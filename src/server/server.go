@@ -20,6 +20,12 @@ type options struct {
 	noMetrics bool
 	stall     *stallGuard
 	console   http.Handler // WithConsole
+	token     http.Handler // WithTokenService
+}
+
+// WithTokenService mounts the registry's token endpoint (package server/token) at /service/token.
+func WithTokenService(h http.Handler) Option {
+	return func(o *options) { o.token = h }
 }
 
 // WithStallTimeout cuts clients that move no bytes for d: a request body that delivers none, a response
@@ -71,6 +77,9 @@ func New(registry, api http.Handler, m *metrics.Metrics, log *slog.Logger, opts 
 	mux.Handle("/api/", api)
 	if !o.noMetrics {
 		mux.Handle("GET /metrics", m.Handler())
+	}
+	if o.token != nil {
+		mux.Handle("/service/token", o.token)
 	}
 	// Registry traffic, nearly all requests, skips the mux's pattern matching: the registry handler parses
 	// and validates /v2/ paths itself (a path the mux would clean, with "." or ".." segments or "//", is an
@@ -162,6 +171,8 @@ func routeOf(p string) string {
 		return "api"
 	case p == "/metrics":
 		return "metrics"
+	case p == "/service/token":
+		return "token"
 	}
 	return "other"
 }

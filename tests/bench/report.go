@@ -25,6 +25,7 @@ type Report struct {
 	Errors    []string
 
 	Console *ConsoleResult // issue 14 (console.go)
+	Token   *TokenResult   // issue 12 (token.go)
 }
 
 // Machine describes where the run happened.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -39,10 +40,14 @@ var errNoBasicAuthCredentials = errors.New("no basic auth credentials")
 // returns the digest of each fetched object.
 func dockerMirrorPull(t *testing.T, c *http.Client, base, name, tag string) ([]digest.Digest, error) {
 	t.Helper()
+	var bearer string
 	get := func(path string, accept []string) (int, http.Header, []byte, error) {
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base+path, nil)
 		require.NoError(t, err)
 		req.Header.Set("User-Agent", dockerUserAgent)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
 		for _, a := range accept {
 			req.Header.Add("Accept", a)
 		}
@@ -56,10 +61,16 @@ func dockerMirrorPull(t *testing.T, c *http.Client, base, name, tag string) ([]d
 	}
 	status, hdr, _, err := get("/v2/", nil)
 	require.NoError(t, err)
-	if status == http.StatusUnauthorized && strings.HasPrefix(strings.ToLower(hdr.Get("WWW-Authenticate")), "basic") {
+	challenge := hdr.Get("WWW-Authenticate")
+	switch {
+	case status == http.StatusUnauthorized && strings.HasPrefix(strings.ToLower(challenge), "basic"):
 		return nil, errNoBasicAuthCredentials
-	}
-	if status != http.StatusOK {
+	case status == http.StatusUnauthorized && strings.HasPrefix(challenge, "Bearer "):
+		// Docker asks the token service for an anonymous pull token and carries on with it.
+		if bearer, err = anonymousToken(c, challenge, "repository:library/"+name+":pull"); err != nil {
+			return nil, err
+		}
+	case status != http.StatusOK:
 		return nil, fmt.Errorf("ping: %d", status)
 	}
 	var fetched []digest.Digest
@@ -111,7 +122,8 @@ func dockerMirrorPull(t *testing.T, c *http.Client, base, name, tag string) ([]d
 // TestDockerRegistryMirror speaks exactly what Docker's daemon sends to a registry-mirrors entry, against
 // the default project (a docker-hub proxy-cache project): the anonymous ping must not challenge, and
 // library/<name> by tag must come through with every object verified. A Berth without a default project
-// challenges the ping, which Docker cannot answer: the same pull stops there.
+// challenges the ping; Docker fetches an anonymous token, which grants nothing on library/<name> (no
+// project serves it): the same pull stops at the manifest with 401, and Docker falls back to Docker Hub.
 func TestDockerRegistryMirror(t *testing.T) {
 	t.Parallel()
 	up := distributionUpstream(t)
@@ -127,5 +139,33 @@ func TestDockerRegistryMirror(t *testing.T) {
 	plain := startServer(t, serverConfig{})
 	plain.createProxyProject(t, "dockerhub", plain.createTypedRegistry(t, "hub", "docker-hub", up.URL))
 	_, err = dockerMirrorPull(t, plain.client, plain.URL, "hello", "latest")
-	require.ErrorIs(t, err, errNoBasicAuthCredentials)
+	require.ErrorContains(t, err, "status 401")
+}
+
+// anonymousToken does what Docker's token handler does without credentials: GET the challenge's realm
+// with its service and the scope, and return the token.
+func anonymousToken(c *http.Client, challenge, scope string) (string, error) {
+	params := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimPrefix(challenge, "Bearer "), ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			params[k] = strings.Trim(v, `"`)
+		}
+	}
+	u, err := url.Parse(params["realm"])
+	if err != nil || params["realm"] == "" {
+		return "", fmt.Errorf("challenge %q: no realm", challenge)
+	}
+	u.RawQuery = url.Values{"service": {params["service"]}, "scope": {scope}}.Encode()
+	resp, err := c.Get(u.String())
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.Token == "" {
+		return "", fmt.Errorf("anonymous token: status %d: %v", resp.StatusCode, err)
+	}
+	return tok.Token, nil
 }

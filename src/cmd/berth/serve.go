@@ -35,14 +35,17 @@ import (
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/robot"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/pkg/tlsconfig"
+	"github.com/berth-registry/berth/src/pkg/token"
 	"github.com/berth-registry/berth/src/server"
 	"github.com/berth-registry/berth/src/server/api"
 	"github.com/berth-registry/berth/src/server/console"
 	"github.com/berth-registry/berth/src/server/mirror"
 	registryhttp "github.com/berth-registry/berth/src/server/registry"
+	tokenhttp "github.com/berth-registry/berth/src/server/token"
 )
 
 // serve builds every component from the configuration, runs the HTTP server until ctx ends, then
@@ -183,8 +186,15 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	defer prefetch.Close()
 	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
 
+	tokens, err := tokenService(cfg)
+	if err != nil {
+		return err
+	}
+	// A robot disabled or deleted is refused within a second, also with tokens issued before.
+	robots := robot.NewVerifier(store, cfg.RobotNamePrefix, 500*time.Millisecond)
 	// Failed logins are counted per client address and per user name and locked out exponentially.
-	authn := auth.NewAuthenticator(password, auth.WithThrottle(auth.NewThrottle(auth.ThrottleOptions{}), log.With("component", "auth")))
+	authn := auth.NewAuthenticator(password, auth.WithThrottle(auth.NewThrottle(auth.ThrottleOptions{}), log.With("component", "auth")),
+		auth.WithRobots(cfg.RobotNamePrefix, robots), auth.WithBearer(token.NewVerifier(tokens, robots.Active)))
 	// Registry-mirror routing (?ns=, the default project): a table of every project, rebuilt after
 	// changes made through this node's API, and every 5 s for other nodes' changes.
 	mirrors := mirror.NewRouter(store, cfg.MirrorDefaultProject, 5*time.Second, log.With("component", "mirror"))
@@ -192,7 +202,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects.ReadOnly(), authn, log.With("component", "registry"),
 		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Mirror: mirrors,
 			// Docker's registry-mirrors cannot answer the Basic challenge of an anonymous /v2/ ping.
-			AnonymousBase: cfg.MirrorDefaultProject != ""})
+			AnonymousBase: cfg.MirrorDefaultProject != "",
+			Bearer:        bearerChallenge(cfg)})
 	apiH, err := api.New(api.Deps{
 		Projects: mirror.Projects{Next: projects, Router: mirrors}, Registries: mirror.Registries{Next: store, Router: mirrors}, Repositories: store, Box: box, Auth: authn,
 		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
@@ -208,6 +219,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		}),
 		Health: health, Log: log.With("component", "api"),
 		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
+		Robots:    store, RobotPrefix: cfg.RobotNamePrefix,
 	})
 	if err != nil {
 		return err
@@ -222,7 +234,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		return err
 	}
 
-	serverOpts := []server.Option{server.WithAccessLogWriter(logOut, cfg.LogFormat), server.WithStallTimeout(cfg.StallTimeout)}
+	serverOpts := []server.Option{server.WithAccessLogWriter(logOut, cfg.LogFormat), server.WithStallTimeout(cfg.StallTimeout),
+		server.WithTokenService(tokenhttp.New(tokens, authn, projects.ReadOnly(), log.With("component", "token")))}
 	if cfg.MetricsAddr != "" {
 		serverOpts = append(serverOpts, server.WithoutMetrics())
 	}

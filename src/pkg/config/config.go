@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,14 @@ type Config struct {
 	ReadHeaderTimeout   time.Duration
 	IdleTimeout         time.Duration
 	StallTimeout        time.Duration
+
+	// Token service and robot accounts (docs/access.md).
+	ExternalURL         string // "" = the token realm is derived from each request's scheme and Host
+	TokenService        string
+	TokenExpiry         time.Duration
+	TokenSigningKeyFile string // "" = <DataDir>/token.key
+	TokenVerifyKeyFiles string // comma-separated; "" = none
+	RobotNamePrefix     string
 }
 
 // Defaults returns the embedded defaults.
@@ -102,6 +111,10 @@ func Defaults() Config {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		StallTimeout:      time.Minute,
+
+		TokenService:    "berth",
+		TokenExpiry:     30 * time.Minute,
+		RobotNamePrefix: "robot$",
 	}
 }
 
@@ -156,6 +169,12 @@ func (c *Config) settings() []setting {
 		{"metrics-project-names", "label metrics with the names of private projects too (otherwise they are labelled \"private\"); only with a private metrics-addr", &c.MetricsProjectNames},
 		{"read-header-timeout", "how long a client may take to send a request's headers", &c.ReadHeaderTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection is kept open", &c.IdleTimeout},
+		{"external-url", "URL clients reach Berth at (scheme://host[:port]); the Bearer challenge's token realm is <external-url>/service/token. Empty = derived from each request's scheme and Host", &c.ExternalURL},
+		{"token-service", "service name of registry tokens: the challenge's service and the tokens' audience; nodes sharing keys use the same one", &c.TokenService},
+		{"token-expiry", "lifetime of a registry bearer token", &c.TokenExpiry},
+		{"token-signing-key-file", "PEM ECDSA P-256 key that signs registry tokens, generated with mode 0600 on first start; nodes behind one name share it", &c.TokenSigningKeyFile},
+		{"token-verify-key-files", "comma-separated PEM files of further keys (public or private) whose tokens are accepted: the previous signing key during a rotation, other nodes' keys. Empty = none", &c.TokenVerifyKeyFiles},
+		{"robot-name-prefix", "prefix of robot account names (Harbor's robot_name_prefix)", &c.RobotNamePrefix},
 		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},
 	}
 }
@@ -247,6 +266,10 @@ func (c *Config) validate(from map[string]string) error {
 		}
 	}
 	check(c.Listen != "", "%s: must not be empty", "listen")
+	check(c.TokenService != "", "%s: must not be empty", "token-service")
+	check(c.TokenExpiry >= time.Minute && c.TokenExpiry <= 24*time.Hour, "%s: must be from 1m to 24h", "token-expiry")
+	check(c.RobotNamePrefix != "" && !strings.ContainsAny(c.RobotNamePrefix, ":/ "), "%s: must be non-empty, without ':', '/' or spaces", "robot-name-prefix")
+	check(c.ExternalURL == "" || validExternalURL(c.ExternalURL), "%s: must be an http:// or https:// URL without a path, query or fragment", "external-url")
 	check(c.DataDir != "", "%s: must not be empty", "data-dir")
 	check(c.ReferrersPageSize > 0, "%s: must be > 0", "referrers-page-size")
 	check(c.ReferrersMaxPageSize >= c.ReferrersPageSize, "conflict: %s is larger than %s", "referrers-page-size", "referrers-max-page-size")
@@ -273,6 +296,31 @@ func (c *Config) DatabaseURLOrDefault() string {
 		return c.DatabaseURL
 	}
 	return filepath.Join(c.DataDir, "berth.db")
+}
+
+// TokenSigningKeyFileOrDefault returns the token signing key path, defaulting to a file in the data dir.
+func (c *Config) TokenSigningKeyFileOrDefault() string {
+	if c.TokenSigningKeyFile != "" {
+		return c.TokenSigningKeyFile
+	}
+	return filepath.Join(c.DataDir, "token.key")
+}
+
+// TokenVerifyKeyFileList splits TokenVerifyKeyFiles.
+func (c *Config) TokenVerifyKeyFileList() []string {
+	var out []string
+	for _, f := range strings.Split(c.TokenVerifyKeyFiles, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func validExternalURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		strings.Trim(u.Path, "/") == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }
 
 // SecretKeyFileOrDefault returns the secret key path, defaulting to a file in the data dir.

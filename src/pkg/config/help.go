@@ -10,8 +10,9 @@ import (
 // derivedDefaults are the defaults --help shows for settings whose empty value stands for a path in
 // the data directory: the one default each has, as the operator sees it.
 var derivedDefaults = map[string]string{ //nolint:gosec // G101: file paths shown in --help, not credentials
-	"database-url":    "<data-dir>/berth.db",
-	"secret-key-file": "<data-dir>/secret.key",
+	"database-url":           "<data-dir>/berth.db",
+	"secret-key-file":        "<data-dir>/secret.key",
+	"token-signing-key-file": "<data-dir>/token.key",
 }
 
 // defaultText is the one default --help shows for s ("" when the empty value is the default and the

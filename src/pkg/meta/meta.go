@@ -219,6 +219,7 @@ type Store interface {
 	BlobLinkStore
 	RepositoryStore
 	SessionStore
+	RobotStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.

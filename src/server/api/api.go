@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/robot"
 	"github.com/berth-registry/berth/src/pkg/secret"
 )
 
@@ -80,20 +81,26 @@ type Deps struct {
 
 	// Artifacts, when set, serves the repository and artifact endpoints (repositories.go, artifacts.go).
 	Artifacts ArtifactSource
+	// Robots, when set, serves the robot account endpoints (robots.go); RobotPrefix starts every robot's
+	// name (default robot.DefaultPrefix).
+	Robots      meta.RobotStore
+	RobotPrefix string
 }
 
 // API is the http.Handler of the REST API. Build it with New.
 type API struct {
-	projects   meta.ProjectStore
-	registries meta.RegistryStore
-	repos      RepositoryCounter
-	box        *secret.Box
-	auth       *auth.Authenticator
-	pinger     RegistryPinger
-	artifacts  ArtifactSource
-	health     []Component
-	log        *slog.Logger
-	mux        *http.ServeMux
+	projects    meta.ProjectStore
+	registries  meta.RegistryStore
+	repos       RepositoryCounter
+	box         *secret.Box
+	auth        *auth.Authenticator
+	pinger      RegistryPinger
+	artifacts   ArtifactSource
+	robots      meta.RobotStore
+	robotPrefix string
+	health      []Component
+	log         *slog.Logger
+	mux         *http.ServeMux
 
 	// status holds the outcome of the latest check of each registry in this process (int64 -> string).
 	// Berth has no periodic registry health check, so a registry not checked since start is "unknown".
@@ -127,6 +134,10 @@ func New(d Deps) (*API, error) {
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
 		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, log: log, mux: http.NewServeMux(),
+		robots: d.Robots, robotPrefix: d.RobotPrefix,
+	}
+	if a.robotPrefix == "" {
+		a.robotPrefix = robot.DefaultPrefix
 	}
 	a.routes()
 	return a, nil
@@ -158,6 +169,9 @@ func (a *API) routes() {
 
 	if a.artifacts != nil {
 		a.artifactRoutes()
+	}
+	if a.robots != nil {
+		a.robotRoutes()
 	}
 }
 

@@ -65,6 +65,20 @@ type Options struct {
 	// answer a Basic challenge, so it would send nothing more. Clients then get the challenge from the
 	// request that needs credentials (a push, a private project).
 	AnonymousBase bool
+	// Bearer, when set, makes the UNAUTHORIZED challenge Docker's token authentication
+	// (https://distribution.github.io/distribution/spec/auth/token/): Bearer with the token service's
+	// realm, the service name and the scope the request needs. Basic credentials stay accepted.
+	// Without it the challenge is Basic.
+	Bearer *BearerChallenge
+}
+
+// BearerChallenge names the token service in challenges.
+type BearerChallenge struct {
+	// Realm is the token endpoint's URL. "" derives it from the request: its scheme and Host, and
+	// RealmPath.
+	Realm     string
+	RealmPath string
+	Service   string
 }
 
 // MirrorRouter decides which project serves a repository name requested with the ns query parameter
@@ -83,6 +97,7 @@ type Handler struct {
 	maxReferrers int
 	mirror       MirrorRouter
 	openBase     bool
+	bearer       *BearerChallenge
 	table        map[reference.Kind]map[string]endpoint
 	// bodies recycles the buffers referrers answers are encoded into (*[]byte).
 	bodies sync.Pool
@@ -99,7 +114,8 @@ func New(svc content.Service, projects ProjectResolver, authn *auth.Authenticato
 	if opts.MaxReferrersPage <= 0 {
 		opts.MaxReferrersPage = DefaultMaxReferrersPage
 	}
-	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror, openBase: opts.AnonymousBase}
+	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror, openBase: opts.AnonymousBase,
+		bearer: opts.Bearer}
 	h.table = map[reference.Kind]map[string]endpoint{}
 	for k := reference.KindBase; k <= reference.KindReferrers; k++ {
 		h.table[k] = h.endpoints(k)
@@ -184,6 +200,9 @@ var (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()[headerAPIVersion] = apiVersionValue
 	if err := h.serve(w, r); err != nil {
+		if h.bearer != nil {
+			h.challenge(w, r, err)
+		}
 		errcode.Serve(w, r, h.log, err)
 	}
 }
@@ -208,14 +227,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	case reference.KindBase:
 		// Anonymous callers get the challenge so that clients (docker, oras, crane, cosign, notation)
 		// send their credentials; pulls of public projects still work without any.
-		if who.Name == "" && !h.openBase {
+		if who.Name == "" && !who.Token && !h.openBase {
 			return errcode.ErrUnauthorized.New()
 		}
 	case reference.KindCatalog:
-		if who.Name == "" {
+		if who.Name == "" || (who.Token && !grantsCatalog(who)) {
 			return errcode.ErrUnauthorized.New()
 		}
-		if !who.Admin {
+		if !who.Admin && !grantsCatalog(who) {
 			return errcode.ErrDenied.WithMessage("the catalog is for administrators")
 		}
 	default:
@@ -223,7 +242,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := auth.Authorize(who, repo.Project, ep.act); err != nil {
+		if err := auth.AuthorizeRepository(who, repo.Project, repo.Name, ep.act); err != nil {
+			if repo.Name != rt.Name { // routed by the mirror router: the token must name the project's repository
+				return &routedError{error: err, name: repo.Name}
+			}
 			return err
 		}
 		if ns != "" {

@@ -112,7 +112,7 @@ func (h *Handler) tryMount(ctx context.Context, req *request, m, from string) (m
 		if err != nil {
 			return false, "", ignoreClientError(err)
 		}
-		if auth.Authorize(req.who, src.Project, auth.Pull) != nil {
+		if auth.AuthorizeRepository(req.who, src.Project, from, auth.Pull) != nil {
 			return false, "", nil
 		}
 	}

@@ -107,6 +107,25 @@ var migrations = []migration{
 	{version: 2, name: "artifact origin", up: ddl(
 		`ALTER TABLE artifact ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
 	)},
+	// Robot accounts. name is unprefixed; permissions is JSON; expires_at is 0 for robots that never
+	// expire. A project-level robot goes with its project.
+	{version: 7, name: "robot accounts", up: ddl(
+		`CREATE TABLE robot (
+			id            {{ID}},
+			name          {{KEY}} NOT NULL UNIQUE,
+			description   TEXT NOT NULL DEFAULT '',
+			level         TEXT NOT NULL,
+			project_id    BIGINT REFERENCES project (id) ON DELETE CASCADE,
+			permissions   TEXT NOT NULL DEFAULT '[]',
+			secret_hash   TEXT NOT NULL,
+			duration      BIGINT NOT NULL,
+			expires_at    BIGINT NOT NULL DEFAULT 0,
+			disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL
+		)`,
+		`CREATE INDEX robot_project_id_idx ON robot (project_id)`,
+	)},
 	// Web console sessions (meta.SessionStore), keyed by a hash of the session ID; expired rows are
 	// removed by the next login.
 	{version: 10, name: "console sessions", up: ddl(

@@ -38,6 +38,7 @@ func runSuite(t *testing.T, newDB dbFactory) {
 		{"TouchPull", testTouchPull},
 		{"Origin", testOrigin},
 		{"BlobLinks", testBlobLinks},
+		{"Robots", testRobots},
 		{"ContextCancelled", testContextCancelled},
 		{"PingClose", testPingClose},
 		{"Reopen", testReopen},
