@@ -218,6 +218,9 @@ type Store interface {
 	ArtifactStore
 	BlobLinkStore
 	RepositoryStore
+	UserStore
+	MemberStore
+	AuditStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.
