@@ -1,44 +1,78 @@
-// Package auth decides who a request is and what it may do. Berth has one account today, the admin,
-// authenticated with HTTP Basic; anonymous callers may read public projects.
+// Package auth decides who a request is and what it may do.
+//
+// Who: local users stored in the metadata database (meta.UserStore), authenticated with HTTP Basic;
+// the admin is an ordinary system administrator among them. Callers without credentials are anonymous.
+// What: Authenticator.Authorize, the one path every endpoint (registry, Harbor API, console) asks,
+// applies the permission table of permissions.go: system administrators may do everything, project
+// members what their role allows, anyone may pull from a public project. A Principal may carry a Limit
+// (a robot account's permissions, a bearer token's granted scopes) that narrows it further.
 package auth
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
-// AdminUser is the admin account's name.
+// AdminUser is the name of the system administrator created on first start.
 const AdminUser = "admin"
-
-// Action is what a request wants to do to a project.
-type Action int
-
-// Actions, from least to most privileged.
-const (
-	Pull Action = iota
-	Push
-	Delete
-)
 
 // Principal is an authenticated caller; the zero value is anonymous.
 type Principal struct {
-	Name  string
+	// Name is the user (or robot) name; "" for anonymous callers.
+	Name string
+	// UserID is the local user's ID; 0 for anonymous callers and robots.
+	UserID int64
+	// Admin marks a system administrator (the user's sysadmin_flag).
 	Admin bool
+	// Robot marks a robot account: Limit alone decides what it may do.
+	Robot bool
+	// Limit, when not nil, caps what the principal may do: a robot's permissions, or the scopes a
+	// bearer token was granted. A user's own roles still apply beneath it.
+	Limit Grant
 }
 
-// Authenticator checks request credentials.
+// Anonymous reports whether p carries no identity.
+func (p Principal) Anonymous() bool { return p.Name == "" }
+
+// Grant is a set of permissions per project, granted to a robot account or a bearer token. Package
+// token and package robot implement it.
+type Grant interface {
+	// Allows reports whether act on project is granted. project is nil for registry-wide resources.
+	Allows(project *meta.Project, act Action) bool
+}
+
+// Accounts is what the Authenticator reads: users and their project roles. meta.Store satisfies it.
+type Accounts interface {
+	GetUserByName(ctx context.Context, name string) (*meta.User, error)
+	MemberRole(ctx context.Context, projectID, userID int64) (meta.Role, error)
+}
+
+// AuditSink records audit entries without blocking (package audit's Writer).
+type AuditSink interface {
+	Record(e meta.AuditEntry)
+}
+
+// Authenticator checks request credentials and authorizes requests. Safe for concurrent use.
 type Authenticator struct {
-	adminHash [32]byte
-	throttle  *Throttle // nil: failed logins are not slowed
-	log       *slog.Logger
+	accounts Accounts
+	throttle *Throttle // nil: failed logins are not slowed
+	audit    AuditSink // nil: failed logins are only logged
+	log      *slog.Logger
+	logins   *loginCache
+	roles    *roleCache
+	dummy    string // checked for unknown user names, to take as long as a known one
 }
 
-// Option tunes NewAuthenticator.
+// Option tunes New.
 type Option func(*Authenticator)
 
 // WithThrottle slows failed logins with t and logs each failed login to log.
@@ -51,68 +85,226 @@ func WithThrottle(t *Throttle, log *slog.Logger) Option {
 	}
 }
 
-// NewAuthenticator returns an Authenticator for the admin password.
-func NewAuthenticator(adminPassword string, opts ...Option) *Authenticator {
-	a := &Authenticator{adminHash: sha256.Sum256([]byte(adminPassword)), log: slog.New(slog.DiscardHandler)}
+// WithAudit records failed logins in sink.
+func WithAudit(sink AuditSink) Option { return func(a *Authenticator) { a.audit = sink } }
+
+// WithCacheTTL sets how long a successful password check and a project role are reused (default
+// DefaultCacheTTL; 0 or less: never reused). Changes made through this process are seen at once (see
+// ForgetUser, ForgetRoles); changes made on other nodes within the TTL.
+func WithCacheTTL(ttl time.Duration) Option {
+	return func(a *Authenticator) {
+		a.logins.ttl = ttl
+		a.roles.ttl = ttl
+	}
+}
+
+// DefaultCacheTTL is how long successful password checks and project roles are reused by default.
+const DefaultCacheTTL = 5 * time.Second
+
+// New returns an Authenticator over accounts.
+func New(accounts Accounts, opts ...Option) *Authenticator {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	a := &Authenticator{accounts: accounts, log: slog.New(slog.DiscardHandler),
+		logins: newLoginCache(key, DefaultCacheTTL, 10000), roles: newRoleCache(DefaultCacheTTL, 100000), dummy: dummyHash}
+	if s, ok := accounts.(*singleAdmin); ok {
+		a.dummy = s.dummy
+	}
 	for _, o := range opts {
 		o(a)
 	}
 	return a
 }
 
+// NewAuthenticator returns an Authenticator with one account, the system administrator AdminUser with
+// adminPassword, held in memory: for tests and tools without a database. Servers use New.
+func NewAuthenticator(adminPassword string, opts ...Option) *Authenticator {
+	return New(newSingleAdmin(adminPassword), opts...)
+}
+
+// ForgetUser drops the cached logins of user: call it after the user's password, sysadmin flag or
+// existence changed.
+func (a *Authenticator) ForgetUser(user string) { a.logins.forget(user) }
+
+// ForgetRoles drops every cached project role: call it after a membership changed.
+func (a *Authenticator) ForgetRoles() { a.roles.clear() }
+
 // Authenticate returns the caller. Requests without credentials are anonymous, and so are those with an
 // empty user name and password: containers/image (skopeo, Podman, CRI-O) answers a Basic challenge that
 // way when it has no credentials for a host. Wrong credentials are an UNAUTHORIZED error. With a
 // Throttle, a login from a client address or for a user name locked after repeated failures is
 // TOOMANYREQUESTS (429), and its password is not checked; every failed login is logged with the client
-// address.
+// address and recorded in the audit log.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	user, pass, ok := r.BasicAuth()
 	if !ok || (user == "" && pass == "") {
 		return Principal{}, nil
 	}
-	account := throttleAccount(user)
-	if a.throttle != nil {
-		if wait := a.throttle.Wait(r.RemoteAddr, account); wait > 0 {
-			return Principal{}, errcode.ErrTooManyRequests.WithMessage("too many failed logins: retry in %s", retryAfter(wait))
+	return a.Login(r.Context(), r.RemoteAddr, user, pass)
+}
+
+// Login checks a user name and password from a client address, as Authenticate does.
+func (a *Authenticator) Login(ctx context.Context, remoteAddr, user, pass string) (Principal, error) {
+	key := a.logins.key(user, pass)
+	if p, ok := a.logins.get(key); ok {
+		if err := a.wait(remoteAddr, user); err != nil {
+			return Principal{}, err
 		}
+		return p, nil
 	}
-	h := sha256.Sum256([]byte(pass))
-	if user == AdminUser && subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1 {
+	u, err := a.accounts.GetUserByName(ctx, user)
+	known := err == nil
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return Principal{}, errcode.ErrUnknown.Wrap(err, "looking up user")
+	}
+	// Failures of unknown names share one throttle key, so that guessing names cannot flood the map
+	// of user names until a real user's record is evicted.
+	account := ""
+	if known {
+		account = user
+	}
+	if err := a.wait(remoteAddr, account); err != nil {
+		return Principal{}, err
+	}
+	hash := a.dummy
+	if known {
+		hash = u.PasswordHash
+	}
+	if CheckPassword(hash, pass) && known {
 		if a.throttle != nil {
-			a.throttle.Succeeded(r.RemoteAddr, account)
+			a.throttle.Succeeded(remoteAddr, account)
 		}
-		return Principal{Name: user, Admin: true}, nil
+		p := Principal{Name: u.Username, UserID: u.ID, Admin: u.Sysadmin}
+		a.logins.put(key, user, p)
+		return p, nil
 	}
-	if a.throttle != nil {
-		addrN, userN, lock := a.throttle.Failed(r.RemoteAddr, account)
-		a.log.WarnContext(r.Context(), "login failed", "client", r.RemoteAddr, "user", userKey(user),
-			"client_failures", addrN, "user_failures", userN, "locked_for", lock)
-	}
+	a.failed(ctx, remoteAddr, user, account)
 	return Principal{}, errcode.ErrUnauthorized.WithMessage("invalid username or password")
 }
 
-// throttleAccount is the user key failed logins are counted under: the admin's own, and one shared by
-// every other name. No other account exists, so guesses at other names gain nothing, and sharing their
-// key keeps an attacker from flooding the user map with names until the admin's record is evicted.
-func throttleAccount(user string) string {
-	if user == AdminUser {
-		return AdminUser
+func (a *Authenticator) wait(remoteAddr, account string) error {
+	if a.throttle == nil {
+		return nil
 	}
-	return ""
+	if wait := a.throttle.Wait(remoteAddr, account); wait > 0 {
+		return errcode.ErrTooManyRequests.WithMessage("too many failed logins: retry in %s", retryAfter(wait))
+	}
+	return nil
 }
 
-// Authorize decides whether p may perform act on project. An anonymous caller gets UNAUTHORIZED (so
-// clients send credentials after the challenge); an authenticated caller without the right gets DENIED.
-func Authorize(p Principal, project *meta.Project, act Action) error {
+func (a *Authenticator) failed(ctx context.Context, remoteAddr, user, account string) {
+	if a.audit != nil {
+		a.audit.Record(meta.AuditEntry{Resource: userKey(user), ResourceType: "user", Operation: "login_failed",
+			Username: userKey(user), OpTime: time.Now().UTC()})
+	}
+	if a.throttle == nil {
+		return
+	}
+	addrN, userN, lock := a.throttle.Failed(remoteAddr, account)
+	a.log.WarnContext(ctx, "login failed", "client", remoteAddr, "user", userKey(user),
+		"client_failures", addrN, "user_failures", userN, "locked_for", lock)
+}
+
+// Authorize decides whether p may perform act on project; every endpoint asks it. The rules, in order:
+// a Limit that does not allow act denies; a robot may do what its Limit allows; a system administrator
+// may do everything; anyone may Pull from a public project; an anonymous caller gets UNAUTHORIZED (so
+// clients send credentials after the challenge); a user gets what the role of its membership allows
+// (permissions.go), else DENIED. project nil means a registry-wide resource: administrators only.
+func (a *Authenticator) Authorize(ctx context.Context, p Principal, project *meta.Project, act Action) error {
+	if p.Limit != nil && !p.Limit.Allows(project, act) {
+		return deny(p)
+	}
+	if p.Robot {
+		if p.Limit == nil {
+			return deny(p)
+		}
+		return nil
+	}
 	if p.Admin {
 		return nil
 	}
-	if act == Pull && project != nil && project.Public() {
+	if project == nil {
+		return deny(p)
+	}
+	if project.Public() && PublicAllows(act) {
 		return nil
 	}
-	if p.Name == "" {
+	if p.UserID == 0 {
+		return deny(p)
+	}
+	role, err := a.Role(ctx, p, project.ID)
+	if err != nil {
+		return err
+	}
+	if RoleAllows(role, act) {
+		return nil
+	}
+	return deny(p)
+}
+
+// Role returns p's role in a project: 0 when it has none. System administrators and robots have none.
+func (a *Authenticator) Role(ctx context.Context, p Principal, projectID int64) (meta.Role, error) {
+	if p.UserID == 0 {
+		return 0, nil
+	}
+	if role, ok := a.roles.get(projectID, p.UserID); ok {
+		return role, nil
+	}
+	role, err := a.accounts.MemberRole(ctx, projectID, p.UserID)
+	if errors.Is(err, meta.ErrNotFound) {
+		role, err = 0, nil
+	}
+	if err != nil {
+		return 0, errcode.ErrUnknown.Wrap(err, "looking up project role")
+	}
+	a.roles.put(projectID, p.UserID, role)
+	return role, nil
+}
+
+func deny(p Principal) error {
+	if p.Anonymous() {
 		return errcode.ErrUnauthorized.New()
 	}
 	return errcode.ErrDenied.New()
+}
+
+// singleAdmin is an Accounts holding only the system administrator, in memory. Its hash never leaves
+// the process, so it is made with light argon2id parameters (64 KiB, one pass): tests log in thousands
+// of times.
+type singleAdmin struct {
+	admin meta.User
+	dummy string
+}
+
+func newSingleAdmin(password string) *singleAdmin {
+	return &singleAdmin{
+		admin: meta.User{ID: 1, Username: AdminUser, PasswordHash: mustHash(hashWith(password, 1, 64)), Sysadmin: true},
+		dummy: mustHash(hashWith("not a password of anyone", 1, 64)),
+	}
+}
+
+func (s *singleAdmin) GetUserByName(_ context.Context, name string) (*meta.User, error) {
+	if name != AdminUser {
+		return nil, meta.ErrNotFound
+	}
+	u := s.admin
+	return &u, nil
+}
+
+func (s *singleAdmin) MemberRole(context.Context, int64, int64) (meta.Role, error) {
+	return 0, meta.ErrNotFound
+}
+
+// keyFor derives the cache key of a user name and password: an HMAC under a key of this process, so
+// that the cache holds no password nor an offline-checkable hash of one.
+func keyFor(mac []byte, user, pass string) [32]byte {
+	m := hmac.New(sha256.New, mac)
+	m.Write([]byte(user))
+	m.Write([]byte{0})
+	m.Write([]byte(pass))
+	var k [32]byte
+	copy(k[:], m.Sum(nil))
+	return k
 }
