@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/server/mirror"
@@ -83,7 +84,7 @@ func mergeMetadata(old map[string]string, changes map[string]*string) (map[strin
 
 // listMetadata answers all metadata of the project as a JSON object.
 func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) {
-	p, err := a.adminProject(r)
+	p, _, err := a.projectFor(r, auth.Pull)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -93,7 +94,7 @@ func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) {
 
 // getMetadata answers {name: value}, or {} when the project has no such metadata (as Harbor).
 func (a *API) getMetadata(w http.ResponseWriter, r *http.Request) {
-	p, err := a.adminProject(r)
+	p, _, err := a.projectFor(r, auth.Pull)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -118,7 +119,7 @@ func (a *API) updateMetadata(w http.ResponseWriter, r *http.Request) {
 
 // setMetadata merges the body's pairs into the project, only the one named only when only != "".
 func (a *API) setMetadata(w http.ResponseWriter, r *http.Request, only string) {
-	p, err := a.adminProject(r)
+	p, _, err := a.projectFor(r, auth.MetadataWrite)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -149,7 +150,7 @@ func (a *API) setMetadata(w http.ResponseWriter, r *http.Request, only string) {
 
 // deleteMetadata removes one pair; removing an absent one succeeds.
 func (a *API) deleteMetadata(w http.ResponseWriter, r *http.Request) {
-	p, err := a.adminProject(r)
+	p, _, err := a.projectFor(r, auth.MetadataWrite)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -163,6 +164,11 @@ func (a *API) saveProject(w http.ResponseWriter, r *http.Request, p *meta.Projec
 	if err := a.projects.UpdateProject(r.Context(), p); err != nil {
 		a.fail(w, r, storeError(err, "project "+p.Name))
 		return
+	}
+	if a.audit != nil {
+		if who, err := a.principal(r); err == nil {
+			a.record(who, p.ID, p.Name, "project", "update")
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }

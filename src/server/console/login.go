@@ -33,7 +33,7 @@ func (c *Console) login(q *request) error {
 	if q.sess != nil {
 		c.sessions.end(q.sess)
 	}
-	ss := c.sessions.start(who.Name, who.Admin)
+	ss := c.sessions.start(who)
 	c.sessions.setCookie(q.w, r, ss)
 	return redirect(q, next)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"net/http"
 	"sync"
 	"time"
@@ -20,7 +21,8 @@ type session struct {
 	id      string
 	user    string
 	admin   bool
-	csrf    string // sent back in every state-changing form as the "csrf" field
+	who     auth.Principal // what Authorize is asked about for this session's requests
+	csrf    string         // sent back in every state-changing form as the "csrf" field
 	expires time.Time
 }
 
@@ -44,8 +46,8 @@ func token() string {
 }
 
 // start creates a session for user.
-func (s *sessions) start(user string, admin bool) *session {
-	ss := &session{id: token(), user: user, admin: admin, csrf: token(), expires: s.now().Add(s.ttl)}
+func (s *sessions) start(who auth.Principal) *session {
+	ss := &session{id: token(), user: who.Name, admin: who.Admin, who: who, csrf: token(), expires: s.now().Add(s.ttl)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.all) >= maxSessions {

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -65,6 +66,11 @@ type Options struct {
 	// answer a Basic challenge, so it would send nothing more. Clients then get the challenge from the
 	// request that needs credentials (a push, a private project).
 	AnonymousBase bool
+	// Audit, when set, records pushes, deletes and tag deletes (and pulls with AuditPulls) without
+	// blocking the request.
+	Audit auth.AuditSink
+	// AuditPulls records manifest pulls (GET) in Audit too. They are the bulk of the traffic.
+	AuditPulls bool
 }
 
 // MirrorRouter decides which project serves a repository name requested with the ns query parameter
@@ -83,6 +89,8 @@ type Handler struct {
 	maxReferrers int
 	mirror       MirrorRouter
 	openBase     bool
+	audit        auth.AuditSink
+	auditPulls   bool
 	table        map[reference.Kind]map[string]endpoint
 	// bodies recycles the buffers referrers answers are encoded into (*[]byte).
 	bodies sync.Pool
@@ -99,7 +107,8 @@ func New(svc content.Service, projects ProjectResolver, authn *auth.Authenticato
 	if opts.MaxReferrersPage <= 0 {
 		opts.MaxReferrersPage = DefaultMaxReferrersPage
 	}
-	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror, openBase: opts.AnonymousBase}
+	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror, openBase: opts.AnonymousBase,
+		audit: opts.Audit, auditPulls: opts.AuditPulls}
 	h.table = map[reference.Kind]map[string]endpoint{}
 	for k := reference.KindBase; k <= reference.KindReferrers; k++ {
 		h.table[k] = h.endpoints(k)
@@ -211,7 +220,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		if who.Name == "" {
 			return errcode.ErrUnauthorized.New()
 		}
-		if !who.Admin {
+		if h.authn.Authorize(r.Context(), who, nil, auth.Pull) != nil {
 			return errcode.ErrDenied.WithMessage("the catalog is for administrators")
 		}
 	default:
@@ -219,7 +228,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := auth.Authorize(who, repo.Project, ep.act); err != nil {
+		act := ep.act
+		if act == auth.Delete && rt.Kind == reference.KindManifest && rt.Tag != "" {
+			act = auth.TagDelete // DELETE of a manifest by tag removes only the tag
+		}
+		if err := h.authn.Authorize(r.Context(), who, repo.Project, act); err != nil {
 			return err
 		}
 		if ns != "" {
@@ -291,6 +304,15 @@ func (h *Handler) repository(ctx context.Context, who auth.Principal, name strin
 		return content.Repo{}, errcode.ErrUnknown.Wrap(err, "resolving project %s", project)
 	}
 	return content.Repo{Project: p, Name: name, Path: path}, nil
+}
+
+// record adds an audit entry for a change (or, with auditPulls, a pull) of resource in repo.
+func (h *Handler) record(req *request, resource, resourceType, op string) {
+	if h.audit == nil {
+		return
+	}
+	h.audit.Record(meta.AuditEntry{ProjectID: req.repo.Project.ID, Resource: resource, ResourceType: resourceType,
+		Operation: op, Username: req.who.Name, OpTime: time.Now().UTC()})
 }
 
 // base answers GET /v2/ for an authenticated caller.
