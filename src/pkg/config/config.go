@@ -66,6 +66,9 @@ type Config struct {
 	ReadHeaderTimeout   time.Duration
 	IdleTimeout         time.Duration
 	StallTimeout        time.Duration
+
+	AuditLogRetention time.Duration // 0 = audit entries are kept forever
+	AuditLogPulls     bool
 }
 
 // Defaults returns the embedded defaults.
@@ -102,6 +105,8 @@ func Defaults() Config {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		StallTimeout:      time.Minute,
+
+		AuditLogRetention: 90 * 24 * time.Hour,
 	}
 }
 
@@ -122,7 +127,7 @@ func (c *Config) settings() []setting {
 		{"data-dir", "directory for blobs, the SQLite database and keys", &c.DataDir},
 		{"database-url", "metadata database: a SQLite file path, sqlite://<path>, postgres://... or postgresql://...", &c.DatabaseURL},
 		{"redis-url", "Redis for the referrers cache and locks: redis://, rediss://, unix://, redis+cluster://, redis+sentinel:// or rediss+sentinel:// (several comma-separated hosts = Cluster); empty = the embedded cache (memory + <data-dir>/referrers-cache.db)", &c.RedisURL},
-		{"admin-password", "admin password; when empty on first start one is generated into <data-dir>/initial_admin_password", &c.AdminPassword},
+		{"admin-password", "password of the system administrator admin, applied at every start when set; when empty, the admin account is created on first start with one generated into <data-dir>/initial_admin_password", &c.AdminPassword},
 		{"secret-key-file", "AES key file for registry credentials, generated on first start", &c.SecretKeyFile},
 		{"log-level", "debug, info, warn or error", &c.LogLevel},
 		{"log-format", "text or json", &c.LogFormat},
@@ -157,6 +162,8 @@ func (c *Config) settings() []setting {
 		{"read-header-timeout", "how long a client may take to send a request's headers", &c.ReadHeaderTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection is kept open", &c.IdleTimeout},
 		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},
+		{"audit-log-retention", "audit log entries older than this are purged (hourly); 0 = kept forever", &c.AuditLogRetention},
+		{"audit-log-pulls", "record manifest pulls in the audit log too (they are the bulk of the traffic)", &c.AuditLogPulls},
 	}
 }
 
@@ -264,6 +271,7 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.ReadHeaderTimeout > 0, "%s: must be > 0", "read-header-timeout")
 	check(c.IdleTimeout > 0, "%s: must be > 0", "idle-timeout")
 	check(c.StallTimeout > 0, "%s: must be > 0", "stall-timeout")
+	check(c.AuditLogRetention >= 0, "%s: must be >= 0", "audit-log-retention")
 	return errors.Join(errs...)
 }
 
