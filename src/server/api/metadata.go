@@ -82,9 +82,19 @@ func mergeMetadata(old map[string]string, changes map[string]*string) (map[strin
 	return out, nil
 }
 
+// metadataReadable returns the project of the path for a logged-in caller who may pull from it. The
+// metadata endpoints stay closed to anonymous callers, public project or not, as before users existed.
+func (a *API) metadataReadable(r *http.Request) (*meta.Project, error) {
+	if _, err := a.requireUser(r); err != nil {
+		return nil, err
+	}
+	p, _, err := a.projectFor(r, auth.Pull)
+	return p, err
+}
+
 // listMetadata answers all metadata of the project as a JSON object.
 func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) {
-	p, _, err := a.projectFor(r, auth.Pull)
+	p, err := a.metadataReadable(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -94,7 +104,7 @@ func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) {
 
 // getMetadata answers {name: value}, or {} when the project has no such metadata (as Harbor).
 func (a *API) getMetadata(w http.ResponseWriter, r *http.Request) {
-	p, _, err := a.projectFor(r, auth.Pull)
+	p, err := a.metadataReadable(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
