@@ -80,7 +80,9 @@ func TestAuthorizeRules(t *testing.T) {
 	nobody := Principal{Name: "nobody", UserID: e.users["nobody"]}
 	root := Principal{Name: "root", UserID: e.users["root"], Admin: true}
 	anon := Principal{}
-	allow := func(p Principal, proj *meta.Project, act Action) bool { return e.authn.Authorize(ctx, p, proj, act) == nil }
+	allow := func(p Principal, proj *meta.Project, act Action) bool {
+		return e.authn.Authorize(ctx, p, proj, act) == nil
+	}
 
 	require.True(t, allow(dev, e.priv, Push))
 	require.True(t, allow(dev, e.priv, ReferrerPush))
