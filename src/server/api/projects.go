@@ -282,6 +282,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, storeError(err, "project "+p.Name))
 		return
 	}
+	a.auth.ForgetRoles() // SQLite may give the next project this ID again
 	a.record(who, p.ID, p.Name, "project", "delete")
 	w.WriteHeader(http.StatusOK)
 }
