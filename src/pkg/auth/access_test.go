@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -235,4 +236,38 @@ func BenchmarkBasicLogin(b *testing.B) {
 			}
 		})
 	}
+}
+
+// robots is a BasicVerifier for names starting with "robot$": secret "s3cret" works, anything else fails.
+type robots struct{}
+
+func (robots) VerifyBasic(_ context.Context, user, pass string) (Principal, bool, error) {
+	if !strings.HasPrefix(user, "robot$") {
+		return Principal{}, false, nil
+	}
+	if pass != "s3cret" {
+		return Principal{}, true, errcode.ErrUnauthorized.WithMessage("invalid robot secret")
+	}
+	return Principal{Name: user, Robot: true, Limit: grantFunc(func(*meta.Project, Action) bool { return true })}, true, nil
+}
+
+type sink struct{ entries []meta.AuditEntry }
+
+func (s *sink) Record(e meta.AuditEntry) { s.entries = append(s.entries, e) }
+
+func TestBasicVerifierSeam(t *testing.T) {
+	audit := &sink{}
+	e := newStoreEnv(t, WithBasic(robots{}), WithAudit(audit), WithThrottle(NewThrottle(ThrottleOptions{Free: 1}), nil))
+	p, err := e.login(t, "robot$ci", "s3cret")
+	require.NoError(t, err)
+	require.True(t, p.Robot)
+	_, err = e.login(t, "dev", "Secret123")
+	require.NoError(t, err, "users still log in")
+	_, err = e.login(t, "robot$ci", "wrong")
+	require.True(t, errcode.IsCode(err, errcode.ErrUnauthorized), "%v", err)
+	require.Len(t, audit.entries, 1)
+	require.Equal(t, "login_failed", audit.entries[0].Operation)
+	require.Equal(t, "robot$ci", audit.entries[0].Username)
+	_, err = e.authn.Login(context.Background(), "10.9.9.9:1", "robot$ci", "s3cret")
+	require.True(t, errcode.IsCode(err, errcode.ErrTooManyRequests), "a robot name is throttled like a user's: %v", err)
 }

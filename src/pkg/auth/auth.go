@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
@@ -56,6 +57,23 @@ type Accounts interface {
 	MemberRole(ctx context.Context, projectID, userID int64) (meta.Role, error)
 }
 
+// BearerVerifier checks bearer tokens (package token plugs in here with WithBearer).
+type BearerVerifier interface {
+	// VerifyBearer returns the principal a token stands for, its granted scopes as the Limit, or an
+	// error (an errcode UNAUTHORIZED) for a token that is malformed, expired, signed by an unknown key
+	// or issued for another service.
+	VerifyBearer(ctx context.Context, token string) (Principal, error)
+}
+
+// BasicVerifier checks Basic credentials of accounts that are not local users, such as robot accounts
+// (package robot plugs in here with WithBasic).
+type BasicVerifier interface {
+	// VerifyBasic reports ok false when user is none of its accounts (a local user is then tried).
+	// Otherwise it returns the principal, or an error for a wrong secret or a disabled or expired
+	// account; such failures are throttled, logged and audited like a user's.
+	VerifyBasic(ctx context.Context, user, pass string) (p Principal, ok bool, err error)
+}
+
 // AuditSink records audit entries without blocking (package audit's Writer).
 type AuditSink interface {
 	Record(e meta.AuditEntry)
@@ -66,6 +84,8 @@ type Authenticator struct {
 	accounts Accounts
 	throttle *Throttle // nil: failed logins are not slowed
 	audit    AuditSink // nil: failed logins are only logged
+	bearer   BearerVerifier
+	basic    BasicVerifier
 	log      *slog.Logger
 	logins   *loginCache
 	roles    *roleCache
@@ -84,6 +104,12 @@ func WithThrottle(t *Throttle, log *slog.Logger) Option {
 		}
 	}
 }
+
+// WithBearer accepts "Authorization: Bearer <token>" checked by v.
+func WithBearer(v BearerVerifier) Option { return func(a *Authenticator) { a.bearer = v } }
+
+// WithBasic lets v check Basic credentials before local users are looked up.
+func WithBasic(v BasicVerifier) Option { return func(a *Authenticator) { a.basic = v } }
 
 // WithAudit records failed logins in sink.
 func WithAudit(sink AuditSink) Option { return func(a *Authenticator) { a.audit = sink } }
@@ -138,6 +164,11 @@ func (a *Authenticator) ForgetRoles() { a.roles.clear() }
 // TOOMANYREQUESTS (429), and its password is not checked; every failed login is logged with the client
 // address and recorded in the audit log.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	if a.bearer != nil {
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			return a.bearer.VerifyBearer(r.Context(), strings.TrimSpace(h[7:]))
+		}
+	}
 	user, pass, ok := r.BasicAuth()
 	if !ok || (user == "" && pass == "") {
 		return Principal{}, nil
@@ -153,6 +184,11 @@ func (a *Authenticator) Login(ctx context.Context, remoteAddr, user, pass string
 			return Principal{}, err
 		}
 		return p, nil
+	}
+	if a.basic != nil {
+		if p, ok, err := a.verifyOther(ctx, remoteAddr, user, pass); ok {
+			return p, err
+		}
 	}
 	u, err := a.accounts.GetUserByName(ctx, user)
 	known := err == nil
@@ -182,6 +218,26 @@ func (a *Authenticator) Login(ctx context.Context, remoteAddr, user, pass string
 	}
 	a.failed(ctx, remoteAddr, user, account)
 	return Principal{}, errcode.ErrUnauthorized.WithMessage("invalid username or password")
+}
+
+// verifyOther asks the BasicVerifier, with the throttle and the failure records of a user's login.
+// Successes are not cached here: the verifier decides what it caches.
+func (a *Authenticator) verifyOther(ctx context.Context, remoteAddr, user, pass string) (Principal, bool, error) {
+	if err := a.wait(remoteAddr, user); err != nil {
+		return Principal{}, true, err
+	}
+	p, ok, err := a.basic.VerifyBasic(ctx, user, pass)
+	switch {
+	case !ok:
+		return Principal{}, false, nil
+	case err != nil:
+		a.failed(ctx, remoteAddr, user, user)
+		return Principal{}, true, err
+	}
+	if a.throttle != nil {
+		a.throttle.Succeeded(remoteAddr, user)
+	}
+	return p, true, nil
 }
 
 func (a *Authenticator) wait(remoteAddr, account string) error {
