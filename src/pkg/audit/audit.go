@@ -33,8 +33,10 @@ type Writer struct {
 	queue   chan meta.AuditEntry
 	flush   chan chan struct{}
 	done    chan struct{}
-	once    sync.Once
 	dropped atomic.Int64
+
+	mu     sync.RWMutex // Record holds it shared, Close exclusively: no send on the closed queue
+	closed bool
 }
 
 var _ auth.AuditSink = (*Writer)(nil)
@@ -59,10 +61,17 @@ func NewWriter(store meta.AuditStore, opts Options) *Writer {
 	return w
 }
 
-// Record queues e without blocking; when the queue is full e is dropped and counted.
+// Record queues e without blocking; when the queue is full, or the writer closed, e is dropped and
+// counted.
 func (w *Writer) Record(e meta.AuditEntry) {
 	if e.OpTime.IsZero() {
 		e.OpTime = time.Now().UTC()
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		w.dropped.Add(1)
+		return
 	}
 	select {
 	case w.queue <- e:
@@ -92,9 +101,14 @@ func (w *Writer) Flush(ctx context.Context) error {
 	}
 }
 
-// Close writes what is queued and stops the writer. Record must not be called after Close.
+// Close writes what is queued and stops the writer; later records are dropped.
 func (w *Writer) Close() {
-	w.once.Do(func() { close(w.queue) })
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
 	<-w.done
 }
 

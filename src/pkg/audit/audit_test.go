@@ -56,6 +56,9 @@ func TestWriterBatchesAndFlushes(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 26, total, "Close writes what is queued")
 	require.Zero(t, w.Dropped())
+	w.Record(meta.AuditEntry{Resource: "late"})
+	require.EqualValues(t, 1, w.Dropped(), "a record after Close is dropped, not a panic")
+	w.Close()
 }
 
 // blockedStore holds every write until released.
