@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -10,7 +11,52 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/meta"
 )
+
+// bootstrapAdmin makes sure the system administrator auth.AdminUser exists in users. On first start
+// (no such user) it is created, sysadmin, with the configured password or, when none is configured,
+// the one in <dataDir>/initial_admin_password (generated if absent; then generated names the file, as
+// adminPassword returns it). On later starts a configured password that the stored hash does not
+// match replaces it, and the account is made sysadmin again: the setting stays authoritative and is
+// the way back in after a lost password. Without a configured password the stored account is left as
+// it is, so password changes made through the API persist across restarts.
+func bootstrapAdmin(ctx context.Context, users meta.UserStore, configured, dataDir string, log *slog.Logger) (password, generated string, err error) {
+	u, err := users.GetUserByName(ctx, auth.AdminUser)
+	switch {
+	case err == nil:
+		if configured == "" || (auth.CheckPassword(u.PasswordHash, configured) && u.Sysadmin) {
+			return "", "", nil
+		}
+		if u.PasswordHash, err = auth.HashPassword(configured); err != nil {
+			return "", "", err
+		}
+		u.Sysadmin = true
+		if err := users.UpdateUser(ctx, u); err != nil {
+			return "", "", fmt.Errorf("reset admin password: %w", err)
+		}
+		log.Warn("the stored admin password differed from the admin-password setting: replaced it", "user", auth.AdminUser)
+		return configured, "", nil
+	case !errors.Is(err, meta.ErrNotFound):
+		return "", "", fmt.Errorf("read admin account: %w", err)
+	}
+	password, generated, err = adminPassword(configured, dataDir)
+	if err != nil {
+		return "", "", err
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return "", "", err
+	}
+	_, err = users.CreateUser(ctx, &meta.User{Username: auth.AdminUser, PasswordHash: hash, Sysadmin: true,
+		Comment: "system administrator created on first start"})
+	if err != nil && !errors.Is(err, meta.ErrConflict) { // ErrConflict: another node created it first
+		return "", "", fmt.Errorf("create admin account: %w", err)
+	}
+	return password, generated, nil
+}
 
 // adminPassword returns the configured admin password. When none is configured it reads
 // <dataDir>/initial_admin_password, creating it (mode 0600) with a random password on first start; then

@@ -16,13 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// harborClient returns a Harbor API client of s as the admin.
-func (s *served) harborClient(t *testing.T) *harbor.HarborAPI {
-	t.Helper()
-	u, err := url.Parse(s.URL + "/api/v2.0")
-	require.NoError(t, err)
-	return harbor.New(harbor.Config{URL: u, AuthInfo: httptransport.BasicAuth("admin", s.pass)})
-}
 
 func projectPerm(ns string, actions ...string) []*models.RobotPermission {
 	p := &models.RobotPermission{Kind: "project", Namespace: ns}
@@ -46,7 +39,7 @@ func TestRobotsHarborClient(t *testing.T) {
 	s := startServe(t, nil)
 	ctx := context.Background()
 	s.call(t, http.MethodPost, "/api/v2.0/projects", map[string]any{"project_name": "team"}, http.StatusCreated)
-	c := s.harborClient(t)
+	c := s.harborClient(t, "admin", s.pass)
 
 	perms, err := c.Permissions.GetPermissions(ctx, &permissions.GetPermissionsParams{})
 	require.NoError(t, err)

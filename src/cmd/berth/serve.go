@@ -20,6 +20,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/berth-registry/berth/src/pkg/audit"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/config"
@@ -87,16 +88,18 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	password, generatedPassword, err := adminPassword(cfg.AdminPassword, cfg.DataDir)
-	if err != nil {
-		return err
-	}
-
 	store, err := sqlstore.Open(ctx, cfg.DatabaseURLOrDefault())
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer func() { _ = store.Close() }()
+	password, generatedPassword, err := bootstrapAdmin(ctx, store, cfg.AdminPassword, cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	// The audit log is written off the request path, in batches; Close (deferred) writes what is queued.
+	auditW := audit.NewWriter(store, audit.Options{Log: log.With("component", "audit")})
+	defer auditW.Close()
 	// Every request resolves its project: keep them in process briefly. Changes made through this
 	// node's API apply at once; other nodes' changes show within the TTL.
 	projects := projectcache.New(store, 2*time.Second)
@@ -193,8 +196,11 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// A robot disabled or deleted is refused within a second, also with tokens issued before.
 	robots := robot.NewVerifier(store, cfg.RobotNamePrefix, 500*time.Millisecond)
 	// Failed logins are counted per client address and per user name and locked out exponentially.
-	authn := auth.NewAuthenticator(password, auth.WithThrottle(auth.NewThrottle(auth.ThrottleOptions{}), log.With("component", "auth")),
-		auth.WithRobots(cfg.RobotNamePrefix, robots), auth.WithBearer(token.NewVerifier(tokens, robots.Active)))
+	// Users and their project roles come from the store; successful password checks and roles are
+	// reused for auth.DefaultCacheTTL. Robot names go to the robot verifier, bearer tokens to the token
+	// service's verifier.
+	authn := auth.New(store, auth.WithThrottle(auth.NewThrottle(auth.ThrottleOptions{}), log.With("component", "auth")),
+		auth.WithAudit(auditW), auth.WithBasic(robots), auth.WithBearer(token.NewVerifier(tokens, robots.Active)))
 	// Registry-mirror routing (?ns=, the default project): a table of every project, rebuilt after
 	// changes made through this node's API, and every 5 s for other nodes' changes.
 	mirrors := mirror.NewRouter(store, cfg.MirrorDefaultProject, 5*time.Second, log.With("component", "mirror"))
@@ -203,7 +209,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Mirror: mirrors,
 			// Docker's registry-mirrors cannot answer the Basic challenge of an anonymous /v2/ ping.
 			AnonymousBase: cfg.MirrorDefaultProject != "",
-			Bearer:        bearerChallenge(cfg)})
+			Bearer:        bearerChallenge(cfg),
+			Audit:         auditW, AuditPulls: cfg.AuditLogPulls})
 	apiH, err := api.New(api.Deps{
 		Projects: mirror.Projects{Next: projects, Router: mirrors}, Registries: mirror.Registries{Next: store, Router: mirrors}, Repositories: store, Box: box, Auth: authn,
 		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
@@ -220,6 +227,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		Health: health, Log: log.With("component", "api"),
 		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
 		Robots:    store, RobotPrefix: cfg.RobotNamePrefix,
+		Users: store, Members: store, AuditLog: store, Audit: auditW,
 	})
 	if err != nil {
 		return err
@@ -271,6 +279,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	go purgeUploads(bg, blobs, time.Hour, 24*time.Hour, log.With("component", "janitor"))
+	go audit.PurgeLoop(bg, store, cfg.AuditLogRetention, time.Hour, log.With("component", "audit"))
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)

@@ -47,7 +47,7 @@ func newTokenEnv(t *testing.T) *tokenEnv {
 	for _, p := range []struct{ name, public string }{{"a", "false"}, {"b", "false"}, {"pub", "true"}} {
 		e.call(t, http.MethodPost, "/api/v2.0/projects", map[string]any{"project_name": p.name, "metadata": map[string]string{"public": p.public}}, http.StatusCreated)
 	}
-	c := e.harborClient(t)
+	c := e.harborClient(t, "admin", e.pass)
 	_, name, secret := createRobot(t, c, &models.RobotCreate{Name: "pusher", Level: "system", Duration: -1, Permissions: projectPerm("*", "pull", "push")})
 	e.pusher = authn.Basic{Username: name, Password: secret}
 	e.readerID, name, secret = createRobot(t, c, &models.RobotCreate{Name: "reader", Level: "project", Duration: -1, Permissions: projectPerm("a", "pull")})
@@ -230,7 +230,7 @@ func TestDisabledRobotStopsWithinASecond(t *testing.T) {
 	st, _ = e.bearerStatus(t, "/v2/a/app/manifests/v1", raw)
 	require.Equal(t, http.StatusOK, st)
 
-	c := e.harborClient(t)
+	c := e.harborClient(t, "admin", e.pass)
 	got, err := c.Robot.GetRobotByID(t.Context(), &robot.GetRobotByIDParams{RobotID: e.readerID})
 	require.NoError(t, err)
 	got.Payload.Disable = true

@@ -1,10 +1,12 @@
 package auth_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,25 +22,28 @@ func (allowAll) Allows(*meta.Project, string, auth.Action) bool { return true }
 
 type robots map[string]string // name -> secret
 
-func (r robots) VerifyRobot(_ *http.Request, name, secret string) (auth.Principal, error) {
+func (r robots) VerifyBasic(_ context.Context, name, secret string) (auth.Principal, bool, error) {
+	if !strings.HasPrefix(name, "robot$") {
+		return auth.Principal{}, false, nil
+	}
 	if name == "robot$broken" {
-		return auth.Principal{}, errors.New("database down")
+		return auth.Principal{}, true, errors.New("database down")
 	}
 	s, ok := r[name]
 	if !ok {
-		return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrBadCredentials, auth.ErrUnknownAccount)
+		return auth.Principal{}, true, fmt.Errorf("%w: %w: invalid username or password", auth.ErrBadCredentials, auth.ErrUnknownAccount)
 	}
 	if s == secret {
-		return auth.Principal{Name: name, Access: allowAll{}}, nil
+		return auth.Principal{Name: name, Robot: true, Limit: allowAll{}}, true, nil
 	}
-	return auth.Principal{}, fmt.Errorf("%w: nope", auth.ErrBadCredentials)
+	return auth.Principal{}, true, fmt.Errorf("%w: nope", auth.ErrBadCredentials)
 }
 
 type bearer string
 
-func (b bearer) VerifyBearer(_ *http.Request, tok string) (auth.Principal, error) {
+func (b bearer) VerifyBearer(_ context.Context, tok string) (auth.Principal, error) {
 	if tok == string(b) {
-		return auth.Principal{Name: "robot$ci", Access: allowAll{}, Token: true}, nil
+		return auth.Principal{Name: "robot$ci", Limit: allowAll{}, Token: true}, nil
 	}
 	return auth.Principal{}, fmt.Errorf("%w: bad token", auth.ErrBadCredentials)
 }
@@ -48,7 +53,7 @@ func (b bearer) VerifyBearer(_ *http.Request, tok string) (auth.Principal, error
 // failed logins are throttled under its own name only.
 func TestHooks(t *testing.T) {
 	th := auth.NewThrottle(auth.ThrottleOptions{Free: 1, Base: time.Hour})
-	a := auth.NewAuthenticator("pw", auth.WithThrottle(th, nil), auth.WithRobots("robot$", robots{"robot$ci": "s3cret", "robot$other": "x"}),
+	a := auth.NewAuthenticator("pw", auth.WithThrottle(th, nil), auth.WithBasic(robots{"robot$ci": "s3cret", "robot$other": "x"}),
 		auth.WithBearer(bearer("good")))
 	addr := "10.0.0.1:1234"
 	do := func(set func(r *http.Request)) (auth.Principal, error) {
@@ -61,7 +66,7 @@ func TestHooks(t *testing.T) {
 	p, err := do(basic("robot$ci", "s3cret"))
 	require.NoError(t, err)
 	require.Equal(t, "robot$ci", p.Name)
-	require.NotNil(t, p.Access)
+	require.NotNil(t, p.Limit)
 
 	p, err = do(func(r *http.Request) { r.Header.Set("Authorization", "Bearer good") })
 	require.NoError(t, err)

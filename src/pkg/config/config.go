@@ -75,6 +75,8 @@ type Config struct {
 	TokenSigningKeyFile string // "" = <DataDir>/token.key
 	TokenVerifyKeyFiles string // comma-separated; "" = none
 	RobotNamePrefix     string
+	AuditLogRetention   time.Duration // 0 = audit entries are kept forever
+	AuditLogPulls       bool
 }
 
 // Defaults returns the embedded defaults.
@@ -112,9 +114,10 @@ func Defaults() Config {
 		IdleTimeout:       2 * time.Minute,
 		StallTimeout:      time.Minute,
 
-		TokenService:    "berth",
-		TokenExpiry:     30 * time.Minute,
-		RobotNamePrefix: "robot$",
+		TokenService:      "berth",
+		TokenExpiry:       30 * time.Minute,
+		RobotNamePrefix:   "robot$",
+		AuditLogRetention: 90 * 24 * time.Hour,
 	}
 }
 
@@ -135,7 +138,7 @@ func (c *Config) settings() []setting {
 		{"data-dir", "directory for blobs, the SQLite database and keys", &c.DataDir},
 		{"database-url", "metadata database: a SQLite file path, sqlite://<path>, postgres://... or postgresql://...", &c.DatabaseURL},
 		{"redis-url", "Redis for the referrers cache and locks: redis://, rediss://, unix://, redis+cluster://, redis+sentinel:// or rediss+sentinel:// (several comma-separated hosts = Cluster); empty = the embedded cache (memory + <data-dir>/referrers-cache.db)", &c.RedisURL},
-		{"admin-password", "admin password; when empty on first start one is generated into <data-dir>/initial_admin_password", &c.AdminPassword},
+		{"admin-password", "password of the system administrator admin, applied at every start when set; when empty, the admin account is created on first start with one generated into <data-dir>/initial_admin_password", &c.AdminPassword},
 		{"secret-key-file", "AES key file for registry credentials, generated on first start", &c.SecretKeyFile},
 		{"log-level", "debug, info, warn or error", &c.LogLevel},
 		{"log-format", "text or json", &c.LogFormat},
@@ -176,6 +179,8 @@ func (c *Config) settings() []setting {
 		{"token-verify-key-files", "comma-separated PEM files of further keys (public or private) whose tokens are accepted: the previous signing key during a rotation, other nodes' keys. Empty = none", &c.TokenVerifyKeyFiles},
 		{"robot-name-prefix", "prefix of robot account names (Harbor's robot_name_prefix)", &c.RobotNamePrefix},
 		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},
+		{"audit-log-retention", "audit log entries older than this are purged (hourly); 0 = kept forever", &c.AuditLogRetention},
+		{"audit-log-pulls", "record manifest pulls in the audit log too (they are the bulk of the traffic)", &c.AuditLogPulls},
 	}
 }
 
@@ -287,6 +292,7 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.ReadHeaderTimeout > 0, "%s: must be > 0", "read-header-timeout")
 	check(c.IdleTimeout > 0, "%s: must be > 0", "idle-timeout")
 	check(c.StallTimeout > 0, "%s: must be > 0", "stall-timeout")
+	check(c.AuditLogRetention >= 0, "%s: must be >= 0", "audit-log-retention")
 	return errors.Join(errs...)
 }
 

@@ -220,6 +220,9 @@ type Store interface {
 	RepositoryStore
 	SessionStore
 	RobotStore
+	UserStore
+	MemberStore
+	AuditStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.

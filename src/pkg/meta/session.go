@@ -11,6 +11,7 @@ type Session struct {
 	// stored, so reading the table gives no cookie that logs in.
 	Key     string
 	User    string
+	UserID  int64 // the local user's ID (meta.User.ID)
 	Admin   bool
 	CSRF    string // the token every state-changing form carries
 	Expires time.Time

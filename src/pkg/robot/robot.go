@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -108,13 +107,18 @@ func Usable(r *meta.Robot, now time.Time) error {
 	return nil
 }
 
-// Access is what a robot's permissions allow; it makes them an auth.Access.
+// Access is what a robot's permissions allow; it makes them an auth.Grant.
 type Access []meta.RobotPermission
 
 // Allows reports whether a permission of kind project whose namespace is project's name (or "*")
-// grants act. Pull needs repository:pull, Push repository:push, Delete repository:delete or
-// artifact:delete. The repository does not matter: robot permissions are per project.
+// grants act. Pull needs repository:pull, Push (and ReferrerPush) repository:push, Delete (and
+// TagDelete) repository:delete or artifact:delete (see auth.Action.Scope). The repository does not
+// matter: robot permissions are per project.
 func (a Access) Allows(project *meta.Project, _ string, act auth.Action) bool {
+	want := act.Scope()
+	if project == nil || want == "" {
+		return false
+	}
 	for _, p := range a {
 		if p.Kind != KindProject || (p.Namespace != "*" && p.Namespace != project.Name) {
 			continue
@@ -124,9 +128,9 @@ func (a Access) Allows(project *meta.Project, _ string, act auth.Action) bool {
 				continue
 			}
 			switch {
-			case act == auth.Pull && x.Resource == ResourceRepository && x.Action == ActionPull,
-				act == auth.Push && x.Resource == ResourceRepository && x.Action == ActionPush,
-				act == auth.Delete && (x.Resource == ResourceRepository || x.Resource == ResourceArtifact) && x.Action == ActionDelete:
+			case want == ActionPull && x.Resource == ResourceRepository && x.Action == ActionPull,
+				want == ActionPush && x.Resource == ResourceRepository && x.Action == ActionPush,
+				want == ActionDelete && (x.Resource == ResourceRepository || x.Resource == ResourceArtifact) && x.Action == ActionDelete:
 				return true
 			}
 		}
@@ -134,7 +138,7 @@ func (a Access) Allows(project *meta.Project, _ string, act auth.Action) bool {
 	return false
 }
 
-var _ auth.Access = Access(nil)
+var _ auth.Grant = Access(nil)
 
 // Verifier authenticates robots (auth.RobotVerifier) and checks token subjects (token.SubjectCheck).
 type Verifier struct {
@@ -158,9 +162,19 @@ func NewVerifier(store meta.RobotStore, prefix string, ttl time.Duration) *Verif
 	return &Verifier{store: store, prefix: prefix, now: time.Now, ttl: ttl, active: map[string]activeEntry{}}
 }
 
-// VerifyRobot returns the principal of the robot with that prefixed name and secret.
-func (v *Verifier) VerifyRobot(r *http.Request, name, secret string) (auth.Principal, error) {
-	rb, err := v.lookup(r.Context(), name)
+// VerifyBasic makes Verifier an auth.BasicVerifier: names without the robot prefix are not its
+// (ok false); for the others it returns the robot's principal, limited to its permissions, or an
+// error wrapping auth.ErrBadCredentials for a wrong secret or a disabled or expired robot.
+func (v *Verifier) VerifyBasic(ctx context.Context, name, secret string) (p auth.Principal, ok bool, err error) {
+	if v.prefix == "" || !strings.HasPrefix(name, v.prefix) {
+		return auth.Principal{}, false, nil
+	}
+	p, err = v.verify(ctx, name, secret)
+	return p, true, err
+}
+
+func (v *Verifier) verify(ctx context.Context, name, secret string) (auth.Principal, error) {
+	rb, err := v.lookup(ctx, name)
 	if err != nil {
 		return auth.Principal{}, err
 	}
@@ -170,8 +184,10 @@ func (v *Verifier) VerifyRobot(r *http.Request, name, secret string) (auth.Princ
 	if err := Usable(rb, v.now()); err != nil {
 		return auth.Principal{}, err
 	}
-	return auth.Principal{Name: name, Access: Access(rb.Permissions)}, nil
+	return auth.Principal{Name: name, Robot: true, Limit: Access(rb.Permissions)}, nil
 }
+
+var _ auth.BasicVerifier = (*Verifier)(nil)
 
 func (v *Verifier) lookup(ctx context.Context, name string) (*meta.Robot, error) {
 	bare, ok := strings.CutPrefix(name, v.prefix)
@@ -214,4 +230,3 @@ func (v *Verifier) Active(ctx context.Context, subject string) error {
 	return err
 }
 
-var _ auth.RobotVerifier = (*Verifier)(nil)

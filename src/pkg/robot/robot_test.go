@@ -1,6 +1,7 @@
 package robot_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -23,15 +24,17 @@ func TestAccess(t *testing.T) {
 	require.True(t, a.Allows(pb, "b/x", auth.Delete), "artifact:delete on *")
 
 	// Through auth: a robot reads public projects too, and is DENIED (403) the rest.
-	p := auth.Principal{Name: "robot$x", Access: a}
-	require.NoError(t, auth.AuthorizeRepository(p, pa, "a/x", auth.Pull))
+	a2 := auth.NewAuthenticator("pw")
+	ctx := context.Background()
+	p := auth.Principal{Name: "robot$x", Robot: true, Limit: a}
+	require.NoError(t, a2.AuthorizeRepository(ctx, p, pa, "a/x", auth.Pull))
 	pub := &meta.Project{Name: "pub", Metadata: map[string]string{meta.MetaPublic: "true"}}
-	require.NoError(t, auth.AuthorizeRepository(p, pub, "pub/x", auth.Pull))
-	require.Error(t, auth.AuthorizeRepository(p, pub, "pub/x", auth.Push))
-	err := auth.AuthorizeRepository(p, pb, "b/x", auth.Pull)
+	require.NoError(t, a2.AuthorizeRepository(ctx, p, pub, "pub/x", auth.Pull))
+	require.Error(t, a2.AuthorizeRepository(ctx, p, pub, "pub/x", auth.Push))
+	err := a2.AuthorizeRepository(ctx, p, pb, "b/x", auth.Pull)
 	require.ErrorContains(t, err, "denied")
 	p.Token = true
-	require.ErrorContains(t, auth.AuthorizeRepository(p, pb, "b/x", auth.Pull), "token")
+	require.ErrorContains(t, a2.AuthorizeRepository(ctx, p, pb, "b/x", auth.Pull), "token")
 }
 
 func TestSecrets(t *testing.T) {

@@ -2,7 +2,6 @@ package robot_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,13 +36,14 @@ func TestVerifier(t *testing.T) {
 	add("old", time.Now().Add(-time.Second))
 
 	v := robot.NewVerifier(store, "bot$", 0)
-	req := httptest.NewRequest("GET", "/v2/", nil)
-	p, err := v.VerifyRobot(req, "bot$live", secret)
+	p, ok, err := v.VerifyBasic(ctx, "bot$live", secret)
+	require.True(t, ok)
 	require.NoError(t, err)
 	require.Equal(t, "bot$live", p.Name)
-	require.True(t, p.Access.Allows(&meta.Project{Name: "any"}, "any/x", auth.Pull))
+	require.True(t, p.Robot)
+	require.True(t, p.Limit.Allows(&meta.Project{Name: "any"}, "any/x", auth.Pull))
 	for _, tc := range []struct{ name, secret string }{{"bot$live", "Wrong-secret-1"}, {"bot$old", secret}, {"bot$none", secret}, {"bot$", secret}} {
-		_, err := v.VerifyRobot(req, tc.name, tc.secret)
+		_, _, err := v.VerifyBasic(ctx, tc.name, tc.secret)
 		require.ErrorIs(t, err, auth.ErrBadCredentials, tc.name)
 	}
 	require.NoError(t, v.Active(ctx, "bot$live"))
@@ -52,7 +52,7 @@ func TestVerifier(t *testing.T) {
 
 	live.Disabled = true
 	require.NoError(t, store.UpdateRobot(ctx, live))
-	_, err = v.VerifyRobot(req, "bot$live", secret)
+	_, _, err = v.VerifyBasic(ctx, "bot$live", secret)
 	require.ErrorIs(t, err, auth.ErrBadCredentials)
 	require.ErrorIs(t, v.Active(ctx, "bot$live"), auth.ErrBadCredentials)
 

@@ -27,7 +27,7 @@ func BenchmarkBearer(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := auth.AuthorizeRepository(who, p, "bench/app", auth.Pull); err != nil {
+		if err := a.AuthorizeRepository(r.Context(), who, p, "bench/app", auth.Pull); err != nil {
 			b.Fatal(err)
 		}
 	}

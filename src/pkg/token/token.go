@@ -190,21 +190,16 @@ func (ra ResourceActions) String() string {
 	return ra.Type + ":" + ra.Name + ":" + strings.Join(ra.Actions, ",")
 }
 
-// ActionName is the token action that stands for a registry action.
-func ActionName(act auth.Action) string {
-	switch act {
-	case auth.Push:
-		return ActionPush
-	case auth.Delete:
-		return ActionDelete
-	}
-	return ActionPull
-}
+// ActionName is the token action that stands for a registry action ("" for none: see auth.Action.Scope).
+func ActionName(act auth.Action) string { return act.Scope() }
 
-// Allows makes Claims an auth.Access: act is granted on repository when an entry of its access claim
+// Allows makes Claims an auth.Grant: act is granted on repository when an entry of its access claim
 // names the repository with the action (or "*"). Project-wide questions (repository "") are refused.
 func (c *Claims) Allows(_ *meta.Project, repository string, act auth.Action) bool {
 	want := ActionName(act)
+	if want == "" {
+		return false
+	}
 	for _, ra := range c.Access {
 		if ra.Type == TypeRepository && ra.Name == repository && repository != "" &&
 			(slices.Contains(ra.Actions, want) || slices.Contains(ra.Actions, ActionAll)) {
@@ -224,4 +219,4 @@ func (c *Claims) AllowsCatalog() bool {
 	return false
 }
 
-var _ auth.Access = (*Claims)(nil)
+var _ auth.Grant = (*Claims)(nil)

@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 )
@@ -25,17 +24,17 @@ func NewVerifier(svc *Service, check SubjectCheck) *Verifier {
 
 // VerifyBearer returns the principal a token stands for: its subject, limited to its access claim.
 // A token never carries the admin's rights beyond its scopes.
-func (v *Verifier) VerifyBearer(r *http.Request, raw string) (auth.Principal, error) {
+func (v *Verifier) VerifyBearer(ctx context.Context, raw string) (auth.Principal, error) {
 	c, err := v.svc.Verify(raw)
 	if err != nil {
 		return auth.Principal{}, err
 	}
 	if v.check != nil && c.Subject != "" {
-		if err := v.check(r.Context(), c.Subject); err != nil {
+		if err := v.check(ctx, c.Subject); err != nil {
 			return auth.Principal{}, err
 		}
 	}
-	return auth.Principal{Name: c.Subject, Access: c, Token: true}, nil
+	return auth.Principal{Name: c.Subject, Limit: c, Token: true}, nil
 }
 
 var _ auth.BearerVerifier = (*Verifier)(nil)

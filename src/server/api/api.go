@@ -2,8 +2,10 @@
 // their metadata, and upstream registries. Request and response bodies follow Harbor v2.0; errors are
 // written by errcode.Serve in Harbor's shape {"errors":[{"code","message"}]}.
 //
-// Every endpoint except ping and health requires the admin (HTTP Basic). Anonymous callers may list and
-// read public projects. Registry secrets are sealed with a secret.Box before they reach the store and
+// Callers authenticate with HTTP Basic as local users. Project endpoints ask auth.Authenticator.Authorize
+// for the action they perform (see docs/access.md); users, registries and the audit log are for system
+// administrators (a user may read and change its own account). Anonymous callers may list and read
+// public projects. Registry secrets are sealed with a secret.Box before they reach the store and
 // are never returned (Harbor's "*****" stands in for them) nor logged, and a stored secret is only ever
 // sent to the type, URL and TLS settings it was saved with: changing those needs the credential again.
 package api
@@ -85,6 +87,15 @@ type Deps struct {
 	// name (default robot.DefaultPrefix).
 	Robots      meta.RobotStore
 	RobotPrefix string
+
+	// Users and Members, when both set, serve /users and /projects/{project}/members (users.go,
+	// members.go), and the creator of a project becomes its projectAdmin.
+	Users   meta.UserStore
+	Members meta.MemberStore
+	// AuditLog, when set, serves GET /audit-logs (auditlogs.go).
+	AuditLog meta.AuditStore
+	// Audit, when set, records project, registry, member, user and artifact changes made through the API.
+	Audit auth.AuditSink
 }
 
 // API is the http.Handler of the REST API. Build it with New.
@@ -98,6 +109,10 @@ type API struct {
 	artifacts   ArtifactSource
 	robots      meta.RobotStore
 	robotPrefix string
+	users       meta.UserStore
+	members     meta.MemberStore
+	auditLog    meta.AuditStore
+	audit       auth.AuditSink
 	health      []Component
 	log         *slog.Logger
 	mux         *http.ServeMux
@@ -134,6 +149,7 @@ func New(d Deps) (*API, error) {
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
 		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, log: log, mux: http.NewServeMux(),
+		users: d.Users, members: d.Members, auditLog: d.AuditLog, audit: d.Audit,
 		robots: d.Robots, robotPrefix: d.RobotPrefix,
 	}
 	if a.robotPrefix == "" {
@@ -172,6 +188,13 @@ func (a *API) routes() {
 	}
 	if a.robots != nil {
 		a.robotRoutes()
+	}
+	if a.users != nil && a.members != nil {
+		a.userRoutes()
+		a.memberRoutes()
+	}
+	if a.auditLog != nil {
+		m.HandleFunc("GET "+Prefix+"/audit-logs", a.listAuditLogs)
 	}
 }
 
@@ -222,13 +245,13 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	errcode.Serve(w, r, a.log, err)
 }
 
-// principal authenticates the caller: the admin, or anonymous (zero Principal). Wrong credentials are
+// principal authenticates the caller: a user, or anonymous (zero Principal). Wrong credentials are
 // UNAUTHORIZED.
 func (a *API) principal(r *http.Request) (auth.Principal, error) {
 	return a.auth.Authenticate(r)
 }
 
-// requireAdmin returns nil for the admin, UNAUTHORIZED for anonymous callers and FORBIDDEN otherwise.
+// requireAdmin returns nil for a system administrator, UNAUTHORIZED for anonymous callers and FORBIDDEN otherwise.
 func (a *API) requireAdmin(r *http.Request) error {
 	p, err := a.principal(r)
 	if err != nil {
@@ -244,6 +267,6 @@ func adminOnly(p auth.Principal) error {
 	case p.Name == "":
 		return errcode.ErrAPIUnauth.WithMessage("authentication required")
 	default:
-		return errcode.ErrForbidden.WithMessage("only the admin may do this")
+		return errcode.ErrForbidden.WithMessage("only system administrators may do this")
 	}
 }

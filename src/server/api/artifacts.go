@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
@@ -182,14 +183,10 @@ func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out[0])
 }
 
-// deleteArtifact deletes the artifact a reference names, with all its tags (admin only). Its referrers
+// deleteArtifact deletes the artifact a reference names, with all its tags (auth.Delete). Its referrers
 // stay: the distribution spec allows referrers whose subject is gone.
 func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) {
-	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	_, name, err := a.readableRepository(r)
+	p, who, name, err := a.repositoryFor(r, auth.Delete)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -203,6 +200,7 @@ func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, storeError(err, "artifact "+name+"@"+art.Digest))
 		return
 	}
+	a.record(who, p.ID, name+"@"+art.Digest, "artifact", "delete")
 	w.WriteHeader(http.StatusOK)
 }
 

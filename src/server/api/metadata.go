@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/server/mirror"
@@ -81,9 +82,19 @@ func mergeMetadata(old map[string]string, changes map[string]*string) (map[strin
 	return out, nil
 }
 
+// metadataReadable returns the project of the path for a logged-in caller who may pull from it. The
+// metadata endpoints stay closed to anonymous callers, public project or not, as before users existed.
+func (a *API) metadataReadable(r *http.Request) (*meta.Project, error) {
+	if _, err := a.requireUser(r); err != nil {
+		return nil, err
+	}
+	p, _, err := a.projectFor(r, auth.Pull)
+	return p, err
+}
+
 // listMetadata answers all metadata of the project as a JSON object.
 func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) {
-	p, err := a.adminProject(r)
+	p, err := a.metadataReadable(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -93,7 +104,7 @@ func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) {
 
 // getMetadata answers {name: value}, or {} when the project has no such metadata (as Harbor).
 func (a *API) getMetadata(w http.ResponseWriter, r *http.Request) {
-	p, err := a.adminProject(r)
+	p, err := a.metadataReadable(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -118,7 +129,7 @@ func (a *API) updateMetadata(w http.ResponseWriter, r *http.Request) {
 
 // setMetadata merges the body's pairs into the project, only the one named only when only != "".
 func (a *API) setMetadata(w http.ResponseWriter, r *http.Request, only string) {
-	p, err := a.adminProject(r)
+	p, _, err := a.projectFor(r, auth.MetadataWrite)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -149,7 +160,7 @@ func (a *API) setMetadata(w http.ResponseWriter, r *http.Request, only string) {
 
 // deleteMetadata removes one pair; removing an absent one succeeds.
 func (a *API) deleteMetadata(w http.ResponseWriter, r *http.Request) {
-	p, err := a.adminProject(r)
+	p, _, err := a.projectFor(r, auth.MetadataWrite)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -163,6 +174,11 @@ func (a *API) saveProject(w http.ResponseWriter, r *http.Request, p *meta.Projec
 	if err := a.projects.UpdateProject(r.Context(), p); err != nil {
 		a.fail(w, r, storeError(err, "project "+p.Name))
 		return
+	}
+	if a.audit != nil {
+		if who, err := a.principal(r); err == nil {
+			a.record(who, p.ID, p.Name, "project", "update")
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }

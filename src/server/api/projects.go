@@ -91,37 +91,18 @@ func (a *API) lookupProject(ctx context.Context, ref string, byName bool) (*meta
 	return p, nil
 }
 
-// readableProject returns the project when the caller may read it: the admin any, anonymous callers
-// public ones. Anonymous callers get UNAUTHORIZED for a private or a missing project alike.
+// readableProject returns the project when the caller may pull from it.
 func (a *API) readableProject(r *http.Request, ref string, byName bool) (*meta.Project, error) {
-	who, err := a.principal(r)
-	if err != nil {
-		return nil, err
-	}
-	p, err := a.lookupProject(r.Context(), ref, byName)
-	if who.Admin {
-		return p, err
-	}
-	if err != nil && !errcode.IsCode(err, errcode.ErrNotFound) {
-		return nil, err
-	}
-	if err != nil || !p.Public() {
-		return nil, adminOnly(who)
-	}
-	return p, nil
+	p, _, err := a.projectRefFor(r, ref, byName, auth.Pull)
+	return p, err
 }
 
-// adminProject returns the project of the path for an admin request.
-func (a *API) adminProject(r *http.Request) (*meta.Project, error) {
-	if err := a.requireAdmin(r); err != nil {
-		return nil, err
-	}
-	ref, byName := projectRef(r)
-	return a.lookupProject(r.Context(), ref, byName)
-}
-
+// createProject creates a project for any logged-in user (Harbor's default project_creation_restriction
+// "everyone"); only system administrators create proxy-cache projects. The creator becomes the project's
+// projectAdmin.
 func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
-	if err := a.requireAdmin(r); err != nil {
+	who, err := a.requireUser(r)
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -133,6 +114,10 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
 	p, err := a.newProject(r.Context(), &req)
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if p.RegistryID != 0 && !who.Admin {
+		a.fail(w, r, errcode.ErrForbidden.WithMessage("only system administrators may create proxy-cache projects"))
 		return
 	}
 	id, err := a.projects.CreateProject(r.Context(), p)
@@ -147,6 +132,11 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, storeError(err, "project"))
 		return
 	}
+	if err := a.addCreator(r, who, id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.record(who, id, p.Name, "project", "create")
 	loc := strconv.FormatInt(id, 10)
 	if boolHeader(r, "X-Resource-Name-In-Location") {
 		loc = p.Name
@@ -238,7 +228,7 @@ func (a *API) headProject(w http.ResponseWriter, r *http.Request) {
 // updateProject merges metadata (keys present replace, others stay), and may set storage_limit;
 // project_name is ignored (projects cannot be renamed) and registry_id cannot change.
 func (a *API) updateProject(w http.ResponseWriter, r *http.Request) {
-	p, err := a.adminProject(r)
+	p, _, err := a.projectFor(r, auth.MetadataWrite)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -268,7 +258,7 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request) {
 
 // deleteProject refuses with PRECONDITION (412) while the project holds repositories, as Harbor does.
 func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) {
-	p, err := a.adminProject(r)
+	p, who, err := a.projectFor(r, auth.ProjectDelete)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -292,5 +282,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, storeError(err, "project "+p.Name))
 		return
 	}
+	a.auth.ForgetRoles() // SQLite may give the next project this ID again
+	a.record(who, p.ID, p.Name, "project", "delete")
 	w.WriteHeader(http.StatusOK)
 }

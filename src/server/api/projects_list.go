@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
@@ -13,7 +14,8 @@ import (
 const scanBatch = 100
 
 // listProjects answers Harbor's GET /projects: ?name (substring), ?public, ?page, ?page_size, with
-// X-Total-Count and Link. Anonymous callers see public projects only.
+// X-Total-Count and Link. Anonymous callers see public projects only, users also those they are members
+// of, system administrators all.
 func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
 	who, err := a.principal(r)
 	if err != nil {
@@ -35,24 +37,21 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
 		}
 		public = &b
 	}
-	if !who.Admin {
-		if public != nil && !*public { // anonymous callers asking for private projects get none
-			setListHeaders(w, r, 0, pg)
-			writeJSON(w, http.StatusOK, []projectJSON{})
-			return
-		}
-		yes := true
-		public = &yes
-	}
 	ctx := r.Context()
 	var (
 		projects []*meta.Project
 		total    int64
 	)
-	if public == nil {
+	switch {
+	case who.Admin && public == nil:
 		projects, total, err = a.projects.ListProjects(ctx, q.Get("name"), pg.offset(), pg.size)
-	} else {
-		projects, total, err = a.listByPublicity(ctx, q.Get("name"), *public, pg)
+	case who.Admin:
+		projects, total, err = a.listMatching(ctx, q.Get("name"), pg, func(p *meta.Project) bool { return p.Public() == *public })
+	default:
+		// Others see the public projects and those where they may pull (their memberships).
+		projects, total, err = a.listMatching(ctx, q.Get("name"), pg, func(p *meta.Project) bool {
+			return (public == nil || p.Public() == *public) && a.auth.Authorize(ctx, who, p, auth.Pull) == nil
+		})
 	}
 	if err != nil {
 		a.fail(w, r, storeError(err, "project"))
@@ -71,9 +70,9 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// listByPublicity pages through the projects with that publicity. ProjectStore cannot filter by
-// metadata, so it reads the whole (name-filtered) list in batches and pages in memory.
-func (a *API) listByPublicity(ctx context.Context, name string, public bool, pg page) ([]*meta.Project, int64, error) {
+// listMatching pages through the projects keep accepts. ProjectStore cannot filter by metadata or
+// membership, so it reads the whole (name-filtered) list in batches and pages in memory.
+func (a *API) listMatching(ctx context.Context, name string, pg page, keep func(*meta.Project) bool) ([]*meta.Project, int64, error) {
 	var matched []*meta.Project
 	for offset := 0; ; {
 		batch, total, err := a.projects.ListProjects(ctx, name, offset, scanBatch)
@@ -81,7 +80,7 @@ func (a *API) listByPublicity(ctx context.Context, name string, public bool, pg 
 			return nil, 0, err
 		}
 		for _, p := range batch {
-			if p.Public() == public {
+			if keep(p) {
 				matched = append(matched, p)
 			}
 		}

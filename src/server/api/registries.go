@@ -156,6 +156,7 @@ func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.setStatus(id, nil)
+	a.recordFor(r, reg.Name, "registry", "create")
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
 	w.WriteHeader(http.StatusCreated)
 }
@@ -207,6 +208,7 @@ func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
 	if changed {
 		a.setStatus(reg.ID, nil)
 	}
+	a.recordFor(r, reg.Name, "registry", "update")
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -256,6 +258,7 @@ func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, storeError(err, "registry "+strconv.FormatInt(id, 10)))
 	default:
 		a.status.Delete(id)
+		a.recordFor(r, strconv.FormatInt(id, 10), "registry", "delete")
 		w.WriteHeader(http.StatusOK)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
@@ -69,12 +70,19 @@ func repoName(r *http.Request, project string) (string, error) {
 // readableRepository returns the project (readable by the caller) and the full name of the repository
 // the path names. The repository itself is not looked up.
 func (a *API) readableRepository(r *http.Request) (*meta.Project, string, error) {
-	p, err := a.readableProject(r, r.PathValue("project"), true)
+	p, _, name, err := a.repositoryFor(r, auth.Pull)
+	return p, name, err
+}
+
+// repositoryFor returns the project (on which the caller may perform act), the caller and the full name
+// of the repository the path names. The repository itself is not looked up.
+func (a *API) repositoryFor(r *http.Request, act auth.Action) (*meta.Project, auth.Principal, string, error) {
+	p, who, err := a.projectRefFor(r, r.PathValue("project"), true, act)
 	if err != nil {
-		return nil, "", err
+		return nil, who, "", err
 	}
 	name, err := repoName(r, p.Name)
-	return p, name, err
+	return p, who, name, err
 }
 
 // listRepositories answers GET /projects/{project_name}/repositories with ?q=name=~<substring> or
@@ -137,14 +145,10 @@ func (a *API) getRepository(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toRepositoryJSON(rp))
 }
 
-// deleteRepository removes the repository with its artifacts and tags (admin only). Blob bytes stay
+// deleteRepository removes the repository with its artifacts and tags (auth.Delete). Blob bytes stay
 // on disk for garbage collection, as in Harbor.
 func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) {
-	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	_, name, err := a.readableRepository(r)
+	p, who, name, err := a.repositoryFor(r, auth.Delete)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -153,5 +157,6 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, storeError(err, "repository "+name))
 		return
 	}
+	a.record(who, p.ID, name, "repository", "delete")
 	w.WriteHeader(http.StatusOK)
 }

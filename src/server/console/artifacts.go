@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/server/api"
@@ -152,12 +153,9 @@ func (c *Console) showArtifact(q *request) error {
 	return nil
 }
 
-// deleteArtifact deletes an artifact with its tags (admin), as DELETE .../artifacts/{digest} does.
+// deleteArtifact deletes an artifact with its tags (auth.Delete), as DELETE .../artifacts/{digest} does.
 func (c *Console) deleteArtifact(q *request) error {
-	if !q.admin() {
-		return errcode.ErrForbidden.WithMessage("only the admin may delete artifacts")
-	}
-	p, err := c.readable(q)
+	p, err := c.projectFor(q, auth.Delete)
 	if err != nil {
 		return err
 	}

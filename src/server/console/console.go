@@ -145,6 +145,19 @@ type request struct {
 
 func (q *request) admin() bool { return q.sess != nil && q.sess.Admin }
 
+// principal is the visitor as auth sees it: the session's user, or anonymous.
+func (q *request) principal() auth.Principal {
+	if q.sess == nil {
+		return auth.Principal{}
+	}
+	return q.sess.who()
+}
+
+// may reports whether the visitor may perform act on p (auth.Authenticator.Authorize).
+func (c *Console) may(q *request, p *meta.Project, act auth.Action) bool {
+	return c.d.Auth.Authorize(q.r.Context(), q.principal(), p, act) == nil
+}
+
 // page adapts a page function: errors are rendered as the error page with their status.
 func (c *Console) page(fn func(*request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -35,7 +35,7 @@ func (c *Console) login(q *request) error {
 			return errcode.ErrInternal.Wrap(err, "ending the previous session")
 		}
 	}
-	ss, err := c.sessions.start(r.Context(), who.Name, who.Admin)
+	ss, err := c.sessions.start(r.Context(), who)
 	if err != nil {
 		return errcode.ErrInternal.Wrap(err, "starting a session")
 	}

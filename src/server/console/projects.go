@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/server/api"
@@ -61,7 +62,7 @@ func (c *Console) listProjects(q *request) error {
 	}
 	rows := []projectRow{}
 	for _, p := range all {
-		if !q.admin() && !p.Public() {
+		if !c.may(q, p, auth.Pull) {
 			continue
 		}
 		row, err := c.row(ctx, p, regs)
@@ -126,9 +127,14 @@ func proxySettings(p *meta.Project, toggle bool, seconds string) error {
 	return nil
 }
 
-// readable returns the project when the visitor may read it: the admin any, others public ones.
-// Others get UNAUTHORIZED for a private or a missing project alike (the API's rule).
+// readable returns the project when the visitor may pull from it (auth.Authenticator.Authorize).
+// Anonymous visitors get UNAUTHORIZED for a private or a missing project alike (the API's rule).
 func (c *Console) readable(q *request) (*meta.Project, error) {
+	return c.projectFor(q, auth.Pull)
+}
+
+// projectFor returns the project of the path when the visitor may perform act on it.
+func (c *Console) projectFor(q *request, act auth.Action) (*meta.Project, error) {
 	p, err := c.d.Projects.GetProjectByName(q.r.Context(), q.r.PathValue("project"))
 	switch {
 	case err != nil && !errors.Is(err, meta.ErrNotFound):
@@ -137,9 +143,11 @@ func (c *Console) readable(q *request) (*meta.Project, error) {
 		return nil, errcode.ErrNotFound.WithMessage("project %s not found", q.r.PathValue("project"))
 	case q.admin():
 		return p, nil
-	case err != nil || !p.Public():
+	case err != nil && q.sess != nil:
+		return nil, errcode.ErrNotFound.WithMessage("project %s not found", q.r.PathValue("project"))
+	case err != nil || !c.may(q, p, act):
 		if q.sess != nil {
-			return nil, errcode.ErrForbidden.WithMessage("you may not see this project")
+			return nil, errcode.ErrForbidden.WithMessage("you may not do this in this project")
 		}
 		return nil, errcode.ErrAPIUnauth.WithMessage("log in to see this project")
 	}
@@ -185,10 +193,7 @@ func (c *Console) showProject(q *request) error {
 // configureProject saves publicity, the Proxy Referrer API toggle and the cache freshness. Like a PUT
 // through the API, the change applies to the next request.
 func (c *Console) configureProject(q *request) error {
-	if !q.admin() {
-		return errcode.ErrForbidden.WithMessage("only the admin may configure projects")
-	}
-	p, err := c.readable(q)
+	p, err := c.projectFor(q, auth.MetadataWrite)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
@@ -38,6 +39,12 @@ type sessions struct {
 	log   *slog.Logger
 }
 
+// who is what Authorize is asked about for this session's requests: the user as it logged in (a
+// sysadmin flag changed since takes effect at the next login; project roles are read per request).
+func (ss *session) who() auth.Principal {
+	return auth.Principal{Name: ss.User, UserID: ss.UserID, Admin: ss.Admin}
+}
+
 // token returns 32 random bytes, base64url-encoded.
 func token() string {
 	b := make([]byte, 32)
@@ -52,10 +59,10 @@ func sessionKey(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// start creates and stores a session for user.
-func (s *sessions) start(ctx context.Context, user string, admin bool) (*session, error) {
+// start creates and stores a session for who.
+func (s *sessions) start(ctx context.Context, who auth.Principal) (*session, error) {
 	id := token()
-	ss := &session{id: id, Session: meta.Session{Key: sessionKey(id), User: user, Admin: admin, CSRF: token(),
+	ss := &session{id: id, Session: meta.Session{Key: sessionKey(id), User: who.Name, UserID: who.UserID, Admin: who.Admin, CSRF: token(),
 		Expires: s.now().Add(s.ttl).Truncate(time.Microsecond)}}
 	if err := s.store.PutSession(ctx, &ss.Session, s.now()); err != nil {
 		return nil, err

@@ -78,7 +78,7 @@ func (e *routedError) Unwrap() error { return e.error }
 
 // grantsCatalog reports whether a token principal's scopes include registry:catalog:*.
 func grantsCatalog(who auth.Principal) bool {
-	c, ok := who.Access.(interface{ AllowsCatalog() bool })
+	c, ok := who.Limit.(interface{ AllowsCatalog() bool })
 	return ok && c.AllowsCatalog()
 }
 

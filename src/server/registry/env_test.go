@@ -49,6 +49,8 @@ type envOpts struct {
 	local   local.Options
 	// wrap, when set, wraps the content service given to the handler.
 	wrap func(content.Service) content.Service
+	// auth tunes the handler's Authenticator.
+	auth []auth.Option
 }
 
 func newEnv(t *testing.T, opts ...envOpts) *env {
@@ -79,7 +81,7 @@ func newEnv(t *testing.T, opts ...envOpts) *env {
 		cs = o.wrap(svc)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := registry.New(cs, ms, auth.NewAuthenticator(adminPassword), log, o.handler)
+	h := registry.New(cs, ms, auth.NewAuthenticator(adminPassword, o.auth...), log, o.handler)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, h: h, svc: svc, meta: ms}

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -70,6 +71,11 @@ type Options struct {
 	// realm, the service name and the scope the request needs. Basic credentials stay accepted.
 	// Without it the challenge is Basic.
 	Bearer *BearerChallenge
+	// Audit, when set, records pushes, deletes and tag deletes (and pulls with AuditPulls) without
+	// blocking the request.
+	Audit auth.AuditSink
+	// AuditPulls records manifest pulls (GET) in Audit too. They are the bulk of the traffic.
+	AuditPulls bool
 }
 
 // BearerChallenge names the token service in challenges.
@@ -98,6 +104,8 @@ type Handler struct {
 	mirror       MirrorRouter
 	openBase     bool
 	bearer       *BearerChallenge
+	audit        auth.AuditSink
+	auditPulls   bool
 	table        map[reference.Kind]map[string]endpoint
 	// bodies recycles the buffers referrers answers are encoded into (*[]byte).
 	bodies sync.Pool
@@ -115,7 +123,7 @@ func New(svc content.Service, projects ProjectResolver, authn *auth.Authenticato
 		opts.MaxReferrersPage = DefaultMaxReferrersPage
 	}
 	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror, openBase: opts.AnonymousBase,
-		bearer: opts.Bearer}
+		bearer: opts.Bearer, audit: opts.Audit, auditPulls: opts.AuditPulls}
 	h.table = map[reference.Kind]map[string]endpoint{}
 	for k := reference.KindBase; k <= reference.KindReferrers; k++ {
 		h.table[k] = h.endpoints(k)
@@ -242,7 +250,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := auth.AuthorizeRepository(who, repo.Project, repo.Name, ep.act); err != nil {
+		act := ep.act
+		if act == auth.Delete && rt.Kind == reference.KindManifest && rt.Tag != "" {
+			act = auth.TagDelete // DELETE of a manifest by tag removes only the tag
+		}
+		if err := h.authn.AuthorizeRepository(r.Context(), who, repo.Project, repo.Name, act); err != nil {
 			if repo.Name != rt.Name { // routed by the mirror router: the token must name the project's repository
 				return &routedError{error: err, name: repo.Name}
 			}
@@ -320,6 +332,15 @@ func (h *Handler) repository(ctx context.Context, who auth.Principal, name strin
 		return content.Repo{}, errcode.ErrUnknown.Wrap(err, "resolving project %s", project)
 	}
 	return content.Repo{Project: p, Name: name, Path: path}, nil
+}
+
+// record adds an audit entry for a change (or, with auditPulls, a pull) of resource in repo.
+func (h *Handler) record(req *request, resource, resourceType, op string) {
+	if h.audit == nil {
+		return
+	}
+	h.audit.Record(meta.AuditEntry{ProjectID: req.repo.Project.ID, Resource: resource, ResourceType: resourceType,
+		Operation: op, Username: req.who.Name, OpTime: time.Now().UTC()})
 }
 
 // base answers GET /v2/ for an authenticated caller.

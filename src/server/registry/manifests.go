@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -8,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 )
@@ -29,6 +32,9 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, req *reque
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return nil
+	}
+	if h.auditPulls {
+		h.record(req, req.repo.Name+"@"+m.Digest.String(), "artifact", "pull")
 	}
 	if _, err := w.Write(m.Body); err != nil {
 		h.log.DebugContext(r.Context(), "writing manifest failed", "repository", req.repo.Name, "err", err)
@@ -55,6 +61,9 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, req *reque
 		}
 		return errcode.ErrManifestInvalid.Wrap(err, "reading the manifest failed")
 	}
+	if err := h.authorizeReferrer(r, req, body); err != nil {
+		return err
+	}
 	tags := r.URL.Query()["tag"]
 	res, err := h.svc.PutManifest(r.Context(), req.repo, req.route.Reference(), mediaType(r.Header.Get("Content-Type")), body, tags...)
 	if err != nil {
@@ -67,11 +76,35 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, req *reque
 	}
 	w.Header().Set("Location", "/v2/"+req.repo.Name+"/manifests/"+res.Digest.String())
 	w.Header().Set(headerContentDigest, res.Digest.String())
+	h.record(req, req.repo.Name+"@"+res.Digest.String(), "artifact", "create")
+	if req.route.Tag != "" {
+		h.record(req, req.repo.Name+":"+req.route.Tag, "tag", "create")
+	}
+	for _, t := range res.Tags {
+		if t != req.route.Tag {
+			h.record(req, req.repo.Name+":"+t, "tag", "create")
+		}
+	}
 	if res.Subject != "" {
 		w.Header().Set(headerSubject, res.Subject.String())
 	}
 	noContent(w, http.StatusCreated)
 	return nil
+}
+
+// authorizeReferrer asks for auth.ReferrerPush when the manifest has a subject. Only bodies that
+// mention "subject" are decoded for it.
+func (h *Handler) authorizeReferrer(r *http.Request, req *request, body []byte) error {
+	if !bytes.Contains(body, []byte(`"subject"`)) {
+		return nil
+	}
+	var m struct {
+		Subject *json.RawMessage `json:"subject"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.Subject == nil {
+		return nil // an invalid manifest is refused by PutManifest
+	}
+	return h.authn.AuthorizeRepository(r.Context(), req.who, req.repo.Project, req.repo.Name, auth.ReferrerPush)
 }
 
 // mediaType returns a Content-Type without its parameters.
@@ -91,6 +124,11 @@ func mediaType(ct string) string {
 func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, req *request) error {
 	if err := h.svc.DeleteManifest(r.Context(), req.repo, req.route.Reference()); err != nil {
 		return err
+	}
+	if req.route.Tag != "" {
+		h.record(req, req.repo.Name+":"+req.route.Tag, "tag", "delete")
+	} else {
+		h.record(req, req.repo.Name+"@"+req.route.Digest.String(), "artifact", "delete")
 	}
 	noContent(w, http.StatusAccepted)
 	return nil

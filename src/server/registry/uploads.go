@@ -100,7 +100,7 @@ func (h *Handler) tryMount(ctx context.Context, req *request, m, from string) (m
 	}
 	src := req.repo
 	if from == "" {
-		if auth.Authorize(req.who, req.repo.Project, auth.Pull) != nil {
+		if h.authn.AuthorizeRepository(ctx, req.who, req.repo.Project, req.repo.Name, auth.Pull) != nil {
 			return false, "", nil
 		}
 		src = content.Repo{Project: req.repo.Project}
@@ -112,7 +112,7 @@ func (h *Handler) tryMount(ctx context.Context, req *request, m, from string) (m
 		if err != nil {
 			return false, "", ignoreClientError(err)
 		}
-		if auth.AuthorizeRepository(req.who, src.Project, from, auth.Pull) != nil {
+		if h.authn.AuthorizeRepository(ctx, req.who, src.Project, from, auth.Pull) != nil {
 			return false, "", nil
 		}
 	}

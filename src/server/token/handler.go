@@ -167,7 +167,7 @@ func (h *Handler) repositoryActions(ctx context.Context, who auth.Principal, req
 	if err != nil {
 		return nil, errcode.ErrUnknown.Wrap(err, "resolving project %s", projectName)
 	}
-	may := func(act auth.Action) bool { return auth.AuthorizeRepository(who, p, req.Name, act) == nil }
+	may := func(act auth.Action) bool { return h.authn.AuthorizeRepository(ctx, who, p, req.Name, act) == nil }
 	var out []string
 	for _, a := range req.Actions {
 		var ok bool

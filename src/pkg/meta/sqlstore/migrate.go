@@ -107,6 +107,42 @@ var migrations = []migration{
 	{version: 2, name: "artifact origin", up: ddl(
 		`ALTER TABLE artifact ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
 	)},
+	// Access control: local accounts, project members with Harbor's role IDs, and the audit log. An
+	// account's memberships die with it and with their project; audit entries outlive both (they name
+	// the user and resource as text).
+	{version: 6, name: "users, members, audit log", up: ddl(
+		`CREATE TABLE account (
+			id            {{ID}},
+			username      {{KEY}} NOT NULL UNIQUE,
+			email         TEXT NOT NULL DEFAULT '',
+			realname      TEXT NOT NULL DEFAULT '',
+			comment       TEXT NOT NULL DEFAULT '',
+			password_hash TEXT NOT NULL,
+			sysadmin      BOOLEAN NOT NULL DEFAULT FALSE,
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL
+		)`,
+		`CREATE TABLE project_member (
+			id            {{ID}},
+			project_id    BIGINT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+			user_id       BIGINT NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+			role          INTEGER NOT NULL,
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL,
+			UNIQUE (project_id, user_id)
+		)`,
+		`CREATE INDEX project_member_user_id_idx ON project_member (user_id)`,
+		`CREATE TABLE audit_log (
+			id            {{ID}},
+			project_id    BIGINT NOT NULL DEFAULT 0,
+			resource      TEXT NOT NULL,
+			resource_type TEXT NOT NULL,
+			operation     TEXT NOT NULL,
+			username      TEXT NOT NULL,
+			op_time       BIGINT NOT NULL
+		)`,
+		`CREATE INDEX audit_log_op_time_idx ON audit_log (op_time)`,
+	)},
 	// Robot accounts. name is unprefixed; permissions is JSON; expires_at is 0 for robots that never
 	// expire. A project-level robot goes with its project.
 	{version: 7, name: "robot accounts", up: ddl(
@@ -132,6 +168,7 @@ var migrations = []migration{
 		`CREATE TABLE console_session (
 			session_key {{KEY}} NOT NULL PRIMARY KEY,
 			user_name   TEXT NOT NULL,
+			user_id     BIGINT NOT NULL DEFAULT 0,
 			admin       BOOLEAN NOT NULL DEFAULT FALSE,
 			csrf        TEXT NOT NULL,
 			expires     BIGINT NOT NULL

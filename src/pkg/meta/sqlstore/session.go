@@ -13,6 +13,7 @@ var _ meta.SessionStore = (*store)(nil)
 type sessionRow struct {
 	Key     string `orm:"column(session_key)"`
 	User    string `orm:"column(user_name)"`
+	UserID  int64  `orm:"column(user_id)"`
 	Admin   bool   `orm:"column(admin)"`
 	CSRF    string `orm:"column(csrf)"`
 	Expires int64  `orm:"column(expires)"`
@@ -23,8 +24,8 @@ func (s *store) PutSession(ctx context.Context, ss *meta.Session, now time.Time)
 	if _, err := exec(ctx, s.w, `DELETE FROM console_session WHERE expires <= ?`, toDBTime(now)); err != nil {
 		return fmt.Errorf("meta: remove expired sessions: %w", err)
 	}
-	_, err := exec(ctx, s.w, `INSERT INTO console_session (session_key, user_name, admin, csrf, expires) VALUES (?, ?, ?, ?, ?)`,
-		ss.Key, ss.User, ss.Admin, ss.CSRF, toDBTime(ss.Expires))
+	_, err := exec(ctx, s.w, `INSERT INTO console_session (session_key, user_name, user_id, admin, csrf, expires) VALUES (?, ?, ?, ?, ?, ?)`,
+		ss.Key, ss.User, ss.UserID, ss.Admin, ss.CSRF, toDBTime(ss.Expires))
 	switch {
 	case isUniqueViolation(err):
 		return conflict("meta: session exists")
@@ -37,7 +38,7 @@ func (s *store) PutSession(ctx context.Context, ss *meta.Session, now time.Time)
 // GetSession reads the session; an expired row is left for the next PutSession to remove.
 func (s *store) GetSession(ctx context.Context, key string, now time.Time) (*meta.Session, error) {
 	var rows []sessionRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT session_key, user_name, admin, csrf, expires FROM console_session
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT session_key, user_name, user_id, admin, csrf, expires FROM console_session
 		WHERE session_key = ? AND expires > ?`, key, toDBTime(now)); err != nil {
 		return nil, fmt.Errorf("meta: get session: %w", err)
 	}
@@ -45,7 +46,7 @@ func (s *store) GetSession(ctx context.Context, key string, now time.Time) (*met
 		return nil, notFound("meta: session")
 	}
 	r := rows[0]
-	return &meta.Session{Key: r.Key, User: r.User, Admin: r.Admin, CSRF: r.CSRF, Expires: fromDBTime(r.Expires)}, nil
+	return &meta.Session{Key: r.Key, User: r.User, UserID: r.UserID, Admin: r.Admin, CSRF: r.CSRF, Expires: fromDBTime(r.Expires)}, nil
 }
 
 // DeleteSession removes the session with that key.

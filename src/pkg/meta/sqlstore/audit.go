@@ -1,0 +1,102 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/beego/beego/v2/client/orm"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+var _ meta.AuditStore = (*store)(nil)
+
+type auditRow struct {
+	ID           int64  `orm:"column(id)"`
+	ProjectID    int64  `orm:"column(project_id)"`
+	Resource     string `orm:"column(resource)"`
+	ResourceType string `orm:"column(resource_type)"`
+	Operation    string `orm:"column(operation)"`
+	Username     string `orm:"column(username)"`
+	OpTime       int64  `orm:"column(op_time)"`
+}
+
+// AddAuditEntries inserts entries in one transaction.
+func (s *store) AddAuditEntries(ctx context.Context, entries []meta.AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	return s.withTx(ctx, func(tx orm.TxOrmer) error {
+		for _, e := range entries {
+			if _, err := exec(ctx, tx, `INSERT INTO audit_log (project_id, resource, resource_type, operation, username, op_time)
+				VALUES (?, ?, ?, ?, ?, ?)`, e.ProjectID, e.Resource, e.ResourceType, e.Operation, e.Username, toDBTime(e.OpTime)); err != nil {
+				return fmt.Errorf("meta: add audit entries: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func auditWhere(q meta.AuditQuery) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) { conds = append(conds, cond); args = append(args, arg) }
+	if q.Operation != "" {
+		add(`operation = ?`, q.Operation)
+	}
+	if q.ResourceType != "" {
+		add(`resource_type = ?`, q.ResourceType)
+	}
+	if q.Resource != "" {
+		add(`LOWER(resource) LIKE LOWER(?) ESCAPE '\'`, likeContains(q.Resource))
+	}
+	if q.Username != "" {
+		add(`LOWER(username) LIKE LOWER(?) ESCAPE '\'`, likeContains(q.Username))
+	}
+	if !q.From.IsZero() {
+		add(`op_time >= ?`, toDBTime(q.From))
+	}
+	if !q.To.IsZero() {
+		add(`op_time <= ?`, toDBTime(q.To))
+	}
+	where := ""
+	for i, c := range conds {
+		if i == 0 {
+			where = " WHERE " + c
+		} else {
+			where += " AND " + c
+		}
+	}
+	return where, args
+}
+
+// ListAuditEntries returns matching entries, newest first.
+func (s *store) ListAuditEntries(ctx context.Context, q meta.AuditQuery, offset, limit int) ([]*meta.AuditEntry, int64, error) {
+	where, args := auditWhere(q)
+	var total []int64
+	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM audit_log`+where, args...); err != nil {
+		return nil, 0, fmt.Errorf("meta: count audit entries: %w", err)
+	}
+	page, args := s.d.limitOffset(limit, offset, args)
+	var rows []auditRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT id, project_id, resource, resource_type, operation, username, op_time
+		FROM audit_log`+where+` ORDER BY op_time DESC, id DESC`+page, args...); err != nil {
+		return nil, 0, fmt.Errorf("meta: list audit entries: %w", err)
+	}
+	out := make([]*meta.AuditEntry, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, &meta.AuditEntry{ID: r.ID, ProjectID: r.ProjectID, Resource: r.Resource, ResourceType: r.ResourceType,
+			Operation: r.Operation, Username: r.Username, OpTime: fromDBTime(r.OpTime)})
+	}
+	return out, total[0], nil
+}
+
+// PurgeAuditEntries removes entries older than before.
+func (s *store) PurgeAuditEntries(ctx context.Context, before time.Time) (int64, error) {
+	n, err := exec(ctx, s.w, `DELETE FROM audit_log WHERE op_time < ?`, toDBTime(before))
+	if err != nil {
+		return 0, fmt.Errorf("meta: purge audit entries: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,201 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+func (a *API) memberRoutes() {
+	m := a.mux
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/members", a.listMembers)
+	m.HandleFunc("POST "+Prefix+"/projects/{project}/members", a.addMember)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/members/{mid}", a.getMember)
+	m.HandleFunc("PUT "+Prefix+"/projects/{project}/members/{mid}", a.updateMember)
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/members/{mid}", a.deleteMember)
+}
+
+// memberEntity is Harbor's ProjectMemberEntity; entity_type "u" is a user (Berth has no groups).
+type memberEntity struct {
+	ID         int64  `json:"id"`
+	ProjectID  int64  `json:"project_id"`
+	EntityName string `json:"entity_name"`
+	RoleName   string `json:"role_name"`
+	RoleID     int64  `json:"role_id"`
+	EntityID   int64  `json:"entity_id"`
+	EntityType string `json:"entity_type"`
+}
+
+func toMemberEntity(m *meta.Member) memberEntity {
+	return memberEntity{ID: m.ID, ProjectID: m.ProjectID, EntityName: m.Username, RoleName: m.Role.Name(),
+		RoleID: int64(m.Role), EntityID: m.UserID, EntityType: "u"}
+}
+
+// addCreator makes the creator of a project, when it is a user, its projectAdmin member (as Harbor
+// lists the creator among the members).
+func (a *API) addCreator(r *http.Request, who auth.Principal, projectID int64) error {
+	if a.members == nil || who.UserID == 0 {
+		return nil
+	}
+	_, err := a.members.AddMember(r.Context(), &meta.Member{ProjectID: projectID, UserID: who.UserID, Role: meta.RoleProjectAdmin})
+	if err != nil && !errors.Is(err, meta.ErrConflict) {
+		return storeError(err, "member")
+	}
+	a.auth.ForgetRoles()
+	return nil
+}
+
+// listMembers answers GET /projects/{project}/members with ?entityname=<part>, page, page_size.
+func (a *API) listMembers(w http.ResponseWriter, r *http.Request) {
+	p, _, err := a.projectFor(r, auth.MemberRead)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	pg, err := parsePage(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	members, total, err := a.members.ListMembers(r.Context(), p.ID, q.Get("entityname"), pg.offset(), pg.size)
+	if err != nil {
+		a.fail(w, r, storeError(err, "members"))
+		return
+	}
+	out := make([]memberEntity, 0, len(members))
+	for _, m := range members {
+		out = append(out, toMemberEntity(m))
+	}
+	setListHeaders(w, r, total, pg)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func roleOf(id int64) (meta.Role, error) {
+	if r := meta.Role(id); r.Valid() {
+		return r, nil
+	}
+	return 0, errcode.ErrBadRequest.WithMessage("role_id %d is invalid: use 1 (projectAdmin), 2 (developer), 3 (guest), 4 (maintainer) or 5 (limitedGuest)", id)
+}
+
+// addMember answers POST /projects/{project}/members with Harbor's ProjectMember: role_id and
+// member_user {user_id | username}. 201 with Location; CONFLICT when the user is a member already.
+func (a *API) addMember(w http.ResponseWriter, r *http.Request) {
+	p, who, err := a.projectFor(r, auth.MemberWrite)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req struct {
+		RoleID     int64 `json:"role_id"`
+		MemberUser *struct {
+			UserID   int64  `json:"user_id"`
+			Username string `json:"username"`
+		} `json:"member_user"`
+		MemberGroup any `json:"member_group"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	role, err := roleOf(req.RoleID)
+	if err == nil && req.MemberUser == nil {
+		err = errcode.ErrBadRequest.WithMessage("member_user is required (Berth has no user groups)")
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	u, err := a.userByRef(r.Context(), req.MemberUser.UserID, req.MemberUser.Username)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	m := &meta.Member{ProjectID: p.ID, UserID: u.ID, Role: role}
+	id, err := a.members.AddMember(r.Context(), m)
+	if errors.Is(err, meta.ErrConflict) {
+		a.fail(w, r, errcode.ErrConflict.WithMessage("user %s is already a member of project %s", u.Username, p.Name))
+		return
+	}
+	if err != nil {
+		a.fail(w, r, storeError(err, "member"))
+		return
+	}
+	a.auth.ForgetRoles()
+	a.record(who, p.ID, p.Name+":"+u.Username, "member", "create")
+	w.Header().Set("Location", r.URL.Path+"/"+strconv.FormatInt(id, 10))
+	w.WriteHeader(http.StatusCreated)
+}
+
+// memberFor returns the project and the member of the path, for act.
+func (a *API) memberFor(r *http.Request, act auth.Action) (*meta.Project, *meta.Member, auth.Principal, error) {
+	p, who, err := a.projectFor(r, act)
+	if err != nil {
+		return nil, nil, who, err
+	}
+	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
+	if err != nil || mid <= 0 {
+		return nil, nil, who, errcode.ErrBadRequest.WithMessage("member id %q is invalid", r.PathValue("mid"))
+	}
+	m, err := a.members.GetMember(r.Context(), p.ID, mid)
+	if err != nil {
+		return nil, nil, who, storeError(err, "member "+r.PathValue("mid"))
+	}
+	return p, m, who, nil
+}
+
+func (a *API) getMember(w http.ResponseWriter, r *http.Request) {
+	_, m, _, err := a.memberFor(r, auth.MemberRead)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toMemberEntity(m))
+}
+
+// updateMember answers PUT /projects/{project}/members/{mid} with Harbor's RoleRequest {role_id}.
+func (a *API) updateMember(w http.ResponseWriter, r *http.Request) {
+	p, m, who, err := a.memberFor(r, auth.MemberWrite)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req struct {
+		RoleID int64 `json:"role_id"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	role, err := roleOf(req.RoleID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.members.UpdateMemberRole(r.Context(), p.ID, m.ID, role); err != nil {
+		a.fail(w, r, storeError(err, "member"))
+		return
+	}
+	a.auth.ForgetRoles()
+	a.record(who, p.ID, p.Name+":"+m.Username, "member", "update")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (a *API) deleteMember(w http.ResponseWriter, r *http.Request) {
+	p, m, who, err := a.memberFor(r, auth.MemberWrite)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.members.DeleteMember(r.Context(), p.ID, m.ID); err != nil {
+		a.fail(w, r, storeError(err, "member"))
+		return
+	}
+	a.auth.ForgetRoles()
+	a.record(who, p.ID, p.Name+":"+m.Username, "member", "delete")
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,371 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+func (a *API) userRoutes() {
+	m := a.mux
+	m.HandleFunc("GET "+Prefix+"/users", a.listUsers)
+	m.HandleFunc("POST "+Prefix+"/users", a.createUser)
+	m.HandleFunc("GET "+Prefix+"/users/current", a.currentUser)
+	m.HandleFunc("GET "+Prefix+"/users/search", a.searchUsers)
+	m.HandleFunc("GET "+Prefix+"/users/{id}", a.getUser)
+	m.HandleFunc("PUT "+Prefix+"/users/{id}", a.updateUser)
+	m.HandleFunc("DELETE "+Prefix+"/users/{id}", a.deleteUser)
+	m.HandleFunc("PUT "+Prefix+"/users/{id}/password", a.setPassword)
+	m.HandleFunc("PUT "+Prefix+"/users/{id}/sysadmin", a.setSysadmin)
+}
+
+// userNameRE is what Berth accepts as a user name: 1 to 255 characters, none of Harbor's forbidden
+// ones (,"~#$%) nor spaces or control characters.
+var userNameRE = regexp.MustCompile(`^[^,"~#$%\s\x00-\x1f]{1,255}$`)
+
+// userCreationReq is Harbor's UserCreationReq.
+type userCreationReq struct {
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Realname string `json:"realname"`
+	Password string `json:"password"`
+	Comment  string `json:"comment"`
+}
+
+// userResp is Harbor's UserResp.
+type userResp struct {
+	UserID          int64      `json:"user_id"`
+	Username        string     `json:"username"`
+	Email           string     `json:"email"`
+	Realname        string     `json:"realname"`
+	Comment         string     `json:"comment"`
+	SysadminFlag    bool       `json:"sysadmin_flag"`
+	AdminRoleInAuth bool       `json:"admin_role_in_auth"`
+	CreationTime    harborTime `json:"creation_time"`
+	UpdateTime      harborTime `json:"update_time"`
+}
+
+func toUserResp(u *meta.User) userResp {
+	return userResp{UserID: u.ID, Username: u.Username, Email: u.Email, Realname: u.Realname, Comment: u.Comment,
+		SysadminFlag: u.Sysadmin, CreationTime: harborTime(u.CreationTime), UpdateTime: harborTime(u.UpdateTime)}
+}
+
+// listUsers answers GET /users (system administrators) with ?q=username=~<part> or username=<name>,
+// page and page_size.
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
+	if err := a.requireAdmin(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	pg, err := parsePage(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	name, exact, err := parseFieldQuery(q.Get("q"), "username")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.writeUsers(w, r, name, exact, pg, func(u *meta.User) any { return toUserResp(u) })
+}
+
+// searchUsers answers GET /users/search?username=<part> for any logged-in user (to add members), with
+// user_id and username only.
+func (a *API) searchUsers(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.requireUser(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	pg, err := parsePage(q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	name := q.Get("username")
+	if name == "" {
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("username is required"))
+		return
+	}
+	type item struct {
+		UserID   int64  `json:"user_id"`
+		Username string `json:"username"`
+	}
+	a.writeUsers(w, r, name, false, pg, func(u *meta.User) any { return item{u.ID, u.Username} })
+}
+
+func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, name string, exact bool, pg page, conv func(*meta.User) any) {
+	var users []*meta.User
+	var total int64
+	var err error
+	if exact {
+		var u *meta.User
+		if u, err = a.users.GetUserByName(r.Context(), name); err == nil {
+			users, total = []*meta.User{u}, 1
+		} else if errors.Is(err, meta.ErrNotFound) {
+			err = nil
+		}
+	} else {
+		users, total, err = a.users.ListUsers(r.Context(), name, pg.offset(), pg.size)
+	}
+	if err != nil {
+		a.fail(w, r, storeError(err, "user"))
+		return
+	}
+	out := make([]any, 0, len(users))
+	for _, u := range users {
+		out = append(out, conv(u))
+	}
+	setListHeaders(w, r, total, pg)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseFieldQuery reads Harbor's q for one field: "" (all), "<field>=~x" (substring) or "<field>=x".
+func parseFieldQuery(q, field string) (value string, exact bool, err error) {
+	switch {
+	case q == "":
+		return "", false, nil
+	case strings.HasPrefix(q, field+"=~"):
+		return strings.TrimPrefix(q, field+"=~"), false, nil
+	case strings.HasPrefix(q, field+"="):
+		return strings.TrimPrefix(q, field+"="), true, nil
+	}
+	return "", false, errcode.ErrBadRequest.WithMessage("unsupported query %q: use %s=~<part> or %s=<value>", q, field, field)
+}
+
+// createUser answers POST /users (system administrators): 201 with Location.
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
+	who, err := a.principal(r)
+	if err == nil {
+		err = adminOnly(who)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req userCreationReq
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if !userNameRE.MatchString(req.Username) {
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("username %q is invalid: 1 to 255 characters without spaces or any of ,\"~#$%%", req.Username))
+		return
+	}
+	if err := auth.ValidatePassword(req.Password); err != nil {
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("%s", err.Error()))
+		return
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if err != nil {
+		a.fail(w, r, errcode.ErrInternal.Wrap(err, "hashing the password"))
+		return
+	}
+	u := &meta.User{Username: req.Username, Email: req.Email, Realname: req.Realname, Comment: req.Comment, PasswordHash: hash}
+	id, err := a.users.CreateUser(r.Context(), u)
+	if errors.Is(err, meta.ErrConflict) {
+		a.fail(w, r, errcode.ErrConflict.WithMessage("username %s is already used", req.Username))
+		return
+	}
+	if err != nil {
+		a.fail(w, r, storeError(err, "user"))
+		return
+	}
+	a.record(who, 0, u.Username, "user", "create")
+	w.Header().Set("Location", Prefix+"/users/"+strconv.FormatInt(id, 10))
+	w.WriteHeader(http.StatusCreated)
+}
+
+// currentUser answers GET /users/current.
+func (a *API) currentUser(w http.ResponseWriter, r *http.Request) {
+	who, err := a.requireUser(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if who.UserID == 0 {
+		a.fail(w, r, errcode.ErrNotFound.WithMessage("%s is not a user", who.Name))
+		return
+	}
+	u, err := a.users.GetUser(r.Context(), who.UserID)
+	if err != nil {
+		a.fail(w, r, storeError(err, "user"))
+		return
+	}
+	writeJSON(w, http.StatusOK, toUserResp(u))
+}
+
+// userFor returns the user of the path for a system administrator or the user itself (self true).
+func (a *API) userFor(r *http.Request) (u *meta.User, who auth.Principal, err error) {
+	if who, err = a.requireUser(r); err != nil {
+		return nil, who, err
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, who, errcode.ErrBadRequest.WithMessage("user id %q is invalid", r.PathValue("id"))
+	}
+	if !who.Admin && who.UserID != id {
+		return nil, who, errcode.ErrForbidden.WithMessage("only system administrators may see other users")
+	}
+	u, err = a.users.GetUser(r.Context(), id)
+	if err != nil {
+		return nil, who, storeError(err, "user "+r.PathValue("id"))
+	}
+	return u, who, nil
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
+	u, _, err := a.userFor(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toUserResp(u))
+}
+
+// updateUser answers PUT /users/{id} with Harbor's UserProfile: email, realname, comment.
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
+	u, who, err := a.userFor(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req struct {
+		Email    *string `json:"email"`
+		Realname *string `json:"realname"`
+		Comment  *string `json:"comment"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for dst, src := range map[*string]*string{&u.Email: req.Email, &u.Realname: req.Realname, &u.Comment: req.Comment} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	a.saveUser(w, r, who, u, "update")
+}
+
+func (a *API) saveUser(w http.ResponseWriter, r *http.Request, who auth.Principal, u *meta.User, op string) {
+	if err := a.users.UpdateUser(r.Context(), u); err != nil {
+		a.fail(w, r, storeError(err, "user "+u.Username))
+		return
+	}
+	a.auth.ForgetUser(u.Username)
+	a.record(who, 0, u.Username, "user", op)
+	w.WriteHeader(http.StatusOK)
+}
+
+// setPassword answers PUT /users/{id}/password with Harbor's PasswordReq. A user changing its own
+// password gives the old one; a system administrator changing another's does not.
+func (a *API) setPassword(w http.ResponseWriter, r *http.Request) {
+	u, who, err := a.userFor(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req struct {
+		OldPassword string `json:"old_password"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if who.UserID == u.ID && !auth.CheckPassword(u.PasswordHash, req.OldPassword) {
+		a.fail(w, r, errcode.ErrForbidden.WithMessage("the old password is wrong"))
+		return
+	}
+	if err := auth.ValidatePassword(req.NewPassword); err != nil {
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("%s", err.Error()))
+		return
+	}
+	if u.PasswordHash, err = auth.HashPassword(req.NewPassword); err != nil {
+		a.fail(w, r, errcode.ErrInternal.Wrap(err, "hashing the password"))
+		return
+	}
+	a.saveUser(w, r, who, u, "update")
+}
+
+// setSysadmin answers PUT /users/{id}/sysadmin with {"sysadmin_flag": bool} (system administrators; not
+// on their own account, so that the last one cannot lock everyone out).
+func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) {
+	u, who, err := a.adminTarget(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req struct {
+		SysadminFlag *bool `json:"sysadmin_flag"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if req.SysadminFlag == nil {
+		a.fail(w, r, errcode.ErrBadRequest.WithMessage("sysadmin_flag is required"))
+		return
+	}
+	u.Sysadmin = *req.SysadminFlag
+	a.saveUser(w, r, who, u, "update")
+}
+
+// deleteUser answers DELETE /users/{id} (system administrators, not their own account).
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
+	u, who, err := a.adminTarget(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.users.DeleteUser(r.Context(), u.ID); err != nil {
+		a.fail(w, r, storeError(err, "user "+u.Username))
+		return
+	}
+	a.auth.ForgetUser(u.Username)
+	a.auth.ForgetRoles()
+	a.record(who, 0, u.Username, "user", "delete")
+	w.WriteHeader(http.StatusOK)
+}
+
+// adminTarget returns the user of the path for a system administrator acting on another account.
+func (a *API) adminTarget(r *http.Request) (*meta.User, auth.Principal, error) {
+	u, who, err := a.userFor(r)
+	if err == nil {
+		err = adminOnly(who)
+	}
+	if err == nil && u.ID == who.UserID {
+		err = errcode.ErrForbidden.WithMessage("system administrators may not do this to their own account")
+	}
+	return u, who, err
+}
+
+// userByRef finds a member_user: by user_id when set, else by username.
+func (a *API) userByRef(ctx context.Context, id int64, name string) (*meta.User, error) {
+	var u *meta.User
+	var err error
+	switch {
+	case id > 0:
+		u, err = a.users.GetUser(ctx, id)
+	case name != "":
+		u, err = a.users.GetUserByName(ctx, name)
+	default:
+		return nil, errcode.ErrBadRequest.WithMessage("member_user needs a user_id or a username")
+	}
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, errcode.ErrNotFound.WithMessage("user not found")
+	}
+	if err != nil {
+		return nil, storeError(err, "user")
+	}
+	return u, nil
+}
