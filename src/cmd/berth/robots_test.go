@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-
 func projectPerm(ns string, actions ...string) []*models.RobotPermission {
 	p := &models.RobotPermission{Kind: "project", Namespace: ns}
 	for _, a := range actions {

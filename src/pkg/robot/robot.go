@@ -229,4 +229,3 @@ func (v *Verifier) Active(ctx context.Context, subject string) error {
 	v.mu.Unlock()
 	return err
 }
-
