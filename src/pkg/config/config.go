@@ -30,6 +30,9 @@ type Config struct {
 	LogFlushInterval time.Duration // 0 = every line written at once
 
 	ShutdownTimeout time.Duration
+	// ShutdownDrainDelay is how long a node answers its health check with 503 (draining) after SIGTERM,
+	// still serving, before it stops accepting requests: long enough for a load balancer to notice.
+	ShutdownDrainDelay time.Duration
 
 	UpstreamDialTimeout   time.Duration
 	UpstreamHeaderTimeout time.Duration
@@ -129,6 +132,7 @@ func (c *Config) settings() []setting {
 		{"log-flush-interval", "log lines are buffered and written this often (and whenever 64 KiB are pending); 0 writes every line at once", &c.LogFlushInterval},
 		{"debug-addr", "address of a separate listener serving Go profiles (/debug/pprof/); empty = none. Keep it private", &c.DebugAddr},
 		{"shutdown-timeout", "how long in-flight requests may take after SIGTERM", &c.ShutdownTimeout},
+		{"shutdown-drain-delay", "after SIGTERM, how long the node keeps serving while /api/v2.0/health answers 503 (draining), so that a load balancer stops sending to it before in-flight requests are drained; 0 = drain at once", &c.ShutdownDrainDelay},
 		{"upstream-dial-timeout", "connect timeout toward upstream registries", &c.UpstreamDialTimeout},
 		{"upstream-header-timeout", "response-header timeout toward upstream registries", &c.UpstreamHeaderTimeout},
 		{"upstream-max-conns", "maximum connections per upstream host", &c.UpstreamMaxConns},
@@ -264,6 +268,7 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.ReadHeaderTimeout > 0, "%s: must be > 0", "read-header-timeout")
 	check(c.IdleTimeout > 0, "%s: must be > 0", "idle-timeout")
 	check(c.StallTimeout > 0, "%s: must be > 0", "stall-timeout")
+	check(c.ShutdownDrainDelay >= 0, "%s: must be >= 0", "shutdown-drain-delay")
 	return errors.Join(errs...)
 }
 

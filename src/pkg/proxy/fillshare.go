@@ -25,6 +25,9 @@ import (
 //   - When the lease cannot be taken because Redis fails, the node downloads without it: a Redis outage
 //     costs duplicate downloads, never a failed pull.
 
+// leaseCallTimeout bounds taking a fill lease: a Redis outage delays a fill by at most this.
+const leaseCallTimeout = 2 * time.Second
+
 // errFillLeaseLost reports a fill that lost its lease before it committed.
 var errFillLeaseLost = errors.New("proxy: the blob fill's lease was lost before commit (another node fills it)")
 
@@ -37,7 +40,9 @@ func (s *Service) fillLease(ctx context.Context, repo content.Repo, d digest.Dig
 	name := "fill:" + fillKey(repo, d)
 	var tick *time.Ticker
 	for {
-		l, ok, err := s.opts.Leases.TryAcquire(ctx, name, s.opts.FillLeaseTTL)
+		actx, cancel := context.WithTimeout(ctx, leaseCallTimeout)
+		l, ok, err := s.opts.Leases.TryAcquire(actx, name, s.opts.FillLeaseTTL)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, false, ctx.Err()
