@@ -69,6 +69,8 @@ type serverConfig struct {
 	dataDir string      // "" = a fresh t.TempDir()
 	args    []string    // extra `berth serve` arguments
 	tlsCA   *tlstest.CA // when set, the server serves HTTPS with a certificate of this CA for 127.0.0.1
+	// adminPassword is the admin password ("" = a random one); nodes sharing a database share it.
+	adminPassword string
 }
 
 // server is one running bin/berth process.
@@ -98,11 +100,14 @@ func startServer(t *testing.T, cfg serverConfig) *server {
 	if cfg.dataDir == "" {
 		cfg.dataDir = t.TempDir()
 	}
+	if cfg.adminPassword == "" {
+		cfg.adminPassword = "Berth-e2e-" + randomHex(t, 8)
+	}
 	s := &server{
 		bin:           bin,
 		cfg:           cfg,
 		DataDir:       cfg.dataDir,
-		AdminPassword: "Berth-e2e-" + randomHex(t, 8),
+		AdminPassword: cfg.adminPassword,
 		logPath:       filepath.Join(t.TempDir(), "berth.log"),
 		client:        http.DefaultClient,
 	}
