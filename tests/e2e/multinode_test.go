@@ -52,9 +52,9 @@ func startCluster(t *testing.T, n int) *cluster {
 	c := &cluster{}
 	for range n {
 		// A fixed port per node, so that a restarted node is where HAProxy expects it.
-		c.nodes = append(c.nodes, startServer(t, serverConfig{dataDir: data, adminPassword: password, args: []string{
-			"--listen", freeAddr(t), "--database-url", pgURL, "--redis-url", redisURL, "--redis-key-prefix", prefix,
-			"--shutdown-drain-delay", drainDelay, "--log-level", "info",
+		c.nodes = append(c.nodes, startServer(t, serverConfig{dataDir: data, adminPassword: password, listen: freeAddr(t), args: []string{
+			"--database-url", pgURL, "--redis-url", redisURL, "--redis-key-prefix", prefix,
+			"--shutdown-drain-delay", drainDelay,
 		}}))
 	}
 	front := freeAddr(t)
@@ -89,8 +89,8 @@ func startCluster(t *testing.T, n int) *cluster {
 }
 
 // haproxyConfig balances front over the nodes round-robin, checking each node's health every 200 ms and
-// taking it out at the first 503 (draining) or refused connection; a request whose connection failed is
-// retried on another node.
+// taking it out after two 503 answers (draining) or refused connections; a request whose connection
+// failed is retried on another node.
 func haproxyConfig(front string, nodes []*server) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
@@ -110,7 +110,8 @@ backend nodes
   balance roundrobin
   option httpchk GET /api/v2.0/health
   http-check expect status 200
-  default-server inter 200ms fall 1 rise 1
+  timeout check 2s
+  default-server inter 200ms fall 2 rise 1
 `, front)
 	for i, n := range nodes {
 		fmt.Fprintf(&b, "  server node%d %s check\n", i+1, n.Host)
@@ -138,10 +139,18 @@ type gatedCounter struct {
 	calls atomic.Int64
 	gate  chan struct{}
 	once  sync.Once
+	mu    sync.Mutex
+	seen  []string // each counted request: time, URL and User-Agent, for failure messages
 }
 
 func newGatedCounter(part string) *gatedCounter {
 	return &gatedCounter{part: part, gate: make(chan struct{})}
+}
+
+func (g *gatedCounter) requests() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return strings.Join(g.seen, "\n")
 }
 
 func (g *gatedCounter) open() { g.once.Do(func() { close(g.gate) }) }
@@ -150,6 +159,9 @@ func (g *gatedCounter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, g.part) {
 			g.calls.Add(1)
+			g.mu.Lock()
+			g.seen = append(g.seen, time.Now().Format("15:04:05.000")+" "+r.URL.String()+" "+r.UserAgent())
+			g.mu.Unlock()
 			select {
 			case <-g.gate:
 			case <-r.Context().Done():
@@ -243,7 +255,7 @@ func TestMultiNode(t *testing.T) {
 			require.Equal(t, http.StatusOK, a.status, "client %d: %s", i, a.body)
 			require.Equal(t, layerDesc.Digest, digest.FromBytes(a.body), "client %d", i)
 		}
-		require.EqualValues(t, 1, blobs.calls.Load(), "upstream blob GETs for 30 cold pulls over 3 nodes")
+		require.EqualValues(t, 1, blobs.calls.Load(), "upstream blob GETs for 30 cold pulls over 3 nodes:\n%s", blobs.requests())
 	})
 	t.Run("one upstream referrers request for 200 cold requests", func(t *testing.T) {
 		var urls []string
@@ -255,7 +267,7 @@ func TestMultiNode(t *testing.T) {
 			require.Equal(t, http.StatusOK, a.status, "client %d: %s", i, a.body)
 			require.Contains(t, string(a.body), sig.Digest.String(), "client %d", i)
 		}
-		require.EqualValues(t, 1, refs.calls.Load(), "upstream referrers requests for 200 cold requests over 3 nodes")
+		require.EqualValues(t, 1, refs.calls.Load(), "upstream referrers requests for 200 cold requests over 3 nodes:\n%s", refs.requests())
 	})
 	t.Run("rolling restart under load", func(t *testing.T) { rollingRestart(t, c) })
 }
