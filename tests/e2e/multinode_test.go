@@ -119,6 +119,20 @@ backend nodes
 	return b.String()
 }
 
+// warnings returns the warnings every node logged so far.
+func (c *cluster) warnings() string {
+	var out []string
+	for i, n := range c.nodes {
+		b, _ := os.ReadFile(n.logPath)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+				out = append(out, fmt.Sprintf("node%d: %s", i+1, line))
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func deleteRedisPrefix(t *testing.T, url, prefix string) {
 	client, err := cache.NewRedisClient(url)
 	if err != nil {
@@ -267,7 +281,8 @@ func TestMultiNode(t *testing.T) {
 			require.Equal(t, http.StatusOK, a.status, "client %d: %s", i, a.body)
 			require.Contains(t, string(a.body), sig.Digest.String(), "client %d", i)
 		}
-		require.EqualValues(t, 1, refs.calls.Load(), "upstream referrers requests for 200 cold requests over 3 nodes:\n%s", refs.requests())
+		require.EqualValues(t, 1, refs.calls.Load(), "upstream referrers requests for 200 cold requests over 3 nodes:\n%s\nnode warnings:\n%s",
+			refs.requests(), c.warnings())
 	})
 	t.Run("rolling restart under load", func(t *testing.T) { rollingRestart(t, c) })
 }
