@@ -55,6 +55,9 @@ func startCluster(t *testing.T, n int) *cluster {
 		c.nodes = append(c.nodes, startServer(t, serverConfig{dataDir: data, adminPassword: password, listen: freeAddr(t), args: []string{
 			"--database-url", pgURL, "--redis-url", redisURL, "--redis-key-prefix", prefix,
 			"--shutdown-drain-delay", drainDelay,
+			// The shared test machine can stall a Redis round trip past the 250 ms default: every
+			// such stall would count as a cache miss and skip the cross-node refresh lock.
+			"--redis-op-timeout", "5s",
 		}}))
 	}
 	front := freeAddr(t)

@@ -135,7 +135,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		}
 		defer func() { _ = client.Close() }()
 		// Each Redis call is capped: a Redis outage slows requests by at most this much, never fails them.
-		rc := cache.NewRedis(client, cfg.RedisKeyPrefix, cache.WithOpTimeout(250*time.Millisecond))
+		rc := cache.NewRedis(client, cfg.RedisKeyPrefix, cache.WithOpTimeout(cfg.RedisOpTimeout))
 		kv = rc
 		leases = lease.NewRedis(client, cfg.RedisKeyPrefix)
 		fillLeases = leases
