@@ -30,6 +30,7 @@ import (
 type cluster struct {
 	nodes []*server
 	front *server // the HAProxy address, as clients see it (not a process of ours: stop does nothing)
+	lbLog string  // HAProxy's log: its health-check verdicts
 }
 
 // drainDelay is the nodes' shutdown-drain-delay: several of HAProxy's 200 ms health checks.
@@ -79,6 +80,7 @@ func startCluster(t *testing.T, n int) *cluster {
 			t.Logf("haproxy log:\n%s", b)
 		}
 	})
+	c.lbLog = logf.Name()
 	c.front = &server{Host: front, URL: "http://" + front, AdminPassword: password, client: http.DefaultClient, stopped: true}
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(c.front.URL + "/api/v2.0/health")
@@ -425,5 +427,11 @@ func rollingRestart(t *testing.T, c *cluster) {
 	failures.Range(func(k, v any) bool { t.Logf("failed client request %v:\n%s", k, v); return true })
 	t.Logf("rolling restart: %d client commands succeeded, %d failed", ok.Load(), failed.Load())
 	require.Zero(t, failed.Load(), "client requests failed during the rolling restart")
+	b, err := os.ReadFile(c.lbLog)
+	require.NoError(t, err)
+	for i := range c.nodes {
+		// Each node left the balancer through its draining health answer, not a refused connection.
+		require.Contains(t, string(b), fmt.Sprintf("Server nodes/node%d is DOWN, reason: Layer7 wrong status, code: 503", i+1), "HAProxy log:\n%s", b)
+	}
 	require.Greater(t, ok.Load(), int64(10), "the load ran")
 }
