@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
@@ -21,6 +22,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/storage"
 	berthhttp "github.com/berth-registry/berth/src/server/registry"
 )
 
@@ -68,6 +70,12 @@ func slowBlobs(d time.Duration) fault {
 }
 
 func sharedLockers(t *testing.T) map[string]lease.Locker {
+	client, prefix := testRedis(t)
+	return map[string]lease.Locker{"local": lease.NewLocal(), "redis": lease.NewRedis(client, prefix)}
+}
+
+// testRedis returns a client of the test Redis and a key prefix of the test's own (deleted at the end).
+func testRedis(t *testing.T) (redis.UniversalClient, string) {
 	url := os.Getenv("BERTH_TEST_REDIS_URL")
 	if url == "" {
 		url = "redis://127.0.0.1:6379/0"
@@ -83,7 +91,7 @@ func sharedLockers(t *testing.T) map[string]lease.Locker {
 		}
 		_ = client.Close()
 	})
-	return map[string]lease.Locker{"local": lease.NewLocal(), "redis": lease.NewRedis(client, prefix)}
+	return client, prefix
 }
 
 // TestBlobOneFillAcrossNodes: clients of three nodes sharing storage, database and leases ask for one
@@ -156,4 +164,47 @@ func TestBlobFillTakeover(t *testing.T) {
 			e.requireStored(d, data)
 		})
 	}
+}
+
+// TestBlobFillLosesLease: while a node downloads a blob, its lease passes to another node (as after a
+// pause longer than the TTL); the node's renewal notices, its download stops, its client's response is
+// cut short, and it stores nothing: the successor's fill is the one that counts.
+func TestBlobFillLosesLease(t *testing.T) {
+	client, prefix := testRedis(t)
+	locker := lease.NewRedis(client, prefix)
+	up := newUpstream(t, distribution)
+	data := randomBytes(256 << 10)
+	d := up.PushBlob(t, "app", data).Digest
+	gate := make(chan struct{})
+	defer close(gate)
+	up.faults.set(gateBlobs(1<<10, gate))
+	e := newEnv(t, up)
+	n := e.node(proxy.Options{Leases: locker, FillLeaseTTL: 300 * time.Millisecond, FillPoll: 10 * time.Millisecond})
+
+	got := make(chan error, 1)
+	go func() {
+		status, body, err := n.getBlob("app/blobs/" + d.String())
+		if err == nil && (status != http.StatusOK || !bytes.Equal(body, data)) {
+			err = fmt.Errorf("status %d, %d bytes", status, len(body))
+		}
+		got <- err
+	}()
+	require.Eventually(t, func() bool { return up.hits.path(http.MethodGet, "/v2/app/blobs/"+d.String()) == 1 },
+		10*time.Second, 10*time.Millisecond, "the download started")
+	name := "fill:" + project + "/app@" + d.String()
+	require.NoError(t, client.Del(t.Context(), prefix+"lease:{"+name+"}").Err())
+	successor, ok, err := locker.TryAcquire(t.Context(), name, time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	select {
+	case err := <-got:
+		require.Error(t, err, "the client's response is cut short, never completed with unverified bytes")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the download went on after its lease was lost")
+	}
+	require.NoError(t, n.svc.WaitFills(t.Context()))
+	_, err = e.fs.Stat(t.Context(), d)
+	require.ErrorIs(t, err, storage.ErrNotFound, "the node that lost its lease stored nothing")
+	e.requireNoTemp()
+	require.NoError(t, successor.Check(t.Context()), "the successor still holds the lease")
 }
