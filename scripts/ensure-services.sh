@@ -3,6 +3,8 @@
 #   Redis      127.0.0.1:6379
 #   PostgreSQL 127.0.0.1:5432, database "test", user postgres, trust auth on 127.0.0.1 and ::1
 #   chromium   Debian's package, for the console's headless browser tests (not a service)
+#   haproxy    Debian's package, the load balancer of the three-node e2e test (tests/e2e/multinode_test.go
+#              starts its own on loopback; not a service)
 # A service that already answers is left alone. One that does not is installed from Debian's packages
 # when its binaries are missing (apt-get update first; needs root) and started with the same commands
 # the machine image uses. Idempotent; prints one line per service.
@@ -118,7 +120,16 @@ ensure_chromium() {
   log "chromium installed"
 }
 
+# Debian's haproxy for the three-node e2e test, which starts it itself with a generated config.
+ensure_haproxy() {
+  if command -v haproxy >/dev/null; then log "haproxy present ($(command -v haproxy))"; return; fi
+  if [ "$(id -u)" -ne 0 ]; then log "not root: skipping haproxy (the three-node e2e test skips)"; return; fi
+  apt_install haproxy
+  log "haproxy installed"
+}
+
 ensure_redis
 ensure_postgres
 ensure_runtimes
 ensure_chromium
+ensure_haproxy

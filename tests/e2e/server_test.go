@@ -69,6 +69,11 @@ type serverConfig struct {
 	dataDir string      // "" = a fresh t.TempDir()
 	args    []string    // extra `berth serve` arguments
 	tlsCA   *tlstest.CA // when set, the server serves HTTPS with a certificate of this CA for 127.0.0.1
+	// adminPassword is the admin password ("" = a random one); nodes sharing a database share it.
+	adminPassword string
+	// listen is a fixed address to listen on ("" = 127.0.0.1:0), for a node a load balancer expects
+	// at the same address after a restart.
+	listen string
 }
 
 // server is one running bin/berth process.
@@ -98,11 +103,14 @@ func startServer(t *testing.T, cfg serverConfig) *server {
 	if cfg.dataDir == "" {
 		cfg.dataDir = t.TempDir()
 	}
+	if cfg.adminPassword == "" {
+		cfg.adminPassword = "Berth-e2e-" + randomHex(t, 8)
+	}
 	s := &server{
 		bin:           bin,
 		cfg:           cfg,
 		DataDir:       cfg.dataDir,
-		AdminPassword: "Berth-e2e-" + randomHex(t, 8),
+		AdminPassword: cfg.adminPassword,
 		logPath:       filepath.Join(t.TempDir(), "berth.log"),
 		client:        http.DefaultClient,
 	}
@@ -138,9 +146,13 @@ func (s *server) start(t *testing.T) {
 func (s *server) launch(t *testing.T) error {
 	t.Helper()
 	s.Host, s.URL = "", ""
+	listen := s.cfg.listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
 	args := append([]string{
 		"serve",
-		"--listen", "127.0.0.1:0",
+		"--listen", listen,
 		"--data-dir", s.DataDir,
 		"--admin-password", s.AdminPassword,
 	}, s.cfg.args...)

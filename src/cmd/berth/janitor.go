@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/berth-registry/berth/src/pkg/lease"
 )
 
 // uploadPurger removes abandoned upload sessions (storage.FS).
@@ -11,22 +14,17 @@ type uploadPurger interface {
 	PurgeUploads(ctx context.Context, cutoff time.Time) (int, error)
 }
 
-// purgeUploads removes upload sessions idle for longer than maxAge, every interval, until ctx ends.
-func purgeUploads(ctx context.Context, p uploadPurger, interval, maxAge time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			n, err := p.PurgeUploads(ctx, now.Add(-maxAge))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Warn("purging abandoned uploads failed", "err", err)
-			case n > 0:
-				log.Info("purged abandoned uploads", "count", n)
-			}
+// purgeUploads is the job that removes upload sessions idle for longer than maxAge. serve runs it with
+// lease.Every, so that one node of several sharing the storage runs it per interval.
+func purgeUploads(p uploadPurger, maxAge time.Duration, log *slog.Logger) lease.Job {
+	return func(ctx context.Context) error {
+		n, err := p.PurgeUploads(ctx, time.Now().Add(-maxAge))
+		if err != nil {
+			return fmt.Errorf("purging abandoned uploads: %w", err)
 		}
+		if n > 0 {
+			log.InfoContext(ctx, "purged abandoned uploads", "count", n)
+		}
+		return nil
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -26,6 +27,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
@@ -50,8 +52,9 @@ import (
 )
 
 // serve builds every component from the configuration, runs the HTTP server until ctx ends, then
-// shuts down gracefully: in-flight requests finish (up to the shutdown timeout), then background work
-// stops and the stores close.
+// shuts down gracefully: the node first drains (health answers 503 for the shutdown drain delay while it
+// still serves, so that a load balancer stops sending to it), then in-flight requests finish (up to the
+// shutdown timeout), then background work stops and the stores close.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := config.Load(args, os.LookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
@@ -129,16 +132,23 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// Console sessions outlive a restart and are known to every node: in Redis when there is one (its TTL
 	// ends them), else in the database.
 	var consoleSessions console.SessionStore = store
+	// Leases make background jobs run on one node at a time and a blob be filled by one node: in Redis
+	// when nodes share one, else in process (a single node).
+	var leases lease.Locker = lease.NewLocal()
+	var fillLeases lease.Locker // nil: fills are shared in process only
 	if cfg.RedisURL != "" {
 		redis.SetLogger(redisLogger{log.With("component", "redis")})
-		// Each Redis call is capped: a Redis outage slows requests by at most this much, never fails them.
-		rc, err := cache.NewRedisFromURL(cfg.RedisURL, cfg.RedisKeyPrefix, cache.WithOpTimeout(250*time.Millisecond))
+		client, err := cache.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
-		defer func() { _ = rc.Close() }()
+		defer func() { _ = client.Close() }()
+		// Each Redis call is capped: a Redis outage slows requests by at most this much, never fails them.
+		rc := cache.NewRedis(client, cfg.RedisKeyPrefix, cache.WithOpTimeout(cfg.RedisOpTimeout))
 		kv = rc
 		consoleSessions = console.NewCacheSessions(rc)
+		leases = lease.NewRedis(client, cfg.RedisKeyPrefix)
+		fillLeases = leases
 		health = append(health, api.Component{Name: "redis", Checker: rc})
 	} else {
 		kv, err = embeddedCache(ctx, cfg, log.With("component", "cache"), m, h.clock())
@@ -179,6 +189,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{
 		FillTimeout: cfg.BlobFillTimeout, NegativeCacheTTL: cfg.ProxyNegativeCacheTTL, TagFreshness: cfg.ProxyTagFreshness,
+		Leases: fillLeases,
 	})
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
@@ -211,6 +222,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 			AnonymousBase: cfg.MirrorDefaultProject != "",
 			Bearer:        bearerChallenge(cfg),
 			Audit:         auditW, AuditPulls: cfg.AuditLogPulls})
+	var draining atomic.Bool // set on SIGTERM: health answers 503 until the process exits
 	apiH, err := api.New(api.Deps{
 		Projects: mirror.Projects{Next: projects, Router: mirrors}, Registries: mirror.Registries{Next: store, Router: mirrors}, Repositories: store, Box: box, Auth: authn,
 		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
@@ -224,7 +236,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 			}
 			return c.Ping(ctx)
 		}),
-		Health: health, Log: log.With("component", "api"),
+		Health: health, Draining: draining.Load, Log: log.With("component", "api"),
 		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
 		Robots:    store, RobotPrefix: cfg.RobotNamePrefix,
 		Users: store, Members: store, AuditLog: store, Audit: auditW,
@@ -278,7 +290,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
-	go purgeUploads(bg, blobs, time.Hour, 24*time.Hour, log.With("component", "janitor"))
+	go lease.Every(bg, leases, "purge-uploads", time.Hour, purgeUploads(blobs, 24*time.Hour, log.With("component", "janitor")),
+		log.With("component", "janitor"), lease.EveryOptions{})
 	go audit.PurgeLoop(bg, store, cfg.AuditLogRetention, time.Hour, log.With("component", "audit"))
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
@@ -303,6 +316,15 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	draining.Store(true)
+	if cfg.ShutdownDrainDelay > 0 {
+		log.Info("shutting down: draining (health answers 503) before refusing new requests", "delay", cfg.ShutdownDrainDelay)
+		select {
+		case <-time.After(cfg.ShutdownDrainDelay):
+		case err := <-errc:
+			return err
+		}
 	}
 	log.Info("shutting down: waiting for in-flight requests", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)

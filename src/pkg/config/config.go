@@ -31,6 +31,9 @@ type Config struct {
 	LogFlushInterval time.Duration // 0 = every line written at once
 
 	ShutdownTimeout time.Duration
+	// ShutdownDrainDelay is how long a node answers its health check with 503 (draining) after SIGTERM,
+	// still serving, before it stops accepting requests: long enough for a load balancer to notice.
+	ShutdownDrainDelay time.Duration
 
 	UpstreamDialTimeout   time.Duration
 	UpstreamHeaderTimeout time.Duration
@@ -56,8 +59,9 @@ type Config struct {
 	TLSKeyFile      string
 	TLSClientCAFile string // "" = no client certificates asked for
 
-	MirrorDefaultProject string // "" = mirror requests without ns need a project as the first segment
-	RedisKeyPrefix       string // prepended to every Redis key (cache values and locks)
+	MirrorDefaultProject string        // "" = mirror requests without ns need a project as the first segment
+	RedisKeyPrefix       string        // prepended to every Redis key (cache values and locks)
+	RedisOpTimeout       time.Duration // bound on each Redis cache call, after which it counts as a miss
 
 	UpstreamReferrersMaxBytes   ByteSize // bytes read for one upstream referrers list, all pages together
 	UpstreamReferrersMaxEntries int      // descriptors one upstream referrers list may hold
@@ -104,6 +108,7 @@ func Defaults() Config {
 		ReferrersNodeCache:      time.Second,
 		MemoryCacheBytes:        64 << 20,
 		RedisKeyPrefix:          "berth:",
+		RedisOpTimeout:          250 * time.Millisecond,
 
 		ReferrersDiskCacheMaxBytes: 256 << 20,
 
@@ -145,6 +150,7 @@ func (c *Config) settings() []setting {
 		{"log-flush-interval", "log lines are buffered and written this often (and whenever 64 KiB are pending); 0 writes every line at once", &c.LogFlushInterval},
 		{"debug-addr", "address of a separate listener serving Go profiles (/debug/pprof/); empty = none. Keep it private", &c.DebugAddr},
 		{"shutdown-timeout", "how long in-flight requests may take after SIGTERM", &c.ShutdownTimeout},
+		{"shutdown-drain-delay", "after SIGTERM, how long the node keeps serving while /api/v2.0/health answers 503 (draining), so that a load balancer stops sending to it before in-flight requests are drained; 0 = drain at once", &c.ShutdownDrainDelay},
 		{"upstream-dial-timeout", "connect timeout toward upstream registries", &c.UpstreamDialTimeout},
 		{"upstream-header-timeout", "response-header timeout toward upstream registries", &c.UpstreamHeaderTimeout},
 		{"upstream-max-conns", "maximum connections per upstream host", &c.UpstreamMaxConns},
@@ -166,6 +172,7 @@ func (c *Config) settings() []setting {
 		{"tls-client-ca-file", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)", &c.TLSClientCAFile},
 		{"mirror-default-project", "project serving registry-mirror requests without ns whose first path segment is no project (Docker's registry-mirrors); empty = none", &c.MirrorDefaultProject},
 		{"redis-key-prefix", "prefix of every Redis key Berth writes; nodes that share a cache use the same one, separate deployments on one Redis different ones", &c.RedisKeyPrefix},
+		{"redis-op-timeout", "bound on each Redis cache call (read, write, lock): a call that takes longer counts as a miss, so a Redis outage slows requests by at most this; too short on a loaded node and requests miss the cache and its locks", &c.RedisOpTimeout},
 		{"upstream-referrers-max-bytes", "most bytes read for one upstream referrers list, all its pages together (more is an upstream error)", &c.UpstreamReferrersMaxBytes},
 		{"upstream-referrers-max-entries", "most descriptors one upstream referrers list may hold (more is an upstream error)", &c.UpstreamReferrersMaxEntries},
 		{"metrics-addr", "address of a separate listener serving /metrics; when set, the main listener no longer serves it. Empty = /metrics on the main listener", &c.MetricsAddr},
@@ -293,6 +300,8 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.IdleTimeout > 0, "%s: must be > 0", "idle-timeout")
 	check(c.StallTimeout > 0, "%s: must be > 0", "stall-timeout")
 	check(c.AuditLogRetention >= 0, "%s: must be >= 0", "audit-log-retention")
+	check(c.ShutdownDrainDelay >= 0, "%s: must be >= 0", "shutdown-drain-delay")
+	check(c.RedisOpTimeout > 0, "%s: must be > 0", "redis-op-timeout")
 	return errors.Join(errs...)
 }
 

@@ -193,7 +193,8 @@ func fillKey(repo content.Repo, d digest.Digest) string { return repo.Name + "@"
 
 // runFill downloads d into a temporary file that f's readers follow, verifies it, releases the readers
 // (they may then have the last byte), and only then makes it durable and links it: the client does not
-// wait for the fsync. f's done, which a request arriving meanwhile waits for, is closed by the caller
+// wait for the fsync. With Options.Leases it first takes the blob's fill lease, or waits for the node
+// holding it to store the blob (fillshare.go). f's done, which a request arriving meanwhile waits for, is closed by the caller
 // once runFill returned, so such a request finds the blob stored.
 func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d digest.Digest, f *fill) (err error) {
 	// A caller may have missed the blob locally just before an earlier fill committed it and left the
@@ -201,6 +202,16 @@ func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d
 	// which sends its readers to the local copy.
 	if _, err := s.Local.StatBlob(ctx, repo, d); err == nil {
 		return nil
+	}
+	l, stored, err := s.fillLease(ctx, repo, d)
+	if err != nil || stored {
+		return err
+	}
+	if l != nil {
+		defer s.releaseFillLease(ctx, l)
+		var cancel context.CancelFunc
+		ctx, cancel = leaseContext(ctx, l)
+		defer cancel()
 	}
 	rc, size, err := up.GetBlob(ctx, repo.Path, d, 0)
 	if err != nil {
@@ -232,6 +243,9 @@ func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d
 		return fmt.Errorf("verify blob: %w", err)
 	}
 	f.verify()
+	if err := checkFillLease(ctx, l); err != nil {
+		return err
+	}
 	if err := w.Commit(ctx, d); err != nil {
 		return fmt.Errorf("store verified blob: %w", err)
 	}

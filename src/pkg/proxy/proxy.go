@@ -7,7 +7,9 @@
 // Blobs are downloaded once per digest however many clients ask, streamed to every waiting client from
 // the growing temporary file, and committed only after their digest is verified; a HEAD of a blob not
 // held asks the upstream with a HEAD and downloads nothing. An upstream "not found" is remembered for
-// a short time (memo.go), so repeated misses cost one upstream request.
+// a short time (memo.go), so repeated misses cost one upstream request. With Options.Leases (several
+// nodes on one Redis) a blob is downloaded by one node at a time across all of them; the others wait for
+// it to be stored and serve it from there (fillshare.go).
 package proxy
 
 import (
@@ -19,6 +21,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
@@ -60,9 +63,21 @@ type Options struct {
 	// asking again, for projects without metadata proxy_tag_freshness_seconds (config
 	// proxy-tag-freshness). 0: every pull of a tag asks the upstream.
 	TagFreshness time.Duration
+	// Leases, when set (Redis: several nodes), makes a blob fill take the lease "fill:<repo>@<digest>"
+	// first, so that one node downloads a blob however many nodes are asked for it (fillshare.go).
+	// nil: fills are shared within this process only, which is all a single node needs.
+	Leases lease.Locker
+	// FillLeaseTTL is how long a fill's lease outlives the last renewal of its node (renewed every third
+	// of it while the download runs): a node that dies mid-fill lets another take over after this.
+	FillLeaseTTL time.Duration
+	// FillPoll is how often a node waiting for another node's fill looks whether the blob is stored.
+	FillPoll time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 }
+
+// DefaultFillLeaseTTL is the default of Options.FillLeaseTTL.
+const DefaultFillLeaseTTL = 30 * time.Second
 
 // Service is the pull-through content.Service.
 type Service struct {
@@ -90,6 +105,12 @@ func New(local Local, upstreams Upstreams, blobs storage.BlobWriter, links meta.
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.FillLeaseTTL <= 0 {
+		opts.FillLeaseTTL = DefaultFillLeaseTTL
+	}
+	if opts.FillPoll <= 0 {
+		opts.FillPoll = 50 * time.Millisecond
 	}
 	return &Service{
 		Local: local, upstreams: upstreams, blobs: blobs, links: links, log: log, opts: opts,

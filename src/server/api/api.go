@@ -79,7 +79,10 @@ type Deps struct {
 	Auth         *auth.Authenticator
 	Pinger       RegistryPinger
 	Health       []Component // reported after "core", in this order
-	Log          *slog.Logger
+	// Draining, when set and true, makes GET /api/v2.0/health answer 503 with "core" unhealthy: the node
+	// is shutting down and a load balancer should send it no new requests (nil: never draining).
+	Draining func() bool
+	Log      *slog.Logger
 
 	// Artifacts, when set, serves the repository and artifact endpoints (repositories.go, artifacts.go).
 	Artifacts ArtifactSource
@@ -113,6 +116,7 @@ type API struct {
 	members     meta.MemberStore
 	auditLog    meta.AuditStore
 	audit       auth.AuditSink
+	draining    func() bool
 	health      []Component
 	log         *slog.Logger
 	mux         *http.ServeMux
@@ -148,7 +152,7 @@ func New(d Deps) (*API, error) {
 	}
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, log: log, mux: http.NewServeMux(),
+		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, log: log, mux: http.NewServeMux(),
 		users: d.Users, members: d.Members, auditLog: d.AuditLog, audit: d.Audit,
 		robots: d.Robots, robotPrefix: d.RobotPrefix,
 	}

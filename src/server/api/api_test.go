@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -81,6 +83,37 @@ func TestHealth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHealthDraining: while the node drains, health answers 503 with "core" unhealthy (the components are
+// still checked and reported), and 200 again when Draining says so.
+func TestHealthDraining(t *testing.T) {
+	ok := CheckerFunc(func(context.Context) error { return nil })
+	var draining atomic.Bool
+	box, err := secret.NewBox(bytes.Repeat([]byte{42}, secret.KeySize))
+	require.NoError(t, err)
+	f := newFakeStore()
+	a, err := New(Deps{Projects: f, Registries: f, Repositories: f, Box: box, Auth: auth.NewAuthenticator(adminPassword),
+		Pinger: &fakePinger{fail: map[string]error{}}, Health: []Component{{"database", ok}}, Draining: draining.Load})
+	require.NoError(t, err)
+	get := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v2.0/health", nil))
+		return w
+	}
+	require.Equal(t, http.StatusOK, get().Code)
+	draining.Store(true)
+	w := get()
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	type comp struct{ Name, Status, Error string }
+	got := decode[struct {
+		Status     string
+		Components []comp
+	}](t, w)
+	require.Equal(t, "unhealthy", got.Status)
+	require.Equal(t, []comp{{"core", "unhealthy", coreDraining}, {"database", "healthy", ""}}, got.Components)
+	draining.Store(false)
+	require.Equal(t, http.StatusOK, get().Code)
 }
 
 func TestHealthStopsWithTheRequest(t *testing.T) {

@@ -37,12 +37,24 @@ func (a *API) getPing(w http.ResponseWriter, _ *http.Request) {
 // error names the addresses of the database or Redis: that text goes to the log only.
 const componentDown = "the component did not answer its health check; see the server log"
 
-// getHealth checks every component concurrently and answers 200 in Harbor's shape; the overall status is
+// coreDraining is the error "core" shows while the node drains before shutting down.
+const coreDraining = "draining: the node is shutting down"
+
+// getHealth checks every component concurrently and answers in Harbor's shape; the overall status is
 // "unhealthy" when any component is, and an unhealthy component carries componentDown (its error is
-// logged).
+// logged). The status code is 200, as Harbor's, whatever the components say (every node shares the
+// database and Redis: taking nodes out of a load balancer for their outage helps nobody), except while
+// the node drains before shutting down: then "core" is unhealthy and the answer is 503, which a load
+// balancer's health check reads as "send no new requests here".
 func (a *API) getHealth(w http.ResponseWriter, r *http.Request) {
 	out := overallHealth{Status: statusHealthy, Components: make([]componentHealth, 1+len(a.health))}
 	out.Components[0] = componentHealth{Name: "core", Status: statusHealthy}
+	code := http.StatusOK
+	if a.draining != nil && a.draining() {
+		out.Components[0] = componentHealth{Name: "core", Status: statusUnhealthy, Error: coreDraining}
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Connection", "close") // keep-alive connections move to other nodes too
+	}
 	var wg sync.WaitGroup
 	for i, c := range a.health {
 		wg.Go(func() {
@@ -62,5 +74,5 @@ func (a *API) getHealth(w http.ResponseWriter, r *http.Request) {
 			out.Status = statusUnhealthy
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, code, out)
 }
