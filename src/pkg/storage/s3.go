@@ -116,14 +116,10 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 }
 
 func newS3Client(ctx context.Context, opts S3Options) (*s3.Client, error) {
-	hc := opts.HTTPClient
-	var loadOpts []func(*awsconfig.LoadOptions) error
-	if hc == nil {
-		loadOpts = append(loadOpts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+	loadOpts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConnsPerHost = 64
-		})))
-	} else {
-		loadOpts = append(loadOpts, awsconfig.WithHTTPClient(hc))
+		})),
 	}
 	if opts.Region != "" {
 		loadOpts = append(loadOpts, awsconfig.WithRegion(opts.Region))
@@ -149,6 +145,9 @@ func newS3Client(ctx context.Context, opts S3Options) (*s3.Client, error) {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
 		o.UsePathStyle = opts.PathStyle
+		if opts.HTTPClient != nil {
+			o.HTTPClient = opts.HTTPClient // after loading: AWS_CA_BUNDLE applies only to the SDK's client
+		}
 	}), nil
 }
 
