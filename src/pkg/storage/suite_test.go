@@ -418,4 +418,3 @@ func TestSuiteUploadFailuresAndAborts(t *testing.T) {
 		require.Empty(t, b.leftovers(t))
 	})
 }
-

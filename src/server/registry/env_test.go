@@ -49,6 +49,8 @@ type envOpts struct {
 	local   local.Options
 	// wrap, when set, wraps the content service given to the handler.
 	wrap func(content.Service) content.Service
+	// blobs, when set, replaces the storage.FS in the temp dir.
+	blobs storage.Store
 }
 
 func newEnv(t *testing.T, opts ...envOpts) *env {
@@ -59,8 +61,12 @@ func newEnv(t *testing.T, opts ...envOpts) *env {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	fs, err := storage.NewFS(filepath.Join(dir, "storage"))
-	require.NoError(t, err)
+	var fs storage.Store = o.blobs
+	if fs == nil {
+		var err error
+		fs, err = storage.NewFS(filepath.Join(dir, "storage"))
+		require.NoError(t, err)
+	}
 	ms, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ms.Close() })
