@@ -102,11 +102,11 @@ e2e: build
 	BERTH_BIN=$(BERTH_BIN) BERTH_TOOLS_BIN=$(TOOLS_BIN) BERTH_REQUIRE_REDIS=1 \
 		$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) $(TEST_FLAGS) ./tests/e2e/...
 
-# The OCI conformance suite once per metadata backend (CONFORMANCE_BACKENDS); each run goes even when
+# The OCI conformance suite once per metadata backend and storage (CONFORMANCE_BACKENDS; "+s3" = blobs in a versitygw); each run goes even when
 # an earlier one failed. Results: tests/results/conformance-<backend>/.
-CONFORMANCE_BACKENDS ?= sqlite postgres
+CONFORMANCE_BACKENDS ?= sqlite postgres postgres+s3
 conformance: build
-	scripts/install-tools.sh conformance
+	scripts/install-tools.sh conformance versitygw
 	@rc=0; for b in $(CONFORMANCE_BACKENDS); do \
 		BACKEND=$$b BERTH_BIN=$(BERTH_BIN) TOOLS_BIN=$(TOOLS_BIN) tests/conformance/run.sh || rc=1; \
 	done; exit $$rc
