@@ -34,7 +34,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 "$GO" build -o "$work/berthbench" ./tests/bench/cmd/berthbench
 
-args=(-berth "$ROOT/bin/berth" -tmp "$work")
+scripts/install-tools.sh versitygw
+args=(-berth "$ROOT/bin/berth" -tmp "$work" -versitygw "${TOOLS_BIN:-$ROOT/.tools/bin}/versitygw")
 if [ -n "$BENCH_DOC" ]; then
   args+=(-doc "$ROOT/$BENCH_DOC")
 fi

@@ -25,6 +25,7 @@ type Report struct {
 	Errors    []string
 
 	Console *ConsoleResult // issue 14 (console.go)
+	Storage *StorageResult // issue 13 (storage.go)
 }
 
 // Machine describes where the run happened.
