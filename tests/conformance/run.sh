@@ -109,8 +109,9 @@ start_s3() {
     local i
     for i in $(seq 1 60); do
       if ! kill -0 "$s3_pid" 2>/dev/null; then break; fi
+      # the sha256 of the empty body: S3 servers want it, curl does not send it by itself
       if curl -sf -o /dev/null --max-time 2 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" \
-        -X PUT "http://127.0.0.1:$port/conformance"; then
+        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" -X PUT "http://127.0.0.1:$port/conformance"; then
         echo "conformance: versitygw on 127.0.0.1:$port, bucket conformance"
         backend_args+=(--storage-url s3://conformance/berth --storage-s3-endpoint "http://127.0.0.1:$port"
           --storage-s3-path-style --storage-s3-region us-east-1
