@@ -61,7 +61,7 @@ FORCE:
 run: build
 	$(BERTH_BIN) serve $(RUN_ARGS)
 
-## tools: pinned oras, crane, cosign, notation, conformance, distribution registry, golangci-lint.
+## tools: pinned oras, crane, cosign, notation, conformance, distribution registry, golangci-lint, versitygw (S3 tests).
 tools:
 	scripts/install-tools.sh
 
@@ -88,11 +88,11 @@ test: services tools
 	scripts/run-stages.sh $(TEST_STAGES)
 
 test-unit:
-	$(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) ./src/... ./tests/bench/...
+	BERTH_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) ./src/... ./tests/bench/...
 
 test-race:
 	@if [ -z "$(strip $(RACE_PKGS))" ]; then echo "test-race: no package matches RACE_PATTERN"; exit 0; fi
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
+	BERTH_TOOLS_BIN=$(TOOLS_BIN) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
