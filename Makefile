@@ -61,7 +61,7 @@ FORCE:
 run: build
 	$(BERTH_BIN) serve $(RUN_ARGS)
 
-## tools: pinned oras, crane, cosign, notation, conformance, distribution registry, golangci-lint.
+## tools: pinned oras, crane, cosign, notation, conformance, distribution registry, golangci-lint, versitygw (S3 tests).
 tools:
 	scripts/install-tools.sh
 
@@ -88,11 +88,11 @@ test: services tools
 	scripts/run-stages.sh $(TEST_STAGES)
 
 test-unit:
-	$(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) ./src/... ./tests/bench/...
+	BERTH_TOOLS_BIN=$(TOOLS_BIN) $(GO) test -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) ./src/... ./tests/bench/...
 
 test-race:
 	@if [ -z "$(strip $(RACE_PKGS))" ]; then echo "test-race: no package matches RACE_PATTERN"; exit 0; fi
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
+	BERTH_TOOLS_BIN=$(TOOLS_BIN) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(TEST_FLAGS) $(RACE_PKGS)
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
@@ -102,11 +102,11 @@ e2e: build
 	BERTH_BIN=$(BERTH_BIN) BERTH_TOOLS_BIN=$(TOOLS_BIN) BERTH_REQUIRE_REDIS=1 \
 		$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) $(TEST_FLAGS) ./tests/e2e/...
 
-# The OCI conformance suite once per metadata backend (CONFORMANCE_BACKENDS); each run goes even when
+# The OCI conformance suite once per metadata backend and storage (CONFORMANCE_BACKENDS; "+s3" = blobs in a versitygw); each run goes even when
 # an earlier one failed. Results: tests/results/conformance-<backend>/.
-CONFORMANCE_BACKENDS ?= sqlite postgres
+CONFORMANCE_BACKENDS ?= sqlite postgres postgres+s3
 conformance: build
-	scripts/install-tools.sh conformance
+	scripts/install-tools.sh conformance versitygw
 	@rc=0; for b in $(CONFORMANCE_BACKENDS); do \
 		BACKEND=$$b BERTH_BIN=$(BERTH_BIN) TOOLS_BIN=$(TOOLS_BIN) tests/conformance/run.sh || rc=1; \
 	done; exit $$rc

@@ -13,7 +13,8 @@
 #
 #   scripts/bench.sh                    full run, updates docs/performance.md
 #   scripts/bench.sh -quick             smoke run (figures printed, document untouched)
-#   scripts/bench.sh -scenarios proxy   one scenario (core, proxy, referrers, mirror); any berthbench flag works
+#   scripts/bench.sh -scenarios proxy   one scenario (core, proxy, referrers, mirror, console, hardening, storage); any berthbench flag works
+# The storage scenario (issue 13) runs Berth on S3 against a versitygw (installed here with install-tools.sh).
 #
 # Settings: BENCH_PIN (default 1: for the request-rate figures, clients on CPU 0 and servers on the other
 # CPUs), BENCH_DOC (default docs/performance.md; empty = do not write), BENCH_TIMEOUT (default 25m,
@@ -34,7 +35,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 "$GO" build -o "$work/berthbench" ./tests/bench/cmd/berthbench
 
-args=(-berth "$ROOT/bin/berth" -tmp "$work")
+scripts/install-tools.sh versitygw
+args=(-berth "$ROOT/bin/berth" -tmp "$work" -versitygw "${TOOLS_BIN:-$ROOT/.tools/bin}/versitygw")
 if [ -n "$BENCH_DOC" ]; then
   args+=(-doc "$ROOT/$BENCH_DOC")
 fi

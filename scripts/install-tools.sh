@@ -24,9 +24,10 @@ TOOLS=(
   "conformance|github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111|github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111"
   "registry|github.com/distribution/distribution/v3@v3.1.2|github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
   "golangci-lint|github.com/golangci/golangci-lint/v2@v2.15.0|github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0"
+  "versitygw|github.com/versity/versitygw@v1.8.0|github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 )
 NOTATION_MOD=github.com/notaryproject/notation@v1.3.2
-KNOWN="oras crane cosign conformance registry golangci-lint notation"
+KNOWN="oras crane cosign conformance registry golangci-lint versitygw notation"
 
 want=("$@")
 for w in "${want[@]}"; do

@@ -54,6 +54,7 @@ func (r *Report) Markdown() string {
 	r.referrersDetail(p)
 	r.mirrorDetail(p)
 	r.consoleDetail(p)
+	r.storageDetail(p)
 	return w.String()
 }
 
@@ -221,4 +222,32 @@ func cacheCounts(m map[string]int) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+func (r *Report) storageDetail(p printer) {
+	x := r.Storage
+	if x == nil || len(x.Warm.Berth) == 0 {
+		return
+	}
+	p("### Storage on S3 (issue 13)\n\n")
+	p("The S3 server is versitygw v1.8.0 with its posix backend (a separate process, data in the temporary directory). A fresh Berth with\n")
+	p("`storage_url: s3://bench/warm` holds a %s blob; the baseline GETs the same object from versitygw directly with a presigned URL\n", MiB(float64(x.BlobSize)))
+	p("(signature checked per request, as for Berth's own GETs). Berth sends a HEAD and a GET to S3 per blob GET and streams the body.\n\n")
+	p("**Blob GET through Berth on S3 vs direct from S3, %d connections**\n\n", x.Warm.Conns)
+	roundsTable(p, x.Warm, FigThroughput, mibps)
+	if len(x.Redirect.Berth) > 0 {
+		p("**The same with `storage_redirect: true`** (Berth answers 307 to a presigned URL; the client follows it, keeping a connection to each):\n\n")
+		roundsTable(p, x.Redirect, FigThroughput, mibps)
+	}
+	if n := min(len(x.ColdFS), len(x.ColdS3)); n > 0 {
+		p("**Cold pull-through onto S3 vs onto the filesystem** (%s blob from the generator upstream, fresh Berth per pull; Berth uploads\n", MiB(float64(r.Cfg.ProxyBlobSize)))
+		p("the verified blob to S3 after the client has it, so this shows the cost on the client's path only):\n\n")
+		p("| Round | Filesystem | S3 | Ratio (S3 / filesystem) | Berth RSS peak (FS / S3) |\n|---|---|---|---|---|\n")
+		for i := range n {
+			f, s := x.ColdFS[i], x.ColdS3[i]
+			p("| %d | %s/s (%s) | %s/s (%s) | %.2f | %s / %s |\n", i+1, MiB(f.Throughput()), f.Elapsed.Round(time.Millisecond),
+				MiB(s.Throughput()), s.Elapsed.Round(time.Millisecond), s.Throughput()/f.Throughput(), MiB(float64(f.Mem.Peak)), MiB(float64(s.Mem.Peak)))
+		}
+		p("\n")
+	}
 }

@@ -174,10 +174,10 @@ func (r *Runner) directPull(ctx context.Context, upReg *Registry, u string, size
 	return p, err
 }
 
-// throughPull starts a fresh Berth with a proxy-cache project over the upstream and pulls d through it,
-// checking the sha256 of what it received against d.
-func (r *Runner) throughPull(ctx context.Context, upReg *Registry, upURL, repo string, d digest.Digest, size int64) (p Pull, err error) {
-	b, err := r.startBerth(ctx)
+// throughPull starts a fresh Berth (with extra serve arguments) with a proxy-cache project over the
+// upstream and pulls d through it, checking the sha256 of what it received against d.
+func (r *Runner) throughPull(ctx context.Context, upReg *Registry, upURL, repo string, d digest.Digest, size int64, extra ...string) (p Pull, err error) {
+	b, err := r.startBerth(ctx, extra...)
 	if err != nil {
 		return p, err
 	}

@@ -26,6 +26,7 @@ type Report struct {
 
 	Console *ConsoleResult // issue 14 (console.go)
 	Token   *TokenResult   // issue 12 (token.go)
+	Storage *StorageResult // issue 13 (storage.go)
 }
 
 // Machine describes where the run happened.

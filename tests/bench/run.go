@@ -40,7 +40,9 @@ type Config struct {
 	ColdSubjects int    // cold referrers samples per target
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
-	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, token ("" = all)
+	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, token, storage ("" = all)
+	// VersityGW is the S3 server of the storage scenario (issue 13); empty = that scenario fails.
+	VersityGW string
 	// ServerCPUs and ClientCPUs, when set, split the CPUs for the request-rate figures (core, referrers):
 	// their servers run on ServerCPUs ("1", "1-3"; through taskset) and this process, the clients, on
 	// ClientCPUs (default "0"), so that each side has its own cores instead of 64 goroutines of client and
@@ -223,6 +225,13 @@ func (r *Runner) Run(ctx context.Context) *Report {
 		res, err := r.RunToken(ctx)
 		rep.Token = &res
 		rep.fail("token", err)
+	}
+	if want("storage") && ctx.Err() == nil {
+		r.progress("scenario storage (issue 13)")
+		rep.fail("pin", r.pin(true))
+		res, err := r.RunStorage(ctx)
+		rep.Storage = &res
+		rep.fail("storage", err)
 	}
 	if ctx.Err() != nil {
 		rep.fail("run", ctx.Err())

@@ -41,7 +41,31 @@ func (r *Report) summary() []summaryRow {
 	rows := r.coreRows()
 	rows = append(rows, r.proxyRows()...)
 	rows = append(rows, r.referrersRows()...)
-	return append(rows, r.tokenRows()...)
+	rows = append(rows, r.tokenRows()...)
+	return append(rows, r.storageRows()...)
+}
+
+// storageRows: warm blob GETs on S3 vs direct from S3 (target >= 0.8), with redirects (recorded).
+func (r *Report) storageRows() []summaryRow {
+	x := r.Storage
+	if x == nil {
+		return nil
+	}
+	var rows []summaryRow
+	for _, c := range []Comparison{x.Warm, x.Redirect} {
+		if len(c.Berth) == 0 {
+			continue
+		}
+		b, s := c.Median(FigThroughput)
+		rat := c.Ratio(FigThroughput)
+		target, met := "-", "-"
+		if c.Target != "" {
+			target, met = c.Target, yesNo(rat.Med >= 0.8)
+		}
+		rows = append(rows, row(fmt.Sprintf("%s %s, %d connections", cap1(c.Name), MiB(float64(x.BlobSize)), c.Conns),
+			MiB(b)+"/s", MiB(s)+"/s (direct from S3)", rat.String(), target, met))
+	}
+	return rows
 }
 
 // reqRows are a request-rate comparison's rows: req/s, then p50 and p99 (when asked) and the server's

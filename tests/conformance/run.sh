@@ -14,7 +14,10 @@
 # Settings (environment):
 #   BACKEND           sqlite (default: the embedded database, in-process cache) or postgres (a fresh
 #                     database on BERTH_TEST_POSTGRES_URL's server, dropped on exit, and Redis at
-#                     BERTH_TEST_REDIS_URL); needs psql for postgres
+#                     BERTH_TEST_REDIS_URL); needs psql for postgres. A "+s3" suffix (sqlite+s3,
+#                     postgres+s3) keeps blobs in S3 instead of the data dir: a versitygw (TOOLS_BIN) with
+#                     its posix backend in the temp dir, on a free loopback port, one bucket made with
+#                     curl --aws-sigv4
 #   BERTH_BIN         server binary (default bin/berth)
 #   TOOLS_BIN         folder with the conformance binary (default .tools/bin)
 #   RESULTS_DIR       default tests/results/conformance-$BACKEND
@@ -36,17 +39,26 @@ die() { echo "conformance: ERROR: $*" >&2; exit 1; }
 [ -x "$BERTH_BIN" ] || die "server binary $BERTH_BIN missing (make build)"
 [ -x "$CONFORMANCE" ] || die "$CONFORMANCE missing (scripts/install-tools.sh conformance)"
 command -v curl >/dev/null || die "curl is needed"
-case $BACKEND in
+DB=${BACKEND%+s3}
+STORAGE=file
+[ "$DB" = "$BACKEND" ] || STORAGE=s3
+case $DB in
   sqlite) ;;
   postgres) command -v psql >/dev/null || die "psql is needed for BACKEND=postgres (make services)" ;;
-  *) die "BACKEND must be sqlite or postgres, not $BACKEND" ;;
+  *) die "BACKEND must be sqlite, postgres, sqlite+s3 or postgres+s3, not $BACKEND" ;;
 esac
+[ "$STORAGE" = file ] || [ -x "$TOOLS_BIN/versitygw" ] || die "$TOOLS_BIN/versitygw missing (scripts/install-tools.sh versitygw)"
 
 work=$(mktemp -d)
 pid=""
 pg_db=""
+s3_pid=""
 cleanup() {
   local rc=$?
+  if [ -n "$s3_pid" ]; then
+    kill -TERM "$s3_pid" 2>/dev/null || true
+    wait "$s3_pid" 2>/dev/null || true
+  fi
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
@@ -76,13 +88,46 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 password="Berth-conf-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 backend_args=()
-if [ "$BACKEND" = postgres ]; then
+if [ "$DB" = postgres ]; then
   pg_db="berth_conf_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
   psql -X -q "$PG_URL" -c "create database $pg_db" >/dev/null || die "create database $pg_db on $PG_URL"
   # the same server and options, another database
   db_url=$(printf '%s' "$PG_URL" | sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$pg_db#")
   backend_args=(--database-url "$db_url" --redis-url "$REDIS_URL")
 fi
+# start_s3: a versitygw on a free port with one bucket; adds the storage settings to backend_args.
+start_s3() {
+  local attempt port key secret
+  key="berth$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')" secret="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  mkdir -p "$work/s3"
+  for attempt in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    port_free "$port" || continue
+    "$TOOLS_BIN/versitygw" --access "$key" --secret "$secret" --port "127.0.0.1:$port" --quiet \
+      posix "$work/s3" >>"$work/versitygw.log" 2>&1 &
+    s3_pid=$!
+    local i
+    for i in $(seq 1 60); do
+      if ! kill -0 "$s3_pid" 2>/dev/null; then break; fi
+      # the sha256 of the empty body: S3 servers want it, curl does not send it by itself
+      if curl -sf -o /dev/null --max-time 2 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$key:$secret" \
+        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" -X PUT "http://127.0.0.1:$port/conformance"; then
+        echo "conformance: versitygw on 127.0.0.1:$port, bucket conformance"
+        backend_args+=(--storage-url s3://conformance/berth --storage-s3-endpoint "http://127.0.0.1:$port"
+          --storage-s3-path-style --storage-s3-region us-east-1
+          --storage-s3-access-key "$key" --storage-s3-secret-key "$secret")
+        return 0
+      fi
+      sleep 0.5
+    done
+    kill "$s3_pid" 2>/dev/null || true
+    wait "$s3_pid" 2>/dev/null || true
+    s3_pid=""
+  done
+  tail -n 20 "$work/versitygw.log" >&2
+  die "could not start versitygw"
+}
+[ "$STORAGE" = file ] || start_s3
 start_server() {
   local attempt port
   for attempt in 1 2 3 4 5; do

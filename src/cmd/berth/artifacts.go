@@ -23,7 +23,7 @@ import (
 type apiArtifacts struct {
 	meta.RepositoryStore
 	meta.ArtifactStore
-	blobs *storage.FS
+	blobs storage.BlobReader
 }
 
 var _ api.ArtifactSource = apiArtifacts{}

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,7 +39,6 @@ import (
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/robot"
 	"github.com/berth-registry/berth/src/pkg/secret"
-	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/pkg/tlsconfig"
 	"github.com/berth-registry/berth/src/pkg/token"
 	"github.com/berth-registry/berth/src/server"
@@ -106,7 +104,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// Every request resolves its project: keep them in process briefly. Changes made through this
 	// node's API apply at once; other nodes' changes show within the TTL.
 	projects := projectcache.New(store, 2*time.Second)
-	blobs, err := storage.NewFS(filepath.Join(cfg.DataDir, "storage"))
+	blobs, err := openStorage(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}

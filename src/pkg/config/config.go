@@ -81,6 +81,17 @@ type Config struct {
 	RobotNamePrefix     string
 	AuditLogRetention   time.Duration // 0 = audit entries are kept forever
 	AuditLogPulls       bool
+
+	// Blob and manifest storage (package storage): file://<dir> or s3://<bucket>[/<prefix>].
+	StorageURL            string // "" = file://<DataDir>/storage
+	StorageS3Endpoint     string // "" = AWS, chosen by the region
+	StorageS3Region       string // "" = the AWS chain's (AWS_REGION, shared config), else us-east-1
+	StorageS3PathStyle    bool
+	StorageS3AccessKey    string // "" (with the secret key) = the AWS credential chain
+	StorageS3SecretKey    string
+	StorageS3PartSize     ByteSize
+	StorageRedirect       bool
+	StorageRedirectExpiry time.Duration
 }
 
 // Defaults returns the embedded defaults.
@@ -119,10 +130,12 @@ func Defaults() Config {
 		IdleTimeout:       2 * time.Minute,
 		StallTimeout:      time.Minute,
 
-		TokenService:      "berth",
-		TokenExpiry:       30 * time.Minute,
-		RobotNamePrefix:   "robot$",
-		AuditLogRetention: 90 * 24 * time.Hour,
+		TokenService:          "berth",
+		TokenExpiry:           30 * time.Minute,
+		RobotNamePrefix:       "robot$",
+		AuditLogRetention:     90 * 24 * time.Hour,
+		StorageS3PartSize:     16 << 20,
+		StorageRedirectExpiry: 5 * time.Minute,
 	}
 }
 
@@ -188,6 +201,15 @@ func (c *Config) settings() []setting {
 		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},
 		{"audit-log-retention", "audit log entries older than this are purged (hourly); 0 = kept forever", &c.AuditLogRetention},
 		{"audit-log-pulls", "record manifest pulls in the audit log too (they are the bulk of the traffic)", &c.AuditLogPulls},
+		{"storage-url", "where blobs and manifests are kept: file://<dir> or s3://<bucket>[/<prefix>] (several nodes share one bucket); empty = file://<data-dir>/storage", &c.StorageURL},
+		{"storage-s3-endpoint", "S3 API base URL, e.g. https://minio.example:9000; empty = AWS, chosen by the region", &c.StorageS3Endpoint},
+		{"storage-s3-region", "S3 region; empty = the AWS chain's (AWS_REGION, ~/.aws/config), else us-east-1", &c.StorageS3Region},
+		{"storage-s3-path-style", "address the bucket as <endpoint>/<bucket> instead of <bucket>.<endpoint> (most S3-compatible servers)", &c.StorageS3PathStyle},
+		{"storage-s3-access-key", "S3 access key; empty = the AWS credential chain (AWS_ACCESS_KEY_ID, ~/.aws/credentials, web identity, instance role)", &c.StorageS3AccessKey},
+		{"storage-s3-secret-key", "S3 secret key, with storage-s3-access-key", &c.StorageS3SecretKey},
+		{"storage-s3-part-size", "size of S3 multipart parts (at least 5MiB): the memory one upload append holds", &c.StorageS3PartSize},
+		{"storage-redirect", "answer blob GETs with a 307 to a presigned URL of the object store (S3 only; clients must reach it)", &c.StorageRedirect},
+		{"storage-redirect-expiry", "how long a presigned blob URL is valid", &c.StorageRedirectExpiry},
 	}
 }
 
@@ -302,6 +324,12 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.AuditLogRetention >= 0, "%s: must be >= 0", "audit-log-retention")
 	check(c.ShutdownDrainDelay >= 0, "%s: must be >= 0", "shutdown-drain-delay")
 	check(c.RedisOpTimeout > 0, "%s: must be > 0", "redis-op-timeout")
+	loc, err := c.Storage()
+	check(err == nil, "%s: must be file://<dir> or s3://<bucket>[/<prefix>]", "storage-url")
+	check(err != nil || loc.Bucket != "" || !c.StorageRedirect, "conflict: %s needs an s3:// %s", "storage-redirect", "storage-url")
+	check((c.StorageS3AccessKey == "") == (c.StorageS3SecretKey == ""), "conflict: %s and %s must be set together", "storage-s3-access-key", "storage-s3-secret-key")
+	check(c.StorageS3PartSize >= 5<<20, "%s: must be at least 5MiB (S3's smallest part)", "storage-s3-part-size")
+	check(c.StorageRedirectExpiry > 0 && c.StorageRedirectExpiry <= 7*24*time.Hour, "%s: must be > 0 and at most 168h (S3's limit)", "storage-redirect-expiry")
 	return errors.Join(errs...)
 }
 
@@ -336,6 +364,34 @@ func validExternalURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
 		strings.Trim(u.Path, "/") == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+}
+
+// StorageLocation is a parsed storage-url: a directory, or an S3 bucket and key prefix.
+type StorageLocation struct {
+	Dir    string // file://
+	Bucket string // s3://
+	Prefix string
+}
+
+// Storage parses storage-url; empty means <data-dir>/storage.
+func (c *Config) Storage() (StorageLocation, error) {
+	if c.StorageURL == "" {
+		return StorageLocation{Dir: filepath.Join(c.DataDir, "storage")}, nil
+	}
+	u, err := url.Parse(c.StorageURL)
+	if err != nil {
+		return StorageLocation{}, err
+	}
+	switch {
+	case u.Scheme == "file" && (u.Host == "" || u.Host == "localhost") && u.Path != "" && u.RawQuery == "":
+		return StorageLocation{Dir: u.Path}, nil
+	case u.Scheme == "file" && u.Host != "" && u.Opaque == "" && u.RawQuery == "":
+		// file://relative/dir: the host is the first path element.
+		return StorageLocation{Dir: filepath.Join(u.Host, u.Path)}, nil
+	case u.Scheme == "s3" && u.Host != "" && u.User == nil && u.RawQuery == "" && u.Fragment == "":
+		return StorageLocation{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}, nil
+	}
+	return StorageLocation{}, fmt.Errorf("unsupported storage URL %q", c.StorageURL)
 }
 
 // SecretKeyFileOrDefault returns the secret key path, defaulting to a file in the data dir.

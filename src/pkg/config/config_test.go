@@ -106,3 +106,43 @@ func TestTemplateListsEverySetting(t *testing.T) {
 		require.True(t, strings.Contains(string(b), yamlKey(n)+":"), "make/berth.yml lacks %s", yamlKey(n))
 	}
 }
+
+func TestStorageSettings(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want StorageLocation
+	}{
+		{"", StorageLocation{Dir: filepath.Join("./data", "storage")}},
+		{"file:///srv/berth/blobs", StorageLocation{Dir: "/srv/berth/blobs"}},
+		{"file://blobs/here", StorageLocation{Dir: "blobs/here"}},
+		{"s3://bucket", StorageLocation{Bucket: "bucket"}},
+		{"s3://bucket/a/b/", StorageLocation{Bucket: "bucket", Prefix: "a/b"}},
+	} {
+		c, err := Load([]string{"--storage-url", tc.url}, env(nil))
+		require.NoError(t, err, tc.url)
+		got, err := c.Storage()
+		require.NoError(t, err)
+		require.Equal(t, tc.want, got, tc.url)
+	}
+	c, err := Load([]string{"--storage-url", "s3://b", "--storage-redirect", "--storage-s3-part-size", "32MiB"},
+		env(map[string]string{"BERTH_STORAGE_S3_ACCESS_KEY": "a", "BERTH_STORAGE_S3_SECRET_KEY": "s"}))
+	require.NoError(t, err)
+	require.True(t, c.StorageRedirect)
+	require.Equal(t, ByteSize(32<<20), c.StorageS3PartSize)
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--storage-url", "gs://bucket"}, "storage-url"},
+		{[]string{"--storage-url", "s3://"}, "storage-url"},
+		{[]string{"--storage-url", "s3://key:secret@bucket"}, "storage-url"},
+		{[]string{"--storage-redirect"}, "storage-redirect"},
+		{[]string{"--storage-url", "s3://b", "--storage-s3-access-key", "a"}, "must be set together"},
+		{[]string{"--storage-url", "s3://b", "--storage-s3-part-size", "1MiB"}, "storage-s3-part-size"},
+		{[]string{"--storage-url", "s3://b", "--storage-redirect", "--storage-redirect-expiry", "0s"}, "storage-redirect-expiry"},
+	} {
+		_, err := Load(tc.args, env(nil))
+		require.Error(t, err, tc.args)
+		require.Contains(t, err.Error(), tc.msg)
+	}
+}

@@ -23,19 +23,31 @@ func (s *FS) NewWriter(ctx context.Context) (Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(s.tmp, "write-*")
+	return newSpoolWriter(s.tmp, func(_ context.Context, f *os.File, d digest.Digest, size int64) (int64, error) {
+		return s.install(f, d, size)
+	})
+}
+
+// installFunc makes the verified temporary file f (size bytes) the content of d and returns the stored
+// size. It closes f and removes its name whatever happens.
+type installFunc func(ctx context.Context, f *os.File, d digest.Digest, size int64) (int64, error)
+
+// newSpoolWriter starts a write to a new temporary file in dir, which install stores at Commit.
+func newSpoolWriter(dir string, install installFunc) (*fsWriter, error) {
+	f, err := os.CreateTemp(dir, "write-*")
 	if err != nil {
 		return nil, fmt.Errorf("storage: new writer: %w", err)
 	}
-	return &fsWriter{s: s, path: f.Name(), f: f, sha256: newHash(digest.SHA256)}, nil
+	return &fsWriter{install: install, path: f.Name(), f: f, sha256: newHash(digest.SHA256)}, nil
 }
 
-// fsWriter is a Writer on a temporary file. Write, WriteFrom, Verify, Commit and Cancel are serialised
-// by mu; Size and Path may be called from any goroutine at any time.
+// fsWriter is a Writer on a temporary file on the local filesystem (for every backend: readers follow
+// it through Path). Write, WriteFrom, Verify, Commit and Cancel are serialised by mu; Size and Path may
+// be called from any goroutine at any time.
 type fsWriter struct {
-	s    *FS
-	path string // immutable
-	size atomic.Int64
+	install installFunc
+	path    string // immutable
+	size    atomic.Int64
 
 	mu       sync.Mutex
 	f        *os.File // nil once committed, cancelled or failed
@@ -159,7 +171,7 @@ func (w *fsWriter) Commit(ctx context.Context, d digest.Digest) error {
 	}
 	f := w.f
 	w.f = nil
-	if _, err := w.s.install(f, d, w.size.Load()); err != nil {
+	if _, err := w.install(ctx, f, d, w.size.Load()); err != nil {
 		return fmt.Errorf("storage: commit %s: %w", d, err)
 	}
 	return nil

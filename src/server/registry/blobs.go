@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,6 +41,9 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, req *request) 
 		return err
 	}
 	defer func() { _ = b.Close() }()
+	if redirected := h.redirectBlob(w, r, b, d); redirected {
+		return nil
+	}
 	size := b.Size()
 
 	var (
@@ -77,6 +81,33 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, req *request) 
 			"sent", n, "err", err)
 	}
 	return nil
+}
+
+// redirecter is content that clients may fetch from the object store itself (storage-redirect).
+type redirecter interface {
+	// RedirectURL returns a presigned URL of the content, or "" when redirects are off.
+	RedirectURL(ctx context.Context) (string, error)
+}
+
+// redirectBlob answers a GET with a 307 to the content's presigned URL when it offers one, as
+// distribution does; Range and If-Range travel with the client's request to the object store. A URL
+// that cannot be signed is logged and the blob served here instead.
+func (h *Handler) redirectBlob(w http.ResponseWriter, r *http.Request, b io.Reader, d digest.Digest) bool {
+	rd, ok := b.(redirecter)
+	if !ok {
+		return false
+	}
+	u, err := rd.RedirectURL(r.Context())
+	if err != nil {
+		h.log.WarnContext(r.Context(), "blob redirect failed; serving the blob", "digest", d.String(), "err", err)
+		return false
+	}
+	if u == "" {
+		return false
+	}
+	w.Header().Set(headerContentDigest, d.String())
+	http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+	return true
 }
 
 // ifRangeMatches reports whether a Range may be honoured under If-Range: content is immutable per digest,

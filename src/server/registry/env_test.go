@@ -51,6 +51,8 @@ type envOpts struct {
 	wrap func(content.Service) content.Service
 	// auth tunes the handler's Authenticator.
 	auth []auth.Option
+	// blobs, when set, replaces the storage.FS in the temp dir.
+	blobs storage.Store
 }
 
 func newEnv(t *testing.T, opts ...envOpts) *env {
@@ -61,8 +63,12 @@ func newEnv(t *testing.T, opts ...envOpts) *env {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	fs, err := storage.NewFS(filepath.Join(dir, "storage"))
-	require.NoError(t, err)
+	var fs storage.Store = o.blobs
+	if fs == nil {
+		var err error
+		fs, err = storage.NewFS(filepath.Join(dir, "storage"))
+		require.NoError(t, err)
+	}
 	ms, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ms.Close() })

@@ -1,0 +1,132 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/opencontainers/go-digest"
+	"github.com/stretchr/testify/require"
+)
+
+// failingTransport fails the requests for which fail is true, as a cut connection would.
+type failingTransport struct {
+	fail func(*http.Request) bool
+}
+
+func (f failingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.fail(r) {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, errors.New("test: connection cut")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A commit whose multipart upload fails half-way aborts it: no object, no multipart upload left.
+func TestS3CommitCutMidMultipartLeavesNothing(t *testing.T) {
+	e := newS3Env(t)
+	var parts atomic.Int32
+	cut := failingTransport{fail: func(r *http.Request) bool {
+		return r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "2" && parts.Add(1) > 0
+	}}
+	s := e.open(t, func(o *S3Options) { o.HTTPClient = &http.Client{Transport: cut} })
+	data := content(3*testPartSize + 1)
+	d := digest.FromBytes(data)
+	_, err := s.Put(context.Background(), d, bytes.NewReader(data))
+	require.Error(t, err)
+	require.Positive(t, parts.Load())
+	require.Empty(t, e.keys(t))
+	require.Empty(t, e.multipartUploads(t))
+	require.Empty(t, files(t, s.tmp))
+}
+
+// A node that died during a commit leaves a multipart upload at the blob's key; it is not visible, and
+// PurgeUploads aborts it once it is older than the cutoff.
+func TestS3PurgeAbortsCrashedCommits(t *testing.T) {
+	e := newS3Env(t)
+	s := e.open(t, nil)
+	ctx := context.Background()
+	d := digest.FromBytes([]byte("crashed"))
+	mpu, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(s.bucket), Key: aws.String(s.blobKey(d))})
+	require.NoError(t, err)
+	_, err = s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(s.bucket), Key: aws.String(s.blobKey(d)), UploadId: mpu.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(content(testPartSize)), ContentLength: aws.Int64(testPartSize)})
+	require.NoError(t, err)
+	_, err = s.Stat(ctx, d)
+	require.ErrorIs(t, err, ErrNotFound)
+	n, err := s.PurgeUploads(ctx, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Len(t, e.multipartUploads(t), 1, "a recent one may still be running")
+	_, err = s.PurgeUploads(ctx, time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	require.Empty(t, e.multipartUploads(t))
+	require.Empty(t, e.keys(t))
+}
+
+// Objects above the single-copy limit are copied in parts at commit.
+func TestS3UploadCommitMultipartCopy(t *testing.T) {
+	e := newS3Env(t)
+	s := e.open(t, nil)
+	s.copySize = testPartSize + 1
+	data := content(2*testPartSize + 3)
+	d := digest.FromBytes(data)
+	id := chunked(t, []Store{s}, data)
+	_, err := s.CommitUpload(context.Background(), id, d)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, readAll(t, s, d)))
+	require.Empty(t, e.multipartUploads(t))
+}
+
+func TestS3RedirectURL(t *testing.T) {
+	e := newS3Env(t)
+	ctx := context.Background()
+	data := content(5000)
+	d := digest.FromBytes(data)
+	off := e.open(t, nil)
+	_, err := off.Put(ctx, d, bytes.NewReader(data))
+	require.NoError(t, err)
+	b, err := off.Open(ctx, d)
+	require.NoError(t, err)
+	u, err := b.(Redirecter).RedirectURL(ctx)
+	require.NoError(t, err)
+	require.Empty(t, u, "redirects are off")
+	require.NoError(t, b.Close())
+
+	on := e.open(t, func(o *S3Options) { o.Redirect, o.RedirectExpiry = true, time.Minute })
+	b, err = on.Open(ctx, d)
+	require.NoError(t, err)
+	defer func() { _ = b.Close() }()
+	u, err = b.(Redirecter).RedirectURL(ctx)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(u, e.srv.Endpoint+"/"), u)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	require.NoError(t, err)
+	req.Header.Set("Range", "bytes=100-199")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	got, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode, string(got))
+	require.Equal(t, data[100:200], got)
+}
+
+func TestNewS3Errors(t *testing.T) {
+	e := newS3Env(t)
+	_, err := NewS3(context.Background(), S3Options{Bucket: "absent-bucket", Endpoint: e.srv.Endpoint, PathStyle: true,
+		AccessKey: e.srv.AccessKey, SecretKey: e.srv.SecretKey, TempDir: t.TempDir()})
+	require.Error(t, err)
+	_, err = NewS3(context.Background(), S3Options{Bucket: e.bucket, PartSize: 1 << 20, TempDir: t.TempDir()})
+	require.ErrorContains(t, err, "part size")
+}
