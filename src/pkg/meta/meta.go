@@ -218,6 +218,9 @@ type Store interface {
 	ArtifactStore
 	BlobLinkStore
 	RepositoryStore
+	PullStore
+	LifecycleStore
+	RetentionStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.
