@@ -165,6 +165,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// cross-node delay. Every artifact write goes through this wrapper (and then the one above).
 	manifests := artifactcache.New(artifacts, 2*time.Second)
 	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log,
+		Pulls: store, Now: h.clock(),
 		UploadKey: deriveKey(key, "berth upload session binding")})
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{
