@@ -23,6 +23,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
 // maxIndexBytes caps the index bodies read to find children (as content.MaxManifestSize).
@@ -36,10 +37,8 @@ const (
 	ReasonPushedReferrer = "referrer of a removed subject, pushed here"
 )
 
-// Manifests opens stored manifest bytes by digest (storage.BlobReader satisfies it).
-type Manifests interface {
-	Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
-}
+// Manifests opens stored manifest bytes by digest.
+type Manifests = storage.BlobReader
 
 // Repo is the state of one repository that removals are planned against.
 type Repo struct {
