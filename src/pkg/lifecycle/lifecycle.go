@@ -31,8 +31,8 @@ const maxIndexBytes = 4 << 20
 
 // Reasons an artifact is removed (Removal.Reason).
 const (
-	ReasonSelected       = "selected"                  // a target of Remove
-	ReasonChild          = "child of a removed index"  // cascade from an index
+	ReasonSelected       = "selected"                 // a target of Remove
+	ReasonChild          = "child of a removed index" // cascade from an index
 	ReasonReferrer       = "referrer of a removed subject, pulled through"
 	ReasonPushedReferrer = "referrer of a removed subject, pushed here"
 )

@@ -28,8 +28,8 @@ func testRecordPulls(t *testing.T, newDB dbFactory) {
 		{Repository: "library/app", Digest: a.Digest, Time: t1, Count: 3},
 		{Repository: "library/app", Digest: b.Digest, Time: t1.Add(time.Hour), Count: 1},
 		{Repository: "library/other", Digest: a.Digest, Time: t1, Count: 2},
-		{Repository: "library/app", Digest: dg("gone"), Time: t1, Count: 5},  // no artifact: time ignored, count kept
-		{Repository: "library/none", Digest: a.Digest, Time: t1, Count: 1}, // no repository: ignored
+		{Repository: "library/app", Digest: dg("gone"), Time: t1, Count: 5}, // no artifact: time ignored, count kept
+		{Repository: "library/none", Digest: a.Digest, Time: t1, Count: 1},  // no repository: ignored
 	}))
 	// An older batch (another node's, reordered) does not move a pull time back; counts add up.
 	require.NoError(t, s.RecordPulls(ctx, []meta.Pull{{Repository: "library/app", Digest: b.Digest, Time: t1, Count: 1}}))
