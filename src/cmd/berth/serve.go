@@ -25,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
+	"github.com/berth-registry/berth/src/pkg/lifecycle"
 	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
@@ -35,6 +36,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/retention"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/pkg/tlsconfig"
@@ -180,6 +182,11 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	defer prefetch.Close()
 	proxySvc.OnSubjectPulled(prefetch.SubjectPulled)
 
+	// Retention removes through the caching wrappers, so this node forgets removed artifacts at once.
+	retentions := retention.New(retention.Options{Store: store, Manifests: blobs, Flusher: localSvc, Now: h.clock(),
+		Remover: lifecycle.NewRemover(manifests, log.With("component", "retention")), Log: log.With("component", "retention")})
+	defer retentions.Close()
+
 	// Failed logins are counted per client address and per user name and locked out exponentially.
 	authn := auth.NewAuthenticator(password, auth.WithThrottle(auth.NewThrottle(auth.ThrottleOptions{}), log.With("component", "auth")))
 	// Registry-mirror routing (?ns=, the default project): a table of every project, rebuilt after
@@ -204,7 +211,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 			return c.Ping(ctx)
 		}),
 		Health: health, Log: log.With("component", "api"),
-		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
+		Artifacts:  apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
+		Retentions: &api.Retentions{Store: store, Runner: retentions},
 	})
 	if err != nil {
 		return err
@@ -255,6 +263,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	go purgeUploads(bg, blobs, time.Hour, 24*time.Hour, log.With("component", "janitor"))
+	go retentions.RunSchedule(bg, time.Minute)
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)

@@ -207,15 +207,20 @@ func allIn(ds []string, set map[string]bool) bool {
 	return true
 }
 
+// Deleter deletes one artifact's row (meta.ArtifactStore and its caching wrappers satisfy it).
+type Deleter interface {
+	DeleteArtifact(ctx context.Context, repo, digest string) error
+}
+
 // Remover removes planned artifacts.
 type Remover struct {
-	store meta.LifecycleStore
+	store Deleter
 	log   *slog.Logger
 }
 
 // NewRemover returns a Remover deleting through store (pass the caching wrappers, so this node's
 // caches forget what is removed).
-func NewRemover(store meta.LifecycleStore, log *slog.Logger) *Remover {
+func NewRemover(store Deleter, log *slog.Logger) *Remover {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -176,7 +176,7 @@ func (e *env) run(id int64, dryRun bool) (*meta.RetentionExecution, string) {
 // rule builds a rule: template with param n, every repository and tag, untagged included.
 func rule(template string, n int) *retention.Rule {
 	r := &retention.Rule{Template: template,
-		TagSelectors: []*retention.Selector{{Kind: "doublestar", Decoration: "matches", Pattern: "**", Extras: `{"untagged":true}`}},
+		TagSelectors:   []*retention.Selector{{Kind: "doublestar", Decoration: "matches", Pattern: "**", Extras: `{"untagged":true}`}},
 		ScopeSelectors: map[string][]*retention.Selector{"repository": {{Kind: "doublestar", Decoration: "repoMatches", Pattern: "**"}}}}
 	if template != retention.TemplateAlways {
 		r.Params = map[string]any{template: n}

@@ -121,10 +121,10 @@ func cascadeSet() []art {
 		{repo: "app", name: "idx1", tags: []string{"old"}, children: []string{"c1", "c3"}},
 		{repo: "app", name: "idx2", tags: []string{"new"}, children: []string{"c2", "c3"}},
 		{repo: "app", name: "solo", tags: []string{"s"}},
-		{repo: "app", name: "sig1", subject: "idx1"},                                    // pulled through
-		{repo: "app", name: "sbom1", subject: "idx1", origin: meta.OriginPushed},        // pushed here
+		{repo: "app", name: "sig1", subject: "idx1"},                                     // pulled through
+		{repo: "app", name: "sbom1", subject: "idx1", origin: meta.OriginPushed},         // pushed here
 		{repo: "app", name: "sig-of-sbom1", subject: "sbom1", origin: meta.OriginPushed}, // a referrer of a referrer
-		{repo: "app", name: "sig2", subject: "idx2", origin: meta.OriginPushed},         // pushed, subject kept
+		{repo: "app", name: "sig2", subject: "idx2", origin: meta.OriginPushed},          // pushed, subject kept
 	}
 }
 

@@ -57,8 +57,14 @@ func (s *Service) Tick(ctx context.Context) {
 	}
 }
 
-// RunSchedule ticks every interval until ctx ends.
+// RunSchedule ticks every interval until ctx ends or Close is called (which waits for it).
 func (s *Service) RunSchedule(ctx context.Context, every time.Duration) {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.base, cancel)
+	defer stop()
 	s.Tick(ctx)
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -50,6 +50,8 @@ type Options struct {
 // Service runs retention executions and the schedule.
 type Service struct {
 	o       Options
+	base    context.Context // of the executions started in the background; cancelled by Close
+	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	lastRun time.Time // the scheduler's previous tick
@@ -66,7 +68,15 @@ func New(o Options) *Service {
 	if o.Remover == nil {
 		o.Remover = lifecycle.NewRemover(o.Store, o.Log)
 	}
-	return &Service{o: o}
+	base, cancel := context.WithCancel(context.Background())
+	return &Service{o: o, base: base, cancel: cancel}
+}
+
+// Close stops the executions running in the background (each ends as Error at its next repository)
+// and waits for them.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
 }
 
 // LoadPolicy reads and decodes a stored policy.
@@ -107,8 +117,8 @@ func (s *Service) Start(ctx context.Context, policyID int64, dryRun bool) (*meta
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		// Detached on purpose: the run outlives the request that asked for it.
-		s.run(context.WithoutCancel(ctx), e, p)
+		// Detached from the request on purpose: the run outlives it, until Close.
+		s.run(s.base, e, p)
 	}()
 	return e, nil
 }
@@ -138,7 +148,10 @@ func (s *Service) run(ctx context.Context, e *meta.RetentionExecution, p *Policy
 		status = meta.RetentionError
 		s.o.Log.ErrorContext(ctx, "retention execution failed", "policy", p.ID, "execution", e.ID, "err", err)
 	}
-	if err := s.o.Store.FinishRetentionExecution(ctx, e.ID, status, s.o.Now()); err != nil {
+	// Recorded even when ctx ended (shutdown), so the execution does not stay Running.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.o.Store.FinishRetentionExecution(fctx, e.ID, status, s.o.Now()); err != nil {
 		s.o.Log.ErrorContext(ctx, "recording the end of a retention execution failed", "execution", e.ID, "err", err)
 	}
 }

@@ -80,6 +80,9 @@ type Deps struct {
 
 	// Artifacts, when set, serves the repository and artifact endpoints (repositories.go, artifacts.go).
 	Artifacts ArtifactSource
+	// Retentions, when set, serves the retention endpoints (retentions.go), and new proxy-cache
+	// projects get the default retention policy.
+	Retentions *Retentions
 }
 
 // API is the http.Handler of the REST API. Build it with New.
@@ -91,6 +94,7 @@ type API struct {
 	auth       *auth.Authenticator
 	pinger     RegistryPinger
 	artifacts  ArtifactSource
+	retentions *Retentions
 	health     []Component
 	log        *slog.Logger
 	mux        *http.ServeMux
@@ -115,6 +119,9 @@ func New(d Deps) (*API, error) {
 	case d.Box == nil, d.Auth == nil, d.Pinger == nil:
 		return nil, errors.New("api: Box, Auth and Pinger are required")
 	}
+	if d.Retentions != nil && (d.Retentions.Store == nil || d.Retentions.Runner == nil) {
+		return nil, errors.New("api: Retentions needs a Store and a Runner")
+	}
 	for _, c := range d.Health {
 		if c.Name == "" || c.Checker == nil {
 			return nil, errors.New("api: a health component needs a name and a checker")
@@ -126,7 +133,7 @@ func New(d Deps) (*API, error) {
 	}
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, log: log, mux: http.NewServeMux(),
+		pinger: d.Pinger, artifacts: d.Artifacts, retentions: d.Retentions, health: d.Health, log: log, mux: http.NewServeMux(),
 	}
 	a.routes()
 	return a, nil
@@ -158,6 +165,9 @@ func (a *API) routes() {
 
 	if a.artifacts != nil {
 		a.artifactRoutes()
+	}
+	if a.retentions != nil {
+		a.retentionRoutes()
 	}
 }
 

@@ -147,6 +147,9 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, storeError(err, "project"))
 		return
 	}
+	if p.IsProxy() && a.retentions != nil {
+		a.createDefaultRetention(r.Context(), p)
+	}
 	loc := strconv.FormatInt(id, 10)
 	if boolHeader(r, "X-Resource-Name-In-Location") {
 		loc = p.Name
