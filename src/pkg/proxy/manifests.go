@@ -103,7 +103,7 @@ func (s *Service) checkTag(ctx context.Context, up Upstream, repo content.Repo, 
 	}
 	if m, err := s.Local.GetManifest(ctx, repo, desc.Digest.String()); err == nil {
 		// Held already: make sure the local tag follows the upstream one.
-		if cur, err := s.Local.GetManifest(ctx, repo, ref); err != nil || cur.Digest != m.Digest {
+		if cur, err := s.Local.GetManifest(content.WithPullKind(ctx, content.Internal), repo, ref); err != nil || cur.Digest != m.Digest {
 			if err := s.Local.RecordManifest(ctx, repo, ref, m); err != nil {
 				return nil, err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
@@ -112,26 +113,28 @@ func TestPullBatcher(t *testing.T) {
 	t.Run("one batch: latest time and count per artifact", func(t *testing.T) {
 		sink := &pullSink{}
 		s := New(nil, nil, nil, Options{Pulls: sink, PullFlushInterval: time.Hour})
-		s.pulls.record("p/a", d1, t0.Add(time.Minute))
-		s.pulls.record("p/a", d1, t0) // earlier: the time stays, the count grows
-		s.pulls.record("p/b", d1, t0)
-		s.pulls.record("p/a", d2, t0)
+		s.pulls.record("p/a", d1, t0.Add(time.Minute), content.Pull)
+		s.pulls.record("p/a", d1, t0, content.Pull) // earlier: the time stays, the count grows
+		s.pulls.record("p/b", d1, t0, content.Pull)
+		s.pulls.record("p/a", d2, t0, content.Pull)
+		s.pulls.record("p/b", d1, t0.Add(time.Hour), content.Check) // a HEAD: the time, no count
+		s.pulls.record("p/b", d2, t0, content.Internal)             // the registry's own read: nothing
 		require.Empty(t, sink.batches, "nothing is written before a flush")
 		require.NoError(t, s.FlushPulls(ctx))
 		require.NoError(t, s.FlushPulls(ctx)) // nothing pending: no statement
 		require.Equal(t, [][]meta.Pull{{
 			{Repository: "p/a", Digest: d1.String(), Time: t0.Add(time.Minute), Count: 2},
 			{Repository: "p/a", Digest: d2.String(), Time: t0, Count: 1},
-			{Repository: "p/b", Digest: d1.String(), Time: t0, Count: 1},
+			{Repository: "p/b", Digest: d1.String(), Time: t0.Add(time.Hour), Count: 1},
 		}}, sink.batches)
 	})
 
 	t.Run("close writes what is pending and later pulls are ignored", func(t *testing.T) {
 		sink := &pullSink{}
 		s := New(nil, nil, nil, Options{Pulls: sink, PullFlushInterval: time.Hour})
-		s.pulls.record("p/a", d1, t0)
+		s.pulls.record("p/a", d1, t0, content.Pull)
 		require.NoError(t, s.Close())
-		s.pulls.record("p/a", d2, t0)
+		s.pulls.record("p/a", d2, t0, content.Pull)
 		require.NoError(t, s.Close())
 		require.Equal(t, [][]meta.Pull{{{Repository: "p/a", Digest: d1.String(), Time: t0, Count: 1}}}, sink.batches)
 	})
@@ -139,15 +142,15 @@ func TestPullBatcher(t *testing.T) {
 	t.Run("a full batch is flushed early, and beyond four batches pulls are dropped", func(t *testing.T) {
 		sink := &pullSink{got: make(chan int, 10)}
 		s := New(nil, nil, nil, Options{Pulls: sink, PullFlushInterval: time.Hour, MaxPendingPulls: 2})
-		s.pulls.record("p/a", d1, t0)
-		s.pulls.record("p/a", d2, t0) // the second distinct artifact starts a flush
+		s.pulls.record("p/a", d1, t0, content.Pull)
+		s.pulls.record("p/a", d2, t0, content.Pull) // the second distinct artifact starts a flush
 		require.Equal(t, 2, <-sink.got)
 		s.pulls.mu.Lock()
 		for i := range 20 { // the loop is idle now: fill pending past its bound by hand
 			s.pulls.pending[strconv.Itoa(i)] = &meta.Pull{}
 		}
 		s.pulls.mu.Unlock()
-		s.pulls.record("p/c", d1, t0)
+		s.pulls.record("p/c", d1, t0, content.Pull)
 		s.pulls.mu.Lock()
 		require.EqualValues(t, 1, s.pulls.dropped)
 		_, held := s.pulls.pending["p/c@"+d1.String()]

@@ -31,7 +31,7 @@ func (s *Service) GetManifest(ctx context.Context, repo content.Repo, ref string
 	if err != nil {
 		return nil, err
 	}
-	s.pulls.record(repo.Name, d, s.now())
+	s.pulls.record(repo.Name, d, s.now(), content.PullKindOf(ctx))
 	return &content.Manifest{Digest: d, MediaType: a.MediaType, Body: body}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
@@ -52,8 +53,12 @@ func newPullBatcher(store meta.PullStore, log *slog.Logger, interval time.Durati
 	return b
 }
 
-// record gathers one manifest pull of repo@dgst at t.
-func (b *pullBatcher) record(repo string, dgst digest.Digest, t time.Time) {
+// record gathers one manifest read of repo@dgst at t: a Pull sets the time and counts, a Check only
+// sets the time, an Internal read does nothing.
+func (b *pullBatcher) record(repo string, dgst digest.Digest, t time.Time, kind content.PullKind) {
+	if kind == content.Internal {
+		return
+	}
 	key := repo + "@" + dgst.String()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -75,7 +80,9 @@ func (b *pullBatcher) record(repo string, dgst digest.Digest, t time.Time) {
 			}
 		}
 	}
-	p.Count++
+	if kind == content.Pull {
+		p.Count++
+	}
 	if t.After(p.Time) {
 		p.Time = t
 	}

@@ -143,8 +143,8 @@ func (s *Service) FlushPulls(ctx context.Context) error { return s.pulls.flush(c
 
 // RecordPull counts a pull of the manifest d in repo, served without GetManifest (a pull-through fill
 // the proxy served from the upstream's answer).
-func (s *Service) RecordPull(_ context.Context, repo content.Repo, d digest.Digest) {
-	s.pulls.record(repo.Name, d, s.now())
+func (s *Service) RecordPull(ctx context.Context, repo content.Repo, d digest.Digest) {
+	s.pulls.record(repo.Name, d, s.now(), content.PullKindOf(ctx))
 }
 
 // parseDigest validates a digest of an algorithm the registry accepts (sha256, sha512).
