@@ -26,7 +26,7 @@ func TestPullThroughRecordsPull(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, r.PullCount)
 
-	requireOK(t, e.get("lib/app/manifests/v1"), img.Body)                          // tag checked upstream, held
+	requireOK(t, e.get("lib/app/manifests/v1"), img.Body)                            // tag checked upstream, held
 	requireOK(t, e.get("lib/app/manifests/"+img.Manifest.Digest.String()), img.Body) // local
 	require.Equal(t, http.StatusOK, e.do(http.MethodHead, "lib/app/manifests/v1", "", nil).status)
 	require.NoError(t, e.local.FlushPulls(ctx))
