@@ -59,7 +59,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveConfig(ctx, cfg, stderr, hooks{})
+	var h hooks
+	if path := os.Getenv(testClockEnv); path != "" {
+		h.now = offsetClock(path)
+		_, _ = fmt.Fprintf(stderr, "WARNING: %s is set: the clock is offset by the duration in %s (tests only)\n", testClockEnv, path)
+	}
+	return serveConfig(ctx, cfg, stderr, h)
 }
 
 // hooks are what a test of the whole graph injects into serveConfig; the zero value is production.
