@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // again five days later; ten days after the first pulls (the server's clock advanced through
 // BERTH_TEST_CLOCK_OFFSET_FILE, no sleeping) the project's default policy, "retain what was pulled within
 // 7 days", removes exactly the 20 not pulled since, and `crane pull` of a removed one pulls it through
-// again.
+// again. A cosign signature pushed into the proxy project for a kept image survives and verifies; the
+// one pushed for a removed image goes with it, and the server logs that.
 func TestRetentionLastPull(t *testing.T) {
 	t.Parallel()
 	up := ggcrUpstream(t)
@@ -34,7 +36,7 @@ func TestRetentionLastPull(t *testing.T) {
 	proxy.createProxyProject(t, "cache", id)
 	policy := retentionID(t, proxy, "cache")
 
-	c := newClients(t, proxy, "crane")
+	c := newClients(t, proxy, "crane", "cosign", "oras")
 	c.loginCrane()
 	pull := func(i int) {
 		c.must("crane", "pull", fmt.Sprintf("%s/cache/lib/app:v%d", proxy.Host, i), "img.tar")
@@ -43,6 +45,15 @@ func TestRetentionLastPull(t *testing.T) {
 		pull(i)
 	}
 	require.Len(t, artifactTags(t, proxy, "cache", "lib/app"), n)
+	c.must("cosign", "generate-key-pair")
+	signed := map[int]string{}
+	for _, i := range []int{0, 25} { // 0 is pulled again and kept; 25 is not
+		ref := fmt.Sprintf("%s/cache/lib/app:v%d", proxy.Host, i)
+		signed[i] = fmt.Sprintf("%s/cache/lib/app@%s", proxy.Host, strings.TrimSpace(c.must("crane", "digest", ref)))
+		c.must("cosign", "sign", "--key", "cosign.key", "--allow-http-registry",
+			"--use-signing-config=false", "--tlog-upload=false", "-y", signed[i])
+		require.Len(t, c.discover(signed[i], typeCosignBundle), 1)
+	}
 	setOffset(5 * 24 * time.Hour)
 	for i := range again {
 		pull(i)
@@ -57,6 +68,11 @@ func TestRetentionLastPull(t *testing.T) {
 	}
 	slices.Sort(want)
 	require.Equal(t, want, artifactTags(t, proxy, "cache", "lib/app"), "exactly the images pulled within 7 days stay")
+
+	c.must("cosign", "verify", "--key", "cosign.pub", "--allow-http-registry", "--insecure-ignore-tlog=true", signed[0])
+	require.Contains(t, proxy.logTail(400), "removing a referrer pushed here with its subject")
+	require.Len(t, c.discover(signed[0], typeCosignBundle), 1, "the kept image's signature survives")
+	require.Empty(t, c.discover(signed[25], typeCosignBundle), "the removed image's signature went with it")
 
 	pull(17) // removed: pulled through again
 	require.Contains(t, artifactTags(t, proxy, "cache", "lib/app"), "v17")
