@@ -13,7 +13,7 @@
 #
 #   scripts/bench.sh                    full run, updates docs/performance.md
 #   scripts/bench.sh -quick             smoke run (figures printed, document untouched)
-#   scripts/bench.sh -scenarios proxy   one scenario (core, proxy, referrers, mirror); any berthbench flag works
+#   scripts/bench.sh -scenarios proxy   one scenario (core, proxy, referrers, mirror, console, hardening, retention); any berthbench flag works
 #
 # Settings: BENCH_PIN (default 1: for the request-rate figures, clients on CPU 0 and servers on the other
 # CPUs), BENCH_DOC (default docs/performance.md; empty = do not write), BENCH_TIMEOUT (default 25m,

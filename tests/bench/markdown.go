@@ -54,6 +54,7 @@ func (r *Report) Markdown() string {
 	r.referrersDetail(p)
 	r.mirrorDetail(p)
 	r.consoleDetail(p)
+	r.retentionDetail(p)
 	return w.String()
 }
 

@@ -25,6 +25,8 @@ type Report struct {
 	Errors    []string
 
 	Console *ConsoleResult // issue 14 (console.go)
+
+	Retention *RetentionResult // issue 11 (retention.go)
 }
 
 // Machine describes where the run happened.

@@ -40,7 +40,7 @@ type Config struct {
 	ColdSubjects int    // cold referrers samples per target
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
-	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening ("" = all)
+	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, retention ("" = all)
 	// ServerCPUs and ClientCPUs, when set, split the CPUs for the request-rate figures (core, referrers):
 	// their servers run on ServerCPUs ("1", "1-3"; through taskset) and this process, the clients, on
 	// ClientCPUs (default "0"), so that each side has its own cores instead of 64 goroutines of client and
@@ -216,6 +216,13 @@ func (r *Runner) Run(ctx context.Context) *Report {
 		res, err := r.RunHardening(ctx)
 		rep.Hardening = &res
 		rep.fail("hardening", err)
+	}
+	if want("retention") && ctx.Err() == nil {
+		r.progress("scenario retention (issue 11)")
+		rep.fail("pin", r.pin(false))
+		res, err := r.RunRetention(ctx)
+		rep.Retention = &res
+		rep.fail("retention", err)
 	}
 	if ctx.Err() != nil {
 		rep.fail("run", ctx.Err())
