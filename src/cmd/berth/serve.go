@@ -227,6 +227,14 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		Projects: projects, Registries: store, Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
 		Referrers: refs, Auth: authn, Box: box, Pinger: upstreamPinger(upstreamOpts), Metrics: m,
 		Log: log.With("component", "console"),
+		ProjectCreated: func(ctx context.Context, p *meta.Project) {
+			if !p.IsProxy() {
+				return
+			}
+			if _, err := retention.CreateDefaultPolicy(ctx, projects, store, p); err != nil {
+				log.ErrorContext(ctx, "creating the default retention policy of a proxy-cache project failed", "project", p.Name, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return err

@@ -14,9 +14,6 @@ import (
 	"github.com/berth-registry/berth/src/pkg/retention"
 )
 
-// MetaRetentionID is the project metadata naming its retention policy (set by the server, as Harbor).
-const MetaRetentionID = "retention_id"
-
 // RetentionRunner starts executions (retention.Service).
 type RetentionRunner interface {
 	// Start records a running execution of the policy and runs it in the background. meta.ErrConflict
@@ -113,43 +110,18 @@ func (a *API) createRetention(w http.ResponseWriter, r *http.Request) {
 
 // createPolicy stores a policy and points the project's retention_id at it.
 func (a *API) createPolicy(ctx context.Context, projectID int64, body string) (int64, error) {
-	id, err := a.retentions.Store.CreateRetentionPolicy(ctx, &meta.RetentionPolicy{ProjectID: projectID, Policy: body})
-	if err != nil {
-		return 0, err
-	}
-	return id, a.setRetentionID(ctx, projectID, id, 0)
+	return retention.CreatePolicy(ctx, a.projects, a.retentions.Store, projectID, body)
 }
 
 // setRetentionID sets the project's retention_id to id, or removes it when id is 0 and it names old.
 func (a *API) setRetentionID(ctx context.Context, projectID, id, old int64) error {
-	p, err := a.projects.GetProject(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	md := make(map[string]string, len(p.Metadata)+1)
-	for k, v := range p.Metadata {
-		md[k] = v
-	}
-	switch {
-	case id > 0:
-		md[MetaRetentionID] = strconv.FormatInt(id, 10)
-	case md[MetaRetentionID] == strconv.FormatInt(old, 10):
-		delete(md, MetaRetentionID)
-	default:
-		return nil
-	}
-	p.Metadata = md
-	return a.projects.UpdateProject(ctx, p)
+	return retention.SetRetentionID(ctx, a.projects, projectID, id, old)
 }
 
 // createDefaultRetention gives a new proxy-cache project Harbor's default policy: retain what was
 // pulled within 7 days. A failure is logged: the project exists and the operator can add a policy.
 func (a *API) createDefaultRetention(ctx context.Context, p *meta.Project) {
-	b, err := json.Marshal(retention.DefaultProxyPolicy(p.ID))
-	if err == nil {
-		_, err = a.createPolicy(ctx, p.ID, string(b))
-	}
-	if err != nil {
+	if _, err := retention.CreateDefaultPolicy(ctx, a.projects, a.retentions.Store, p); err != nil {
 		a.log.ErrorContext(ctx, "creating the default retention policy of a proxy-cache project failed", "project", p.Name, "err", err)
 	}
 }

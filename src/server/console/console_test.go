@@ -61,6 +61,7 @@ type env struct {
 	srv   *httptest.Server
 	now   time.Time
 	pings []meta.Registry
+	made  []*meta.Project // ProjectCreated calls
 }
 
 func newTestEnv(t *testing.T) *env {
@@ -74,8 +75,9 @@ func newTestEnv(t *testing.T) *env {
 		now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	c, err := New(Deps{Projects: store, Registries: store, Artifacts: e.store, Referrers: e.refs,
 		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour,
-		Pinger: pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return nil }),
-		Now:    func() time.Time { return e.now }})
+		Pinger:         pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return nil }),
+		Now:            func() time.Time { return e.now },
+		ProjectCreated: func(_ context.Context, p *meta.Project) { e.made = append(e.made, p) }})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(c)
 	t.Cleanup(e.srv.Close)
@@ -225,6 +227,9 @@ func TestProxyProjectAndConfiguration(t *testing.T) {
 	require.True(t, p.ProxyReferrerAPI())
 	require.False(t, p.Public())
 	require.Equal(t, "0", p.Metadata[meta.MetaProxyReferrerCacheSecond])
+	require.Len(t, e.made, 1, "ProjectCreated is called (serve gives a proxy-cache project its retention policy there)")
+	require.Equal(t, p.ID, e.made[0].ID)
+	require.True(t, e.made[0].IsProxy())
 
 	status, _, _ = b.post("/projects/cache/config", url.Values{"csrf": {csrf}, "public": {"on"}, "cache_seconds": {"30"}})
 	require.Equal(t, http.StatusSeeOther, status)
