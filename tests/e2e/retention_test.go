@@ -35,6 +35,7 @@ func TestRetentionLastPull(t *testing.T) {
 	id := proxy.createRegistry(t, "upstream", up.URL, up.Auth)
 	proxy.createProxyProject(t, "cache", id)
 	policy := retentionID(t, proxy, "cache")
+	unschedule(t, proxy, policy) // the test runs it itself: no daily run when the clock jumps past midnight
 
 	c := newClients(t, proxy, "crane", "cosign", "oras")
 	c.loginCrane()
@@ -90,6 +91,24 @@ func retentionID(t *testing.T, s *server, project string) int64 {
 	id, err := strconv.ParseInt(p.Metadata["retention_id"], 10, 64)
 	require.NoError(t, err, "a proxy-cache project has a default retention policy: %s", res)
 	return id
+}
+
+// unschedule clears the policy's cron with GET and PUT /api/v2.0/retentions/{id}, keeping its rules.
+func unschedule(t *testing.T, s *server, policy int64) {
+	t.Helper()
+	path := fmt.Sprintf("/api/v2.0/retentions/%d", policy)
+	res := s.do(t, http.MethodGet, path, s.admin(), nil, nil)
+	require.Equal(t, http.StatusOK, res.Status, "%s", res)
+	var p map[string]any
+	require.NoError(t, json.Unmarshal(res.Body, &p))
+	rules := p["rules"].([]any)
+	require.Len(t, rules, 1)
+	require.Equal(t, "nDaysSinceLastPull", rules[0].(map[string]any)["template"], "the default policy")
+	p["trigger"] = map[string]any{"kind": "Schedule", "settings": map[string]any{"cron": ""}}
+	body, err := json.Marshal(p)
+	require.NoError(t, err)
+	res = s.do(t, http.MethodPut, path, s.admin(), http.Header{"Content-Type": {"application/json"}}, body)
+	require.Equal(t, http.StatusOK, res.Status, "%s", res)
 }
 
 // runRetention starts an execution of the policy and waits (bounded) for it to end.
