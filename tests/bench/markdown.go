@@ -55,6 +55,7 @@ func (r *Report) Markdown() string {
 	r.mirrorDetail(p)
 	r.consoleDetail(p)
 	r.storageDetail(p)
+	r.retentionDetail(p)
 	return w.String()
 }
 

@@ -24,9 +24,10 @@ type Report struct {
 	Hardening *HardeningResult // issue 8 (hardening.go)
 	Errors    []string
 
-	Console *ConsoleResult // issue 14 (console.go)
-	Token   *TokenResult   // issue 12 (token.go)
-	Storage *StorageResult // issue 13 (storage.go)
+	Console   *ConsoleResult   // issue 14 (console.go)
+	Token     *TokenResult     // issue 12 (token.go)
+	Storage   *StorageResult   // issue 13 (storage.go)
+	Retention *RetentionResult // issue 11 (retention.go)
 }
 
 // Machine describes where the run happened.

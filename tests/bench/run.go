@@ -40,7 +40,7 @@ type Config struct {
 	ColdSubjects int    // cold referrers samples per target
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
-	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, token, storage ("" = all)
+	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, token, storage, retention ("" = all)
 	// VersityGW is the S3 server of the storage scenario (issue 13); empty = that scenario fails.
 	VersityGW string
 	// ServerCPUs and ClientCPUs, when set, split the CPUs for the request-rate figures (core, referrers):
@@ -232,6 +232,13 @@ func (r *Runner) Run(ctx context.Context) *Report {
 		res, err := r.RunStorage(ctx)
 		rep.Storage = &res
 		rep.fail("storage", err)
+	}
+	if want("retention") && ctx.Err() == nil {
+		r.progress("scenario retention (issue 11)")
+		rep.fail("pin", r.pin(false))
+		res, err := r.RunRetention(ctx)
+		rep.Retention = &res
+		rep.fail("retention", err)
 	}
 	if ctx.Err() != nil {
 		rep.fail("run", ctx.Err())

@@ -68,6 +68,7 @@ func envOr(name, def string) string {
 type serverConfig struct {
 	dataDir string      // "" = a fresh t.TempDir()
 	args    []string    // extra `berth serve` arguments
+	env     []string    // extra environment of the server (KEY=value)
 	tlsCA   *tlstest.CA // when set, the server serves HTTPS with a certificate of this CA for 127.0.0.1
 	// adminPassword is the admin password ("" = a random one); nodes sharing a database share it.
 	adminPassword string
@@ -167,7 +168,7 @@ func (s *server) launch(t *testing.T) error {
 	// Not exec.CommandContext: the server lives for the whole test and is stopped with SIGTERM (then
 	// SIGKILL after stopTimeout) by stop, so that a clean shutdown can be checked.
 	cmd := exec.Command(s.bin, args...)
-	cmd.Env = serverEnv()
+	cmd.Env = append(serverEnv(), s.cfg.env...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	require.NoError(t, cmd.Start(), "start %s", s.bin)

@@ -27,6 +27,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/lease"
+	"github.com/berth-registry/berth/src/pkg/lifecycle"
 	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
@@ -37,6 +38,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/retention"
 	"github.com/berth-registry/berth/src/pkg/robot"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/tlsconfig"
@@ -62,7 +64,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveConfig(ctx, cfg, stderr, hooks{})
+	var h hooks
+	if path := os.Getenv(testClockEnv); path != "" {
+		h.now = offsetClock(path)
+		_, _ = fmt.Fprintf(stderr, "WARNING: %s is set: the clock is offset by the duration in %s (tests only)\n", testClockEnv, path)
+	}
+	return serveConfig(ctx, cfg, stderr, h)
 }
 
 // hooks are what a test of the whole graph injects into serveConfig; the zero value is production.
@@ -183,6 +190,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// cross-node delay. Every artifact write goes through this wrapper (and then the one above).
 	manifests := artifactcache.New(artifacts, 2*time.Second)
 	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log,
+		Pulls: store, Now: h.clock(),
 		UploadKey: deriveKey(key, "berth upload session binding")})
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{
@@ -204,6 +212,11 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	}
 	// A robot disabled or deleted is refused within a second, also with tokens issued before.
 	robots := robot.NewVerifier(store, cfg.RobotNamePrefix, 500*time.Millisecond)
+	// Retention removes through the caching wrappers, so this node forgets removed artifacts at once.
+	retentions := retention.New(retention.Options{Store: store, Manifests: blobs, Flusher: localSvc, Now: h.clock(),
+		Remover: lifecycle.NewRemover(manifests, log.With("component", "retention")), Log: log.With("component", "retention")})
+	defer retentions.Close()
+
 	// Failed logins are counted per client address and per user name and locked out exponentially.
 	// Users and their project roles come from the store; successful password checks and roles are
 	// reused for auth.DefaultCacheTTL. Robot names go to the robot verifier, bearer tokens to the token
@@ -238,6 +251,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
 		Robots:    store, RobotPrefix: cfg.RobotNamePrefix,
 		Users: store, Members: store, AuditLog: store, Audit: auditW,
+		Retentions: &api.Retentions{Store: store, Runner: retentions},
 	})
 	if err != nil {
 		return err
@@ -247,6 +261,14 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		Projects: projects, Registries: store, Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
 		Referrers: refs, Auth: authn, Box: box, Pinger: upstreamPinger(upstreamOpts), Metrics: m,
 		Log: log.With("component", "console"), Sessions: consoleSessions,
+		ProjectCreated: func(ctx context.Context, p *meta.Project) {
+			if !p.IsProxy() {
+				return
+			}
+			if _, err := retention.CreateDefaultPolicy(ctx, projects, store, p); err != nil {
+				log.ErrorContext(ctx, "creating the default retention policy of a proxy-cache project failed", "project", p.Name, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -291,6 +313,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	go lease.Every(bg, leases, "purge-uploads", time.Hour, purgeUploads(blobs, 24*time.Hour, log.With("component", "janitor")),
 		log.With("component", "janitor"), lease.EveryOptions{})
 	go audit.PurgeLoop(bg, store, cfg.AuditLogRetention, time.Hour, log.With("component", "audit"))
+	go retentions.RunSchedule(bg, time.Minute)
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)

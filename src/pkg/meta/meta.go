@@ -223,6 +223,9 @@ type Store interface {
 	UserStore
 	MemberStore
 	AuditStore
+	PullStore
+	LifecycleStore
+	RetentionStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.

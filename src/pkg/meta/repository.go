@@ -13,7 +13,9 @@ type Repository struct {
 	// ArtifactCount counts the top-level artifacts: those without a subject (referrers such as
 	// signatures and SBOMs are shown with their subject, as Harbor shows accessories).
 	ArtifactCount int64
-	CreationTime  time.Time
+	// PullCount counts manifest pulls (GET by tag or digest) in the repository, recorded in batches.
+	PullCount    int64
+	CreationTime time.Time
 	// UpdateTime is the latest push time of an artifact in the repository, or CreationTime when empty.
 	UpdateTime time.Time
 }

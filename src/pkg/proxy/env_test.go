@@ -218,7 +218,7 @@ func newEnv(t *testing.T, up *upstream, row ...registryRow) *env {
 	_, err = store.CreateProject(ctx, p)
 	require.NoError(t, err)
 
-	loc := local.New(fs, store, store, local.Options{})
+	loc := local.New(fs, store, store, local.Options{Pulls: store})
 	t.Cleanup(func() { _ = loc.Close() })
 	e := &env{t: t, up: up, store: store, box: box, fs: fs, root: root, local: loc, project: p}
 	e.serve(store)

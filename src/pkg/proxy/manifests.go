@@ -44,7 +44,11 @@ func (s *Service) getProxied(ctx context.Context, repo content.Repo, ref string)
 		if s.memo.isNotFound(keyOf(refManifest, repo, ref)) {
 			return nil, errUnknownUpstream(errcode.ErrManifestUnknown)
 		}
-		return s.fetchManifest(ctx, up, repo, d, "")
+		m, err := s.fetchManifest(ctx, up, repo, d, "")
+		if err == nil {
+			s.Local.RecordPull(ctx, repo, m.Digest)
+		}
+		return m, err
 	}
 	k := keyOf(refManifest, repo, ref)
 	if s.memo.isNotFound(k) {
@@ -99,7 +103,7 @@ func (s *Service) checkTag(ctx context.Context, up Upstream, repo content.Repo, 
 	}
 	if m, err := s.Local.GetManifest(ctx, repo, desc.Digest.String()); err == nil {
 		// Held already: make sure the local tag follows the upstream one.
-		if cur, err := s.Local.GetManifest(ctx, repo, ref); err != nil || cur.Digest != m.Digest {
+		if cur, err := s.Local.GetManifest(content.WithPullKind(ctx, content.Internal), repo, ref); err != nil || cur.Digest != m.Digest {
 			if err := s.Local.RecordManifest(ctx, repo, ref, m); err != nil {
 				return nil, err
 			}
@@ -108,6 +112,9 @@ func (s *Service) checkTag(ctx context.Context, up Upstream, repo content.Repo, 
 		return m, nil
 	}
 	m, err := s.fetchManifest(ctx, up, repo, desc.Digest, ref)
+	if err == nil {
+		s.Local.RecordPull(ctx, repo, m.Digest)
+	}
 	if err != nil && ctx.Err() == nil && !errcode.IsCode(err, errcode.ErrManifestUnknown) {
 		// The tag moved upstream but the new manifest could not be fetched (rate limit, outage between
 		// HEAD and GET, invalid answer): the local copy is still better than an error.

@@ -50,6 +50,9 @@ type Local interface {
 	content.Service
 	// RecordManifest stores a manifest byte-exact under its digest and, when tag != "", points the tag at it.
 	RecordManifest(ctx context.Context, repo content.Repo, tag string, m *content.Manifest) error
+	// RecordPull counts a pull of manifest d served without the local GetManifest (a fill), so that a
+	// pulled-through manifest has a pull time and its repository a pull count from its first pull.
+	RecordPull(ctx context.Context, repo content.Repo, d digest.Digest)
 }
 
 // Options tune the proxy.

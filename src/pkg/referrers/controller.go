@@ -182,20 +182,50 @@ func (c *Controller) pageSize(n int) int {
 	return n
 }
 
-// localDescriptors returns the referrers of subject held in repo, as spec descriptors.
-func (c *Controller) localDescriptors(ctx context.Context, repo content.Repo, subject digest.Digest) ([]ocispec.Descriptor, error) {
+// localDescriptors returns the referrers of subject held in repo, as spec descriptors, and the digests
+// among them that were pulled through from the upstream (meta.OriginPulled).
+func (c *Controller) localDescriptors(ctx context.Context, repo content.Repo, subject digest.Digest) ([]ocispec.Descriptor, map[digest.Digest]bool, error) {
 	arts, err := c.index.ListReferrers(ctx, repo.Name, subject.String(), "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]ocispec.Descriptor, 0, len(arts))
+	var pulled map[digest.Digest]bool
 	for _, a := range arts {
 		out = append(out, ocispec.Descriptor{
 			MediaType: a.MediaType, Digest: digest.Digest(a.Digest), Size: a.Size,
 			ArtifactType: a.ArtifactType, Annotations: a.Annotations,
 		})
+		if a.Origin == meta.OriginPulled {
+			if pulled == nil {
+				pulled = map[digest.Digest]bool{}
+			}
+			pulled[digest.Digest(a.Digest)] = true
+		}
 	}
-	return out, nil
+	return out, pulled, nil
+}
+
+// dropDeletedUpstream removes from local the referrers that were pulled through from the upstream but
+// that the upstream's list no longer names: the upstream deleted them, so once its list is refreshed
+// they stop being listed (the manifests stay held until retention removes them). Referrers pushed here,
+// or of unknown origin, always stay.
+func dropDeletedUpstream(local []ocispec.Descriptor, pulled map[digest.Digest]bool, upstream []ocispec.Descriptor) []ocispec.Descriptor {
+	if len(pulled) == 0 {
+		return local
+	}
+	listed := make(map[digest.Digest]bool, len(upstream))
+	for _, d := range upstream {
+		listed[d.Digest] = true
+	}
+	out := make([]ocispec.Descriptor, 0, len(local))
+	for _, d := range local {
+		if pulled[d.Digest] && !listed[d.Digest] {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // entry is a decoded cache entry. It is shared between requests (decode memo, node cache) and never

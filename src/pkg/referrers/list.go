@@ -31,7 +31,7 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 			return nil, err
 		}
 	}
-	local, err := c.localDescriptors(ctx, repo, subject)
+	local, pulled, err := c.localDescriptors(ctx, repo, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +41,7 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 	switch {
 	case f.entry != nil:
 		upstream = f.entry.manifests
+		local = dropDeletedUpstream(local, pulled, upstream)
 	case f.err != nil && registry.IsNotFound(f.err):
 		// The upstream does not know the subject or repository: the answer is what Berth holds,
 		// never a 404 that would hide it.

@@ -2,6 +2,7 @@ package referrers_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,4 +49,41 @@ func TestUpstreamDownPushedSubject(t *testing.T) {
 			requireCode(t, err, errcode.ErrUpstreamUnavailable)
 		})
 	}
+}
+
+// TestUpstreamDeletedReferrer: a referrer pulled through and then deleted upstream stops being listed
+// once the upstream answer is refreshed (before that, the cached answer lists it, as it may); a
+// referrer pushed here stays listed, and the manifest pulled through stays held (retention removes it).
+func TestUpstreamDeletedReferrer(t *testing.T) {
+	ctx := context.Background()
+	up := newRegistry(t, ggcrAPI)
+	img := up.srv.PushImage(t, repoPath, "v1")
+	gone := newArtifact(t, img.Manifest, atNotation, true, nil)
+	kept := newArtifact(t, img.Manifest, atBundle, false, nil)
+	up.push(t, repoPath, gone)
+	up.push(t, repoPath, kept)
+	e := newEnv(t, up, cacheKinds[0])
+	repo := e.repo(repoPath)
+	subject := img.Manifest.Digest
+	require.ElementsMatch(t, descs(gone, kept), e.mustList(repo, subject, "", content.CacheMiss))
+
+	// A client pulls gone through; the organisation pushes a referrer of its own.
+	require.NoError(t, e.local.RecordManifest(ctx, repo, "", &content.Manifest{Digest: gone.desc.Digest, MediaType: manifestMT, Body: gone.body}))
+	mine := newArtifact(t, img.Manifest, atNotation, false, map[string]string{"org": "ours"})
+	e.pushLocal(repo, mine)
+
+	req, err := http.NewRequest(http.MethodDelete, up.URL+"/v2/"+repoPath+"/manifests/"+gone.desc.Digest.String(), nil)
+	require.NoError(t, err)
+	res, err := up.srv.PushClient().Do(req)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+
+	require.ElementsMatch(t, descs(mine, gone, kept), e.mustList(repo, subject, "", content.CacheHit),
+		"within freshness the cached upstream answer still names it")
+	e.clock.Advance(freshness)
+	require.ElementsMatch(t, descs(mine, kept), e.mustList(repo, subject, "", content.CacheMiss),
+		"refreshed: the upstream no longer lists it, so neither does Berth")
+	_, err = e.store.GetArtifact(ctx, repo.Name, gone.desc.Digest.String())
+	require.NoError(t, err, "still held until retention removes it")
 }

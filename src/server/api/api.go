@@ -99,6 +99,9 @@ type Deps struct {
 	AuditLog meta.AuditStore
 	// Audit, when set, records project, registry, member, user and artifact changes made through the API.
 	Audit auth.AuditSink
+	// Retentions, when set, serves the retention endpoints (retentions.go), and new proxy-cache
+	// projects get the default retention policy.
+	Retentions *Retentions
 }
 
 // API is the http.Handler of the REST API. Build it with New.
@@ -117,6 +120,7 @@ type API struct {
 	auditLog    meta.AuditStore
 	audit       auth.AuditSink
 	draining    func() bool
+	retentions  *Retentions
 	health      []Component
 	log         *slog.Logger
 	mux         *http.ServeMux
@@ -141,6 +145,9 @@ func New(d Deps) (*API, error) {
 	case d.Box == nil, d.Auth == nil, d.Pinger == nil:
 		return nil, errors.New("api: Box, Auth and Pinger are required")
 	}
+	if d.Retentions != nil && (d.Retentions.Store == nil || d.Retentions.Runner == nil) {
+		return nil, errors.New("api: Retentions needs a Store and a Runner")
+	}
 	for _, c := range d.Health {
 		if c.Name == "" || c.Checker == nil {
 			return nil, errors.New("api: a health component needs a name and a checker")
@@ -152,7 +159,7 @@ func New(d Deps) (*API, error) {
 	}
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, log: log, mux: http.NewServeMux(),
+		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, log: log, mux: http.NewServeMux(),
 		users: d.Users, members: d.Members, auditLog: d.AuditLog, audit: d.Audit,
 		robots: d.Robots, robotPrefix: d.RobotPrefix,
 	}
@@ -199,6 +206,9 @@ func (a *API) routes() {
 	}
 	if a.auditLog != nil {
 		m.HandleFunc("GET "+Prefix+"/audit-logs", a.listAuditLogs)
+	}
+	if a.retentions != nil {
+		a.retentionRoutes()
 	}
 }
 

@@ -137,6 +137,9 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.record(who, id, p.Name, "project", "create")
+	if p.IsProxy() && a.retentions != nil {
+		a.createDefaultRetention(r.Context(), p)
+	}
 	loc := strconv.FormatInt(id, 10)
 	if boolHeader(r, "X-Resource-Name-In-Location") {
 		loc = p.Name

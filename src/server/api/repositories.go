@@ -26,7 +26,7 @@ type ArtifactSource interface {
 	ReadManifest(ctx context.Context, digest string) ([]byte, error)
 }
 
-// repositoryJSON is Harbor's Repository model. Berth does not count pulls: pull_count is 0.
+// repositoryJSON is Harbor's Repository model; pull_count counts manifest pulls (recorded in batches).
 type repositoryJSON struct {
 	ID            int64      `json:"id"`
 	ProjectID     int64      `json:"project_id"`
@@ -39,7 +39,7 @@ type repositoryJSON struct {
 }
 
 func toRepositoryJSON(r *meta.Repository) repositoryJSON {
-	return repositoryJSON{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, ArtifactCount: r.ArtifactCount,
+	return repositoryJSON{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, ArtifactCount: r.ArtifactCount, PullCount: r.PullCount,
 		CreationTime: harborTime(r.CreationTime), UpdateTime: harborTime(r.UpdateTime)}
 }
 

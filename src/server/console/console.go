@@ -12,6 +12,7 @@
 package console
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -55,6 +56,9 @@ type Deps struct {
 	Sessions   SessionStore
 	SessionTTL time.Duration
 	Now        func() time.Time
+	// ProjectCreated, when set, is called after the console creates a project (a proxy-cache project
+	// gets its default retention policy there, as through the API).
+	ProjectCreated func(ctx context.Context, p *meta.Project)
 }
 
 // Console is the http.Handler of the web console.

@@ -63,6 +63,7 @@ type env struct {
 	pings []meta.Registry
 	// pingErr is what the registry pinger answers (nil: the endpoint answers).
 	pingErr error
+	made    []*meta.Project // ProjectCreated calls
 }
 
 func newTestEnv(t *testing.T) *env {
@@ -82,8 +83,9 @@ func newNode(t *testing.T, store meta.Store, sess SessionStore) *env {
 		now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	c, err := New(Deps{Projects: store, Registries: store, Artifacts: e.store, Referrers: e.refs,
 		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour, Sessions: sess,
-		Pinger: pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return e.pingErr }),
-		Now:    func() time.Time { return e.now }})
+		Pinger:         pingerFunc(func(_ context.Context, r meta.Registry) error { e.pings = append(e.pings, r); return e.pingErr }),
+		Now:            func() time.Time { return e.now },
+		ProjectCreated: func(_ context.Context, p *meta.Project) { e.made = append(e.made, p) }})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(c)
 	t.Cleanup(e.srv.Close)
@@ -233,6 +235,9 @@ func TestProxyProjectAndConfiguration(t *testing.T) {
 	require.True(t, p.ProxyReferrerAPI())
 	require.False(t, p.Public())
 	require.Equal(t, "0", p.Metadata[meta.MetaProxyReferrerCacheSecond])
+	require.Len(t, e.made, 1, "ProjectCreated is called (serve gives a proxy-cache project its retention policy there)")
+	require.Equal(t, p.ID, e.made[0].ID)
+	require.True(t, e.made[0].IsProxy())
 
 	status, _, _ = b.post("/projects/cache/config", url.Values{"csrf": {csrf}, "public": {"on"}, "cache_seconds": {"30"}})
 	require.Equal(t, http.StatusSeeOther, status)

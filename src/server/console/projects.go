@@ -107,6 +107,9 @@ func (c *Console) createProject(q *request) error {
 	case err != nil:
 		return errcode.ErrInternal.Wrap(err, "creating project")
 	}
+	if c.d.ProjectCreated != nil {
+		c.d.ProjectCreated(q.r.Context(), p)
+	}
 	return redirect(q, "/projects/"+name)
 }
 

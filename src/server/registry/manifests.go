@@ -17,7 +17,11 @@ import (
 
 // getManifest serves HEAD and GET /v2/<name>/manifests/<reference> with the stored media type and bytes.
 func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, req *request) error {
-	m, err := h.svc.GetManifest(r.Context(), req.repo, req.route.Reference())
+	ctx := r.Context()
+	if r.Method == http.MethodHead {
+		ctx = content.WithPullKind(ctx, content.Check)
+	}
+	m, err := h.svc.GetManifest(ctx, req.repo, req.route.Reference())
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
@@ -84,50 +87,76 @@ func TestUploadBinding(t *testing.T) {
 	}
 }
 
-// touchCounter is a meta.ArtifactStore that only records pull times; with gate set, each TouchPull waits
-// for a value from it.
-type touchCounter struct {
-	meta.ArtifactStore // nil: other calls panic
-	mu                 sync.Mutex
-	touches            map[string]int
-	gate               chan struct{}
+// pullSink is a meta.PullStore that keeps every batch and signals each on got.
+type pullSink struct {
+	mu      sync.Mutex
+	batches [][]meta.Pull
+	got     chan int
 }
 
-func (c *touchCounter) TouchPull(_ context.Context, repo, d string, _ time.Time) error {
-	if c.gate != nil {
-		<-c.gate
+func (p *pullSink) RecordPulls(_ context.Context, pulls []meta.Pull) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	slices.SortFunc(pulls, func(a, b meta.Pull) int { return strings.Compare(a.Repository+a.Digest, b.Repository+b.Digest) })
+	p.batches = append(p.batches, pulls)
+	if p.got != nil {
+		p.got <- len(pulls)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.touches[repo+"@"+d]++
 	return nil
 }
 
-func TestPullRecorder(t *testing.T) {
+func TestPullBatcher(t *testing.T) {
 	d1, d2 := digest.FromString("1"), digest.FromString("2")
-	t0 := time.Unix(1700000000, 0)
+	t0 := time.Unix(1700000000, 0).UTC()
 	ctx := context.Background()
 
-	t.Run("at most once per interval per artifact", func(t *testing.T) {
-		c := &touchCounter{touches: map[string]int{}}
-		s := New(nil, c, nil, Options{PullTimeInterval: time.Minute})
-		s.pulls.record(ctx, "p/a", d1, t0)
-		s.pulls.record(ctx, "p/a", d1, t0.Add(30*time.Second)) // skipped
-		s.pulls.record(ctx, "p/b", d1, t0.Add(30*time.Second)) // another repository
-		s.pulls.record(ctx, "p/a", d2, t0)                     // another artifact
-		s.pulls.record(ctx, "p/a", d1, t0.Add(2*time.Minute))  // interval passed
-		require.NoError(t, s.Close())
-		s.pulls.record(ctx, "p/a", d1, t0.Add(time.Hour)) // closed: ignored
-		require.Equal(t, map[string]int{"p/a@" + d1.String(): 2, "p/b@" + d1.String(): 1, "p/a@" + d2.String(): 1}, c.touches)
+	t.Run("one batch: latest time and count per artifact", func(t *testing.T) {
+		sink := &pullSink{}
+		s := New(nil, nil, nil, Options{Pulls: sink, PullFlushInterval: time.Hour})
+		s.pulls.record("p/a", d1, t0.Add(time.Minute), content.Pull)
+		s.pulls.record("p/a", d1, t0, content.Pull) // earlier: the time stays, the count grows
+		s.pulls.record("p/b", d1, t0, content.Pull)
+		s.pulls.record("p/a", d2, t0, content.Pull)
+		s.pulls.record("p/b", d1, t0.Add(time.Hour), content.Check) // a HEAD: the time, no count
+		s.pulls.record("p/b", d2, t0, content.Internal)             // the registry's own read: nothing
+		require.Empty(t, sink.batches, "nothing is written before a flush")
+		require.NoError(t, s.FlushPulls(ctx))
+		require.NoError(t, s.FlushPulls(ctx)) // nothing pending: no statement
+		require.Equal(t, [][]meta.Pull{{
+			{Repository: "p/a", Digest: d1.String(), Time: t0.Add(time.Minute), Count: 2},
+			{Repository: "p/a", Digest: d2.String(), Time: t0, Count: 1},
+			{Repository: "p/b", Digest: d1.String(), Time: t0.Add(time.Hour), Count: 1},
+		}}, sink.batches)
 	})
 
-	t.Run("saturated updates are dropped, not queued", func(t *testing.T) {
-		c := &touchCounter{touches: map[string]int{}, gate: make(chan struct{})}
-		s := New(nil, c, nil, Options{MaxPullTimeUpdates: 1, PullTimeInterval: -1})
-		s.pulls.record(ctx, "p/a", d1, t0) // holds the only slot until the gate opens
-		s.pulls.record(ctx, "p/a", d2, t0) // dropped: never blocks the caller
-		close(c.gate)
+	t.Run("close writes what is pending and later pulls are ignored", func(t *testing.T) {
+		sink := &pullSink{}
+		s := New(nil, nil, nil, Options{Pulls: sink, PullFlushInterval: time.Hour})
+		s.pulls.record("p/a", d1, t0, content.Pull)
 		require.NoError(t, s.Close())
-		require.Equal(t, map[string]int{"p/a@" + d1.String(): 1}, c.touches)
+		s.pulls.record("p/a", d2, t0, content.Pull)
+		require.NoError(t, s.Close())
+		require.Equal(t, [][]meta.Pull{{{Repository: "p/a", Digest: d1.String(), Time: t0, Count: 1}}}, sink.batches)
+	})
+
+	t.Run("a full batch is flushed early, and beyond four batches pulls are dropped", func(t *testing.T) {
+		sink := &pullSink{got: make(chan int, 10)}
+		s := New(nil, nil, nil, Options{Pulls: sink, PullFlushInterval: time.Hour, MaxPendingPulls: 2})
+		s.pulls.record("p/a", d1, t0, content.Pull)
+		s.pulls.record("p/a", d2, t0, content.Pull) // the second distinct artifact starts a flush
+		require.Equal(t, 2, <-sink.got)
+		s.pulls.mu.Lock()
+		for i := range 20 { // the loop is idle now: fill pending past its bound by hand
+			s.pulls.pending[strconv.Itoa(i)] = &meta.Pull{}
+		}
+		s.pulls.mu.Unlock()
+		s.pulls.record("p/c", d1, t0, content.Pull)
+		s.pulls.mu.Lock()
+		require.EqualValues(t, 1, s.pulls.dropped)
+		_, held := s.pulls.pending["p/c@"+d1.String()]
+		s.pulls.mu.Unlock()
+		require.False(t, held)
+		require.NoError(t, s.Close())
+		require.Equal(t, 20, <-sink.got, "close writes the rest")
 	})
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // GetManifest returns the exact bytes of the manifest that ref (a tag or a digest) names in repo, with the
-// media type recorded at push. It schedules a pull-time update in the background.
+// media type recorded at push. It counts a pull (written in the background, see pullBatcher).
 func (s *Service) GetManifest(ctx context.Context, repo content.Repo, ref string) (*content.Manifest, error) {
 	a, err := s.resolve(ctx, repo.Name, ref)
 	if err != nil {
@@ -31,7 +31,7 @@ func (s *Service) GetManifest(ctx context.Context, repo content.Repo, ref string
 	if err != nil {
 		return nil, err
 	}
-	s.pulls.record(ctx, repo.Name, d, s.now())
+	s.pulls.record(repo.Name, d, s.now(), content.PullKindOf(ctx))
 	return &content.Manifest{Digest: d, MediaType: a.MediaType, Body: body}, nil
 }
 

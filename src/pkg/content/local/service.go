@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -33,9 +32,6 @@ import (
 
 // DefaultMaxReferrersPage is the largest referrers page served when Options.MaxReferrersPage is 0.
 const DefaultMaxReferrersPage = 1000
-
-// DefaultPullTimeInterval is how often at most the pull time of one artifact is written.
-const DefaultPullTimeInterval = time.Minute
 
 // BlobStore is the part of storage.Store the service uses (it never deletes bytes).
 type BlobStore interface {
@@ -53,13 +49,16 @@ type Options struct {
 	// ReferrersPageSize is the page size when the query asks for none (0 or more than
 	// MaxReferrersPage: MaxReferrersPage).
 	ReferrersPageSize int
-	// PullTimeInterval is the minimum time between two pull-time updates of one artifact
-	// (0: DefaultPullTimeInterval; negative: every pull is recorded).
-	PullTimeInterval time.Duration
-	// MaxPullTimeUpdates bounds the pull-time updates running at once; further pulls in that moment are
-	// not recorded (0: 16).
-	MaxPullTimeUpdates int
-	// Logger receives failures of background pull-time updates (nil: discarded).
+	// Pulls receives the pull times and counts in batches (nil: ArtifactStore.TouchPull per artifact,
+	// without counts).
+	Pulls meta.PullStore
+	// PullFlushInterval is how often gathered pulls are written (0: DefaultPullFlushInterval); it
+	// bounds what a crash loses.
+	PullFlushInterval time.Duration
+	// MaxPendingPulls is the number of distinct artifacts gathered before a flush starts early
+	// (0: DefaultMaxPendingPulls).
+	MaxPendingPulls int
+	// Logger receives failures of background pull-time writes (nil: discarded).
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
@@ -80,14 +79,14 @@ type Service struct {
 	maxPage   int
 	defPage   int
 	now       func() time.Time
-	pulls     *pullRecorder
+	pulls     *pullBatcher
 	bodies    *bodyCache
 	uploadKey []byte
 }
 
 var _ content.Service = (*Service)(nil)
 
-// New returns a Service. Call Close on shutdown to wait for background pull-time updates.
+// New returns a Service. Call Close on shutdown to write the pull times gathered since the last flush.
 func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore, opts Options) *Service {
 	if opts.MaxReferrersPage <= 0 {
 		opts.MaxReferrersPage = DefaultMaxReferrersPage
@@ -95,11 +94,14 @@ func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore
 	if opts.ReferrersPageSize <= 0 || opts.ReferrersPageSize > opts.MaxReferrersPage {
 		opts.ReferrersPageSize = opts.MaxReferrersPage
 	}
-	if opts.PullTimeInterval == 0 {
-		opts.PullTimeInterval = DefaultPullTimeInterval
+	if opts.PullFlushInterval <= 0 {
+		opts.PullFlushInterval = DefaultPullFlushInterval
 	}
-	if opts.MaxPullTimeUpdates <= 0 {
-		opts.MaxPullTimeUpdates = 16
+	if opts.MaxPendingPulls <= 0 {
+		opts.MaxPendingPulls = DefaultMaxPendingPulls
+	}
+	if opts.Pulls == nil {
+		opts.Pulls = touchEach{artifacts}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -123,21 +125,26 @@ func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore
 		maxPage:   opts.MaxReferrersPage,
 		defPage:   opts.ReferrersPageSize,
 		now:       opts.Now,
-		pulls: &pullRecorder{
-			store:    artifacts,
-			log:      opts.Logger,
-			interval: opts.PullTimeInterval,
-			sem:      make(chan struct{}, opts.MaxPullTimeUpdates),
-			last:     map[string]time.Time{},
-		},
+		pulls:     newPullBatcher(opts.Pulls, opts.Logger, opts.PullFlushInterval, opts.MaxPendingPulls),
 	}
 }
 
-// Close stops recording pull times and waits for the updates in flight. The service keeps serving
-// everything else.
+// Close stops recording pull times and writes those gathered (within 30 seconds). The service keeps
+// serving everything else.
 func (s *Service) Close() error {
-	s.pulls.close()
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.pulls.close(ctx)
+}
+
+// FlushPulls writes the pull times and counts gathered so far (retention calls it before it reads
+// them, so that this node's recent pulls count).
+func (s *Service) FlushPulls(ctx context.Context) error { return s.pulls.flush(ctx) }
+
+// RecordPull counts a pull of the manifest d in repo, served without GetManifest (a pull-through fill
+// the proxy served from the upstream's answer).
+func (s *Service) RecordPull(ctx context.Context, repo content.Repo, d digest.Digest) {
+	s.pulls.record(repo.Name, d, s.now(), content.PullKindOf(ctx))
 }
 
 // parseDigest validates a digest of an algorithm the registry accepts (sha256, sha512).
@@ -161,62 +168,4 @@ func recordError(repo string, err error, what string) error {
 
 func isNotFound(err error) bool {
 	return errors.Is(err, meta.ErrNotFound) || errors.Is(err, storage.ErrNotFound)
-}
-
-// maxPullKeys bounds the memory of the pull-time debounce map; it is cleared when full.
-const maxPullKeys = 65536
-
-// pullRecorder writes artifact pull times in the background: at most once per interval per artifact, at
-// most cap(sem) at once, never delaying the request that triggers it. It is best effort by design.
-type pullRecorder struct {
-	store    meta.ArtifactStore
-	log      *slog.Logger
-	interval time.Duration
-	sem      chan struct{}
-
-	mu     sync.Mutex
-	last   map[string]time.Time
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// record schedules TouchPull(repo, dgst, t) unless one was scheduled within the interval, the recorder
-// is saturated, or it is closed.
-func (p *pullRecorder) record(ctx context.Context, repo string, dgst digest.Digest, t time.Time) {
-	key := repo + "@" + dgst.String()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	if prev, ok := p.last[key]; ok && p.interval > 0 && t.Sub(prev) < p.interval && !t.Before(prev) {
-		return
-	}
-	select {
-	case p.sem <- struct{}{}:
-	default:
-		return // saturated: skip this one; a later pull records the time
-	}
-	if len(p.last) >= maxPullKeys {
-		clear(p.last)
-	}
-	p.last[key] = t
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer func() { <-p.sem }()
-		// Detached on purpose: the response must not wait, and a client hanging up still counts as a pull.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := p.store.TouchPull(bctx, repo, dgst.String(), t); err != nil && !errors.Is(err, meta.ErrNotFound) {
-			p.log.WarnContext(bctx, "recording pull time failed", "repository", repo, "digest", dgst.String(), "err", err)
-		}
-	}()
-}
-
-func (p *pullRecorder) close() {
-	p.mu.Lock()
-	p.closed = true
-	p.mu.Unlock()
-	p.wg.Wait()
 }

@@ -107,6 +107,49 @@ var migrations = []migration{
 	{version: 2, name: "artifact origin", up: ddl(
 		`ALTER TABLE artifact ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
 	)},
+	// Retention: policies (Harbor's JSON document, scoped to a project), their executions and per
+	// repository tasks; repository pull counts. One execution of a policy runs at a time across nodes
+	// (the partial unique index on the running ones), and a scheduled slot runs once (slot is NULL for
+	// manual runs).
+	{version: 3, name: "retention and pull counts", up: ddl(
+		`ALTER TABLE repository ADD COLUMN pull_count BIGINT NOT NULL DEFAULT 0`,
+		`CREATE TABLE retention_policy (
+			id            {{ID}},
+			project_id    BIGINT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+			policy        TEXT NOT NULL,
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL
+		)`,
+		`CREATE INDEX retention_policy_project_idx ON retention_policy (project_id)`,
+		`CREATE TABLE retention_execution (
+			id           {{ID}},
+			policy_id    BIGINT NOT NULL REFERENCES retention_policy (id) ON DELETE CASCADE,
+			status       TEXT NOT NULL,
+			trigger_kind TEXT NOT NULL,
+			dry_run      BOOLEAN NOT NULL DEFAULT FALSE,
+			slot         BIGINT,
+			start_time   BIGINT NOT NULL,
+			end_time     BIGINT,
+			heartbeat    BIGINT NOT NULL
+		)`,
+		`CREATE INDEX retention_execution_policy_idx ON retention_execution (policy_id, id)`,
+		`CREATE UNIQUE INDEX retention_execution_running_idx ON retention_execution (policy_id)
+			WHERE status IN ('Running', 'Stopping')`,
+		`CREATE UNIQUE INDEX retention_execution_slot_idx ON retention_execution (policy_id, slot)
+			WHERE slot IS NOT NULL`,
+		`CREATE TABLE retention_task (
+			id           {{ID}},
+			execution_id BIGINT NOT NULL REFERENCES retention_execution (id) ON DELETE CASCADE,
+			repository   TEXT NOT NULL,
+			status       TEXT NOT NULL,
+			total        BIGINT NOT NULL DEFAULT 0,
+			retained     BIGINT NOT NULL DEFAULT 0,
+			log          TEXT NOT NULL DEFAULT '',
+			start_time   BIGINT NOT NULL,
+			end_time     BIGINT
+		)`,
+		`CREATE INDEX retention_task_execution_idx ON retention_task (execution_id, id)`,
+	)},
 	// Access control: local accounts, project members with Harbor's role IDs, and the audit log. An
 	// account's memberships die with it and with their project; audit entries outlive both (they name
 	// the user and resource as text).

@@ -15,19 +15,20 @@ type repositoryRow struct {
 	ProjectID     int64  `orm:"column(project_id)"`
 	Name          string `orm:"column(name)"`
 	ArtifactCount int64  `orm:"column(artifact_count)"`
+	PullCount     int64  `orm:"column(pull_count)"`
 	CreationTime  int64  `orm:"column(creation_time)"`
 	UpdateTime    int64  `orm:"column(update_time)"`
 }
 
 // repositoryCols selects a repositoryRow from repository r; the counts use the artifact table's
 // (repository_id, digest) unique index.
-const repositoryCols = `r.id AS id, r.project_id AS project_id, r.name AS name, r.creation_time AS creation_time,
+const repositoryCols = `r.id AS id, r.project_id AS project_id, r.name AS name, r.creation_time AS creation_time, r.pull_count AS pull_count,
 	(SELECT COUNT(*) FROM artifact a WHERE a.repository_id = r.id AND a.subject_digest IS NULL) AS artifact_count,
 	COALESCE((SELECT MAX(a.push_time) FROM artifact a WHERE a.repository_id = r.id), r.creation_time) AS update_time`
 
 func (r *repositoryRow) repository() *meta.Repository {
 	return &meta.Repository{
-		ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, ArtifactCount: r.ArtifactCount,
+		ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, ArtifactCount: r.ArtifactCount, PullCount: r.PullCount,
 		CreationTime: fromDBTime(r.CreationTime), UpdateTime: fromDBTime(r.UpdateTime),
 	}
 }

@@ -1,0 +1,279 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/beego/beego/v2/client/orm"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
+)
+
+var _ meta.RetentionStore = (*store)(nil)
+
+type policyRow struct {
+	ID           int64  `orm:"column(id)"`
+	ProjectID    int64  `orm:"column(project_id)"`
+	Policy       string `orm:"column(policy)"`
+	CreationTime int64  `orm:"column(creation_time)"`
+	UpdateTime   int64  `orm:"column(update_time)"`
+}
+
+func (r *policyRow) policy() *meta.RetentionPolicy {
+	return &meta.RetentionPolicy{ID: r.ID, ProjectID: r.ProjectID, Policy: r.Policy,
+		CreationTime: fromDBTime(r.CreationTime), UpdateTime: fromDBTime(r.UpdateTime)}
+}
+
+const policyCols = `id, project_id, policy, creation_time, update_time`
+
+// CreateRetentionPolicy gives ErrNotFound when the project does not exist.
+func (s *store) CreateRetentionPolicy(ctx context.Context, p *meta.RetentionPolicy) (int64, error) {
+	t := now()
+	var ids []int64
+	_, err := queryRows(ctx, s.w, &ids, `INSERT INTO retention_policy (project_id, policy, creation_time, update_time)
+		VALUES (?, ?, ?, ?) RETURNING id`, p.ProjectID, p.Policy, toDBTime(t), toDBTime(t))
+	switch {
+	case isForeignKeyViolation(err):
+		return 0, notFound("meta: create retention policy: project %d", p.ProjectID)
+	case err != nil:
+		return 0, fmt.Errorf("meta: create retention policy: %w", err)
+	case len(ids) != 1:
+		return 0, fmt.Errorf("meta: create retention policy: insert returned %d rows", len(ids))
+	}
+	p.ID, p.CreationTime, p.UpdateTime = ids[0], t, t
+	return p.ID, nil
+}
+
+func (s *store) GetRetentionPolicy(ctx context.Context, id int64) (*meta.RetentionPolicy, error) {
+	var rows []policyRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+policyCols+` FROM retention_policy WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("meta: get retention policy %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return nil, notFound("meta: retention policy %d", id)
+	}
+	return rows[0].policy(), nil
+}
+
+func (s *store) UpdateRetentionPolicy(ctx context.Context, p *meta.RetentionPolicy) error {
+	t := now()
+	n, err := exec(ctx, s.w, `UPDATE retention_policy SET project_id = ?, policy = ?, update_time = ? WHERE id = ?`,
+		p.ProjectID, p.Policy, toDBTime(t), p.ID)
+	switch {
+	case isForeignKeyViolation(err):
+		return notFound("meta: update retention policy %d: project %d", p.ID, p.ProjectID)
+	case err != nil:
+		return fmt.Errorf("meta: update retention policy %d: %w", p.ID, err)
+	case n == 0:
+		return notFound("meta: retention policy %d", p.ID)
+	}
+	p.UpdateTime = t
+	return nil
+}
+
+func (s *store) DeleteRetentionPolicy(ctx context.Context, id int64) error {
+	n, err := exec(ctx, s.w, `DELETE FROM retention_policy WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("meta: delete retention policy %d: %w", id, err)
+	}
+	if n == 0 {
+		return notFound("meta: retention policy %d", id)
+	}
+	return nil
+}
+
+func (s *store) ListRetentionPolicies(ctx context.Context) ([]*meta.RetentionPolicy, error) {
+	var rows []policyRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+policyCols+` FROM retention_policy ORDER BY id`); err != nil {
+		return nil, fmt.Errorf("meta: list retention policies: %w", err)
+	}
+	out := make([]*meta.RetentionPolicy, len(rows))
+	for i := range rows {
+		out[i] = rows[i].policy()
+	}
+	return out, nil
+}
+
+type executionRow struct {
+	ID        int64  `orm:"column(id)"`
+	PolicyID  int64  `orm:"column(policy_id)"`
+	Status    string `orm:"column(status)"`
+	Trigger   string `orm:"column(trigger_kind)"`
+	DryRun    bool   `orm:"column(dry_run)"`
+	Slot      int64  `orm:"column(slot)"`
+	StartTime int64  `orm:"column(start_time)"`
+	EndTime   int64  `orm:"column(end_time)"`
+}
+
+const executionCols = `id, policy_id, status, trigger_kind, dry_run, slot, start_time, end_time`
+
+func (r *executionRow) execution() *meta.RetentionExecution {
+	return &meta.RetentionExecution{ID: r.ID, PolicyID: r.PolicyID, Status: r.Status, Trigger: r.Trigger,
+		DryRun: r.DryRun, Slot: fromDBTimeOrZero(r.Slot), StartTime: fromDBTime(r.StartTime), EndTime: fromDBTimeOrZero(r.EndTime)}
+}
+
+// StartRetentionExecution marks stale runs Error and inserts in one transaction; the unique indexes
+// decide between nodes racing to start.
+func (s *store) StartRetentionExecution(ctx context.Context, e *meta.RetentionExecution, staleBefore time.Time) error {
+	var slot any
+	if !e.Slot.IsZero() {
+		slot = toDBTime(e.Slot)
+	}
+	var ids []int64
+	err := s.withTx(ctx, func(tx orm.TxOrmer) error {
+		if _, err := exec(ctx, tx, `UPDATE retention_execution SET status = ?, end_time = heartbeat
+			WHERE policy_id = ? AND status IN (?, ?) AND heartbeat < ?`,
+			meta.RetentionError, e.PolicyID, meta.RetentionRunning, meta.RetentionStopping, toDBTime(staleBefore)); err != nil {
+			return err
+		}
+		_, err := queryRows(ctx, tx, &ids, `INSERT INTO retention_execution
+			(policy_id, status, trigger_kind, dry_run, slot, start_time, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			e.PolicyID, meta.RetentionRunning, e.Trigger, e.DryRun, slot, toDBTime(e.StartTime), toDBTime(e.StartTime))
+		return err
+	})
+	switch {
+	case isUniqueViolation(err):
+		return conflict("meta: retention policy %d has an execution running (or its slot ran)", e.PolicyID)
+	case isForeignKeyViolation(err):
+		return notFound("meta: retention policy %d", e.PolicyID)
+	case err != nil:
+		return fmt.Errorf("meta: start retention execution of policy %d: %w", e.PolicyID, err)
+	case len(ids) != 1:
+		return fmt.Errorf("meta: start retention execution: insert returned %d rows", len(ids))
+	}
+	e.ID, e.Status = ids[0], meta.RetentionRunning
+	return nil
+}
+
+func (s *store) HeartbeatRetentionExecution(ctx context.Context, id int64, t time.Time) (string, error) {
+	if _, err := exec(ctx, s.w, `UPDATE retention_execution SET heartbeat = ? WHERE id = ?`, toDBTime(t), id); err != nil {
+		return "", fmt.Errorf("meta: heartbeat retention execution %d: %w", id, err)
+	}
+	e, err := s.GetRetentionExecution(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return e.Status, nil
+}
+
+func (s *store) FinishRetentionExecution(ctx context.Context, id int64, status string, end time.Time) error {
+	n, err := exec(ctx, s.w, `UPDATE retention_execution SET status = ?, end_time = ? WHERE id = ?`, status, toDBTime(end), id)
+	if err != nil {
+		return fmt.Errorf("meta: finish retention execution %d: %w", id, err)
+	}
+	if n == 0 {
+		return notFound("meta: retention execution %d", id)
+	}
+	return nil
+}
+
+func (s *store) StopRetentionExecution(ctx context.Context, id int64) error {
+	n, err := exec(ctx, s.w, `UPDATE retention_execution SET status = ? WHERE id = ? AND status = ?`,
+		meta.RetentionStopping, id, meta.RetentionRunning)
+	if err != nil {
+		return fmt.Errorf("meta: stop retention execution %d: %w", id, err)
+	}
+	if n == 0 {
+		return notFound("meta: running retention execution %d", id)
+	}
+	return nil
+}
+
+func (s *store) GetRetentionExecution(ctx context.Context, id int64) (*meta.RetentionExecution, error) {
+	var rows []executionRow
+	if _, err := queryRows(ctx, s.w, &rows, `SELECT `+executionCols+` FROM retention_execution WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("meta: get retention execution %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return nil, notFound("meta: retention execution %d", id)
+	}
+	return rows[0].execution(), nil
+}
+
+func (s *store) ListRetentionExecutions(ctx context.Context, policyID int64, offset, limit int) ([]*meta.RetentionExecution, int64, error) {
+	var total []int64
+	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM retention_execution WHERE policy_id = ?`, policyID); err != nil {
+		return nil, 0, fmt.Errorf("meta: count retention executions: %w", err)
+	}
+	page, args := s.d.limitOffset(limit, offset, []any{policyID})
+	var rows []executionRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+executionCols+` FROM retention_execution
+		WHERE policy_id = ? ORDER BY id DESC`+page, args...); err != nil {
+		return nil, 0, fmt.Errorf("meta: list retention executions: %w", err)
+	}
+	out := make([]*meta.RetentionExecution, len(rows))
+	for i := range rows {
+		out[i] = rows[i].execution()
+	}
+	return out, total[0], nil
+}
+
+type taskRow struct {
+	ID          int64  `orm:"column(id)"`
+	ExecutionID int64  `orm:"column(execution_id)"`
+	Repository  string `orm:"column(repository)"`
+	Status      string `orm:"column(status)"`
+	Total       int64  `orm:"column(total)"`
+	Retained    int64  `orm:"column(retained)"`
+	Log         string `orm:"column(log)"`
+	StartTime   int64  `orm:"column(start_time)"`
+	EndTime     int64  `orm:"column(end_time)"`
+}
+
+const taskCols = `id, execution_id, repository, status, total, retained, log, start_time, end_time`
+
+func (r *taskRow) task() *meta.RetentionTask {
+	return &meta.RetentionTask{ID: r.ID, ExecutionID: r.ExecutionID, Repository: r.Repository, Status: r.Status,
+		Total: r.Total, Retained: r.Retained, Log: r.Log, StartTime: fromDBTime(r.StartTime), EndTime: fromDBTimeOrZero(r.EndTime)}
+}
+
+func (s *store) AddRetentionTask(ctx context.Context, t *meta.RetentionTask) error {
+	var end any
+	if !t.EndTime.IsZero() {
+		end = toDBTime(t.EndTime)
+	}
+	var ids []int64
+	_, err := queryRows(ctx, s.w, &ids, `INSERT INTO retention_task
+		(execution_id, repository, status, total, retained, log, start_time, end_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		t.ExecutionID, t.Repository, t.Status, t.Total, t.Retained, t.Log, toDBTime(t.StartTime), end)
+	switch {
+	case isForeignKeyViolation(err):
+		return notFound("meta: retention execution %d", t.ExecutionID)
+	case err != nil:
+		return fmt.Errorf("meta: add retention task: %w", err)
+	case len(ids) != 1:
+		return fmt.Errorf("meta: add retention task: insert returned %d rows", len(ids))
+	}
+	t.ID = ids[0]
+	return nil
+}
+
+func (s *store) ListRetentionTasks(ctx context.Context, executionID int64, offset, limit int) ([]*meta.RetentionTask, int64, error) {
+	var total []int64
+	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM retention_task WHERE execution_id = ?`, executionID); err != nil {
+		return nil, 0, fmt.Errorf("meta: count retention tasks: %w", err)
+	}
+	page, args := s.d.limitOffset(limit, offset, []any{executionID})
+	var rows []taskRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+taskCols+` FROM retention_task
+		WHERE execution_id = ? ORDER BY id`+page, args...); err != nil {
+		return nil, 0, fmt.Errorf("meta: list retention tasks: %w", err)
+	}
+	out := make([]*meta.RetentionTask, len(rows))
+	for i := range rows {
+		out[i] = rows[i].task()
+	}
+	return out, total[0], nil
+}
+
+func (s *store) GetRetentionTask(ctx context.Context, id int64) (*meta.RetentionTask, error) {
+	var rows []taskRow
+	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+taskCols+` FROM retention_task WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("meta: get retention task %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return nil, notFound("meta: retention task %d", id)
+	}
+	return rows[0].task(), nil
+}
