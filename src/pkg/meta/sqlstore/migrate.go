@@ -107,6 +107,11 @@ var migrations = []migration{
 	{version: 2, name: "artifact origin", up: ddl(
 		`ALTER TABLE artifact ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
 	)},
+	// Eviction deletes the bytes of a manifest only when no repository records its digest any more
+	// (DigestReferenced): without this index that question scans every artifact.
+	{version: 4, name: "artifact digest index", up: ddl(
+		`CREATE INDEX artifact_digest_idx ON artifact (digest)`,
+	)},
 }
 
 // schemaVersion is the newest version this binary knows.
