@@ -62,6 +62,9 @@ type Options struct {
 	TagFreshness time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Quota makes room in proxy-cache projects with a storage limit by evicting cached content. nil:
+	// content that does not fit is served without being stored.
+	Quota Quota
 }
 
 // Service is the pull-through content.Service.

@@ -117,3 +117,9 @@ func (e *Evictor) evict(ctx context.Context, g *Group, reason string) error {
 		"manifests", g.Members, "last_used", g.LastUsed, "bytes_deleted", freed, "err", err)
 	return err
 }
+
+// DropUnreferenced deletes the bytes of the digests that no repository links or records any more: content
+// a proxy stored and then could not keep within the project's quota.
+func (e *Evictor) DropUnreferenced(ctx context.Context, digests ...string) {
+	e.sweep(ctx, digests)
+}

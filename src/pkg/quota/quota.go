@@ -18,9 +18,9 @@ import (
 )
 
 // Denied is the client error for a push refused by the project's quota: 403 DENIED with Harbor's message,
-// which names the bytes added, the usage and the limit.
+// which names the bytes added, the usage and the limit. It wraps e (errors.As finds it).
 func Denied(e *meta.QuotaError) error {
-	return errcode.ErrDenied.WithMessage(
+	return errcode.ErrDenied.Wrap(e,
 		"Quota exceeded when processing the request of adding %s of storage resource, which when updated to current usage of %s will exceed the configured upper limit of %s.",
 		FormatBytes(e.Adding), FormatBytes(e.Used), FormatBytes(e.Hard))
 }

@@ -31,15 +31,16 @@ type Watermarks struct {
 	Disk      Disk
 }
 
-// usedPercent is the used share of the filesystem in percent, and the bytes to free to get to low.
+// measure returns the used share of the filesystem in percent and the bytes to free to get down to the
+// low watermark (negative: below it already).
 func (w Watermarks) measure() (usedPct float64, toFree int64, total, free uint64, err error) {
 	total, free, err = w.Disk()
 	if err != nil || total == 0 {
 		return 0, 0, total, free, err
 	}
-	used := total - min(free, total)
-	lowBytes := total / 100 * uint64(w.Low) //nolint:gosec // Low is validated to 0..100
-	return float64(used) * 100 / float64(total), int64(used) - int64(lowBytes), total, free, nil //nolint:gosec // filesystem sizes fit int64
+	used := float64(total - min(free, total))
+	low := float64(total) * float64(w.Low) / 100
+	return used * 100 / float64(total), int64(used - low), total, free, nil
 }
 
 // CheckDisk runs one watermark pass: it records the filesystem's size and usage in the metrics and, when
