@@ -80,6 +80,10 @@ type Deps struct {
 
 	// Artifacts, when set, serves the repository and artifact endpoints (repositories.go, artifacts.go).
 	Artifacts ArtifactSource
+	// Usage, when set, serves the quota endpoints and the project summary (quotas.go).
+	Usage UsageReader
+	// Volumes, when set, serves GET /systeminfo/volumes.
+	Volumes VolumeStat
 }
 
 // API is the http.Handler of the REST API. Build it with New.
@@ -91,6 +95,8 @@ type API struct {
 	auth       *auth.Authenticator
 	pinger     RegistryPinger
 	artifacts  ArtifactSource
+	usage      UsageReader
+	volumes    VolumeStat
 	health     []Component
 	log        *slog.Logger
 	mux        *http.ServeMux
@@ -126,7 +132,8 @@ func New(d Deps) (*API, error) {
 	}
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, log: log, mux: http.NewServeMux(),
+		pinger: d.Pinger, artifacts: d.Artifacts, usage: d.Usage, volumes: d.Volumes, health: d.Health, log: log,
+		mux: http.NewServeMux(),
 	}
 	a.routes()
 	return a, nil
@@ -158,6 +165,12 @@ func (a *API) routes() {
 
 	if a.artifacts != nil {
 		a.artifactRoutes()
+	}
+	if a.usage != nil {
+		a.quotaRoutes()
+	}
+	if a.volumes != nil {
+		m.HandleFunc("GET "+Prefix+"/systeminfo/volumes", a.getVolumes)
 	}
 }
 
