@@ -33,6 +33,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/proxy"
+	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/secret"
@@ -101,6 +102,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
+	disk := quota.StatFS(blobs.Root())
 	key, err := secret.LoadOrCreateKey(cfg.SecretKeyFileOrDefault())
 	var weak *secret.InsecureKeyFileError
 	if errors.As(err, &weak) {
@@ -167,8 +169,16 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log,
 		UploadKey: deriveKey(key, "berth upload session binding")})
 	defer func() { _ = localSvc.Close() }()
+	// Quotas: proxy-cache projects over their storage limit, and the disk above its high watermark, evict
+	// cached content through the same caching wrappers the content service reads through.
+	evictor, err := quota.NewEvictor(quota.Options{Store: store, Blobs: blobs, Metrics: m, Log: log.With("component", "quota"),
+		Remover: &quota.MetaRemover{Artifacts: manifests, Links: store, Store: store, Manifests: quota.StorageManifests{Blobs: blobs}}})
+	if err != nil {
+		return err
+	}
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{
 		FillTimeout: cfg.BlobFillTimeout, NegativeCacheTTL: cfg.ProxyNegativeCacheTTL, TagFreshness: cfg.ProxyTagFreshness,
+		Quota: evictor,
 	})
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
@@ -204,6 +214,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		}),
 		Health: health, Log: log.With("component", "api"),
 		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
+		Usage:     store,
+		Volumes:   func(context.Context) (uint64, uint64, error) { return disk() },
 	})
 	if err != nil {
 		return err
@@ -254,6 +266,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	go purgeUploads(bg, blobs, time.Hour, 24*time.Hour, log.With("component", "janitor"))
+	go evictor.RunWatermarks(bg, quota.Watermarks{High: cfg.StorageHighWatermark, Low: cfg.StorageLowWatermark, Disk: disk},
+		cfg.StorageWatermarkInterval, nil)
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)
@@ -287,6 +301,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	log.Info("stopped")
 	return nil
 }
+
+var _ proxy.Quota = (*quota.Evictor)(nil)
 
 // plain passes a secret through: the ping endpoint hands over plaintext credentials.
 type plain struct{}

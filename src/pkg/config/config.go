@@ -66,6 +66,11 @@ type Config struct {
 	ReadHeaderTimeout   time.Duration
 	IdleTimeout         time.Duration
 	StallTimeout        time.Duration
+
+	// Disk watermarks of the filesystem holding DataDir, in percent (package quota); 0 = off.
+	StorageHighWatermark     int
+	StorageLowWatermark      int
+	StorageWatermarkInterval time.Duration
 }
 
 // Defaults returns the embedded defaults.
@@ -102,6 +107,10 @@ func Defaults() Config {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		StallTimeout:      time.Minute,
+
+		StorageHighWatermark:     90,
+		StorageLowWatermark:      80,
+		StorageWatermarkInterval: time.Minute,
 	}
 }
 
@@ -157,6 +166,9 @@ func (c *Config) settings() []setting {
 		{"read-header-timeout", "how long a client may take to send a request's headers", &c.ReadHeaderTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection is kept open", &c.IdleTimeout},
 		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},
+		{"storage-high-watermark", "percent of the data dir's filesystem in use above which cached (pulled) content of proxy-cache projects is evicted, least recently pulled first, down to storage-low-watermark; pushed content is never evicted (0 = off)", &c.StorageHighWatermark},
+		{"storage-low-watermark", "percent of the data dir's filesystem in use that a watermark eviction stops at", &c.StorageLowWatermark},
+		{"storage-watermark-interval", "how often the data dir's filesystem is checked against storage-high-watermark", &c.StorageWatermarkInterval},
 	}
 }
 
@@ -264,6 +276,11 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.ReadHeaderTimeout > 0, "%s: must be > 0", "read-header-timeout")
 	check(c.IdleTimeout > 0, "%s: must be > 0", "idle-timeout")
 	check(c.StallTimeout > 0, "%s: must be > 0", "stall-timeout")
+	check(c.StorageHighWatermark >= 0 && c.StorageHighWatermark <= 100, "%s: must be between 0 and 100", "storage-high-watermark")
+	check(c.StorageLowWatermark >= 0 && c.StorageLowWatermark <= 100, "%s: must be between 0 and 100", "storage-low-watermark")
+	check(c.StorageHighWatermark == 0 || c.StorageLowWatermark < c.StorageHighWatermark,
+		"conflict: %s must be below %s", "storage-low-watermark", "storage-high-watermark")
+	check(c.StorageWatermarkInterval > 0, "%s: must be > 0", "storage-watermark-interval")
 	return errors.Join(errs...)
 }
 
