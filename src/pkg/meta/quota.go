@@ -27,17 +27,6 @@ func (e *QuotaError) Error() string {
 // Unwrap makes errors.Is(err, ErrQuotaExceeded) hold.
 func (e *QuotaError) Unwrap() error { return ErrQuotaExceeded }
 
-// Usage of a project: the bytes of the distinct blobs linked into its repositories plus the bytes of its
-// distinct manifests. A blob or a manifest held by several repositories of one project counts once;
-// content shared by two projects counts in both (Harbor's rule).
-//
-// The store enforces Project.StorageLimit (> 0) itself: LinkBlob and PutArtifact refuse, with a
-// *QuotaError, a digest new to the project that would take its usage over the limit. The check and the
-// write are one transaction, serialised per project (a row lock on PostgreSQL, the single writer on
-// SQLite), so concurrent pushes cannot overshoot together. Usage is computed from the rows each time
-// (no counter that could drift); the cost is one aggregate over the project's rows, paid only by
-// projects with a limit and only for digests new to them.
-
 // CachedArtifact is an artifact row with what eviction decides on.
 type CachedArtifact struct {
 	ProjectID int64
@@ -50,7 +39,18 @@ type BlobLink struct {
 	Size   int64
 }
 
-// QuotaStore is what quotas and eviction read and write beyond the other roles.
+// QuotaStore is what quotas and eviction read beyond the other roles.
+//
+// Usage: a project uses the bytes of the distinct blobs linked into its repositories plus the bytes of its
+// distinct manifests. A blob or a manifest held by several repositories of one project counts once;
+// content shared by two projects counts in both (Harbor's rule).
+//
+// The store enforces Project.StorageLimit (> 0) itself: LinkBlob and PutArtifact refuse, with a
+// *QuotaError, a digest new to the project that would take its usage over the limit. The check and the
+// write are one transaction, serialised per project (a row lock on PostgreSQL, the single writer on
+// SQLite), so concurrent pushes cannot overshoot together. Usage is computed from the rows each time
+// (no counter that could drift); the cost is one aggregate over the project's rows, paid only by
+// projects with a limit and only for digests new to them.
 type QuotaStore interface {
 	// ProjectUsage returns the project's usage in bytes (see Usage above); 0 for a project that does not
 	// exist.

@@ -53,7 +53,8 @@ func NewEvictor(o Options) (*Evictor, error) {
 // need more bytes fit under its storage limit. It never evicts a group with pushed content, nor one that
 // holds protect (the digest about to be stored: the image being pulled keeps its manifest and the
 // layers it already has). It reports whether need now fits; false when the limit is smaller than need or
-// nothing evictable is left. Projects without a limit, and local projects, always fit (the latter are
+// nothing evictable is left. A group holds protect when it records it, references it as a blob, or lists
+// it as an index's child (a platform manifest pulled after its index). Projects without a limit, and local projects, always fit (the latter are
 // never evicted from: their pushes fail instead). Calls for one project are serialised in this process.
 func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, protect string) (bool, error) {
 	hard := p.StorageLimit

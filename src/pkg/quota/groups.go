@@ -21,6 +21,8 @@ type Group struct {
 	Members []string
 	// Blobs are the blob digests (configs and layers) the members reference.
 	Blobs map[string]bool
+	// Children are the manifest digests the members that are indexes list, held or not.
+	Children map[string]bool
 	// LastUsed is the latest pull time of a member, or its push time (the time it came in) when it was
 	// never pulled: a group is as recently used as its most recently used member.
 	LastUsed time.Time
@@ -32,8 +34,10 @@ type Group struct {
 	Bytes int64
 }
 
-// Holds reports whether g records d as a manifest or references it as a blob.
-func (g *Group) Holds(d string) bool { return g.Blobs[d] || slices.Contains(g.Members, d) }
+// Holds reports whether g records d as a manifest, lists it as a child or references it as a blob.
+func (g *Group) Holds(d string) bool {
+	return g.Blobs[d] || g.Children[d] || slices.Contains(g.Members, d)
+}
 
 // ManifestReader reads the bytes of a stored manifest.
 type ManifestReader interface {
@@ -115,6 +119,7 @@ func repoGroups(ctx context.Context, mr ManifestReader, arts []*meta.CachedArtif
 	}
 	union := func(a, b string) { parent[find(a)] = find(b) }
 	blobs := make(map[string][]string, len(arts))
+	children := make(map[string][]string, len(arts))
 	for _, a := range arts {
 		parent[a.Digest] = find(a.Digest)
 		if a.Subject != "" && held[a.Subject] != nil {
@@ -128,7 +133,7 @@ func repoGroups(ctx context.Context, mr ManifestReader, arts []*meta.CachedArtif
 			continue // bytes missing: the artifact still forms (or joins) a group by its subject
 		}
 		r := parseRefs(body)
-		blobs[a.Digest] = r.blobs
+		blobs[a.Digest], children[a.Digest] = r.blobs, r.children
 		for _, c := range r.children {
 			if held[c] != nil {
 				union(c, a.Digest)
@@ -145,7 +150,7 @@ func repoGroups(ctx context.Context, mr ManifestReader, arts []*meta.CachedArtif
 		root := find(a.Digest)
 		g := groups[root]
 		if g == nil {
-			g = &Group{ProjectID: a.ProjectID, Repository: a.Repository, Blobs: map[string]bool{}}
+			g = &Group{ProjectID: a.ProjectID, Repository: a.Repository, Blobs: map[string]bool{}, Children: map[string]bool{}}
 			groups[root] = g
 			out = append(out, g)
 		}
@@ -161,6 +166,9 @@ func repoGroups(ctx context.Context, mr ManifestReader, arts []*meta.CachedArtif
 		}
 		for _, b := range blobs[a.Digest] {
 			g.Blobs[b] = true
+		}
+		for _, c := range children[a.Digest] {
+			g.Children[c] = true
 		}
 	}
 	return out, nil

@@ -370,3 +370,22 @@ func value(t *testing.T, c prometheus.Metric) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+// TestMakeRoomKeepsIndexOfChildBeingStored: a platform manifest pulled after its index does not evict
+// the index (the index lists it), even when that index is the least recently used group.
+func TestMakeRoomKeepsIndexOfChildBeingStored(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		p := e.proxyProject("cache", 100_000)
+		child := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("not held yet"), Size: 300}
+		idx := e.manifest(p, "cache/multi", meta.OriginPulled, ocispec.Index{Versioned: specsV2(), MediaType: ocispec.MediaTypeImageIndex,
+			Manifests: []ocispec.Descriptor{child}}, "")
+		other := e.image(p, "cache/other", 1000)
+		e.pull("cache/other", other)
+		ok, err := e.ev.MakeRoom(e.ctx, &meta.Project{ID: p.ID, Name: p.Name, RegistryID: p.RegistryID, StorageLimit: e.usage(p)},
+			child.Size, child.Digest.String())
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.True(t, e.has("cache/multi", idx), "least recently used, but it lists the child being stored")
+		require.False(t, e.has("cache/other", other))
+	})
+}
