@@ -86,9 +86,9 @@ func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, pro
 		if g.Pushed || g.Holds(protect) {
 			continue
 		}
-		if err := e.evict(ctx, g, ReasonQuota); err != nil {
+		if err := e.evict(ctx, g, ReasonQuota); err != nil && ctx.Err() != nil {
 			return false, err
-		}
+		} // another failure (logged by evict) leaves that group for a later pass: try the next one
 		if ok, err := fits(); ok || err != nil {
 			return ok, err
 		}
@@ -114,9 +114,14 @@ func (e *Evictor) evict(ctx context.Context, g *Group, reason string) error {
 		e.m.Evictions.WithLabelValues(reason).Inc()
 		e.m.EvictedBytes.WithLabelValues(reason).Add(float64(freed))
 	}
+	if err != nil {
+		e.log.WarnContext(ctx, "eviction failed part way", "reason", reason, "repository", g.Repository,
+			"manifests", g.Members, "bytes_deleted", freed, "err", err)
+		return err
+	}
 	e.log.InfoContext(ctx, "evicted cached content", "reason", reason, "repository", g.Repository,
-		"manifests", g.Members, "last_used", g.LastUsed, "bytes_deleted", freed, "err", err)
-	return err
+		"manifests", g.Members, "last_used", g.LastUsed, "bytes_deleted", freed)
+	return nil
 }
 
 // DropUnreferenced deletes the bytes of the digests that no repository links or records any more: content

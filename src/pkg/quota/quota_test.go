@@ -389,3 +389,25 @@ func TestMakeRoomKeepsIndexOfChildBeingStored(t *testing.T) {
 		require.False(t, e.has("cache/other", other))
 	})
 }
+
+// TestMakeRoomSkipsGroupItCannotRemove: when the blobs another manifest of the repository references
+// cannot be read, that repository's group is left whole and the next group is evicted instead.
+func TestMakeRoomSkipsGroupItCannotRemove(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		p := e.proxyProject("cache", 100_000)
+		stuck := e.image(p, "cache/a", 1000)
+		unreadable := e.image(p, "cache/a", 1000)
+		next := e.image(p, "cache/b", 1000)
+		e.pull("cache/a", unreadable)
+		e.pull("cache/b", next)
+		require.NoError(t, e.blobs.Delete(e.ctx, unreadable.Digest)) // its manifest bytes are gone
+		ok, err := e.ev.MakeRoom(e.ctx, &meta.Project{ID: p.ID, Name: p.Name, RegistryID: p.RegistryID, StorageLimit: e.usage(p)}, 1, "")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.True(t, e.has("cache/a", stuck), "not removed: what cache/a still needs is unknown")
+		links, err := e.store.ListBlobLinks(e.ctx, "cache/a")
+		require.NoError(t, err)
+		require.Len(t, links, 4)
+		require.False(t, e.has("cache/a", unreadable), "its own group goes (its blobs are unknown, so stay linked)")
+	})
+}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
@@ -32,9 +35,15 @@ type MetaRemover struct {
 
 var _ Remover = (*MetaRemover)(nil)
 
-// Remove implements Remover. Referrers go before their subjects and indexes before their children
-// (newest-pushed first), so that a removal cut short leaves no dangling reference behind.
+// Remove implements Remover. What the rest of the repository still references is read first, so a
+// manifest that cannot be read stops the removal before anything is deleted. Then referrers go before
+// their subjects and indexes before their children (newest-pushed first), so that a removal cut short
+// leaves no dangling reference behind, and the blob links last.
 func (r *MetaRemover) Remove(ctx context.Context, g *Group) ([]string, error) {
+	keep, err := r.stillReferenced(ctx, g)
+	if err != nil {
+		return nil, err
+	}
 	var gone []string
 	for i := len(g.Members) - 1; i >= 0; i-- {
 		d := g.Members[i]
@@ -43,10 +52,6 @@ func (r *MetaRemover) Remove(ctx context.Context, g *Group) ([]string, error) {
 			return gone, fmt.Errorf("evict %s@%s: %w", g.Repository, d, err)
 		}
 		gone = append(gone, d)
-	}
-	keep, err := r.stillReferenced(ctx, g)
-	if err != nil {
-		return gone, err
 	}
 	links, err := r.Store.ListBlobLinks(ctx, g.Repository)
 	if err != nil {
@@ -65,7 +70,7 @@ func (r *MetaRemover) Remove(ctx context.Context, g *Group) ([]string, error) {
 	return gone, nil
 }
 
-// stillReferenced returns the blobs the artifacts left in g's repository reference.
+// stillReferenced returns the blobs the artifacts of g's repository outside g reference.
 func (r *MetaRemover) stillReferenced(ctx context.Context, g *Group) (map[string]bool, error) {
 	arts, err := r.Store.ListProjectArtifacts(ctx, g.ProjectID)
 	if err != nil {
@@ -73,7 +78,7 @@ func (r *MetaRemover) stillReferenced(ctx context.Context, g *Group) (map[string
 	}
 	keep := map[string]bool{}
 	for _, a := range arts {
-		if a.Repository != g.Repository {
+		if a.Repository != g.Repository || slices.Contains(g.Members, a.Digest) {
 			continue
 		}
 		body, err := r.Manifests.ReadManifest(ctx, a.Digest)
@@ -101,11 +106,11 @@ func (s StorageManifests) ReadManifest(ctx context.Context, dgst string) ([]byte
 		return nil, err
 	}
 	defer func() { _ = b.Close() }()
-	if b.Size() > 4<<20 {
+	if b.Size() > content.MaxManifestSize {
 		return nil, fmt.Errorf("manifest %s is %d bytes", d, b.Size())
 	}
 	body := make([]byte, b.Size())
-	if _, err := readFull(b, body); err != nil {
+	if _, err := io.ReadFull(b, body); err != nil {
 		return nil, err
 	}
 	return body, nil

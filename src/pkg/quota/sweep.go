@@ -3,14 +3,11 @@ package quota
 import (
 	"context"
 	"errors"
-	"io"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
-
-func readFull(r io.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
 
 // BlobStore is what eviction needs of the blob store: sizes, manifest bytes and deletion.
 type BlobStore interface {

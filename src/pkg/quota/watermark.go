@@ -77,7 +77,10 @@ func (e *Evictor) CheckDisk(ctx context.Context, w Watermarks) (int, error) {
 			continue
 		}
 		if err := e.evict(ctx, g, ReasonWatermark); err != nil {
-			return n, err
+			if ctx.Err() != nil {
+				return n, err
+			}
+			continue // logged by evict; the next group may free the space
 		}
 		n++
 		if _, toFree, total, free, err = w.measure(); err != nil {
