@@ -36,6 +36,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/proxy"
+	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/retention"
@@ -115,6 +116,14 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
+	// Disk figures (volumes, watermarks) are of the filesystem holding the blobs; on S3, of the data
+	// dir's, where only uploads in progress are spooled.
+	loc, _ := cfg.Storage() // validated with the configuration
+	volumeDir := loc.Dir
+	if loc.Bucket != "" {
+		volumeDir = cfg.DataDir
+	}
+	disk := quota.StatFS(volumeDir)
 	key, err := secret.LoadOrCreateKey(cfg.SecretKeyFileOrDefault())
 	var weak *secret.InsecureKeyFileError
 	if errors.As(err, &weak) {
@@ -193,9 +202,17 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		Pulls: store, Now: h.clock(),
 		UploadKey: deriveKey(key, "berth upload session binding")})
 	defer func() { _ = localSvc.Close() }()
+	// Quotas: proxy-cache projects over their storage limit, and the disk above its high watermark, evict
+	// cached content through the same caching wrappers the content service reads through.
+	evictor, err := quota.NewEvictor(quota.Options{Store: store, Blobs: blobs, Metrics: m, Log: log.With("component", "quota"),
+		Remover: &quota.MetaRemover{Artifacts: manifests, Links: store, Store: store, Manifests: quota.StorageManifests{Blobs: blobs}}})
+	if err != nil {
+		return err
+	}
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{
 		FillTimeout: cfg.BlobFillTimeout, NegativeCacheTTL: cfg.ProxyNegativeCacheTTL, TagFreshness: cfg.ProxyTagFreshness,
 		Leases: fillLeases,
+		Quota:  evictor,
 	})
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
@@ -252,6 +269,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		Robots:    store, RobotPrefix: cfg.RobotNamePrefix,
 		Users: store, Members: store, AuditLog: store, Audit: auditW,
 		Retentions: &api.Retentions{Store: store, Runner: retentions},
+		Usage:      store,
+		Volumes:    func(context.Context) (uint64, uint64, error) { return disk() },
 	})
 	if err != nil {
 		return err
@@ -314,6 +333,11 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		log.With("component", "janitor"), lease.EveryOptions{})
 	go audit.PurgeLoop(bg, store, cfg.AuditLogRetention, time.Hour, log.With("component", "audit"))
 	go retentions.RunSchedule(bg, time.Minute)
+	if loc.Bucket == "" {
+		// Evicting S3 content frees nothing on the local disk: watermarks apply to file storage only.
+		go evictor.RunWatermarks(bg, quota.Watermarks{High: cfg.StorageHighWatermark, Low: cfg.StorageLowWatermark, Disk: disk},
+			cfg.StorageWatermarkInterval, nil)
+	}
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)
@@ -356,6 +380,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	log.Info("stopped")
 	return nil
 }
+
+var _ proxy.Quota = (*quota.Evictor)(nil)
 
 // plain passes a secret through: the ping endpoint hands over plaintext credentials.
 type plain struct{}

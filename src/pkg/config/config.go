@@ -92,6 +92,11 @@ type Config struct {
 	StorageS3PartSize     ByteSize
 	StorageRedirect       bool
 	StorageRedirectExpiry time.Duration
+
+	// Disk watermarks of the filesystem holding DataDir, in percent (package quota); 0 = off.
+	StorageHighWatermark     int
+	StorageLowWatermark      int
+	StorageWatermarkInterval time.Duration
 }
 
 // Defaults returns the embedded defaults.
@@ -130,12 +135,15 @@ func Defaults() Config {
 		IdleTimeout:       2 * time.Minute,
 		StallTimeout:      time.Minute,
 
-		TokenService:          "berth",
-		TokenExpiry:           30 * time.Minute,
-		RobotNamePrefix:       "robot$",
-		AuditLogRetention:     90 * 24 * time.Hour,
-		StorageS3PartSize:     16 << 20,
-		StorageRedirectExpiry: 5 * time.Minute,
+		TokenService:             "berth",
+		TokenExpiry:              30 * time.Minute,
+		RobotNamePrefix:          "robot$",
+		AuditLogRetention:        90 * 24 * time.Hour,
+		StorageS3PartSize:        16 << 20,
+		StorageRedirectExpiry:    5 * time.Minute,
+		StorageHighWatermark:     90,
+		StorageLowWatermark:      80,
+		StorageWatermarkInterval: time.Minute,
 	}
 }
 
@@ -210,6 +218,9 @@ func (c *Config) settings() []setting {
 		{"storage-s3-part-size", "size of S3 multipart parts (at least 5MiB): the memory one upload append holds", &c.StorageS3PartSize},
 		{"storage-redirect", "answer blob GETs with a 307 to a presigned URL of the object store (S3 only; clients must reach it)", &c.StorageRedirect},
 		{"storage-redirect-expiry", "how long a presigned blob URL is valid", &c.StorageRedirectExpiry},
+		{"storage-high-watermark", "percent of the data dir's filesystem in use above which cached (pulled) content of proxy-cache projects is evicted, least recently pulled first, down to storage-low-watermark; pushed content is never evicted (0 = off)", &c.StorageHighWatermark},
+		{"storage-low-watermark", "percent of the data dir's filesystem in use that a watermark eviction stops at", &c.StorageLowWatermark},
+		{"storage-watermark-interval", "how often the data dir's filesystem is checked against storage-high-watermark", &c.StorageWatermarkInterval},
 	}
 }
 
@@ -330,6 +341,11 @@ func (c *Config) validate(from map[string]string) error {
 	check((c.StorageS3AccessKey == "") == (c.StorageS3SecretKey == ""), "conflict: %s and %s must be set together", "storage-s3-access-key", "storage-s3-secret-key")
 	check(c.StorageS3PartSize >= 5<<20, "%s: must be at least 5MiB (S3's smallest part)", "storage-s3-part-size")
 	check(c.StorageRedirectExpiry > 0 && c.StorageRedirectExpiry <= 7*24*time.Hour, "%s: must be > 0 and at most 168h (S3's limit)", "storage-redirect-expiry")
+	check(c.StorageHighWatermark >= 0 && c.StorageHighWatermark <= 100, "%s: must be between 0 and 100", "storage-high-watermark")
+	check(c.StorageLowWatermark >= 0 && c.StorageLowWatermark <= 100, "%s: must be between 0 and 100", "storage-low-watermark")
+	check(c.StorageHighWatermark == 0 || c.StorageLowWatermark < c.StorageHighWatermark,
+		"conflict: %s must be below %s", "storage-low-watermark", "storage-high-watermark")
+	check(c.StorageWatermarkInterval > 0, "%s: must be > 0", "storage-watermark-interval")
 	return errors.Join(errs...)
 }
 

@@ -74,6 +74,10 @@ func TestInvalid(t *testing.T) {
 		{"tls client CA without cert", nil, map[string]string{"BERTH_TLS_CLIENT_CA_FILE": "ca.pem"}, "tls-client-ca-file"},
 		{"bad bool", []string{"--metrics-project-names=sometimes"}, nil, "metrics-project-names"},
 		{"zero stall timeout", []string{"--stall-timeout", "0s"}, nil, "stall-timeout"},
+		{"high watermark over 100", []string{"--storage-high-watermark", "101"}, nil, "storage-high-watermark"},
+		{"negative low watermark", []string{"--storage-low-watermark", "-1"}, nil, "storage-low-watermark"},
+		{"low watermark not below high", []string{"--storage-high-watermark", "70", "--storage-low-watermark", "70"}, nil, "conflict: storage-low-watermark 70"},
+		{"zero watermark interval", []string{"--storage-watermark-interval", "0s"}, nil, "storage-watermark-interval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.args, env(tc.env))

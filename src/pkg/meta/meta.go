@@ -226,6 +226,7 @@ type Store interface {
 	PullStore
 	LifecycleStore
 	RetentionStore
+	QuotaStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.

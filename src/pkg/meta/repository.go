@@ -46,8 +46,9 @@ type RepositoryStore interface {
 	// DeleteRepository removes the repository with its artifacts, tags and blob links. ErrNotFound when
 	// it does not exist.
 	DeleteRepository(ctx context.Context, name string) error
-	// ProjectUsage returns the bytes a project's content takes: the size of each distinct blob linked
-	// into any of its repositories plus the size of each distinct manifest, each digest counted once
-	// however many repositories hold it. 0 for an empty or missing project.
+	// ProjectUsage returns the bytes a project's content takes, as quotas count it (QuotaStore): the
+	// size of each distinct blob linked into any of its repositories plus the size of each distinct
+	// manifest, each digest counted once however many repositories hold it. 0 for an empty or missing
+	// project.
 	ProjectUsage(ctx context.Context, projectID int64) (int64, error)
 }

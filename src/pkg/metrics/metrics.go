@@ -24,6 +24,11 @@ type Metrics struct {
 	CoalescedWaiters     *prometheus.CounterVec   // operation
 	PrefetchOutcomes     *prometheus.CounterVec   // outcome
 	UpstreamBytesFetched *prometheus.CounterVec   // registry
+	StorageUsedBytes     prometheus.Gauge         // bytes used on the filesystem of the data dir
+	StorageCapacityBytes prometheus.Gauge         // size of the filesystem of the data dir
+	Evictions            *prometheus.CounterVec   // reason (quota|watermark): artifact groups evicted
+	EvictedBytes         *prometheus.CounterVec   // reason: blob and manifest bytes deleted by eviction
+	QuotaPassthrough     prometheus.Counter       // pulls served without being stored (over the quota)
 }
 
 // Option tunes New.
@@ -78,12 +83,28 @@ func New(opts ...Option) *Metrics {
 		UpstreamBytesFetched: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "berth_upstream_blob_bytes_total", Help: "Blob bytes read from upstream registries.",
 		}, []string{"registry"}),
+		StorageUsedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_storage_used_bytes", Help: "Bytes used on the filesystem holding the data dir.",
+		}),
+		StorageCapacityBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_storage_capacity_bytes", Help: "Size of the filesystem holding the data dir.",
+		}),
+		Evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_evictions_total", Help: "Cached artifact groups evicted, by reason (quota: to make room in a proxy-cache project; watermark: the disk was above its high watermark).",
+		}, []string{"reason"}),
+		EvictedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_evicted_bytes_total", Help: "Blob and manifest bytes deleted from storage by eviction, by reason.",
+		}, []string{"reason"}),
+		QuotaPassthrough: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_quota_passthrough_total", Help: "Blobs and manifests of proxy-cache projects served without being stored because they did not fit in the project's quota.",
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.ReferrersRequests, m.UpstreamRequests, m.UpstreamDuration,
 		m.CacheErrors, m.CoalescedWaiters, m.PrefetchOutcomes, m.UpstreamBytesFetched,
+		m.StorageUsedBytes, m.StorageCapacityBytes, m.Evictions, m.EvictedBytes, m.QuotaPassthrough,
 	)
 	for _, o := range opts {
 		o(m)

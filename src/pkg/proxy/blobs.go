@@ -96,31 +96,45 @@ func (s *Service) OpenBlob(ctx context.Context, repo content.Repo, d digest.Dige
 	if err == nil || !repo.Project.IsProxy() || !errcode.IsCode(err, errcode.ErrBlobUnknown) {
 		return b, err
 	}
+	// A fill this reader joined too late to follow may end without keeping the blob (over the quota):
+	// the reader then starts (or joins) another fill.
+	for attempt := 1; ; attempt++ {
+		b, f, err := s.openFilled(ctx, repo, d)
+		if err == nil || attempt == maxRoomAttempts || f == nil || !f.wasNotStored() || !errcode.IsCode(err, errcode.ErrBlobUnknown) {
+			return b, err
+		}
+	}
+}
+
+// openFilled serves d from a fill: from its temp file while it grows, else from the local copy once it
+// is stored. It returns the fill it used, if any.
+func (s *Service) openFilled(ctx context.Context, repo content.Repo, d digest.Digest) (content.BlobContent, *fill, error) {
 	f, err := s.startFill(ctx, repo, d)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := waitFor(ctx, f.sizeKnown); err != nil {
-		return nil, err
+		return nil, f, err
 	}
 	f.mu.Lock()
 	size := f.size
 	f.mu.Unlock()
 	if size >= 0 {
 		if file, past := f.openTemp(); !past {
-			return &fillReader{ctx: ctx, f: f, file: file}, nil
+			return &fillReader{ctx: ctx, f: f, file: file}, f, nil
 		}
 	}
 	if err := waitFor(ctx, f.done); err != nil {
-		return nil, err
+		return nil, f, err
 	}
 	f.mu.Lock()
 	ferr := f.err
 	f.mu.Unlock()
 	if ferr != nil {
-		return nil, ferr
+		return nil, f, ferr
 	}
-	return s.Local.OpenBlob(ctx, repo, d)
+	b, err := s.Local.OpenBlob(ctx, repo, d)
+	return b, f, err
 }
 
 // FetchBlob makes sure d is held locally in repo: it returns nil at once when it is, else once the
@@ -218,6 +232,8 @@ func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d
 		return upstreamError(err, errcode.ErrBlobUnknown)
 	}
 	defer func() { _ = rc.Close() }()
+	// Over the project's quota (and no room could be made): stream it to the readers, keep nothing.
+	keep := s.roomFor(ctx, repo, d.String(), size)
 	w, err := s.blobs.NewWriter(ctx)
 	if err != nil {
 		return err
@@ -243,16 +259,23 @@ func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d
 		return fmt.Errorf("verify blob: %w", err)
 	}
 	f.verify()
+	if !keep {
+		f.skipStore()
+		s.passthrough(ctx, repo, d.String(), total, false)
+		return nil // the deferred Cancel removes the temp file; open readers keep reading it
+	}
 	if err := checkFillLease(ctx, l); err != nil {
 		return err
 	}
 	if err := w.Commit(ctx, d); err != nil {
 		return fmt.Errorf("store verified blob: %w", err)
 	}
-	if err := s.links.LinkBlob(ctx, repo.Project.ID, repo.Name, d.String(), total); err != nil {
-		return fmt.Errorf("link blob: %w", err)
+	linked, err := s.linkFilled(ctx, repo, d, total)
+	if err == nil && !linked {
+		f.skipStore()
+		s.passthrough(ctx, repo, d.String(), total, true)
 	}
-	return nil
+	return err
 }
 
 // upstreamBody reads an upstream blob body, failing with UPSTREAM_INVALID once it goes past the

@@ -24,6 +24,7 @@ type fill struct {
 	finishing bool          // the temp file is about to be verified and renamed: new readers wait for done
 	verified  bool          // the content matched the digest: readers may have every byte, whatever follows
 	finished  bool          // finish ran: written and err are final (mirrors done, read under mu)
+	notStored bool          // served but not kept (over the project's quota): a later reader fills again
 	err       error
 }
 
@@ -67,6 +68,19 @@ func (f *fill) verify() {
 	f.verified = true
 	f.wake()
 	f.mu.Unlock()
+}
+
+// skipStore records that the verified blob is served but not kept.
+func (f *fill) skipStore() {
+	f.mu.Lock()
+	f.notStored = true
+	f.mu.Unlock()
+}
+
+func (f *fill) wasNotStored() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.notStored
 }
 
 func (f *fill) isVerified() bool {

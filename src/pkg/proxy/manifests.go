@@ -164,8 +164,12 @@ func (s *Service) fetchManifest(ctx context.Context, up Upstream, repo content.R
 			return nil, errcode.ErrUpstreamInvalid.WithMessage("upstream manifest digest %s does not match %s", um.Digest, d)
 		}
 		m := &content.Manifest{Digest: um.Digest, MediaType: um.MediaType, Body: um.Body}
-		if err := s.Local.RecordManifest(ctx, repo, tag, m); err != nil {
+		kept, err := s.recordPulled(ctx, repo, tag, m)
+		if err != nil {
 			return nil, err
+		}
+		if !kept { // over the project's quota: served, not kept (its bytes were written first)
+			s.passthrough(ctx, repo, m.Digest.String(), int64(len(m.Body)), true)
 		}
 		return m, nil
 	})

@@ -77,6 +77,9 @@ type Options struct {
 	FillPoll time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Quota makes room in proxy-cache projects with a storage limit by evicting cached content. nil:
+	// content that does not fit is served without being stored.
+	Quota Quota
 }
 
 // DefaultFillLeaseTTL is the default of Options.FillLeaseTTL.

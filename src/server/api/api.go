@@ -1,5 +1,6 @@
 // Package api serves Berth's Harbor-compatible REST API under /api/v2.0/: ping, health, projects and
-// their metadata, and upstream registries. Request and response bodies follow Harbor v2.0; errors are
+// their metadata, upstream registries, and, when their dependencies are given, repositories and
+// artifacts, quotas and project summaries (quotas.go), and the storage volume. Request and response bodies follow Harbor v2.0; errors are
 // written by errcode.Serve in Harbor's shape {"errors":[{"code","message"}]}.
 //
 // Callers authenticate with HTTP Basic as local users. Project endpoints ask auth.Authenticator.Authorize
@@ -102,6 +103,10 @@ type Deps struct {
 	// Retentions, when set, serves the retention endpoints (retentions.go), and new proxy-cache
 	// projects get the default retention policy.
 	Retentions *Retentions
+	// Usage, when set, serves the quota endpoints and the project summary (quotas.go).
+	Usage UsageReader
+	// Volumes, when set, serves GET /systeminfo/volumes.
+	Volumes VolumeStat
 }
 
 // API is the http.Handler of the REST API. Build it with New.
@@ -121,6 +126,8 @@ type API struct {
 	audit       auth.AuditSink
 	draining    func() bool
 	retentions  *Retentions
+	usage       UsageReader
+	volumes     VolumeStat
 	health      []Component
 	log         *slog.Logger
 	mux         *http.ServeMux
@@ -159,7 +166,7 @@ func New(d Deps) (*API, error) {
 	}
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, log: log, mux: http.NewServeMux(),
+		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, usage: d.Usage, volumes: d.Volumes, log: log, mux: http.NewServeMux(),
 		users: d.Users, members: d.Members, auditLog: d.AuditLog, audit: d.Audit,
 		robots: d.Robots, robotPrefix: d.RobotPrefix,
 	}
@@ -209,6 +216,12 @@ func (a *API) routes() {
 	}
 	if a.retentions != nil {
 		a.retentionRoutes()
+	}
+	if a.usage != nil {
+		a.quotaRoutes()
+	}
+	if a.volumes != nil {
+		m.HandleFunc("GET "+Prefix+"/systeminfo/volumes", a.getVolumes)
 	}
 }
 

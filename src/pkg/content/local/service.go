@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/reference"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
@@ -156,9 +157,13 @@ func parseDigest(v string) (digest.Digest, error) {
 	return d, nil
 }
 
-// recordError describes a failed write to meta for repo: a project deleted meanwhile is NAME_UNKNOWN, the
-// rest internal.
+// recordError describes a failed write to meta for repo: a project deleted meanwhile is NAME_UNKNOWN, a
+// write over the project's storage limit Harbor's DENIED (wrapping the *meta.QuotaError), the rest
+// internal.
 func recordError(repo string, err error, what string) error {
+	if qe, ok := errors.AsType[*meta.QuotaError](err); ok {
+		return quota.Denied(qe)
+	}
 	if errors.Is(err, meta.ErrNotFound) {
 		return errcode.ErrNameUnknown.WithMessage("the project of %s does not exist", repo).
 			WithDetail(map[string]string{"name": repo})

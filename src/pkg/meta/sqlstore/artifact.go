@@ -103,7 +103,8 @@ func ensureRepository(ctx context.Context, tx querier, projectID int64, name str
 // PutArtifact sets a.ID, a.RepositoryID, a.Repository, a.PushTime and a.Origin from the stored row. A new artifact
 // is stored with a.PushTime, or the current time when that is zero; for an existing digest the stored row
 // is kept as it is. ErrNotFound when the project does not exist, ErrConflict when the repository belongs
-// to another project.
+// to another project, a *meta.QuotaError when the manifest is new to a project with a storage limit it
+// would exceed (chargeQuota).
 func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a *meta.Artifact, tags ...string) error {
 	if repo == "" || a.Digest == "" {
 		return fmt.Errorf("meta: put artifact: empty repository name or digest")
@@ -127,6 +128,9 @@ func (s *store) PutArtifact(ctx context.Context, projectID int64, repo string, a
 	err = s.withTx(ctx, func(tx orm.TxOrmer) error {
 		var err error
 		if repoID, err = ensureRepository(ctx, tx, projectID, repo, t); err != nil {
+			return err
+		}
+		if err = s.chargeQuota(ctx, tx, projectID, a.Digest, a.Size); err != nil {
 			return err
 		}
 		if _, err = queryRows(ctx, tx, &stored,

@@ -12,7 +12,8 @@ import (
 var _ meta.BlobLinkStore = (*store)(nil)
 
 // LinkBlob keeps the first recorded size when the link exists. ErrNotFound when the project does not
-// exist, ErrConflict when the repository belongs to another project.
+// exist, ErrConflict when the repository belongs to another project, a *meta.QuotaError when the blob is
+// new to a project with a storage limit it would exceed (chargeQuota).
 func (s *store) LinkBlob(ctx context.Context, projectID int64, repo, digest string, size int64) error {
 	if repo == "" || digest == "" {
 		return fmt.Errorf("meta: link blob: empty repository name or digest")
@@ -21,6 +22,9 @@ func (s *store) LinkBlob(ctx context.Context, projectID int64, repo, digest stri
 	err := s.withTx(ctx, func(tx orm.TxOrmer) error {
 		repoID, err := ensureRepository(ctx, tx, projectID, repo, t)
 		if err != nil {
+			return err
+		}
+		if err := s.chargeQuota(ctx, tx, projectID, digest, size); err != nil {
 			return err
 		}
 		_, err = exec(ctx, tx,

@@ -150,6 +150,11 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX retention_task_execution_idx ON retention_task (execution_id, id)`,
 	)},
+	// Eviction deletes the bytes of a manifest only when no repository records its digest any more
+	// (DigestReferenced): without this index that question scans every artifact.
+	{version: 4, name: "artifact digest index", up: ddl(
+		`CREATE INDEX artifact_digest_idx ON artifact (digest)`,
+	)},
 	// Access control: local accounts, project members with Harbor's role IDs, and the audit log. An
 	// account's memberships die with it and with their project; audit entries outlive both (they name
 	// the user and resource as text).

@@ -137,19 +137,3 @@ func (s *store) DeleteRepository(ctx context.Context, name string) error {
 	}
 	return nil
 }
-
-// ProjectUsage sums distinct (digest, size) pairs over the project's blob links and manifests; UNION
-// drops the duplicates, so a digest held by several repositories counts once.
-func (s *store) ProjectUsage(ctx context.Context, projectID int64) (int64, error) {
-	var n []int64
-	if _, err := queryRows(ctx, s.r, &n, `SELECT COALESCE(SUM(u.size), 0) FROM (
-			SELECT bl.digest AS digest, bl.size AS size FROM blob_link bl
-				JOIN repository r ON r.id = bl.repository_id WHERE r.project_id = ?
-			UNION
-			SELECT a.digest AS digest, a.size AS size FROM artifact a
-				JOIN repository r ON r.id = a.repository_id WHERE r.project_id = ?
-		) u`, projectID, projectID); err != nil {
-		return 0, fmt.Errorf("meta: storage used by project %d: %w", projectID, err)
-	}
-	return n[0], nil
-}
