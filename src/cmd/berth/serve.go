@@ -25,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
+	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
@@ -164,11 +165,16 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// Every manifest GET and HEAD resolves a tag or a digest: keep those in process too, with the same
 	// cross-node delay. Every artifact write goes through this wrapper (and then the one above).
 	manifests := artifactcache.New(artifacts, 2*time.Second)
+	// Online garbage collection (docs/gc.md): every write about to reference a blob pins it first.
+	pins := gc.NewPins(store, blobs, gc.DefaultPinLease, nil)
+	gcRunner := gc.NewRunner(store, gc.NewCollector(store, blobs, cfg.GCGracePeriod, nil), 0, log.With("component", "gc"))
+	defer gcRunner.Close()
 	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log,
-		UploadKey: deriveKey(key, "berth upload session binding")})
+		UploadKey: deriveKey(key, "berth upload session binding"), Pins: pins})
 	defer func() { _ = localSvc.Close() }()
 	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{
 		FillTimeout: cfg.BlobFillTimeout, NegativeCacheTTL: cfg.ProxyNegativeCacheTTL, TagFreshness: cfg.ProxyTagFreshness,
+		Pins: pins,
 	})
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
@@ -204,6 +210,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		}),
 		Health: health, Log: log.With("component", "api"),
 		Artifacts: apiArtifacts{RepositoryStore: store, ArtifactStore: artifacts, blobs: blobs},
+		GC:        &api.GCDeps{Store: store, Runner: gcRunner},
 	})
 	if err != nil {
 		return err
@@ -254,6 +261,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	go purgeUploads(bg, blobs, time.Hour, 24*time.Hour, log.With("component", "janitor"))
+	go gcRunner.Schedule(bg, 30*time.Second)
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)

@@ -218,6 +218,7 @@ type Store interface {
 	ArtifactStore
 	BlobLinkStore
 	RepositoryStore
+	GCStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -62,6 +62,9 @@ type Options struct {
 	TagFreshness time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Pins protects a filled blob from the garbage collector between its commit and its link (nil: no
+	// collector runs against this store).
+	Pins content.BlobPinner
 }
 
 // Service is the pull-through content.Service.

@@ -80,6 +80,9 @@ type Deps struct {
 
 	// Artifacts, when set, serves the repository and artifact endpoints (repositories.go, artifacts.go).
 	Artifacts ArtifactSource
+
+	// GC, when set, serves the garbage collection endpoints (gc.go).
+	GC *GCDeps
 }
 
 // API is the http.Handler of the REST API. Build it with New.
@@ -91,6 +94,7 @@ type API struct {
 	auth       *auth.Authenticator
 	pinger     RegistryPinger
 	artifacts  ArtifactSource
+	gc         *GCDeps
 	health     []Component
 	log        *slog.Logger
 	mux        *http.ServeMux
@@ -114,6 +118,8 @@ func New(d Deps) (*API, error) {
 		return nil, errors.New("api: Projects, Registries and Repositories are required")
 	case d.Box == nil, d.Auth == nil, d.Pinger == nil:
 		return nil, errors.New("api: Box, Auth and Pinger are required")
+	case d.GC != nil && (d.GC.Store == nil || d.GC.Runner == nil):
+		return nil, errors.New("api: GC needs a Store and a Runner")
 	}
 	for _, c := range d.Health {
 		if c.Name == "" || c.Checker == nil {
@@ -126,7 +132,7 @@ func New(d Deps) (*API, error) {
 	}
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, log: log, mux: http.NewServeMux(),
+		pinger: d.Pinger, artifacts: d.Artifacts, gc: d.GC, health: d.Health, log: log, mux: http.NewServeMux(),
 	}
 	a.routes()
 	return a, nil
@@ -158,6 +164,9 @@ func (a *API) routes() {
 
 	if a.artifacts != nil {
 		a.artifactRoutes()
+	}
+	if a.gc != nil {
+		a.gcRoutes()
 	}
 }
 

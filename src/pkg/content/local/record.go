@@ -30,5 +30,8 @@ func (s *Service) RecordManifest(ctx context.Context, repo content.Repo, tag str
 	if err != nil {
 		return err
 	}
+	if err := s.pin(ctx, m.Digest); err != nil {
+		return err
+	}
 	return s.store(ctx, repo, m.Digest, m.Body, p, meta.OriginPulled, tag)
 }

@@ -107,6 +107,44 @@ var migrations = []migration{
 	{version: 2, name: "artifact origin", up: ddl(
 		`ALTER TABLE artifact ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
 	)},
+	// Online garbage collection (docs/gc.md). blob_pin: digests a writer is about to reference, until
+	// expires. blob_tombstone: digests whose links are gone and whose bytes are being removed. The
+	// history, the schedule (one row, id 1) and the lease that keeps one collector running (id 1).
+	{version: 5, name: "garbage collection", up: ddl(
+		`CREATE TABLE blob_pin (
+			digest  {{KEY}} NOT NULL PRIMARY KEY,
+			expires BIGINT NOT NULL
+		)`,
+		`CREATE TABLE blob_tombstone (
+			digest        {{KEY}} NOT NULL PRIMARY KEY,
+			creation_time BIGINT NOT NULL
+		)`,
+		`CREATE TABLE gc_execution (
+			id            {{ID}},
+			kind          TEXT NOT NULL,
+			status        TEXT NOT NULL,
+			parameters    TEXT NOT NULL DEFAULT '{}',
+			log           TEXT NOT NULL DEFAULT '',
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL
+		)`,
+		`CREATE TABLE gc_schedule (
+			id            BIGINT NOT NULL PRIMARY KEY,
+			type          TEXT NOT NULL,
+			cron          TEXT NOT NULL DEFAULT '',
+			parameters    TEXT NOT NULL DEFAULT '{}',
+			last_fire     BIGINT NOT NULL DEFAULT 0,
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL
+		)`,
+		`CREATE TABLE gc_lease (
+			id      BIGINT NOT NULL PRIMARY KEY,
+			owner   TEXT NOT NULL,
+			expires BIGINT NOT NULL
+		)`,
+		// The collector asks whether any repository holds a manifest of a digest.
+		`CREATE INDEX artifact_digest_idx ON artifact (digest)`,
+	)},
 }
 
 // schemaVersion is the newest version this binary knows.
