@@ -93,7 +93,7 @@ func (r *run) finishLeftovers(ctx context.Context) error {
 		return err
 	}
 	for _, d := range left {
-		if err := r.c.store.FinishCondemned(ctx, d, func() error { return removeBytes(ctx, r.c.blobs, d) }); err != nil {
+		if _, err := r.c.store.FinishCondemned(ctx, d, func() error { return removeBytes(ctx, r.c.blobs, d) }); err != nil {
 			return err
 		}
 		r.log.Printf("removed blob %s condemned by an earlier run", d)
@@ -313,8 +313,13 @@ func (r *run) sweepOne(ctx context.Context, c *candidate) (int64, bool, int64, e
 		}
 		return n, false, pinned, nil
 	}
-	if err := r.c.store.FinishCondemned(ctx, c.digest, func() error { return removeBytes(ctx, r.c.blobs, c.digest) }); err != nil {
+	removed, err := r.c.store.FinishCondemned(ctx, c.digest, func() error { return removeBytes(ctx, r.c.blobs, c.digest) })
+	if err != nil {
 		return n, false, 0, err
+	}
+	if !removed {
+		r.log.Printf("blob %s was written again while condemned: kept", c.digest)
+		return n, false, 1, nil
 	}
 	r.log.Printf("deleted blob %s (%d bytes, %d links)", c.digest, c.size, n)
 	return n, true, 0, nil

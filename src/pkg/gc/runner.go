@@ -83,7 +83,7 @@ func NewRunner(store meta.GCStore, coll *Collector, leaseTTL time.Duration, log 
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return &Runner{store: store, coll: coll, log: log, now: coll.now, leaseTTL: leaseTTL,
+	return &Runner{store: store, coll: coll, log: log, now: time.Now, leaseTTL: leaseTTL,
 		owner: hex.EncodeToString(b), running: map[int64]context.CancelFunc{}}
 }
 

@@ -84,8 +84,9 @@ type GCStore interface {
 	// removed with FinishCondemned. It returns the links deleted and whether the bytes were condemned.
 	CondemnBlob(ctx context.Context, digest string, repos []int64, cutoff time.Time, bytes bool) (int64, bool, error)
 	// FinishCondemned calls remove and deletes the tombstone, under the digest's lock, when the
-	// tombstone is still there (a writer's PinBlobs may have finished it first).
-	FinishCondemned(ctx context.Context, digest string, remove func() error) error
+	// tombstone is still there (a writer's PinBlobs may have finished it first); it reports whether it
+	// did.
+	FinishCondemned(ctx context.Context, digest string, remove func() error) (bool, error)
 	// ListCondemned returns the tombstones left (by a collector that stopped between the two steps).
 	ListCondemned(ctx context.Context) ([]string, error)
 	// PurgePins deletes pins that expired before t and returns how many.

@@ -193,8 +193,10 @@ func (s *store) CondemnBlob(ctx context.Context, digest string, repos []int64, c
 	return removed, condemned, nil
 }
 
-func (s *store) FinishCondemned(ctx context.Context, digest string, remove func() error) error {
+func (s *store) FinishCondemned(ctx context.Context, digest string, remove func() error) (bool, error) {
+	var done bool
 	err := s.withTx(ctx, func(tx orm.TxOrmer) error {
+		done = false
 		if err := s.lockBlob(ctx, tx, digest); err != nil {
 			return err
 		}
@@ -202,12 +204,13 @@ func (s *store) FinishCondemned(ctx context.Context, digest string, remove func(
 		if err != nil || n == 0 {
 			return err
 		}
+		done = true
 		return remove()
 	})
 	if err != nil {
-		return fmt.Errorf("meta: remove condemned blob %s: %w", digest, err)
+		return false, fmt.Errorf("meta: remove condemned blob %s: %w", digest, err)
 	}
-	return nil
+	return done, nil
 }
 
 func (s *store) ListCondemned(ctx context.Context) ([]string, error) {

@@ -84,7 +84,9 @@ func testGCProtocol(t *testing.T, newDB dbFactory) {
 	require.Empty(t, left)
 	// ... so the collector's second step finds nothing left to do.
 	calls := 0
-	require.NoError(t, s.FinishCondemned(ctx, layer, func() error { calls++; return nil }))
+	done, err := s.FinishCondemned(ctx, layer, func() error { calls++; return nil })
+	require.NoError(t, err)
+	require.False(t, done)
 	require.Zero(t, calls)
 
 	// A manifest of a digest keeps its bytes even without links.
@@ -99,8 +101,11 @@ func testGCProtocol(t *testing.T, newDB dbFactory) {
 	_, condemned, err = s.CondemnBlob(ctx, orphan, nil, cutoff, true)
 	require.NoError(t, err)
 	require.True(t, condemned)
-	require.NoError(t, s.FinishCondemned(ctx, orphan, func() error { calls++; return nil }))
-	require.NoError(t, s.FinishCondemned(ctx, orphan, func() error { calls++; return nil }))
+	for _, want := range []bool{true, false} {
+		done, err := s.FinishCondemned(ctx, orphan, func() error { calls++; return nil })
+		require.NoError(t, err)
+		require.Equal(t, want, done)
+	}
 	require.Equal(t, 1, calls)
 
 	// Pins lapse and are purged.
@@ -143,7 +148,8 @@ func testGCPinRace(t *testing.T, newDB dbFactory) {
 					_, condemned, err := s.CondemnBlob(ctx, d, nil, time.Now(), true)
 					require.NoError(t, err)
 					if condemned {
-						require.NoError(t, s.FinishCondemned(ctx, d, func() error { present[i].Store(false); return nil }))
+						_, err := s.FinishCondemned(ctx, d, func() error { present[i].Store(false); return nil })
+						require.NoError(t, err)
 					}
 				}
 			}
