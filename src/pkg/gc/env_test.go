@@ -40,7 +40,7 @@ func (c *clock) set(t time.Time) {
 }
 
 // env is a real store (SQLite or PostgreSQL), a real blob store, the local content service pinning
-// through gc.Pins, and a collector with a one-hour grace period on a test clock.
+// through gc.Pins, and a collector with a one-hour grace period; pins and collector share a test clock.
 type env struct {
 	t     *testing.T
 	store meta.Store
@@ -71,7 +71,7 @@ func newEnv(t *testing.T, dbURL string, wrap func(meta.GCStore) meta.GCStore) *e
 		gs = wrap(store)
 	}
 	e := &env{t: t, store: store, blobs: blobs, clock: c}
-	e.svc = local.New(blobs, store, store, local.Options{Pins: gc.NewPins(store, blobs, 0, nil), ManifestCacheBytes: -1})
+	e.svc = local.New(blobs, store, store, local.Options{Pins: gc.NewPins(store, blobs, 0, c.now), ManifestCacheBytes: -1})
 	t.Cleanup(func() { _ = e.svc.Close() })
 	e.coll = gc.NewCollector(gs, blobs, time.Hour, c.now)
 	e.proj = &meta.Project{Name: "library", Metadata: map[string]string{}}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -106,15 +107,24 @@ func NewPins(store meta.BlobPinStore, blobs storage.BlobDeleter, lease time.Dura
 	return &Pins{store: store, blobs: blobs, lease: lease, now: now}
 }
 
-// PinBlobs pins the digests until now + lease.
-func (p *Pins) PinBlobs(ctx context.Context, digests ...digest.Digest) error {
+// PinBlobs pins the digests until now + lease; unpin ends the pins at the time it is called. The
+// expiry carries a random sub-millisecond offset, so that unpin, which only touches a pin still at this
+// expiry, practically never ends another writer's pin of the same digest.
+func (p *Pins) PinBlobs(ctx context.Context, digests ...digest.Digest) (func(), error) {
 	ds := make([]string, len(digests))
 	for i, d := range digests {
 		ds[i] = d.String()
 	}
-	return p.store.PinBlobs(ctx, ds, p.now().Add(p.lease), func(d string) error {
-		return removeBytes(ctx, p.blobs, d)
-	})
+	until := p.now().Add(p.lease + time.Duration(rand.N(1000))*time.Microsecond)
+	if err := p.store.PinBlobs(ctx, ds, until, func(d string) error { return removeBytes(ctx, p.blobs, d) }); err != nil {
+		return nil, err
+	}
+	return func() {
+		// Best effort: a pin left in place only delays collection until its lease ends.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = p.store.UnpinBlobs(uctx, ds, until, p.now())
+	}, nil
 }
 
 // removeBytes deletes a blob's bytes; already gone counts as done.

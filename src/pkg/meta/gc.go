@@ -65,6 +65,10 @@ type BlobPinStore interface {
 	// is called to delete its bytes, then the tombstone goes. Afterwards the caller sees the blob as
 	// absent and must write its bytes again (or answer "unknown"), never find half-deleted content.
 	PinBlobs(ctx context.Context, digests []string, until time.Time, remove func(digest string) error) error
+	// UnpinBlobs ends the pins PinBlobs(digests, until) took: their expiry becomes at, so they protect
+	// the blobs for one more grace period (a collection whose mark began before at may not have seen
+	// the reference the writer made). A pin another writer extended meanwhile is left alone.
+	UnpinBlobs(ctx context.Context, digests []string, until, at time.Time) error
 }
 
 // GCStore is the collector's side of the protocol and its bookkeeping (history, schedule, lease).

@@ -232,9 +232,11 @@ func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d
 		return fmt.Errorf("verify blob: %w", err)
 	}
 	f.verify()
-	if err := content.Pin(ctx, s.opts.Pins, d); err != nil {
+	unpin, err := content.Pin(ctx, s.opts.Pins, d)
+	if err != nil {
 		return fmt.Errorf("pin blob: %w", err)
 	}
+	defer unpin() // after the link below
 	if err := w.Commit(ctx, d); err != nil {
 		return fmt.Errorf("store verified blob: %w", err)
 	}

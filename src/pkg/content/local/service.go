@@ -165,11 +165,13 @@ func recordError(repo string, err error, what string) error {
 }
 
 // pin protects digests from the garbage collector before they are checked, written or linked.
-func (s *Service) pin(ctx context.Context, digests ...digest.Digest) error {
-	if err := content.Pin(ctx, s.pins, digests...); err != nil {
-		return fmt.Errorf("pinning blobs: %w", err)
+// The caller defers unpin, which must run after the reference is committed.
+func (s *Service) pin(ctx context.Context, digests ...digest.Digest) (unpin func(), err error) {
+	unpin, err = content.Pin(ctx, s.pins, digests...)
+	if err != nil {
+		return nil, fmt.Errorf("pinning blobs: %w", err)
 	}
-	return nil
+	return unpin, nil
 }
 
 func isNotFound(err error) bool {

@@ -76,6 +76,22 @@ func (s *store) PinBlobs(ctx context.Context, digests []string, until time.Time,
 	return nil
 }
 
+func (s *store) UnpinBlobs(ctx context.Context, digests []string, until, at time.Time) error {
+	for len(digests) > 0 {
+		batch := digests[:min(len(digests), maxTagQuery)]
+		digests = digests[len(batch):]
+		args := []any{toDBTime(at), toDBTime(until)}
+		for _, d := range batch {
+			args = append(args, d)
+		}
+		if _, err := exec(ctx, s.w, `UPDATE blob_pin SET expires = ? WHERE expires = ? AND digest IN (?`+
+			strings.Repeat(", ?", len(batch)-1)+`)`, args...); err != nil {
+			return fmt.Errorf("meta: unpin blobs: %w", err)
+		}
+	}
+	return nil
+}
+
 func (s *store) ListGCArtifacts(ctx context.Context, afterID int64, n int) ([]meta.GCArtifact, error) {
 	type row struct {
 		ID           int64  `orm:"column(id)"`

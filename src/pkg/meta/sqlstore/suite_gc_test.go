@@ -108,10 +108,22 @@ func testGCProtocol(t *testing.T, newDB dbFactory) {
 	}
 	require.Equal(t, 1, calls)
 
+	// Unpinning ends exactly the pin taken with that expiry; the collector may then take the blob.
+	unpinned := dg("unpinned")
+	require.NoError(t, s.PinBlobs(ctx, []string{unpinned}, future, nil))
+	require.NoError(t, s.UnpinBlobs(ctx, []string{unpinned}, future.Add(time.Microsecond), past)) // not ours
+	_, condemned, err = s.CondemnBlob(ctx, unpinned, nil, time.Now(), true)
+	require.NoError(t, err)
+	require.False(t, condemned)
+	require.NoError(t, s.UnpinBlobs(ctx, []string{unpinned}, future, past))
+	_, condemned, err = s.CondemnBlob(ctx, unpinned, nil, time.Now(), true)
+	require.NoError(t, err)
+	require.True(t, condemned)
+
 	// Pins lapse and are purged.
 	purged, err := s.PurgePins(ctx, future.Add(time.Second))
 	require.NoError(t, err)
-	require.EqualValues(t, 2, purged)
+	require.EqualValues(t, 3, purged)
 }
 
 // Pinning and condemning from several goroutines: a pin either finds the blob uncondemned or removes
