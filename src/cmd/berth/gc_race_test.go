@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	mrand "math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -79,6 +80,7 @@ func gcRace(t *testing.T, dbURL string) {
 		run(func() error { return w.pusher(fmt.Sprintf("lib/p%d", i), 5) })
 	}
 	run(func() error { return w.slowUploader("lib/slow", 3) })
+	run(func() error { return w.lagger("lib/lag", 6) })
 	run(func() error { return w.mounter("lib/m", "lib/p0", 5) })
 	run(func() error { return w.orphans("lib/orphans", 8) })
 	run(func() error { return w.filler(upstream, 8) })
@@ -146,7 +148,7 @@ func (s *served) gcRun(t *testing.T, deleteUntagged bool) {
 func (w *raceWorld) pushAgain(push func() error) error {
 	for attempt := 0; ; attempt++ {
 		err := push()
-		if !errors.Is(err, errBlobUnknown) || attempt == 5 {
+		if !errors.Is(err, errBlobUnknown) || attempt == 10 {
 			return err
 		}
 		w.retries.Add(1)
@@ -203,6 +205,30 @@ func (w *raceWorld) slowUploader(repo string, n int) error {
 			if _, err := w.c.upload(repo, config, nil); err != nil {
 				return err
 			}
+			_, err := w.c.putImage(repo, fmt.Sprintf("v%d", i), config, layer)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lagger uploads a layer and names it in a manifest around the moment the grace period ends: the layer's
+// link is then old and unreferenced, and the manifest often lands between a collection's mark and its
+// sweep (the race the pins close; with them off, this test fails).
+func (w *raceWorld) lagger(repo string, n int) error {
+	for i := range n {
+		config := []byte(fmt.Sprintf(`{"lag":%d}`, i))
+		layer := []byte(fmt.Sprintf("late-named layer %d %s", i, rand.Text()))
+		err := w.pushAgain(func() error {
+			for _, b := range [][]byte{config, layer} {
+				if _, err := w.c.upload(repo, b, nil); err != nil {
+					return err
+				}
+			}
+			time.Sleep(850*time.Millisecond + time.Duration(mrand.N(300))*time.Millisecond)
 			_, err := w.c.putImage(repo, fmt.Sprintf("v%d", i), config, layer)
 			return err
 		})

@@ -39,6 +39,9 @@ func (s *FS) Walk(ctx context.Context, fn func(BlobInfo) error) error {
 			return err
 		}
 		for _, p := range prefixes {
+			if !p.IsDir() {
+				continue
+			}
 			if err := s.walkDir(ctx, alg, filepath.Join(algDir, p.Name()), fn); err != nil {
 				return err
 			}
