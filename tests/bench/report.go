@@ -25,6 +25,7 @@ type Report struct {
 	Errors    []string
 
 	Console *ConsoleResult // issue 14 (console.go)
+	GC      *GCResult      // issue 11 (gc.go)
 }
 
 // Machine describes where the run happened.

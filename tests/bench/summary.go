@@ -123,6 +123,7 @@ func (r *Report) proxyRows() []summaryRow {
 	}
 	rows = append(rows, r.consoleSummary()...)
 	rows = append(rows, r.hardeningRows()...)
+	rows = append(rows, r.gcRows()...)
 	return rows
 }
 
