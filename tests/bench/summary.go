@@ -40,7 +40,8 @@ func msf(sec float64) string { return fmt.Sprintf("%.2f ms", sec*1000) }
 func (r *Report) summary() []summaryRow {
 	rows := r.coreRows()
 	rows = append(rows, r.proxyRows()...)
-	return append(rows, r.referrersRows()...)
+	rows = append(rows, r.referrersRows()...)
+	return append(rows, r.gcRows()...)
 }
 
 // reqRows are a request-rate comparison's rows: req/s, then p50 and p99 (when asked) and the server's
@@ -123,7 +124,6 @@ func (r *Report) proxyRows() []summaryRow {
 	}
 	rows = append(rows, r.consoleSummary()...)
 	rows = append(rows, r.hardeningRows()...)
-	rows = append(rows, r.gcRows()...)
 	return rows
 }
 
