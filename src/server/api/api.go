@@ -1,5 +1,5 @@
 // Package api serves Berth's Harbor-compatible REST API under /api/v2.0/: ping, health, projects and
-// their metadata, and upstream registries. Request and response bodies follow Harbor v2.0; errors are
+// their metadata, upstream registries, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0; errors are
 // written by errcode.Serve in Harbor's shape {"errors":[{"code","message"}]}.
 //
 // Every endpoint except ping and health requires the admin (HTTP Basic). Anonymous callers may list and

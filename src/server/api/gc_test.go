@@ -23,16 +23,16 @@ import (
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
-// The /system/gc endpoints through Harbor's own Go client: typed calls prove paths, field names and
-// status codes.
-func TestGCEndpointsHarborClient(t *testing.T) {
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
+// gcAPI serves the API with real garbage collection over a SQLite store and returns Harbor's GC
+// clients as admin and anonymous.
+func gcAPI(t *testing.T) (admin, anon *gcapi.Client, store meta.Store, runner *gc.Runner) {
+	t.Helper()
+	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
 	blobs, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
-	runner := gc.NewRunner(store, gc.NewCollector(store, blobs, time.Hour, nil), time.Minute, slog.New(slog.DiscardHandler))
+	runner = gc.NewRunner(store, gc.NewCollector(store, blobs, time.Hour, nil), time.Minute, slog.New(slog.DiscardHandler))
 	t.Cleanup(runner.Close)
 	base := newEnvWith(t, store)
 	a, err := New(Deps{Projects: store, Registries: store, Repositories: store, Box: base.box,
@@ -43,10 +43,18 @@ func TestGCEndpointsHarborClient(t *testing.T) {
 	t.Cleanup(srv.Close)
 	u, err := url.Parse(srv.URL + Prefix)
 	require.NoError(t, err)
-	admin := harbor.New(harbor.Config{URL: u, AuthInfo: httptransport.BasicAuth(auth.AdminUser, adminPassword)}).GC
-	anon := harbor.New(harbor.Config{URL: u}).GC
+	admin = harbor.New(harbor.Config{URL: u, AuthInfo: httptransport.BasicAuth(auth.AdminUser, adminPassword)}).GC
+	anon = harbor.New(harbor.Config{URL: u}).GC
+	return admin, anon, store, runner
+}
 
-	_, err = anon.GetGCHistory(ctx, gcapi.NewGetGCHistoryParams())
+// The /system/gc endpoints through Harbor's own Go client: typed calls prove paths, field names and
+// status codes.
+func TestGCEndpointsHarborClient(t *testing.T) {
+	ctx := context.Background()
+	admin, anon, store, runner := gcAPI(t)
+
+	_, err := anon.GetGCHistory(ctx, gcapi.NewGetGCHistoryParams())
 	require.IsType(t, &gcapi.GetGCHistoryUnauthorized{}, err)
 	_, err = anon.CreateGCSchedule(ctx, gcapi.NewCreateGCScheduleParams().WithSchedule(&models.Schedule{Schedule: &models.ScheduleObj{Type: "Manual"}}))
 	require.IsType(t, &gcapi.CreateGCScheduleUnauthorized{}, err)
