@@ -3,8 +3,9 @@ package gc
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -239,46 +240,44 @@ func (r *run) sweep(ctx context.Context, m *marks) error {
 	return r.sweepAll(ctx, cands)
 }
 
-// sweepAll processes the candidates with p.Workers goroutines.
+// sweepBatch is how many digests one pair of sweep transactions handles: one commit (one fsync on
+// SQLite) per batch instead of per digest, while a writer pinning one of them waits at most that long.
+const sweepBatch = 100
+
+// sweepAll processes the candidates in digest order, in batches, with p.Workers goroutines.
 func (r *run) sweepAll(ctx context.Context, cands map[string]*candidate) error {
-	work := make(chan *candidate)
+	sorted := make([]*candidate, 0, len(cands))
+	for _, c := range cands {
+		sorted = append(sorted, c)
+	}
+	slices.SortFunc(sorted, func(a, b *candidate) int { return strings.Compare(a.digest, b.digest) })
+	work := make(chan []*candidate)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	var links, blobs, bytes, pinned atomic.Int64
 	for range max(r.p.Workers, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for c := range work {
-				l, b, p, err := r.sweepOne(ctx, c)
-				if err != nil {
-					mu.Lock()
-					firstErr = cmpErr(firstErr, err)
-					mu.Unlock()
-					continue
-				}
-				links.Add(l)
-				pinned.Add(p)
-				if b {
-					blobs.Add(1)
-					bytes.Add(c.size)
-				}
+			for batch := range work {
+				res, err := r.sweepBatch(ctx, batch)
+				mu.Lock()
+				firstErr = cmpErr(firstErr, err)
+				r.res.LinksDeleted += res.LinksDeleted
+				r.res.BlobsDeleted += res.BlobsDeleted
+				r.res.BytesFreed += res.BytesFreed
+				r.res.Pinned += res.Pinned
+				mu.Unlock()
 			}
 		}()
 	}
-	for _, c := range cands {
-		if ctx.Err() != nil {
-			break
-		}
-		work <- c
+	for len(sorted) > 0 && ctx.Err() == nil {
+		n := min(len(sorted), sweepBatch)
+		work <- sorted[:n]
+		sorted = sorted[n:]
 	}
 	close(work)
 	wg.Wait()
-	r.res.LinksDeleted += links.Load()
-	r.res.BlobsDeleted += blobs.Load()
-	r.res.BytesFreed += bytes.Load()
-	r.res.Pinned += pinned.Load()
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}
@@ -292,35 +291,59 @@ func cmpErr(first, err error) error {
 	return err
 }
 
-// sweepOne removes c's links and, when nothing else holds it, its bytes. It returns the links removed,
-// whether the bytes were removed, and 1 when a writer's pin kept the digest.
-func (r *run) sweepOne(ctx context.Context, c *candidate) (int64, bool, int64, error) {
+// sweepBatch removes the batch's links and, where nothing else holds them, their bytes: one
+// transaction condemns (rechecking each digest under its lock), a second removes the condemned bytes.
+func (r *run) sweepBatch(ctx context.Context, batch []*candidate) (Result, error) {
+	var res Result
 	if r.p.DryRun {
-		r.log.Printf("dry run: would delete %d links of %s%s", len(c.repos), c.digest, map[bool]string{true: " and its bytes", false: ""}[c.bytes])
-		return int64(len(c.repos)), c.bytes, 0, nil
-	}
-	n, condemned, err := r.c.store.CondemnBlob(ctx, c.digest, c.repos, r.cutoff, c.bytes)
-	if err != nil {
-		return 0, false, 0, err
-	}
-	var pinned int64
-	if n == 0 && !condemned {
-		pinned = 1 // pinned, relinked or rereferenced meanwhile: kept
-	}
-	if !condemned {
-		if n > 0 {
-			r.log.Printf("deleted %d unreferenced links of %s", n, c.digest)
+		for _, c := range batch {
+			r.log.Printf("dry run: would delete %d links of %s%s", len(c.repos), c.digest, map[bool]string{true: " and its bytes", false: ""}[c.bytes])
+			res.LinksDeleted += int64(len(c.repos))
+			if c.bytes {
+				res.BlobsDeleted++
+				res.BytesFreed += c.size
+			}
 		}
-		return n, false, pinned, nil
+		return res, nil
 	}
-	removed, err := r.c.store.FinishCondemned(ctx, c.digest, func() error { return removeBytes(ctx, r.c.blobs, c.digest) })
+	in := make([]meta.GCCandidate, len(batch))
+	for i, c := range batch {
+		in[i] = meta.GCCandidate{Digest: c.digest, Repos: c.repos, Bytes: c.bytes}
+	}
+	out, err := r.c.store.CondemnBlobs(ctx, in, r.cutoff)
 	if err != nil {
-		return n, false, 0, err
+		return res, err
 	}
-	if !removed {
-		r.log.Printf("blob %s was written again while condemned: kept", c.digest)
-		return n, false, 1, nil
+	var condemned []*candidate
+	var digests []string
+	for i, c := range batch {
+		res.LinksDeleted += out[i].Links
+		switch {
+		case out[i].Condemned:
+			condemned = append(condemned, c)
+			digests = append(digests, c.digest)
+		case out[i].Links == 0:
+			res.Pinned++ // pinned, relinked or referenced meanwhile: kept
+		default:
+			r.log.Printf("deleted %d unreferenced links of %s", out[i].Links, c.digest)
+		}
 	}
-	r.log.Printf("deleted blob %s (%d bytes, %d links)", c.digest, c.size, n)
-	return n, true, 0, nil
+	if len(condemned) == 0 {
+		return res, nil
+	}
+	removed, err := r.c.store.FinishCondemnedAll(ctx, digests, func(d string) error { return removeBytes(ctx, r.c.blobs, d) })
+	if err != nil {
+		return res, err
+	}
+	for i, c := range condemned {
+		if !removed[i] {
+			r.log.Printf("blob %s was written again while condemned: kept", c.digest)
+			res.Pinned++
+			continue
+		}
+		r.log.Printf("deleted blob %s (%d bytes)", c.digest, c.size)
+		res.BlobsDeleted++
+		res.BytesFreed += c.size
+	}
+	return res, nil
 }

@@ -162,23 +162,23 @@ func (e *env) readable(repo string, d digest.Digest) {
 	require.Equal(e.t, d, digest.FromBytes(data))
 }
 
-// hooked wraps a GCStore to run a function once, just before the first CondemnBlob or FinishCondemned.
+// hooked wraps a GCStore to run a function once, just before the first CondemnBlobs or FinishCondemnedAll.
 type hooked struct {
 	meta.GCStore
 	beforeCondemn, beforeFinish func(digest string)
 	once1, once2                sync.Once
 }
 
-func (h *hooked) CondemnBlob(ctx context.Context, d string, repos []int64, cutoff time.Time, b bool) (int64, bool, error) {
-	if h.beforeCondemn != nil {
-		h.once1.Do(func() { h.beforeCondemn(d) })
+func (h *hooked) CondemnBlobs(ctx context.Context, cands []meta.GCCandidate, cutoff time.Time) ([]meta.GCCondemned, error) {
+	if h.beforeCondemn != nil && len(cands) > 0 {
+		h.once1.Do(func() { h.beforeCondemn(cands[0].Digest) })
 	}
-	return h.GCStore.CondemnBlob(ctx, d, repos, cutoff, b)
+	return h.GCStore.CondemnBlobs(ctx, cands, cutoff)
 }
 
-func (h *hooked) FinishCondemned(ctx context.Context, d string, remove func() error) (bool, error) {
-	if h.beforeFinish != nil {
-		h.once2.Do(func() { h.beforeFinish(d) })
+func (h *hooked) FinishCondemnedAll(ctx context.Context, digests []string, remove func(string) error) ([]bool, error) {
+	if h.beforeFinish != nil && len(digests) > 0 {
+		h.once2.Do(func() { h.beforeFinish(digests[0]) })
 	}
-	return h.GCStore.FinishCondemned(ctx, d, remove)
+	return h.GCStore.FinishCondemnedAll(ctx, digests, remove)
 }

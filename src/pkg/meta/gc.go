@@ -56,6 +56,19 @@ type GCArtifact struct {
 	PushTime     time.Time
 }
 
+// GCCandidate is a digest the sweep would collect: its links in Repos and, when Bytes, its bytes.
+type GCCandidate struct {
+	Digest string
+	Repos  []int64
+	Bytes  bool
+}
+
+// GCCondemned is what CondemnBlobs did to one candidate.
+type GCCondemned struct {
+	Links     int64 // links deleted
+	Condemned bool  // the bytes are condemned (a tombstone was recorded)
+}
+
 // BlobPinStore is the writers' side of the garbage collection protocol (docs/gc.md). Every code path
 // that is about to make a blob referenced (store its bytes, link it, record a manifest naming it) pins
 // the blob first; the collector never deletes a blob pinned after its mark began, minus the grace period.
@@ -91,6 +104,12 @@ type GCStore interface {
 	// tombstone is still there (a writer's PinBlobs may have finished it first); it reports whether it
 	// did.
 	FinishCondemned(ctx context.Context, digest string, remove func() error) (bool, error)
+	// CondemnBlobs is CondemnBlob for several digests in one transaction, each under its lock (taken in
+	// digest order: pass them sorted); its results are in the order of cands.
+	CondemnBlobs(ctx context.Context, cands []GCCandidate, cutoff time.Time) ([]GCCondemned, error)
+	// FinishCondemnedAll is FinishCondemned for several digests in one transaction (sorted, like
+	// CondemnBlobs); it reports, in order, whether each was removed.
+	FinishCondemnedAll(ctx context.Context, digests []string, remove func(digest string) error) ([]bool, error)
 	// ListCondemned returns the tombstones left (by a collector that stopped between the two steps).
 	ListCondemned(ctx context.Context) ([]string, error)
 	// PurgePins deletes pins that expired before t and returns how many.

@@ -165,66 +165,105 @@ func (s *store) DeleteUntaggedArtifact(ctx context.Context, id int64, digest str
 }
 
 func (s *store) CondemnBlob(ctx context.Context, digest string, repos []int64, cutoff time.Time, bytes bool) (int64, bool, error) {
-	var removed int64
-	var condemned bool
+	res, err := s.CondemnBlobs(ctx, []meta.GCCandidate{{Digest: digest, Repos: repos, Bytes: bytes}}, cutoff)
+	if err != nil {
+		return 0, false, err
+	}
+	return res[0].Links, res[0].Condemned, nil
+}
+
+func (s *store) CondemnBlobs(ctx context.Context, cands []meta.GCCandidate, cutoff time.Time) ([]meta.GCCondemned, error) {
+	var out []meta.GCCondemned
 	err := s.withTx(ctx, func(tx orm.TxOrmer) error {
-		removed, condemned = 0, false
-		if err := s.lockBlob(ctx, tx, digest); err != nil {
-			return err
-		}
-		pinned, err := exists(ctx, tx, pinnedSince, digest, toDBTime(cutoff))
-		if err != nil || pinned {
-			return err
-		}
-		for len(repos) > 0 {
-			batch := repos[:min(len(repos), maxTagQuery)]
-			repos = repos[len(batch):]
-			args := []any{digest, toDBTime(cutoff)}
-			for _, id := range batch {
-				args = append(args, id)
-			}
-			n, err := exec(ctx, tx, `DELETE FROM blob_link WHERE digest = ? AND creation_time < ? AND repository_id IN (?`+
-				strings.Repeat(", ?", len(batch)-1)+`)`, args...)
-			if err != nil {
-				return err
-			}
-			removed += n
-		}
-		if !bytes {
-			return nil
-		}
-		for _, q := range []string{`SELECT 1 FROM blob_link WHERE digest = ?`, `SELECT 1 FROM artifact WHERE digest = ?`} {
-			if used, err := exists(ctx, tx, q, digest); err != nil || used {
-				return err
+		out = make([]meta.GCCondemned, len(cands))
+		for i, c := range cands {
+			var err error
+			if out[i], err = s.condemn(ctx, tx, c, cutoff); err != nil {
+				return fmt.Errorf("%s: %w", c.Digest, err)
 			}
 		}
-		_, err = exec(ctx, tx, `INSERT INTO blob_tombstone (digest, creation_time) VALUES (?, ?)
-			ON CONFLICT (digest) DO NOTHING`, digest, toDBTime(now()))
-		condemned = err == nil
-		return err
+		return nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("meta: condemn blob %s: %w", digest, err)
+		return nil, fmt.Errorf("meta: condemn blobs: %w", err)
 	}
-	return removed, condemned, nil
+	return out, nil
+}
+
+// condemn is one candidate's step of CondemnBlobs.
+func (s *store) condemn(ctx context.Context, tx orm.TxOrmer, c meta.GCCandidate, cutoff time.Time) (meta.GCCondemned, error) {
+	var res meta.GCCondemned
+	if err := s.lockBlob(ctx, tx, c.Digest); err != nil {
+		return res, err
+	}
+	pinned, err := exists(ctx, tx, pinnedSince, c.Digest, toDBTime(cutoff))
+	if err != nil || pinned {
+		return res, err
+	}
+	for repos := c.Repos; len(repos) > 0; {
+		batch := repos[:min(len(repos), maxTagQuery)]
+		repos = repos[len(batch):]
+		args := []any{c.Digest, toDBTime(cutoff)}
+		for _, id := range batch {
+			args = append(args, id)
+		}
+		n, err := exec(ctx, tx, `DELETE FROM blob_link WHERE digest = ? AND creation_time < ? AND repository_id IN (?`+
+			strings.Repeat(", ?", len(batch)-1)+`)`, args...)
+		if err != nil {
+			return res, err
+		}
+		res.Links += n
+	}
+	if !c.Bytes {
+		return res, nil
+	}
+	for _, q := range []string{`SELECT 1 FROM blob_link WHERE digest = ?`, `SELECT 1 FROM artifact WHERE digest = ?`} {
+		if used, err := exists(ctx, tx, q, c.Digest); err != nil || used {
+			return res, err
+		}
+	}
+	if _, err := exec(ctx, tx, `INSERT INTO blob_tombstone (digest, creation_time) VALUES (?, ?)
+		ON CONFLICT (digest) DO NOTHING`, c.Digest, toDBTime(now())); err != nil {
+		return res, err
+	}
+	res.Condemned = true
+	return res, nil
 }
 
 func (s *store) FinishCondemned(ctx context.Context, digest string, remove func() error) (bool, error) {
-	var done bool
+	done, err := s.FinishCondemnedAll(ctx, []string{digest}, func(string) error { return remove() })
+	if err != nil {
+		return false, err
+	}
+	return done[0], nil
+}
+
+func (s *store) FinishCondemnedAll(ctx context.Context, digests []string, remove func(digest string) error) ([]bool, error) {
+	var done []bool
 	err := s.withTx(ctx, func(tx orm.TxOrmer) error {
-		done = false
-		if err := s.lockBlob(ctx, tx, digest); err != nil {
-			return err
+		done = make([]bool, len(digests))
+		for i, d := range digests {
+			if err := s.lockBlob(ctx, tx, d); err != nil {
+				return err
+			}
+			n, err := exec(ctx, tx, `DELETE FROM blob_tombstone WHERE digest = ?`, d)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				continue
+			}
+			// Should the commit fail after this, the tombstone comes back and the bytes are gone:
+			// still condemned, consistent.
+			if err := remove(d); err != nil {
+				return fmt.Errorf("%s: %w", d, err)
+			}
+			done[i] = true
 		}
-		n, err := exec(ctx, tx, `DELETE FROM blob_tombstone WHERE digest = ?`, digest)
-		if err != nil || n == 0 {
-			return err
-		}
-		done = true
-		return remove()
+		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("meta: remove condemned blob %s: %w", digest, err)
+		return nil, fmt.Errorf("meta: remove condemned blobs: %w", err)
 	}
 	return done, nil
 }
