@@ -17,10 +17,15 @@ import (
 // MaxLogBytes bounds the log stored with one execution; lines past it are counted, not kept.
 const MaxLogBytes = 1 << 20
 
-// Log is a run's text log, bounded by MaxLogBytes and safe for concurrent use.
+// logTail is how many of the last lines a full log still keeps (the run's summary is among them).
+const logTail = 20
+
+// Log is a run's text log, bounded by MaxLogBytes and safe for concurrent use: past the bound, lines are
+// counted and only the last logTail are kept.
 type Log struct {
 	mu      sync.Mutex
 	b       strings.Builder
+	tail    []string
 	dropped int
 	now     func() time.Time
 }
@@ -38,21 +43,29 @@ func (l *Log) Printf(format string, args ...any) {
 	line := l.now().UTC().Format(time.RFC3339) + " " + fmt.Sprintf(format, args...) + "\n"
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.b.Len()+len(line) > MaxLogBytes {
-		l.dropped++
+	if l.dropped == 0 && len(l.tail) == 0 && l.b.Len()+len(line) <= MaxLogBytes-logTail*512 {
+		l.b.WriteString(line)
 		return
 	}
-	l.b.WriteString(line)
+	if len(line) > 512 {
+		line = line[:511] + "\n"
+	}
+	l.tail = append(l.tail, line)
+	if len(l.tail) > logTail {
+		l.tail = l.tail[1:]
+		l.dropped++
+	}
 }
 
-// String returns the log, with a last line counting the lines dropped.
+// String returns the log: its head, a line counting the lines dropped, and its last lines.
 func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.dropped == 0 {
-		return l.b.String()
+	s := l.b.String()
+	if l.dropped > 0 {
+		s += fmt.Sprintf("... %d lines not kept (log limit %d bytes)\n", l.dropped, MaxLogBytes)
 	}
-	return l.b.String() + fmt.Sprintf("... %d more lines not kept (log limit %d bytes)\n", l.dropped, MaxLogBytes)
+	return s + strings.Join(l.tail, "")
 }
 
 // ErrRunning reports that a collection runs already (on this node or another).
