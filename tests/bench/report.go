@@ -28,6 +28,7 @@ type Report struct {
 	Token     *TokenResult     // issue 12 (token.go)
 	Storage   *StorageResult   // issue 13 (storage.go)
 	Retention *RetentionResult // issue 11 (retention.go)
+	GC        *GCResult        // issue 11 (gc.go)
 }
 
 // Machine describes where the run happened.

@@ -40,9 +40,11 @@ type Config struct {
 	ColdSubjects int    // cold referrers samples per target
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
-	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, token, storage, retention ("" = all)
+	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, token, storage, retention, gc ("" = all)
 	// VersityGW is the S3 server of the storage scenario (issue 13); empty = that scenario fails.
 	VersityGW string
+	// GCBlobs is how many blobs the gc scenario collects over (half referenced, half garbage).
+	GCBlobs int
 	// ServerCPUs and ClientCPUs, when set, split the CPUs for the request-rate figures (core, referrers):
 	// their servers run on ServerCPUs ("1", "1-3"; through taskset) and this process, the clients, on
 	// ClientCPUs (default "0"), so that each side has its own cores instead of 64 goroutines of client and
@@ -61,6 +63,7 @@ func DefaultConfig() Config {
 		BlobSize: 64 << 20, BlobConns: 4, ManifestConns: 16,
 		ProxyBlobSize: 512 << 20, ProxyRounds: 3, Pullers: 10, ProxyLimitedRate: 125_000_000, // 1 Gbit/s
 		RefConns: 32, Referrers: 5, WarmSubjects: 100, ColdSubjects: 40, RedisURL: "redis://127.0.0.1:6379/0",
+		GCBlobs: 100_000,
 	}
 }
 
@@ -239,6 +242,13 @@ func (r *Runner) Run(ctx context.Context) *Report {
 		res, err := r.RunRetention(ctx)
 		rep.Retention = &res
 		rep.fail("retention", err)
+	}
+	if want("gc") && ctx.Err() == nil {
+		r.progress("scenario gc (issue 11)")
+		rep.fail("pin", r.pin(false))
+		res, err := r.RunGC(ctx)
+		rep.GC = &res
+		rep.fail("gc", err)
 	}
 	if ctx.Err() != nil {
 		rep.fail("run", ctx.Err())

@@ -42,7 +42,8 @@ func (r *Report) summary() []summaryRow {
 	rows = append(rows, r.proxyRows()...)
 	rows = append(rows, r.referrersRows()...)
 	rows = append(rows, r.tokenRows()...)
-	return append(rows, r.storageRows()...)
+	rows = append(rows, r.storageRows()...)
+	return append(rows, r.gcRows()...)
 }
 
 // storageRows: warm blob GETs on S3 vs direct from S3 (target >= 0.8), with redirects (recorded).

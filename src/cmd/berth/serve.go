@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
+	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/lifecycle"
 	"github.com/berth-registry/berth/src/pkg/logbuf"
@@ -198,9 +199,13 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// Every manifest GET and HEAD resolves a tag or a digest: keep those in process too, with the same
 	// cross-node delay. Every artifact write goes through this wrapper (and then the one above).
 	manifests := artifactcache.New(artifacts, 2*time.Second)
+	// Online garbage collection (docs/gc.md): every write about to reference a blob pins it first.
+	pins := gc.NewPins(store, blobs, gc.DefaultPinLease, nil)
+	gcRunner := gc.NewRunner(store, gc.NewCollector(store, blobs, cfg.GCGracePeriod, nil), 0, log.With("component", "gc"))
+	defer gcRunner.Close()
 	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log,
 		Pulls: store, Now: h.clock(),
-		UploadKey: deriveKey(key, "berth upload session binding")})
+		UploadKey: deriveKey(key, "berth upload session binding"), Pins: pins})
 	defer func() { _ = localSvc.Close() }()
 	// Quotas: proxy-cache projects over their storage limit, and the disk above its high watermark, evict
 	// cached content through the same caching wrappers the content service reads through.
@@ -213,6 +218,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		FillTimeout: cfg.BlobFillTimeout, NegativeCacheTTL: cfg.ProxyNegativeCacheTTL, TagFreshness: cfg.ProxyTagFreshness,
 		Leases: fillLeases,
 		Quota:  evictor,
+		Pins:   pins,
 	})
 	refs := referrers.New(localSvc, artifacts, listers{clients}, kv, m, log.With("component", "referrers"), referrers.Options{
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
@@ -271,6 +277,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		Retentions: &api.Retentions{Store: store, Runner: retentions},
 		Usage:      store,
 		Volumes:    func(context.Context) (uint64, uint64, error) { return disk() },
+		GC:         &api.GCDeps{Store: store, Runner: gcRunner},
 	})
 	if err != nil {
 		return err
@@ -338,6 +345,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		go evictor.RunWatermarks(bg, quota.Watermarks{High: cfg.StorageHighWatermark, Low: cfg.StorageLowWatermark, Disk: disk},
 			cfg.StorageWatermarkInterval, nil)
 	}
+	go gcRunner.Schedule(bg, 30*time.Second)
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bg, cfg.DebugAddr, log.With("component", "debug")); err != nil {
 			return fmt.Errorf("debug listener: %w", err)

@@ -52,8 +52,14 @@ type served struct {
 // it when the test ends.
 func startServe(t *testing.T, clock func() time.Time, args ...string) *served {
 	t.Helper()
+	return startServeIn(t, t.TempDir(), clock, args...)
+}
+
+// startServeIn is startServe over the data directory dataDir.
+func startServeIn(t *testing.T, dataDir string, clock func() time.Time, args ...string) *served {
+	t.Helper()
 	s := &served{pass: "Test-" + rand.Text()[:12]}
-	base := []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--admin-password", s.pass, "--log-level", "warn"}
+	base := []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--admin-password", s.pass, "--log-level", "warn"}
 	cfg, err := config.Load(append(base, args...), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

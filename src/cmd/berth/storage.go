@@ -13,6 +13,7 @@ import (
 // upload sessions.
 type blobStore interface {
 	storage.Store
+	storage.BlobWalker
 	PurgeUploads(ctx context.Context, cutoff time.Time) (int, error)
 }
 

@@ -42,6 +42,8 @@ type Config struct {
 	// Amplification control for proxy-cache projects (package proxy, memo.go).
 	ProxyNegativeCacheTTL time.Duration
 	ProxyTagFreshness     time.Duration
+	// GCGracePeriod is how old unreferenced content must be before garbage collection removes it.
+	GCGracePeriod time.Duration
 
 	ReferrersCacheTTL       time.Duration
 	ReferrersFreshness      time.Duration
@@ -114,6 +116,7 @@ func Defaults() Config {
 		BlobFillTimeout:         30 * time.Minute,
 		ProxyNegativeCacheTTL:   30 * time.Second,
 		ProxyTagFreshness:       time.Minute,
+		GCGracePeriod:           time.Hour,
 		ReferrersCacheTTL:       7 * 24 * time.Hour,
 		ReferrersFreshness:      30 * time.Second,
 		ReferrersPageSize:       1000,
@@ -178,6 +181,7 @@ func (c *Config) settings() []setting {
 		{"blob-fill-timeout", "how long one upstream blob download may take", &c.BlobFillTimeout},
 		{"proxy-negative-cache-ttl", "how long an upstream \"not found\" for a manifest or blob is answered without asking again (0 = every miss asks)", &c.ProxyNegativeCacheTTL},
 		{"proxy-tag-freshness", "how long a tag checked upstream is served from its local copy without asking again; per project: metadata proxy_tag_freshness_seconds (0 = every pull asks)", &c.ProxyTagFreshness},
+		{"gc-grace-period", "garbage collection removes unreferenced blobs, links and (with delete_untagged) untagged artifacts only once they are this old; longer than a client takes from uploading a layer to pushing its manifest, and than the clock skew between nodes", &c.GCGracePeriod},
 		{"referrers-cache-ttl", "how long an upstream referrers answer is kept (served when the upstream fails)", &c.ReferrersCacheTTL},
 		{"referrers-freshness", "how long a cached referrers answer is served without asking the upstream", &c.ReferrersFreshness},
 		{"referrers-page-size", "referrers page size when the client sends no n", &c.ReferrersPageSize},
@@ -329,6 +333,7 @@ func (c *Config) validate(from map[string]string) error {
 	check(c.UpstreamReferrersMaxEntries > 0, "%s: must be > 0", "upstream-referrers-max-entries")
 	check(c.ProxyNegativeCacheTTL >= 0, "%s: must be >= 0", "proxy-negative-cache-ttl")
 	check(c.ProxyTagFreshness >= 0, "%s: must be >= 0", "proxy-tag-freshness")
+	check(c.GCGracePeriod >= time.Second, "%s: must be at least 1s", "gc-grace-period")
 	check(c.ReadHeaderTimeout > 0, "%s: must be > 0", "read-header-timeout")
 	check(c.IdleTimeout > 0, "%s: must be > 0", "idle-timeout")
 	check(c.StallTimeout > 0, "%s: must be > 0", "stall-timeout")

@@ -227,6 +227,7 @@ type Store interface {
 	LifecycleStore
 	RetentionStore
 	QuotaStore
+	GCStore
 	// Ping checks the database connection.
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -264,6 +264,11 @@ func (s *Service) runFill(ctx context.Context, up Upstream, repo content.Repo, d
 		s.passthrough(ctx, repo, d.String(), total, false)
 		return nil // the deferred Cancel removes the temp file; open readers keep reading it
 	}
+	unpin, err := content.Pin(ctx, s.opts.Pins, d)
+	if err != nil {
+		return fmt.Errorf("pin blob: %w", err)
+	}
+	defer unpin() // after the link below
 	if err := checkFillLease(ctx, l); err != nil {
 		return err
 	}

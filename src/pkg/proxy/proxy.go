@@ -80,6 +80,9 @@ type Options struct {
 	// Quota makes room in proxy-cache projects with a storage limit by evicting cached content. nil:
 	// content that does not fit is served without being stored.
 	Quota Quota
+	// Pins protects a filled blob from the garbage collector between its commit and its link (nil: no
+	// collector runs against this store).
+	Pins content.BlobPinner
 }
 
 // DefaultFillLeaseTTL is the default of Options.FillLeaseTTL.

@@ -418,3 +418,28 @@ func TestSuiteUploadFailuresAndAborts(t *testing.T) {
 		require.Empty(t, b.leftovers(t))
 	})
 }
+
+// TestSuiteWalk: the garbage collector's listing sees every stored blob of both algorithms with its
+// size and a recent time, on both backends.
+func TestSuiteWalk(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		want := map[digest.Digest]int64{}
+		for _, d := range []digest.Digest{digest.FromString("one"), digest.FromString("three"), digest.SHA512.FromString("long")} {
+			data := map[digest.Digest]string{digest.FromString("one"): "one", digest.FromString("three"): "three",
+				digest.SHA512.FromString("long"): "long"}[d]
+			_, err := b.Put(ctx, d, strings.NewReader(data))
+			require.NoError(t, err)
+			want[d] = int64(len(data))
+		}
+		w, ok := b.Store.(BlobWalker)
+		require.True(t, ok, "the backend lists its blobs")
+		got := map[digest.Digest]int64{}
+		require.NoError(t, w.Walk(ctx, func(bi BlobInfo) error {
+			got[bi.Digest] = bi.Size
+			require.WithinDuration(t, time.Now(), bi.ModTime, 5*time.Minute)
+			return nil
+		}))
+		require.Equal(t, want, got)
+	})
+}

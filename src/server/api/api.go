@@ -1,6 +1,6 @@
 // Package api serves Berth's Harbor-compatible REST API under /api/v2.0/: ping, health, projects and
 // their metadata, upstream registries, and, when their dependencies are given, repositories and
-// artifacts, quotas and project summaries (quotas.go), and the storage volume. Request and response bodies follow Harbor v2.0; errors are
+// artifacts, quotas and project summaries (quotas.go), the storage volume, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0; errors are
 // written by errcode.Serve in Harbor's shape {"errors":[{"code","message"}]}.
 //
 // Callers authenticate with HTTP Basic as local users. Project endpoints ask auth.Authenticator.Authorize
@@ -107,6 +107,9 @@ type Deps struct {
 	Usage UsageReader
 	// Volumes, when set, serves GET /systeminfo/volumes.
 	Volumes VolumeStat
+
+	// GC, when set, serves the garbage collection endpoints (gc.go).
+	GC *GCDeps
 }
 
 // API is the http.Handler of the REST API. Build it with New.
@@ -128,6 +131,7 @@ type API struct {
 	retentions  *Retentions
 	usage       UsageReader
 	volumes     VolumeStat
+	gc          *GCDeps
 	health      []Component
 	log         *slog.Logger
 	mux         *http.ServeMux
@@ -151,6 +155,8 @@ func New(d Deps) (*API, error) {
 		return nil, errors.New("api: Projects, Registries and Repositories are required")
 	case d.Box == nil, d.Auth == nil, d.Pinger == nil:
 		return nil, errors.New("api: Box, Auth and Pinger are required")
+	case d.GC != nil && (d.GC.Store == nil || d.GC.Runner == nil):
+		return nil, errors.New("api: GC needs a Store and a Runner")
 	}
 	if d.Retentions != nil && (d.Retentions.Store == nil || d.Retentions.Runner == nil) {
 		return nil, errors.New("api: Retentions needs a Store and a Runner")
@@ -166,7 +172,7 @@ func New(d Deps) (*API, error) {
 	}
 	a := &API{
 		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, usage: d.Usage, volumes: d.Volumes, log: log, mux: http.NewServeMux(),
+		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, usage: d.Usage, volumes: d.Volumes, gc: d.GC, log: log, mux: http.NewServeMux(),
 		users: d.Users, members: d.Members, auditLog: d.AuditLog, audit: d.Audit,
 		robots: d.Robots, robotPrefix: d.RobotPrefix,
 	}
@@ -222,6 +228,9 @@ func (a *API) routes() {
 	}
 	if a.volumes != nil {
 		m.HandleFunc("GET "+Prefix+"/systeminfo/volumes", a.getVolumes)
+	}
+	if a.gc != nil {
+		a.gcRoutes()
 	}
 }
 

@@ -70,6 +70,11 @@ func (s *Service) MountBlob(ctx context.Context, from, repo content.Repo, d dige
 	if repo.Project == nil {
 		return 0, fmt.Errorf("MountBlob: repository %s has no project", repo.Name)
 	}
+	unpin, err := s.pin(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer unpin()
 	size, err := s.statSource(ctx, from, d)
 	if err != nil {
 		return 0, err

@@ -113,6 +113,12 @@ func (s *Service) PutManifest(ctx context.Context, repo content.Repo, ref, media
 	if err != nil {
 		return nil, err
 	}
+	// Pinned before the check: from here to the record, the collector leaves them all alone.
+	unpin, err := s.pin(ctx, append(append([]digest.Digest{d}, p.blobs...), p.children...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer unpin()
 	if err := s.checkReferences(ctx, repo.Name, p, repo.Project.AllowSparseManifests()); err != nil {
 		return nil, err
 	}

@@ -30,5 +30,10 @@ func (s *Service) RecordManifest(ctx context.Context, repo content.Repo, tag str
 	if err != nil {
 		return err
 	}
+	unpin, err := s.pin(ctx, m.Digest)
+	if err != nil {
+		return err
+	}
+	defer unpin()
 	return s.store(ctx, repo, m.Digest, m.Body, p, meta.OriginPulled, tag)
 }

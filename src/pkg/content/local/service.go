@@ -70,6 +70,9 @@ type Options struct {
 	// storage must use the same key (main derives it from the secret key). nil: a random key, so that
 	// sessions end with the process.
 	UploadKey []byte
+	// Pins protects the blobs an upload commit, a mount or a manifest write is about to reference from
+	// the garbage collector (nil: no collector runs against this store).
+	Pins content.BlobPinner
 }
 
 // Service implements content.Service on a BlobStore and the meta roles. It is safe for concurrent use.
@@ -83,6 +86,7 @@ type Service struct {
 	pulls     *pullBatcher
 	bodies    *bodyCache
 	uploadKey []byte
+	pins      content.BlobPinner
 }
 
 var _ content.Service = (*Service)(nil)
@@ -120,6 +124,7 @@ func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore
 	return &Service{
 		bodies:    newBodyCache(opts.ManifestCacheBytes),
 		uploadKey: slices.Clone(opts.UploadKey),
+		pins:      opts.Pins,
 		blobs:     blobs,
 		artifacts: artifacts,
 		links:     links,
@@ -169,6 +174,16 @@ func recordError(repo string, err error, what string) error {
 			WithDetail(map[string]string{"name": repo})
 	}
 	return fmt.Errorf("%s in %s: %w", what, repo, err)
+}
+
+// pin protects digests from the garbage collector before they are checked, written or linked.
+// The caller defers unpin, which must run after the reference is committed.
+func (s *Service) pin(ctx context.Context, digests ...digest.Digest) (unpin func(), err error) {
+	unpin, err = content.Pin(ctx, s.pins, digests...)
+	if err != nil {
+		return nil, fmt.Errorf("pinning blobs: %w", err)
+	}
+	return unpin, nil
 }
 
 func isNotFound(err error) bool {

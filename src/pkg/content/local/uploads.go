@@ -104,6 +104,11 @@ func (s *Service) CommitUpload(ctx context.Context, repo content.Repo, id string
 	if _, err := parseDigest(d.String()); err != nil {
 		return 0, err
 	}
+	unpin, err := s.pin(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer unpin()
 	n, err := s.blobs.CommitUpload(ctx, sid, d)
 	if err != nil {
 		return 0, uploadError(repo.Name, id, err)

@@ -23,6 +23,9 @@ type dialect struct {
 	// migrationLock, when not empty, is run first in every migration transaction to serialise
 	// concurrent migrators (SQLite needs none: its write transactions start with BEGIN IMMEDIATE).
 	migrationLock string
+	// blobLock, when not empty, is run in a transaction with a digest argument to serialise the garbage
+	// collection protocol's steps on one digest (SQLite needs none, for the same reason).
+	blobLock string
 }
 
 var (
@@ -48,6 +51,8 @@ var (
 		// Transaction-scoped advisory lock keyed by the schema, so stores on different schemas of one
 		// database (tests) do not wait for each other.
 		migrationLock: `SELECT pg_advisory_xact_lock(hashtext('berth.meta.migrate:' || COALESCE(current_schema(), '')))`,
+		// Two 32-bit keys: the schema and the digest; a hash collision only makes two digests wait for each other.
+		blobLock: `SELECT pg_advisory_xact_lock(hashtext('berth.gc:' || COALESCE(current_schema(), '')), hashtext(?))`,
 	}
 )
 

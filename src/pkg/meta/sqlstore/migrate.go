@@ -155,6 +155,44 @@ var migrations = []migration{
 	{version: 4, name: "artifact digest index", up: ddl(
 		`CREATE INDEX artifact_digest_idx ON artifact (digest)`,
 	)},
+	// Online garbage collection (docs/gc.md). blob_pin: digests a writer is about to reference, until
+	// expires. blob_tombstone: digests whose links are gone and whose bytes are being removed. The
+	// history, the schedule (one row, id 1) and the lease that keeps one collector running (id 1).
+	{version: 5, name: "garbage collection", up: ddl(
+		`CREATE TABLE blob_pin (
+			digest  {{KEY}} NOT NULL PRIMARY KEY,
+			expires BIGINT NOT NULL
+		)`,
+		`CREATE TABLE blob_tombstone (
+			digest        {{KEY}} NOT NULL PRIMARY KEY,
+			creation_time BIGINT NOT NULL
+		)`,
+		`CREATE TABLE gc_execution (
+			id            {{ID}},
+			kind          TEXT NOT NULL,
+			status        TEXT NOT NULL,
+			parameters    TEXT NOT NULL DEFAULT '{}',
+			log           TEXT NOT NULL DEFAULT '',
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL
+		)`,
+		`CREATE TABLE gc_schedule (
+			id            BIGINT NOT NULL PRIMARY KEY,
+			type          TEXT NOT NULL,
+			cron          TEXT NOT NULL DEFAULT '',
+			parameters    TEXT NOT NULL DEFAULT '{}',
+			last_fire     BIGINT NOT NULL DEFAULT 0,
+			creation_time BIGINT NOT NULL,
+			update_time   BIGINT NOT NULL
+		)`,
+		`CREATE TABLE gc_lease (
+			id      BIGINT NOT NULL PRIMARY KEY,
+			owner   TEXT NOT NULL,
+			expires BIGINT NOT NULL
+		)`,
+		// The collector asks whether any repository holds a manifest of a digest: artifact_digest_idx
+		// of version 4 answers it.
+	)},
 	// Access control: local accounts, project members with Harbor's role IDs, and the audit log. An
 	// account's memberships die with it and with their project; audit entries outlive both (they name
 	// the user and resource as text).
@@ -212,7 +250,7 @@ var migrations = []migration{
 	)},
 	// Web console sessions (meta.SessionStore), keyed by a hash of the session ID; expired rows are
 	// removed by the next login.
-	{version: 10, name: "console sessions", up: ddl(
+	{version: 8, name: "console sessions", up: ddl(
 		`CREATE TABLE console_session (
 			session_key {{KEY}} NOT NULL PRIMARY KEY,
 			user_name   TEXT NOT NULL,

@@ -196,7 +196,8 @@ func TestPostgresKeyCollation(t *testing.T) {
 		seen[c.Table+"."+c.Column] = true
 	}
 	for _, want := range []string{"project.name", "registry.name", "repository.name", "tag.name",
-		"schema_migrations.name", "artifact.digest", "artifact.subject_digest", "blob_link.digest"} {
+		"schema_migrations.name", "artifact.digest", "artifact.subject_digest", "blob_link.digest",
+		"blob_pin.digest", "blob_tombstone.digest"} {
 		require.True(t, seen[want], "column %s", want)
 	}
 	for _, c := range cols {

@@ -43,7 +43,7 @@ func run() int {
 	doc := fs.String("doc", "", "markdown file to write the figures into (between berthbench markers); empty = stdout only")
 	jsonOut := fs.String("json", "", "also write the raw results as JSON to this file")
 	timeout := fs.Duration("timeout", 20*time.Minute, "bound on the whole run")
-	scenarios := fs.String("scenarios", "", "comma-separated subset of core,proxy,referrers,mirror,console,hardening,token,storage,retention (default all)")
+	scenarios := fs.String("scenarios", "", "comma-separated subset of core,proxy,referrers,mirror,console,hardening,token,storage,retention,gc (default all)")
 	fs.StringVar(&cfg.VersityGW, "versitygw", "", "versitygw binary, the S3 server of the storage scenario")
 	quick := fs.Bool("quick", false, "a smoke run: 1 round of 1s, 64 MiB proxy blob, few samples (figures not meaningful)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "interleaved rounds per comparison")
@@ -62,6 +62,7 @@ func run() int {
 	fs.IntVar(&cfg.WarmSubjects, "warm-subjects", cfg.WarmSubjects, "subjects of the many-subject warm referrers runs (0 = skip them)")
 	fs.IntVar(&cfg.ColdSubjects, "cold-subjects", cfg.ColdSubjects, "cold referrers samples per target")
 	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis for the Redis variants of the referrers figures, each under a key prefix of its own, removed after it (empty = skip)")
+	fs.IntVar(&cfg.GCBlobs, "gc-blobs", cfg.GCBlobs, "blobs of the gc scenario (half referenced by manifests, half garbage)")
 	fs.StringVar(&cfg.TempDir, "tmp", "", "parent of the run's temporary directory (default $TMPDIR)")
 	fs.StringVar(&cfg.ServerCPUs, "server-cpus", "", "CPU list the servers of the request-rate figures run on (taskset), e.g. 1; empty = no pinning")
 	fs.StringVar(&cfg.ClientCPUs, "client-cpus", "0", "CPU list the clients run on during the request-rate figures (with -server-cpus)")
@@ -73,6 +74,7 @@ func run() int {
 	if *quick {
 		cfg.Rounds, cfg.Trial, cfg.Warmup = 1, time.Second, 300*time.Millisecond
 		cfg.ProxyBlobSize, cfg.ProxyRounds, cfg.Pullers, cfg.ColdSubjects, cfg.WarmSubjects = 64<<20, 1, 4, 5, 10
+		cfg.GCBlobs = 2000
 	}
 	if *scenarios != "" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")
