@@ -60,7 +60,4 @@ type QuotaStore interface {
 	ListCachedArtifacts(ctx context.Context, projectID int64) ([]*CachedArtifact, error)
 	// ListBlobLinks returns the blob links of a repository; an empty list when it does not exist.
 	ListBlobLinks(ctx context.Context, repo string) ([]BlobLink, error)
-	// DigestReferenced reports whether any repository links the blob or records a manifest with that
-	// digest.
-	DigestReferenced(ctx context.Context, digest string) (bool, error)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/metrics"
@@ -18,16 +19,24 @@ const (
 
 // Options are the Evictor's parts. Metrics and Log may be nil.
 type Options struct {
-	Store   meta.QuotaStore
+	Store   Store
 	Remover Remover
 	Blobs   BlobStore
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 }
 
+// Store is what eviction reads and writes in the metadata database: usage and listings, and the
+// garbage collector's per-digest condemnation (meta.GCStore), through which it deletes bytes.
+type Store interface {
+	meta.QuotaStore
+	CondemnBlob(ctx context.Context, digest string, repos []int64, cutoff time.Time, bytes bool) (int64, bool, error)
+	FinishCondemned(ctx context.Context, digest string, remove func() error) (bool, error)
+}
+
 // Evictor frees room by evicting cached (pulled) content, least recently used first.
 type Evictor struct {
-	store     meta.QuotaStore
+	store     Store
 	remover   Remover
 	blobs     BlobStore
 	manifests ManifestReader

@@ -3,6 +3,7 @@ package quota
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -18,14 +19,13 @@ type BlobStore interface {
 
 // sweep deletes the bytes of the digests eviction left unreferenced and returns the bytes deleted.
 //
-// The step, and the race it leaves open: for each digest the Remover reported, ask the database whether
-// any repository still links the blob or records a manifest with that digest (DigestReferenced, read
-// through the writer so it sees every earlier commit); if none does, delete the file. A push or fill
-// that stores the same digest between that question and the deletion and then links it (storage.Put
-// finds the file present and keeps it, then LinkBlob commits) would be left with a link to missing
-// bytes. Berth then answers BLOB_UNKNOWN for it (content/local treats "linked but gone" as missing), so
-// the client uploads or the proxy fetches again; no wrong bytes are ever served. Garbage collection,
-// with its pins and grace period, closes that window; this step should become a call into it.
+// It takes the garbage collector's path for each digest (docs/gc.md), so that a concurrent push, upload,
+// mount or fill of the same digest is never left with a link to missing bytes: CondemnBlob, under the
+// digest's lock, records a tombstone only when no repository links the blob or records a manifest of it
+// and no writer has pinned it (writers pin before they store or link, and stay pinned a grace period
+// after); FinishCondemned then deletes the bytes and the tombstone under the same lock, unless a writer
+// that arrived meanwhile already did so (and stores the bytes again). A digest that is pinned or
+// referenced is kept; the garbage collector will look at it again.
 func (e *Evictor) sweep(ctx context.Context, digests []string) int64 {
 	var freed int64
 	for _, s := range digests {
@@ -33,23 +33,31 @@ func (e *Evictor) sweep(ctx context.Context, digests []string) int64 {
 		if err != nil {
 			continue
 		}
-		referenced, err := e.store.DigestReferenced(ctx, s)
-		if err != nil {
-			e.log.WarnContext(ctx, "eviction: cannot tell whether a blob is still referenced; kept", "digest", s, "err", err)
-			continue
-		}
-		if referenced {
-			continue
-		}
 		size, err := e.blobs.Stat(ctx, d)
 		if err != nil {
 			continue // gone already
 		}
-		if err := e.blobs.Delete(ctx, d); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			e.log.WarnContext(ctx, "eviction: deleting blob failed", "digest", s, "err", err)
+		_, condemned, err := e.store.CondemnBlob(ctx, s, nil, time.Now(), true)
+		if err != nil {
+			e.log.WarnContext(ctx, "eviction: cannot condemn an unreferenced blob; kept for garbage collection", "digest", s, "err", err)
 			continue
 		}
-		freed += size
+		if !condemned {
+			continue // still referenced, or pinned by a writer
+		}
+		removed, err := e.store.FinishCondemned(ctx, s, func() error {
+			if err := e.blobs.Delete(ctx, d); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			e.log.WarnContext(ctx, "eviction: deleting a condemned blob failed; garbage collection finishes it", "digest", s, "err", err)
+			continue
+		}
+		if removed {
+			freed += size
+		}
 	}
 	return freed
 }

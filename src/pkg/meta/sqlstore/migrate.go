@@ -150,8 +150,8 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX retention_task_execution_idx ON retention_task (execution_id, id)`,
 	)},
-	// Eviction deletes the bytes of a manifest only when no repository records its digest any more
-	// (DigestReferenced): without this index that question scans every artifact.
+	// Eviction and garbage collection delete the bytes of a manifest only when no repository records its
+	// digest any more (CondemnBlob): without this index that question scans every artifact.
 	{version: 4, name: "artifact digest index", up: ddl(
 		`CREATE INDEX artifact_digest_idx ON artifact (digest)`,
 	)},

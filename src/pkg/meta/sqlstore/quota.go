@@ -147,15 +147,3 @@ func (s *store) ListBlobLinks(ctx context.Context, repo string) ([]meta.BlobLink
 	}
 	return out, nil
 }
-
-// DigestReferenced uses blob_link(digest) and artifact(digest) (migration 4). It reads through the
-// writer, so that it sees every commit made before it.
-func (s *store) DigestReferenced(ctx context.Context, digest string) (bool, error) {
-	var n []int64
-	if _, err := queryRows(ctx, s.w, &n,
-		`SELECT (SELECT COUNT(*) FROM blob_link WHERE digest = ?) + (SELECT COUNT(*) FROM artifact WHERE digest = ?)`,
-		digest, digest); err != nil {
-		return false, fmt.Errorf("meta: is %s referenced: %w", digest, err)
-	}
-	return n[0] > 0, nil
-}

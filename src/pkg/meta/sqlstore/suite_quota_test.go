@@ -46,12 +46,6 @@ func testQuotaUsage(t *testing.T, newDB dbFactory) {
 	used, _ = s.ProjectUsage(ctx, pid)
 	require.Equal(t, int64(23), used)
 
-	ref, err := s.DigestReferenced(ctx, dg("l1"))
-	require.NoError(t, err)
-	require.False(t, ref)
-	ref, err = s.DigestReferenced(ctx, dg("m1"))
-	require.NoError(t, err)
-	require.True(t, ref, "library/b still records the manifest")
 	links, err := s.ListBlobLinks(ctx, "library/b")
 	require.NoError(t, err)
 	require.Equal(t, []meta.BlobLink{{Digest: dg("l2"), Size: 20}}, links)
