@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,12 @@ func startServe(t *testing.T, clock func() time.Time, args ...string) *served {
 func startServeIn(t *testing.T, dataDir string, clock func() time.Time, args ...string) *served {
 	t.Helper()
 	s := &served{pass: "Test-" + rand.Text()[:12]}
-	base := []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--admin-password", s.pass, "--log-level", "warn"}
+	base := []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}
+	if i := slices.Index(args, "--admin-password"); i >= 0 && i+1 < len(args) {
+		s.pass = args[i+1] // nodes sharing one database share its admin
+	} else {
+		base = append(base, "--admin-password", s.pass)
+	}
 	cfg, err := config.Load(append(base, args...), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -24,7 +24,7 @@ func TestServeTwoNodesShareS3Uploads(t *testing.T) {
 	shared := []string{"--database-url", db, "--secret-key-file", filepath.Join(t.TempDir(), "secret.key"),
 		"--storage-url", "s3://" + s3srv.Bucket(t) + "/berth", "--storage-s3-endpoint", s3srv.Endpoint,
 		"--storage-s3-path-style", "--storage-s3-access-key", s3srv.AccessKey, "--storage-s3-secret-key", s3srv.SecretKey,
-		"--storage-s3-part-size", "5MiB"}
+		"--storage-s3-part-size", "5MiB", "--admin-password", "Shared-Admin-1"}
 	a := startServe(t, nil, shared...)
 	b := startServe(t, nil, shared...)
 	a.call(t, http.MethodPost, "/api/v2.0/projects", map[string]any{"project_name": "p"}, http.StatusCreated)

@@ -107,7 +107,8 @@ func TestAuthorizeRules(t *testing.T) {
 	require.False(t, allow(limited, e.priv, Push), "the limit caps the developer's role")
 	rootLimited := root
 	rootLimited.Limit = pullOnly
-	require.False(t, allow(rootLimited, e.public, Pull), "the limit caps a sysadmin too")
+	require.False(t, allow(rootLimited, e.priv, Push), "the limit caps a sysadmin too")
+	require.True(t, allow(rootLimited, e.public, Pull), "anyone may pull from a public project, limited or not")
 	robot := Principal{Name: "robot$ci", Robot: true, Limit: pullOnly}
 	require.True(t, allow(robot, e.priv, Pull), "a robot needs no membership")
 	require.False(t, allow(robot, e.priv, Push))

@@ -260,8 +260,8 @@ func (a *Authenticator) verifyOther(ctx context.Context, remoteAddr, user, pass 
 	switch {
 	case !ok:
 		return Principal{}, false, nil
-	case err != nil && !errors.Is(err, ErrBadCredentials):
-		return Principal{}, true, credentialError(err)
+	case err != nil && !errors.Is(err, ErrBadCredentials) && !errcode.IsCode(err, errcode.ErrUnauthorized):
+		return Principal{}, true, credentialError(err) // a server failure, not a failed login
 	case err != nil:
 		account := user
 		if errors.Is(err, ErrUnknownAccount) {
