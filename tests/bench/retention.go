@@ -140,7 +140,7 @@ func projectID(ctx context.Context, b *Berth, name string) (int64, error) {
 		ID int64 `json:"project_id"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil || p.ID == 0 {
-		return 0, fmt.Errorf("project %s: %v (%s)", name, err, body)
+		return 0, fmt.Errorf("project %s: %w (%s)", name, err, body)
 	}
 	return p.ID, nil
 }
@@ -159,7 +159,7 @@ func waitExecution(ctx context.Context, b *Berth, execs string) (int64, error) {
 			Status string `json:"status"`
 		}
 		if err := json.Unmarshal(body, &list); err != nil || len(list) == 0 {
-			return 0, fmt.Errorf("executions: %v (%s)", err, body)
+			return 0, fmt.Errorf("executions: %w (%s)", err, body)
 		}
 		switch list[0].Status {
 		case "Running":

@@ -46,13 +46,13 @@ func (r *Runner) RunToken(ctx context.Context) (res TokenResult, err error) {
 	basic := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(b.User+":"+b.Pass))}}
 	st, _, body, err := b.Get(ctx, tokenURL, basic)
 	if err != nil || st != http.StatusOK {
-		return res, fmt.Errorf("token: status %d: %v", st, err)
+		return res, fmt.Errorf("token: status %d: %w", st, err)
 	}
 	var tok struct {
 		Token string `json:"token"`
 	}
 	if err := json.Unmarshal(body, &tok); err != nil || tok.Token == "" {
-		return res, fmt.Errorf("token: %s: %v", body, err)
+		return res, fmt.Errorf("token: %s: %w", body, err)
 	}
 	bearer := manifestAccept.Clone()
 	bearer.Set("Authorization", "Bearer "+tok.Token)
@@ -61,7 +61,7 @@ func (r *Runner) RunToken(ctx context.Context) (res TokenResult, err error) {
 	// The referrers answer's size, and proof that the token is accepted, before measuring.
 	st, _, rbody, err := b.Get(ctx, rpath, bearer)
 	if err != nil || st != http.StatusOK {
-		return res, fmt.Errorf("referrers with the token: status %d: %v", st, err)
+		return res, fmt.Errorf("referrers with the token: status %d: %w", st, err)
 	}
 	load := func(u string, size int, hdr http.Header) Load {
 		return Load{URL: u, Conns: cfg.ManifestConns, WantBytes: int64(size), Header: hdr, ServerPid: b.Pid()}

@@ -165,7 +165,7 @@ func anonymousToken(c *http.Client, challenge, scope string) (string, error) {
 		Token string `json:"token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.Token == "" {
-		return "", fmt.Errorf("anonymous token: status %d: %v", resp.StatusCode, err)
+		return "", fmt.Errorf("anonymous token: status %d: %w", resp.StatusCode, err)
 	}
 	return tok.Token, nil
 }

@@ -81,7 +81,7 @@ func withDigest(loc string, d digest.Digest) string {
 
 // upload pushes data as a blob of repo in chunks, calling between after the first one.
 func (c *ociClient) upload(repo string, data []byte, between func()) (digest.Digest, error) {
-	resp, err := c.call(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, nil, http.StatusAccepted)
+	resp, err := c.call(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, nil, http.StatusAccepted) //nolint:bodyclose // do and call read and close the body
 	if err != nil {
 		return "", err
 	}
@@ -89,7 +89,7 @@ func (c *ociClient) upload(repo string, data []byte, between func()) (digest.Dig
 	d := digest.FromBytes(data)
 	if between != nil && len(data) > 1 {
 		half := len(data) / 2
-		resp, err = c.call(http.MethodPatch, loc, data[:half], map[string]string{
+		resp, err = c.call(http.MethodPatch, loc, data[:half], map[string]string{ //nolint:bodyclose // do and call read and close the body
 			"Content-Type": "application/octet-stream", "Content-Range": fmt.Sprintf("0-%d", half-1)}, http.StatusAccepted)
 		if err != nil {
 			return "", err
@@ -98,20 +98,20 @@ func (c *ociClient) upload(repo string, data []byte, between func()) (digest.Dig
 		loc = resp.Header.Get("Location")
 		data = data[half:]
 	}
-	_, err = c.call(http.MethodPut, withDigest(loc, d), data, map[string]string{"Content-Type": "application/octet-stream"}, http.StatusCreated)
+	_, err = c.call(http.MethodPut, withDigest(loc, d), data, map[string]string{"Content-Type": "application/octet-stream"}, http.StatusCreated) //nolint:bodyclose // do and call read and close the body
 	return d, err
 }
 
 // mount asks for a cross-repository mount; false when Berth answered with an upload session instead.
 func (c *ociClient) mount(dst, src string, d digest.Digest) (bool, error) {
-	resp, b, err := c.do(http.MethodPost, "/v2/"+dst+"/blobs/uploads/?mount="+url.QueryEscape(d.String())+"&from="+url.QueryEscape(src), nil, nil)
+	resp, b, err := c.do(http.MethodPost, "/v2/"+dst+"/blobs/uploads/?mount="+url.QueryEscape(d.String())+"&from="+url.QueryEscape(src), nil, nil) //nolint:bodyclose // do and call read and close the body
 	switch {
 	case err != nil:
 		return false, err
 	case resp.StatusCode == http.StatusCreated:
 		return true, nil
 	case resp.StatusCode == http.StatusAccepted:
-		_, _, err = c.do(http.MethodDelete, resp.Header.Get("Location"), nil, nil)
+		_, _, err = c.do(http.MethodDelete, resp.Header.Get("Location"), nil, nil) //nolint:bodyclose // do and call read and close the body
 		return false, err
 	}
 	return false, fmt.Errorf("mount %s into %s: %d %s", d, dst, resp.StatusCode, b)
@@ -133,7 +133,7 @@ func (c *ociClient) putImage(repo, ref string, config []byte, layers ...[]byte) 
 	if err != nil {
 		return "", err
 	}
-	resp, b, err := c.do(http.MethodPut, "/v2/"+repo+"/manifests/"+ref, body, map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+	resp, b, err := c.do(http.MethodPut, "/v2/"+repo+"/manifests/"+ref, body, map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"}) //nolint:bodyclose // do and call read and close the body
 	switch {
 	case err != nil:
 		return "", err
@@ -147,7 +147,7 @@ func (c *ociClient) putImage(repo, ref string, config []byte, layers ...[]byte) 
 
 // has reports whether repo serves the blob (HEAD).
 func (c *ociClient) has(repo string, d digest.Digest) (bool, error) {
-	resp, _, err := c.do(http.MethodHead, "/v2/"+repo+"/blobs/"+d.String(), nil, nil)
+	resp, _, err := c.do(http.MethodHead, "/v2/"+repo+"/blobs/"+d.String(), nil, nil) //nolint:bodyclose // do and call read and close the body
 	if err != nil {
 		return false, err
 	}
@@ -157,7 +157,7 @@ func (c *ociClient) has(repo string, d digest.Digest) (bool, error) {
 // read GETs a blob or manifest and checks that its content hashes to d.
 func (c *ociClient) read(t *testing.T, repo, kind string, d digest.Digest) []byte {
 	t.Helper()
-	resp, b, err := c.do(http.MethodGet, "/v2/"+repo+"/"+kind+"/"+d.String(), nil, map[string]string{
+	resp, b, err := c.do(http.MethodGet, "/v2/"+repo+"/"+kind+"/"+d.String(), nil, map[string]string{ //nolint:bodyclose // do and call read and close the body
 		"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json"})
 	if err != nil || resp.StatusCode != http.StatusOK || digest.FromBytes(b) != d {
 		t.Errorf("GET %s/%s/%s: err %v, status %v", repo, kind, d, err, respStatus(resp))

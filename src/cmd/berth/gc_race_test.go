@@ -117,7 +117,7 @@ func (s *served) gcRun(t *testing.T, deleteUntagged bool) {
 	c := s.client()
 	body := fmt.Sprintf(`{"schedule":{"type":"Manual"},"parameters":{"delete_untagged":%t,"workers":2}}`, deleteUntagged)
 	for {
-		resp, b, err := c.do(http.MethodPost, "/api/v2.0/system/gc/schedule", []byte(body), map[string]string{"Content-Type": "application/json"})
+		resp, b, err := c.do(http.MethodPost, "/api/v2.0/system/gc/schedule", []byte(body), map[string]string{"Content-Type": "application/json"}) //nolint:bodyclose // do and call read and close the body
 		require.NoError(t, err)
 		if resp.StatusCode == http.StatusConflict {
 			time.Sleep(20 * time.Millisecond)
@@ -126,7 +126,7 @@ func (s *served) gcRun(t *testing.T, deleteUntagged bool) {
 		require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", b)
 		loc := resp.Header.Get("Location")
 		require.Eventually(t, func() bool {
-			_, b, err := c.do(http.MethodGet, loc, nil, nil)
+			_, b, err := c.do(http.MethodGet, loc, nil, nil) //nolint:bodyclose // do and call read and close the body
 			require.NoError(t, err)
 			var h struct {
 				Status string `json:"job_status"`
@@ -135,7 +135,7 @@ func (s *served) gcRun(t *testing.T, deleteUntagged bool) {
 			if h.Status == "Running" {
 				return false
 			}
-			_, log, _ := c.do(http.MethodGet, loc+"/log", nil, nil)
+			_, log, _ := c.do(http.MethodGet, loc+"/log", nil, nil) //nolint:bodyclose // do and call read and close the body
 			require.Equal(t, "Success", h.Status, "%s", log)
 			return true
 		}, time.Minute, 20*time.Millisecond)
@@ -183,7 +183,7 @@ func (w *raceWorld) pusher(repo string, n int) error {
 			return err
 		}
 		if i%2 == 1 {
-			if _, err := w.c.call(http.MethodDelete, "/v2/"+repo+"/manifests/"+prev.String(), nil, nil, http.StatusAccepted); err != nil {
+			if _, err := w.c.call(http.MethodDelete, "/v2/"+repo+"/manifests/"+prev.String(), nil, nil, http.StatusAccepted); err != nil { //nolint:bodyclose // do and call read and close the body
 				return err
 			}
 			w.addGarbage(prev, digest.FromBytes(prevLayer))
@@ -228,7 +228,7 @@ func (w *raceWorld) lagger(repo string, n int) error {
 					return err
 				}
 			}
-			time.Sleep(850*time.Millisecond + time.Duration(mrand.N(300))*time.Millisecond)
+			time.Sleep(850*time.Millisecond + time.Duration(mrand.N(300))*time.Millisecond) //nolint:gosec // G404: jitter in a test, not a secret
 			_, err := w.c.putImage(repo, fmt.Sprintf("v%d", i), config, layer)
 			return err
 		})
@@ -284,14 +284,14 @@ func (w *raceWorld) orphans(repo string, n int) error {
 func (w *raceWorld) filler(images []registrytest.Image, rounds int) error {
 	for range rounds {
 		for i, img := range images {
-			resp, b, err := w.c.do(http.MethodGet, fmt.Sprintf("/v2/px/lib/app/manifests/v%d", i), nil,
+			resp, b, err := w.c.do(http.MethodGet, fmt.Sprintf("/v2/px/lib/app/manifests/v%d", i), nil, //nolint:bodyclose // do and call read and close the body
 				map[string]string{"Accept": "application/vnd.oci.image.manifest.v1+json"})
-			if _, err := expect(resp, b, err, http.StatusOK); err != nil {
+			if _, err := expect(resp, b, err, http.StatusOK); err != nil { //nolint:bodyclose // do and call read and close the body
 				return err
 			}
 			for d := range img.Blobs {
-				resp, b, err := w.c.do(http.MethodGet, "/v2/px/lib/app/blobs/"+d.String(), nil, nil)
-				if _, err := expect(resp, b, err, http.StatusOK); err != nil {
+				resp, b, err := w.c.do(http.MethodGet, "/v2/px/lib/app/blobs/"+d.String(), nil, nil) //nolint:bodyclose // do and call read and close the body
+				if _, err := expect(resp, b, err, http.StatusOK); err != nil {                       //nolint:bodyclose // do and call read and close the body
 					return err
 				}
 				if digest.FromBytes(b) != d {

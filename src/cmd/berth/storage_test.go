@@ -45,13 +45,13 @@ func TestServeTwoNodesShareS3Uploads(t *testing.T) {
 		t.Cleanup(func() { _ = resp.Body.Close() })
 		return resp
 	}
-	resp := send(a, http.MethodPost, "/v2/p/app/blobs/uploads/", nil, nil)
+	resp := send(a, http.MethodPost, "/v2/p/app/blobs/uploads/", nil, nil) //nolint:bodyclose // closed by t.Cleanup in send
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 	loc := resp.Header.Get("Location")
 	const chunk = 3 << 20
 	for i, off := 0, 0; off < len(data); i, off = i+1, off+chunk {
 		end := min(off+chunk, len(data))
-		resp = send(nodes[(i+1)%2], http.MethodPatch, loc, data[off:end], map[string]string{
+		resp = send(nodes[(i+1)%2], http.MethodPatch, loc, data[off:end], map[string]string{ //nolint:bodyclose // closed by t.Cleanup in send
 			"Content-Type": "application/octet-stream", "Content-Range": strconv.Itoa(off) + "-" + strconv.Itoa(end-1)})
 		body, _ := io.ReadAll(resp.Body)
 		require.Equal(t, http.StatusAccepted, resp.StatusCode, "chunk %d: %s", i, body)
@@ -61,11 +61,11 @@ func TestServeTwoNodesShareS3Uploads(t *testing.T) {
 	if strings.Contains(loc, "?") {
 		sep = "&"
 	}
-	resp = send(a, http.MethodPut, loc+sep+"digest="+d.String(), nil, nil)
+	resp = send(a, http.MethodPut, loc+sep+"digest="+d.String(), nil, nil) //nolint:bodyclose // closed by t.Cleanup in send
 	body, _ := io.ReadAll(resp.Body)
 	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
 
-	resp = send(b, http.MethodGet, "/v2/p/app/blobs/"+d.String(), nil, nil)
+	resp = send(b, http.MethodGet, "/v2/p/app/blobs/"+d.String(), nil, nil) //nolint:bodyclose // closed by t.Cleanup in send
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	got, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)

@@ -215,6 +215,36 @@ func TestTokenRefusals(t *testing.T) {
 	st, challenge := e.bearerStatus(t, "/v2/b/app/manifests/v1", issue(e.signKey, token.Options{}))
 	require.Equal(t, http.StatusUnauthorized, st)
 	require.Contains(t, challenge, `scope="repository:b/app:pull",error="insufficient_scope"`)
+
+	// A cross-repository mount with a token for the target only is challenged, as distribution does,
+	// for the source's pull too; with a token for both it mounts (201).
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	ld, err := layers[0].Digest()
+	require.NoError(t, err)
+	mount := func(grant []token.ResourceActions) (int, string) {
+		k, err := token.LoadOrCreateSigningKey(e.signKey)
+		require.NoError(t, err)
+		ks, err := token.NewKeySet(k)
+		require.NoError(t, err)
+		svc, err := token.New(ks, token.Options{Service: "berth"})
+		require.NoError(t, err)
+		tok, err := svc.Issue("admin", grant)
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, e.URL+"/v2/b/app/blobs/uploads/?mount="+ld.String()+"&from=a/app", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok.Raw)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	}
+	target := token.ResourceActions{Type: "repository", Name: "b/app", Actions: []string{"pull", "push"}}
+	st, challenge = mount([]token.ResourceActions{target})
+	require.Equal(t, http.StatusUnauthorized, st)
+	require.Contains(t, challenge, `scope="repository:b/app:pull,push repository:a/app:pull",error="insufficient_scope"`)
+	st, _ = mount([]token.ResourceActions{target, {Type: "repository", Name: "a/app", Actions: []string{"pull"}}})
+	require.Equal(t, http.StatusCreated, st)
 }
 
 // TestDisabledRobotStopsWithinASecond disables a robot holding a token and checks that its token,

@@ -115,7 +115,7 @@ func (p *Pins) PinBlobs(ctx context.Context, digests ...digest.Digest) (func(), 
 	for i, d := range digests {
 		ds[i] = d.String()
 	}
-	until := p.now().Add(p.lease + time.Duration(rand.N(1000))*time.Microsecond)
+	until := p.now().Add(p.lease + time.Duration(rand.N(1000))*time.Microsecond) //nolint:gosec // G404: jitter that spreads pin expiries, not a secret
 	if err := p.store.PinBlobs(ctx, ds, until, func(d string) error { return removeBytes(ctx, p.blobs, d) }); err != nil {
 		return nil, err
 	}

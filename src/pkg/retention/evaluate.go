@@ -148,8 +148,8 @@ func (r *Rule) selectsTags(tags []string) bool {
 			}
 			continue
 		}
-		any := slices.ContainsFunc(tags, func(t string) bool { ok, _ := doublestar.Match(s.Pattern, t); return ok })
-		if any == (s.Decoration == "excludes") {
+		matched := slices.ContainsFunc(tags, func(t string) bool { ok, _ := doublestar.Match(s.Pattern, t); return ok })
+		if matched == (s.Decoration == "excludes") {
 			return false
 		}
 	}

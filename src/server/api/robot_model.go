@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -152,8 +151,4 @@ func projectOfPermissions(perms []meta.RobotPermission) (string, error) {
 		return "", errcode.ErrBadRequest.WithMessage("a project-level robot needs exactly one permission naming its project")
 	}
 	return perms[0].Namespace, nil
-}
-
-func robotNotFound(id int64) error {
-	return errcode.ErrNotFound.WithMessage("%s", fmt.Sprintf("robot %d not found", id))
 }

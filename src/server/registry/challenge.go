@@ -32,7 +32,11 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, err error) {
 		// A request the mirror router sent to another repository needs a token for that one too.
 		var routed *routedError
 		if errors.As(err, &routed) {
-			scope += " repository:" + routed.name + scope[strings.LastIndexByte(scope, ':'):]
+			actions := routed.actions
+			if actions == "" {
+				actions = scope[strings.LastIndexByte(scope, ':'):]
+			}
+			scope += " repository:" + routed.name + actions
 		}
 		b.WriteString(`,scope="` + quote(scope) + `"`)
 	}
@@ -67,11 +71,12 @@ func (h *Handler) scopeOf(r *http.Request) string {
 	return "repository:" + rt.Name + ":pull"
 }
 
-// routedError is a refusal of a request the mirror router sent to repository name, not the one in its
-// path.
+// routedError is a refusal that needs a token for repository name besides the one in the request's
+// path: the repository the mirror router sent the request to, or a mount's source.
 type routedError struct {
 	error
-	name string
+	name    string
+	actions string // ":pull" and the like; "" = the same actions as the request's own scope
 }
 
 func (e *routedError) Unwrap() error { return e.error }

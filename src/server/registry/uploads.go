@@ -113,6 +113,12 @@ func (h *Handler) tryMount(ctx context.Context, req *request, m, from string) (m
 			return false, "", ignoreClientError(err)
 		}
 		if h.authn.AuthorizeRepository(ctx, req.who, src.Project, from, auth.Pull) != nil {
+			if req.who.Token {
+				// As distribution does: a token that does not cover the source is challenged for one that
+				// also grants repository:<from>:pull, so the client retries the mount with it.
+				return false, "", &routedError{name: from, actions: ":pull",
+					error: errcode.ErrUnauthorized.WithMessage("the token does not grant pull on the mount source %s", from)}
+			}
 			return false, "", nil
 		}
 	}

@@ -41,7 +41,7 @@ func Binary(t testing.TB) string {
 		dir = filepath.Join(moduleRoot(), ".tools", "bin")
 	}
 	bin := filepath.Join(dir, "versitygw")
-	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
+	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 { //nolint:gosec // G703: the tools directory the test run names
 		msg := fmt.Sprintf("versitygw not in %s (BERTH_TOOLS_BIN; install with scripts/install-tools.sh versitygw)", dir)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
@@ -73,7 +73,8 @@ func Start(t testing.TB) *Server {
 	srv := &Server{AccessKey: "berth-" + randHex(4), SecretKey: randHex(16), Region: "us-east-1", Dir: t.TempDir()}
 	addr := freeAddr(t)
 	srv.Endpoint = "http://" + addr
-	cmd := exec.Command(bin, "--access", srv.AccessKey, "--secret", srv.SecretKey, "--region", srv.Region,
+	cmd := exec.Command(bin, //nolint:gosec // G204: the pinned versitygw binary, test-only arguments
+		"--access", srv.AccessKey, "--secret", srv.SecretKey, "--region", srv.Region,
 		"--port", addr, "--quiet", "posix", srv.Dir)
 	logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
 	if err != nil {
