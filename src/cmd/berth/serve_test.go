@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,27 +20,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
 )
-
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // served is a Berth built by serveConfig (the wiring of `berth serve`), listening on a port of its own.
 type served struct {
@@ -175,7 +157,7 @@ func TestServeReferrersCacheTTLInProcess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.ttl, mustLoad(t, tt.args).ReferrersCacheTTL)
 			t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-			clock := &fakeClock{now: t0}
+			clock := clocktest.New(t0)
 			var down atomic.Bool
 			up, subject := upstreamWithReferrer(t, &down)
 			b := startServe(t, clock.Now, tt.args...)
@@ -199,7 +181,7 @@ func TestServeReferrersCacheTTLInProcess(t *testing.T) {
 				{tt.ttl + time.Hour, afterStatus, after, local},
 			}
 			for i, st := range steps {
-				clock.set(t0.Add(st.at))
+				clock.Set(t0.Add(st.at))
 				down.Store(i > 0)
 				status, xcache, n := b.referrers(t, subject)
 				require.Equal(t, st.wantStatus, status, "at +%s", st.at)

@@ -2,7 +2,6 @@ package cache_test
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,28 +9,12 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/cache/cachetest"
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 )
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock is a test clock that moves only when told to.
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 func TestMemorySuite(t *testing.T) {

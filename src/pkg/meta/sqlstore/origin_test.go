@@ -14,9 +14,7 @@ import (
 // testOrigin: the origin is stored with a new artifact, reported by every read, and kept when the
 // same digest is stored again with another origin (first arrival wins).
 func testOrigin(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "mirror")
+	ctx, s, pid := storeWithProject(t, newDB, "mirror")
 	cases := []struct {
 		name, first, again, want string
 	}{

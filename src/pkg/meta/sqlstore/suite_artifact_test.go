@@ -18,9 +18,7 @@ func project(t *testing.T, s meta.Store, name string) int64 {
 }
 
 func testArtifacts(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	before := time.Now()
 
 	a := &meta.Artifact{
@@ -99,9 +97,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 }
 
 func testTags(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	a1 := &meta.Artifact{Digest: dg("1"), MediaType: mtManifest, Size: 1}
 	a2 := &meta.Artifact{Digest: dg("2"), MediaType: mtManifest, Size: 2}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a1, "latest"))
@@ -212,9 +208,7 @@ func testRepositories(t *testing.T, newDB dbFactory) {
 }
 
 func testReferrers(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	const repo = "library/app"
 	subject := &meta.Artifact{Digest: dg("subject"), MediaType: mtManifest, Size: 10}
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, subject, "v1"))
@@ -279,9 +273,7 @@ func testReferrers(t *testing.T, newDB dbFactory) {
 }
 
 func testCascade(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	keep := &meta.Artifact{Digest: dg("keep"), MediaType: mtManifest, Size: 1}
 	drop := &meta.Artifact{Digest: dg("drop"), MediaType: mtManifest, Size: 2, Subject: keep.Digest, ArtifactType: atSig}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", keep, "keep"))
@@ -315,9 +307,7 @@ func testCascade(t *testing.T, newDB dbFactory) {
 }
 
 func testTouchPull(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, ""))
 
@@ -343,9 +333,7 @@ func testTouchPull(t *testing.T, newDB dbFactory) {
 }
 
 func testBlobLinks(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	layer := dg("layer")
 
 	_, err := s.BlobLinked(ctx, "library/app", layer)
