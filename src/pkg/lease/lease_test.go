@@ -2,9 +2,7 @@ package lease_test
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,34 +11,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/cache/redistest"
 	"github.com/berth-registry/berth/src/pkg/lease"
 )
-
-func redisURL() string {
-	if u := os.Getenv("BERTH_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
 
 // testRedis returns a client of the test Redis and a key prefix of this test's own, whose keys are
 // deleted when the test ends.
 func testRedis(t *testing.T) (redis.UniversalClient, string) {
 	t.Helper()
-	client, err := cache.NewRedisClient(redisURL())
-	require.NoError(t, err)
-	require.NoError(t, client.Ping(t.Context()).Err(), "the tests need Redis at %s (BERTH_TEST_REDIS_URL)", redisURL())
-	prefix := "berth-test:lease:" + rand.Text() + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := client.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			_ = client.Del(ctx, keys...).Err()
-		}
-		_ = client.Close()
-	})
-	return client, prefix
+	client := redistest.Client(t)
+	return client, redistest.Prefix(t, client, "lease")
 }
 
 // lockers are the implementations every test runs against; each call returns two lockers that share
@@ -52,9 +32,7 @@ var lockers = []struct {
 	{"local", func(*testing.T) (lease.Locker, lease.Locker) { l := lease.NewLocal(); return l, l }},
 	{"redis", func(t *testing.T) (lease.Locker, lease.Locker) {
 		client, prefix := testRedis(t)
-		other, err := cache.NewRedisClient(redisURL())
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = other.Close() })
+		other := redistest.Client(t)
 		return lease.NewRedis(client, prefix), lease.NewRedis(other, prefix)
 	}},
 }
