@@ -56,10 +56,10 @@ func auditWhere(q meta.AuditQuery) (string, []any) {
 		add(`resource_type = ?`, q.ResourceType)
 	}
 	if q.Resource != "" {
-		add(`LOWER(resource) LIKE LOWER(?) ESCAPE '\'`, likeContains(q.Resource))
+		add(containsCond("resource"), likeContains(q.Resource))
 	}
 	if q.Username != "" {
-		add(`LOWER(username) LIKE LOWER(?) ESCAPE '\'`, likeContains(q.Username))
+		add(containsCond("username"), likeContains(q.Username))
 	}
 	if !q.From.IsZero() {
 		add(`op_time >= ?`, toDBTime(q.From))

@@ -58,7 +58,7 @@ func (s *store) GetMember(ctx context.Context, projectID, id int64) (*meta.Membe
 func (s *store) ListMembers(ctx context.Context, projectID int64, name string, offset, limit int) ([]*meta.Member, int64, error) {
 	where, args := ` WHERE m.project_id = ?`, []any{projectID}
 	if name != "" {
-		where, args = where+` AND LOWER(a.username) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
+		where, args = where+` AND `+containsCond("a.username"), append(args, likeContains(name))
 	}
 	return listPage(ctx, s, listQuery{what: "members", cols: memberCols, from: memberFrom, where: where, args: args,
 		order: ` ORDER BY a.username`}, offset, limit, pure((*memberRow).member))

@@ -40,7 +40,7 @@ func (s *store) ListProjectRepositories(ctx context.Context, projectID int64, na
 	case name != "" && exact:
 		where, args = where+` AND r.name = ?`, append(args, name)
 	case name != "":
-		where, args = where+` AND LOWER(r.name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
+		where, args = where+` AND `+containsCond("r.name"), append(args, likeContains(name))
 	}
 	return listPage(ctx, s, listQuery{what: fmt.Sprintf("repositories of project %d", projectID), cols: repositoryCols,
 		from: "repository r", where: where, args: args, order: ` ORDER BY r.name`}, offset, limit, pure((*repositoryRow).repository))

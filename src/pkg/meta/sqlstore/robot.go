@@ -109,7 +109,7 @@ func (s *store) ListRobots(ctx context.Context, f meta.RobotFilter, offset, limi
 		where, args = where+` AND project_id = ?`, append(args, f.ProjectID)
 	}
 	if f.Name != "" {
-		where, args = where+` AND LOWER(name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(f.Name))
+		where, args = where+` AND `+containsCond("name"), append(args, likeContains(f.Name))
 	}
 	return listPage(ctx, s, listQuery{what: "robots", cols: robotCols, from: "robot", where: where, args: args,
 		order: ` ORDER BY id`}, offset, limit, (*robotRow).robot)
