@@ -38,7 +38,7 @@ type node struct {
 	// closers are run by close, last added first, as defers would be.
 	closers []func()
 
-	// openLog (serve_stores.go)
+	// openLog (serve.go)
 	logOut logbuf.WriteCloser
 	log    *slog.Logger
 	// openDatabase (serve_stores.go)

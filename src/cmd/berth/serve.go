@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/referrers"
@@ -79,6 +80,18 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		}
 	}
 	return n.run(ctx)
+}
+
+// openLog starts the buffered log output on stderr and the logger writing to it.
+func (n *node) openLog(stderr io.Writer) error {
+	n.logOut = logbuf.Wrap(stderr, n.cfg.LogFlushInterval)
+	n.onClose(func() { _ = n.logOut.Close() })
+	log, err := newLogger(n.cfg, n.logOut)
+	if err != nil {
+		return err
+	}
+	n.log = log
+	return nil
 }
 
 var _ proxy.Quota = (*quota.Evictor)(nil)

@@ -4,30 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/audit"
-	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/server/api"
 )
-
-// openLog starts the buffered log output on stderr and the logger writing to it.
-func (n *node) openLog(stderr io.Writer) error {
-	n.logOut = logbuf.Wrap(stderr, n.cfg.LogFlushInterval)
-	n.onClose(func() { _ = n.logOut.Close() })
-	log, err := newLogger(n.cfg, n.logOut)
-	if err != nil {
-		return err
-	}
-	n.log = log
-	return nil
-}
 
 // openDatabase creates the data directory, opens the metadata store, makes sure the admin exists and
 // starts the audit writer and the project cache.
