@@ -24,8 +24,24 @@ func TestMemorySuite(t *testing.T) {
 	})
 }
 
-// entry is the charge of one entry with a 2-byte key, as documented on Memory.
+// entry is the charge of one entry with a 2-byte key, as documented on Memory and Disk.
 func entry(valueLen int) int64 { return int64(2 + valueLen + 64) }
+
+// requireEvictsLRU checks a cache holding k1, k2, k3 (set in that order, values like val) with room
+// for no more: after k1 is read, setting k4 evicts k2, the least recently used, and keeps the others.
+func requireEvictsLRU(t *testing.T, c cache.Cache, val []byte) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := c.Get(ctx, "k1") // k1 becomes the most recently used; k2 the least
+	require.NoError(t, err)
+	require.NoError(t, c.Set(ctx, "k4", val, time.Hour))
+	_, err = c.Get(ctx, "k2")
+	require.ErrorIs(t, err, cache.ErrMiss, "the least recently used entry is evicted")
+	for _, k := range []string{"k1", "k3", "k4"} {
+		_, err := c.Get(ctx, k)
+		require.NoError(t, err, k)
+	}
+}
 
 func TestMemoryEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := t.Context()
@@ -38,16 +54,7 @@ func TestMemoryEvictsLeastRecentlyUsed(t *testing.T) {
 	require.Equal(t, 3, n)
 	require.Equal(t, 3*entry(100), used)
 
-	_, err := m.Get(ctx, "k1") // k1 becomes the most recently used; k2 the least
-	require.NoError(t, err)
-	require.NoError(t, m.Set(ctx, "k4", val, time.Hour))
-
-	_, err = m.Get(ctx, "k2")
-	require.ErrorIs(t, err, cache.ErrMiss, "the least recently used entry is evicted")
-	for _, k := range []string{"k1", "k3", "k4"} {
-		_, err := m.Get(ctx, k)
-		require.NoError(t, err, k)
-	}
+	requireEvictsLRU(t, m, val)
 
 	// One large entry pushes out as many old ones as it needs.
 	require.NoError(t, m.Set(ctx, "k5", make([]byte, 2*100+64), time.Hour))
