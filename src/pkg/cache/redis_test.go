@@ -15,14 +15,6 @@ import (
 	"github.com/berth-registry/berth/src/pkg/cache/redistest"
 )
 
-// testRedis returns a client for the test server and a key prefix unique to this test; keys under the
-// prefix are deleted when the test ends.
-func testRedis(t *testing.T) (redis.UniversalClient, string) {
-	t.Helper()
-	client := redistest.Client(t)
-	return client, redistest.Prefix(t, client, "cache")
-}
-
 // advanceRedis moves time forward for every key under prefix by d: keys whose remaining TTL is at most
 // d are deleted, the others get d less to live. That is what a wait of d would do, without waiting.
 func advanceRedis(t *testing.T, client redis.UniversalClient, prefix string) func(time.Duration) {
@@ -46,14 +38,14 @@ func advanceRedis(t *testing.T, client redis.UniversalClient, prefix string) fun
 
 func TestRedisSuite(t *testing.T) {
 	cachetest.Run(t, func(t *testing.T) (cache.Cache, func(time.Duration)) {
-		client, prefix := testRedis(t)
+		client, prefix := redistest.New(t, "cache")
 		return cache.NewRedis(client, prefix), advanceRedis(t, client, prefix)
 	})
 }
 
 func TestRedisKeysAndTTL(t *testing.T) {
 	ctx := t.Context()
-	client, prefix := testRedis(t)
+	client, prefix := redistest.New(t, "cache")
 	c := cache.NewRedis(client, prefix)
 
 	require.NoError(t, c.Set(ctx, "k", []byte("v"), time.Hour))
@@ -76,7 +68,7 @@ func TestRedisKeysAndTTL(t *testing.T) {
 
 func TestRedisFromURL(t *testing.T) {
 	ctx := t.Context()
-	_, prefix := testRedis(t) // cleanup of the prefix
+	_, prefix := redistest.New(t, "cache") // cleanup of the prefix
 	c, err := cache.NewRedisFromURL(redistest.URL(), prefix)
 	require.NoError(t, err)
 	require.NoError(t, c.Ping(ctx))

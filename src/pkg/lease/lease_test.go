@@ -8,20 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/cache/redistest"
 	"github.com/berth-registry/berth/src/pkg/lease"
 )
-
-// testRedis returns a client of the test Redis and a key prefix of this test's own, whose keys are
-// deleted when the test ends.
-func testRedis(t *testing.T) (redis.UniversalClient, string) {
-	t.Helper()
-	client := redistest.Client(t)
-	return client, redistest.Prefix(t, client, "lease")
-}
 
 // lockers are the implementations every test runs against; each call returns two lockers that share
 // state, as two nodes on one Redis do (Local: the same one twice).
@@ -31,7 +22,7 @@ var lockers = []struct {
 }{
 	{"local", func(*testing.T) (lease.Locker, lease.Locker) { l := lease.NewLocal(); return l, l }},
 	{"redis", func(t *testing.T) (lease.Locker, lease.Locker) {
-		client, prefix := testRedis(t)
+		client, prefix := redistest.New(t, "lease")
 		other := redistest.Client(t)
 		return lease.NewRedis(client, prefix), lease.NewRedis(other, prefix)
 	}},
@@ -199,7 +190,7 @@ func TestEveryShutdown(t *testing.T) {
 // TestEveryStopsOnLostLease: a run whose lease disappears (Redis lost the key: a failover without
 // replication, a flush) sees its context end, since another node may start the job now.
 func TestEveryStopsOnLostLease(t *testing.T) {
-	client, prefix := testRedis(t)
+	client, prefix := redistest.New(t, "lease")
 	locker := lease.NewRedis(client, prefix)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()

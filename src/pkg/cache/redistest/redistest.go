@@ -55,6 +55,13 @@ func Prefix(t testing.TB, client redis.UniversalClient, component string) string
 	return prefix
 }
 
+// New returns a Client of the test server and a Prefix of this test's own on it.
+func New(t testing.TB, component string) (redis.UniversalClient, string) {
+	t.Helper()
+	client := Client(t)
+	return client, Prefix(t, client, component)
+}
+
 // Keys returns the keys under prefix (SCAN, never KEYS).
 func Keys(ctx context.Context, client redis.UniversalClient, prefix string) ([]string, error) {
 	var keys []string
