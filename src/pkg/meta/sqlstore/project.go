@@ -70,9 +70,7 @@ func (s *store) GetProjectByName(ctx context.Context, name string) (*meta.Projec
 
 // ListProjects matches name as a case-insensitive substring. limit <= 0 returns all.
 func (s *store) ListProjects(ctx context.Context, name string, offset, limit int) ([]*meta.Project, int64, error) {
-	where, args := whereContains("name", name)
-	return listPage(ctx, s, listQuery{what: "projects", cols: projectCols, from: "project", where: where, args: args,
-		order: ` ORDER BY name`}, offset, limit, (*projectRow).project)
+	return listNamed(ctx, s, "projects", projectCols, "project", "name", name, offset, limit, (*projectRow).project)
 }
 
 // UpdateProject sets p.UpdateTime. A RegistryID that names no registry gives ErrNotFound.

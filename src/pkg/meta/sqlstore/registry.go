@@ -72,9 +72,7 @@ func (s *store) GetRegistry(ctx context.Context, id int64) (*meta.Registry, erro
 // ListRegistries returns registries ordered by name, filtered by a case-insensitive name substring when
 // name != "", and the total count. limit <= 0 returns all.
 func (s *store) ListRegistries(ctx context.Context, name string, offset, limit int) ([]*meta.Registry, int64, error) {
-	where, args := whereContains("name", name)
-	return listPage(ctx, s, listQuery{what: "registries", cols: registryCols, from: "registry", where: where, args: args,
-		order: ` ORDER BY name`}, offset, limit, pure((*registryRow).registry))
+	return listNamed(ctx, s, "registries", registryCols, "registry", "name", name, offset, limit, pure((*registryRow).registry))
 }
 
 // UpdateRegistry stores every field of r but the ID and creation time, and sets r.UpdateTime.

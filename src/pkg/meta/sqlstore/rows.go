@@ -87,6 +87,17 @@ func listPage[R, T any](ctx context.Context, s *store, l listQuery, offset, limi
 	return out, total[0], nil
 }
 
+// listNamed lists the rows of table whose column (a name) contains name case-insensitively, all when
+// name is "", ordered by that column: the listing of projects, registries and users.
+func listNamed[R, T any](ctx context.Context, s *store, what, cols, table, column, name string, offset, limit int,
+	conv func(*R) (T, error)) ([]T, int64, error) {
+	l := listQuery{what: what, cols: cols, from: table, args: []any{}, order: ` ORDER BY ` + column}
+	if name != "" {
+		l.where, l.args = ` WHERE `+containsCond(column), []any{likeContains(name)}
+	}
+	return listPage(ctx, s, l, offset, limit, conv)
+}
+
 // changedOne maps the result of a statement meant to change one row, whose "what" is format with
 // args: an error is wrapped as "meta: <verb> <what>", no row changed gives ErrNotFound, "meta: <what>".
 func changedOne(n int64, err error, verb, format string, args ...any) error {

@@ -135,14 +135,6 @@ func decodeMap(s string) (map[string]string, error) {
 // likeContains(sub).
 func containsCond(column string) string { return `LOWER(` + column + `) LIKE LOWER(?) ESCAPE '\'` }
 
-// whereContains is " WHERE <column contains sub>" with its argument, or no condition when sub is "".
-func whereContains(column, sub string) (string, []any) {
-	if sub == "" {
-		return "", []any{}
-	}
-	return ` WHERE ` + containsCond(column), []any{likeContains(sub)}
-}
-
 // likeContains returns a LIKE pattern (for `ESCAPE '\'`) matching values that contain sub.
 func likeContains(sub string) string {
 	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(sub) + "%"

@@ -64,9 +64,7 @@ func (s *store) GetUserByName(ctx context.Context, name string) (*meta.User, err
 
 // ListUsers matches name as a case-insensitive substring. limit <= 0 returns all.
 func (s *store) ListUsers(ctx context.Context, name string, offset, limit int) ([]*meta.User, int64, error) {
-	where, args := whereContains("username", name)
-	return listPage(ctx, s, listQuery{what: "users", cols: userCols, from: "account", where: where, args: args,
-		order: ` ORDER BY username`}, offset, limit, pure((*userRow).user))
+	return listNamed(ctx, s, "users", userCols, "account", "username", name, offset, limit, pure((*userRow).user))
 }
 
 // UpdateUser stores u's mutable fields and sets u.UpdateTime.
