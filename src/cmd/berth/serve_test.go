@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/cache/redistest"
 	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
@@ -194,11 +193,8 @@ func TestServeReferrersCacheTTLInProcess(t *testing.T) {
 
 // With Redis, the stored entry's PTTL is referrers_cache_ttl (less the moments the test took).
 func TestServeReferrersCacheTTLRedis(t *testing.T) {
-	redisURL := "redis://127.0.0.1:6379/0"
-	client, err := cache.NewRedisClient(redisURL)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Close() })
-	require.NoError(t, client.Ping(t.Context()).Err(), "the test needs Redis at %s", redisURL)
+	redisURL := redistest.URL()
+	client := redistest.Client(t)
 	tests := []struct {
 		name string
 		args []string
@@ -207,15 +203,9 @@ func TestServeReferrersCacheTTLRedis(t *testing.T) {
 		{"default one week", nil, 7 * 24 * time.Hour},
 		{"configured", []string{"--referrers-cache-ttl", "50h"}, 50 * time.Hour},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prefix := "berth-test:serve:" + rand.Text() + ":" + strconv.Itoa(i) + ":"
-			t.Cleanup(func() {
-				keys, _ := client.Keys(context.Background(), prefix+"*").Result()
-				if len(keys) > 0 {
-					_ = client.Del(context.Background(), keys...).Err()
-				}
-			})
+			prefix := redistest.Prefix(t, client, "serve")
 			var down atomic.Bool
 			up, subject := upstreamWithReferrer(t, &down)
 			args := append([]string{"--redis-url", redisURL, "--redis-key-prefix", prefix}, tt.args...)
