@@ -68,25 +68,13 @@ func (s *store) ListMembers(ctx context.Context, projectID int64, name string, o
 func (s *store) UpdateMemberRole(ctx context.Context, projectID, id int64, role meta.Role) error {
 	n, err := exec(ctx, s.w, `UPDATE project_member SET role = ?, update_time = ? WHERE project_id = ? AND id = ?`,
 		int(role), toDBTime(now()), projectID, id)
-	switch {
-	case err != nil:
-		return fmt.Errorf("meta: update member %d: %w", id, err)
-	case n == 0:
-		return notFound("meta: member %d of project %d", id, projectID)
-	}
-	return nil
+	return changedOne(n, err, "update", "member %d of project %d", id, projectID)
 }
 
 // DeleteMember removes a member.
 func (s *store) DeleteMember(ctx context.Context, projectID, id int64) error {
 	n, err := exec(ctx, s.w, `DELETE FROM project_member WHERE project_id = ? AND id = ?`, projectID, id)
-	switch {
-	case err != nil:
-		return fmt.Errorf("meta: delete member %d: %w", id, err)
-	case n == 0:
-		return notFound("meta: member %d of project %d", id, projectID)
-	}
-	return nil
+	return changedOne(n, err, "delete", "member %d of project %d", id, projectID)
 }
 
 // MemberRole returns a user's role in a project.
