@@ -43,17 +43,18 @@ type node struct {
 	log    *slog.Logger
 	// openDatabase (serve_stores.go)
 	store             meta.Store
-	password          string // the admin password, when it was generated
-	generatedPassword string // the file holding the generated admin password ("" when configured)
+	password          string // the admin password bootstrapAdmin set (logged only when it generated it)
+	generatedPassword string // the file holding a generated admin password ("" when none was generated)
 	auditW            *audit.Writer
 	projects          *projectcache.Store
+	health            []api.Component // the database; openRedis adds Redis
 	// openStorage (serve_stores.go)
-	blobs  blobStore
-	onS3   bool
-	disk   quota.Disk
-	key    []byte
-	box    *secret.Box
-	health []api.Component
+	blobs blobStore
+	onS3  bool
+	disk  quota.Disk
+	// openSecrets (serve_stores.go)
+	key []byte
+	box *secret.Box
 
 	// openCaches (serve_caches.go)
 	m               *metrics.Metrics
