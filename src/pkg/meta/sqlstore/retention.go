@@ -62,8 +62,7 @@ func (s *store) UpdateRetentionPolicy(ctx context.Context, p *meta.RetentionPoli
 }
 
 func (s *store) DeleteRetentionPolicy(ctx context.Context, id int64) error {
-	n, err := exec(ctx, s.w, `DELETE FROM retention_policy WHERE id = ?`, id)
-	return changedOne(n, err, "delete", "retention policy %d", id)
+	return s.deleteByID(ctx, "retention_policy", "retention policy", id)
 }
 
 func (s *store) ListRetentionPolicies(ctx context.Context) ([]*meta.RetentionPolicy, error) {

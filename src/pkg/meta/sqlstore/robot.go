@@ -135,6 +135,5 @@ func (s *store) UpdateRobot(ctx context.Context, r *meta.Robot) error {
 
 // DeleteRobot removes the robot with that ID.
 func (s *store) DeleteRobot(ctx context.Context, id int64) error {
-	n, err := exec(ctx, s.w, `DELETE FROM robot WHERE id = ?`, id)
-	return changedOne(n, err, "delete", "robot %d", id)
+	return s.deleteByID(ctx, "robot", "robot", id)
 }

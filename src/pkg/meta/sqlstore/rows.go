@@ -110,6 +110,12 @@ func changedOne(n int64, err error, verb, format string, args ...any) error {
 	return nil
 }
 
+// deleteByID deletes the row of table with that ID; none is ErrNotFound, "meta: <what> <id>".
+func (s *store) deleteByID(ctx context.Context, table, what string, id int64) error {
+	n, err := exec(ctx, s.w, `DELETE FROM `+table+` WHERE id = ?`, id)
+	return changedOne(n, err, "delete", what+" %d", id)
+}
+
 // deleteUnused runs query, a DELETE of one row guarded by a NOT EXISTS on what references it (backed
 // by a foreign key when a write races it). When it deletes nothing, get tells a missing row (its
 // ErrNotFound is returned) from one still in use: ErrConflict, "meta: <what> <inUse>".

@@ -83,6 +83,5 @@ func (s *store) UpdateUser(ctx context.Context, u *meta.User) error {
 
 // DeleteUser removes the user; its memberships go with it (ON DELETE CASCADE).
 func (s *store) DeleteUser(ctx context.Context, id int64) error {
-	n, err := exec(ctx, s.w, `DELETE FROM account WHERE id = ?`, id)
-	return changedOne(n, err, "delete", "user %d", id)
+	return s.deleteByID(ctx, "account", "user", id)
 }
