@@ -101,6 +101,18 @@ func TestStalledReaderIsCut(t *testing.T) {
 	}
 }
 
+// sendStalledBody connects to addr and sends request (method and path) announcing a body of 1000 bytes
+// of which it sends ten, then nothing. The connection is closed when the test ends.
+func sendStalledBody(t *testing.T, addr, request string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = io.WriteString(conn, request+" HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly ten b")
+	require.NoError(t, err)
+	return conn
+}
+
 // TestStalledBodyIsCut: a client announces a body and stops sending; the handler's read fails with a
 // deadline error instead of waiting forever.
 func TestStalledBodyIsCut(t *testing.T) {
@@ -108,12 +120,8 @@ func TestStalledBodyIsCut(t *testing.T) {
 		_, err := io.ReadAll(r.Body)
 		return err
 	})
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer func() { _ = conn.Close() }()
-	_, err = io.WriteString(conn, "PATCH /v2/a/blobs/uploads/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly ten b")
-	require.NoError(t, err)
-	err = waitHandler(t, done)
+	sendStalledBody(t, addr, "PATCH /v2/a/blobs/uploads/x")
+	err := waitHandler(t, done)
 	require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "the read hit the stall deadline: %v", err)
 }
 
@@ -149,14 +157,10 @@ func TestUnreadStalledBodyIsCut(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return nil
 	})
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer func() { _ = conn.Close() }()
-	_, err = io.WriteString(conn, "PUT /v2/a/manifests/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly ten b")
-	require.NoError(t, err)
+	conn := sendStalledBody(t, addr, "PUT /v2/a/manifests/x")
 	require.NoError(t, waitHandler(t, done))
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // a safety net against a hang
-	_, err = io.ReadAll(conn)
+	_, err := io.ReadAll(conn)
 	require.NoError(t, err, "the server closed the connection")
 }
 

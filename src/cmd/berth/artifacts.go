@@ -45,8 +45,8 @@ func (a apiArtifacts) ReadManifest(ctx context.Context, d string) ([]byte, error
 	return body, nil
 }
 
-// upstreamPinger checks a registry endpoint with the upstream client's settings, as the API's
-// registry ping does (serve.go).
+// upstreamPinger checks a registry endpoint with the upstream client's settings: the API's and the
+// console's registry ping.
 func upstreamPinger(opts registry.Options) api.RegistryPinger {
 	return api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
 		ep, err := proxy.Endpoint(&r, plain{})

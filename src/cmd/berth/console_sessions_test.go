@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/cache/redistest"
 	"github.com/berth-registry/berth/src/pkg/config"
 )
 
@@ -90,18 +90,8 @@ func TestServeConsoleSessionSurvivesRestart(t *testing.T) {
 // With Redis, serve keeps console sessions there: a login on one node is known to another node with a
 // database of its own, under the configured prefix, with the session's lifetime as TTL.
 func TestServeConsoleSessionsInRedis(t *testing.T) {
-	redisURL := "redis://127.0.0.1:6379/0"
-	client, err := cache.NewRedisClient(redisURL)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Close() })
-	require.NoError(t, client.Ping(t.Context()).Err(), "the test needs Redis at %s", redisURL)
-	prefix := "berth-test:serve-console:" + rand.Text() + ":"
-	t.Cleanup(func() {
-		keys, _ := client.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			_ = client.Del(context.Background(), keys...).Err()
-		}
-	})
+	redisURL := redistest.URL()
+	client, prefix := redistest.New(t, "serve-console")
 	pass := "Test-" + rand.Text()[:12]
 	a, _ := serveOn(t, t.TempDir(), pass, "--redis-url", redisURL, "--redis-key-prefix", prefix)
 	b, _ := serveOn(t, t.TempDir(), pass, "--redis-url", redisURL, "--redis-key-prefix", prefix)

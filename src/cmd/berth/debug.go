@@ -20,19 +20,25 @@ func serveDebug(ctx context.Context, addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return serveAside(ctx, addr, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, "debug", "/debug/pprof/", log)
+}
+
+// serveAside serves srv on a listener of its own at addr until ctx ends: the side listeners (debug,
+// metrics) beside the main one. name and path say in the log what it serves; an error is returned only
+// when addr cannot be bound, a later failure is logged.
+func serveAside(ctx context.Context, addr string, srv *http.Server, name, path string, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("debug listener serving /debug/pprof/", "addr", ln.Addr().String())
+	log.Info(name+" listener serving "+path, "addr", ln.Addr().String())
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("debug listener stopped", "err", err)
+			log.Warn(name+" listener stopped", "err", err)
 		}
 	}()
 	return nil

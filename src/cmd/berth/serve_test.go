@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,28 +18,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/cache/redistest"
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
 )
-
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // served is a Berth built by serveConfig (the wiring of `berth serve`), listening on a port of its own.
 type served struct {
@@ -175,7 +156,7 @@ func TestServeReferrersCacheTTLInProcess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.ttl, mustLoad(t, tt.args).ReferrersCacheTTL)
 			t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-			clock := &fakeClock{now: t0}
+			clock := clocktest.New(t0)
 			var down atomic.Bool
 			up, subject := upstreamWithReferrer(t, &down)
 			b := startServe(t, clock.Now, tt.args...)
@@ -199,7 +180,7 @@ func TestServeReferrersCacheTTLInProcess(t *testing.T) {
 				{tt.ttl + time.Hour, afterStatus, after, local},
 			}
 			for i, st := range steps {
-				clock.set(t0.Add(st.at))
+				clock.Set(t0.Add(st.at))
 				down.Store(i > 0)
 				status, xcache, n := b.referrers(t, subject)
 				require.Equal(t, st.wantStatus, status, "at +%s", st.at)
@@ -212,11 +193,8 @@ func TestServeReferrersCacheTTLInProcess(t *testing.T) {
 
 // With Redis, the stored entry's PTTL is referrers_cache_ttl (less the moments the test took).
 func TestServeReferrersCacheTTLRedis(t *testing.T) {
-	redisURL := "redis://127.0.0.1:6379/0"
-	client, err := cache.NewRedisClient(redisURL)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Close() })
-	require.NoError(t, client.Ping(t.Context()).Err(), "the test needs Redis at %s", redisURL)
+	redisURL := redistest.URL()
+	client := redistest.Client(t)
 	tests := []struct {
 		name string
 		args []string
@@ -225,15 +203,9 @@ func TestServeReferrersCacheTTLRedis(t *testing.T) {
 		{"default one week", nil, 7 * 24 * time.Hour},
 		{"configured", []string{"--referrers-cache-ttl", "50h"}, 50 * time.Hour},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prefix := "berth-test:serve:" + rand.Text() + ":" + strconv.Itoa(i) + ":"
-			t.Cleanup(func() {
-				keys, _ := client.Keys(context.Background(), prefix+"*").Result()
-				if len(keys) > 0 {
-					_ = client.Del(context.Background(), keys...).Err()
-				}
-			})
+			prefix := redistest.Prefix(t, client, "serve")
 			var down atomic.Bool
 			up, subject := upstreamWithReferrer(t, &down)
 			args := append([]string{"--redis-url", redisURL, "--redis-key-prefix", prefix}, tt.args...)

@@ -11,6 +11,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -57,4 +58,16 @@ type Cache interface {
 	// returns ok=false, a nil unlock and a nil error. The lock expires by itself after ttl, so a crashed
 	// holder cannot keep it. ttl must be positive (ErrInvalidTTL otherwise).
 	TryLock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error)
+}
+
+// checkTTL is the precondition of Set and TryLock: a live ctx (its error wrapped as "cache: <op>: ...")
+// and a positive ttl (ErrInvalidTTL).
+func checkTTL(ctx context.Context, op string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cache: %s: %w", op, err)
+	}
+	if ttl <= 0 {
+		return ErrInvalidTTL
+	}
+	return nil
 }

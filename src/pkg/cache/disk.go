@@ -249,11 +249,8 @@ func (d *Disk) get(ctx context.Context, key string) ([]byte, time.Time, error) {
 // Set implements Cache. An entry larger than the whole bound fails with ErrTooLarge and removes the
 // value it would have replaced.
 func (d *Disk) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cache: disk set: %w", err)
-	}
-	if ttl <= 0 {
-		return ErrInvalidTTL
+	if err := checkTTL(ctx, "disk set", ttl); err != nil {
+		return err
 	}
 	size := entrySize(key, value)
 	if size > d.maxBytes {

@@ -70,13 +70,10 @@ func TestDiskSurvivesReopen(t *testing.T) {
 	require.ErrorIs(t, err, cache.ErrMiss, "at its TTL")
 }
 
-// diskEntry is the charge of an entry with a 2-byte key.
-func diskEntry(valueLen int) int64 { return int64(2 + valueLen + 64) }
-
 func TestDiskSizeBoundEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := t.Context()
 	clock := newFakeClock()
-	d := openDisk(t, filepath.Join(t.TempDir(), "c.db"), 3*diskEntry(100), cache.WithDiskClock(clock.Now))
+	d := openDisk(t, filepath.Join(t.TempDir(), "c.db"), 3*entry(100), cache.WithDiskClock(clock.Now))
 	val := make([]byte, 100)
 	for _, k := range []string{"k1", "k2", "k3"} {
 		require.NoError(t, d.Set(ctx, k, val, time.Hour))
@@ -84,17 +81,9 @@ func TestDiskSizeBoundEvictsLeastRecentlyUsed(t *testing.T) {
 	n, used, err := d.Size(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
-	require.Equal(t, 3*diskEntry(100), used)
+	require.Equal(t, 3*entry(100), used)
 
-	_, err = d.Get(ctx, "k1") // k1 becomes the most recently used; k2 the least
-	require.NoError(t, err)
-	require.NoError(t, d.Set(ctx, "k4", val, time.Hour))
-	_, err = d.Get(ctx, "k2")
-	require.ErrorIs(t, err, cache.ErrMiss, "the least recently used entry went")
-	for _, k := range []string{"k1", "k3", "k4"} {
-		_, err := d.Get(ctx, k)
-		require.NoError(t, err, k)
-	}
+	requireEvictsLRU(t, d, val)
 
 	// Use order now: k1, k3, k4. k5 pushes k1 out; then an expired entry goes before any live one,
 	// whatever its recency: k6 pushes out k5 (expired), not k4 (the least recently used).
@@ -112,21 +101,21 @@ func TestDiskSizeBoundEvictsLeastRecentlyUsed(t *testing.T) {
 	n, used, err = d.Size(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 3, n, "k5 is gone from the file, not just expired")
-	require.Equal(t, 3*diskEntry(100), used)
+	require.Equal(t, 3*entry(100), used)
 
 	// One entry larger than the whole bound is refused and removes the value it would replace.
-	err = d.Set(ctx, "k3", make([]byte, 3*diskEntry(100)), time.Hour)
+	err = d.Set(ctx, "k3", make([]byte, 3*entry(100)), time.Hour)
 	require.ErrorIs(t, err, cache.ErrTooLarge)
 	_, err = d.Get(ctx, "k3")
 	require.ErrorIs(t, err, cache.ErrMiss)
 
 	// A value that takes the whole bound evicts everything else, never itself.
-	big := make([]byte, 3*diskEntry(100)-2-64)
+	big := make([]byte, 3*entry(100)-2-64)
 	require.NoError(t, d.Set(ctx, "kb", big, time.Hour))
 	n, used, err = d.Size(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	require.Equal(t, 3*diskEntry(100), used)
+	require.Equal(t, 3*entry(100), used)
 	got, err := d.Get(ctx, "kb")
 	require.NoError(t, err)
 	require.Len(t, got, len(big))

@@ -128,11 +128,8 @@ func (m *Memory) View(ctx context.Context, key string, fn func(b []byte) error) 
 
 // Set implements Cache.
 func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cache: memory set: %w", err)
-	}
-	if ttl <= 0 {
-		return ErrInvalidTTL
+	if err := checkTTL(ctx, "memory set", ttl); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -181,11 +178,8 @@ func (m *Memory) remove(el *list.Element) {
 
 // TryLock implements Cache.
 func (m *Memory) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("cache: memory lock: %w", err)
-	}
-	if ttl <= 0 {
-		return nil, false, ErrInvalidTTL
+	if err := checkTTL(ctx, "memory lock", ttl); err != nil {
+		return nil, false, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -2,7 +2,6 @@ package cache_test
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,28 +9,12 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/cache/cachetest"
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 )
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock is a test clock that moves only when told to.
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 func TestMemorySuite(t *testing.T) {
@@ -41,8 +24,24 @@ func TestMemorySuite(t *testing.T) {
 	})
 }
 
-// entry is the charge of one entry with a 2-byte key, as documented on Memory.
+// entry is the charge of one entry with a 2-byte key, as documented on Memory and Disk.
 func entry(valueLen int) int64 { return int64(2 + valueLen + 64) }
+
+// requireEvictsLRU checks a cache holding k1, k2, k3 (set in that order, values like val) with room
+// for no more: after k1 is read, setting k4 evicts k2, the least recently used, and keeps the others.
+func requireEvictsLRU(t *testing.T, c cache.Cache, val []byte) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := c.Get(ctx, "k1") // k1 becomes the most recently used; k2 the least
+	require.NoError(t, err)
+	require.NoError(t, c.Set(ctx, "k4", val, time.Hour))
+	_, err = c.Get(ctx, "k2")
+	require.ErrorIs(t, err, cache.ErrMiss, "the least recently used entry is evicted")
+	for _, k := range []string{"k1", "k3", "k4"} {
+		_, err := c.Get(ctx, k)
+		require.NoError(t, err, k)
+	}
+}
 
 func TestMemoryEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := t.Context()
@@ -55,16 +54,7 @@ func TestMemoryEvictsLeastRecentlyUsed(t *testing.T) {
 	require.Equal(t, 3, n)
 	require.Equal(t, 3*entry(100), used)
 
-	_, err := m.Get(ctx, "k1") // k1 becomes the most recently used; k2 the least
-	require.NoError(t, err)
-	require.NoError(t, m.Set(ctx, "k4", val, time.Hour))
-
-	_, err = m.Get(ctx, "k2")
-	require.ErrorIs(t, err, cache.ErrMiss, "the least recently used entry is evicted")
-	for _, k := range []string{"k1", "k3", "k4"} {
-		_, err := m.Get(ctx, k)
-		require.NoError(t, err, k)
-	}
+	requireEvictsLRU(t, m, val)
 
 	// One large entry pushes out as many old ones as it needs.
 	require.NoError(t, m.Set(ctx, "k5", make([]byte, 2*100+64), time.Hour))

@@ -124,11 +124,8 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Set implements Cache.
 func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cache: redis set: %w", err)
-	}
-	if ttl <= 0 {
-		return ErrInvalidTTL
+	if err := checkTTL(ctx, "redis set", ttl); err != nil {
+		return err
 	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
@@ -153,11 +150,8 @@ func (r *Redis) Delete(ctx context.Context, key string) error {
 
 // TryLock implements Cache.
 func (r *Redis) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("cache: redis lock: %w", err)
-	}
-	if ttl <= 0 {
-		return nil, false, ErrInvalidTTL
+	if err := checkTTL(ctx, "redis lock", ttl); err != nil {
+		return nil, false, err
 	}
 	lockKey, token := r.lockKey(key), rand.Text()
 	setCtx, cancel := r.bound(ctx)

@@ -2,10 +2,8 @@ package cache_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -14,54 +12,15 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/cache/cachetest"
+	"github.com/berth-registry/berth/src/pkg/cache/redistest"
 )
-
-func redisURL() string {
-	if u := os.Getenv("BERTH_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
-
-// testRedis returns a client for the test server and a key prefix unique to this test; keys under the
-// prefix are deleted when the test ends.
-func testRedis(t *testing.T) (redis.UniversalClient, string) {
-	t.Helper()
-	client, err := cache.NewRedisClient(redisURL())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Close() })
-	require.NoError(t, client.Ping(t.Context()).Err(), "the tests need Redis at %s (BERTH_TEST_REDIS_URL)", redisURL())
-	prefix := "berth-test:cache:" + randomID() + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, err := scanPrefix(ctx, client, prefix)
-		if err == nil && len(keys) > 0 {
-			err = client.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Logf("cleaning up %s: %v", prefix, err)
-		}
-	})
-	return client, prefix
-}
-
-func randomID() string { return rand.Text() }
-
-func scanPrefix(ctx context.Context, client redis.UniversalClient, prefix string) ([]string, error) {
-	var keys []string
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	return keys, iter.Err()
-}
 
 // advanceRedis moves time forward for every key under prefix by d: keys whose remaining TTL is at most
 // d are deleted, the others get d less to live. That is what a wait of d would do, without waiting.
 func advanceRedis(t *testing.T, client redis.UniversalClient, prefix string) func(time.Duration) {
 	return func(d time.Duration) {
 		ctx := t.Context()
-		keys, err := scanPrefix(ctx, client, prefix)
+		keys, err := redistest.Keys(ctx, client, prefix)
 		require.NoError(t, err)
 		for _, k := range keys {
 			ttl, err := client.PTTL(ctx, k).Result()
@@ -79,14 +38,14 @@ func advanceRedis(t *testing.T, client redis.UniversalClient, prefix string) fun
 
 func TestRedisSuite(t *testing.T) {
 	cachetest.Run(t, func(t *testing.T) (cache.Cache, func(time.Duration)) {
-		client, prefix := testRedis(t)
+		client, prefix := redistest.New(t, "cache")
 		return cache.NewRedis(client, prefix), advanceRedis(t, client, prefix)
 	})
 }
 
 func TestRedisKeysAndTTL(t *testing.T) {
 	ctx := t.Context()
-	client, prefix := testRedis(t)
+	client, prefix := redistest.New(t, "cache")
 	c := cache.NewRedis(client, prefix)
 
 	require.NoError(t, c.Set(ctx, "k", []byte("v"), time.Hour))
@@ -109,8 +68,8 @@ func TestRedisKeysAndTTL(t *testing.T) {
 
 func TestRedisFromURL(t *testing.T) {
 	ctx := t.Context()
-	_, prefix := testRedis(t) // cleanup of the prefix
-	c, err := cache.NewRedisFromURL(redisURL(), prefix)
+	_, prefix := redistest.New(t, "cache") // cleanup of the prefix
+	c, err := cache.NewRedisFromURL(redistest.URL(), prefix)
 	require.NoError(t, err)
 	require.NoError(t, c.Ping(ctx))
 	require.NoError(t, c.Set(ctx, "k", []byte("v"), time.Minute))

@@ -91,11 +91,8 @@ func (t *Tiered) fill(ctx context.Context, key string) ([]byte, error) {
 
 // Set implements Cache.
 func (t *Tiered) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cache: tiered set: %w", err)
-	}
-	if ttl <= 0 {
-		return ErrInvalidTTL
+	if err := checkTTL(ctx, "tiered set", ttl); err != nil {
+		return err
 	}
 	mu := t.stripe(key)
 	mu.Lock()

@@ -2,46 +2,17 @@ package lease_test
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/cache/redistest"
 	"github.com/berth-registry/berth/src/pkg/lease"
 )
-
-func redisURL() string {
-	if u := os.Getenv("BERTH_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
-
-// testRedis returns a client of the test Redis and a key prefix of this test's own, whose keys are
-// deleted when the test ends.
-func testRedis(t *testing.T) (redis.UniversalClient, string) {
-	t.Helper()
-	client, err := cache.NewRedisClient(redisURL())
-	require.NoError(t, err)
-	require.NoError(t, client.Ping(t.Context()).Err(), "the tests need Redis at %s (BERTH_TEST_REDIS_URL)", redisURL())
-	prefix := "berth-test:lease:" + rand.Text() + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := client.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			_ = client.Del(ctx, keys...).Err()
-		}
-		_ = client.Close()
-	})
-	return client, prefix
-}
 
 // lockers are the implementations every test runs against; each call returns two lockers that share
 // state, as two nodes on one Redis do (Local: the same one twice).
@@ -51,10 +22,8 @@ var lockers = []struct {
 }{
 	{"local", func(*testing.T) (lease.Locker, lease.Locker) { l := lease.NewLocal(); return l, l }},
 	{"redis", func(t *testing.T) (lease.Locker, lease.Locker) {
-		client, prefix := testRedis(t)
-		other, err := cache.NewRedisClient(redisURL())
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = other.Close() })
+		client, prefix := redistest.New(t, "lease")
+		other := redistest.Client(t)
 		return lease.NewRedis(client, prefix), lease.NewRedis(other, prefix)
 	}},
 }
@@ -221,7 +190,7 @@ func TestEveryShutdown(t *testing.T) {
 // TestEveryStopsOnLostLease: a run whose lease disappears (Redis lost the key: a failover without
 // replication, a flush) sees its context end, since another node may start the job now.
 func TestEveryStopsOnLostLease(t *testing.T) {
-	client, prefix := testRedis(t)
+	client, prefix := redistest.New(t, "lease")
 	locker := lease.NewRedis(client, prefix)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()

@@ -53,51 +53,23 @@ func (m *Metrics) ProjectLabel(name string, public bool) string {
 // New builds the collectors on a fresh registry, with the Go and process collectors.
 func New(opts ...Option) *Metrics {
 	m := &Metrics{
-		registry: prometheus.NewRegistry(),
-		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_http_requests_total", Help: "HTTP requests by method, route and status code.",
-		}, []string{"method", "route", "code"}),
-		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "berth_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"method", "route"}),
-		ReferrersRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_referrers_requests_total", Help: "Referrers requests by project and cache result.",
-		}, []string{"project", "cache"}),
-		UpstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_upstream_requests_total", Help: "Requests to upstream registries by registry, operation and outcome.",
-		}, []string{"registry", "operation", "outcome"}),
-		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "berth_upstream_request_duration_seconds", Help: "Upstream request latency by registry and operation.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"registry", "operation"}),
-		CacheErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_cache_errors_total", Help: "Cache errors by operation; each counts as a miss.",
-		}, []string{"operation"}),
-		CoalescedWaiters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_coalesced_waiters_total", Help: "Requests that waited on another request's upstream fetch instead of sending their own.",
-		}, []string{"operation"}),
-		PrefetchOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_referrers_prefetch_total", Help: "Background referrers prefetches by outcome.",
-		}, []string{"outcome"}),
-		UpstreamBytesFetched: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_upstream_blob_bytes_total", Help: "Blob bytes read from upstream registries.",
-		}, []string{"registry"}),
-		StorageUsedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "berth_storage_used_bytes", Help: "Bytes used on the filesystem holding the data dir.",
-		}),
-		StorageCapacityBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "berth_storage_capacity_bytes", Help: "Size of the filesystem holding the data dir.",
-		}),
-		Evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_evictions_total", Help: "Cached artifact groups evicted, by reason (quota: to make room in a proxy-cache project; watermark: the disk was above its high watermark).",
-		}, []string{"reason"}),
-		EvictedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_evicted_bytes_total", Help: "Blob and manifest bytes deleted from storage by eviction, by reason.",
-		}, []string{"reason"}),
-		QuotaPassthrough: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "berth_quota_passthrough_total", Help: "Blobs and manifests of proxy-cache projects served without being stored because they did not fit in the project's quota.",
-		}),
+		registry:     prometheus.NewRegistry(),
+		HTTPRequests: counterVec("berth_http_requests_total", "HTTP requests by method, route and status code.", "method", "route", "code"),
+		HTTPDuration: histogramVec("berth_http_request_duration_seconds", "HTTP request latency by method and route.",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "method", "route"),
+		ReferrersRequests: counterVec("berth_referrers_requests_total", "Referrers requests by project and cache result.", "project", "cache"),
+		UpstreamRequests:  counterVec("berth_upstream_requests_total", "Requests to upstream registries by registry, operation and outcome.", "registry", "operation", "outcome"),
+		UpstreamDuration: histogramVec("berth_upstream_request_duration_seconds", "Upstream request latency by registry and operation.",
+			prometheus.DefBuckets, "registry", "operation"),
+		CacheErrors:          counterVec("berth_cache_errors_total", "Cache errors by operation; each counts as a miss.", "operation"),
+		CoalescedWaiters:     counterVec("berth_coalesced_waiters_total", "Requests that waited on another request's upstream fetch instead of sending their own.", "operation"),
+		PrefetchOutcomes:     counterVec("berth_referrers_prefetch_total", "Background referrers prefetches by outcome.", "outcome"),
+		UpstreamBytesFetched: counterVec("berth_upstream_blob_bytes_total", "Blob bytes read from upstream registries.", "registry"),
+		StorageUsedBytes:     gauge("berth_storage_used_bytes", "Bytes used on the filesystem holding the data dir."),
+		StorageCapacityBytes: gauge("berth_storage_capacity_bytes", "Size of the filesystem holding the data dir."),
+		Evictions:            counterVec("berth_evictions_total", "Cached artifact groups evicted, by reason (quota: to make room in a proxy-cache project; watermark: the disk was above its high watermark).", "reason"),
+		EvictedBytes:         counterVec("berth_evicted_bytes_total", "Blob and manifest bytes deleted from storage by eviction, by reason.", "reason"),
+		QuotaPassthrough:     counter("berth_quota_passthrough_total", "Blobs and manifests of proxy-cache projects served without being stored because they did not fit in the project's quota."),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -115,4 +87,24 @@ func New(opts ...Option) *Metrics {
 // Handler serves the collectors in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// counterVec is a counter vector named name, with help and the label names.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+// histogramVec is a histogram vector named name, with help, the buckets and the label names.
+func histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+}
+
+// counter is a counter named name, with help.
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+// gauge is a gauge named name, with help.
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 }

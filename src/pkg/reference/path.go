@@ -122,22 +122,7 @@ func ParseV2Path(path string) (Route, error) {
 	marker, name := before[slash+1:], before[:slash]
 	switch marker {
 	case "manifests":
-		r, err := withName(Route{Kind: KindManifest, Name: name})
-		if err != nil {
-			return Route{}, err
-		}
-		if strings.IndexByte(last, ':') >= 0 {
-			if !validDigest(last) {
-				return Route{}, digestError(last)
-			}
-			r.Digest = digest.Digest(last)
-			return r, nil
-		}
-		if !validTag(last) {
-			return Route{}, errorf(ErrTagInvalid, last)
-		}
-		r.Tag = last
-		return r, nil
+		return manifestRoute(name, last)
 	case "blobs":
 		if last == "uploads" {
 			return withName(Route{Kind: KindUploadStart, Name: name})
@@ -166,6 +151,27 @@ func ParseV2Path(path string) (Route, error) {
 		return r, nil
 	}
 	return Route{}, errorf(ErrNotFound, path)
+}
+
+// manifestRoute is the route of /v2/<name>/manifests/<reference>: a reference containing ':' is a
+// digest, any other a tag.
+func manifestRoute(name, reference string) (Route, error) {
+	r, err := withName(Route{Kind: KindManifest, Name: name})
+	if err != nil {
+		return Route{}, err
+	}
+	if strings.IndexByte(reference, ':') >= 0 {
+		if !validDigest(reference) {
+			return Route{}, digestError(reference)
+		}
+		r.Digest = digest.Digest(reference)
+		return r, nil
+	}
+	if !validTag(reference) {
+		return Route{}, errorf(ErrTagInvalid, reference)
+	}
+	r.Tag = reference
+	return r, nil
 }
 
 // withName returns r if its name is valid.

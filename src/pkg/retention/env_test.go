@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
@@ -31,23 +31,6 @@ const (
 // t0 is when every test starts; the fake clock moves from there.
 var t0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // databases are the metadata databases every test runs on.
 var databases = []struct {
 	name string
@@ -59,7 +42,7 @@ type env struct {
 	t     *testing.T
 	store meta.Store
 	fs    *storage.FS
-	clock *fakeClock
+	clock *clocktest.Clock
 	svc   *retention.Service
 	pid   int64
 	log   *bytes.Buffer
@@ -75,7 +58,7 @@ func newEnv(t *testing.T, url string) *env {
 	require.NoError(t, err)
 	pid, err := store.CreateProject(ctx, &meta.Project{Name: "proxy", StorageLimit: -1})
 	require.NoError(t, err)
-	e := &env{t: t, store: store, fs: fs, clock: &fakeClock{now: t0}, pid: pid, log: &bytes.Buffer{}, names: map[string]string{}}
+	e := &env{t: t, store: store, fs: fs, clock: clocktest.New(t0), pid: pid, log: &bytes.Buffer{}, names: map[string]string{}}
 	e.svc = retention.New(retention.Options{Store: store, Manifests: fs, Now: e.clock.Now,
 		Log: slog.New(slog.NewTextHandler(e.log, nil))})
 	return e

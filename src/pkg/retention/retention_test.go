@@ -42,7 +42,7 @@ func TestTemplates(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					e := newEnv(t, db.url(t))
 					e.put(fiveImages()...)
-					e.clock.set(t0.Add(10 * day))
+					e.clock.Set(t0.Add(10 * day))
 					id := e.policy(tc.rule)
 					ex, _ := e.run(id, false)
 					require.Equal(t, meta.RetentionSucceed, ex.Status)
@@ -57,7 +57,7 @@ func TestTemplates(t *testing.T) {
 func TestRulesAreOred(t *testing.T) {
 	e := newEnv(t, databases[0].url(t))
 	e.put(fiveImages()...)
-	e.clock.set(t0.Add(10 * day))
+	e.clock.Set(t0.Add(10 * day))
 	id := e.policy(rule(retention.TemplateLatestPushedK, 1), rule(retention.TemplateLatestPulledN, 1))
 	e.run(id, false)
 	require.Equal(t, []string{"a0", "a4"}, e.held())
@@ -133,7 +133,7 @@ func TestCascades(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			e := newEnv(t, db.url(t))
 			e.put(cascadeSet()...)
-			e.clock.set(t0.Add(10 * day))
+			e.clock.Set(t0.Add(10 * day))
 			id := e.policy(rule(retention.TemplateNDaysSinceLastPull, 5))
 
 			ex, log := e.run(id, true)
@@ -183,7 +183,7 @@ func TestOrigin(t *testing.T) {
 					e.put(art{repo: "app", name: "gone", tags: []string{"a"}}, art{repo: "app", name: "kept", tags: []string{"b"}, pulled: 9 * day},
 						art{repo: "app", name: "ref-gone", subject: "gone", origin: origin},
 						art{repo: "app", name: "ref-kept", subject: "kept", origin: origin})
-					e.clock.set(t0.Add(10 * day))
+					e.clock.Set(t0.Add(10 * day))
 					e.run(e.policy(rule(retention.TemplateNDaysSinceLastPull, 5)), false)
 					require.Equal(t, []string{"kept", "ref-kept"}, e.held())
 					require.Equal(t, tc.logged, strings.Contains(e.log.String(), "removing a referrer pushed here"))
@@ -212,7 +212,7 @@ func TestSchedule(t *testing.T) {
 
 			e.svc.Tick(ctx) // noon: remembers the time only
 			other.Tick(ctx)
-			e.clock.set(t0.Add(11 * time.Hour)) // 23:00: no slot yet
+			e.clock.Set(t0.Add(11 * time.Hour)) // 23:00: no slot yet
 			e.svc.Tick(ctx)
 			other.Tick(ctx)
 			_, n, err := e.store.ListRetentionExecutions(ctx, id, 0, 0)
@@ -220,7 +220,7 @@ func TestSchedule(t *testing.T) {
 			require.Zero(t, n)
 			require.Len(t, e.held(), 5)
 
-			e.clock.set(t0.Add(12*time.Hour + time.Minute)) // 00:01: the midnight slot
+			e.clock.Set(t0.Add(12*time.Hour + time.Minute)) // 00:01: the midnight slot
 			e.svc.Tick(ctx)
 			other.Tick(ctx) // the same slot on another node: not run again
 			list, n, err := e.store.ListRetentionExecutions(ctx, id, 0, 0)
@@ -230,7 +230,7 @@ func TestSchedule(t *testing.T) {
 			require.Equal(t, t0.Add(12*time.Hour), list[0].Slot)
 			require.Equal(t, []string{"a2", "a3", "a4"}, e.held())
 
-			e.clock.set(t0.Add(36*time.Hour + time.Minute)) // the next midnight, on the other node
+			e.clock.Set(t0.Add(36*time.Hour + time.Minute)) // the next midnight, on the other node
 			other.Tick(ctx)
 			_, n, err = e.store.ListRetentionExecutions(ctx, id, 0, 0)
 			require.NoError(t, err)
@@ -247,7 +247,7 @@ func TestOneExecutionAtATime(t *testing.T) {
 	require.NoError(t, e.store.StartRetentionExecution(ctx, &meta.RetentionExecution{PolicyID: id, Trigger: "MANUAL", StartTime: t0}, t0.Add(-time.Hour)))
 	_, err := e.svc.Execute(ctx, id, retention.TriggerManual, false, time.Time{})
 	require.ErrorIs(t, err, meta.ErrConflict)
-	e.clock.set(t0.Add(retention.StaleAfter + time.Second)) // that node died
+	e.clock.Set(t0.Add(retention.StaleAfter + time.Second)) // that node died
 	ex, err := e.svc.Execute(ctx, id, retention.TriggerManual, false, time.Time{})
 	require.NoError(t, err)
 	require.Equal(t, meta.RetentionSucceed, ex.Status)

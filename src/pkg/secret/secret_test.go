@@ -16,6 +16,14 @@ func testBox(t *testing.T, fill byte) *Box {
 	return b
 }
 
+// seal seals plain with b and fails the test on an error.
+func seal(t *testing.T, b *Box, plain string) string {
+	t.Helper()
+	sealed, err := b.Seal(plain)
+	require.NoError(t, err)
+	return sealed
+}
+
 func TestNewBoxKeySize(t *testing.T) {
 	for _, n := range []int{0, 16, 24, 31, 33, 64} {
 		_, err := NewBox(make([]byte, n))
@@ -28,8 +36,7 @@ func TestNewBoxKeySize(t *testing.T) {
 func TestSealOpenRoundTrip(t *testing.T) {
 	b := testBox(t, 1)
 	for _, plain := range []string{"", "p", "s3cr3t-päss\x00word", strings.Repeat("x", 1<<16)} {
-		sealed, err := b.Seal(plain)
-		require.NoError(t, err)
+		sealed := seal(t, b, plain)
 		require.True(t, strings.HasPrefix(sealed, "v1:"))
 		require.True(t, IsSealed(sealed))
 		if len(plain) > 8 {
@@ -43,17 +50,12 @@ func TestSealOpenRoundTrip(t *testing.T) {
 
 func TestSealIsRandomised(t *testing.T) {
 	b := testBox(t, 1)
-	one, err := b.Seal("same")
-	require.NoError(t, err)
-	two, err := b.Seal("same")
-	require.NoError(t, err)
-	require.NotEqual(t, one, two)
+	require.NotEqual(t, seal(t, b, "same"), seal(t, b, "same"))
 }
 
 func TestOpenRejects(t *testing.T) {
 	b := testBox(t, 1)
-	sealed, err := b.Seal("password")
-	require.NoError(t, err)
+	sealed := seal(t, b, "password")
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sealed, "v1:"))
 	require.NoError(t, err)
 	flip := func(i int) string {
@@ -61,8 +63,7 @@ func TestOpenRejects(t *testing.T) {
 		c[i] ^= 0x01
 		return "v1:" + base64.StdEncoding.EncodeToString(c)
 	}
-	other, err := testBox(t, 2).Seal("password")
-	require.NoError(t, err)
+	other := seal(t, testBox(t, 2), "password")
 
 	cases := []struct {
 		name   string

@@ -25,6 +25,9 @@ type artifactRow struct {
 	PushTime     int64  `orm:"column(push_time)"`
 	PullTime     int64  `orm:"column(pull_time)"` // NULL scans as 0
 	Origin       string `orm:"column(origin)"`
+	// ProjectID is selected only by ListCachedArtifacts (r.project_id AS project_id); artifactCols
+	// leave it 0.
+	ProjectID int64 `orm:"column(project_id)"`
 }
 
 // artifactCols selects an artifactRow from artifact a joined with repository r.
@@ -234,13 +237,7 @@ func (s *store) ListTags(ctx context.Context, repo string, page meta.Page) ([]st
 func (s *store) DeleteTag(ctx context.Context, repo, tag string) error {
 	n, err := exec(ctx, s.w,
 		`DELETE FROM tag WHERE repository_id = (SELECT id FROM repository WHERE name = ?) AND name = ?`, repo, tag)
-	if err != nil {
-		return fmt.Errorf("meta: delete tag %s:%s: %w", repo, tag, err)
-	}
-	if n == 0 {
-		return notFound("meta: tag %s:%s", repo, tag)
-	}
-	return nil
+	return changedOne(n, err, "delete", "tag %s:%s", repo, tag)
 }
 
 // DeleteArtifact deletes the artifact row; its tags go with it (ON DELETE CASCADE) and so does its
@@ -250,13 +247,7 @@ func (s *store) DeleteArtifact(ctx context.Context, repo, digest string) error {
 	n, err := exec(ctx, s.w,
 		`DELETE FROM artifact WHERE repository_id = (SELECT id FROM repository WHERE name = ?) AND digest = ?`,
 		repo, digest)
-	if err != nil {
-		return fmt.Errorf("meta: delete artifact %s@%s: %w", repo, digest, err)
-	}
-	if n == 0 {
-		return notFound("meta: artifact %s@%s", repo, digest)
-	}
-	return nil
+	return changedOne(n, err, "delete", "artifact %s@%s", repo, digest)
 }
 
 // ListReferrers returns an empty list for an unknown repository or subject.

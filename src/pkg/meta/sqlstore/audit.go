@@ -12,6 +12,8 @@ import (
 
 var _ meta.AuditStore = (*store)(nil)
 
+const auditCols = `id, project_id, resource, resource_type, operation, username, op_time`
+
 type auditRow struct {
 	ID           int64  `orm:"column(id)"`
 	ProjectID    int64  `orm:"column(project_id)"`
@@ -20,6 +22,11 @@ type auditRow struct {
 	Operation    string `orm:"column(operation)"`
 	Username     string `orm:"column(username)"`
 	OpTime       int64  `orm:"column(op_time)"`
+}
+
+func (r *auditRow) entry() *meta.AuditEntry {
+	return &meta.AuditEntry{ID: r.ID, ProjectID: r.ProjectID, Resource: r.Resource, ResourceType: r.ResourceType,
+		Operation: r.Operation, Username: r.Username, OpTime: fromDBTime(r.OpTime)}
 }
 
 // AddAuditEntries inserts entries in one transaction.
@@ -49,10 +56,10 @@ func auditWhere(q meta.AuditQuery) (string, []any) {
 		add(`resource_type = ?`, q.ResourceType)
 	}
 	if q.Resource != "" {
-		add(`LOWER(resource) LIKE LOWER(?) ESCAPE '\'`, likeContains(q.Resource))
+		add(containsCond("resource"), likeContains(q.Resource))
 	}
 	if q.Username != "" {
-		add(`LOWER(username) LIKE LOWER(?) ESCAPE '\'`, likeContains(q.Username))
+		add(containsCond("username"), likeContains(q.Username))
 	}
 	if !q.From.IsZero() {
 		add(`op_time >= ?`, toDBTime(q.From))
@@ -74,22 +81,8 @@ func auditWhere(q meta.AuditQuery) (string, []any) {
 // ListAuditEntries returns matching entries, newest first.
 func (s *store) ListAuditEntries(ctx context.Context, q meta.AuditQuery, offset, limit int) ([]*meta.AuditEntry, int64, error) {
 	where, args := auditWhere(q)
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM audit_log`+where, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: count audit entries: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, args)
-	var rows []auditRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT id, project_id, resource, resource_type, operation, username, op_time
-		FROM audit_log`+where+` ORDER BY op_time DESC, id DESC`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list audit entries: %w", err)
-	}
-	out := make([]*meta.AuditEntry, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, &meta.AuditEntry{ID: r.ID, ProjectID: r.ProjectID, Resource: r.Resource, ResourceType: r.ResourceType,
-			Operation: r.Operation, Username: r.Username, OpTime: fromDBTime(r.OpTime)})
-	}
-	return out, total[0], nil
+	return listPage(ctx, s, listQuery{what: "audit entries", cols: auditCols, from: "audit_log", where: where, args: args,
+		order: ` ORDER BY op_time DESC, id DESC`}, offset, limit, pure((*auditRow).entry))
 }
 
 // PurgeAuditEntries removes entries older than before.

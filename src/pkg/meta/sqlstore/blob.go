@@ -74,11 +74,5 @@ func (s *store) UnlinkBlob(ctx context.Context, repo, digest string) error {
 	n, err := exec(ctx, s.w,
 		`DELETE FROM blob_link WHERE repository_id = (SELECT id FROM repository WHERE name = ?) AND digest = ?`,
 		repo, digest)
-	if err != nil {
-		return fmt.Errorf("meta: unlink blob %s@%s: %w", repo, digest, err)
-	}
-	if n == 0 {
-		return notFound("meta: blob %s@%s", repo, digest)
-	}
-	return nil
+	return changedOne(n, err, "unlink", "blob %s@%s", repo, digest)
 }

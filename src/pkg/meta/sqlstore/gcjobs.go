@@ -32,13 +32,13 @@ func (s *store) CreateGCExecution(ctx context.Context, e *meta.GCExecution) erro
 	if params == "" {
 		params = "{}"
 	}
-	var ids []int64
-	if _, err := queryRows(ctx, s.w, &ids,
+	id, err := insertID(ctx, s.w,
 		`INSERT INTO gc_execution (kind, status, parameters, creation_time, update_time) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		e.Kind, e.Status, params, toDBTime(t), toDBTime(t)); err != nil {
+		e.Kind, e.Status, params, toDBTime(t), toDBTime(t))
+	if err != nil {
 		return fmt.Errorf("meta: create gc execution: %w", err)
 	}
-	e.ID, e.Parameters, e.CreationTime, e.UpdateTime = ids[0], params, t, t
+	e.ID, e.Parameters, e.CreationTime, e.UpdateTime = id, params, t, t
 	return nil
 }
 
@@ -48,42 +48,17 @@ func (s *store) UpdateGCExecution(ctx context.Context, id int64, status string, 
 		q, args = q+`, log = ?`, append(args, *log)
 	}
 	n, err := exec(ctx, s.w, q+` WHERE id = ?`, append(args, id)...)
-	if err != nil {
-		return fmt.Errorf("meta: update gc execution %d: %w", id, err)
-	}
-	if n == 0 {
-		return notFound("meta: gc execution %d", id)
-	}
-	return nil
+	return changedOne(n, err, "update", "gc execution %d", id)
 }
 
 func (s *store) GetGCExecution(ctx context.Context, id int64) (*meta.GCExecution, error) {
-	var rows []gcExecutionRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+gcExecutionCols+` FROM gc_execution WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("meta: get gc execution %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: gc execution %d", id)
-	}
-	return rows[0].execution(), nil
+	return getRow(ctx, s.r, fmt.Sprintf("gc execution %d", id), pure((*gcExecutionRow).execution),
+		`SELECT `+gcExecutionCols+` FROM gc_execution WHERE id = ?`, id)
 }
 
 func (s *store) ListGCExecutions(ctx context.Context, offset, limit int) ([]*meta.GCExecution, int64, error) {
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM gc_execution`); err != nil {
-		return nil, 0, fmt.Errorf("meta: count gc executions: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, nil)
-	var rows []gcExecutionRow
-	if _, err := queryRows(ctx, s.r, &rows,
-		`SELECT `+gcExecutionCols+` FROM gc_execution ORDER BY id DESC`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list gc executions: %w", err)
-	}
-	out := make([]*meta.GCExecution, len(rows))
-	for i := range rows {
-		out[i] = rows[i].execution()
-	}
-	return out, total[0], nil
+	return listPage(ctx, s, listQuery{what: "gc executions", cols: gcExecutionCols, from: "gc_execution",
+		order: ` ORDER BY id DESC`}, offset, limit, pure((*gcExecutionRow).execution))
 }
 
 func (s *store) GCExecutionLog(ctx context.Context, id int64) (string, error) {
@@ -105,17 +80,10 @@ func (s *store) GetGCSchedule(ctx context.Context) (*meta.GCSchedule, error) {
 		CreationTime int64  `orm:"column(creation_time)"`
 		UpdateTime   int64  `orm:"column(update_time)"`
 	}
-	var rows []row
-	if _, err := queryRows(ctx, s.r, &rows,
-		`SELECT type, cron, parameters, creation_time, update_time FROM gc_schedule WHERE id = 1`); err != nil {
-		return nil, fmt.Errorf("meta: get gc schedule: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: gc schedule")
-	}
-	r := rows[0]
-	return &meta.GCSchedule{Type: r.Type, Cron: r.Cron, Parameters: r.Parameters,
-		CreationTime: fromDBTime(r.CreationTime), UpdateTime: fromDBTime(r.UpdateTime)}, nil
+	return getRow(ctx, s.r, "gc schedule", func(r *row) (*meta.GCSchedule, error) {
+		return &meta.GCSchedule{Type: r.Type, Cron: r.Cron, Parameters: r.Parameters,
+			CreationTime: fromDBTime(r.CreationTime), UpdateTime: fromDBTime(r.UpdateTime)}, nil
+	}, `SELECT type, cron, parameters, creation_time, update_time FROM gc_schedule WHERE id = 1`)
 }
 
 // PutGCSchedule resets the claimed fire time to now, so a new schedule never runs for a past time.

@@ -85,13 +85,9 @@ func (s *store) ListProjectArtifacts(ctx context.Context, projectID int64, repo 
 		JOIN artifact a ON a.repository_id = r.id`+where+` ORDER BY r.name, a.id`, args...); err != nil {
 		return nil, nil, fmt.Errorf("meta: list artifacts of project %d: %w", projectID, err)
 	}
-	out := make([]*meta.Artifact, 0, len(rows))
-	for i := range rows {
-		a, err := rows[i].artifact()
-		if err != nil {
-			return nil, nil, err
-		}
-		out = append(out, a)
+	out, err := convertRows(rows, (*artifactRow).artifact)
+	if err != nil {
+		return nil, nil, err
 	}
 	type tagRow struct {
 		ArtifactID int64  `orm:"column(artifact_id)"`

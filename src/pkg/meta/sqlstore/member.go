@@ -19,8 +19,11 @@ type memberRow struct {
 	UpdateTime   int64  `orm:"column(update_time)"`
 }
 
-const memberSelect = `SELECT m.id, m.project_id, m.user_id, a.username, m.role, m.creation_time, m.update_time
-	FROM project_member m JOIN account a ON a.id = m.user_id`
+const (
+	memberCols   = `m.id, m.project_id, m.user_id, a.username, m.role, m.creation_time, m.update_time`
+	memberFrom   = `project_member m JOIN account a ON a.id = m.user_id`
+	memberSelect = `SELECT ` + memberCols + ` FROM ` + memberFrom
+)
 
 func (r *memberRow) member() *meta.Member {
 	return &meta.Member{ID: r.ID, ProjectID: r.ProjectID, UserID: r.UserID, Username: r.Username, Role: meta.Role(r.Role),
@@ -30,8 +33,7 @@ func (r *memberRow) member() *meta.Member {
 // AddMember inserts m. A project or user that does not exist gives ErrNotFound.
 func (s *store) AddMember(ctx context.Context, m *meta.Member) (int64, error) {
 	t := now()
-	var ids []int64
-	_, err := queryRows(ctx, s.w, &ids,
+	id, err := insertID(ctx, s.w,
 		`INSERT INTO project_member (project_id, user_id, role, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?) RETURNING id`, m.ProjectID, m.UserID, int(m.Role), toDBTime(t), toDBTime(t))
 	switch {
@@ -41,70 +43,38 @@ func (s *store) AddMember(ctx context.Context, m *meta.Member) (int64, error) {
 		return 0, notFound("meta: add member: project %d or user %d", m.ProjectID, m.UserID)
 	case err != nil:
 		return 0, fmt.Errorf("meta: add member: %w", err)
-	case len(ids) != 1:
-		return 0, fmt.Errorf("meta: add member: insert returned %d rows", len(ids))
 	}
-	m.ID, m.CreationTime, m.UpdateTime = ids[0], t, t
+	m.ID, m.CreationTime, m.UpdateTime = id, t, t
 	return m.ID, nil
 }
 
 // GetMember returns one member of a project.
 func (s *store) GetMember(ctx context.Context, projectID, id int64) (*meta.Member, error) {
-	var rows []memberRow
-	if _, err := queryRows(ctx, s.r, &rows, memberSelect+` WHERE m.project_id = ? AND m.id = ?`, projectID, id); err != nil {
-		return nil, fmt.Errorf("meta: get member %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: member %d of project %d", id, projectID)
-	}
-	return rows[0].member(), nil
+	return getRow(ctx, s.r, fmt.Sprintf("member %d of project %d", id, projectID), pure((*memberRow).member),
+		memberSelect+` WHERE m.project_id = ? AND m.id = ?`, projectID, id)
 }
 
 // ListMembers lists a project's members by user name.
 func (s *store) ListMembers(ctx context.Context, projectID int64, name string, offset, limit int) ([]*meta.Member, int64, error) {
 	where, args := ` WHERE m.project_id = ?`, []any{projectID}
 	if name != "" {
-		where, args = where+` AND LOWER(a.username) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
+		where, args = where+` AND `+containsCond("a.username"), append(args, likeContains(name))
 	}
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM project_member m JOIN account a ON a.id = m.user_id`+where, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: count members: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, args)
-	var rows []memberRow
-	if _, err := queryRows(ctx, s.r, &rows, memberSelect+where+` ORDER BY a.username`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list members: %w", err)
-	}
-	out := make([]*meta.Member, 0, len(rows))
-	for i := range rows {
-		out = append(out, rows[i].member())
-	}
-	return out, total[0], nil
+	return listPage(ctx, s, listQuery{what: "members", cols: memberCols, from: memberFrom, where: where, args: args,
+		order: ` ORDER BY a.username`}, offset, limit, pure((*memberRow).member))
 }
 
 // UpdateMemberRole sets a member's role.
 func (s *store) UpdateMemberRole(ctx context.Context, projectID, id int64, role meta.Role) error {
 	n, err := exec(ctx, s.w, `UPDATE project_member SET role = ?, update_time = ? WHERE project_id = ? AND id = ?`,
 		int(role), toDBTime(now()), projectID, id)
-	switch {
-	case err != nil:
-		return fmt.Errorf("meta: update member %d: %w", id, err)
-	case n == 0:
-		return notFound("meta: member %d of project %d", id, projectID)
-	}
-	return nil
+	return changedOne(n, err, "update", "member %d of project %d", id, projectID)
 }
 
 // DeleteMember removes a member.
 func (s *store) DeleteMember(ctx context.Context, projectID, id int64) error {
 	n, err := exec(ctx, s.w, `DELETE FROM project_member WHERE project_id = ? AND id = ?`, projectID, id)
-	switch {
-	case err != nil:
-		return fmt.Errorf("meta: delete member %d: %w", id, err)
-	case n == 0:
-		return notFound("meta: member %d of project %d", id, projectID)
-	}
-	return nil
+	return changedOne(n, err, "delete", "member %d of project %d", id, projectID)
 }
 
 // MemberRole returns a user's role in a project.

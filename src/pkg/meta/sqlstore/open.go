@@ -149,36 +149,20 @@ func redact(u string) string {
 
 // connect opens the pools and registers them with beego under aliases of their own.
 func (s *store) connect(ctx context.Context, target string) error {
-	if s.d == postgresDialect {
-		db, err := s.addAlias(ctx, "pg", target, func(db *sql.DB) {
+	switch {
+	case s.d == postgresDialect:
+		return s.connectOne(ctx, "pg", target, func(db *sql.DB) {
 			db.SetMaxIdleConns(pgMaxIdleConns)
 			db.SetConnMaxIdleTime(connMaxIdleTime)
 		})
-		if err != nil {
-			return err
-		}
-		s.r, s.w, s.rdb = db, db, s.dbs[len(s.dbs)-1]
-		return nil
-	}
-	if target == ":memory:" {
+	case target == ":memory:":
 		// Each connection to ":memory:" is a database of its own: keep exactly one, forever.
-		db, err := s.addAlias(ctx, "mem", sqliteDSN(target, "_txlock=immediate"), func(db *sql.DB) {
-			db.SetMaxOpenConns(1)
-			db.SetMaxIdleConns(1)
-		})
-		if err != nil {
-			return err
-		}
-		s.r, s.w, s.rdb = db, db, s.dbs[len(s.dbs)-1]
-		return nil
+		return s.connectOne(ctx, "mem", sqliteDSN(target, "_txlock=immediate"), oneConn)
 	}
 	if err := createPrivate(target); err != nil {
 		return err
 	}
-	w, err := s.addAlias(ctx, "w", sqliteDSN(target, "_txlock=immediate"), func(db *sql.DB) {
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-	})
+	w, err := s.addAlias(ctx, "w", sqliteDSN(target, "_txlock=immediate"), oneConn)
 	if err != nil {
 		return err
 	}
@@ -193,6 +177,22 @@ func (s *store) connect(ctx context.Context, target string) error {
 	}
 	s.r, s.w, s.rdb = r, w, s.dbs[len(s.dbs)-1]
 	return nil
+}
+
+// connectOne opens one pool that serves both reads and writes.
+func (s *store) connectOne(ctx context.Context, role, dsn string, tune func(*sql.DB)) error {
+	db, err := s.addAlias(ctx, role, dsn, tune)
+	if err != nil {
+		return err
+	}
+	s.r, s.w, s.rdb = db, db, s.dbs[len(s.dbs)-1]
+	return nil
+}
+
+// oneConn keeps a pool at exactly one connection, never closed for idleness.
+func oneConn(db *sql.DB) {
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
 }
 
 // createPrivate creates the SQLite file at path with mode 0600 when it does not exist yet, before SQLite

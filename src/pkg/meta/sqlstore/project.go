@@ -2,8 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
+
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
@@ -44,8 +44,7 @@ func (s *store) CreateProject(ctx context.Context, p *meta.Project) (int64, erro
 		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
 	}
 	t := now()
-	var ids []int64
-	_, err = queryRows(ctx, s.w, &ids,
+	id, err := insertID(ctx, s.w,
 		`INSERT INTO project (name, registry_id, metadata, storage_limit, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Name, nullIfZero(p.RegistryID), md, p.StorageLimit, toDBTime(t), toDBTime(t))
@@ -56,10 +55,8 @@ func (s *store) CreateProject(ctx context.Context, p *meta.Project) (int64, erro
 		return 0, notFound("meta: create project %q: registry %d", p.Name, p.RegistryID)
 	case err != nil:
 		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
-	case len(ids) != 1:
-		return 0, fmt.Errorf("meta: create project %q: insert returned %d rows", p.Name, len(ids))
 	}
-	p.ID, p.CreationTime, p.UpdateTime = ids[0], t, t
+	p.ID, p.CreationTime, p.UpdateTime = id, t, t
 	return p.ID, nil
 }
 
@@ -73,28 +70,7 @@ func (s *store) GetProjectByName(ctx context.Context, name string) (*meta.Projec
 
 // ListProjects matches name as a case-insensitive substring. limit <= 0 returns all.
 func (s *store) ListProjects(ctx context.Context, name string, offset, limit int) ([]*meta.Project, int64, error) {
-	where, args := "", []any{}
-	if name != "" {
-		where, args = ` WHERE LOWER(name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
-	}
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM project`+where, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: count projects: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, args)
-	var rows []projectRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+projectCols+` FROM project`+where+` ORDER BY name`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list projects: %w", err)
-	}
-	out := make([]*meta.Project, 0, len(rows))
-	for i := range rows {
-		p, err := rows[i].project()
-		if err != nil {
-			return nil, 0, fmt.Errorf("meta: list projects: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, total[0], nil
+	return listNamed(ctx, s, "projects", projectCols, "project", "name", name, offset, limit, (*projectRow).project)
 }
 
 // UpdateProject sets p.UpdateTime. A RegistryID that names no registry gives ErrNotFound.
@@ -107,13 +83,11 @@ func (s *store) UpdateProject(ctx context.Context, p *meta.Project) error {
 	n, err := exec(ctx, s.w,
 		`UPDATE project SET metadata = ?, registry_id = ?, storage_limit = ?, update_time = ? WHERE id = ?`,
 		md, nullIfZero(p.RegistryID), p.StorageLimit, toDBTime(t), p.ID)
-	switch {
-	case isForeignKeyViolation(err):
+	if isForeignKeyViolation(err) {
 		return notFound("meta: update project %d: registry %d", p.ID, p.RegistryID)
-	case err != nil:
-		return fmt.Errorf("meta: update project %d: %w", p.ID, err)
-	case n == 0:
-		return notFound("meta: project %d", p.ID)
+	}
+	if err := changedOne(n, err, "update", "project %d", p.ID); err != nil {
+		return err
 	}
 	p.UpdateTime = t
 	return nil
@@ -122,22 +96,7 @@ func (s *store) UpdateProject(ctx context.Context, p *meta.Project) error {
 // DeleteProject deletes the project in one statement; the foreign key from repository backs the check
 // up when a push races the delete.
 func (s *store) DeleteProject(ctx context.Context, id int64) error {
-	n, err := exec(ctx, s.w,
+	return s.deleteUnused(ctx, fmt.Sprintf("project %d", id), "holds repositories",
+		func() error { _, err := s.GetProject(ctx, id); return err },
 		`DELETE FROM project WHERE id = ? AND NOT EXISTS (SELECT 1 FROM repository WHERE project_id = ?)`, id, id)
-	if isForeignKeyViolation(err) {
-		return conflict("meta: project %d holds repositories", id)
-	}
-	if err != nil {
-		return fmt.Errorf("meta: delete project %d: %w", id, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	if _, err := s.GetProject(ctx, id); err != nil {
-		if errors.Is(err, meta.ErrNotFound) {
-			return err
-		}
-		return fmt.Errorf("meta: delete project %d: %w", id, err)
-	}
-	return conflict("meta: project %d holds repositories", id)
 }

@@ -83,24 +83,6 @@ func (s *store) chargeQuota(ctx context.Context, tx querier, projectID int64, di
 	return nil
 }
 
-// cachedRow is an artifactRow with its project (flat: beego's raw scans do not descend into embedded
-// structs).
-type cachedRow struct {
-	ProjectID    int64  `orm:"column(project_id)"`
-	ID           int64  `orm:"column(id)"`
-	RepositoryID int64  `orm:"column(repository_id)"`
-	Repository   string `orm:"column(repository)"`
-	Digest       string `orm:"column(digest)"`
-	MediaType    string `orm:"column(media_type)"`
-	ArtifactType string `orm:"column(artifact_type)"`
-	Size         int64  `orm:"column(size)"`
-	Annotations  string `orm:"column(annotations)"`
-	Subject      string `orm:"column(subject_digest)"`
-	PushTime     int64  `orm:"column(push_time)"`
-	PullTime     int64  `orm:"column(pull_time)"`
-	Origin       string `orm:"column(origin)"`
-}
-
 func (s *store) ListCachedArtifacts(ctx context.Context, projectID int64) ([]*meta.CachedArtifact, error) {
 	q := `SELECT r.project_id AS project_id, ` + artifactCols + ` FROM repository r
 		JOIN artifact a ON a.repository_id = r.id`
@@ -111,23 +93,17 @@ func (s *store) ListCachedArtifacts(ctx context.Context, projectID int64) ([]*me
 	} else {
 		q += ` JOIN project p ON p.id = r.project_id WHERE p.registry_id IS NOT NULL`
 	}
-	var rows []cachedRow
+	var rows []artifactRow
 	if _, err := queryRows(ctx, s.r, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("meta: list artifacts of project %d: %w", projectID, err)
 	}
-	out := make([]*meta.CachedArtifact, 0, len(rows))
-	for i := range rows {
-		c := &rows[i]
-		r := artifactRow{ID: c.ID, RepositoryID: c.RepositoryID, Repository: c.Repository, Digest: c.Digest,
-			MediaType: c.MediaType, ArtifactType: c.ArtifactType, Size: c.Size, Annotations: c.Annotations,
-			Subject: c.Subject, PushTime: c.PushTime, PullTime: c.PullTime, Origin: c.Origin}
+	return convertRows(rows, func(r *artifactRow) (*meta.CachedArtifact, error) {
 		a, err := r.artifact()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &meta.CachedArtifact{ProjectID: rows[i].ProjectID, Artifact: *a})
-	}
-	return out, nil
+		return &meta.CachedArtifact{ProjectID: r.ProjectID, Artifact: *a}, nil
+	})
 }
 
 func (s *store) ListBlobLinks(ctx context.Context, repo string) ([]meta.BlobLink, error) {

@@ -2,8 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
+
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
@@ -47,8 +47,7 @@ func (r *registryRow) registry() *meta.Registry {
 // CreateRegistry inserts r, sets r.ID and the times, and returns the ID. ErrConflict when the name exists.
 func (s *store) CreateRegistry(ctx context.Context, r *meta.Registry) (int64, error) {
 	t := now()
-	var ids []int64
-	_, err := queryRows(ctx, s.w, &ids,
+	id, err := insertID(ctx, s.w,
 		`INSERT INTO registry (name, type, url, description, insecure, ca_certificate, credential_type,
 			access_key, access_secret, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -59,46 +58,21 @@ func (s *store) CreateRegistry(ctx context.Context, r *meta.Registry) (int64, er
 		return 0, conflict("meta: registry %q exists", r.Name)
 	case err != nil:
 		return 0, fmt.Errorf("meta: create registry %q: %w", r.Name, err)
-	case len(ids) != 1:
-		return 0, fmt.Errorf("meta: create registry %q: insert returned %d rows", r.Name, len(ids))
 	}
-	r.ID, r.CreationTime, r.UpdateTime = ids[0], t, t
+	r.ID, r.CreationTime, r.UpdateTime = id, t, t
 	return r.ID, nil
 }
 
 // GetRegistry returns the registry with that ID.
 func (s *store) GetRegistry(ctx context.Context, id int64) (*meta.Registry, error) {
-	var rows []registryRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+registryCols+` FROM registry WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("meta: get registry %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: registry %d", id)
-	}
-	return rows[0].registry(), nil
+	return getRow(ctx, s.r, fmt.Sprintf("registry %d", id), pure((*registryRow).registry),
+		`SELECT `+registryCols+` FROM registry WHERE id = ?`, id)
 }
 
 // ListRegistries returns registries ordered by name, filtered by a case-insensitive name substring when
 // name != "", and the total count. limit <= 0 returns all.
 func (s *store) ListRegistries(ctx context.Context, name string, offset, limit int) ([]*meta.Registry, int64, error) {
-	where, args := "", []any{}
-	if name != "" {
-		where, args = ` WHERE LOWER(name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
-	}
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM registry`+where, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: count registries: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, args)
-	var rows []registryRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+registryCols+` FROM registry`+where+` ORDER BY name`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list registries: %w", err)
-	}
-	out := make([]*meta.Registry, 0, len(rows))
-	for i := range rows {
-		out = append(out, rows[i].registry())
-	}
-	return out, total[0], nil
+	return listNamed(ctx, s, "registries", registryCols, "registry", "name", name, offset, limit, pure((*registryRow).registry))
 }
 
 // UpdateRegistry stores every field of r but the ID and creation time, and sets r.UpdateTime.
@@ -111,13 +85,11 @@ func (s *store) UpdateRegistry(ctx context.Context, r *meta.Registry) error {
 		 WHERE id = ?`,
 		r.Name, r.Type, r.URL, r.Description, r.Insecure, r.CACertificate, r.CredentialType,
 		r.AccessKey, r.AccessSecret, toDBTime(t), r.ID)
-	switch {
-	case isUniqueViolation(err):
+	if isUniqueViolation(err) {
 		return conflict("meta: registry %q exists", r.Name)
-	case err != nil:
-		return fmt.Errorf("meta: update registry %d: %w", r.ID, err)
-	case n == 0:
-		return notFound("meta: registry %d", r.ID)
+	}
+	if err := changedOne(n, err, "update", "registry %d", r.ID); err != nil {
+		return err
 	}
 	r.UpdateTime = t
 	return nil
@@ -125,22 +97,7 @@ func (s *store) UpdateRegistry(ctx context.Context, r *meta.Registry) error {
 
 // DeleteRegistry deletes the registry in one statement; the foreign key from project backs the check up.
 func (s *store) DeleteRegistry(ctx context.Context, id int64) error {
-	n, err := exec(ctx, s.w,
+	return s.deleteUnused(ctx, fmt.Sprintf("registry %d", id), "is used by a project",
+		func() error { _, err := s.GetRegistry(ctx, id); return err },
 		`DELETE FROM registry WHERE id = ? AND NOT EXISTS (SELECT 1 FROM project WHERE registry_id = ?)`, id, id)
-	if isForeignKeyViolation(err) {
-		return conflict("meta: registry %d is used by a project", id)
-	}
-	if err != nil {
-		return fmt.Errorf("meta: delete registry %d: %w", id, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	if _, err := s.GetRegistry(ctx, id); err != nil {
-		if errors.Is(err, meta.ErrNotFound) {
-			return err
-		}
-		return fmt.Errorf("meta: delete registry %d: %w", id, err)
-	}
-	return conflict("meta: registry %d is used by a project", id)
 }

@@ -40,35 +40,15 @@ func (s *store) ListProjectRepositories(ctx context.Context, projectID int64, na
 	case name != "" && exact:
 		where, args = where+` AND r.name = ?`, append(args, name)
 	case name != "":
-		where, args = where+` AND LOWER(r.name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
+		where, args = where+` AND `+containsCond("r.name"), append(args, likeContains(name))
 	}
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM repository r`+where, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: count repositories of project %d: %w", projectID, err)
-	}
-	page, args := s.d.limitOffset(limit, offset, args)
-	var rows []repositoryRow
-	if _, err := queryRows(ctx, s.r, &rows,
-		`SELECT `+repositoryCols+` FROM repository r`+where+` ORDER BY r.name`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list repositories of project %d: %w", projectID, err)
-	}
-	out := make([]*meta.Repository, len(rows))
-	for i := range rows {
-		out[i] = rows[i].repository()
-	}
-	return out, total[0], nil
+	return listPage(ctx, s, listQuery{what: fmt.Sprintf("repositories of project %d", projectID), cols: repositoryCols,
+		from: "repository r", where: where, args: args, order: ` ORDER BY r.name`}, offset, limit, pure((*repositoryRow).repository))
 }
 
 func (s *store) GetRepository(ctx context.Context, name string) (*meta.Repository, error) {
-	var rows []repositoryRow
-	if _, err := queryRows(ctx, s.r, &rows,
-		`SELECT `+repositoryCols+` FROM repository r WHERE r.name = ?`, name); err != nil {
-		return nil, fmt.Errorf("meta: get repository %s: %w", name, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: repository %s", name)
-	}
-	return rows[0].repository(), nil
+	return getRow(ctx, s.r, "repository "+name, pure((*repositoryRow).repository),
+		`SELECT `+repositoryCols+` FROM repository r WHERE r.name = ?`, name)
 }
 
 // ListArtifacts reads the repository first, so an unknown repository is ErrNotFound, not an empty list.
@@ -84,13 +64,9 @@ func (s *store) ListArtifacts(ctx context.Context, repo string, offset, limit in
 		 WHERE r.id = ? AND a.subject_digest IS NULL ORDER BY a.push_time DESC, a.id DESC`+page, args...); err != nil {
 		return nil, 0, fmt.Errorf("meta: list artifacts of %s: %w", repo, err)
 	}
-	out := make([]*meta.Artifact, 0, len(rows))
-	for i := range rows {
-		a, err := rows[i].artifact()
-		if err != nil {
-			return nil, 0, fmt.Errorf("meta: list artifacts of %s: %w", repo, err)
-		}
-		out = append(out, a)
+	out, err := convertRows(rows, (*artifactRow).artifact)
+	if err != nil {
+		return nil, 0, fmt.Errorf("meta: list artifacts of %s: %w", repo, err)
 	}
 	return out, r.ArtifactCount, nil
 }
@@ -129,11 +105,5 @@ func (s *store) ListArtifactTags(ctx context.Context, artifactIDs []int64) ([]*m
 // DeleteRepository is one statement: artifacts, tags and blob links go with the row (ON DELETE CASCADE).
 func (s *store) DeleteRepository(ctx context.Context, name string) error {
 	n, err := exec(ctx, s.w, `DELETE FROM repository WHERE name = ?`, name)
-	if err != nil {
-		return fmt.Errorf("meta: delete repository %s: %w", name, err)
-	}
-	if n == 0 {
-		return notFound("meta: repository %s", name)
-	}
-	return nil
+	return changedOne(n, err, "delete", "repository %s", name)
 }

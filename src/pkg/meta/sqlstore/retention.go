@@ -30,57 +30,39 @@ const policyCols = `id, project_id, policy, creation_time, update_time`
 // CreateRetentionPolicy gives ErrNotFound when the project does not exist.
 func (s *store) CreateRetentionPolicy(ctx context.Context, p *meta.RetentionPolicy) (int64, error) {
 	t := now()
-	var ids []int64
-	_, err := queryRows(ctx, s.w, &ids, `INSERT INTO retention_policy (project_id, policy, creation_time, update_time)
+	id, err := insertID(ctx, s.w, `INSERT INTO retention_policy (project_id, policy, creation_time, update_time)
 		VALUES (?, ?, ?, ?) RETURNING id`, p.ProjectID, p.Policy, toDBTime(t), toDBTime(t))
 	switch {
 	case isForeignKeyViolation(err):
 		return 0, notFound("meta: create retention policy: project %d", p.ProjectID)
 	case err != nil:
 		return 0, fmt.Errorf("meta: create retention policy: %w", err)
-	case len(ids) != 1:
-		return 0, fmt.Errorf("meta: create retention policy: insert returned %d rows", len(ids))
 	}
-	p.ID, p.CreationTime, p.UpdateTime = ids[0], t, t
+	p.ID, p.CreationTime, p.UpdateTime = id, t, t
 	return p.ID, nil
 }
 
 func (s *store) GetRetentionPolicy(ctx context.Context, id int64) (*meta.RetentionPolicy, error) {
-	var rows []policyRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+policyCols+` FROM retention_policy WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("meta: get retention policy %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: retention policy %d", id)
-	}
-	return rows[0].policy(), nil
+	return getRow(ctx, s.r, fmt.Sprintf("retention policy %d", id), pure((*policyRow).policy),
+		`SELECT `+policyCols+` FROM retention_policy WHERE id = ?`, id)
 }
 
 func (s *store) UpdateRetentionPolicy(ctx context.Context, p *meta.RetentionPolicy) error {
 	t := now()
 	n, err := exec(ctx, s.w, `UPDATE retention_policy SET project_id = ?, policy = ?, update_time = ? WHERE id = ?`,
 		p.ProjectID, p.Policy, toDBTime(t), p.ID)
-	switch {
-	case isForeignKeyViolation(err):
+	if isForeignKeyViolation(err) {
 		return notFound("meta: update retention policy %d: project %d", p.ID, p.ProjectID)
-	case err != nil:
-		return fmt.Errorf("meta: update retention policy %d: %w", p.ID, err)
-	case n == 0:
-		return notFound("meta: retention policy %d", p.ID)
+	}
+	if err := changedOne(n, err, "update", "retention policy %d", p.ID); err != nil {
+		return err
 	}
 	p.UpdateTime = t
 	return nil
 }
 
 func (s *store) DeleteRetentionPolicy(ctx context.Context, id int64) error {
-	n, err := exec(ctx, s.w, `DELETE FROM retention_policy WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("meta: delete retention policy %d: %w", id, err)
-	}
-	if n == 0 {
-		return notFound("meta: retention policy %d", id)
-	}
-	return nil
+	return s.deleteByID(ctx, "retention_policy", "retention policy", id)
 }
 
 func (s *store) ListRetentionPolicies(ctx context.Context) ([]*meta.RetentionPolicy, error) {
@@ -88,11 +70,7 @@ func (s *store) ListRetentionPolicies(ctx context.Context) ([]*meta.RetentionPol
 	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+policyCols+` FROM retention_policy ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("meta: list retention policies: %w", err)
 	}
-	out := make([]*meta.RetentionPolicy, len(rows))
-	for i := range rows {
-		out[i] = rows[i].policy()
-	}
-	return out, nil
+	return convertRows(rows, pure((*policyRow).policy))
 }
 
 type executionRow struct {
@@ -120,14 +98,15 @@ func (s *store) StartRetentionExecution(ctx context.Context, e *meta.RetentionEx
 	if !e.Slot.IsZero() {
 		slot = toDBTime(e.Slot)
 	}
-	var ids []int64
+	var id int64
 	err := s.withTx(ctx, func(tx orm.TxOrmer) error {
 		if _, err := exec(ctx, tx, `UPDATE retention_execution SET status = ?, end_time = heartbeat
 			WHERE policy_id = ? AND status IN (?, ?) AND heartbeat < ?`,
 			meta.RetentionError, e.PolicyID, meta.RetentionRunning, meta.RetentionStopping, toDBTime(staleBefore)); err != nil {
 			return err
 		}
-		_, err := queryRows(ctx, tx, &ids, `INSERT INTO retention_execution
+		var err error
+		id, err = insertID(ctx, tx, `INSERT INTO retention_execution
 			(policy_id, status, trigger_kind, dry_run, slot, start_time, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			e.PolicyID, meta.RetentionRunning, e.Trigger, e.DryRun, slot, toDBTime(e.StartTime), toDBTime(e.StartTime))
 		return err
@@ -139,10 +118,8 @@ func (s *store) StartRetentionExecution(ctx context.Context, e *meta.RetentionEx
 		return notFound("meta: retention policy %d", e.PolicyID)
 	case err != nil:
 		return fmt.Errorf("meta: start retention execution of policy %d: %w", e.PolicyID, err)
-	case len(ids) != 1:
-		return fmt.Errorf("meta: start retention execution: insert returned %d rows", len(ids))
 	}
-	e.ID, e.Status = ids[0], meta.RetentionRunning
+	e.ID, e.Status = id, meta.RetentionRunning
 	return nil
 }
 
@@ -159,13 +136,7 @@ func (s *store) HeartbeatRetentionExecution(ctx context.Context, id int64, t tim
 
 func (s *store) FinishRetentionExecution(ctx context.Context, id int64, status string, end time.Time) error {
 	n, err := exec(ctx, s.w, `UPDATE retention_execution SET status = ?, end_time = ? WHERE id = ?`, status, toDBTime(end), id)
-	if err != nil {
-		return fmt.Errorf("meta: finish retention execution %d: %w", id, err)
-	}
-	if n == 0 {
-		return notFound("meta: retention execution %d", id)
-	}
-	return nil
+	return changedOne(n, err, "finish", "retention execution %d", id)
 }
 
 func (s *store) StopRetentionExecution(ctx context.Context, id int64) error {
@@ -181,32 +152,13 @@ func (s *store) StopRetentionExecution(ctx context.Context, id int64) error {
 }
 
 func (s *store) GetRetentionExecution(ctx context.Context, id int64) (*meta.RetentionExecution, error) {
-	var rows []executionRow
-	if _, err := queryRows(ctx, s.w, &rows, `SELECT `+executionCols+` FROM retention_execution WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("meta: get retention execution %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: retention execution %d", id)
-	}
-	return rows[0].execution(), nil
+	return getRow(ctx, s.w, fmt.Sprintf("retention execution %d", id), pure((*executionRow).execution),
+		`SELECT `+executionCols+` FROM retention_execution WHERE id = ?`, id)
 }
 
 func (s *store) ListRetentionExecutions(ctx context.Context, policyID int64, offset, limit int) ([]*meta.RetentionExecution, int64, error) {
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM retention_execution WHERE policy_id = ?`, policyID); err != nil {
-		return nil, 0, fmt.Errorf("meta: count retention executions: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, []any{policyID})
-	var rows []executionRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+executionCols+` FROM retention_execution
-		WHERE policy_id = ? ORDER BY id DESC`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list retention executions: %w", err)
-	}
-	out := make([]*meta.RetentionExecution, len(rows))
-	for i := range rows {
-		out[i] = rows[i].execution()
-	}
-	return out, total[0], nil
+	return listPage(ctx, s, listQuery{what: "retention executions", cols: executionCols, from: "retention_execution",
+		where: ` WHERE policy_id = ?`, args: []any{policyID}, order: ` ORDER BY id DESC`}, offset, limit, pure((*executionRow).execution))
 }
 
 type taskRow struct {
@@ -233,8 +185,7 @@ func (s *store) AddRetentionTask(ctx context.Context, t *meta.RetentionTask) err
 	if !t.EndTime.IsZero() {
 		end = toDBTime(t.EndTime)
 	}
-	var ids []int64
-	_, err := queryRows(ctx, s.w, &ids, `INSERT INTO retention_task
+	id, err := insertID(ctx, s.w, `INSERT INTO retention_task
 		(execution_id, repository, status, total, retained, log, start_time, end_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		t.ExecutionID, t.Repository, t.Status, t.Total, t.Retained, t.Log, toDBTime(t.StartTime), end)
 	switch {
@@ -242,38 +193,17 @@ func (s *store) AddRetentionTask(ctx context.Context, t *meta.RetentionTask) err
 		return notFound("meta: retention execution %d", t.ExecutionID)
 	case err != nil:
 		return fmt.Errorf("meta: add retention task: %w", err)
-	case len(ids) != 1:
-		return fmt.Errorf("meta: add retention task: insert returned %d rows", len(ids))
 	}
-	t.ID = ids[0]
+	t.ID = id
 	return nil
 }
 
 func (s *store) ListRetentionTasks(ctx context.Context, executionID int64, offset, limit int) ([]*meta.RetentionTask, int64, error) {
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM retention_task WHERE execution_id = ?`, executionID); err != nil {
-		return nil, 0, fmt.Errorf("meta: count retention tasks: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, []any{executionID})
-	var rows []taskRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+taskCols+` FROM retention_task
-		WHERE execution_id = ? ORDER BY id`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list retention tasks: %w", err)
-	}
-	out := make([]*meta.RetentionTask, len(rows))
-	for i := range rows {
-		out[i] = rows[i].task()
-	}
-	return out, total[0], nil
+	return listPage(ctx, s, listQuery{what: "retention tasks", cols: taskCols, from: "retention_task",
+		where: ` WHERE execution_id = ?`, args: []any{executionID}, order: ` ORDER BY id`}, offset, limit, pure((*taskRow).task))
 }
 
 func (s *store) GetRetentionTask(ctx context.Context, id int64) (*meta.RetentionTask, error) {
-	var rows []taskRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+taskCols+` FROM retention_task WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("meta: get retention task %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: retention task %d", id)
-	}
-	return rows[0].task(), nil
+	return getRow(ctx, s.r, fmt.Sprintf("retention task %d", id), pure((*taskRow).task),
+		`SELECT `+taskCols+` FROM retention_task WHERE id = ?`, id)
 }

@@ -67,8 +67,7 @@ func (s *store) CreateRobot(ctx context.Context, r *meta.Robot) (int64, error) {
 		return 0, fmt.Errorf("meta: create robot %q: %w", r.Name, err)
 	}
 	t := now()
-	var ids []int64
-	_, err = queryRows(ctx, s.w, &ids,
+	id, err := insertID(ctx, s.w,
 		`INSERT INTO robot (name, description, level, project_id, permissions, secret_hash, duration, expires_at,
 			disabled, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -81,22 +80,13 @@ func (s *store) CreateRobot(ctx context.Context, r *meta.Robot) (int64, error) {
 		return 0, notFound("meta: create robot %q: project %d", r.Name, r.ProjectID)
 	case err != nil:
 		return 0, fmt.Errorf("meta: create robot %q: %w", r.Name, err)
-	case len(ids) != 1:
-		return 0, fmt.Errorf("meta: create robot %q: insert returned %d rows", r.Name, len(ids))
 	}
-	r.ID, r.CreationTime, r.UpdateTime = ids[0], t, t
+	r.ID, r.CreationTime, r.UpdateTime = id, t, t
 	return r.ID, nil
 }
 
 func (s *store) getRobot(ctx context.Context, what string, where string, arg any) (*meta.Robot, error) {
-	var rows []robotRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+robotCols+` FROM robot WHERE `+where, arg); err != nil {
-		return nil, fmt.Errorf("meta: get robot %s: %w", what, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: robot %s", what)
-	}
-	return rows[0].robot()
+	return getRow(ctx, s.r, "robot "+what, (*robotRow).robot, `SELECT `+robotCols+` FROM robot WHERE `+where, arg)
 }
 
 // GetRobot returns the robot with that ID.
@@ -119,26 +109,10 @@ func (s *store) ListRobots(ctx context.Context, f meta.RobotFilter, offset, limi
 		where, args = where+` AND project_id = ?`, append(args, f.ProjectID)
 	}
 	if f.Name != "" {
-		where, args = where+` AND LOWER(name) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(f.Name))
+		where, args = where+` AND `+containsCond("name"), append(args, likeContains(f.Name))
 	}
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM robot`+where, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: count robots: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, args)
-	var rows []robotRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+robotCols+` FROM robot`+where+` ORDER BY id`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list robots: %w", err)
-	}
-	out := make([]*meta.Robot, 0, len(rows))
-	for i := range rows {
-		r, err := rows[i].robot()
-		if err != nil {
-			return nil, 0, fmt.Errorf("meta: list robots: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, total[0], nil
+	return listPage(ctx, s, listQuery{what: "robots", cols: robotCols, from: "robot", where: where, args: args,
+		order: ` ORDER BY id`}, offset, limit, (*robotRow).robot)
 }
 
 // UpdateRobot stores r's mutable fields.
@@ -152,11 +126,8 @@ func (s *store) UpdateRobot(ctx context.Context, r *meta.Robot) error {
 		`UPDATE robot SET description = ?, permissions = ?, secret_hash = ?, duration = ?, expires_at = ?,
 			disabled = ?, update_time = ? WHERE id = ?`,
 		r.Description, perms, r.SecretHash, r.Duration, robotExpiry(r.ExpiresAt), r.Disabled, toDBTime(t), r.ID)
-	switch {
-	case err != nil:
-		return fmt.Errorf("meta: update robot %d: %w", r.ID, err)
-	case n == 0:
-		return notFound("meta: robot %d", r.ID)
+	if err := changedOne(n, err, "update", "robot %d", r.ID); err != nil {
+		return err
 	}
 	r.UpdateTime = t
 	return nil
@@ -164,12 +135,5 @@ func (s *store) UpdateRobot(ctx context.Context, r *meta.Robot) error {
 
 // DeleteRobot removes the robot with that ID.
 func (s *store) DeleteRobot(ctx context.Context, id int64) error {
-	n, err := exec(ctx, s.w, `DELETE FROM robot WHERE id = ?`, id)
-	switch {
-	case err != nil:
-		return fmt.Errorf("meta: delete robot %d: %w", id, err)
-	case n == 0:
-		return notFound("meta: robot %d", id)
-	}
-	return nil
+	return s.deleteByID(ctx, "robot", "robot", id)
 }

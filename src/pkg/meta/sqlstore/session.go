@@ -37,16 +37,10 @@ func (s *store) PutSession(ctx context.Context, ss *meta.Session, now time.Time)
 
 // GetSession reads the session; an expired row is left for the next PutSession to remove.
 func (s *store) GetSession(ctx context.Context, key string, now time.Time) (*meta.Session, error) {
-	var rows []sessionRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT session_key, user_name, user_id, admin, csrf, expires FROM console_session
-		WHERE session_key = ? AND expires > ?`, key, toDBTime(now)); err != nil {
-		return nil, fmt.Errorf("meta: get session: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: session")
-	}
-	r := rows[0]
-	return &meta.Session{Key: r.Key, User: r.User, UserID: r.UserID, Admin: r.Admin, CSRF: r.CSRF, Expires: fromDBTime(r.Expires)}, nil
+	return getRow(ctx, s.r, "session", func(r *sessionRow) (*meta.Session, error) {
+		return &meta.Session{Key: r.Key, User: r.User, UserID: r.UserID, Admin: r.Admin, CSRF: r.CSRF, Expires: fromDBTime(r.Expires)}, nil
+	}, `SELECT session_key, user_name, user_id, admin, csrf, expires FROM console_session
+		WHERE session_key = ? AND expires > ?`, key, toDBTime(now))
 }
 
 // DeleteSession removes the session with that key.

@@ -131,6 +131,10 @@ func decodeMap(s string) (map[string]string, error) {
 	return m, nil
 }
 
+// containsCond is the condition "column contains the argument, case-insensitively"; the argument is
+// likeContains(sub).
+func containsCond(column string) string { return `LOWER(` + column + `) LIKE LOWER(?) ESCAPE '\'` }
+
 // likeContains returns a LIKE pattern (for `ESCAPE '\'`) matching values that contain sub.
 func likeContains(sub string) string {
 	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(sub) + "%"

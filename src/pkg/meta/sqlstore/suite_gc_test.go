@@ -14,9 +14,7 @@ import (
 
 // The database half of the garbage collection protocol (docs/gc.md), on both databases.
 func testGCProtocol(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	layer, other := dg("layer"), dg("other")
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/a", layer, 5))
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/b", layer, 5))
@@ -172,9 +170,7 @@ func testGCPinRace(t *testing.T, newDB dbFactory) {
 }
 
 func testGCUntagged(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	past := time.Now().Add(-time.Hour)
 	put := func(name string, tags ...string) *meta.Artifact {
 		a := &meta.Artifact{Digest: dg(name), MediaType: mtManifest, Size: 2, PushTime: past}

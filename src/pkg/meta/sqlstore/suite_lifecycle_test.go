@@ -101,9 +101,7 @@ func testConcurrentOpen(t *testing.T, newDB dbFactory) {
 // testConcurrentPush pushes from 20 goroutines into one repository that does not exist yet: distinct
 // digests with distinct tags, and the same digest with the same tag.
 func testConcurrentPush(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	const n = 20
 	const repo = "library/hot"
 	shared := dg("shared")

@@ -15,9 +15,7 @@ import (
 // testQuotaUsage checks what counts as usage: distinct blobs and manifests of the project's repositories,
 // shared digests once, other projects not at all.
 func testQuotaUsage(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	other := project(t, s, "other")
 
 	used, err := s.ProjectUsage(ctx, pid)

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,9 +12,7 @@ import (
 )
 
 func testRecordPulls(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
 	b := &meta.Artifact{Digest: dg("b"), MediaType: mtManifest, Size: 1}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, ""))
@@ -62,9 +59,7 @@ func testRecordPulls(t *testing.T, newDB dbFactory) {
 }
 
 func testListProjectArtifacts(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	other := project(t, s, "other")
 	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1, Origin: meta.OriginPulled}
 	sig := &meta.Artifact{Digest: dg("sig"), MediaType: mtManifest, Size: 1, Subject: dg("a"), Origin: meta.OriginPushed}
@@ -89,9 +84,7 @@ func testListProjectArtifacts(t *testing.T, newDB dbFactory) {
 }
 
 func testRetentionPolicies(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	p := &meta.RetentionPolicy{ProjectID: pid, Policy: `{"rules":[]}`}
 	id, err := s.CreateRetentionPolicy(ctx, p)
 	require.NoError(t, err)
@@ -114,9 +107,7 @@ func testRetentionPolicies(t *testing.T, newDB dbFactory) {
 }
 
 func testRetentionExecutions(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
-	s := newStore(t, newDB)
-	pid := project(t, s, "library")
+	ctx, s, pid := storeWithProject(t, newDB, "library")
 	id, err := s.CreateRetentionPolicy(ctx, &meta.RetentionPolicy{ProjectID: pid, Policy: `{}`})
 	require.NoError(t, err)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -94,6 +94,14 @@ func newStore(t *testing.T, newDB dbFactory) meta.Store {
 	return openStore(t, newDB(t))
 }
 
+// storeWithProject opens a fresh store holding one project, name, and returns a context for the
+// test, the store and the project's ID.
+func storeWithProject(t *testing.T, newDB dbFactory, name string) (context.Context, meta.Store, int64) {
+	t.Helper()
+	s := newStore(t, newDB)
+	return context.Background(), s, project(t, s, name)
+}
+
 // countRows counts the rows of a table, bypassing the API (for cascade checks).
 func countRows(t *testing.T, s meta.Store, table string) int64 {
 	t.Helper()

@@ -34,8 +34,7 @@ func (r *userRow) user() *meta.User {
 // CreateUser inserts u.
 func (s *store) CreateUser(ctx context.Context, u *meta.User) (int64, error) {
 	t := now()
-	var ids []int64
-	_, err := queryRows(ctx, s.w, &ids,
+	id, err := insertID(ctx, s.w,
 		`INSERT INTO account (username, email, realname, comment, password_hash, sysadmin, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		u.Username, u.Email, u.Realname, u.Comment, u.PasswordHash, u.Sysadmin, toDBTime(t), toDBTime(t))
@@ -44,22 +43,13 @@ func (s *store) CreateUser(ctx context.Context, u *meta.User) (int64, error) {
 		return 0, conflict("meta: user %q exists", u.Username)
 	case err != nil:
 		return 0, fmt.Errorf("meta: create user %q: %w", u.Username, err)
-	case len(ids) != 1:
-		return 0, fmt.Errorf("meta: create user %q: insert returned %d rows", u.Username, len(ids))
 	}
-	u.ID, u.CreationTime, u.UpdateTime = ids[0], t, t
+	u.ID, u.CreationTime, u.UpdateTime = id, t, t
 	return u.ID, nil
 }
 
 func (s *store) getUser(ctx context.Context, what, where string, arg any) (*meta.User, error) {
-	var rows []userRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+userCols+` FROM account WHERE `+where, arg); err != nil {
-		return nil, fmt.Errorf("meta: get %s: %w", what, err)
-	}
-	if len(rows) == 0 {
-		return nil, notFound("meta: %s", what)
-	}
-	return rows[0].user(), nil
+	return getRow(ctx, s.r, what, pure((*userRow).user), `SELECT `+userCols+` FROM account WHERE `+where, arg)
 }
 
 // GetUser returns the user with that ID.
@@ -74,24 +64,7 @@ func (s *store) GetUserByName(ctx context.Context, name string) (*meta.User, err
 
 // ListUsers matches name as a case-insensitive substring. limit <= 0 returns all.
 func (s *store) ListUsers(ctx context.Context, name string, offset, limit int) ([]*meta.User, int64, error) {
-	where, args := "", []any{}
-	if name != "" {
-		where, args = ` WHERE LOWER(username) LIKE LOWER(?) ESCAPE '\'`, append(args, likeContains(name))
-	}
-	var total []int64
-	if _, err := queryRows(ctx, s.r, &total, `SELECT COUNT(*) FROM account`+where, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: count users: %w", err)
-	}
-	page, args := s.d.limitOffset(limit, offset, args)
-	var rows []userRow
-	if _, err := queryRows(ctx, s.r, &rows, `SELECT `+userCols+` FROM account`+where+` ORDER BY username`+page, args...); err != nil {
-		return nil, 0, fmt.Errorf("meta: list users: %w", err)
-	}
-	out := make([]*meta.User, 0, len(rows))
-	for i := range rows {
-		out = append(out, rows[i].user())
-	}
-	return out, total[0], nil
+	return listNamed(ctx, s, "users", userCols, "account", "username", name, offset, limit, pure((*userRow).user))
 }
 
 // UpdateUser stores u's mutable fields and sets u.UpdateTime.
@@ -101,11 +74,8 @@ func (s *store) UpdateUser(ctx context.Context, u *meta.User) error {
 		`UPDATE account SET email = ?, realname = ?, comment = ?, password_hash = ?, sysadmin = ?, update_time = ?
 		 WHERE id = ?`,
 		u.Email, u.Realname, u.Comment, u.PasswordHash, u.Sysadmin, toDBTime(t), u.ID)
-	switch {
-	case err != nil:
-		return fmt.Errorf("meta: update user %d: %w", u.ID, err)
-	case n == 0:
-		return notFound("meta: user %d", u.ID)
+	if err := changedOne(n, err, "update", "user %d", u.ID); err != nil {
+		return err
 	}
 	u.UpdateTime = t
 	return nil
@@ -113,12 +83,5 @@ func (s *store) UpdateUser(ctx context.Context, u *meta.User) error {
 
 // DeleteUser removes the user; its memberships go with it (ON DELETE CASCADE).
 func (s *store) DeleteUser(ctx context.Context, id int64) error {
-	n, err := exec(ctx, s.w, `DELETE FROM account WHERE id = ?`, id)
-	switch {
-	case err != nil:
-		return fmt.Errorf("meta: delete user %d: %w", id, err)
-	case n == 0:
-		return notFound("meta: user %d", id)
-	}
-	return nil
+	return s.deleteByID(ctx, "account", "user", id)
 }
