@@ -203,14 +203,22 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	pins := gc.NewPins(store, blobs, gc.DefaultPinLease, nil)
 	gcRunner := gc.NewRunner(store, gc.NewCollector(store, blobs, cfg.GCGracePeriod, nil), 0, log.With("component", "gc"))
 	defer gcRunner.Close()
+	var pulls meta.PullStore = store
+	if !cfg.PullTimeTracking {
+		pulls = local.NoPullTracking
+	}
 	localSvc := local.New(blobs, manifests, store, local.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, ReferrersPageSize: cfg.ReferrersPageSize, Logger: log,
-		Pulls: store, Now: h.clock(),
+		Pulls: pulls, Now: h.clock(),
 		UploadKey: deriveKey(key, "berth upload session binding"), Pins: pins})
 	defer func() { _ = localSvc.Close() }()
 	// Quotas: proxy-cache projects over their storage limit, and the disk above its high watermark, evict
 	// cached content through the same caching wrappers the content service reads through.
-	evictor, err := quota.NewEvictor(quota.Options{Store: store, Blobs: blobs, Metrics: m, Log: log.With("component", "quota"),
-		Remover: &quota.MetaRemover{Artifacts: manifests, Links: store, Store: store, Manifests: quota.StorageManifests{Blobs: blobs}}})
+	// Retention and eviction remove artifacts by one rule (package lifecycle), through the caching
+	// wrappers, so this node forgets removed artifacts at once. MakeRoom is serialised per project across
+	// the nodes sharing leases (in process only without Redis: a single node).
+	remover := lifecycle.NewRemover(manifests, log.With("component", "lifecycle"))
+	evictor, err := quota.NewEvictor(quota.Options{Store: store, Blobs: blobs, Metrics: m, Log: log.With("component", "quota"), Leases: leases,
+		Remover: &quota.MetaRemover{Artifacts: store, Links: store, Store: store, Blobs: blobs, Remover: remover}})
 	if err != nil {
 		return err
 	}
@@ -235,9 +243,8 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	}
 	// A robot disabled or deleted is refused within a second, also with tokens issued before.
 	robots := robot.NewVerifier(store, cfg.RobotNamePrefix, 500*time.Millisecond)
-	// Retention removes through the caching wrappers, so this node forgets removed artifacts at once.
 	retentions := retention.New(retention.Options{Store: store, Manifests: blobs, Flusher: localSvc, Now: h.clock(),
-		Remover: lifecycle.NewRemover(manifests, log.With("component", "retention")), Log: log.With("component", "retention")})
+		Remover: remover, Log: log.With("component", "retention")})
 	defer retentions.Close()
 
 	// Failed logins are counted per client address and per user name and locked out exponentially.

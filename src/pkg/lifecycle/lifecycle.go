@@ -60,8 +60,14 @@ func (r *Repo) Children(d string) []string { return r.children[d] }
 // IsChild reports whether d is listed by an index held in the repository.
 func (r *Repo) IsChild(d string) bool { return len(r.parents[d]) > 0 }
 
+// Lister lists a project's artifacts (meta.LifecycleStore has it).
+type Lister interface {
+	// ListProjectArtifacts is meta.LifecycleStore's.
+	ListProjectArtifacts(ctx context.Context, projectID int64, repo string) ([]*meta.Artifact, map[int64][]string, error)
+}
+
 // Load reads every repository of the project (or only repo when repo != "") and the index bodies.
-func Load(ctx context.Context, store meta.LifecycleStore, manifests Manifests, projectID int64, repo string) ([]*Repo, error) {
+func Load(ctx context.Context, store Lister, manifests Manifests, projectID int64, repo string) ([]*Repo, error) {
 	arts, tags, err := store.ListProjectArtifacts(ctx, projectID, repo)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/lifecycle"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
@@ -61,12 +62,16 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 			fs, err := storage.NewFS(filepath.Join(t.TempDir(), "storage"))
 			require.NoError(t, err)
 			m := metrics.New()
-			ev, err := quota.NewEvictor(quota.Options{Store: s, Blobs: fs, Metrics: m,
-				Remover: &quota.MetaRemover{Artifacts: s, Links: s, Store: s, Manifests: quota.StorageManifests{Blobs: fs}}})
+			ev, err := quota.NewEvictor(quota.Options{Store: s, Blobs: fs, Metrics: m, Remover: metaRemover(s, fs)})
 			require.NoError(t, err)
 			fn(t, &env{t: t, ctx: ctx, store: s, blobs: fs, ev: ev, m: m, clock: time.Unix(1_700_000_000, 0).UTC()})
 		})
 	}
+}
+
+// metaRemover is the Remover main builds, over s and fs.
+func metaRemover(s meta.Store, fs *storage.FS) *quota.MetaRemover {
+	return &quota.MetaRemover{Artifacts: s, Links: s, Store: s, Blobs: fs, Remover: lifecycle.NewRemover(s, nil)}
 }
 
 // proxyProject creates a proxy-cache project with a storage limit.
