@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -414,5 +415,42 @@ func TestMakeRoomSkipsGroupItCannotRemove(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, links, 4)
 		require.False(t, e.has("cache/a", unreadable), "its own group goes (its blobs are unknown, so stay linked)")
+	})
+}
+
+// orderDeleter deletes through the store and records the order of the deletes.
+type orderDeleter struct {
+	lifecycle.Deleter
+	order *[]string
+}
+
+func (d orderDeleter) DeleteArtifact(ctx context.Context, repo, dgst string) error {
+	*d.order = append(*d.order, dgst)
+	return d.Deleter.DeleteArtifact(ctx, repo, dgst)
+}
+
+// TestEvictionByLifecycleRule: eviction removes a group by retention's rule (lifecycle.Plan through the
+// lifecycle.Remover it is given): referrers before their subject, the index before its children.
+func TestEvictionByLifecycleRule(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		var order []string
+		mr := metaRemover(e.store, e.blobs)
+		mr.Remover = lifecycle.NewRemover(orderDeleter{Deleter: e.store, order: &order}, nil)
+		ev, err := quota.NewEvictor(quota.Options{Store: e.store, Blobs: e.blobs, Remover: mr})
+		require.NoError(t, err)
+		p := e.proxyProject("cache", 100_000)
+		c1, c2 := e.image(p, "cache/multi", 100), e.image(p, "cache/multi", 100)
+		idx := e.manifest(p, "cache/multi", meta.OriginPulled, ocispec.Index{Versioned: specsV2(), MediaType: ocispec.MediaTypeImageIndex,
+			Manifests: []ocispec.Descriptor{c1, c2}}, "")
+		ref := e.manifest(p, "cache/multi", meta.OriginPulled, ocispec.Manifest{Versioned: specsV2(), MediaType: ocispec.MediaTypeImageManifest,
+			Config: e.blob(p, "cache/multi", 7), Subject: &c2}, c2.Digest.String())
+		ok, err := ev.MakeRoom(e.ctx, &meta.Project{ID: p.ID, Name: p.Name, RegistryID: p.RegistryID, StorageLimit: e.usage(p)}, 1, "")
+		require.NoError(t, err)
+		require.True(t, ok)
+		at := func(d ocispec.Descriptor) int { return slices.Index(order, d.Digest.String()) }
+		require.Len(t, order, 4)
+		require.Less(t, at(ref), at(c2), "the referrer before its subject")
+		require.Less(t, at(idx), at(c1), "the index before its children")
+		require.Less(t, at(idx), at(c2))
 	})
 }
