@@ -115,9 +115,9 @@ func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, pro
 			continue
 		}
 		if l != nil {
-			if err := l.Check(ctx); err != nil {
+			if err := l.Check(ctx); errors.Is(err, lease.ErrLost) {
 				return false, fmt.Errorf("quota: evicting from project %s: %w", p.Name, err)
-			}
+			} // a Redis error: go on, as without the lease
 		}
 		if err := e.evict(ctx, g, ReasonQuota); err != nil && ctx.Err() != nil {
 			return false, err
@@ -133,8 +133,10 @@ func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, pro
 // node can hold up the project's evictions on the other nodes.
 const makeRoomTTL = 30 * time.Second
 
-// lease takes the eviction lease of project id, waiting while another node holds it (nil without
-// Options.Leases), and keeps it renewed.
+// lease takes the eviction lease of project id, waiting while another node holds it, and keeps it
+// renewed. It returns nil without Options.Leases, and when the lease cannot be asked for (a Redis
+// outage, logged): eviction then goes on serialised in this process only, since a Redis outage must
+// not fail pulls, and each removal is safe on its own (docs/quota.md).
 func (e *Evictor) lease(ctx context.Context, id int64) (*lease.Lease, error) {
 	if e.leases == nil {
 		return nil, nil
@@ -144,7 +146,11 @@ func (e *Evictor) lease(ctx context.Context, id int64) (*lease.Lease, error) {
 	for {
 		l, ok, err := e.leases.TryAcquire(ctx, name, makeRoomTTL)
 		if err != nil {
-			return nil, fmt.Errorf("quota: eviction lease: %w", err)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			e.log.WarnContext(ctx, "quota: eviction lease unavailable; evicting serialised in this process only", "lease", name, "err", err)
+			return nil, nil
 		}
 		if ok {
 			l.Keep(ctx)
