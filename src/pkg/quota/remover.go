@@ -14,8 +14,8 @@ import (
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
-// Remover removes a group of artifacts from its repository. It is the seam where a lifecycle package
-// with its own cascade rules can take over.
+// Remover removes a group of artifacts from its repository (MetaRemover, by lifecycle's rule; tests wrap
+// it).
 type Remover interface {
 	// Remove deletes g's manifests from g.Repository, then the repository's links to the blobs g
 	// referenced that no artifact left in the repository references. It returns every digest (manifests
