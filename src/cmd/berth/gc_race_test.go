@@ -314,7 +314,8 @@ func (w *raceWorld) filler(images []registrytest.Image, rounds int) error {
 
 // clientTools runs oras and crane against the served Berth, logged in as admin.
 type clientTools struct {
-	bin, host, pass, config string // config: DOCKER_CONFIG with crane's login
+	bin    string
+	config string // DOCKER_CONFIG, with crane's login
 }
 
 // raceTools finds oras and crane (BERTH_TOOLS_BIN, else the repository's .tools/bin, `make tools`) and
@@ -324,7 +325,7 @@ func raceTools(t *testing.T) *clientTools {
 	bin, err := filepath.Abs(cmp.Or(os.Getenv("BERTH_TOOLS_BIN"), filepath.Join("..", "..", "..", ".tools", "bin")))
 	require.NoError(t, err)
 	for _, tool := range []string{"oras", "crane"} {
-		if _, err := os.Stat(filepath.Join(bin, tool)); err != nil {
+		if _, err := os.Stat(filepath.Join(bin, tool)); err != nil { //nolint:gosec // G703: the test's own tools folder
 			require.NotEqual(t, "true", os.Getenv("CI"), "%s not in %s (BERTH_TOOLS_BIN; make tools)", tool, bin)
 			t.Logf("%s not in %s (BERTH_TOOLS_BIN; make tools): the race runs without oras and crane", tool, bin)
 			return nil

@@ -143,7 +143,7 @@ func (b *pullBatcher) close(ctx context.Context) error {
 	return b.flush(ctx)
 }
 
-// NoPullTracking, passed as Options.Pulls, turns pull-time recording off (the pull_time_tracking
+// NoPullTracking turns pull-time recording off when passed as Options.Pulls (the pull_time_tracking
 // setting): manifest reads record nothing, so pull times and pull counts stay as they are, and retention
 // by last pull and eviction order fall back to push (fill) times (docs/retention.md).
 var NoPullTracking meta.PullStore = noPulls{}
