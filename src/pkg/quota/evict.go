@@ -85,6 +85,13 @@ func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, pro
 	case need > hard:
 		return false, nil
 	}
+	fits := func() (bool, error) {
+		used, err := e.store.ProjectUsage(ctx, p.ID)
+		return used+need <= hard, err
+	}
+	if ok, err := fits(); ok || err != nil || !p.IsProxy() {
+		return ok, err // the common case, without a lock or a lease
+	}
 	mu, _ := e.locks.LoadOrStore(p.ID, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
@@ -95,11 +102,7 @@ func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, pro
 	if l != nil {
 		defer func() { _ = l.Release(context.WithoutCancel(ctx)) }()
 	}
-	fits := func() (bool, error) {
-		used, err := e.store.ProjectUsage(ctx, p.ID)
-		return used+need <= hard, err
-	}
-	if ok, err := fits(); ok || err != nil || !p.IsProxy() {
+	if ok, err := fits(); ok || err != nil { // another call (here or on another node) made the room
 		return ok, err
 	}
 	arts, err := e.store.ListCachedArtifacts(ctx, p.ID)
