@@ -13,7 +13,7 @@
 #
 #   scripts/bench.sh                    full run, updates docs/performance.md
 #   scripts/bench.sh -quick             smoke run (figures printed, document untouched)
-#   scripts/bench.sh -scenarios proxy   one scenario (core, proxy, referrers, mirror, console, hardening, token, storage, retention); any berthbench flag works
+#   scripts/bench.sh -scenarios proxy   one scenario (core, proxy, referrers, mirror, console, hardening, token, storage, retention, gc, pulltime); any berthbench flag works
 # The storage scenario (issue 13) runs Berth on S3 against a versitygw (installed here with install-tools.sh).
 #
 # Settings: BENCH_PIN (default 1: for the request-rate figures, clients on CPU 0 and servers on the other

@@ -29,6 +29,7 @@ type Report struct {
 	Storage   *StorageResult   // issue 13 (storage.go)
 	Retention *RetentionResult // issue 11 (retention.go)
 	GC        *GCResult        // issue 11 (gc.go)
+	PullTime  *PullTimeResult  // issue 11 (pulltime.go)
 }
 
 // Machine describes where the run happened.

@@ -40,7 +40,7 @@ type Config struct {
 	ColdSubjects int    // cold referrers samples per target
 	RedisURL     string // also measure warm/cold referrers with Berth on this Redis ("" = skip)
 
-	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, token, storage, retention, gc ("" = all)
+	Scenarios []string // any of core, proxy, referrers, mirror, console, hardening, token, storage, retention, gc, pulltime ("" = all)
 	// VersityGW is the S3 server of the storage scenario (issue 13); empty = that scenario fails.
 	VersityGW string
 	// GCBlobs is how many blobs the gc scenario collects over (half referenced, half garbage).
@@ -249,6 +249,13 @@ func (r *Runner) Run(ctx context.Context) *Report {
 		res, err := r.RunGC(ctx)
 		rep.GC = &res
 		rep.fail("gc", err)
+	}
+	if want("pulltime") && ctx.Err() == nil {
+		r.progress("scenario pulltime (issue 11)")
+		rep.fail("pin", r.pin(true))
+		res, err := r.RunPullTime(ctx)
+		rep.PullTime = &res
+		rep.fail("pulltime", err)
 	}
 	if ctx.Err() != nil {
 		rep.fail("run", ctx.Err())

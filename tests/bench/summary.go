@@ -43,7 +43,8 @@ func (r *Report) summary() []summaryRow {
 	rows = append(rows, r.referrersRows()...)
 	rows = append(rows, r.tokenRows()...)
 	rows = append(rows, r.storageRows()...)
-	return append(rows, r.gcRows()...)
+	rows = append(rows, r.gcRows()...)
+	return append(rows, r.pullTimeRows()...)
 }
 
 // storageRows: warm blob GETs on S3 vs direct from S3 (target >= 0.8), with redirects (recorded).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -41,6 +43,7 @@ type raceWorld struct {
 	mu      sync.Mutex
 	garbage []digest.Digest // blobs nothing references any more
 	retries atomic.Int64    // pushes refused with MANIFEST_BLOB_UNKNOWN and done again
+	filled  []string        // repositories the writers left artifacts in, each checked to hold some
 }
 
 func (w *raceWorld) addGarbage(ds ...digest.Digest) {
@@ -84,6 +87,11 @@ func gcRace(t *testing.T, dbURL string) {
 	run(func() error { return w.mounter("lib/m", "lib/p0", 5) })
 	run(func() error { return w.orphans("lib/orphans", 8) })
 	run(func() error { return w.filler(upstream, 8) })
+	if tools := raceTools(t); tools != nil {
+		for i := range 2 {
+			run(func() error { return tools.pushAndCopy(w, fmt.Sprintf("lib/o%d", i), fmt.Sprintf("lib/ocp%d", i), 4) })
+		}
+	}
 	done := make(chan struct{})
 	go func() { writers.Wait(); close(done) }()
 
@@ -304,6 +312,88 @@ func (w *raceWorld) filler(images []registrytest.Image, rounds int) error {
 	return nil
 }
 
+// clientTools runs oras and crane against the served Berth, logged in as admin.
+type clientTools struct {
+	bin    string
+	config string // DOCKER_CONFIG, with crane's login
+}
+
+// raceTools finds oras and crane (BERTH_TOOLS_BIN, else the repository's .tools/bin, `make tools`) and
+// logs crane in. Without them the race runs with the raw HTTP writers only (under CI=true it fails).
+func raceTools(t *testing.T) *clientTools {
+	t.Helper()
+	bin, err := filepath.Abs(cmp.Or(os.Getenv("BERTH_TOOLS_BIN"), filepath.Join("..", "..", "..", ".tools", "bin")))
+	require.NoError(t, err)
+	for _, tool := range []string{"oras", "crane"} {
+		if _, err := os.Stat(filepath.Join(bin, tool)); err != nil { //nolint:gosec // G703: the test's own tools folder
+			require.NotEqual(t, "true", os.Getenv("CI"), "%s not in %s (BERTH_TOOLS_BIN; make tools)", tool, bin)
+			t.Logf("%s not in %s (BERTH_TOOLS_BIN; make tools): the race runs without oras and crane", tool, bin)
+			return nil
+		}
+	}
+	t.Logf("oras and crane from %s", bin)
+	return &clientTools{bin: bin, config: t.TempDir()}
+}
+
+// run runs a tool in dir and returns its combined output; a refused manifest push wraps errBlobUnknown.
+func (c *clientTools) run(dir, tool string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, tool), args...)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "DOCKER_CONFIG="+c.config)
+	out, err := cmd.CombinedOutput()
+	switch {
+	case err == nil:
+		return nil
+	case strings.Contains(string(out), "MANIFEST_BLOB_UNKNOWN"):
+		return fmt.Errorf("%w: %s %v: %s", errBlobUnknown, tool, args, out)
+	default:
+		return fmt.Errorf("%s %v: %w: %s", tool, args, err, out)
+	}
+}
+
+// pushAndCopy pushes n artifacts into repo with oras, each with the pushers' shared layer and one of
+// its own (oras uploads only what the repository lacks, after a HEAD), and copies each to dst with
+// crane, which mounts the blobs from repo (a cross-repository mount by a real client).
+func (c *clientTools) pushAndCopy(w *raceWorld, repo, dst string, n int) error {
+	host := strings.TrimPrefix(w.c.base, "http://")
+	if err := c.run("", "crane", "auth", "login", host, "-u", "admin", "-p", w.c.pass); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "gc-race-oras-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	if err := os.WriteFile(filepath.Join(dir, "shared.bin"), w.shared, 0o600); err != nil {
+		return err
+	}
+	const layer = ":application/vnd.oci.image.layer.v1.tar"
+	w.mu.Lock()
+	w.filled = append(w.filled, repo, dst)
+	w.mu.Unlock()
+	for i := range n {
+		own := fmt.Sprintf("own-%d.bin", i)
+		if err := os.WriteFile(filepath.Join(dir, own), []byte(fmt.Sprintf("oras layer %d of %s %s", i, repo, rand.Text())), 0o600); err != nil {
+			return err
+		}
+		ref := fmt.Sprintf("%s/%s:v%d", host, repo, i)
+		err := w.pushAgain(func() error {
+			return c.run(dir, "oras", "push", "--plain-http", "-u", "admin", "-p", w.c.pass,
+				"--artifact-type", "application/vnd.berth.gc-race", ref, "shared.bin"+layer, own+layer)
+		})
+		if err == nil {
+			err = w.pushAgain(func() error {
+				return c.run(dir, "crane", "copy", "--insecure", ref, fmt.Sprintf("%s/%s:v%d", host, dst, i))
+			})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // check walks every manifest in the database and every stored blob.
 func (w *raceWorld) check(t *testing.T, dbURL, dataDir string) {
 	ctx := context.Background()
@@ -322,9 +412,9 @@ func (w *raceWorld) check(t *testing.T, dbURL, dataDir string) {
 	for _, l := range links {
 		linked[key{l.RepositoryID, l.Digest}] = true
 	}
-	held := map[string]bool{}
+	held, repos := map[string]bool{}, map[string]bool{}
 	for _, a := range arts {
-		held[a.Digest] = true
+		held[a.Digest], repos[a.Repository] = true, true
 		body := w.c.read(t, a.Repository, "manifests", digest.Digest(a.Digest))
 		var doc struct {
 			Config struct{ Digest digest.Digest }   `json:"config"`
@@ -341,6 +431,9 @@ func (w *raceWorld) check(t *testing.T, dbURL, dataDir string) {
 		}
 	}
 	require.NotEmpty(t, arts)
+	for _, r := range w.filled {
+		require.True(t, repos[r], "no artifact left in %s", r)
+	}
 	for _, l := range links {
 		held[l.Digest] = true
 		require.FileExists(t, blobFile(dataDir, l.Digest), "a link without bytes")

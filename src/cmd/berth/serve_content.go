@@ -9,6 +9,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/lifecycle"
+	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
 	"github.com/berth-registry/berth/src/pkg/meta/referrercache"
 	"github.com/berth-registry/berth/src/pkg/proxy"
@@ -33,14 +34,22 @@ func (n *node) buildContent(context.Context) error {
 	pins := gc.NewPins(n.store, n.blobs, gc.DefaultPinLease, nil)
 	n.gcRunner = gc.NewRunner(n.store, gc.NewCollector(n.store, n.blobs, n.cfg.GCGracePeriod, nil), 0, n.log.With("component", "gc"))
 	n.onClose(n.gcRunner.Close)
+	var pulls meta.PullStore = n.store
+	if !n.cfg.PullTimeTracking {
+		pulls = local.NoPullTracking
+	}
 	n.localSvc = local.New(n.blobs, n.manifests, n.store, local.Options{MaxReferrersPage: n.cfg.ReferrersMaxPageSize,
-		ReferrersPageSize: n.cfg.ReferrersPageSize, Logger: n.log, Pulls: n.store, Now: n.h.clock(),
+		ReferrersPageSize: n.cfg.ReferrersPageSize, Logger: n.log, Pulls: pulls, Now: n.h.clock(),
 		UploadKey: deriveKey(n.key, "berth upload session binding"), Pins: pins})
 	n.onClose(func() { _ = n.localSvc.Close() })
 	// Quotas: proxy-cache projects over their storage limit, and the disk above its high watermark, evict
 	// cached content through the same caching wrappers the content service reads through.
+	// Retention and eviction remove artifacts by one rule (package lifecycle), through the caching
+	// wrappers, so this node forgets removed artifacts at once. MakeRoom is serialised per project across
+	// the nodes sharing leases (in process only without Redis: a single node).
+	remover := lifecycle.NewRemover(n.manifests, n.log.With("component", "lifecycle"))
 	evictor, err := quota.NewEvictor(quota.Options{Store: n.store, Blobs: n.blobs, Metrics: n.m, Log: n.log.With("component", "quota"),
-		Remover: &quota.MetaRemover{Artifacts: n.manifests, Links: n.store, Store: n.store, Manifests: quota.StorageManifests{Blobs: n.blobs}}})
+		Leases: n.leases, Remover: &quota.MetaRemover{Artifacts: n.store, Links: n.store, Store: n.store, Blobs: n.blobs, Remover: remover}})
 	if err != nil {
 		return err
 	}
@@ -52,9 +61,8 @@ func (n *node) buildContent(context.Context) error {
 		Pins:   pins,
 	})
 	n.buildReferrers()
-	// Retention removes through the caching wrappers, so this node forgets removed artifacts at once.
 	n.retentions = retention.New(retention.Options{Store: n.store, Manifests: n.blobs, Flusher: n.localSvc, Now: n.h.clock(),
-		Remover: lifecycle.NewRemover(n.manifests, n.log.With("component", "retention")), Log: n.log.With("component", "retention")})
+		Remover: remover, Log: n.log.With("component", "retention")})
 	n.onClose(n.retentions.Close)
 	return nil
 }

@@ -83,6 +83,7 @@ type Config struct {
 	RobotNamePrefix     string
 	AuditLogRetention   time.Duration // 0 = audit entries are kept forever
 	AuditLogPulls       bool
+	PullTimeTracking    bool
 
 	// Blob and manifest storage (package storage): file://<dir> or s3://<bucket>[/<prefix>].
 	StorageURL            string // "" = file://<DataDir>/storage
@@ -142,6 +143,7 @@ func Defaults() Config {
 		TokenExpiry:              30 * time.Minute,
 		RobotNamePrefix:          "robot$",
 		AuditLogRetention:        90 * 24 * time.Hour,
+		PullTimeTracking:         true,
 		StorageS3PartSize:        16 << 20,
 		StorageRedirectExpiry:    5 * time.Minute,
 		StorageHighWatermark:     90,
@@ -213,6 +215,7 @@ func (c *Config) settings() []setting {
 		{"stall-timeout", "a request body that delivers no byte, or a response (blob) the client does not read, for this long is cut", &c.StallTimeout},
 		{"audit-log-retention", "audit log entries older than this are purged (hourly); 0 = kept forever", &c.AuditLogRetention},
 		{"audit-log-pulls", "record manifest pulls in the audit log too (they are the bulk of the traffic)", &c.AuditLogPulls},
+		{"pull-time-tracking", "record each manifest pull's time and count (batched); off: retention by last pull and eviction order use push (fill) times, and pull counts stay 0", &c.PullTimeTracking},
 		{"storage-url", "where blobs and manifests are kept: file://<dir> or s3://<bucket>[/<prefix>] (several nodes share one bucket); empty = file://<data-dir>/storage", &c.StorageURL},
 		{"storage-s3-endpoint", "S3 API base URL, e.g. https://minio.example:9000; empty = AWS, chosen by the region", &c.StorageS3Endpoint},
 		{"storage-s3-region", "S3 region; empty = the AWS chain's (AWS_REGION, ~/.aws/config), else us-east-1", &c.StorageS3Region},

@@ -60,8 +60,14 @@ func (r *Repo) Children(d string) []string { return r.children[d] }
 // IsChild reports whether d is listed by an index held in the repository.
 func (r *Repo) IsChild(d string) bool { return len(r.parents[d]) > 0 }
 
+// Lister lists a project's artifacts (meta.LifecycleStore has it).
+type Lister interface {
+	// ListProjectArtifacts is meta.LifecycleStore's.
+	ListProjectArtifacts(ctx context.Context, projectID int64, repo string) ([]*meta.Artifact, map[int64][]string, error)
+}
+
 // Load reads every repository of the project (or only repo when repo != "") and the index bodies.
-func Load(ctx context.Context, store meta.LifecycleStore, manifests Manifests, projectID int64, repo string) ([]*Repo, error) {
+func Load(ctx context.Context, store Lister, manifests Manifests, projectID int64, repo string) ([]*Repo, error) {
 	arts, tags, err := store.ListProjectArtifacts(ctx, projectID, repo)
 	if err != nil {
 		return nil, err
@@ -151,9 +157,9 @@ type Removal struct {
 	Cause    string
 }
 
-// Plan returns what removing targets (digests in r) takes with it, in removal order: referrers first
-// (so none is ever listed without its subject), then the targets, then index children (so no index is
-// ever served without a child). Targets not held are ignored.
+// Plan returns what removing targets (digests in r) takes with it, in removal order: every referrer
+// before its subject (so none is ever listed without its subject) and every index before its children
+// (so no index is ever served without a child), targets included. Targets not held are ignored.
 func Plan(r *Repo, targets []string) []Removal {
 	gone := map[string]bool{}
 	var refs, tops, kids []Removal
@@ -195,7 +201,36 @@ func Plan(r *Repo, targets []string) []Removal {
 		}
 	}
 	slices.Reverse(refs) // deepest referrers first
-	return slices.Concat(refs, tops, kids)
+	return ordered(r, slices.Concat(refs, tops, kids))
+}
+
+// ordered returns plan with each artifact after the referrers and the indexes of plan that name it, so
+// that the order holds among targets too (an eviction targets a whole group: index, children, referrers),
+// otherwise keeping plan's order.
+func ordered(r *Repo, plan []Removal) []Removal {
+	pos := make(map[string]int, len(plan))
+	for i, p := range plan {
+		pos[p.Artifact.Digest] = i
+	}
+	out := make([]Removal, 0, len(plan))
+	done := make(map[string]bool, len(plan))
+	var visit func(d string)
+	visit = func(d string) {
+		if done[d] {
+			return
+		}
+		done[d] = true // before its predecessors: a cycle (impossible with digests) cannot loop
+		for _, before := range slices.Concat(r.referrers[d], r.parents[d]) {
+			if _, in := pos[before]; in {
+				visit(before)
+			}
+		}
+		out = append(out, plan[pos[d]])
+	}
+	for _, p := range plan {
+		visit(p.Artifact.Digest)
+	}
+	return out
 }
 
 func allIn(ds []string, set map[string]bool) bool {

@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/lifecycle"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/quota"
@@ -39,7 +40,7 @@ func TestQuotaEvictsToMakeRoom(t *testing.T) {
 	e := newEnv(t, up)
 	m := metrics.New()
 	ev, err := quota.NewEvictor(quota.Options{Store: e.store, Blobs: e.fs, Metrics: m,
-		Remover: &quota.MetaRemover{Artifacts: e.store, Links: e.store, Store: e.store, Manifests: quota.StorageManifests{Blobs: e.fs}}})
+		Remover: &quota.MetaRemover{Artifacts: e.store, Links: e.store, Store: e.store, Blobs: e.fs, Remover: lifecycle.NewRemover(e.store, nil)}})
 	require.NoError(t, err)
 	e.project.StorageLimit = 80_000
 	require.NoError(t, e.store.UpdateProject(context.Background(), e.project))

@@ -3,10 +3,13 @@ package quota
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 )
@@ -17,13 +20,16 @@ const (
 	ReasonWatermark = "watermark"
 )
 
-// Options are the Evictor's parts. Metrics and Log may be nil.
+// Options are the Evictor's parts. Metrics, Log and Leases may be nil.
 type Options struct {
 	Store   Store
 	Remover Remover
 	Blobs   BlobStore
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
+	// Leases serialise MakeRoom per project across every node that shares them (lease.Redis on the
+	// nodes' Redis). Nil: serialised in this process only, enough for a single node.
+	Leases lease.Locker
 }
 
 // Store is what eviction reads and writes in the metadata database: usage and listings, and the
@@ -42,6 +48,7 @@ type Evictor struct {
 	manifests ManifestReader
 	m         *metrics.Metrics
 	log       *slog.Logger
+	leases    lease.Locker // nil: in process only
 
 	locks sync.Map   // project ID -> *sync.Mutex: one MakeRoom per project at a time in this process
 	disk  sync.Mutex // one watermark pass at a time
@@ -55,7 +62,8 @@ func NewEvictor(o Options) (*Evictor, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Evictor{store: o.Store, remover: o.Remover, blobs: o.Blobs, manifests: StorageManifests{Blobs: o.Blobs}, m: o.Metrics, log: o.Log}, nil
+	return &Evictor{store: o.Store, remover: o.Remover, blobs: o.Blobs, manifests: StorageManifests{Blobs: o.Blobs}, m: o.Metrics, log: o.Log,
+		leases: o.Leases}, nil
 }
 
 // MakeRoom evicts pulled content of the proxy-cache project p, least recently used group first, until
@@ -63,8 +71,12 @@ func NewEvictor(o Options) (*Evictor, error) {
 // holds protect (the digest about to be stored: the image being pulled keeps its manifest and the
 // layers it already has). It reports whether need now fits; false when the limit is smaller than need or
 // nothing evictable is left. A group holds protect when it records it, references it as a blob, or lists
-// it as an index's child (a platform manifest pulled after its index). Projects without a limit, and local projects, always fit (the latter are
-// never evicted from: their pushes fail instead). Calls for one project are serialised in this process.
+// it as an index's child (a platform manifest pulled after its index). Projects without a limit, and
+// local projects, always fit (the latter are never evicted from: their pushes fail instead).
+//
+// Calls for one project are serialised in this process and, with Options.Leases, across the nodes
+// sharing them: a call waits for the project's lease (a pull waiting on another node's eviction), and
+// one whose lease was lost meanwhile (it paused past the TTL) stops evicting before the next group.
 func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, protect string) (bool, error) {
 	hard := p.StorageLimit
 	switch {
@@ -73,14 +85,24 @@ func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, pro
 	case need > hard:
 		return false, nil
 	}
-	mu, _ := e.locks.LoadOrStore(p.ID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
 	fits := func() (bool, error) {
 		used, err := e.store.ProjectUsage(ctx, p.ID)
 		return used+need <= hard, err
 	}
 	if ok, err := fits(); ok || err != nil || !p.IsProxy() {
+		return ok, err // the common case, without a lock or a lease
+	}
+	mu, _ := e.locks.LoadOrStore(p.ID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	l, err := e.lease(ctx, p.ID)
+	if err != nil {
+		return false, err
+	}
+	if l != nil {
+		defer func() { _ = l.Release(context.WithoutCancel(ctx)) }()
+	}
+	if ok, err := fits(); ok || err != nil { // another call (here or on another node) made the room
 		return ok, err
 	}
 	arts, err := e.store.ListCachedArtifacts(ctx, p.ID)
@@ -95,6 +117,11 @@ func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, pro
 		if g.Pushed || g.Holds(protect) {
 			continue
 		}
+		if l != nil {
+			if err := l.Check(ctx); errors.Is(err, lease.ErrLost) {
+				return false, fmt.Errorf("quota: evicting from project %s: %w", p.Name, err)
+			} // a Redis error: go on, as without the lease
+		}
 		if err := e.evict(ctx, g, ReasonQuota); err != nil && ctx.Err() != nil {
 			return false, err
 		} // another failure (logged by evict) leaves that group for a later pass: try the next one
@@ -103,6 +130,42 @@ func (e *Evictor) MakeRoom(ctx context.Context, p *meta.Project, need int64, pro
 		}
 	}
 	return false, nil
+}
+
+// makeRoomTTL is the TTL of a project's eviction lease, renewed while MakeRoom runs: how long a crashed
+// node can hold up the project's evictions on the other nodes.
+const makeRoomTTL = 30 * time.Second
+
+// lease takes the eviction lease of project id, waiting while another node holds it, and keeps it
+// renewed. It returns nil without Options.Leases, and when the lease cannot be asked for (a Redis
+// outage, logged): eviction then goes on serialised in this process only, since a Redis outage must
+// not fail pulls, and each removal is safe on its own (docs/quota.md).
+func (e *Evictor) lease(ctx context.Context, id int64) (*lease.Lease, error) {
+	if e.leases == nil {
+		return nil, nil
+	}
+	name := "quota-evict:" + strconv.FormatInt(id, 10)
+	wait := 5 * time.Millisecond
+	for {
+		l, ok, err := e.leases.TryAcquire(ctx, name, makeRoomTTL)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			e.log.WarnContext(ctx, "quota: eviction lease unavailable; evicting serialised in this process only", "lease", name, "err", err)
+			return nil, nil
+		}
+		if ok {
+			l.Keep(ctx)
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 // Passthrough records that content of a proxy-cache project was served without being stored because it

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/lifecycle"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
@@ -61,12 +63,16 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 			fs, err := storage.NewFS(filepath.Join(t.TempDir(), "storage"))
 			require.NoError(t, err)
 			m := metrics.New()
-			ev, err := quota.NewEvictor(quota.Options{Store: s, Blobs: fs, Metrics: m,
-				Remover: &quota.MetaRemover{Artifacts: s, Links: s, Store: s, Manifests: quota.StorageManifests{Blobs: fs}}})
+			ev, err := quota.NewEvictor(quota.Options{Store: s, Blobs: fs, Metrics: m, Remover: metaRemover(s, fs)})
 			require.NoError(t, err)
 			fn(t, &env{t: t, ctx: ctx, store: s, blobs: fs, ev: ev, m: m, clock: time.Unix(1_700_000_000, 0).UTC()})
 		})
 	}
+}
+
+// metaRemover is the Remover main builds, over s and fs.
+func metaRemover(s meta.Store, fs *storage.FS) *quota.MetaRemover {
+	return &quota.MetaRemover{Artifacts: s, Links: s, Store: s, Blobs: fs, Remover: lifecycle.NewRemover(s, nil)}
 }
 
 // proxyProject creates a proxy-cache project with a storage limit.
@@ -409,5 +415,42 @@ func TestMakeRoomSkipsGroupItCannotRemove(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, links, 4)
 		require.False(t, e.has("cache/a", unreadable), "its own group goes (its blobs are unknown, so stay linked)")
+	})
+}
+
+// orderDeleter deletes through the store and records the order of the deletes.
+type orderDeleter struct {
+	lifecycle.Deleter
+	order *[]string
+}
+
+func (d orderDeleter) DeleteArtifact(ctx context.Context, repo, dgst string) error {
+	*d.order = append(*d.order, dgst)
+	return d.Deleter.DeleteArtifact(ctx, repo, dgst)
+}
+
+// TestEvictionByLifecycleRule: eviction removes a group by retention's rule (lifecycle.Plan through the
+// lifecycle.Remover it is given): referrers before their subject, the index before its children.
+func TestEvictionByLifecycleRule(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		var order []string
+		mr := metaRemover(e.store, e.blobs)
+		mr.Remover = lifecycle.NewRemover(orderDeleter{Deleter: e.store, order: &order}, nil)
+		ev, err := quota.NewEvictor(quota.Options{Store: e.store, Blobs: e.blobs, Remover: mr})
+		require.NoError(t, err)
+		p := e.proxyProject("cache", 100_000)
+		c1, c2 := e.image(p, "cache/multi", 100), e.image(p, "cache/multi", 100)
+		idx := e.manifest(p, "cache/multi", meta.OriginPulled, ocispec.Index{Versioned: specsV2(), MediaType: ocispec.MediaTypeImageIndex,
+			Manifests: []ocispec.Descriptor{c1, c2}}, "")
+		ref := e.manifest(p, "cache/multi", meta.OriginPulled, ocispec.Manifest{Versioned: specsV2(), MediaType: ocispec.MediaTypeImageManifest,
+			Config: e.blob(p, "cache/multi", 7), Subject: &c2}, c2.Digest.String())
+		ok, err := ev.MakeRoom(e.ctx, &meta.Project{ID: p.ID, Name: p.Name, RegistryID: p.RegistryID, StorageLimit: e.usage(p)}, 1, "")
+		require.NoError(t, err)
+		require.True(t, ok)
+		at := func(d ocispec.Descriptor) int { return slices.Index(order, d.Digest.String()) }
+		require.Len(t, order, 4)
+		require.Less(t, at(ref), at(c2), "the referrer before its subject")
+		require.Less(t, at(idx), at(c1), "the index before its children")
+		require.Less(t, at(idx), at(c2))
 	})
 }

@@ -5,17 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/lifecycle"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
-// Remover removes a group of artifacts from its repository. It is the seam where a lifecycle package
-// with its own cascade rules can take over.
+// Remover removes a group of artifacts from its repository (MetaRemover, by lifecycle's rule; tests wrap
+// it).
 type Remover interface {
 	// Remove deletes g's manifests from g.Repository, then the repository's links to the blobs g
 	// referenced that no artifact left in the repository references. It returns every digest (manifests
@@ -24,34 +24,44 @@ type Remover interface {
 	Remove(ctx context.Context, g *Group) ([]string, error)
 }
 
-// MetaRemover is the built-in Remover: it deletes through the meta roles. Artifacts should be the
-// caching wrapper main hands to the content service, so that cached reads of the removed manifests end.
+// MetaRemover is the built-in Remover. The artifacts go by lifecycle's rule, the one retention uses
+// too (lifecycle.Plan and lifecycle.Remover: an index with its children, a subject with its referrers,
+// pushed referrers logged); then the repository's links to the blobs they referenced that nothing left
+// in the repository references, so that their bytes can be swept at once. Remover should delete
+// through the caching wrapper main hands to the content service, so that cached reads of the removed
+// manifests end.
 type MetaRemover struct {
-	Artifacts meta.ArtifactStore
+	Artifacts lifecycle.Lister
 	Links     meta.BlobLinkStore
 	Store     meta.QuotaStore
-	Manifests ManifestReader
+	Blobs     storage.BlobReader
+	Remover   *lifecycle.Remover
 }
 
 var _ Remover = (*MetaRemover)(nil)
 
-// Remove implements Remover. What the rest of the repository still references is read first, so a
-// manifest that cannot be read stops the removal before anything is deleted. Then referrers go before
-// their subjects and indexes before their children (newest-pushed first), so that a removal cut short
-// leaves no dangling reference behind, and the blob links last.
+// Remove implements Remover. The repository is read first (its artifacts, and the manifests of those
+// that stay, for the blobs they keep), so a manifest that cannot be read stops the removal before
+// anything is deleted. Then the artifacts go in lifecycle's order (referrers before their subjects,
+// indexes before their children, so that a removal cut short leaves no dangling reference behind), and
+// the blob links last.
 func (r *MetaRemover) Remove(ctx context.Context, g *Group) ([]string, error) {
-	keep, err := r.stillReferenced(ctx, g)
+	repos, err := lifecycle.Load(ctx, r.Artifacts, r.Blobs, g.ProjectID, g.Repository)
+	if err != nil || len(repos) == 0 {
+		return nil, err
+	}
+	plan := lifecycle.Plan(repos[0], g.Members)
+	keep, err := r.stillReferenced(ctx, repos[0], plan)
 	if err != nil {
 		return nil, err
 	}
-	var gone []string
-	for i := len(g.Members) - 1; i >= 0; i-- {
-		d := g.Members[i]
-		err := r.Artifacts.DeleteArtifact(ctx, g.Repository, d)
-		if err != nil && !errors.Is(err, meta.ErrNotFound) {
-			return gone, fmt.Errorf("evict %s@%s: %w", g.Repository, d, err)
-		}
-		gone = append(gone, d)
+	n, err := r.Remover.Remove(ctx, g.Repository, plan)
+	gone := make([]string, 0, n)
+	for _, p := range plan[:n] {
+		gone = append(gone, p.Artifact.Digest)
+	}
+	if err != nil {
+		return gone, err
 	}
 	links, err := r.Store.ListBlobLinks(ctx, g.Repository)
 	if err != nil {
@@ -70,18 +80,19 @@ func (r *MetaRemover) Remove(ctx context.Context, g *Group) ([]string, error) {
 	return gone, nil
 }
 
-// stillReferenced returns the blobs the artifacts of g's repository outside g reference.
-func (r *MetaRemover) stillReferenced(ctx context.Context, g *Group) (map[string]bool, error) {
-	arts, err := r.Store.ListCachedArtifacts(ctx, g.ProjectID)
-	if err != nil {
-		return nil, err
+// stillReferenced returns the blobs the artifacts of repo that plan leaves reference.
+func (r *MetaRemover) stillReferenced(ctx context.Context, repo *lifecycle.Repo, plan []lifecycle.Removal) (map[string]bool, error) {
+	going := make(map[string]bool, len(plan))
+	for _, p := range plan {
+		going[p.Artifact.Digest] = true
 	}
+	mr := StorageManifests{Blobs: r.Blobs}
 	keep := map[string]bool{}
-	for _, a := range arts {
-		if a.Repository != g.Repository || slices.Contains(g.Members, a.Digest) {
+	for _, a := range repo.Artifacts {
+		if going[a.Digest] {
 			continue
 		}
-		body, err := r.Manifests.ReadManifest(ctx, a.Digest)
+		body, err := mr.ReadManifest(ctx, a.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s@%s to keep its blobs: %w", a.Repository, a.Digest, err)
 		}

@@ -30,6 +30,7 @@ const DefaultMaxPendingPulls = 16384
 // land in any order.
 type pullBatcher struct {
 	store   meta.PullStore
+	off     bool // store is NoPullTracking: record does nothing
 	log     *slog.Logger
 	maxKeys int
 
@@ -46,7 +47,7 @@ type pullBatcher struct {
 
 func newPullBatcher(store meta.PullStore, log *slog.Logger, interval time.Duration, maxKeys int) *pullBatcher {
 	b := &pullBatcher{
-		store: store, log: log, maxKeys: maxKeys, pending: map[string]*meta.Pull{},
+		store: store, off: store == NoPullTracking, log: log, maxKeys: maxKeys, pending: map[string]*meta.Pull{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go b.run(interval)
@@ -56,7 +57,7 @@ func newPullBatcher(store meta.PullStore, log *slog.Logger, interval time.Durati
 // record gathers one manifest read of repo@dgst at t: a Pull sets the time and counts, a Check only
 // sets the time, an Internal read does nothing.
 func (b *pullBatcher) record(repo string, dgst digest.Digest, t time.Time, kind content.PullKind) {
-	if kind == content.Internal {
+	if kind == content.Internal || b.off {
 		return
 	}
 	key := repo + "@" + dgst.String()
@@ -141,6 +142,16 @@ func (b *pullBatcher) close(ctx context.Context) error {
 	<-b.done
 	return b.flush(ctx)
 }
+
+// NoPullTracking turns pull-time recording off when passed as Options.Pulls (the pull_time_tracking
+// setting): manifest reads record nothing, so pull times and pull counts stay as they are, and retention
+// by last pull and eviction order fall back to push (fill) times (docs/retention.md).
+var NoPullTracking meta.PullStore = noPulls{}
+
+type noPulls struct{}
+
+// RecordPulls records nothing.
+func (noPulls) RecordPulls(context.Context, []meta.Pull) error { return nil }
 
 // touchEach is a meta.PullStore over ArtifactStore.TouchPull, one statement per artifact and no
 // counts, for services built without Options.Pulls (tests of other packages).

@@ -43,7 +43,7 @@ func run() int {
 	doc := fs.String("doc", "", "markdown file to write the figures into (between berthbench markers); empty = stdout only")
 	jsonOut := fs.String("json", "", "also write the raw results as JSON to this file")
 	timeout := fs.Duration("timeout", 20*time.Minute, "bound on the whole run")
-	scenarios := fs.String("scenarios", "", "comma-separated subset of core,proxy,referrers,mirror,console,hardening,token,storage,retention,gc (default all)")
+	scenarios := fs.String("scenarios", "", "comma-separated subset of core,proxy,referrers,mirror,console,hardening,token,storage,retention,gc,pulltime (default all)")
 	fs.StringVar(&cfg.VersityGW, "versitygw", "", "versitygw binary, the S3 server of the storage scenario")
 	quick := fs.Bool("quick", false, "a smoke run: 1 round of 1s, 64 MiB proxy blob, few samples (figures not meaningful)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "interleaved rounds per comparison")
