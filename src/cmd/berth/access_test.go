@@ -205,6 +205,7 @@ var wantAllowed = map[string]string{
 	"member-read":    "guest developer maintainer projectAdmin sysadmin",
 	"member-write":   "projectAdmin sysadmin",
 	"project-delete": "projectAdmin sysadmin",
+	"robot-manage":   "projectAdmin sysadmin",
 }
 
 // matrixEnv is a served Berth with a user per principal, a member of both projects "pub" and "priv"
@@ -237,7 +238,7 @@ func TestPermissionMatrix(t *testing.T) {
 		e.project(t, proj, proj == "pub")
 		e.base[proj], e.body[proj] = e.pushManifest(t, "admin", s.pass, proj, "base", nil)
 	}
-	ops := []string{"pull", "push", "referrer-push", "tag-delete", "delete", "metadata-write", "member-read", "member-write", "project-delete"}
+	ops := []string{"pull", "push", "referrer-push", "tag-delete", "delete", "metadata-write", "member-read", "member-write", "project-delete", "robot-manage"}
 	require.Len(t, wantAllowed, len(ops))
 	for _, proj := range []string{"pub", "priv"} {
 		for _, op := range ops {
@@ -319,6 +320,12 @@ func (e *matrixEnv) run(t *testing.T, who, proj, op string) (int, bool) {
 			require.Len(t, ms, 1)
 			e.s.call(t, http.MethodDelete, fmt.Sprintf("/api/v2.0/projects/%s/members/%d", proj, ms[0].ID), nil, http.StatusOK)
 		}
+		return st, st == http.StatusCreated
+	case "robot-manage":
+		b, _ := json.Marshal(map[string]any{"name": fmt.Sprint("m", e.n), "level": "project", "duration": -1,
+			"permissions": []map[string]any{{"kind": "project", "namespace": proj,
+				"access": []map[string]string{{"resource": "repository", "action": "pull"}}}}})
+		st := do(http.MethodPost, "/api/v2.0/robots", b, "application/json")
 		return st, st == http.StatusCreated
 	case "project-delete":
 		victim := fmt.Sprintf("%s-del%d", proj, e.n)
