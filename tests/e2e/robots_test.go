@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,46 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
-
-// robotCreds are a robot account's name and secret, as POST /api/v2.0/robots returned them.
-type robotCreds struct {
-	ID     int64  `json:"id"`
-	Name   string `json:"name"`
-	Secret string `json:"secret"`
-}
-
-// createRobot creates a robot through the Harbor API: level "system" or "project", with repository
-// actions on namespace (a project, or "*").
-func (s *server) createRobot(t *testing.T, name, level, namespace string, actions ...string) robotCreds {
-	t.Helper()
-	var access []map[string]string
-	for _, a := range actions {
-		access = append(access, map[string]string{"resource": "repository", "action": a})
-	}
-	body, err := json.Marshal(map[string]any{"name": name, "level": level, "duration": -1,
-		"permissions": []map[string]any{{"kind": "project", "namespace": namespace, "access": access}}})
-	require.NoError(t, err)
-	res := s.do(t, http.MethodPost, "/api/v2.0/robots", s.admin(), http.Header{"Content-Type": {"application/json"}}, body)
-	require.Equal(t, http.StatusCreated, res.Status, "create robot %q:\n%s", name, res)
-	var c robotCreds
-	require.NoError(t, json.Unmarshal(res.Body, &c))
-	return c
-}
-
-// setRobotDisabled disables or enables a robot through PUT /api/v2.0/robots/{id}.
-func (s *server) setRobotDisabled(t *testing.T, id int64, disabled bool) {
-	t.Helper()
-	path := fmt.Sprintf("/api/v2.0/robots/%d", id)
-	res := s.do(t, http.MethodGet, path, s.admin(), nil, nil)
-	require.Equal(t, http.StatusOK, res.Status, "%s", res)
-	var r map[string]any
-	require.NoError(t, json.Unmarshal(res.Body, &r))
-	r["disable"] = disabled
-	body, err := json.Marshal(r)
-	require.NoError(t, err)
-	res = s.do(t, http.MethodPut, path, s.admin(), http.Header{"Content-Type": {"application/json"}}, body)
-	require.Equal(t, http.StatusOK, res.Status, "%s", res)
-}
 
 // loginAs stores credentials for the server with `oras login` and `crane auth login`.
 func (c *clients) loginAs(user, password string) {

@@ -199,6 +199,9 @@ func (a *API) routes() {
 	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{meta}", a.getMetadata)
 	m.HandleFunc("PUT "+Prefix+"/projects/{project}/metadatas/{meta}", a.updateMetadata)
 	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/metadatas/{meta}", a.deleteMetadata)
+	// Harbor's swagger (and so its generated client) spells the collection with a trailing slash.
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{$}", a.listMetadata)
+	m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas/{$}", a.addMetadata)
 
 	m.HandleFunc("GET "+Prefix+"/registries", a.listRegistries)
 	m.HandleFunc("POST "+Prefix+"/registries", a.createRegistry)
