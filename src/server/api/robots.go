@@ -199,6 +199,7 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "a robot named "+a.robotPrefix+rb.Name)
 	}
+	a.record(who, rb.ProjectID, a.robotPrefix+rb.Name, "robot", "create")
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
 	writeJSON(w, http.StatusCreated, robotCreated{ID: id, Name: a.robotPrefix + rb.Name, Secret: secret,
 		CreationTime: harborTime(rb.CreationTime), ExpiresAt: expiresAt(rb)})
@@ -273,13 +274,14 @@ func (a *API) updateRobot(w http.ResponseWriter, r *http.Request) error {
 	if err := a.robots.UpdateRobot(r.Context(), rb); err != nil {
 		return storeError(err, "robot "+strconv.FormatInt(rb.ID, 10))
 	}
+	a.record(who, rb.ProjectID, a.robotPrefix+rb.Name, "robot", "update")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 // refreshRobotSecret answers PATCH: a new secret, the caller's ({"secret":...}) or a generated one.
 func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
-	rb, _, _, err := a.managedRobot(r)
+	rb, _, who, err := a.managedRobot(r)
 	if err != nil {
 		return err
 	}
@@ -299,18 +301,20 @@ func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
 	if err := a.robots.UpdateRobot(r.Context(), rb); err != nil {
 		return storeError(err, "robot "+strconv.FormatInt(rb.ID, 10))
 	}
+	a.record(who, rb.ProjectID, a.robotPrefix+rb.Name, "robot", "update")
 	writeJSON(w, http.StatusOK, robotSec{Secret: secret})
 	return nil
 }
 
 func (a *API) deleteRobot(w http.ResponseWriter, r *http.Request) error {
-	rb, _, _, err := a.managedRobot(r)
+	rb, _, who, err := a.managedRobot(r)
 	if err != nil {
 		return err
 	}
 	if err := a.robots.DeleteRobot(r.Context(), rb.ID); err != nil {
 		return storeError(err, "robot "+strconv.FormatInt(rb.ID, 10))
 	}
+	a.record(who, rb.ProjectID, a.robotPrefix+rb.Name, "robot", "delete")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
