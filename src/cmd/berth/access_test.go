@@ -55,6 +55,14 @@ func createUser(t *testing.T, admin *harbor.HarborAPI, name string) int64 {
 
 func ptr[T any](v T) *T { return &v }
 
+// createProject creates a project through the typed client.
+func createProject(t *testing.T, hc *harbor.HarborAPI, name string, public bool) {
+	t.Helper()
+	_, err := hc.Project.CreateProject(context.Background(), project.NewCreateProjectParams().WithProject(
+		&models.ProjectReq{ProjectName: name, Metadata: &models.ProjectMetadata{Public: fmt.Sprint(public)}}))
+	require.NoError(t, err, "create project %s", name)
+}
+
 // TestUsersMembersAndAuditThroughHarborClient drives users, members and the audit log of a whole Berth
 // through the generated Harbor client, so field names and types are Harbor's.
 func TestUsersMembersAndAuditThroughHarborClient(t *testing.T) {
@@ -261,11 +269,12 @@ func TestPermissionMatrix(t *testing.T) {
 // project creates a project as admin and makes every member principal a member with its role.
 func (e *matrixEnv) project(t *testing.T, name string, public bool) {
 	t.Helper()
-	e.s.call(t, http.MethodPost, "/api/v2.0/projects", map[string]any{"project_name": name,
-		"metadata": map[string]string{"public": fmt.Sprint(public)}}, http.StatusCreated)
+	admin := e.s.harborClient(t, "admin", e.s.pass)
+	createProject(t, admin, name, public)
 	for who, role := range matrixRoles {
-		e.s.call(t, http.MethodPost, "/api/v2.0/projects/"+name+"/members", map[string]any{"role_id": role,
-			"member_user": map[string]string{"username": strings.ToLower(who)}}, http.StatusCreated)
+		_, err := admin.Member.CreateProjectMember(context.Background(), member.NewCreateProjectMemberParams().WithProjectNameOrID(name).
+			WithProjectMember(&models.ProjectMember{RoleID: role, MemberUser: &models.UserEntity{Username: strings.ToLower(who)}}))
+		require.NoError(t, err, "%s joins %s", who, name)
 	}
 }
 
