@@ -13,8 +13,8 @@ import (
 )
 
 // Robot accounts, Harbor's /robots API: system administrators manage every robot, project
-// administrators the project-level robots of their projects (robot.MayManage). A robot's secret is returned once, by POST and
-// PATCH, and stored hashed.
+// administrators the project-level robots of their projects (robot.MayManage). A robot's secret is
+// returned once, by POST and PATCH, and stored hashed.
 
 func (a *API) robotRoutes() {
 	m := a.mux
