@@ -168,8 +168,7 @@ func (c *clients) loginCrane() {
 // credentials already present in DOCKER_CONFIG, so log in with oras first.
 func (c *clients) loginNotation() {
 	c.t.Helper()
-	r := c.exec(c.srv.AdminPassword, "notation", "login", "--insecure-registry", "-u", adminUser, "--password-stdin", c.srv.Host)
-	require.NoError(c.t, r.Err, "notation login:\n%s", r)
+	c.loginNotationAs(adminUser, c.srv.AdminPassword)
 }
 
 // descriptor is the JSON shape oras prints for push, attach and every node of discover.

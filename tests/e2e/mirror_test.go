@@ -4,25 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 )
-
-// createTypedRegistry registers an anonymous upstream of registry type typ and returns its id.
-func (s *server) createTypedRegistry(t *testing.T, name, typ, upstreamURL string) int64 {
-	t.Helper()
-	body := mustMarshal(t, map[string]any{"name": name, "type": typ, "url": upstreamURL, "insecure": true})
-	res := s.do(t, http.MethodPost, "/api/v2.0/registries", s.admin(), http.Header{"Content-Type": {"application/json"}}, body)
-	require.Equal(t, http.StatusCreated, res.Status, "create registry %q:\n%s", name, res)
-	loc := res.Header.Get("Location")
-	id, err := strconv.ParseInt(loc[strings.LastIndex(loc, "/")+1:], 10, 64)
-	require.NoError(t, err, "registry id from Location %q", loc)
-	return id
-}
 
 // setMetadata sets one metadata pair of a project with PUT /api/v2.0/projects/<name>/metadatas/<key>.
 func (s *server) setMetadata(t *testing.T, project, key, value string) httpResult {

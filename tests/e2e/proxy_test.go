@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,38 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
-
-// createRegistry registers an upstream registry endpoint (Harbor's POST /registries) and returns its id.
-func (s *server) createRegistry(t *testing.T, name, upstreamURL string, auth *basicAuth) int64 {
-	t.Helper()
-	req := map[string]any{"name": name, "type": "docker-registry", "url": upstreamURL, "insecure": true}
-	if auth != nil {
-		req["credential"] = map[string]string{"type": "basic", "access_key": auth.user, "access_secret": auth.password}
-	}
-	body, err := json.Marshal(req)
-	require.NoError(t, err)
-	res := s.do(t, http.MethodPost, "/api/v2.0/registries", s.admin(), http.Header{"Content-Type": {"application/json"}}, body)
-	require.Equal(t, http.StatusCreated, res.Status, "create registry %q:\n%s", name, res)
-	loc := res.Header.Get("Location")
-	id, err := strconv.ParseInt(loc[strings.LastIndex(loc, "/")+1:], 10, 64)
-	require.NoError(t, err, "registry id from Location %q:\n%s", loc, res)
-	return id
-}
-
-// createProxyProject creates a public proxy-cache project on the registry endpoint registryID, with the
-// Proxy Referrer API switched on (project metadata proxy_referrer_api; off by default) and any extra
-// metadata given as key, value pairs.
-func (s *server) createProxyProject(t *testing.T, name string, registryID int64, extra ...string) {
-	t.Helper()
-	md := map[string]string{"public": "true", "proxy_referrer_api": "true"}
-	for i := 0; i+1 < len(extra); i += 2 {
-		md[extra[i]] = extra[i+1]
-	}
-	body, err := json.Marshal(map[string]any{"project_name": name, "registry_id": registryID, "metadata": md})
-	require.NoError(t, err)
-	res := s.do(t, http.MethodPost, "/api/v2.0/projects", s.admin(), http.Header{"Content-Type": {"application/json"}}, body)
-	require.Equal(t, http.StatusCreated, res.Status, "create proxy project %q:\n%s", name, res)
-}
 
 // TestProxyCacheReferrers pulls through a proxy-cache project whose upstream is another Berth (referrers
 // API): manifests come back byte-exact, referrers and a cosign signature are visible through the proxy.

@@ -5,14 +5,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	httptransport "github.com/go-openapi/runtime/client"
 	harbor "github.com/goharbor/go-client/pkg/sdk/v2.0/client"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/project"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/quota"
@@ -22,14 +20,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 )
-
-// harborClient is Harbor's generated Go client on s's API, as the admin.
-func (s *server) harborClient(t *testing.T) *harbor.HarborAPI {
-	t.Helper()
-	u, err := url.Parse(s.URL + "/api/v2.0")
-	require.NoError(t, err)
-	return harbor.New(harbor.Config{URL: u, AuthInfo: httptransport.BasicAuth(adminUser, s.AdminPassword)})
-}
 
 // pushRandomImage pushes to the upstream an image of one random layer of n bytes and returns its
 // manifest and layer digests (the bytes are not kept: 200 MiB stay out of memory).

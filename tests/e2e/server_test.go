@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -410,17 +409,4 @@ func (s *server) do(t *testing.T, method, path string, auth *basicAuth, header h
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err, "%s %s: read body", method, path)
 	return httpResult{Method: method, URL: s.URL + path, Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
-
-// createProject creates a project through the Harbor-compatible API and requires 201 Created.
-func (s *server) createProject(t *testing.T, name string, public bool) {
-	t.Helper()
-	body, err := json.Marshal(map[string]any{
-		"project_name": name,
-		"metadata":     map[string]string{"public": fmt.Sprint(public)},
-	})
-	require.NoError(t, err)
-	res := s.do(t, http.MethodPost, "/api/v2.0/projects", s.admin(),
-		http.Header{"Content-Type": {"application/json"}}, body)
-	require.Equal(t, http.StatusCreated, res.Status, "create project %q:\n%s", name, res)
 }

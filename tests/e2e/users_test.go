@@ -1,15 +1,13 @@
 package e2e
 
 import (
-	"encoding/json"
-	"net/http"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// TestProjectRolesWithRealClients: users created through the API log in with oras and crane. On a
+// TestProjectRolesWithRealClients: users created through Harbor's Go client log in with oras and crane. On a
 // private project a guest pulls but cannot push, a developer pushes, a user without a membership sees
 // nothing.
 func TestProjectRolesWithRealClients(t *testing.T) {
@@ -17,22 +15,14 @@ func TestProjectRolesWithRealClients(t *testing.T) {
 	srv := startServer(t, serverConfig{})
 	srv.createProject(t, "team", false)
 	const pass = "Passw0rd-e2e"
-	jsonHeader := http.Header{"Content-Type": {"application/json"}}
 	for _, u := range []struct {
 		name string
-		role int
+		role int64
 	}{{"dev", 2}, {"guest", 3}, {"outsider", 0}} {
-		body, err := json.Marshal(map[string]string{"username": u.name, "password": pass, "email": u.name + "@example.com"})
-		require.NoError(t, err)
-		res := srv.do(t, http.MethodPost, "/api/v2.0/users", srv.admin(), jsonHeader, body)
-		require.Equal(t, http.StatusCreated, res.Status, "create user %s:\n%s", u.name, res)
-		if u.role == 0 {
-			continue
+		srv.createUser(t, u.name, pass)
+		if u.role != 0 {
+			srv.addMember(t, "team", u.name, u.role)
 		}
-		body, err = json.Marshal(map[string]any{"role_id": u.role, "member_user": map[string]string{"username": u.name}})
-		require.NoError(t, err)
-		res = srv.do(t, http.MethodPost, "/api/v2.0/projects/team/members", srv.admin(), jsonHeader, body)
-		require.Equal(t, http.StatusCreated, res.Status, "add member %s:\n%s", u.name, res)
 	}
 	login := func(user string) *clients {
 		c := newClients(t, srv, "oras", "crane")

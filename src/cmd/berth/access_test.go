@@ -55,6 +55,14 @@ func createUser(t *testing.T, admin *harbor.HarborAPI, name string) int64 {
 
 func ptr[T any](v T) *T { return &v }
 
+// createProject creates a project through the typed client.
+func createProject(t *testing.T, hc *harbor.HarborAPI, name string, public bool) {
+	t.Helper()
+	_, err := hc.Project.CreateProject(context.Background(), project.NewCreateProjectParams().WithProject(
+		&models.ProjectReq{ProjectName: name, Metadata: &models.ProjectMetadata{Public: fmt.Sprint(public)}}))
+	require.NoError(t, err, "create project %s", name)
+}
+
 // TestUsersMembersAndAuditThroughHarborClient drives users, members and the audit log of a whole Berth
 // through the generated Harbor client, so field names and types are Harbor's.
 func TestUsersMembersAndAuditThroughHarborClient(t *testing.T) {
@@ -205,6 +213,7 @@ var wantAllowed = map[string]string{
 	"member-read":    "guest developer maintainer projectAdmin sysadmin",
 	"member-write":   "projectAdmin sysadmin",
 	"project-delete": "projectAdmin sysadmin",
+	"robot-manage":   "projectAdmin sysadmin",
 }
 
 // matrixEnv is a served Berth with a user per principal, a member of both projects "pub" and "priv"
@@ -237,7 +246,7 @@ func TestPermissionMatrix(t *testing.T) {
 		e.project(t, proj, proj == "pub")
 		e.base[proj], e.body[proj] = e.pushManifest(t, "admin", s.pass, proj, "base", nil)
 	}
-	ops := []string{"pull", "push", "referrer-push", "tag-delete", "delete", "metadata-write", "member-read", "member-write", "project-delete"}
+	ops := []string{"pull", "push", "referrer-push", "tag-delete", "delete", "metadata-write", "member-read", "member-write", "project-delete", "robot-manage"}
 	require.Len(t, wantAllowed, len(ops))
 	for _, proj := range []string{"pub", "priv"} {
 		for _, op := range ops {
@@ -260,11 +269,12 @@ func TestPermissionMatrix(t *testing.T) {
 // project creates a project as admin and makes every member principal a member with its role.
 func (e *matrixEnv) project(t *testing.T, name string, public bool) {
 	t.Helper()
-	e.s.call(t, http.MethodPost, "/api/v2.0/projects", map[string]any{"project_name": name,
-		"metadata": map[string]string{"public": fmt.Sprint(public)}}, http.StatusCreated)
+	admin := e.s.harborClient(t, "admin", e.s.pass)
+	createProject(t, admin, name, public)
 	for who, role := range matrixRoles {
-		e.s.call(t, http.MethodPost, "/api/v2.0/projects/"+name+"/members", map[string]any{"role_id": role,
-			"member_user": map[string]string{"username": strings.ToLower(who)}}, http.StatusCreated)
+		_, err := admin.Member.CreateProjectMember(context.Background(), member.NewCreateProjectMemberParams().WithProjectNameOrID(name).
+			WithProjectMember(&models.ProjectMember{RoleID: role, MemberUser: &models.UserEntity{Username: strings.ToLower(who)}}))
+		require.NoError(t, err, "%s joins %s", who, name)
 	}
 }
 
@@ -319,6 +329,12 @@ func (e *matrixEnv) run(t *testing.T, who, proj, op string) (int, bool) {
 			require.Len(t, ms, 1)
 			e.s.call(t, http.MethodDelete, fmt.Sprintf("/api/v2.0/projects/%s/members/%d", proj, ms[0].ID), nil, http.StatusOK)
 		}
+		return st, st == http.StatusCreated
+	case "robot-manage":
+		b, _ := json.Marshal(map[string]any{"name": fmt.Sprint("m", e.n), "level": "project", "duration": -1,
+			"permissions": []map[string]any{{"kind": "project", "namespace": proj,
+				"access": []map[string]string{{"resource": "repository", "action": "pull"}}}}})
+		st := do(http.MethodPost, "/api/v2.0/robots", b, "application/json")
 		return st, st == http.StatusCreated
 	case "project-delete":
 		victim := fmt.Sprintf("%s-del%d", proj, e.n)

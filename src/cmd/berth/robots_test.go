@@ -37,8 +37,8 @@ func createRobot(t *testing.T, c *harbor.HarborAPI, rc *models.RobotCreate) (int
 func TestRobotsHarborClient(t *testing.T) {
 	s := startServe(t, nil)
 	ctx := context.Background()
-	s.call(t, http.MethodPost, "/api/v2.0/projects", map[string]any{"project_name": "team"}, http.StatusCreated)
 	c := s.harborClient(t, "admin", s.pass)
+	createProject(t, c, "team", false)
 
 	perms, err := c.Permissions.GetPermissions(ctx, &permissions.GetPermissionsParams{})
 	require.NoError(t, err)

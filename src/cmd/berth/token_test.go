@@ -44,10 +44,10 @@ func newTokenEnv(t *testing.T) *tokenEnv {
 	}
 	e.served = startServe(t, nil, "--token-signing-key-file", e.signKey, "--token-verify-key-files", e.oldKey)
 	e.host = strings.TrimPrefix(e.URL, "http://")
-	for _, p := range []struct{ name, public string }{{"a", "false"}, {"b", "false"}, {"pub", "true"}} {
-		e.call(t, http.MethodPost, "/api/v2.0/projects", map[string]any{"project_name": p.name, "metadata": map[string]string{"public": p.public}}, http.StatusCreated)
-	}
 	c := e.harborClient(t, "admin", e.pass)
+	for _, p := range []string{"a", "b", "pub"} {
+		createProject(t, c, p, p == "pub")
+	}
 	_, name, secret := createRobot(t, c, &models.RobotCreate{Name: "pusher", Level: "system", Duration: -1, Permissions: projectPerm("*", "pull", "push")})
 	e.pusher = authn.Basic{Username: name, Password: secret}
 	e.readerID, name, secret = createRobot(t, c, &models.RobotCreate{Name: "reader", Level: "project", Duration: -1, Permissions: projectPerm("a", "pull")})

@@ -27,11 +27,14 @@ const (
 	MemberWrite
 	// ProjectDelete deletes the project.
 	ProjectDelete
+	// RobotManage lists, reads, creates, changes, refreshes and deletes the project's project-level
+	// robot accounts (robot.MayManage); system-level robots need a system administrator.
+	RobotManage
 	numActions
 )
 
 var actionNames = [numActions]string{"pull", "push", "referrer-push", "delete", "tag-delete", "metadata-write",
-	"member-read", "member-write", "project-delete"}
+	"member-read", "member-write", "project-delete", "robot-manage"}
 
 func (a Action) String() string {
 	if a >= 0 && a < numActions {
@@ -52,7 +55,7 @@ func Actions() []Action {
 // roleActions is THE permission table: what each project role may do in its project. System
 // administrators may do everything everywhere; anyone, logged in or not, may Pull from a public project.
 var roleActions = map[meta.Role][]Action{
-	meta.RoleProjectAdmin: {Pull, Push, ReferrerPush, Delete, TagDelete, MetadataWrite, MemberRead, MemberWrite, ProjectDelete},
+	meta.RoleProjectAdmin: {Pull, Push, ReferrerPush, Delete, TagDelete, MetadataWrite, MemberRead, MemberWrite, ProjectDelete, RobotManage},
 	meta.RoleMaintainer:   {Pull, Push, ReferrerPush, Delete, TagDelete, MemberRead},
 	meta.RoleDeveloper:    {Pull, Push, ReferrerPush, MemberRead},
 	meta.RoleGuest:        {Pull, MemberRead},

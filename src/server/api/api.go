@@ -194,8 +194,12 @@ func (a *API) routes() {
 	m.HandleFunc("GET "+Prefix+"/projects/{project}", a.getProject)
 	m.HandleFunc("PUT "+Prefix+"/projects/{project}", a.updateProject)
 	m.HandleFunc("DELETE "+Prefix+"/projects/{project}", a.deleteProject)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas", a.listMetadata)
-	m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas", a.addMetadata)
+	// Harbor's swagger (and so its generated client) spells the collection with a trailing slash:
+	// the same endpoint, so README's table lists it once.
+	for _, slash := range []string{"", "/{$}"} {
+		m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas"+slash, a.listMetadata)
+		m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas"+slash, a.addMetadata)
+	}
 	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{meta}", a.getMetadata)
 	m.HandleFunc("PUT "+Prefix+"/projects/{project}/metadatas/{meta}", a.updateMetadata)
 	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/metadatas/{meta}", a.deleteMetadata)

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/robot"
 )
 
-// Robot accounts, Harbor's /robots API (admin only). A robot's secret is returned once, by POST and
-// PATCH, and stored hashed.
+// Robot accounts, Harbor's /robots API: system administrators manage every robot, project
+// administrators the project-level robots of their projects (robot.MayManage). A robot's secret is
+// returned once, by POST and PATCH, and stored hashed.
 
 func (a *API) robotRoutes() {
 	m := a.mux
@@ -34,25 +36,46 @@ func (a *API) handle(f func(w http.ResponseWriter, r *http.Request) error) http.
 	}
 }
 
-// adminRobot returns the robot of the path for an admin request.
-func (a *API) adminRobot(r *http.Request) (*meta.Robot, error) {
-	if err := a.requireAdmin(r); err != nil {
-		return nil, err
+// managedRobot returns the robot of the path, its project (nil for a system-level robot) and the
+// caller, when the caller may manage it (robot.MayManage).
+func (a *API) managedRobot(r *http.Request) (*meta.Robot, *meta.Project, auth.Principal, error) {
+	who, err := a.requireUser(r)
+	if err != nil {
+		return nil, nil, who, err
 	}
 	id, err := strconv.ParseInt(r.PathValue("robot_id"), 10, 64)
 	if err != nil || id <= 0 {
-		return nil, errcode.ErrBadRequest.WithMessage("robot id must be a positive integer, got %q", r.PathValue("robot_id"))
+		return nil, nil, who, errcode.ErrBadRequest.WithMessage("robot id must be a positive integer, got %q", r.PathValue("robot_id"))
 	}
 	rb, err := a.robots.GetRobot(r.Context(), id)
 	if err != nil {
-		return nil, storeError(err, "robot "+strconv.FormatInt(id, 10))
+		return nil, nil, who, storeError(err, "robot "+strconv.FormatInt(id, 10))
 	}
-	return rb, nil
+	var project *meta.Project
+	if rb.ProjectID != 0 {
+		if project, err = a.projects.GetProject(r.Context(), rb.ProjectID); err != nil {
+			return nil, nil, who, storeError(err, "project "+strconv.FormatInt(rb.ProjectID, 10))
+		}
+	}
+	if err := robot.MayManage(r.Context(), a.auth, who, project); err != nil {
+		return nil, nil, who, apiAuthError(err, who)
+	}
+	return rb, project, who, nil
+}
+
+// mayGrant checks that who may manage the robots of project (nil: system level) and give them perms.
+func (a *API) mayGrant(r *http.Request, who auth.Principal, project *meta.Project, perms []meta.RobotPermission) error {
+	err := robot.MayManage(r.Context(), a.auth, who, project)
+	if err == nil && project != nil {
+		err = robot.MayGrant(r.Context(), a.auth, who, project, perms)
+	}
+	return apiAuthError(err, who)
 }
 
 // listRobots answers GET /robots; q takes Harbor's Level=, ProjectID= and name=~ terms.
 func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
+	who, err := a.requireUser(r)
+	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
@@ -62,6 +85,9 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 	}
 	f, err := robotFilter(q.Get("q"))
 	if err != nil {
+		return err
+	}
+	if err := a.mayList(r, who, f); err != nil {
 		return err
 	}
 	list, total, err := a.robots.ListRobots(r.Context(), f, pg.offset(), pg.size)
@@ -103,8 +129,21 @@ func robotFilter(q string) (meta.RobotFilter, error) {
 	return f, nil
 }
 
+// mayList lets system administrators list every robot and project administrators those of their
+// project (q=Level=project,ProjectID=<id>, as Harbor's console asks).
+func (a *API) mayList(r *http.Request, who auth.Principal, f meta.RobotFilter) error {
+	var project *meta.Project
+	if f.ProjectID != 0 && f.Level == meta.RobotLevelProject {
+		var err error
+		if project, err = a.projects.GetProject(r.Context(), f.ProjectID); err != nil {
+			return storeError(err, "project "+strconv.FormatInt(f.ProjectID, 10))
+		}
+	}
+	return apiAuthError(robot.MayManage(r.Context(), a.auth, who, project), who)
+}
+
 func (a *API) getRobot(w http.ResponseWriter, r *http.Request) error {
-	rb, err := a.adminRobot(r)
+	rb, _, _, err := a.managedRobot(r)
 	if err != nil {
 		return err
 	}
@@ -113,7 +152,8 @@ func (a *API) getRobot(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
+	who, err := a.requireUser(r)
+	if err != nil {
 		return err
 	}
 	var req robotReq
@@ -122,22 +162,23 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	}
 	rb := &meta.Robot{Description: req.Description, Level: req.Level, Disabled: req.Disable, Permissions: req.Permissions}
 	var project string
+	var scope *meta.Project // the robot's project; nil for a system-level robot
 	switch req.Level {
 	case meta.RobotLevelSystem:
 	case meta.RobotLevelProject:
-		var err error
 		if project, err = projectOfPermissions(req.Permissions); err != nil {
 			return err
 		}
-		p, err := a.projects.GetProjectByName(r.Context(), project)
-		if err != nil {
+		if scope, err = a.projects.GetProjectByName(r.Context(), project); err != nil {
 			return storeError(err, "project "+project)
 		}
-		rb.ProjectID = p.ID
+		rb.ProjectID = scope.ID
 	default:
 		return errcode.ErrBadRequest.WithMessage("level must be %q or %q, got %q", meta.RobotLevelSystem, meta.RobotLevelProject, req.Level)
 	}
-	var err error
+	if err := a.mayGrant(r, who, scope, rb.Permissions); err != nil {
+		return err
+	}
 	if rb.Name, err = robotName(req.Name, req.Level, project); err != nil {
 		return err
 	}
@@ -158,6 +199,7 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "a robot named "+a.robotPrefix+rb.Name)
 	}
+	a.record(who, rb.ProjectID, a.robotPrefix+rb.Name, "robot", "create")
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
 	writeJSON(w, http.StatusCreated, robotCreated{ID: id, Name: a.robotPrefix + rb.Name, Secret: secret,
 		CreationTime: harborTime(rb.CreationTime), ExpiresAt: expiresAt(rb)})
@@ -199,7 +241,7 @@ func (a *API) newRobotSecret(given string) (string, error) {
 // updateRobot answers PUT: description, permissions, duration and disable change; name and level
 // must stay as they are.
 func (a *API) updateRobot(w http.ResponseWriter, r *http.Request) error {
-	rb, err := a.adminRobot(r)
+	rb, scope, who, err := a.managedRobot(r)
 	if err != nil {
 		return err
 	}
@@ -220,6 +262,9 @@ func (a *API) updateRobot(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkRobotPermissions(r, rb.Level, project, req.Permissions); err != nil {
 		return err
 	}
+	if err := a.mayGrant(r, who, scope, req.Permissions); err != nil {
+		return err
+	}
 	rb.Description, rb.Disabled, rb.Permissions = req.Description, req.Disable, req.Permissions
 	if req.Duration != nil && *req.Duration != rb.Duration {
 		if err := setDuration(rb, req.Duration, rb.CreationTime); err != nil {
@@ -229,13 +274,14 @@ func (a *API) updateRobot(w http.ResponseWriter, r *http.Request) error {
 	if err := a.robots.UpdateRobot(r.Context(), rb); err != nil {
 		return storeError(err, "robot "+strconv.FormatInt(rb.ID, 10))
 	}
+	a.record(who, rb.ProjectID, a.robotPrefix+rb.Name, "robot", "update")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 // refreshRobotSecret answers PATCH: a new secret, the caller's ({"secret":...}) or a generated one.
 func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
-	rb, err := a.adminRobot(r)
+	rb, _, who, err := a.managedRobot(r)
 	if err != nil {
 		return err
 	}
@@ -255,26 +301,29 @@ func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
 	if err := a.robots.UpdateRobot(r.Context(), rb); err != nil {
 		return storeError(err, "robot "+strconv.FormatInt(rb.ID, 10))
 	}
+	a.record(who, rb.ProjectID, a.robotPrefix+rb.Name, "robot", "update")
 	writeJSON(w, http.StatusOK, robotSec{Secret: secret})
 	return nil
 }
 
 func (a *API) deleteRobot(w http.ResponseWriter, r *http.Request) error {
-	rb, err := a.adminRobot(r)
+	rb, _, who, err := a.managedRobot(r)
 	if err != nil {
 		return err
 	}
 	if err := a.robots.DeleteRobot(r.Context(), rb.ID); err != nil {
 		return storeError(err, "robot "+strconv.FormatInt(rb.ID, 10))
 	}
+	a.record(who, rb.ProjectID, a.robotPrefix+rb.Name, "robot", "delete")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
-// listPermissions answers GET /permissions: what robots may be granted. Both levels grant project
-// permissions; Berth has no system-wide ones to grant.
+// listPermissions answers GET /permissions to logged-in callers (project administrators build their
+// robots from it): what robots may be granted. Both levels grant project permissions; Berth has no
+// system-wide ones to grant.
 func (a *API) listPermissions(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
+	if _, err := a.requireUser(r); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, permissionsJSON{System: []meta.RobotAccess{}, Project: robot.Grantable})
