@@ -112,7 +112,7 @@ func (r *Report) coreDetail(p printer) {
 	p("keep-alive connection, closed loop, GET and read the whole body; anonymous pulls.\n\n")
 	p("**Blob GET, %d connections**\n\n", c.Blob.Conns)
 	roundsTable(p, c.Blob, FigThroughput, mibps)
-	for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag} {
+	for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag, c.ManifestHeadByDigest, c.ManifestHeadByTag} {
 		if len(m.Berth) == 0 {
 			continue
 		}
