@@ -94,6 +94,11 @@ func (r *Runner) RunCore(ctx context.Context) (res CoreResult, err error) {
 	load := func(base, path string, conns int, size int64, hdr http.Header) Load {
 		return Load{URL: base + path, Conns: conns, WantBytes: size, Header: hdr, ServerPid: pid[base]}
 	}
+	r.progress("core: blob GET %s, %d connections", MiB(float64(blob.Size)), cfg.BlobConns)
+	if res.Blob, err = r.plan().Compare(ctx, "blob GET",
+		load(b.URL, blobPath, cfg.BlobConns, blob.Size, nil), load(bareURL, blobPath, cfg.BlobConns, blob.Size, nil), ""); err != nil {
+		return res, err
+	}
 	for _, m := range []struct {
 		name, method, ref string
 		out               *Comparison
@@ -105,7 +110,8 @@ func (r *Runner) RunCore(ctx context.Context) (res CoreResult, err error) {
 	} {
 		r.progress("core: %s, %d connections", m.name, cfg.ManifestConns)
 		path := "/v2/" + repo + "/manifests/" + m.ref
-		berth, base := load(b.URL, path, cfg.ManifestConns, int64(len(mbody)), manifestAccept), load(bareURL, path, cfg.ManifestConns, int64(len(mbody)), manifestAccept)
+		berth := load(b.URL, path, cfg.ManifestConns, int64(len(mbody)), manifestAccept)
+		base := load(bareURL, path, cfg.ManifestConns, int64(len(mbody)), manifestAccept)
 		berth.Method, base.Method = m.method, m.method
 		if *m.out, err = r.plan().Compare(ctx, m.name, berth, base, ""); err != nil {
 			return res, err
