@@ -21,6 +21,9 @@ type CoreResult struct {
 	ManifestByDigest Comparison
 	ManifestByTag    Comparison
 	ManifestSize     int
+	// HEAD of the same manifest paths (appended rows; the GET rows above are unchanged).
+	ManifestHeadByDigest Comparison
+	ManifestHeadByTag    Comparison
 }
 
 // manifestAccept is what a client such as containerd sends when it pulls a manifest.
@@ -97,13 +100,20 @@ func (r *Runner) RunCore(ctx context.Context) (res CoreResult, err error) {
 		return res, err
 	}
 	for _, m := range []struct {
-		name, ref string
-		out       *Comparison
-	}{{"manifest GET by digest", mdesc.Digest.String(), &res.ManifestByDigest}, {"manifest GET by tag", "v1", &res.ManifestByTag}} {
+		name, method, ref string
+		out               *Comparison
+	}{
+		{"manifest GET by digest", http.MethodGet, mdesc.Digest.String(), &res.ManifestByDigest},
+		{"manifest GET by tag", http.MethodGet, "v1", &res.ManifestByTag},
+		{"manifest HEAD by digest", http.MethodHead, mdesc.Digest.String(), &res.ManifestHeadByDigest},
+		{"manifest HEAD by tag", http.MethodHead, "v1", &res.ManifestHeadByTag},
+	} {
 		r.progress("core: %s, %d connections", m.name, cfg.ManifestConns)
 		path := "/v2/" + repo + "/manifests/" + m.ref
-		if *m.out, err = r.plan().Compare(ctx, m.name, load(b.URL, path, cfg.ManifestConns, int64(len(mbody)), manifestAccept),
-			load(bareURL, path, cfg.ManifestConns, int64(len(mbody)), manifestAccept), ""); err != nil {
+		berth := load(b.URL, path, cfg.ManifestConns, int64(len(mbody)), manifestAccept)
+		base := load(bareURL, path, cfg.ManifestConns, int64(len(mbody)), manifestAccept)
+		berth.Method, base.Method = m.method, m.method
+		if *m.out, err = r.plan().Compare(ctx, m.name, berth, base, ""); err != nil {
 			return res, err
 		}
 	}

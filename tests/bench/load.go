@@ -38,6 +38,9 @@ type Load struct {
 	// ServerPid, when set, is the server process whose user+system CPU time the trial records
 	// (LoadResult.ServerCPU).
 	ServerPid int
+	// Method is the request method, GET when empty. For HEAD the answer's Content-Length is checked
+	// against the target's length instead of the (empty) body.
+	Method string
 }
 
 // Target is one URL of a load with the body length its answers must have (< 0 = any).
@@ -231,7 +234,7 @@ func (w *worker) run(ctx context.Context, started, failures *atomic.Int64) {
 		tg := w.targets[w.next%len(w.targets)]
 		w.next++
 		t0 := time.Now()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tg.URL, nil) // URL checked by RunLoad
+		req, _ := http.NewRequestWithContext(ctx, w.method(), tg.URL, nil) // URL checked by RunLoad
 		for k, v := range w.load.Header {
 			req.Header[k] = v
 		}
@@ -245,15 +248,18 @@ func (w *worker) run(ctx context.Context, started, failures *atomic.Int64) {
 		n, err := drain(resp.Body, buf)
 		_ = resp.Body.Close()
 		w.bytes += n
+		if req.Method == http.MethodHead {
+			n = resp.ContentLength // a HEAD answer has no body: its announced length is checked
+		}
 		switch {
 		case ctx.Err() != nil && err != nil:
 			// cut by the end of the trial: its bytes count, the request does not
 		case err != nil:
 			w.fail(err, failures)
 		case resp.StatusCode != http.StatusOK:
-			w.fail(fmt.Errorf("GET %s: status %d", tg.URL, resp.StatusCode), failures)
+			w.fail(fmt.Errorf("%s %s: status %d", req.Method, tg.URL, resp.StatusCode), failures)
 		case tg.Bytes >= 0 && n != tg.Bytes:
-			w.fail(fmt.Errorf("GET %s: %d body bytes, want %d", tg.URL, n, tg.Bytes), failures)
+			w.fail(fmt.Errorf("%s %s: %d body bytes, want %d", req.Method, tg.URL, n, tg.Bytes), failures)
 		default:
 			el := time.Since(t0)
 			if err := w.sample(resp.Header); err != nil {
@@ -264,6 +270,14 @@ func (w *worker) run(ctx context.Context, started, failures *atomic.Int64) {
 			w.lat = append(w.lat, el)
 		}
 	}
+}
+
+// method is the load's request method (GET by default).
+func (w *worker) method() string {
+	if w.load.Method == "" {
+		return http.MethodGet
+	}
+	return w.load.Method
 }
 
 // drain reads r to its end through buf and returns the byte count (io.Discard's ReadFrom would use a

@@ -46,6 +46,19 @@ func TestRunLoad(t *testing.T) {
 		})
 	}
 
+	t.Run("HEAD checks the announced length", func(t *testing.T) {
+		for _, tt := range []struct {
+			want       int64
+			wantErrors bool
+		}{{5, false}, {6, true}} {
+			res, err := RunLoad(context.Background(), Load{URL: srv.URL, Conns: 2, Duration: time.Minute, MaxRequests: 10,
+				Header: hdr, WantBytes: tt.want, Method: http.MethodHead})
+			require.NoError(t, err)
+			require.Equal(t, tt.wantErrors, res.Errors > 0, "want %d", tt.want)
+			require.Equal(t, int64(10)*boolInt(!tt.wantErrors), res.Requests)
+			require.Zero(t, res.Bytes, "a HEAD answer has no body")
+		}
+	})
 	t.Run("time cap ends the trial", func(t *testing.T) {
 		// Stops by the deadline, not by the request cap: it ran at least the whole Duration (a context
 		// deadline never fires early), and the trial's length is reported as Duration itself.

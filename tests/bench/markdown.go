@@ -109,10 +109,11 @@ func (r *Report) coreDetail(p printer) {
 	p("bytes and headers (Content-Type, Content-Length, Docker-Content-Digest). The blob the way Berth sends it: a file with the same bytes\n")
 	p("in the same temporary directory (%s), opened per request and sent with `http.ServeContent` over the `*os.File`, i.e. sendfile;\n", cmpStr(r.Machine.FS, "same filesystem"))
 	p("the manifest from memory. Both were checked to serve bytes with the same digest before measuring. Clients: one goroutine per\n")
-	p("keep-alive connection, closed loop, GET and read the whole body; anonymous pulls.\n\n")
+	p("keep-alive connection, closed loop, GET and read the whole body; anonymous pulls. The manifest HEAD rows send HEAD to the\n")
+	p("same paths and check each answer's Content-Length instead of a body.\n\n")
 	p("**Blob GET, %d connections**\n\n", c.Blob.Conns)
 	roundsTable(p, c.Blob, FigThroughput, mibps)
-	for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag} {
+	for _, m := range []Comparison{c.ManifestByDigest, c.ManifestByTag, c.ManifestHeadByDigest, c.ManifestHeadByTag} {
 		if len(m.Berth) == 0 {
 			continue
 		}

@@ -112,6 +112,13 @@ func (r *Report) coreRows() []summaryRow {
 			rows = append(rows, reqRows(fmt.Sprintf("%s (%d B), %d connections", cap1(m.Name), c.ManifestSize, m.Conns), m.Name, m, "-", nil, false, 0)...)
 		}
 	}
+	// HEAD of the same paths (issue 9): target >= 0.8 of the bare server.
+	for _, m := range []Comparison{c.ManifestHeadByDigest, c.ManifestHeadByTag} {
+		if len(m.Berth) > 0 {
+			rows = append(rows, reqRows(fmt.Sprintf("%s (%d B), %d connections", cap1(m.Name), c.ManifestSize, m.Conns), m.Name, m,
+				">= 0.8", func(r Ratios) bool { return r.Med >= 0.8 }, false, 0)...)
+		}
+	}
 	return rows
 }
 
