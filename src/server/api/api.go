@@ -185,27 +185,27 @@ func New(d Deps) (*API, error) {
 
 func (a *API) routes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/ping", a.getPing)
-	m.HandleFunc("GET "+Prefix+"/health", a.getHealth)
+	m.HandleFunc("GET "+Prefix+"/ping", a.handle(a.getPing))
+	m.HandleFunc("GET "+Prefix+"/health", a.handle(a.getHealth))
 
-	m.HandleFunc("GET "+Prefix+"/projects", a.listProjects)
-	m.HandleFunc("HEAD "+Prefix+"/projects", a.headProject)
-	m.HandleFunc("POST "+Prefix+"/projects", a.createProject)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}", a.getProject)
-	m.HandleFunc("PUT "+Prefix+"/projects/{project}", a.updateProject)
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}", a.deleteProject)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas", a.listMetadata)
-	m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas", a.addMetadata)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{meta}", a.getMetadata)
-	m.HandleFunc("PUT "+Prefix+"/projects/{project}/metadatas/{meta}", a.updateMetadata)
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/metadatas/{meta}", a.deleteMetadata)
+	m.HandleFunc("GET "+Prefix+"/projects", a.handle(a.listProjects))
+	m.HandleFunc("HEAD "+Prefix+"/projects", a.handle(a.headProject))
+	m.HandleFunc("POST "+Prefix+"/projects", a.handle(a.createProject))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}", a.handle(a.getProject))
+	m.HandleFunc("PUT "+Prefix+"/projects/{project}", a.handle(a.updateProject))
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}", a.handle(a.deleteProject))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas", a.handle(a.listMetadata))
+	m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas", a.handle(a.addMetadata))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.getMetadata))
+	m.HandleFunc("PUT "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.updateMetadata))
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.deleteMetadata))
 
-	m.HandleFunc("GET "+Prefix+"/registries", a.listRegistries)
-	m.HandleFunc("POST "+Prefix+"/registries", a.createRegistry)
-	m.HandleFunc("POST "+Prefix+"/registries/ping", a.pingRegistry)
-	m.HandleFunc("GET "+Prefix+"/registries/{id}", a.getRegistry)
-	m.HandleFunc("PUT "+Prefix+"/registries/{id}", a.updateRegistry)
-	m.HandleFunc("DELETE "+Prefix+"/registries/{id}", a.deleteRegistry)
+	m.HandleFunc("GET "+Prefix+"/registries", a.handle(a.listRegistries))
+	m.HandleFunc("POST "+Prefix+"/registries", a.handle(a.createRegistry))
+	m.HandleFunc("POST "+Prefix+"/registries/ping", a.handle(a.pingRegistry))
+	m.HandleFunc("GET "+Prefix+"/registries/{id}", a.handle(a.getRegistry))
+	m.HandleFunc("PUT "+Prefix+"/registries/{id}", a.handle(a.updateRegistry))
+	m.HandleFunc("DELETE "+Prefix+"/registries/{id}", a.handle(a.deleteRegistry))
 
 	if a.artifacts != nil {
 		a.artifactRoutes()
@@ -218,7 +218,7 @@ func (a *API) routes() {
 		a.memberRoutes()
 	}
 	if a.auditLog != nil {
-		m.HandleFunc("GET "+Prefix+"/audit-logs", a.listAuditLogs)
+		m.HandleFunc("GET "+Prefix+"/audit-logs", a.handle(a.listAuditLogs))
 	}
 	if a.retentions != nil {
 		a.retentionRoutes()
@@ -227,7 +227,7 @@ func (a *API) routes() {
 		a.quotaRoutes()
 	}
 	if a.volumes != nil {
-		m.HandleFunc("GET "+Prefix+"/systeminfo/volumes", a.getVolumes)
+		m.HandleFunc("GET "+Prefix+"/systeminfo/volumes", a.handle(a.getVolumes))
 	}
 	if a.gc != nil {
 		a.gcRoutes()

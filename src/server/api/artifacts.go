@@ -108,35 +108,31 @@ func parseArtifactOptions(q url.Values) (artifactOptions, error) {
 
 // listArtifacts answers GET .../repositories/{repo}/artifacts: the artifacts without a subject, newest
 // push first; page, page_size, with_tag, with_accessory; X-Total-Count and Link.
-func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) {
+func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	p, name, err := a.readableRepository(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	pg, err := parsePage(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	opts, err := parseArtifactOptions(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	arts, total, err := a.artifacts.ListArtifacts(r.Context(), name, pg.offset(), pg.size)
 	if err != nil {
-		a.fail(w, r, storeError(err, "repository "+name))
-		return
+		return storeError(err, "repository "+name)
 	}
 	out, err := a.artifactsToJSON(r.Context(), p, arts, opts)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	setListHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // resolveArtifact finds the artifact a reference (digest or tag) names in repo.
@@ -159,72 +155,63 @@ func (a *API) resolveArtifact(ctx context.Context, repo, ref string) (*meta.Arti
 	return art, nil
 }
 
-func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) {
+func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	p, name, err := a.readableRepository(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	opts, err := parseArtifactOptions(r.URL.Query())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	art, err := a.resolveArtifact(r.Context(), name, r.PathValue("reference"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out, err := a.artifactsToJSON(r.Context(), p, []*meta.Artifact{art}, opts)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, out[0])
+	return nil
 }
 
 // deleteArtifact deletes the artifact a reference names, with all its tags (auth.Delete). Its referrers
 // stay: the distribution spec allows referrers whose subject is gone.
-func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
 	p, who, name, err := a.repositoryFor(r, auth.Delete)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	art, err := a.resolveArtifact(r.Context(), name, r.PathValue("reference"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.artifacts.DeleteArtifact(r.Context(), name, art.Digest); err != nil {
-		a.fail(w, r, storeError(err, "artifact "+name+"@"+art.Digest))
-		return
+		return storeError(err, "artifact "+name+"@"+art.Digest)
 	}
 	a.record(who, p.ID, name+"@"+art.Digest, "artifact", "delete")
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // listArtifactTags answers GET .../artifacts/{reference}/tags with page and page_size.
-func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) {
+func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) error {
 	_, name, err := a.readableRepository(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	pg, err := parsePage(r.URL.Query())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	art, err := a.resolveArtifact(r.Context(), name, r.PathValue("reference"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	tags, err := a.artifacts.ListArtifactTags(r.Context(), []int64{art.ID})
 	if err != nil {
-		a.fail(w, r, storeError(err, "tag"))
-		return
+		return storeError(err, "tag")
 	}
 	start := min(pg.offset(), len(tags))
 	out := make([]tagJSON, 0, pg.size)
@@ -233,6 +220,7 @@ func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) {
 	}
 	setListHeaders(w, r, int64(len(tags)), pg)
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func toTagJSON(t *meta.Tag, art *meta.Artifact) tagJSON {

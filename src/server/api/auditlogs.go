@@ -23,26 +23,22 @@ type auditLog struct {
 // and Harbor's q: comma-separated operation=<op>, resource_type=<type>, resource=<part> or
 // resource=~<part>, username=<part> or username=~<part>, op_time=[<from>~<to>] (either end may be
 // empty; times as "2006-01-02 15:04:05" UTC or RFC 3339).
-func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) {
+func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	pg, err := parsePage(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	aq, err := parseAuditQuery(q.Get("q"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	entries, total, err := a.auditLog.ListAuditEntries(r.Context(), aq, pg.offset(), pg.size)
 	if err != nil {
-		a.fail(w, r, storeError(err, "audit logs"))
-		return
+		return storeError(err, "audit logs")
 	}
 	out := make([]auditLog, 0, len(entries))
 	for _, e := range entries {
@@ -51,6 +47,7 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	setListHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func parseAuditQuery(q string) (meta.AuditQuery, error) {

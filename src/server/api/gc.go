@@ -29,13 +29,13 @@ type GCDeps struct {
 
 func (a *API) gcRoutes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/system/gc", a.listGC)
-	m.HandleFunc("GET "+Prefix+"/system/gc/schedule", a.getGCSchedule)
-	m.HandleFunc("POST "+Prefix+"/system/gc/schedule", a.putGCSchedule)
-	m.HandleFunc("PUT "+Prefix+"/system/gc/schedule", a.putGCSchedule)
-	m.HandleFunc("GET "+Prefix+"/system/gc/{id}", a.getGC)
-	m.HandleFunc("PUT "+Prefix+"/system/gc/{id}", a.stopGC)
-	m.HandleFunc("GET "+Prefix+"/system/gc/{id}/log", a.getGCLog)
+	m.HandleFunc("GET "+Prefix+"/system/gc", a.handle(a.listGC))
+	m.HandleFunc("GET "+Prefix+"/system/gc/schedule", a.handle(a.getGCSchedule))
+	m.HandleFunc("POST "+Prefix+"/system/gc/schedule", a.handle(a.putGCSchedule))
+	m.HandleFunc("PUT "+Prefix+"/system/gc/schedule", a.handle(a.putGCSchedule))
+	m.HandleFunc("GET "+Prefix+"/system/gc/{id}", a.handle(a.getGC))
+	m.HandleFunc("PUT "+Prefix+"/system/gc/{id}", a.handle(a.stopGC))
+	m.HandleFunc("GET "+Prefix+"/system/gc/{id}/log", a.handle(a.getGCLog))
 }
 
 // gcHistoryJSON is Harbor's GCHistory.
@@ -80,21 +80,18 @@ func (a *API) gcAdmin(r *http.Request) (*GCDeps, error) {
 	return a.gc, nil
 }
 
-func (a *API) listGC(w http.ResponseWriter, r *http.Request) {
+func (a *API) listGC(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.gcAdmin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	pg, err := parsePage(r.URL.Query())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	list, total, err := d.Store.ListGCExecutions(r.Context(), pg.offset(), pg.size)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]gcHistoryJSON, len(list))
 	for i, e := range list {
@@ -102,6 +99,7 @@ func (a *API) listGC(w http.ResponseWriter, r *http.Request) {
 	}
 	setListHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // gcExecution reads the execution named by the path, NOT_FOUND when there is none.
@@ -124,19 +122,19 @@ func gcNotFound(err error, id int64) error {
 	return err
 }
 
-func (a *API) getGC(w http.ResponseWriter, r *http.Request) {
+func (a *API) getGC(w http.ResponseWriter, r *http.Request) error {
 	d, id, err := a.gcExecution(r)
 	if err == nil {
 		var e *meta.GCExecution
 		if e, err = d.Store.GetGCExecution(r.Context(), id); err == nil {
 			writeJSON(w, http.StatusOK, gcToJSON(e))
-			return
+			return nil
 		}
 	}
-	a.fail(w, r, gcNotFound(err, id))
+	return gcNotFound(err, id)
 }
 
-func (a *API) getGCLog(w http.ResponseWriter, r *http.Request) {
+func (a *API) getGCLog(w http.ResponseWriter, r *http.Request) error {
 	d, id, err := a.gcExecution(r)
 	if err == nil {
 		var text string
@@ -145,43 +143,40 @@ func (a *API) getGCLog(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(text)))
 			w.WriteHeader(http.StatusOK)
 			_, _ = w.Write([]byte(text))
-			return
+			return nil
 		}
 	}
-	a.fail(w, r, gcNotFound(err, id))
+	return gcNotFound(err, id)
 }
 
 // stopGC is Harbor's PUT /system/gc/{id}: stop a running collection (only the node running it can).
-func (a *API) stopGC(w http.ResponseWriter, r *http.Request) {
+func (a *API) stopGC(w http.ResponseWriter, r *http.Request) error {
 	d, id, err := a.gcExecution(r)
 	if err == nil {
 		_, err = d.Store.GetGCExecution(r.Context(), id)
 	}
 	if err != nil {
-		a.fail(w, r, gcNotFound(err, id))
-		return
+		return gcNotFound(err, id)
 	}
 	if err := d.Runner.Stop(id); errors.Is(err, gc.ErrNotRunningHere) {
-		a.fail(w, r, errcode.ErrPreconditions.WithMessage("garbage collection %d is not running on this node", id))
-		return
+		return errcode.ErrPreconditions.WithMessage("garbage collection %d is not running on this node", id)
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
-func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) {
+func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.gcAdmin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	sc, err := d.Store.GetGCSchedule(r.Context())
 	if errors.Is(err, meta.ErrNotFound) {
 		writeJSON(w, http.StatusOK, gcHistoryJSON{JobName: "GARBAGE_COLLECTION", Schedule: &scheduleJSON{Type: gc.ScheduleNone}})
-		return
+		return nil
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var params map[string]any
 	_ = json.Unmarshal([]byte(sc.Parameters), &params) // written by putGCSchedule from gc.Params
@@ -190,6 +185,7 @@ func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) {
 		Schedule:     &scheduleJSON{Type: sc.Type, Cron: sc.Cron, NextScheduledTime: ht(gc.NextFire(sc.Cron, time.Now()))},
 		CreationTime: ht(sc.CreationTime), UpdateTime: ht(sc.UpdateTime),
 	})
+	return nil
 }
 
 // gcScheduleReq is Harbor's Schedule body.
@@ -203,28 +199,24 @@ type gcScheduleReq struct {
 
 // putGCSchedule serves POST and PUT /system/gc/schedule: type Manual starts a run now (201 with its
 // Location), any other type sets the schedule (201 for POST, 200 for PUT).
-func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) {
+func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.gcAdmin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req gcScheduleReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if req.Schedule == nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("schedule is required"))
-		return
+		return errcode.ErrBadRequest.WithMessage("schedule is required")
 	}
 	var p gc.Params
 	if req.Parameters != nil {
 		p = *req.Parameters
 	}
 	if err := p.Validate(); err != nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("%s", err.Error()))
-		return
+		return errcode.ErrBadRequest.WithMessage("%s", err.Error())
 	}
 	if req.Schedule.Type == gc.ScheduleManual {
 		e, err := d.Runner.Start(r.Context(), meta.GCKindManual, p)
@@ -232,25 +224,23 @@ func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) {
 			err = errcode.ErrConflict.WithMessage("%s", err.Error())
 		}
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", Prefix+"/system/gc/"+strconv.FormatInt(e.ID, 10))
 		w.WriteHeader(http.StatusCreated)
-		return
+		return nil
 	}
 	expr, err := gc.ScheduleCron(req.Schedule.Type, req.Schedule.Cron)
 	if err != nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("%s", err.Error()))
-		return
+		return errcode.ErrBadRequest.WithMessage("%s", err.Error())
 	}
 	if err := d.Store.PutGCSchedule(r.Context(), &meta.GCSchedule{Type: req.Schedule.Type, Cron: expr, Parameters: p.String()}); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if r.Method == http.MethodPost {
 		w.WriteHeader(http.StatusCreated)
-		return
+		return nil
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
 }

@@ -93,21 +93,20 @@ func (a *API) metadataReadable(r *http.Request) (*meta.Project, error) {
 }
 
 // listMetadata answers all metadata of the project as a JSON object.
-func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) {
+func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.metadataReadable(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, nonNil(p.Metadata))
+	return nil
 }
 
 // getMetadata answers {name: value}, or {} when the project has no such metadata (as Harbor).
-func (a *API) getMetadata(w http.ResponseWriter, r *http.Request) {
+func (a *API) getMetadata(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.metadataReadable(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out := map[string]string{}
 	name := r.PathValue("meta")
@@ -115,65 +114,59 @@ func (a *API) getMetadata(w http.ResponseWriter, r *http.Request) {
 		out[name] = v
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // addMetadata sets the pairs of a JSON object body (one or more; Harbor takes exactly one).
-func (a *API) addMetadata(w http.ResponseWriter, r *http.Request) {
-	a.setMetadata(w, r, "")
+func (a *API) addMetadata(w http.ResponseWriter, r *http.Request) error {
+	return a.setMetadata(w, r, "")
 }
 
 // updateMetadata sets the one pair named in the path; the body is {name: value}.
-func (a *API) updateMetadata(w http.ResponseWriter, r *http.Request) {
-	a.setMetadata(w, r, r.PathValue("meta"))
+func (a *API) updateMetadata(w http.ResponseWriter, r *http.Request) error {
+	return a.setMetadata(w, r, r.PathValue("meta"))
 }
 
 // setMetadata merges the body's pairs into the project, only the one named only when only != "".
-func (a *API) setMetadata(w http.ResponseWriter, r *http.Request, only string) {
+func (a *API) setMetadata(w http.ResponseWriter, r *http.Request, only string) error {
 	p, _, err := a.projectFor(r, auth.MetadataWrite)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var body map[string]*string
 	if err := decodeBody(w, r, &body); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if only != "" {
 		v := body[only]
 		if v == nil {
-			a.fail(w, r, errcode.ErrBadRequest.WithMessage("the body must set %q", only))
-			return
+			return errcode.ErrBadRequest.WithMessage("the body must set %q", only)
 		}
 		body = map[string]*string{only: v}
 	}
 	if len(body) == 0 {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("the body must set at least one metadata pair"))
-		return
+		return errcode.ErrBadRequest.WithMessage("the body must set at least one metadata pair")
 	}
 	if p.Metadata, err = mergeMetadata(p.Metadata, body); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.saveProject(w, r, p)
+	return a.saveProject(w, r, p)
 }
 
 // deleteMetadata removes one pair; removing an absent one succeeds.
-func (a *API) deleteMetadata(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteMetadata(w http.ResponseWriter, r *http.Request) error {
 	p, _, err := a.projectFor(r, auth.MetadataWrite)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	p.Metadata = maps.Clone(p.Metadata)
 	delete(p.Metadata, r.PathValue("meta"))
-	a.saveProject(w, r, p)
+	return a.saveProject(w, r, p)
 }
 
-func (a *API) saveProject(w http.ResponseWriter, r *http.Request, p *meta.Project) {
+func (a *API) saveProject(w http.ResponseWriter, r *http.Request, p *meta.Project) error {
 	if err := a.projects.UpdateProject(r.Context(), p); err != nil {
-		a.fail(w, r, storeError(err, "project "+p.Name))
-		return
+		return storeError(err, "project "+p.Name)
 	}
 	if a.audit != nil {
 		if who, err := a.principal(r); err == nil {
@@ -181,6 +174,7 @@ func (a *API) saveProject(w http.ResponseWriter, r *http.Request, p *meta.Projec
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 func nonNil(m map[string]string) map[string]string {

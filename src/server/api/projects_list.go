@@ -16,24 +16,21 @@ const scanBatch = 100
 // listProjects answers Harbor's GET /projects: ?name (substring), ?public, ?page, ?page_size, with
 // X-Total-Count and Link. Anonymous callers see public projects only, users also those they are members
 // of, system administrators all.
-func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
+func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 	who, err := a.principal(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	pg, err := parsePage(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var public *bool
 	if v := q.Get("public"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			a.fail(w, r, errcode.ErrBadRequest.WithMessage("public must be true or false, got %q", v))
-			return
+			return errcode.ErrBadRequest.WithMessage("public must be true or false, got %q", v)
 		}
 		public = &b
 	}
@@ -54,20 +51,19 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		a.fail(w, r, storeError(err, "project"))
-		return
+		return storeError(err, "project")
 	}
 	out := make([]projectJSON, 0, len(projects))
 	for _, p := range projects {
 		j, err := a.projectToJSON(ctx, p)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		out = append(out, j)
 	}
 	setListHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // listMatching pages through the projects keep accepts. ProjectStore cannot filter by metadata or

@@ -57,10 +57,10 @@ func hardLimit(p *meta.Project) int64 {
 
 func (a *API) quotaRoutes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/quotas", a.listQuotas)
-	m.HandleFunc("GET "+Prefix+"/quotas/{id}", a.getQuota)
-	m.HandleFunc("PUT "+Prefix+"/quotas/{id}", a.updateQuota)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/summary", a.projectSummary)
+	m.HandleFunc("GET "+Prefix+"/quotas", a.handle(a.listQuotas))
+	m.HandleFunc("GET "+Prefix+"/quotas/{id}", a.handle(a.getQuota))
+	m.HandleFunc("PUT "+Prefix+"/quotas/{id}", a.handle(a.updateQuota))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/summary", a.handle(a.projectSummary))
 }
 
 func (a *API) quotaOf(ctx context.Context, p *meta.Project) (quotaJSON, error) {
@@ -77,34 +77,29 @@ func (a *API) quotaOf(ctx context.Context, p *meta.Project) (quotaJSON, error) {
 
 // listQuotas answers GET /quotas: ?reference (only "project" has quotas), ?reference_id (a project
 // ID), ?sort (hard.storage or used.storage, "-" for descending), ?page, ?page_size. Admin only.
-func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) {
+func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	pg, err := parsePage(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	sortKey := q.Get("sort")
 	byKey, desc := quotaSortKey(sortKey)
 	if sortKey != "" && byKey == nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("sort %q is invalid: use hard.storage or used.storage, - in front for descending", sortKey))
-		return
+		return errcode.ErrBadRequest.WithMessage("sort %q is invalid: use hard.storage or used.storage, - in front for descending", sortKey)
 	}
 	projects, err := a.quotaProjects(r.Context(), q.Get("reference"), q.Get("reference_id"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]quotaJSON, 0, len(projects))
 	for _, p := range projects {
 		j, err := a.quotaOf(r.Context(), p)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		out = append(out, j)
 	}
@@ -120,6 +115,7 @@ func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) {
 	out = out[min(pg.offset(), len(out)):min(pg.offset()+pg.size, len(out))]
 	setListHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func quotaSortKey(s string) (func(quotaJSON) int64, bool) {
@@ -184,49 +180,44 @@ func (a *API) quotaProject(r *http.Request) (*meta.Project, error) {
 	return p, nil
 }
 
-func (a *API) getQuota(w http.ResponseWriter, r *http.Request) {
+func (a *API) getQuota(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.quotaProject(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	j, err := a.quotaOf(r.Context(), p)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, j)
+	return nil
 }
 
 // updateQuota answers PUT /quotas/{id} with {"hard":{"storage":N}}: N is -1 (unlimited) or a positive
 // number of bytes. A limit below the current usage is accepted, as in Harbor: nothing is removed, new
 // pushes are refused and proxy-cache projects evict down to it as they fill.
-func (a *API) updateQuota(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateQuota(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.quotaProject(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		Hard map[string]*int64 `json:"hard"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	for k := range req.Hard {
 		if k != resourceStorage {
-			a.fail(w, r, errcode.ErrBadRequest.WithMessage("hard.%s is not a quota resource: only storage is", k))
-			return
+			return errcode.ErrBadRequest.WithMessage("hard.%s is not a quota resource: only storage is", k)
 		}
 	}
 	v := req.Hard[resourceStorage]
 	if v == nil || *v == 0 || *v < -1 {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("hard.storage is required: -1 (unlimited) or a positive number of bytes"))
-		return
+		return errcode.ErrBadRequest.WithMessage("hard.storage is required: -1 (unlimited) or a positive number of bytes")
 	}
 	p.StorageLimit = *v
-	a.saveProject(w, r, p)
+	return a.saveProject(w, r, p)
 }
 
 // summaryJSON is Harbor's ProjectSummary. The admin is every project's only member.
@@ -243,35 +234,32 @@ type summaryQuota struct {
 }
 
 // projectSummary answers GET /projects/{name_or_id}/summary for callers who may read the project.
-func (a *API) projectSummary(w http.ResponseWriter, r *http.Request) {
+func (a *API) projectSummary(w http.ResponseWriter, r *http.Request) error {
 	ref, byName := projectRef(r)
 	p, err := a.readableProject(r, ref, byName)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	n, err := a.repos.CountRepositories(ctx, p.ID)
 	if err != nil {
-		a.fail(w, r, errcode.ErrInternal.Wrap(err, "counting repositories"))
-		return
+		return errcode.ErrInternal.Wrap(err, "counting repositories")
 	}
 	q, err := a.quotaOf(ctx, p)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out := summaryJSON{RepoCount: n, ProjectAdminCount: 1, Quota: &summaryQuota{Hard: q.Hard, Used: q.Used}}
 	if p.IsProxy() {
 		reg, err := a.registries.GetRegistry(ctx, p.RegistryID)
 		if err != nil {
-			a.fail(w, r, storeError(err, "registry"))
-			return
+			return storeError(err, "registry")
 		}
 		j := a.registryToJSON(reg)
 		out.Registry = &j
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 type volumeJSON struct {
@@ -280,15 +268,14 @@ type volumeJSON struct {
 }
 
 // getVolumes answers GET /systeminfo/volumes: the filesystem holding the data dir. Admin only.
-func (a *API) getVolumes(w http.ResponseWriter, r *http.Request) {
+func (a *API) getVolumes(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	total, free, err := a.volumes(r.Context())
 	if err != nil {
-		a.fail(w, r, errcode.ErrInternal.Wrap(err, "reading the storage volume"))
-		return
+		return errcode.ErrInternal.Wrap(err, "reading the storage volume")
 	}
 	writeJSON(w, http.StatusOK, map[string][]volumeJSON{"storage": {{Total: total, Free: free}}})
+	return nil
 }

@@ -89,21 +89,18 @@ func (a *API) setStatus(id int64, err error) {
 	}
 }
 
-func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) {
+func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	pg, err := parsePage(q)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	regs, total, err := a.registries.ListRegistries(r.Context(), q.Get("name"), pg.offset(), pg.size)
 	if err != nil {
-		a.fail(w, r, storeError(err, "registry"))
-		return
+		return storeError(err, "registry")
 	}
 	out := make([]registryJSON, 0, len(regs))
 	for _, reg := range regs {
@@ -111,28 +108,27 @@ func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) {
 	}
 	setListHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) {
+func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) error {
 	reg, err := a.adminRegistry(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, a.registryToJSON(reg))
+	return nil
 }
 
 // createRegistry validates the registry, checks that it answers (as Harbor does), seals the secret and
 // stores it: 201 with Location.
-func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) {
+func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req registryReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var reg meta.Registry
 	var plain string
@@ -147,40 +143,36 @@ func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) {
 		reg.AccessSecret, err = a.sealSecret(plain)
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	id, err := a.registries.CreateRegistry(r.Context(), &reg)
 	if err != nil {
-		a.fail(w, r, storeError(err, "a registry named "+reg.Name))
-		return
+		return storeError(err, "a registry named "+reg.Name)
 	}
 	a.setStatus(id, nil)
 	a.recordFor(r, reg.Name, "registry", "create")
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
 // updateRegistry applies the fields present; an absent or "*****" secret keeps the stored one, except
 // when the destination changes (secretBound): then the stored secret is never sent to the new URL, and the
 // update is BAD_REQUEST unless it brings a credential. The upstream is checked again when a connection
 // setting changed.
-func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) error {
 	old, err := a.adminRegistry(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req registryReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	reg := *old
 	newSecret := req.apply(&reg)
 	if err := validateRegistry(&reg, true); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	changed := newSecret != nil || reg.Type != old.Type || reg.URL != old.URL || reg.Insecure != old.Insecure ||
 		reg.CACertificate != old.CACertificate || reg.CredentialType != old.CredentialType || reg.AccessKey != old.AccessKey
@@ -193,8 +185,7 @@ func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
 			reg.AccessSecret, err = a.sealSecret(plain)
 		}
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	if err := a.registries.UpdateRegistry(r.Context(), &reg); err != nil {
@@ -202,14 +193,14 @@ func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, meta.ErrConflict) {
 			what = "a registry named " + reg.Name
 		}
-		a.fail(w, r, storeError(err, what))
-		return
+		return storeError(err, what)
 	}
 	if changed {
 		a.setStatus(reg.ID, nil)
 	}
 	a.recordFor(r, reg.Name, "registry", "update")
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // secretBound reports whether a stored secret saved with the settings of stored may be sent with the
@@ -239,75 +230,67 @@ func (a *API) secretFor(stored, next *meta.Registry, newSecret *string) (string,
 }
 
 // deleteRegistry refuses with PRECONDITION (412) while a project uses the registry, as Harbor does.
-func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	id, err := registryID(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	err = a.registries.DeleteRegistry(r.Context(), id)
 	switch {
 	case errors.Is(err, meta.ErrConflict):
-		a.fail(w, r, errcode.ErrPreconditions.WithMessage(
-			"the registry %d is referenced by proxy cache project, cannot delete it", id))
+		return errcode.ErrPreconditions.WithMessage(
+			"the registry %d is referenced by proxy cache project, cannot delete it", id)
 	case err != nil:
-		a.fail(w, r, storeError(err, "registry "+strconv.FormatInt(id, 10)))
-	default:
-		a.status.Delete(id)
-		a.recordFor(r, strconv.FormatInt(id, 10), "registry", "delete")
-		w.WriteHeader(http.StatusOK)
+		return storeError(err, "registry "+strconv.FormatInt(id, 10))
 	}
+	a.status.Delete(id)
+	a.recordFor(r, strconv.FormatInt(id, 10), "registry", "delete")
+	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // pingRegistry checks a stored registry ({"id"}), a stored one with some settings replaced, or settings
 // alone ({"type","url",...}): 200 when it answers, 400 with the reason otherwise. A stored secret is only
 // used at the destination it was saved with (secretFor): a ping of a stored registry at another URL needs
 // the credential in the request.
-func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) {
+func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req registryReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var reg meta.Registry
 	stored := &meta.Registry{}
 	if req.ID != nil && *req.ID != 0 {
 		var err error
 		if stored, err = a.registries.GetRegistry(r.Context(), *req.ID); err != nil {
-			a.fail(w, r, storeError(err, "registry "+strconv.FormatInt(*req.ID, 10)))
-			return
+			return storeError(err, "registry "+strconv.FormatInt(*req.ID, 10))
 		}
 		reg = *stored
 	}
 	newSecret := req.apply(&reg)
 	if reg.Type == "" || reg.URL == "" {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("type or url cannot be empty"))
-		return
+		return errcode.ErrBadRequest.WithMessage("type or url cannot be empty")
 	}
 	if err := validateRegistry(&reg, false); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	plain, err := a.secretFor(stored, &reg, newSecret)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	err = a.check(r.Context(), reg, plain)
 	if reg.ID != 0 && !req.hasSettings() {
 		a.setStatus(reg.ID, err)
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
