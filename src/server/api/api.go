@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -48,11 +49,11 @@ type Component struct {
 }
 
 // RegistryPinger checks upstream registry endpoints for POST /registries/ping and before a registry is
-// saved (as Harbor does).
+// saved (as Harbor does); it is an admin.Pinger.
 type RegistryPinger interface {
 	// PingRegistry returns nil when the registry r answers its API base endpoint with r's settings and
 	// credentials. r.AccessSecret is plaintext. r.ID is 0 for a registry not stored yet. The admin is
-	// told the kind and status of a *registry.Error (pingFailure); the error text is logged, so it must
+	// told the kind and status of a *registry.Error (admin.Check); the error text is logged, so it must
 	// not contain the secret.
 	PingRegistry(ctx context.Context, r meta.Registry) error
 }
@@ -117,9 +118,8 @@ type API struct {
 	projects    meta.ProjectStore
 	registries  meta.RegistryStore
 	repos       RepositoryCounter
-	box         *secret.Box
+	creds       *admin.Credentials
 	auth        *auth.Authenticator
-	pinger      RegistryPinger
 	artifacts   ArtifactSource
 	robots      meta.RobotStore
 	robotPrefix string
@@ -170,9 +170,13 @@ func New(d Deps) (*API, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	creds, err := admin.NewCredentials(d.Box, d.Pinger, log)
+	if err != nil {
+		return nil, err
+	}
 	a := &API{
-		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, usage: d.Usage, volumes: d.Volumes, gc: d.GC, log: log, mux: http.NewServeMux(),
+		projects: d.Projects, registries: d.Registries, repos: d.Repositories, creds: creds, auth: d.Auth,
+		artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, usage: d.Usage, volumes: d.Volumes, gc: d.GC, log: log, mux: http.NewServeMux(),
 		users: d.Users, members: d.Members, auditLog: d.AuditLog, audit: d.Audit,
 		robots: d.Robots, robotPrefix: d.RobotPrefix,
 	}

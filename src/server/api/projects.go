@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
-
-// projectNameRE is Harbor's project name rule; names are 1 to 255 characters.
-var projectNameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-
-const maxProjectName = 255
 
 // projectReq is Harbor's ProjectReq. Pointers tell absent from zero; null metadata values are ignored.
 type projectReq struct {
@@ -147,12 +142,10 @@ func (a *API) newProject(ctx context.Context, req *projectReq) (*meta.Project, e
 	if req.ProjectName != nil {
 		name = *req.ProjectName
 	}
-	if len(name) == 0 || len(name) > maxProjectName || !projectNameRE.MatchString(name) {
-		return nil, errcode.ErrBadRequest.WithMessage(
-			"project name %q is invalid: use 1 to %d lower-case letters, digits and single '.', '_' or '-' between them",
-			name, maxProjectName)
+	if err := admin.ValidateProjectName(name); err != nil {
+		return nil, err
 	}
-	md, err := mergeMetadata(nil, req.Metadata)
+	md, err := admin.MergeMetadata(nil, req.Metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +226,7 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if req.RegistryID != nil && *req.RegistryID != 0 && *req.RegistryID != p.RegistryID {
 		return errcode.ErrBadRequest.WithMessage("registry_id cannot be changed after the project was created")
 	}
-	if p.Metadata, err = mergeMetadata(p.Metadata, req.Metadata); err != nil {
+	if p.Metadata, err = admin.MergeMetadata(p.Metadata, req.Metadata); err != nil {
 		return err
 	}
 	if _, ok := req.Metadata[meta.MetaPublic]; !ok && req.Public != nil {

@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
@@ -190,27 +189,6 @@ func TestCreateRegistryUnhealthyMessage(t *testing.T) {
 		require.NotContains(t, e.bodies.String(), "10.20.30.4")
 		require.NotContains(t, e.bodies.String()+e.logs.String(), "s3cr3t-value")
 	})
-}
-
-func TestPingFailure(t *testing.T) {
-	cases := []struct {
-		err  error
-		want string
-	}{
-		{&registry.Error{Kind: registry.Unauthorized, Status: 403}, "the registry refused the credentials (HTTP 403)"},
-		{&registry.Error{Kind: registry.RateLimited, Status: 429}, "the registry is rate-limiting requests (HTTP 429)"},
-		{&registry.Error{Kind: registry.Unsupported, Status: 404}, "the URL does not serve the registry API at /v2/ (HTTP 404)"},
-		{&registry.Error{Kind: registry.Unavailable, Status: 502}, "the registry answered with a server error (HTTP 502)"},
-		{&registry.Error{Kind: registry.Unavailable, Err: errors.New("dial tcp 192.168.1.1:5000")}, "the registry could not be reached"},
-		{&registry.Error{Kind: registry.Invalid, Status: 418}, "the registry answered unexpectedly (HTTP 418)"},
-		{&registry.Error{Kind: registry.Invalid, Err: errors.New("x509: certificate signed by unknown authority")},
-			"the registry's answer or settings are not usable"},
-		{fmt.Errorf("ping: %w", context.DeadlineExceeded), "the registry did not answer within 30s"},
-		{errors.New("lookup internal.corp on 10.0.0.2:53: no such host"), "the registry could not be checked"},
-	}
-	for _, tc := range cases {
-		require.Equal(t, tc.want, pingFailure(tc.err))
-	}
 }
 
 func TestGetAndListRegistries(t *testing.T) {
