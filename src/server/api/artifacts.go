@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // artifactJSON is the part of Harbor's Artifact model Berth has. media_type is the artifact's type (the
@@ -114,7 +115,7 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -122,7 +123,7 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	arts, total, err := a.artifacts.ListArtifacts(r.Context(), name, pg.offset(), pg.size)
+	arts, total, err := a.artifacts.ListArtifacts(r.Context(), name, pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "repository "+name)
 	}
@@ -130,7 +131,7 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -201,7 +202,7 @@ func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pg, err := parsePage(r.URL.Query())
+	pg, err := paging.Parse(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -213,12 +214,12 @@ func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "tag")
 	}
-	start := min(pg.offset(), len(tags))
-	out := make([]tagJSON, 0, pg.size)
-	for _, t := range tags[start:min(start+pg.size, len(tags))] {
+	start := min(pg.Offset(), len(tags))
+	out := make([]tagJSON, 0, pg.Size)
+	for _, t := range tags[start:min(start+pg.Size, len(tags))] {
 		out = append(out, toTagJSON(t, art))
 	}
-	setListHeaders(w, r, int64(len(tags)), pg)
+	paging.SetHeaders(w, r, int64(len(tags)), pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // auditLog is Harbor's AuditLog.
@@ -28,7 +29,7 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -36,7 +37,7 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	entries, total, err := a.auditLog.ListAuditEntries(r.Context(), aq, pg.offset(), pg.size)
+	entries, total, err := a.auditLog.ListAuditEntries(r.Context(), aq, pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "audit logs")
 	}
@@ -45,7 +46,7 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, auditLog{ID: e.ID, Resource: e.Resource, ResourceType: e.ResourceType, Operation: e.Operation,
 			Username: e.Username, OpTime: harborTime(e.OpTime)})
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // GarbageCollector runs collections for the /system/gc endpoints; *gc.Runner implements it.
@@ -85,11 +86,11 @@ func (a *API) listGC(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pg, err := parsePage(r.URL.Query())
+	pg, err := paging.Parse(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	list, total, err := d.Store.ListGCExecutions(r.Context(), pg.offset(), pg.size)
+	list, total, err := d.Store.ListGCExecutions(r.Context(), pg.Offset(), pg.Size)
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func (a *API) listGC(w http.ResponseWriter, r *http.Request) error {
 	for i, e := range list {
 		out[i] = gcToJSON(e)
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

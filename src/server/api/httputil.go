@@ -3,12 +3,9 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
@@ -17,12 +14,6 @@ import (
 
 // maxBody caps request bodies.
 const maxBody = 1 << 20
-
-// Harbor's paging defaults and limit.
-const (
-	defaultPageSize = 10
-	maxPageSize     = 100
-)
 
 // decodeBody reads one JSON value of at most maxBody bytes into v. Unknown fields are ignored; an empty,
 // malformed, oversized or trailing-garbage body is BAD_REQUEST.
@@ -81,58 +72,6 @@ type harborTime time.Time
 
 func (t harborTime) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`), nil
-}
-
-// page is a 1-based page of a list.
-type page struct {
-	number, size int
-}
-
-func (p page) offset() int { return (p.number - 1) * p.size }
-
-// parsePage reads Harbor's page (default 1) and page_size (default 10, at most 100).
-func parsePage(q url.Values) (page, error) {
-	p := page{number: 1, size: defaultPageSize}
-	for _, f := range []struct {
-		name string
-		dst  *int
-		max  int
-	}{{"page", &p.number, 1 << 30}, {"page_size", &p.size, maxPageSize}} {
-		v := q.Get(f.name)
-		if v == "" {
-			continue
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > f.max {
-			return p, errcode.ErrBadRequest.WithMessage("%s must be an integer from 1 to %d, got %q", f.name, f.max, v)
-		}
-		*f.dst = n
-	}
-	return p, nil
-}
-
-// setListHeaders sets X-Total-Count and, when there are neighbouring pages, Harbor's Link header:
-// `<path?query>; rel="prev" , <path?query>; rel="next"`.
-func setListHeaders(w http.ResponseWriter, r *http.Request, total int64, p page) {
-	w.Header().Set("X-Total-Count", strconv.FormatInt(total, 10))
-	var links []string
-	link := func(n int, rel string) {
-		q := r.URL.Query()
-		q.Set("page", strconv.Itoa(n))
-		q.Set("page_size", strconv.Itoa(p.size))
-		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-		links = append(links, fmt.Sprintf(`<%s>; rel="%s"`, u.String(), rel))
-	}
-	size := int64(p.size)
-	if n := int64(p.number); n > 1 && (n-1)*size < total {
-		link(p.number-1, "prev")
-	}
-	if int64(p.number)*size < total {
-		link(p.number+1, "next")
-	}
-	if len(links) > 0 {
-		w.Header().Set("Link", strings.Join(links, " , "))
-	}
 }
 
 // storeError maps a meta error about the thing named what: ErrNotFound to NOT_FOUND, ErrConflict to

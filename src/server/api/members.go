@@ -8,6 +8,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 func (a *API) memberRoutes() {
@@ -56,11 +57,11 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
-	members, total, err := a.members.ListMembers(r.Context(), p.ID, q.Get("entityname"), pg.offset(), pg.size)
+	members, total, err := a.members.ListMembers(r.Context(), p.ID, q.Get("entityname"), pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "members")
 	}
@@ -68,7 +69,7 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range members {
 		out = append(out, toMemberEntity(m))
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // scanBatch is the page size used when the whole project list must be read to filter it.
@@ -22,7 +23,7 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 	)
 	switch {
 	case who.Admin && public == nil:
-		projects, total, err = a.projects.ListProjects(ctx, q.Get("name"), pg.offset(), pg.size)
+		projects, total, err = a.projects.ListProjects(ctx, q.Get("name"), pg.Offset(), pg.Size)
 	case who.Admin:
 		projects, total, err = a.listMatching(ctx, q.Get("name"), pg, func(p *meta.Project) bool { return p.Public() == *public })
 	default:
@@ -61,14 +62,14 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, j)
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 // listMatching pages through the projects keep accepts. ProjectStore cannot filter by metadata or
 // membership, so it reads the whole (name-filtered) list in batches and pages in memory.
-func (a *API) listMatching(ctx context.Context, name string, pg page, keep func(*meta.Project) bool) ([]*meta.Project, int64, error) {
+func (a *API) listMatching(ctx context.Context, name string, pg paging.Page, keep func(*meta.Project) bool) ([]*meta.Project, int64, error) {
 	var matched []*meta.Project
 	for offset := 0; ; {
 		batch, total, err := a.projects.ListProjects(ctx, name, offset, scanBatch)
@@ -85,7 +86,7 @@ func (a *API) listMatching(ctx context.Context, name string, pg page, keep func(
 			break
 		}
 	}
-	start := min(pg.offset(), len(matched))
-	end := min(start+pg.size, len(matched))
+	start := min(pg.Offset(), len(matched))
+	end := min(start+pg.Size, len(matched))
 	return matched[start:end], int64(len(matched)), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // Every project has one quota, on storage, whose ID is the project's ID (Harbor gives quotas IDs of
@@ -82,7 +83,7 @@ func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -112,8 +113,8 @@ func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	total := int64(len(out))
-	out = out[min(pg.offset(), len(out)):min(pg.offset()+pg.size, len(out))]
-	setListHeaders(w, r, total, pg)
+	out = out[min(pg.Offset(), len(out)):min(pg.Offset()+pg.Size, len(out))]
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 func registryID(r *http.Request) (int64, error) {
@@ -47,11 +48,11 @@ func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
-	regs, total, err := a.registries.ListRegistries(r.Context(), q.Get("name"), pg.offset(), pg.size)
+	regs, total, err := a.registries.ListRegistries(r.Context(), q.Get("name"), pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "registry")
 	}
@@ -59,7 +60,7 @@ func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) error {
 	for _, reg := range regs {
 		out = append(out, a.registryToJSON(reg))
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // ArtifactSource is what the repository and artifact endpoints read and change. main builds it from the
@@ -93,7 +94,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	repos, total, err := a.artifacts.ListProjectRepositories(r.Context(), p.ID, name, exact, pg.offset(), pg.size)
+	repos, total, err := a.artifacts.ListProjectRepositories(r.Context(), p.ID, name, exact, pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "repository")
 	}
@@ -109,7 +110,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 	for i, rp := range repos {
 		out[i] = toRepositoryJSON(rp)
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

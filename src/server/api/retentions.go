@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/retention"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // RetentionRunner starts executions (retention.Service).
@@ -231,11 +232,11 @@ func (a *API) listRetentionExecutions(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	pg, err := parsePage(r.URL.Query())
+	pg, err := paging.Parse(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	list, total, err := a.retentions.Store.ListRetentionExecutions(r.Context(), row.ID, pg.offset(), pg.size)
+	list, total, err := a.retentions.Store.ListRetentionExecutions(r.Context(), row.ID, pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "retention executions")
 	}
@@ -243,7 +244,7 @@ func (a *API) listRetentionExecutions(w http.ResponseWriter, r *http.Request) er
 	for i, e := range list {
 		out[i] = toExecutionJSON(e)
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -312,11 +313,11 @@ func (a *API) listRetentionTasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pg, err := parsePage(r.URL.Query())
+	pg, err := paging.Parse(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	list, total, err := a.retentions.Store.ListRetentionTasks(r.Context(), e.ID, pg.offset(), pg.size)
+	list, total, err := a.retentions.Store.ListRetentionTasks(r.Context(), e.ID, pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "retention tasks")
 	}
@@ -325,7 +326,7 @@ func (a *API) listRetentionTasks(w http.ResponseWriter, r *http.Request) error {
 		out[i] = taskJSON{ID: t.ID, ExecutionID: t.ExecutionID, Repository: t.Repository, JobID: strconv.FormatInt(t.ID, 10),
 			Status: t.Status, StartTime: harborTime(t.StartTime), EndTime: optTime(t.EndTime), Total: t.Total, Retained: t.Retained}
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/robot"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // Robot accounts, Harbor's /robots API (admin only). A robot's secret is returned once, by POST and
@@ -56,7 +57,7 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, total, err := a.robots.ListRobots(r.Context(), f, pg.offset(), pg.size)
+	list, total, err := a.robots.ListRobots(r.Context(), f, pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "robot")
 	}
@@ -72,7 +73,7 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 	for _, rb := range list {
 		out = append(out, a.robotToJSON(rb))
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

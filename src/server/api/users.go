@@ -11,6 +11,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 func (a *API) userRoutes() {
@@ -64,7 +65,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func (a *API) searchUsers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func (a *API) searchUsers(w http.ResponseWriter, r *http.Request) error {
 	return a.writeUsers(w, r, name, false, pg, func(u *meta.User) any { return item{u.ID, u.Username} })
 }
 
-func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, name string, exact bool, pg page, conv func(*meta.User) any) error {
+func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, name string, exact bool, pg paging.Page, conv func(*meta.User) any) error {
 	var users []*meta.User
 	var total int64
 	var err error
@@ -109,7 +110,7 @@ func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, name string, ex
 			err = nil
 		}
 	} else {
-		users, total, err = a.users.ListUsers(r.Context(), name, pg.offset(), pg.size)
+		users, total, err = a.users.ListUsers(r.Context(), name, pg.Offset(), pg.Size)
 	}
 	if err != nil {
 		return storeError(err, "user")
@@ -118,7 +119,7 @@ func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, name string, ex
 	for _, u := range users {
 		out = append(out, conv(u))
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
