@@ -7,7 +7,6 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // auditLog is Harbor's AuditLog.
@@ -25,11 +24,7 @@ type auditLog struct {
 // resource=~<part>, username=<part> or username=~<part>, op_time=[<from>~<to>] (either end may be
 // empty; times as "2006-01-02 15:04:05" UTC or RFC 3339).
 func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
+	q, pg, err := a.adminPage(r)
 	if err != nil {
 		return err
 	}
@@ -41,14 +36,12 @@ func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "audit logs")
 	}
-	out := make([]auditLog, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, auditLog{ID: e.ID, Resource: e.Resource, ResourceType: e.ResourceType, Operation: e.Operation,
-			Username: e.Username, OpTime: harborTime(e.OpTime)})
-	}
-	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, pg, total, entries, toAuditLog)
+}
+
+func toAuditLog(e *meta.AuditEntry) auditLog {
+	return auditLog{ID: e.ID, Resource: e.Resource, ResourceType: e.ResourceType, Operation: e.Operation,
+		Username: e.Username, OpTime: harborTime(e.OpTime)}
 }
 
 func parseAuditQuery(q string) (meta.AuditQuery, error) {

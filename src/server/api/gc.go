@@ -94,13 +94,7 @@ func (a *API) listGC(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]gcHistoryJSON, len(list))
-	for i, e := range list {
-		out[i] = gcToJSON(e)
-	}
-	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, pg, total, list, gcToJSON)
 }
 
 // gcExecution reads the execution named by the path, NOT_FOUND when there is none.

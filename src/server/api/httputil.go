@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // maxBody caps request bodies.
@@ -91,4 +93,26 @@ func storeError(err error, what string) error {
 func boolHeader(r *http.Request, name string) bool {
 	v, err := strconv.ParseBool(r.Header.Get(name))
 	return err == nil && v
+}
+
+// writeList answers one page of a list: X-Total-Count and Link (paging.SetHeaders), then the items
+// converted by conv as a JSON array, [] when there are none.
+func writeList[T, J any](w http.ResponseWriter, r *http.Request, pg paging.Page, total int64, items []T, conv func(T) J) error {
+	out := make([]J, 0, len(items))
+	for _, it := range items {
+		out = append(out, conv(it))
+	}
+	paging.SetHeaders(w, r, total, pg)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// adminPage checks that the caller is a system administrator, then reads the query and its page.
+func (a *API) adminPage(r *http.Request) (url.Values, paging.Page, error) {
+	if err := a.requireAdmin(r); err != nil {
+		return nil, paging.Page{}, err
+	}
+	q := r.URL.Query()
+	pg, err := paging.Parse(q)
+	return q, pg, err
 }

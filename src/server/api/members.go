@@ -65,13 +65,7 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "members")
 	}
-	out := make([]memberEntity, 0, len(members))
-	for _, m := range members {
-		out = append(out, toMemberEntity(m))
-	}
-	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, pg, total, members, toMemberEntity)
 }
 
 func roleOf(id int64) (meta.Role, error) {

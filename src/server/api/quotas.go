@@ -79,11 +79,7 @@ func (a *API) quotaOf(ctx context.Context, p *meta.Project) (quotaJSON, error) {
 // listQuotas answers GET /quotas: ?reference (only "project" has quotas), ?reference_id (a project
 // ID), ?sort (hard.storage or used.storage, "-" for descending), ?page, ?page_size. Admin only.
 func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
+	q, pg, err := a.adminPage(r)
 	if err != nil {
 		return err
 	}

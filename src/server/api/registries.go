@@ -8,7 +8,6 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/server/paging"
 )
 
 func registryID(r *http.Request) (int64, error) {
@@ -44,11 +43,7 @@ func (a *API) setStatus(id int64, err error) {
 }
 
 func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
+	q, pg, err := a.adminPage(r)
 	if err != nil {
 		return err
 	}
@@ -56,13 +51,7 @@ func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "registry")
 	}
-	out := make([]registryJSON, 0, len(regs))
-	for _, reg := range regs {
-		out = append(out, a.registryToJSON(reg))
-	}
-	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, pg, total, regs, a.registryToJSON)
 }
 
 func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) error {

@@ -106,13 +106,7 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "repository")
 	}
-	out := make([]repositoryJSON, len(repos))
-	for i, rp := range repos {
-		out[i] = toRepositoryJSON(rp)
-	}
-	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, pg, total, repos, toRepositoryJSON)
 }
 
 // parseNameQuery reads Harbor's q for repositories: "" (all), "name=~x" (substring) or "name=x" (exact,

@@ -240,13 +240,7 @@ func (a *API) listRetentionExecutions(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return storeError(err, "retention executions")
 	}
-	out := make([]executionJSON, len(list))
-	for i, e := range list {
-		out[i] = toExecutionJSON(e)
-	}
-	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, pg, total, list, toExecutionJSON)
 }
 
 // adminExecution returns the execution of the path, which must belong to the policy of the path.
@@ -321,14 +315,12 @@ func (a *API) listRetentionTasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "retention tasks")
 	}
-	out := make([]taskJSON, len(list))
-	for i, t := range list {
-		out[i] = taskJSON{ID: t.ID, ExecutionID: t.ExecutionID, Repository: t.Repository, JobID: strconv.FormatInt(t.ID, 10),
-			Status: t.Status, StartTime: harborTime(t.StartTime), EndTime: optTime(t.EndTime), Total: t.Total, Retained: t.Retained}
-	}
-	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, pg, total, list, toTaskJSON)
+}
+
+func toTaskJSON(t *meta.RetentionTask) taskJSON {
+	return taskJSON{ID: t.ID, ExecutionID: t.ExecutionID, Repository: t.Repository, JobID: strconv.FormatInt(t.ID, 10),
+		Status: t.Status, StartTime: harborTime(t.StartTime), EndTime: optTime(t.EndTime), Total: t.Total, Retained: t.Retained}
 }
 
 // getRetentionTaskLog answers the task's log as text, as Harbor does.

@@ -61,11 +61,7 @@ func toUserResp(u *meta.User) userResp {
 // listUsers answers GET /users (system administrators) with ?q=username=~<part> or username=<name>,
 // page and page_size.
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
+	q, pg, err := a.adminPage(r)
 	if err != nil {
 		return err
 	}
@@ -115,13 +111,7 @@ func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, name string, ex
 	if err != nil {
 		return storeError(err, "user")
 	}
-	out := make([]any, 0, len(users))
-	for _, u := range users {
-		out = append(out, conv(u))
-	}
-	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, r, pg, total, users, conv)
 }
 
 // parseFieldQuery reads Harbor's q for one field: "" (all), "<field>=~x" (substring) or "<field>=x".
