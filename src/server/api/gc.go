@@ -103,11 +103,8 @@ func (a *API) gcExecution(r *http.Request) (*GCDeps, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, 0, errcode.ErrBadRequest.WithMessage("invalid garbage collection ID %q", r.PathValue("id"))
-	}
-	return d, id, nil
+	id, err := parseID("garbage collection id", r.PathValue("id"))
+	return d, id, err
 }
 
 func gcNotFound(err error, id int64) error {

@@ -116,3 +116,23 @@ func (a *API) adminPage(r *http.Request) (url.Values, paging.Page, error) {
 	pg, err := paging.Parse(q)
 	return q, pg, err
 }
+
+// adminBody checks that the caller is a system administrator, then decodes the body into v (decodeBody).
+func (a *API) adminBody(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := a.requireAdmin(r); err != nil {
+		return err
+	}
+	return decodeBody(w, r, v)
+}
+
+// parseID reads a positive integer ID; what names it in the BAD_REQUEST error.
+func parseID(what, v string) (int64, error) {
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errcode.ErrBadRequest.WithMessage("%s must be a positive integer, got %q", what, v)
+	}
+	return id, nil
+}
+
+// pathID reads the positive integer path value name (parseID).
+func pathID(r *http.Request, name string) (int64, error) { return parseID(name, r.PathValue(name)) }

@@ -125,9 +125,9 @@ func (a *API) memberFor(r *http.Request, act auth.Action) (*meta.Project, *meta.
 	if err != nil {
 		return nil, nil, who, err
 	}
-	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
-	if err != nil || mid <= 0 {
-		return nil, nil, who, errcode.ErrBadRequest.WithMessage("member id %q is invalid", r.PathValue("mid"))
+	mid, err := parseID("member id", r.PathValue("mid"))
+	if err != nil {
+		return nil, nil, who, err
 	}
 	m, err := a.members.GetMember(r.Context(), p.ID, mid)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
@@ -135,9 +134,9 @@ func (a *API) quotaProjects(ctx context.Context, reference, referenceID string) 
 		return nil, nil // only projects have quotas
 	}
 	if referenceID != "" {
-		id, err := strconv.ParseInt(referenceID, 10, 64)
-		if err != nil || id <= 0 {
-			return nil, errcode.ErrBadRequest.WithMessage("reference_id %q is invalid: use a project ID", referenceID)
+		id, err := parseID("reference_id (a project ID)", referenceID)
+		if err != nil {
+			return nil, err
 		}
 		p, err := a.projects.GetProject(ctx, id)
 		if err != nil {
@@ -166,9 +165,9 @@ func (a *API) quotaProject(r *http.Request) (*meta.Project, error) {
 	if err := a.requireAdmin(r); err != nil {
 		return nil, err
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, errcode.ErrBadRequest.WithMessage("quota ID %q is invalid", r.PathValue("id"))
+	id, err := parseID("quota id", r.PathValue("id"))
+	if err != nil {
+		return nil, err
 	}
 	p, err := a.projects.GetProject(r.Context(), id)
 	if err != nil {

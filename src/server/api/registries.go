@@ -10,13 +10,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
-func registryID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errcode.ErrBadRequest.WithMessage("registry id must be a positive integer, got %q", r.PathValue("id"))
-	}
-	return id, nil
-}
+func registryID(r *http.Request) (int64, error) { return parseID("registry id", r.PathValue("id")) }
 
 // adminRegistry returns the registry of the path for an admin request.
 func (a *API) adminRegistry(r *http.Request) (*meta.Registry, error) {
@@ -66,11 +60,8 @@ func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) error {
 // createRegistry validates the registry, checks that it answers (as Harbor does), seals the secret and
 // stores it: 201 with Location.
 func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
-		return err
-	}
 	var req registryReq
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := a.adminBody(w, r, &req); err != nil {
 		return err
 	}
 	var reg meta.Registry
@@ -154,11 +145,8 @@ func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) error {
 // used at the destination it was saved with (admin.SecretBound): a ping of a stored registry at another URL needs
 // the credential in the request.
 func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireAdmin(r); err != nil {
-		return err
-	}
 	var req registryReq
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := a.adminBody(w, r, &req); err != nil {
 		return err
 	}
 	var reg meta.Registry

@@ -42,15 +42,6 @@ func (a *API) retentionRoutes() {
 	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks/{tid}", a.handle(a.getRetentionTaskLog))
 }
 
-// pathID reads a positive integer path value.
-func pathID(r *http.Request, name string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errcode.ErrBadRequest.WithMessage("%s must be a positive integer, got %q", name, r.PathValue(name))
-	}
-	return id, nil
-}
-
 // adminPolicy returns the stored policy of the path for an admin request.
 func (a *API) adminPolicy(r *http.Request) (*meta.RetentionPolicy, error) {
 	if err := a.requireAdmin(r); err != nil {

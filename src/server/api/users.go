@@ -186,9 +186,9 @@ func (a *API) userFor(r *http.Request) (u *meta.User, who auth.Principal, err er
 	if who, err = a.requireUser(r); err != nil {
 		return nil, who, err
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, who, errcode.ErrBadRequest.WithMessage("user id %q is invalid", r.PathValue("id"))
+	id, err := parseID("user id", r.PathValue("id"))
+	if err != nil {
+		return nil, who, err
 	}
 	if !who.Admin && who.UserID != id {
 		return nil, who, errcode.ErrForbidden.WithMessage("only system administrators may see other users")
