@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/retention"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
@@ -33,20 +30,8 @@ import (
 // proxy-cache project, update, dry run, run, executions, tasks, log, metadata and delete.
 func TestRetentionAPI(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, store.Close()) })
-	fs, err := storage.NewFS(t.TempDir())
-	require.NoError(t, err)
-	runner := retention.New(retention.Options{Store: store, Manifests: fs})
-	t.Cleanup(runner.Close)
-	base := newEnvWith(t, store)
-	a, err := New(Deps{Projects: store, Registries: store, Repositories: store, Box: base.box,
-		Auth: auth.NewAuthenticator(adminPassword), Pinger: base.pinger, Log: slog.New(slog.DiscardHandler),
-		Retentions: &Retentions{Store: store, Runner: runner}})
-	require.NoError(t, err)
-	e := newEnvWith(t, store)
-	e.api = a
+	store, fs, runner := retentionDeps(t)
+	a, e := newAPIOn(t, store, func(d *Deps) { d.Retentions = &Retentions{Store: store, Runner: runner} })
 	u := serveAPI(t, a)
 	c := harbor.New(harbor.Config{URL: u, AuthInfo: httptransport.BasicAuth(auth.AdminUser, adminPassword)})
 
@@ -141,17 +126,8 @@ func TestRetentionAPI(t *testing.T) {
 
 // TestRetentionAPIErrors: bad input is a 400 in Harbor's error shape; unknown IDs are 404.
 func TestRetentionAPIErrors(t *testing.T) {
-	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, store.Close()) })
-	fs, err := storage.NewFS(t.TempDir())
-	require.NoError(t, err)
-	runner := retention.New(retention.Options{Store: store, Manifests: fs})
-	t.Cleanup(runner.Close)
-	e := newEnvWith(t, store)
-	e.api, err = New(Deps{Projects: store, Registries: store, Repositories: store, Box: e.box,
-		Auth: auth.NewAuthenticator(adminPassword), Pinger: e.pinger, Retentions: &Retentions{Store: store, Runner: runner}})
-	require.NoError(t, err)
+	store, _, runner := retentionDeps(t)
+	_, e := newAPIOn(t, store, func(d *Deps) { d.Retentions = &Retentions{Store: store, Runner: runner} })
 	pid, err := store.CreateProject(context.Background(), &meta.Project{Name: "lib"})
 	require.NoError(t, err)
 	policy := func(mut func(p map[string]any)) map[string]any {
@@ -191,4 +167,16 @@ func serveAPI(t *testing.T, a *API) *url.URL {
 	u, err := url.Parse(srv.URL + Prefix)
 	require.NoError(t, err)
 	return u
+}
+
+// retentionDeps opens a SQLite meta store and a blob store of the test's own and a retention runner on
+// them, all closed when the test ends.
+func retentionDeps(t *testing.T) (meta.Store, *storage.FS, *retention.Service) {
+	t.Helper()
+	store := openSQLite(t)
+	fs, err := storage.NewFS(t.TempDir())
+	require.NoError(t, err)
+	runner := retention.New(retention.Options{Store: store, Manifests: fs})
+	t.Cleanup(runner.Close)
+	return store, fs, runner
 }
