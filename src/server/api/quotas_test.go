@@ -100,16 +100,19 @@ func TestHarborQuotas(t *testing.T) {
 	_, err = anon.Systeminfo.GetVolumes(ctx, systeminfo.NewGetVolumesParams())
 	require.Error(t, err)
 
-	// Bad input answers 400 or 404 in Harbor's error shape.
-	e := &env{t: t, api: a, bodies: &bytes.Buffer{}}
+	checkQuotaErrors(t, &env{t: t, api: a, bodies: &bytes.Buffer{}}, small.ID)
+}
+
+// checkQuotaErrors: bad input answers 400 or 404 in Harbor's error shape.
+func checkQuotaErrors(t *testing.T, e *env, smallID int64) {
 	for _, tc := range []struct {
 		method, path, body string
 		status             int
 	}{
-		{http.MethodPut, "/quotas/" + itoa(small.ID), `{"hard":{"storage":0}}`, http.StatusBadRequest},
-		{http.MethodPut, "/quotas/" + itoa(small.ID), `{"hard":{"storage":-2}}`, http.StatusBadRequest},
-		{http.MethodPut, "/quotas/" + itoa(small.ID), `{"hard":{"count":5}}`, http.StatusBadRequest},
-		{http.MethodPut, "/quotas/" + itoa(small.ID), `{"hard":{}}`, http.StatusBadRequest},
+		{http.MethodPut, "/quotas/" + itoa(smallID), `{"hard":{"storage":0}}`, http.StatusBadRequest},
+		{http.MethodPut, "/quotas/" + itoa(smallID), `{"hard":{"storage":-2}}`, http.StatusBadRequest},
+		{http.MethodPut, "/quotas/" + itoa(smallID), `{"hard":{"count":5}}`, http.StatusBadRequest},
+		{http.MethodPut, "/quotas/" + itoa(smallID), `{"hard":{}}`, http.StatusBadRequest},
 		{http.MethodGet, "/quotas/999999", "", http.StatusNotFound},
 		{http.MethodGet, "/quotas/abc", "", http.StatusBadRequest},
 		{http.MethodGet, "/quotas?reference_id=x", "", http.StatusBadRequest},

@@ -35,24 +35,7 @@ func TestRetentionAPI(t *testing.T) {
 	u := serveAPI(t, a)
 	c := harbor.New(harbor.Config{URL: u, AuthInfo: httptransport.BasicAuth(auth.AdminUser, adminPassword)})
 
-	// A new proxy-cache project gets the 7-day last-pull policy, named by its retention_id.
-	regID, err := store.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-registry", URL: "https://up.example"})
-	require.NoError(t, err)
-	e.must(req{method: "POST", path: "/api/v2.0/projects", body: map[string]any{"project_name": "cache", "registry_id": regID}}, 201)
-	p, err := c.Project.GetProject(ctx, &project.GetProjectParams{ProjectNameOrID: "cache"})
-	require.NoError(t, err)
-	pid := int64(p.Payload.ProjectID)
-	require.NotNil(t, p.Payload.Metadata.RetentionID)
-	id, err := strconv.ParseInt(*p.Payload.Metadata.RetentionID, 10, 64)
-	require.NoError(t, err)
-	got, err := c.Retention.GetRetention(ctx, &hretention.GetRetentionParams{ID: id})
-	require.NoError(t, err)
-	require.Equal(t, id, got.Payload.ID)
-	require.Len(t, got.Payload.Rules, 1)
-	require.Equal(t, retention.TemplateNDaysSinceLastPull, got.Payload.Rules[0].Template)
-	require.Equal(t, "7", fmt.Sprint(got.Payload.Rules[0].Params[retention.TemplateNDaysSinceLastPull]))
-	require.Equal(t, "0 0 0 * * *", got.Payload.Trigger.Settings.(map[string]any)["cron"])
-	require.Equal(t, pid, got.Payload.Scope.Ref)
+	pid, id, got := defaultRetention(t, c, e, store)
 
 	// Three images; the operator changes the policy to keep the latest pushed one.
 	t0 := time.Now().Add(-time.Hour)
@@ -66,7 +49,7 @@ func TestRetentionAPI(t *testing.T) {
 	}
 	got.Payload.Rules[0].Template = retention.TemplateLatestPushedK
 	got.Payload.Rules[0].Params = map[string]any{retention.TemplateLatestPushedK: 1}
-	_, err = c.Retention.UpdateRetention(ctx, &hretention.UpdateRetentionParams{ID: id, Policy: got.Payload})
+	_, err := c.Retention.UpdateRetention(ctx, &hretention.UpdateRetentionParams{ID: id, Policy: got.Payload})
 	require.NoError(t, err)
 
 	run := func(dry bool) *models.RetentionExecution {
@@ -119,7 +102,7 @@ func TestRetentionAPI(t *testing.T) {
 	_, err = c.Retention.DeleteRetention(ctx, &hretention.DeleteRetentionParams{ID: id})
 	require.NoError(t, err)
 	e.must(req{method: "GET", path: "/api/v2.0/retentions/" + strconv.FormatInt(id, 10)}, 404)
-	p, err = c.Project.GetProject(ctx, &project.GetProjectParams{ProjectNameOrID: "cache"})
+	p, err := c.Project.GetProject(ctx, &project.GetProjectParams{ProjectNameOrID: "cache"})
 	require.NoError(t, err)
 	require.Nil(t, p.Payload.Metadata.RetentionID)
 }
@@ -179,4 +162,29 @@ func retentionDeps(t *testing.T) (meta.Store, *storage.FS, *retention.Service) {
 	runner := retention.New(retention.Options{Store: store, Manifests: fs})
 	t.Cleanup(runner.Close)
 	return store, fs, runner
+}
+
+// defaultRetention: a new proxy-cache project gets the 7-day last-pull policy, named by its
+// retention_id. It returns the project's ID, the policy's ID and the policy.
+func defaultRetention(t *testing.T, c *harbor.HarborAPI, e *env, store meta.Store) (int64, int64, *hretention.GetRetentionOK) {
+	t.Helper()
+	ctx := context.Background()
+	regID, err := store.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-registry", URL: "https://up.example"})
+	require.NoError(t, err)
+	e.must(req{method: "POST", path: "/api/v2.0/projects", body: map[string]any{"project_name": "cache", "registry_id": regID}}, 201)
+	p, err := c.Project.GetProject(ctx, &project.GetProjectParams{ProjectNameOrID: "cache"})
+	require.NoError(t, err)
+	pid := int64(p.Payload.ProjectID)
+	require.NotNil(t, p.Payload.Metadata.RetentionID)
+	id, err := strconv.ParseInt(*p.Payload.Metadata.RetentionID, 10, 64)
+	require.NoError(t, err)
+	got, err := c.Retention.GetRetention(ctx, &hretention.GetRetentionParams{ID: id})
+	require.NoError(t, err)
+	require.Equal(t, id, got.Payload.ID)
+	require.Len(t, got.Payload.Rules, 1)
+	require.Equal(t, retention.TemplateNDaysSinceLastPull, got.Payload.Rules[0].Template)
+	require.Equal(t, "7", fmt.Sprint(got.Payload.Rules[0].Params[retention.TemplateNDaysSinceLastPull]))
+	require.Equal(t, "0 0 0 * * *", got.Payload.Trigger.Settings.(map[string]any)["cron"])
+	require.Equal(t, pid, got.Payload.Scope.Ref)
+	return pid, id, got
 }
