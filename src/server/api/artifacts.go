@@ -132,8 +132,7 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOK(w, out)
 }
 
 // resolveArtifact finds the artifact a reference (digest or tag) names in repo.
@@ -173,8 +172,7 @@ func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, out[0])
-	return nil
+	return writeOK(w, out[0])
 }
 
 // deleteArtifact deletes the artifact a reference names, with all its tags (auth.Delete). Its referrers
@@ -192,8 +190,7 @@ func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err, "artifact "+name+"@"+art.Digest)
 	}
 	a.record(who, p.ID, name+"@"+art.Digest, "artifact", "delete")
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 // listArtifactTags answers GET .../artifacts/{reference}/tags with page and page_size.
@@ -220,8 +217,7 @@ func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, toTagJSON(t, art))
 	}
 	paging.SetHeaders(w, r, int64(len(tags)), pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOK(w, out)
 }
 
 func toTagJSON(t *meta.Tag, art *meta.Artifact) tagJSON {

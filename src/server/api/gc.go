@@ -119,8 +119,7 @@ func (a *API) getGC(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		var e *meta.GCExecution
 		if e, err = d.Store.GetGCExecution(r.Context(), id); err == nil {
-			writeJSON(w, http.StatusOK, gcToJSON(e))
-			return nil
+			return writeOK(w, gcToJSON(e))
 		}
 	}
 	return gcNotFound(err, id)
@@ -153,8 +152,7 @@ func (a *API) stopGC(w http.ResponseWriter, r *http.Request) error {
 	if err := d.Runner.Stop(id); errors.Is(err, gc.ErrNotRunningHere) {
 		return errcode.ErrPreconditions.WithMessage("garbage collection %d is not running on this node", id)
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) error {
@@ -164,8 +162,7 @@ func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) error {
 	}
 	sc, err := d.Store.GetGCSchedule(r.Context())
 	if errors.Is(err, meta.ErrNotFound) {
-		writeJSON(w, http.StatusOK, gcHistoryJSON{JobName: "GARBAGE_COLLECTION", Schedule: &scheduleJSON{Type: gc.ScheduleNone}})
-		return nil
+		return writeOK(w, gcHistoryJSON{JobName: "GARBAGE_COLLECTION", Schedule: &scheduleJSON{Type: gc.ScheduleNone}})
 	}
 	if err != nil {
 		return err
@@ -233,6 +230,5 @@ func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusCreated)
 		return nil
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }

@@ -69,6 +69,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body)
 }
 
+// writeOK answers 200 with v as JSON (writeJSON); it returns nil, for a handler to return.
+func writeOK(w http.ResponseWriter, v any) error {
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// emptyOK answers 200 without a body; it returns nil, for a handler to return.
+func emptyOK(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
 // harborTime marshals like Harbor's strfmt.DateTime: RFC 3339 in UTC with milliseconds.
 type harborTime time.Time
 
@@ -103,8 +115,7 @@ func writeList[T, J any](w http.ResponseWriter, r *http.Request, pg paging.Page,
 		out = append(out, conv(it))
 	}
 	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOK(w, out)
 }
 
 // adminPage checks that the caller is a system administrator, then reads the query and its page.

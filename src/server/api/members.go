@@ -141,8 +141,7 @@ func (a *API) getMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toMemberEntity(m))
-	return nil
+	return writeOK(w, toMemberEntity(m))
 }
 
 // updateMember answers PUT /projects/{project}/members/{mid} with Harbor's RoleRequest {role_id}.
@@ -166,8 +165,7 @@ func (a *API) updateMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.auth.ForgetRoles()
 	a.record(who, p.ID, p.Name+":"+m.Username, "member", "update")
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 func (a *API) deleteMember(w http.ResponseWriter, r *http.Request) error {
@@ -180,6 +178,5 @@ func (a *API) deleteMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.auth.ForgetRoles()
 	a.record(who, p.ID, p.Name+":"+m.Username, "member", "delete")
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }

@@ -26,8 +26,7 @@ func (a *API) listMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(p.Metadata))
-	return nil
+	return writeOK(w, nonNil(p.Metadata))
 }
 
 // getMetadata answers {name: value}, or {} when the project has no such metadata (as Harbor).
@@ -41,8 +40,7 @@ func (a *API) getMetadata(w http.ResponseWriter, r *http.Request) error {
 	if v, ok := p.Metadata[name]; ok {
 		out[name] = v
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOK(w, out)
 }
 
 // addMetadata sets the pairs of a JSON object body (one or more; Harbor takes exactly one).
@@ -101,8 +99,7 @@ func (a *API) saveProject(w http.ResponseWriter, r *http.Request, p *meta.Projec
 			a.record(who, p.ID, p.Name, "project", "update")
 		}
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -195,8 +195,7 @@ func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOK(w, out)
 }
 
 // headProject answers 200 when the project named by ?project_name exists (and the caller may read it).
@@ -208,8 +207,7 @@ func (a *API) headProject(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.readableProject(r, name, true); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 // updateProject merges metadata (keys present replace, others stay), and may set storage_limit;
@@ -261,6 +259,5 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.auth.ForgetRoles() // SQLite may give the next project this ID again
 	a.record(who, p.ID, p.Name, "project", "delete")
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }

@@ -63,8 +63,7 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, j)
 	}
 	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOK(w, out)
 }
 
 // listMatching pages through the projects keep accepts. ProjectStore cannot filter by metadata or

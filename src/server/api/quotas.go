@@ -110,8 +110,7 @@ func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
 	total := int64(len(out))
 	out = out[min(pg.Offset(), len(out)):min(pg.Offset()+pg.Size, len(out))]
 	paging.SetHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOK(w, out)
 }
 
 func quotaSortKey(s string) (func(quotaJSON) int64, bool) {
@@ -185,8 +184,7 @@ func (a *API) getQuota(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, j)
-	return nil
+	return writeOK(w, j)
 }
 
 // updateQuota answers PUT /quotas/{id} with {"hard":{"storage":N}}: N is -1 (unlimited) or a positive
@@ -254,8 +252,7 @@ func (a *API) projectSummary(w http.ResponseWriter, r *http.Request) error {
 		j := a.registryToJSON(reg)
 		out.Registry = &j
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOK(w, out)
 }
 
 type volumeJSON struct {
@@ -272,6 +269,5 @@ func (a *API) getVolumes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errcode.ErrInternal.Wrap(err, "reading the storage volume")
 	}
-	writeJSON(w, http.StatusOK, map[string][]volumeJSON{"storage": {{Total: total, Free: free}}})
-	return nil
+	return writeOK(w, map[string][]volumeJSON{"storage": {{Total: total, Free: free}}})
 }

@@ -53,8 +53,7 @@ func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.registryToJSON(reg))
-	return nil
+	return writeOK(w, a.registryToJSON(reg))
 }
 
 // createRegistry validates the registry, checks that it answers (as Harbor does), seals the secret and
@@ -113,8 +112,7 @@ func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) error {
 		a.setStatus(reg.ID, nil)
 	}
 	a.recordFor(r, reg.Name, "registry", "update")
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 // deleteRegistry refuses with PRECONDITION (412) while a project uses the registry, as Harbor does.
@@ -136,8 +134,7 @@ func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.status.Delete(id)
 	a.recordFor(r, strconv.FormatInt(id, 10), "registry", "delete")
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 // pingRegistry checks a stored registry ({"id"}), a stored one with some settings replaced, or settings
@@ -166,6 +163,5 @@ func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }

@@ -132,8 +132,7 @@ func (a *API) getRepository(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "repository "+name)
 	}
-	writeJSON(w, http.StatusOK, toRepositoryJSON(rp))
-	return nil
+	return writeOK(w, toRepositoryJSON(rp))
 }
 
 // deleteRepository removes the repository with its artifacts and tags (auth.Delete). Blob bytes stay
@@ -147,6 +146,5 @@ func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err, "repository "+name)
 	}
 	a.record(who, p.ID, name, "repository", "delete")
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }

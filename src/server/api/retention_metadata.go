@@ -46,6 +46,5 @@ func (a *API) retentionMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, retentionMetadataJSON)
-	return nil
+	return writeOK(w, retentionMetadataJSON)
 }

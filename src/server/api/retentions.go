@@ -126,8 +126,7 @@ func (a *API) getRetention(w http.ResponseWriter, r *http.Request) error {
 		return errcode.ErrInternal.Wrap(err, "stored retention policy %d is unreadable", row.ID)
 	}
 	p.ID = row.ID
-	writeJSON(w, http.StatusOK, &p)
-	return nil
+	return writeOK(w, &p)
 }
 
 func (a *API) updateRetention(w http.ResponseWriter, r *http.Request) error {
@@ -150,8 +149,7 @@ func (a *API) updateRetention(w http.ResponseWriter, r *http.Request) error {
 			return storeError(err, "project")
 		}
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 func (a *API) deleteRetention(w http.ResponseWriter, r *http.Request) error {
@@ -165,8 +163,7 @@ func (a *API) deleteRetention(w http.ResponseWriter, r *http.Request) error {
 	if err := a.setRetentionID(r.Context(), row.ProjectID, 0, row.ID); err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return storeError(err, "project")
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 // executionJSON is Harbor's RetentionExecution.
@@ -274,8 +271,7 @@ func (a *API) stopRetention(w http.ResponseWriter, r *http.Request) error {
 		}
 		return storeError(err, "retention execution")
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 // taskJSON is Harbor's RetentionExecutionTask.

@@ -177,8 +177,7 @@ func (a *API) currentUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "user")
 	}
-	writeJSON(w, http.StatusOK, toUserResp(u))
-	return nil
+	return writeOK(w, toUserResp(u))
 }
 
 // userFor returns the user of the path for a system administrator or the user itself (self true).
@@ -205,8 +204,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toUserResp(u))
-	return nil
+	return writeOK(w, toUserResp(u))
 }
 
 // updateUser answers PUT /users/{id} with Harbor's UserProfile: email, realname, comment.
@@ -237,8 +235,7 @@ func (a *API) saveUser(w http.ResponseWriter, r *http.Request, who auth.Principa
 	}
 	a.auth.ForgetUser(u.Username)
 	a.record(who, 0, u.Username, "user", op)
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 // setPassword answers PUT /users/{id}/password with Harbor's PasswordReq. A user changing its own
@@ -299,8 +296,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	a.auth.ForgetUser(u.Username)
 	a.auth.ForgetRoles()
 	a.record(who, 0, u.Username, "user", "delete")
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return emptyOK(w)
 }
 
 // adminTarget returns the user of the path for a system administrator acting on another account.
