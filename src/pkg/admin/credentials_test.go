@@ -112,3 +112,34 @@ func TestValidateProjectName(t *testing.T) {
 		require.Equal(t, ok, ValidateProjectName(name) == nil, name)
 	}
 }
+
+func TestNewProject(t *testing.T) {
+	str := func(s string) *string { return &s }
+	i64 := func(n int64) *int64 { return &n }
+	yes := true
+	cases := []struct {
+		name string
+		req  ProjectRequest
+		want *meta.Project // nil: refused
+	}{
+		{"defaults", ProjectRequest{ProjectName: str("lib")},
+			&meta.Project{Name: "lib", StorageLimit: -1, Metadata: map[string]string{meta.MetaPublic: "false"}}},
+		{"legacy public, proxy, limit", ProjectRequest{ProjectName: str("hub"), Public: &yes, RegistryID: i64(3), StorageLimit: i64(10)},
+			&meta.Project{Name: "hub", RegistryID: 3, StorageLimit: 10, Metadata: map[string]string{meta.MetaPublic: "true"}}},
+		{"metadata public wins", ProjectRequest{ProjectName: str("p"), Public: &yes, Metadata: map[string]*string{meta.MetaPublic: str("0")}},
+			&meta.Project{Name: "p", StorageLimit: -1, Metadata: map[string]string{meta.MetaPublic: "false"}}},
+		{"no name", ProjectRequest{}, nil},
+		{"negative registry", ProjectRequest{ProjectName: str("p"), RegistryID: i64(-1)}, nil},
+		{"bad limit", ProjectRequest{ProjectName: str("p"), StorageLimit: i64(-2)}, nil},
+		{"bad seconds", ProjectRequest{ProjectName: str("p"), Metadata: map[string]*string{meta.MetaProxyReferrerCacheSecond: str("604801")}}, nil},
+	}
+	for _, tc := range cases {
+		got, err := NewProject(tc.req)
+		if tc.want == nil {
+			require.True(t, errcode.IsCode(err, errcode.ErrBadRequest), "%s: %v", tc.name, err)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.want, got, tc.name)
+	}
+}

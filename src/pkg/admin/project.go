@@ -144,3 +144,59 @@ func validHost(h string) bool {
 	}
 	return !strings.HasPrefix(name, ".") && !strings.HasSuffix(name, ".")
 }
+
+// ProjectRequest is a request to create or change a project, as Harbor's ProjectReq: nil fields are
+// absent, and null metadata values are ignored.
+type ProjectRequest struct {
+	ProjectName  *string
+	Public       *bool // legacy: used when Metadata has no "public"
+	Metadata     map[string]*string
+	StorageLimit *int64
+	RegistryID   *int64
+}
+
+// NewProject validates a creation request and returns the project to store: a valid name, the
+// metadata normalized (MergeMetadata) with "public" always set, the storage limit (StorageLimit,
+// unlimited by default) and the registry ID (0 for none, else positive). It does not check that the
+// registry exists.
+func NewProject(req ProjectRequest) (*meta.Project, error) {
+	name := ""
+	if req.ProjectName != nil {
+		name = *req.ProjectName
+	}
+	if err := ValidateProjectName(name); err != nil {
+		return nil, err
+	}
+	md, err := MergeMetadata(nil, req.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := md[meta.MetaPublic]; !ok {
+		md[meta.MetaPublic] = strconv.FormatBool(req.Public != nil && *req.Public)
+	}
+	limit, err := StorageLimit(req.StorageLimit, -1)
+	if err != nil {
+		return nil, err
+	}
+	var registryID int64
+	if req.RegistryID != nil {
+		registryID = *req.RegistryID
+	}
+	if registryID < 0 {
+		return nil, errcode.ErrBadRequest.WithMessage("registry_id %d is invalid: it must be greater than 0", registryID)
+	}
+	return &meta.Project{Name: name, RegistryID: registryID, Metadata: md, StorageLimit: limit}, nil
+}
+
+// StorageLimit validates a storage limit in bytes: -1 (unlimited) or positive; absent or 0 (Harbor's
+// "default") gives def.
+func StorageLimit(v *int64, def int64) (int64, error) {
+	switch {
+	case v == nil || *v == 0:
+		return def, nil
+	case *v < -1:
+		return 0, errcode.ErrBadRequest.WithMessage("storage_limit %d is invalid: use -1 (unlimited) or a positive number of bytes", *v)
+	default:
+		return *v, nil
+	}
+}

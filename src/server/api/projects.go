@@ -136,53 +136,19 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// newProject validates a creation request and returns the project to store.
+// newProject validates a creation request (admin.NewProject) and checks that its registry exists.
 func (a *API) newProject(ctx context.Context, req *projectReq) (*meta.Project, error) {
-	name := ""
-	if req.ProjectName != nil {
-		name = *req.ProjectName
+	p, err := admin.NewProject(admin.ProjectRequest(*req))
+	if err != nil || p.RegistryID == 0 {
+		return p, err
 	}
-	if err := admin.ValidateProjectName(name); err != nil {
-		return nil, err
-	}
-	md, err := admin.MergeMetadata(nil, req.Metadata)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := md[meta.MetaPublic]; !ok {
-		md[meta.MetaPublic] = strconv.FormatBool(req.Public != nil && *req.Public)
-	}
-	limit, err := storageLimit(req.StorageLimit, -1)
-	if err != nil {
-		return nil, err
-	}
-	var registryID int64
-	if req.RegistryID != nil && *req.RegistryID != 0 {
-		registryID = *req.RegistryID
-		if registryID < 0 {
-			return nil, errcode.ErrBadRequest.WithMessage("registry_id %d is invalid: it must be greater than 0", registryID)
+	if _, err := a.registries.GetRegistry(ctx, p.RegistryID); err != nil {
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil, errcode.ErrBadRequest.WithMessage("registry %d does not exist", p.RegistryID)
 		}
-		if _, err := a.registries.GetRegistry(ctx, registryID); err != nil {
-			if errors.Is(err, meta.ErrNotFound) {
-				return nil, errcode.ErrBadRequest.WithMessage("registry %d does not exist", registryID)
-			}
-			return nil, storeError(err, "registry")
-		}
+		return nil, storeError(err, "registry")
 	}
-	return &meta.Project{Name: name, RegistryID: registryID, Metadata: md, StorageLimit: limit}, nil
-}
-
-// storageLimit validates a storage limit in bytes: -1 (unlimited) or positive; absent or 0 (Harbor's
-// "default") gives def.
-func storageLimit(v *int64, def int64) (int64, error) {
-	switch {
-	case v == nil || *v == 0:
-		return def, nil
-	case *v < -1:
-		return 0, errcode.ErrBadRequest.WithMessage("storage_limit %d is invalid: use -1 (unlimited) or a positive number of bytes", *v)
-	default:
-		return *v, nil
-	}
+	return p, nil
 }
 
 func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
@@ -230,7 +196,7 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if _, ok := req.Metadata[meta.MetaPublic]; !ok && req.Public != nil {
 		p.Metadata[meta.MetaPublic] = strconv.FormatBool(*req.Public)
 	}
-	if p.StorageLimit, err = storageLimit(req.StorageLimit, p.StorageLimit); err != nil {
+	if p.StorageLimit, err = admin.StorageLimit(req.StorageLimit, p.StorageLimit); err != nil {
 		return err
 	}
 	return a.saveProject(w, r, p)
