@@ -143,3 +143,14 @@ func TestNewProject(t *testing.T) {
 		require.Equal(t, tc.want, got, tc.name)
 	}
 }
+
+func TestUserRules(t *testing.T) {
+	for name, ok := range map[string]bool{"alice": true, "a.b-c_d@x": true, "": false, "a b": false, "a,b": false, "a~b": false} {
+		require.Equal(t, ok, ValidateUserName(name) == nil, name)
+	}
+	_, err := PasswordHash("short")
+	require.True(t, errcode.IsCode(err, errcode.ErrBadRequest), "%v", err)
+	hash, err := PasswordHash("Harbor12345")
+	require.NoError(t, err)
+	require.NotContains(t, hash, "Harbor12345")
+}

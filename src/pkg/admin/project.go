@@ -1,7 +1,8 @@
 // Package admin holds the rules behind Berth's administration surfaces, the REST API (src/server/api)
-// and the web console (src/server/console): validation of projects, project metadata and upstream
-// registries, and the handling of registry credentials (sealing, opening, and where a stored one may be
-// sent). HTTP code decodes a request, calls these, and encodes the answer.
+// and the web console (src/server/console): validation of projects, project metadata, users and upstream
+// registries, and the handling of registry credentials (sealing, opening, where a stored one may be
+// sent, and checking an upstream with it). HTTP code decodes a request, calls these, and encodes the
+// answer.
 //
 // Every validation error is a BAD_REQUEST *errcode.Error whose message is fit to show to the user.
 package admin

@@ -1,12 +1,15 @@
 // Package api serves Berth's Harbor-compatible REST API under /api/v2.0/: ping, health, projects and
 // their metadata, upstream registries, and, when their dependencies are given, repositories and
-// artifacts, quotas and project summaries (quotas.go), the storage volume, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0; errors are
-// written by errcode.Serve in Harbor's shape {"errors":[{"code","message"}]}.
+// artifacts, quotas and project summaries (quotas.go), the storage volume, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0.
+//
+// Handlers return their error; one adapter (handle) writes it with errcode.Serve in Harbor's shape
+// {"errors":[{"code","message"}]} and the code's status. Validation and credential handling live in
+// package admin, the page rule in package paging: handlers decode, call, and encode.
 //
 // Callers authenticate with HTTP Basic as local users. Project endpoints ask auth.Authenticator.Authorize
 // for the action they perform (see docs/access.md); users, registries and the audit log are for system
 // administrators (a user may read and change its own account). Anonymous callers may list and read
-// public projects. Registry secrets are sealed with a secret.Box before they reach the store and
+// public projects. Registry secrets are sealed (admin.Credentials) before they reach the store and
 // are never returned (Harbor's "*****" stands in for them) nor logged, and a stored secret is only ever
 // sent to the type, URL and TLS settings it was saved with: changing those needs the credential again.
 package api

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -26,10 +26,6 @@ func (a *API) userRoutes() {
 	m.HandleFunc("PUT "+Prefix+"/users/{id}/password", a.handle(a.setPassword))
 	m.HandleFunc("PUT "+Prefix+"/users/{id}/sysadmin", a.handle(a.setSysadmin))
 }
-
-// userNameRE is what Berth accepts as a user name: 1 to 255 characters, none of Harbor's forbidden
-// ones (,"~#$%) nor spaces or control characters.
-var userNameRE = regexp.MustCompile(`^[^,"~#$%\s\x00-\x1f]{1,255}$`)
 
 // userCreationReq is Harbor's UserCreationReq.
 type userCreationReq struct {
@@ -140,15 +136,12 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	if !userNameRE.MatchString(req.Username) {
-		return errcode.ErrBadRequest.WithMessage("username %q is invalid: 1 to 255 characters without spaces or any of ,\"~#$%%", req.Username)
+	if err := admin.ValidateUserName(req.Username); err != nil {
+		return err
 	}
-	if err := auth.ValidatePassword(req.Password); err != nil {
-		return errcode.ErrBadRequest.WithMessage("%s", err.Error())
-	}
-	hash, err := auth.HashPassword(req.Password)
+	hash, err := admin.PasswordHash(req.Password)
 	if err != nil {
-		return errcode.ErrInternal.Wrap(err, "hashing the password")
+		return err
 	}
 	u := &meta.User{Username: req.Username, Email: req.Email, Realname: req.Realname, Comment: req.Comment, PasswordHash: hash}
 	id, err := a.users.CreateUser(r.Context(), u)
@@ -255,11 +248,8 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if who.UserID == u.ID && !auth.CheckPassword(u.PasswordHash, req.OldPassword) {
 		return errcode.ErrForbidden.WithMessage("the old password is wrong")
 	}
-	if err := auth.ValidatePassword(req.NewPassword); err != nil {
-		return errcode.ErrBadRequest.WithMessage("%s", err.Error())
-	}
-	if u.PasswordHash, err = auth.HashPassword(req.NewPassword); err != nil {
-		return errcode.ErrInternal.Wrap(err, "hashing the password")
+	if u.PasswordHash, err = admin.PasswordHash(req.NewPassword); err != nil {
+		return err
 	}
 	return a.saveUser(w, r, who, u, "update")
 }
