@@ -201,3 +201,12 @@ func StorageLimit(v *int64, def int64) (int64, error) {
 		return *v, nil
 	}
 }
+
+// ParseID reads a positive integer ID given in a request; what names it in the BAD_REQUEST error.
+func ParseID(what, v string) (int64, error) {
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errcode.ErrBadRequest.WithMessage("%s must be a positive integer, got %q", what, v)
+	}
+	return id, nil
+}

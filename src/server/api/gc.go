@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -103,7 +104,7 @@ func (a *API) gcExecution(r *http.Request) (*GCDeps, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	id, err := parseID("garbage collection id", r.PathValue("id"))
+	id, err := admin.ParseID("garbage collection id", r.PathValue("id"))
 	return d, id, err
 }
 

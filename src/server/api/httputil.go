@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/server/paging"
@@ -136,14 +137,7 @@ func (a *API) adminBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeBody(w, r, v)
 }
 
-// parseID reads a positive integer ID; what names it in the BAD_REQUEST error.
-func parseID(what, v string) (int64, error) {
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errcode.ErrBadRequest.WithMessage("%s must be a positive integer, got %q", what, v)
-	}
-	return id, nil
+// pathID reads the positive integer path value name (admin.ParseID).
+func pathID(r *http.Request, name string) (int64, error) {
+	return admin.ParseID(name, r.PathValue(name))
 }
-
-// pathID reads the positive integer path value name (parseID).
-func pathID(r *http.Request, name string) (int64, error) { return parseID(name, r.PathValue(name)) }

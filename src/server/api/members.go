@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -125,7 +126,7 @@ func (a *API) memberFor(r *http.Request, act auth.Action) (*meta.Project, *meta.
 	if err != nil {
 		return nil, nil, who, err
 	}
-	mid, err := parseID("member id", r.PathValue("mid"))
+	mid, err := admin.ParseID("member id", r.PathValue("mid"))
 	if err != nil {
 		return nil, nil, who, err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -133,7 +134,7 @@ func (a *API) quotaProjects(ctx context.Context, reference, referenceID string) 
 		return nil, nil // only projects have quotas
 	}
 	if referenceID != "" {
-		id, err := parseID("reference_id (a project ID)", referenceID)
+		id, err := admin.ParseID("reference_id (a project ID)", referenceID)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +165,7 @@ func (a *API) quotaProject(r *http.Request) (*meta.Project, error) {
 	if err := a.requireAdmin(r); err != nil {
 		return nil, err
 	}
-	id, err := parseID("quota id", r.PathValue("id"))
+	id, err := admin.ParseID("quota id", r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}

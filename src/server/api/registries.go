@@ -6,11 +6,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
-func registryID(r *http.Request) (int64, error) { return parseID("registry id", r.PathValue("id")) }
+func registryID(r *http.Request) (int64, error) {
+	return admin.ParseID("registry id", r.PathValue("id"))
+}
 
 // adminRegistry returns the registry of the path for an admin request.
 func (a *API) adminRegistry(r *http.Request) (*meta.Registry, error) {

@@ -178,7 +178,7 @@ func (a *API) userFor(r *http.Request) (u *meta.User, who auth.Principal, err er
 	if who, err = a.requireUser(r); err != nil {
 		return nil, who, err
 	}
-	id, err := parseID("user id", r.PathValue("id"))
+	id, err := admin.ParseID("user id", r.PathValue("id"))
 	if err != nil {
 		return nil, who, err
 	}

@@ -88,9 +88,9 @@ func (c *Console) createProject(q *request) error {
 	}
 	p := &meta.Project{Name: name, StorageLimit: -1, Metadata: map[string]string{meta.MetaPublic: strconv.FormatBool(f.Get("public") == "on")}}
 	if id := f.Get("registry_id"); id != "" && id != "0" {
-		n, err := strconv.ParseInt(id, 10, 64)
-		if err != nil || n <= 0 {
-			return errcode.ErrBadRequest.WithMessage("registry %q is invalid", id)
+		n, err := admin.ParseID("registry", id)
+		if err != nil {
+			return err
 		}
 		if _, err := c.d.Registries.GetRegistry(q.r.Context(), n); err != nil {
 			return errcode.ErrBadRequest.WithMessage("registry %d does not exist", n)
