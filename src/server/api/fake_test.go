@@ -38,8 +38,10 @@ func projectName(p *meta.Project) string          { return p.Name }
 func registryName(r *meta.Registry) string        { return r.Name }
 func copyRegistry(r meta.Registry) *meta.Registry { return &r }
 
-// createRow stores a copy of v under the next ID, unless a row of rows has its name; f.mu is held.
+// createRow stores a copy of v under the next ID, unless a row of rows has its name.
 func createRow[T any](f *fakeStore, rows map[int64]T, v *T, name func(*T) string, stamp func(*T, int64), dup func(T) *T) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, q := range rows {
 		if name(&q) == name(v) {
 			return 0, meta.ErrConflict
@@ -51,8 +53,10 @@ func createRow[T any](f *fakeStore, rows map[int64]T, v *T, name func(*T) string
 	return f.nextID, nil
 }
 
-// getRow returns a copy of the row id; f.mu is held.
-func getRow[T any](rows map[int64]T, id int64, dup func(T) *T) (*T, error) {
+// getRow returns a copy of the row id.
+func getRow[T any](f *fakeStore, rows map[int64]T, id int64, dup func(T) *T) (*T, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	v, ok := rows[id]
 	if !ok {
 		return nil, meta.ErrNotFound
@@ -73,17 +77,13 @@ func listRows[T any](rows map[int64]T, name string, offset, limit int, nameOf fu
 }
 
 func (f *fakeStore) CreateProject(_ context.Context, p *meta.Project) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	return createRow(f, f.projects, p, projectName, func(p *meta.Project, id int64) {
 		p.ID, p.CreationTime, p.UpdateTime = id, time.Now(), time.Now()
 	}, copyProject)
 }
 
 func (f *fakeStore) GetProject(_ context.Context, id int64) (*meta.Project, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return getRow(f.projects, id, copyProject)
+	return getRow(f, f.projects, id, copyProject)
 }
 
 func (f *fakeStore) GetProjectByName(_ context.Context, name string) (*meta.Project, error) {
@@ -134,24 +134,20 @@ func (f *fakeStore) CountRepositories(_ context.Context, projectID int64) (int64
 	return f.repos[projectID], nil
 }
 
-func (f *fakeStore) CreateRegistry(_ context.Context, r *meta.Registry) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return createRow(f, f.registries, r, registryName, func(r *meta.Registry, id int64) {
-		r.ID, r.CreationTime, r.UpdateTime = id, time.Now(), time.Now()
-	}, copyRegistry)
-}
-
 func (f *fakeStore) GetRegistry(_ context.Context, id int64) (*meta.Registry, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return getRow(f.registries, id, copyRegistry)
+	return getRow(f, f.registries, id, copyRegistry)
 }
 
 func (f *fakeStore) ListRegistries(_ context.Context, name string, offset, limit int) ([]*meta.Registry, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return listRows(f.registries, name, offset, limit, registryName, copyRegistry)
+}
+
+func (f *fakeStore) CreateRegistry(_ context.Context, r *meta.Registry) (int64, error) {
+	return createRow(f, f.registries, r, registryName, func(r *meta.Registry, id int64) {
+		r.ID, r.CreationTime, r.UpdateTime = id, time.Now(), time.Now()
+	}, copyRegistry)
 }
 
 func (f *fakeStore) UpdateRegistry(_ context.Context, r *meta.Registry) error {
