@@ -2,7 +2,7 @@
 // their metadata, upstream registries, and, when their dependencies are given, repositories and
 // artifacts, quotas and project summaries (quotas.go), the storage volume, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0.
 //
-// Handlers return their error; one adapter (handle) writes it with errcode.Serve in Harbor's shape
+// Handlers return their error; one adapter (handle, in robots.go) writes it with errcode.Serve in Harbor's shape
 // {"errors":[{"code","message"}]} and the code's status. Validation and credential handling live in
 // package admin, the page rule in package paging: handlers decode, call, and encode.
 //
