@@ -154,3 +154,31 @@ func TestUserRules(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, hash, "Harbor12345")
 }
+
+func TestQuotaStorageAndMemberRole(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	for _, tc := range []struct {
+		hard map[string]*int64
+		want int64 // 0: refused
+	}{
+		{map[string]*int64{"storage": n(-1)}, -1},
+		{map[string]*int64{"storage": n(2000)}, 2000},
+		{map[string]*int64{"storage": n(0)}, 0},
+		{map[string]*int64{"storage": n(-2)}, 0},
+		{map[string]*int64{"count": n(5), "storage": n(1)}, 0},
+		{map[string]*int64{}, 0},
+	} {
+		got, err := QuotaStorage(tc.hard)
+		if tc.want == 0 {
+			require.True(t, errcode.IsCode(err, errcode.ErrBadRequest), "%v", tc.hard)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.want, got)
+	}
+	r, err := MemberRole(2)
+	require.NoError(t, err)
+	require.Equal(t, meta.Role(2), r)
+	_, err = MemberRole(9)
+	require.True(t, errcode.IsCode(err, errcode.ErrBadRequest))
+}

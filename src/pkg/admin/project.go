@@ -210,3 +210,26 @@ func ParseID(what, v string) (int64, error) {
 	}
 	return id, nil
 }
+
+// QuotaStorage validates the hard limits of a quota update, Harbor's {"hard":{"storage":N}}: storage
+// is the only resource, and N is -1 (unlimited) or a positive number of bytes. It returns N.
+func QuotaStorage(hard map[string]*int64) (int64, error) {
+	for k := range hard {
+		if k != "storage" {
+			return 0, errcode.ErrBadRequest.WithMessage("hard.%s is not a quota resource: only storage is", k)
+		}
+	}
+	v := hard["storage"]
+	if v == nil || *v == 0 || *v < -1 {
+		return 0, errcode.ErrBadRequest.WithMessage("hard.storage is required: -1 (unlimited) or a positive number of bytes")
+	}
+	return *v, nil
+}
+
+// MemberRole validates a project member's role_id.
+func MemberRole(id int64) (meta.Role, error) {
+	if r := meta.Role(id); r.Valid() {
+		return r, nil
+	}
+	return 0, errcode.ErrBadRequest.WithMessage("role_id %d is invalid: use 1 (projectAdmin), 2 (developer), 3 (guest), 4 (maintainer) or 5 (limitedGuest)", id)
+}

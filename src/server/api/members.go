@@ -69,13 +69,6 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	return writeList(w, r, pg, total, members, toMemberEntity)
 }
 
-func roleOf(id int64) (meta.Role, error) {
-	if r := meta.Role(id); r.Valid() {
-		return r, nil
-	}
-	return 0, errcode.ErrBadRequest.WithMessage("role_id %d is invalid: use 1 (projectAdmin), 2 (developer), 3 (guest), 4 (maintainer) or 5 (limitedGuest)", id)
-}
-
 // addMember answers POST /projects/{project}/members with Harbor's ProjectMember: role_id and
 // member_user {user_id | username}. 201 with Location; CONFLICT when the user is a member already.
 func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
@@ -94,7 +87,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	role, err := roleOf(req.RoleID)
+	role, err := admin.MemberRole(req.RoleID)
 	if err == nil && req.MemberUser == nil {
 		err = errcode.ErrBadRequest.WithMessage("member_user is required (Berth has no user groups)")
 	}
@@ -157,7 +150,7 @@ func (a *API) updateMember(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	role, err := roleOf(req.RoleID)
+	role, err := admin.MemberRole(req.RoleID)
 	if err != nil {
 		return err
 	}

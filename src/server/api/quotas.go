@@ -202,16 +202,9 @@ func (a *API) updateQuota(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	for k := range req.Hard {
-		if k != resourceStorage {
-			return errcode.ErrBadRequest.WithMessage("hard.%s is not a quota resource: only storage is", k)
-		}
+	if p.StorageLimit, err = admin.QuotaStorage(req.Hard); err != nil {
+		return err
 	}
-	v := req.Hard[resourceStorage]
-	if v == nil || *v == 0 || *v < -1 {
-		return errcode.ErrBadRequest.WithMessage("hard.storage is required: -1 (unlimited) or a positive number of bytes")
-	}
-	p.StorageLimit = *v
 	return a.saveProject(w, r, p)
 }
 
