@@ -1,33 +1,24 @@
 package api
 
 import (
-	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/berth-registry/berth/src/pkg/errcode"
 )
 
 // TestOneErrorPath keeps the handlers returning their errors: every route is registered through
 // handle, and errcode.Serve is reached only through fail, called by handle and by ServeHTTP (for
 // requests no route takes).
 func TestOneErrorPath(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	require.NoError(t, err)
 	fset := token.NewFileSet()
 	routes := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
+	for _, name := range sourceFiles(t) {
 		f, err := parser.ParseFile(fset, name, nil, 0)
 		require.NoError(t, err)
 		for _, d := range f.Decls {
@@ -71,33 +62,10 @@ func callee(e ast.Expr) string {
 	return ""
 }
 
-// TestHandleWritesTheError: handle answers a returned *errcode.Error with its status in Harbor's shape,
-// any other error as a 500 whose text stays in the log, and leaves a handler's own answer alone.
-func TestHandleWritesTheError(t *testing.T) {
-	e := newEnv(t)
-	cases := []struct {
-		err    error
-		status int
-		code   string
-	}{
-		{errcode.ErrConflict.WithMessage("taken"), http.StatusConflict, "CONFLICT"},
-		{errcode.ErrBadRequest.WithMessage("bad"), http.StatusBadRequest, "BAD_REQUEST"},
-		{errors.New("dial tcp 10.1.2.3:5432"), http.StatusInternalServerError, "UNKNOWN"},
-		{nil, http.StatusTeapot, ""},
-	}
-	for _, tc := range cases {
-		h := e.api.handle(func(w http.ResponseWriter, _ *http.Request) error {
-			if tc.err == nil {
-				w.WriteHeader(http.StatusTeapot)
-			}
-			return tc.err
-		})
-		w := httptest.NewRecorder()
-		h(w, httptest.NewRequest(http.MethodGet, Prefix+"/x", nil))
-		require.Equal(t, tc.status, w.Code, "%v", tc.err)
-		if tc.code != "" {
-			require.Equal(t, tc.code, errCode(t, w))
-			require.NotContains(t, w.Body.String(), "10.1.2.3")
-		}
-	}
+// sourceFiles lists the package's non-test Go files.
+func sourceFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	return slices.DeleteFunc(files, func(name string) bool { return strings.HasSuffix(name, "_test.go") })
 }
