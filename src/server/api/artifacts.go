@@ -114,25 +114,18 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
-	if err != nil {
-		return err
-	}
-	opts, err := parseArtifactOptions(q)
-	if err != nil {
-		return err
-	}
-	arts, total, err := a.artifacts.ListArtifacts(r.Context(), name, pg.Offset(), pg.Size)
-	if err != nil {
-		return storeError(err, "repository "+name)
-	}
-	out, err := a.artifactsToJSON(r.Context(), p, arts, opts)
-	if err != nil {
-		return err
-	}
-	paging.SetHeaders(w, r, total, pg)
-	return writeOK(w, out)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]artifactJSON, int64, error) {
+		opts, err := parseArtifactOptions(q)
+		if err != nil {
+			return nil, 0, err
+		}
+		arts, total, err := a.artifacts.ListArtifacts(r.Context(), name, pg.Offset(), pg.Size)
+		if err != nil {
+			return nil, 0, storeError(err, "repository "+name)
+		}
+		out, err := a.artifactsToJSON(r.Context(), p, arts, opts)
+		return out, total, err
+	})
 }
 
 // resolveArtifact finds the artifact a reference (digest or tag) names in repo.

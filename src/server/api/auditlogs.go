@@ -2,11 +2,13 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // auditLog is Harbor's AuditLog.
@@ -24,19 +26,17 @@ type auditLog struct {
 // resource=~<part>, username=<part> or username=~<part>, op_time=[<from>~<to>] (either end may be
 // empty; times as "2006-01-02 15:04:05" UTC or RFC 3339).
 func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
-	q, pg, err := a.adminPage(r)
-	if err != nil {
+	if err := a.requireAdmin(r); err != nil {
 		return err
 	}
-	aq, err := parseAuditQuery(q.Get("q"))
-	if err != nil {
-		return err
-	}
-	entries, total, err := a.auditLog.ListAuditEntries(r.Context(), aq, pg.Offset(), pg.Size)
-	if err != nil {
-		return storeError(err, "audit logs")
-	}
-	return writeList(w, r, pg, total, entries, toAuditLog)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]auditLog, int64, error) {
+		aq, err := parseAuditQuery(q.Get("q"))
+		if err != nil {
+			return nil, 0, err
+		}
+		entries, total, err := a.auditLog.ListAuditEntries(r.Context(), aq, pg.Offset(), pg.Size)
+		return listed(entries, total, err, "audit logs", toAuditLog)
+	})
 }
 
 func toAuditLog(e *meta.AuditEntry) auditLog {

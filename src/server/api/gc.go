@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -87,15 +88,13 @@ func (a *API) listGC(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pg, err := paging.Parse(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	list, total, err := d.Store.ListGCExecutions(r.Context(), pg.Offset(), pg.Size)
-	if err != nil {
-		return err
-	}
-	return writeList(w, r, pg, total, list, gcToJSON)
+	return listPage(w, r, func(_ url.Values, pg paging.Page) ([]gcHistoryJSON, int64, error) {
+		list, total, err := d.Store.ListGCExecutions(r.Context(), pg.Offset(), pg.Size)
+		if err != nil {
+			return nil, 0, err
+		}
+		return convert(list, gcToJSON), total, nil
+	})
 }
 
 // gcExecution reads the execution named by the path, NOT_FOUND when there is none.

@@ -108,25 +108,40 @@ func boolHeader(r *http.Request, name string) bool {
 	return err == nil && v
 }
 
-// writeList answers one page of a list: X-Total-Count and Link (paging.SetHeaders), then the items
-// converted by conv as a JSON array, [] when there are none.
-func writeList[T, J any](w http.ResponseWriter, r *http.Request, pg paging.Page, total int64, items []T, conv func(T) J) error {
-	out := make([]J, 0, len(items))
-	for _, it := range items {
-		out = append(out, conv(it))
-	}
-	paging.SetHeaders(w, r, total, pg)
-	return writeOK(w, out)
-}
-
-// adminPage checks that the caller is a system administrator, then reads the query and its page.
-func (a *API) adminPage(r *http.Request) (url.Values, paging.Page, error) {
-	if err := a.requireAdmin(r); err != nil {
-		return nil, paging.Page{}, err
-	}
+// listPage answers a list endpoint, Harbor's list+count pattern: it reads page and page_size
+// (paging.Parse), asks list for that page of rows, ready to encode, and the total count (q is the
+// request's query), and answers the rows as a JSON array ([] when there are none) with X-Total-Count
+// and Link. An error of list is returned as it is.
+func listPage[J any](w http.ResponseWriter, r *http.Request, list func(q url.Values, pg paging.Page) ([]J, int64, error)) error {
 	q := r.URL.Query()
 	pg, err := paging.Parse(q)
-	return q, pg, err
+	if err != nil {
+		return err
+	}
+	rows, total, err := list(q, pg)
+	if err != nil {
+		return err
+	}
+	paging.SetHeaders(w, r, total, pg)
+	return writeOK(w, nonNilSlice(rows))
+}
+
+// convert returns rows converted by conv.
+func convert[T, J any](rows []T, conv func(T) J) []J {
+	out := make([]J, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, conv(row))
+	}
+	return out
+}
+
+// listed converts a page of rows read from the metadata store for listPage; a store error becomes
+// storeError(err, what).
+func listed[T, J any](rows []T, total int64, err error, what string, conv func(T) J) ([]J, int64, error) {
+	if err != nil {
+		return nil, 0, storeError(err, what)
+	}
+	return convert(rows, conv), total, nil
 }
 
 // adminBody checks that the caller is a system administrator, then decodes the body into v (decodeBody).

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/berth-registry/berth/src/pkg/admin"
@@ -57,16 +58,10 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
-	if err != nil {
-		return err
-	}
-	members, total, err := a.members.ListMembers(r.Context(), p.ID, q.Get("entityname"), pg.Offset(), pg.Size)
-	if err != nil {
-		return storeError(err, "members")
-	}
-	return writeList(w, r, pg, total, members, toMemberEntity)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]memberEntity, int64, error) {
+		members, total, err := a.members.ListMembers(r.Context(), p.ID, q.Get("entityname"), pg.Offset(), pg.Size)
+		return listed(members, total, err, "members", toMemberEntity)
+	})
 }
 
 // addMember answers POST /projects/{project}/members with Harbor's ProjectMember: role_id and

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
@@ -22,23 +23,37 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
-	if err != nil {
-		return err
-	}
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]projectJSON, int64, error) {
+		projects, total, err := a.visibleProjects(r.Context(), who, q, pg)
+		if err != nil {
+			return nil, 0, err
+		}
+		out := make([]projectJSON, 0, len(projects))
+		for _, p := range projects {
+			j, err := a.projectToJSON(r.Context(), p)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, j)
+		}
+		return out, total, nil
+	})
+}
+
+// visibleProjects returns the page of the projects who may see that match q (name, public).
+func (a *API) visibleProjects(ctx context.Context, who auth.Principal, q url.Values, pg paging.Page) ([]*meta.Project, int64, error) {
 	var public *bool
 	if v := q.Get("public"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return errcode.ErrBadRequest.WithMessage("public must be true or false, got %q", v)
+			return nil, 0, errcode.ErrBadRequest.WithMessage("public must be true or false, got %q", v)
 		}
 		public = &b
 	}
-	ctx := r.Context()
 	var (
 		projects []*meta.Project
 		total    int64
+		err      error
 	)
 	switch {
 	case who.Admin && public == nil:
@@ -52,18 +67,9 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	if err != nil {
-		return storeError(err, "project")
+		return nil, 0, storeError(err, "project")
 	}
-	out := make([]projectJSON, 0, len(projects))
-	for _, p := range projects {
-		j, err := a.projectToJSON(ctx, p)
-		if err != nil {
-			return err
-		}
-		out = append(out, j)
-	}
-	paging.SetHeaders(w, r, total, pg)
-	return writeOK(w, out)
+	return projects, total, nil
 }
 
 // listMatching pages through the projects keep accepts. ProjectStore cannot filter by metadata or

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/berth-registry/berth/src/pkg/admin"
@@ -79,24 +80,32 @@ func (a *API) quotaOf(ctx context.Context, p *meta.Project) (quotaJSON, error) {
 // listQuotas answers GET /quotas: ?reference (only "project" has quotas), ?reference_id (a project
 // ID), ?sort (hard.storage or used.storage, "-" for descending), ?page, ?page_size. Admin only.
 func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
-	q, pg, err := a.adminPage(r)
-	if err != nil {
+	if err := a.requireAdmin(r); err != nil {
 		return err
 	}
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]quotaJSON, int64, error) {
+		out, err := a.sortedQuotas(r.Context(), q)
+		total := int64(len(out))
+		return out[min(pg.Offset(), len(out)):min(pg.Offset()+pg.Size, len(out))], total, err
+	})
+}
+
+// sortedQuotas returns the quotas listQuotas asks for (q: reference, reference_id, sort), sorted.
+func (a *API) sortedQuotas(ctx context.Context, q url.Values) ([]quotaJSON, error) {
 	sortKey := q.Get("sort")
 	byKey, desc := quotaSortKey(sortKey)
 	if sortKey != "" && byKey == nil {
-		return errcode.ErrBadRequest.WithMessage("sort %q is invalid: use hard.storage or used.storage, - in front for descending", sortKey)
+		return nil, errcode.ErrBadRequest.WithMessage("sort %q is invalid: use hard.storage or used.storage, - in front for descending", sortKey)
 	}
-	projects, err := a.quotaProjects(r.Context(), q.Get("reference"), q.Get("reference_id"))
+	projects, err := a.quotaProjects(ctx, q.Get("reference"), q.Get("reference_id"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := make([]quotaJSON, 0, len(projects))
 	for _, p := range projects {
-		j, err := a.quotaOf(r.Context(), p)
+		j, err := a.quotaOf(ctx, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		out = append(out, j)
 	}
@@ -108,10 +117,7 @@ func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
 			return cmp.Compare(byKey(x), byKey(y))
 		})
 	}
-	total := int64(len(out))
-	out = out[min(pg.Offset(), len(out)):min(pg.Offset()+pg.Size, len(out))]
-	paging.SetHeaders(w, r, total, pg)
-	return writeOK(w, out)
+	return out, nil
 }
 
 func quotaSortKey(s string) (func(quotaJSON) int64, bool) {

@@ -3,12 +3,14 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 func registryID(r *http.Request) (int64, error) {
@@ -40,15 +42,13 @@ func (a *API) setStatus(id int64, err error) {
 }
 
 func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) error {
-	q, pg, err := a.adminPage(r)
-	if err != nil {
+	if err := a.requireAdmin(r); err != nil {
 		return err
 	}
-	regs, total, err := a.registries.ListRegistries(r.Context(), q.Get("name"), pg.Offset(), pg.Size)
-	if err != nil {
-		return storeError(err, "registry")
-	}
-	return writeList(w, r, pg, total, regs, a.registryToJSON)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]registryJSON, int64, error) {
+		regs, total, err := a.registries.ListRegistries(r.Context(), q.Get("name"), pg.Offset(), pg.Size)
+		return listed(regs, total, err, "registry", a.registryToJSON)
+	})
 }
 
 func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) error {

@@ -93,20 +93,14 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
-	if err != nil {
-		return err
-	}
-	name, exact, err := parseNameQuery(q.Get("q"))
-	if err != nil {
-		return err
-	}
-	repos, total, err := a.artifacts.ListProjectRepositories(r.Context(), p.ID, name, exact, pg.Offset(), pg.Size)
-	if err != nil {
-		return storeError(err, "repository")
-	}
-	return writeList(w, r, pg, total, repos, toRepositoryJSON)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]repositoryJSON, int64, error) {
+		name, exact, err := parseNameQuery(q.Get("q"))
+		if err != nil {
+			return nil, 0, err
+		}
+		repos, total, err := a.artifacts.ListProjectRepositories(r.Context(), p.ID, name, exact, pg.Offset(), pg.Size)
+		return listed(repos, total, err, "repository", toRepositoryJSON)
+	})
 }
 
 // parseNameQuery reads Harbor's q for repositories: "" (all), "name=~x" (substring) or "name=x" (exact,

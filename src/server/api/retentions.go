@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -220,15 +221,10 @@ func (a *API) listRetentionExecutions(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	pg, err := paging.Parse(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	list, total, err := a.retentions.Store.ListRetentionExecutions(r.Context(), row.ID, pg.Offset(), pg.Size)
-	if err != nil {
-		return storeError(err, "retention executions")
-	}
-	return writeList(w, r, pg, total, list, toExecutionJSON)
+	return listPage(w, r, func(_ url.Values, pg paging.Page) ([]executionJSON, int64, error) {
+		list, total, err := a.retentions.Store.ListRetentionExecutions(r.Context(), row.ID, pg.Offset(), pg.Size)
+		return listed(list, total, err, "retention executions", toExecutionJSON)
+	})
 }
 
 // adminExecution returns the execution of the path, which must belong to the policy of the path.
@@ -294,15 +290,10 @@ func (a *API) listRetentionTasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pg, err := paging.Parse(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	list, total, err := a.retentions.Store.ListRetentionTasks(r.Context(), e.ID, pg.Offset(), pg.Size)
-	if err != nil {
-		return storeError(err, "retention tasks")
-	}
-	return writeList(w, r, pg, total, list, toTaskJSON)
+	return listPage(w, r, func(_ url.Values, pg paging.Page) ([]taskJSON, int64, error) {
+		list, total, err := a.retentions.Store.ListRetentionTasks(r.Context(), e.ID, pg.Offset(), pg.Size)
+		return listed(list, total, err, "retention tasks", toTaskJSON)
+	})
 }
 
 func toTaskJSON(t *meta.RetentionTask) taskJSON {

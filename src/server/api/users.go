@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -57,15 +58,17 @@ func toUserResp(u *meta.User) userResp {
 // listUsers answers GET /users (system administrators) with ?q=username=~<part> or username=<name>,
 // page and page_size.
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
-	q, pg, err := a.adminPage(r)
-	if err != nil {
+	if err := a.requireAdmin(r); err != nil {
 		return err
 	}
-	name, exact, err := parseFieldQuery(q.Get("q"), "username")
-	if err != nil {
-		return err
-	}
-	return a.writeUsers(w, r, name, exact, pg, func(u *meta.User) any { return toUserResp(u) })
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]userResp, int64, error) {
+		name, exact, err := parseFieldQuery(q.Get("q"), "username")
+		if err != nil {
+			return nil, 0, err
+		}
+		users, total, err := a.findUsers(r.Context(), name, exact, pg)
+		return listed(users, total, err, "user", toUserResp)
+	})
 }
 
 // searchUsers answers GET /users/search?username=<part> for any logged-in user (to add members), with
@@ -74,40 +77,33 @@ func (a *API) searchUsers(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.requireUser(r); err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	pg, err := paging.Parse(q)
-	if err != nil {
-		return err
-	}
-	name := q.Get("username")
-	if name == "" {
-		return errcode.ErrBadRequest.WithMessage("username is required")
-	}
 	type item struct {
 		UserID   int64  `json:"user_id"`
 		Username string `json:"username"`
 	}
-	return a.writeUsers(w, r, name, false, pg, func(u *meta.User) any { return item{u.ID, u.Username} })
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]item, int64, error) {
+		name := q.Get("username")
+		if name == "" {
+			return nil, 0, errcode.ErrBadRequest.WithMessage("username is required")
+		}
+		users, total, err := a.findUsers(r.Context(), name, false, pg)
+		return listed(users, total, err, "user", func(u *meta.User) item { return item{u.ID, u.Username} })
+	})
 }
 
-func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, name string, exact bool, pg paging.Page, conv func(*meta.User) any) error {
-	var users []*meta.User
-	var total int64
-	var err error
-	if exact {
-		var u *meta.User
-		if u, err = a.users.GetUserByName(r.Context(), name); err == nil {
-			users, total = []*meta.User{u}, 1
-		} else if errors.Is(err, meta.ErrNotFound) {
-			err = nil
-		}
-	} else {
-		users, total, err = a.users.ListUsers(r.Context(), name, pg.Offset(), pg.Size)
+// findUsers returns a page of the users whose name contains name, or the one named name when exact.
+func (a *API) findUsers(ctx context.Context, name string, exact bool, pg paging.Page) ([]*meta.User, int64, error) {
+	if !exact {
+		return a.users.ListUsers(ctx, name, pg.Offset(), pg.Size)
 	}
-	if err != nil {
-		return storeError(err, "user")
+	u, err := a.users.GetUserByName(ctx, name)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, err
 	}
-	return writeList(w, r, pg, total, users, conv)
+	return []*meta.User{u}, 1, nil
 }
 
 // parseFieldQuery reads Harbor's q for one field: "" (all), "<field>=~x" (substring) or "<field>=x".
