@@ -10,6 +10,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -64,6 +65,23 @@ func (p *Project) Public() bool { return isTrue(p.Metadata[MetaPublic]) }
 // ProxyReferrerAPI reports whether p forwards referrers requests to its upstream.
 func (p *Project) ProxyReferrerAPI() bool {
 	return p.IsProxy() && isTrue(p.Metadata[MetaProxyReferrerAPI])
+}
+
+// IsSecondsKey reports whether key is one of the *_seconds metadata keys (MetaProxyReferrerCacheSecond,
+// MetaProxyTagFreshnessSecond), whose values ParseSeconds checks.
+func IsSecondsKey(key string) bool {
+	return key == MetaProxyReferrerCacheSecond || key == MetaProxyTagFreshnessSecond
+}
+
+// ParseSeconds validates the value of a *_seconds key before it is stored, such as
+// proxy_referrer_cache_seconds, the freshness window of ProxyReferrerAPI's upstream answers: a whole
+// number of seconds from 0 to MaxMetadataSeconds. The error's text names the key and is fit to show.
+func ParseSeconds(key, value string) (int64, error) {
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || n < 0 || n > MaxMetadataSeconds {
+		return 0, fmt.Errorf("metadata %s must be a whole number of seconds from 0 to %d (one week), got %q", key, MaxMetadataSeconds, value)
+	}
+	return n, nil
 }
 
 // AllowSparseManifests reports whether p accepts sparse manifests: an index whose child manifests, or an

@@ -39,3 +39,30 @@ func TestProjectSeconds(t *testing.T) {
 		require.GreaterOrEqual(t, got, time.Duration(0))
 	}
 }
+
+func TestParseSeconds(t *testing.T) {
+	cases := []struct {
+		key, value string
+		want       int64
+		ok         bool
+	}{
+		{meta.MetaProxyReferrerCacheSecond, "0", 0, true},
+		{meta.MetaProxyReferrerCacheSecond, "604800", 604800, true},
+		{meta.MetaProxyReferrerCacheSecond, "604801", 0, false},
+		{meta.MetaProxyReferrerCacheSecond, "-1", 0, false},
+		{meta.MetaProxyReferrerCacheSecond, "1.5", 0, false},
+		{meta.MetaProxyTagFreshnessSecond, "60", 60, true},
+		{meta.MetaProxyTagFreshnessSecond, "99999999999999999999", 0, false},
+	}
+	for _, tc := range cases {
+		got, err := meta.ParseSeconds(tc.key, tc.value)
+		if !tc.ok {
+			require.ErrorContains(t, err, tc.key, "%s=%q", tc.key, tc.value)
+			continue
+		}
+		require.NoError(t, err, "%s=%q", tc.key, tc.value)
+		require.Equal(t, tc.want, got)
+	}
+	require.True(t, meta.IsSecondsKey(meta.MetaProxyTagFreshnessSecond))
+	require.False(t, meta.IsSecondsKey(meta.MetaPublic))
+}

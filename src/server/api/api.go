@@ -1,12 +1,15 @@
 // Package api serves Berth's Harbor-compatible REST API under /api/v2.0/: ping, health, projects and
 // their metadata, upstream registries, and, when their dependencies are given, repositories and
-// artifacts, quotas and project summaries (quotas.go), the storage volume, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0; errors are
-// written by errcode.Serve in Harbor's shape {"errors":[{"code","message"}]}.
+// artifacts, quotas and project summaries (quotas.go), the storage volume, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0.
+//
+// Handlers return their error; one adapter (handle, in robots.go) writes it with errcode.Serve in Harbor's shape
+// {"errors":[{"code","message"}]} and the code's status. Validation and credential handling live in
+// package admin, the page rule in package paging: handlers decode, call, and encode.
 //
 // Callers authenticate with HTTP Basic as local users. Project endpoints ask auth.Authenticator.Authorize
 // for the action they perform (see docs/access.md); users, registries and the audit log are for system
 // administrators (a user may read and change its own account). Anonymous callers may list and read
-// public projects. Registry secrets are sealed with a secret.Box before they reach the store and
+// public projects. Registry secrets are sealed (admin.Credentials) before they reach the store and
 // are never returned (Harbor's "*****" stands in for them) nor logged, and a stored secret is only ever
 // sent to the type, URL and TLS settings it was saved with: changing those needs the credential again.
 package api
@@ -18,6 +21,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -48,11 +52,11 @@ type Component struct {
 }
 
 // RegistryPinger checks upstream registry endpoints for POST /registries/ping and before a registry is
-// saved (as Harbor does).
+// saved (as Harbor does); it is an admin.Pinger.
 type RegistryPinger interface {
 	// PingRegistry returns nil when the registry r answers its API base endpoint with r's settings and
 	// credentials. r.AccessSecret is plaintext. r.ID is 0 for a registry not stored yet. The admin is
-	// told the kind and status of a *registry.Error (pingFailure); the error text is logged, so it must
+	// told the kind and status of a *registry.Error (admin.Check); the error text is logged, so it must
 	// not contain the secret.
 	PingRegistry(ctx context.Context, r meta.Registry) error
 }
@@ -117,9 +121,8 @@ type API struct {
 	projects    meta.ProjectStore
 	registries  meta.RegistryStore
 	repos       RepositoryCounter
-	box         *secret.Box
+	creds       *admin.Credentials
 	auth        *auth.Authenticator
-	pinger      RegistryPinger
 	artifacts   ArtifactSource
 	robots      meta.RobotStore
 	robotPrefix string
@@ -170,9 +173,13 @@ func New(d Deps) (*API, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	creds, err := admin.NewCredentials(d.Box, d.Pinger, log)
+	if err != nil {
+		return nil, err
+	}
 	a := &API{
-		projects: d.Projects, registries: d.Registries, repos: d.Repositories, box: d.Box, auth: d.Auth,
-		pinger: d.Pinger, artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, usage: d.Usage, volumes: d.Volumes, gc: d.GC, log: log, mux: http.NewServeMux(),
+		projects: d.Projects, registries: d.Registries, repos: d.Repositories, creds: creds, auth: d.Auth,
+		artifacts: d.Artifacts, health: d.Health, draining: d.Draining, retentions: d.Retentions, usage: d.Usage, volumes: d.Volumes, gc: d.GC, log: log, mux: http.NewServeMux(),
 		users: d.Users, members: d.Members, auditLog: d.AuditLog, audit: d.Audit,
 		robots: d.Robots, robotPrefix: d.RobotPrefix,
 	}
@@ -185,31 +192,31 @@ func New(d Deps) (*API, error) {
 
 func (a *API) routes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/ping", a.getPing)
-	m.HandleFunc("GET "+Prefix+"/health", a.getHealth)
+	m.HandleFunc("GET "+Prefix+"/ping", a.handle(a.getPing))
+	m.HandleFunc("GET "+Prefix+"/health", a.handle(a.getHealth))
 
-	m.HandleFunc("GET "+Prefix+"/projects", a.listProjects)
-	m.HandleFunc("HEAD "+Prefix+"/projects", a.headProject)
-	m.HandleFunc("POST "+Prefix+"/projects", a.createProject)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}", a.getProject)
-	m.HandleFunc("PUT "+Prefix+"/projects/{project}", a.updateProject)
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}", a.deleteProject)
+	m.HandleFunc("GET "+Prefix+"/projects", a.handle(a.listProjects))
+	m.HandleFunc("HEAD "+Prefix+"/projects", a.handle(a.headProject))
+	m.HandleFunc("POST "+Prefix+"/projects", a.handle(a.createProject))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}", a.handle(a.getProject))
+	m.HandleFunc("PUT "+Prefix+"/projects/{project}", a.handle(a.updateProject))
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}", a.handle(a.deleteProject))
 	// Harbor's swagger (and so its generated client) spells the collection with a trailing slash:
 	// the same endpoint, so README's table lists it once.
 	for _, slash := range []string{"", "/{$}"} {
-		m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas"+slash, a.listMetadata)
-		m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas"+slash, a.addMetadata)
+		m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas"+slash, a.handle(a.listMetadata))
+		m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas"+slash, a.handle(a.addMetadata))
 	}
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{meta}", a.getMetadata)
-	m.HandleFunc("PUT "+Prefix+"/projects/{project}/metadatas/{meta}", a.updateMetadata)
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/metadatas/{meta}", a.deleteMetadata)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.getMetadata))
+	m.HandleFunc("PUT "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.updateMetadata))
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.deleteMetadata))
 
-	m.HandleFunc("GET "+Prefix+"/registries", a.listRegistries)
-	m.HandleFunc("POST "+Prefix+"/registries", a.createRegistry)
-	m.HandleFunc("POST "+Prefix+"/registries/ping", a.pingRegistry)
-	m.HandleFunc("GET "+Prefix+"/registries/{id}", a.getRegistry)
-	m.HandleFunc("PUT "+Prefix+"/registries/{id}", a.updateRegistry)
-	m.HandleFunc("DELETE "+Prefix+"/registries/{id}", a.deleteRegistry)
+	m.HandleFunc("GET "+Prefix+"/registries", a.handle(a.listRegistries))
+	m.HandleFunc("POST "+Prefix+"/registries", a.handle(a.createRegistry))
+	m.HandleFunc("POST "+Prefix+"/registries/ping", a.handle(a.pingRegistry))
+	m.HandleFunc("GET "+Prefix+"/registries/{id}", a.handle(a.getRegistry))
+	m.HandleFunc("PUT "+Prefix+"/registries/{id}", a.handle(a.updateRegistry))
+	m.HandleFunc("DELETE "+Prefix+"/registries/{id}", a.handle(a.deleteRegistry))
 
 	if a.artifacts != nil {
 		a.artifactRoutes()
@@ -222,7 +229,7 @@ func (a *API) routes() {
 		a.memberRoutes()
 	}
 	if a.auditLog != nil {
-		m.HandleFunc("GET "+Prefix+"/audit-logs", a.listAuditLogs)
+		m.HandleFunc("GET "+Prefix+"/audit-logs", a.handle(a.listAuditLogs))
 	}
 	if a.retentions != nil {
 		a.retentionRoutes()
@@ -231,7 +238,7 @@ func (a *API) routes() {
 		a.quotaRoutes()
 	}
 	if a.volumes != nil {
-		m.HandleFunc("GET "+Prefix+"/systeminfo/volumes", a.getVolumes)
+		m.HandleFunc("GET "+Prefix+"/systeminfo/volumes", a.handle(a.getVolumes))
 	}
 	if a.gc != nil {
 		a.gcRoutes()

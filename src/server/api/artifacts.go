@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // artifactJSON is the part of Harbor's Artifact model Berth has. media_type is the artifact's type (the
@@ -108,35 +109,23 @@ func parseArtifactOptions(q url.Values) (artifactOptions, error) {
 
 // listArtifacts answers GET .../repositories/{repo}/artifacts: the artifacts without a subject, newest
 // push first; page, page_size, with_tag, with_accessory; X-Total-Count and Link.
-func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) {
+func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	p, name, err := a.readableRepository(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	opts, err := parseArtifactOptions(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	arts, total, err := a.artifacts.ListArtifacts(r.Context(), name, pg.offset(), pg.size)
-	if err != nil {
-		a.fail(w, r, storeError(err, "repository "+name))
-		return
-	}
-	out, err := a.artifactsToJSON(r.Context(), p, arts, opts)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]artifactJSON, int64, error) {
+		opts, err := parseArtifactOptions(q)
+		if err != nil {
+			return nil, 0, err
+		}
+		arts, total, err := a.artifacts.ListArtifacts(r.Context(), name, pg.Offset(), pg.Size)
+		if err != nil {
+			return nil, 0, storeError(err, "repository "+name)
+		}
+		out, err := a.artifactsToJSON(r.Context(), p, arts, opts)
+		return out, total, err
+	})
 }
 
 // resolveArtifact finds the artifact a reference (digest or tag) names in repo.
@@ -159,80 +148,69 @@ func (a *API) resolveArtifact(ctx context.Context, repo, ref string) (*meta.Arti
 	return art, nil
 }
 
-func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) {
+func (a *API) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	p, name, err := a.readableRepository(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	opts, err := parseArtifactOptions(r.URL.Query())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	art, err := a.resolveArtifact(r.Context(), name, r.PathValue("reference"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out, err := a.artifactsToJSON(r.Context(), p, []*meta.Artifact{art}, opts)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, out[0])
+	return writeOK(w, out[0])
 }
 
 // deleteArtifact deletes the artifact a reference names, with all its tags (auth.Delete). Its referrers
 // stay: the distribution spec allows referrers whose subject is gone.
-func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
 	p, who, name, err := a.repositoryFor(r, auth.Delete)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	art, err := a.resolveArtifact(r.Context(), name, r.PathValue("reference"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.artifacts.DeleteArtifact(r.Context(), name, art.Digest); err != nil {
-		a.fail(w, r, storeError(err, "artifact "+name+"@"+art.Digest))
-		return
+		return storeError(err, "artifact "+name+"@"+art.Digest)
 	}
 	a.record(who, p.ID, name+"@"+art.Digest, "artifact", "delete")
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
 // listArtifactTags answers GET .../artifacts/{reference}/tags with page and page_size.
-func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) {
+func (a *API) listArtifactTags(w http.ResponseWriter, r *http.Request) error {
 	_, name, err := a.readableRepository(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	pg, err := parsePage(r.URL.Query())
+	pg, err := paging.Parse(r.URL.Query())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	art, err := a.resolveArtifact(r.Context(), name, r.PathValue("reference"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	tags, err := a.artifacts.ListArtifactTags(r.Context(), []int64{art.ID})
 	if err != nil {
-		a.fail(w, r, storeError(err, "tag"))
-		return
+		return storeError(err, "tag")
 	}
-	start := min(pg.offset(), len(tags))
-	out := make([]tagJSON, 0, pg.size)
-	for _, t := range tags[start:min(start+pg.size, len(tags))] {
+	start := min(pg.Offset(), len(tags))
+	out := make([]tagJSON, 0, pg.Size)
+	for _, t := range tags[start:min(start+pg.Size, len(tags))] {
 		out = append(out, toTagJSON(t, art))
 	}
-	setListHeaders(w, r, int64(len(tags)), pg)
-	writeJSON(w, http.StatusOK, out)
+	paging.SetHeaders(w, r, int64(len(tags)), pg)
+	return writeOK(w, out)
 }
 
 func toTagJSON(t *meta.Tag, art *meta.Artifact) tagJSON {

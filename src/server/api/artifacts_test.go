@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +21,6 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 )
 
 // artifactSource is the real SQLite store plus manifest bytes kept in memory.
@@ -50,15 +47,9 @@ type harborEnv struct {
 func newHarborEnv(t *testing.T) *harborEnv {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, store.Close()) })
+	store := openSQLite(t)
 	e := &harborEnv{store: artifactSource{Store: store, manifests: map[string][]byte{}}}
-	base := newEnvWith(t, store)
-	a, err := New(Deps{Projects: store, Registries: store, Repositories: store, Box: base.box,
-		Auth: auth.NewAuthenticator(adminPassword), Pinger: base.pinger, Artifacts: e.store,
-		Log: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
+	a, _ := newAPIOn(t, store, func(d *Deps) { d.Artifacts = e.store })
 	e.srv = httptest.NewServer(a)
 	t.Cleanup(e.srv.Close)
 	u, err := url.Parse(e.srv.URL + Prefix)

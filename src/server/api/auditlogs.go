@@ -2,11 +2,13 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // auditLog is Harbor's AuditLog.
@@ -23,34 +25,23 @@ type auditLog struct {
 // and Harbor's q: comma-separated operation=<op>, resource_type=<type>, resource=<part> or
 // resource=~<part>, username=<part> or username=~<part>, op_time=[<from>~<to>] (either end may be
 // empty; times as "2006-01-02 15:04:05" UTC or RFC 3339).
-func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) {
+func (a *API) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	aq, err := parseAuditQuery(q.Get("q"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	entries, total, err := a.auditLog.ListAuditEntries(r.Context(), aq, pg.offset(), pg.size)
-	if err != nil {
-		a.fail(w, r, storeError(err, "audit logs"))
-		return
-	}
-	out := make([]auditLog, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, auditLog{ID: e.ID, Resource: e.Resource, ResourceType: e.ResourceType, Operation: e.Operation,
-			Username: e.Username, OpTime: harborTime(e.OpTime)})
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]auditLog, int64, error) {
+		aq, err := parseAuditQuery(q.Get("q"))
+		if err != nil {
+			return nil, 0, err
+		}
+		entries, total, err := a.auditLog.ListAuditEntries(r.Context(), aq, pg.Offset(), pg.Size)
+		return listed(entries, total, err, "audit logs", toAuditLog)
+	})
+}
+
+func toAuditLog(e *meta.AuditEntry) auditLog {
+	return auditLog{ID: e.ID, Resource: e.Resource, ResourceType: e.ResourceType, Operation: e.Operation,
+		Username: e.Username, OpTime: harborTime(e.OpTime)}
 }
 
 func parseAuditQuery(q string) (meta.AuditQuery, error) {

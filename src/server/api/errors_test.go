@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
@@ -58,4 +60,35 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 	require.NotContains(t, e.bodies.String(), "10.66.77.88")
 	require.NotContains(t, e.bodies.String(), "dial tcp")
 	require.Contains(t, e.logs.String(), "10.66.77.88", "the cause is logged")
+}
+
+// TestHandleWritesTheError: handle answers a returned *errcode.Error with its status in Harbor's shape,
+// any other error as a 500 whose text stays in the log, and leaves a handler's own answer alone.
+func TestHandleWritesTheError(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{errcode.ErrConflict.WithMessage("taken"), http.StatusConflict, "CONFLICT"},
+		{errcode.ErrBadRequest.WithMessage("bad"), http.StatusBadRequest, "BAD_REQUEST"},
+		{errors.New("dial tcp 10.1.2.3:5432"), http.StatusInternalServerError, "UNKNOWN"},
+		{nil, http.StatusTeapot, ""},
+	}
+	for _, tc := range cases {
+		h := e.api.handle(func(w http.ResponseWriter, _ *http.Request) error {
+			if tc.err == nil {
+				w.WriteHeader(http.StatusTeapot)
+			}
+			return tc.err
+		})
+		w := httptest.NewRecorder()
+		h(w, httptest.NewRequest(http.MethodGet, Prefix+"/x", nil))
+		require.Equal(t, tc.status, w.Code, "%v", tc.err)
+		if tc.code != "" {
+			require.Equal(t, tc.code, errCode(t, w))
+			require.NotContains(t, w.Body.String(), "10.1.2.3")
+		}
+	}
 }

@@ -34,28 +34,56 @@ func newFakeStore() *fakeStore {
 
 func copyProject(p meta.Project) *meta.Project { p.Metadata = maps.Clone(p.Metadata); return &p }
 
-func (f *fakeStore) CreateProject(_ context.Context, p *meta.Project) (int64, error) {
+func projectName(p *meta.Project) string          { return p.Name }
+func registryName(r *meta.Registry) string        { return r.Name }
+func copyRegistry(r meta.Registry) *meta.Registry { return &r }
+
+// createRow stores a copy of v under the next ID, unless a row of rows has its name.
+func createRow[T any](f *fakeStore, rows map[int64]T, v *T, name func(*T) string, stamp func(*T, int64), dup func(T) *T) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, q := range f.projects {
-		if q.Name == p.Name {
+	for _, q := range rows {
+		if name(&q) == name(v) {
 			return 0, meta.ErrConflict
 		}
 	}
 	f.nextID++
-	p.ID, p.CreationTime, p.UpdateTime = f.nextID, time.Now(), time.Now()
-	f.projects[p.ID] = *copyProject(*p)
-	return p.ID, nil
+	stamp(v, f.nextID)
+	rows[f.nextID] = *dup(*v)
+	return f.nextID, nil
 }
 
-func (f *fakeStore) GetProject(_ context.Context, id int64) (*meta.Project, error) {
+// getRow returns a copy of the row id.
+func getRow[T any](f *fakeStore, rows map[int64]T, id int64, dup func(T) *T) (*T, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p, ok := f.projects[id]
+	v, ok := rows[id]
 	if !ok {
 		return nil, meta.ErrNotFound
 	}
-	return copyProject(p), nil
+	return dup(v), nil
+}
+
+// listRows returns copies of the rows whose name contains name, sorted by name, and their count; f.mu is held.
+func listRows[T any](rows map[int64]T, name string, offset, limit int, nameOf func(*T) string, dup func(T) *T) ([]*T, int64, error) {
+	var all []*T
+	for _, v := range rows {
+		if strings.Contains(nameOf(&v), name) {
+			all = append(all, dup(v))
+		}
+	}
+	slices.SortFunc(all, func(a, b *T) int { return cmp.Compare(nameOf(a), nameOf(b)) })
+	return window(all, offset, limit), int64(len(all)), nil
+}
+
+func (f *fakeStore) CreateProject(_ context.Context, p *meta.Project) (int64, error) {
+	return createRow(f, f.projects, p, projectName, func(p *meta.Project, id int64) {
+		p.ID, p.CreationTime, p.UpdateTime = id, time.Now(), time.Now()
+	}, copyProject)
+}
+
+func (f *fakeStore) GetProject(_ context.Context, id int64) (*meta.Project, error) {
+	return getRow(f, f.projects, id, copyProject)
 }
 
 func (f *fakeStore) GetProjectByName(_ context.Context, name string) (*meta.Project, error) {
@@ -72,14 +100,7 @@ func (f *fakeStore) GetProjectByName(_ context.Context, name string) (*meta.Proj
 func (f *fakeStore) ListProjects(_ context.Context, name string, offset, limit int) ([]*meta.Project, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var all []*meta.Project
-	for _, p := range f.projects {
-		if strings.Contains(p.Name, name) {
-			all = append(all, copyProject(p))
-		}
-	}
-	slices.SortFunc(all, func(a, b *meta.Project) int { return cmp.Compare(a.Name, b.Name) })
-	return window(all, offset, limit), int64(len(all)), nil
+	return listRows(f.projects, name, offset, limit, projectName, copyProject)
 }
 
 func (f *fakeStore) UpdateProject(_ context.Context, p *meta.Project) error {
@@ -113,41 +134,20 @@ func (f *fakeStore) CountRepositories(_ context.Context, projectID int64) (int64
 	return f.repos[projectID], nil
 }
 
-func (f *fakeStore) CreateRegistry(_ context.Context, r *meta.Registry) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, q := range f.registries {
-		if q.Name == r.Name {
-			return 0, meta.ErrConflict
-		}
-	}
-	f.nextID++
-	r.ID, r.CreationTime, r.UpdateTime = f.nextID, time.Now(), time.Now()
-	f.registries[r.ID] = *r
-	return r.ID, nil
-}
-
 func (f *fakeStore) GetRegistry(_ context.Context, id int64) (*meta.Registry, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	r, ok := f.registries[id]
-	if !ok {
-		return nil, meta.ErrNotFound
-	}
-	return &r, nil
+	return getRow(f, f.registries, id, copyRegistry)
 }
 
 func (f *fakeStore) ListRegistries(_ context.Context, name string, offset, limit int) ([]*meta.Registry, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var all []*meta.Registry
-	for _, r := range f.registries {
-		if strings.Contains(r.Name, name) {
-			all = append(all, &r)
-		}
-	}
-	slices.SortFunc(all, func(a, b *meta.Registry) int { return cmp.Compare(a.Name, b.Name) })
-	return window(all, offset, limit), int64(len(all)), nil
+	return listRows(f.registries, name, offset, limit, registryName, copyRegistry)
+}
+
+func (f *fakeStore) CreateRegistry(_ context.Context, r *meta.Registry) (int64, error) {
+	return createRow(f, f.registries, r, registryName, func(r *meta.Registry, id int64) {
+		r.ID, r.CreationTime, r.UpdateTime = id, time.Now(), time.Now()
+	}, copyRegistry)
 }
 
 func (f *fakeStore) UpdateRegistry(_ context.Context, r *meta.Registry) error {

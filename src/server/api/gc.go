@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // GarbageCollector runs collections for the /system/gc endpoints; *gc.Runner implements it.
@@ -29,13 +32,13 @@ type GCDeps struct {
 
 func (a *API) gcRoutes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/system/gc", a.listGC)
-	m.HandleFunc("GET "+Prefix+"/system/gc/schedule", a.getGCSchedule)
-	m.HandleFunc("POST "+Prefix+"/system/gc/schedule", a.putGCSchedule)
-	m.HandleFunc("PUT "+Prefix+"/system/gc/schedule", a.putGCSchedule)
-	m.HandleFunc("GET "+Prefix+"/system/gc/{id}", a.getGC)
-	m.HandleFunc("PUT "+Prefix+"/system/gc/{id}", a.stopGC)
-	m.HandleFunc("GET "+Prefix+"/system/gc/{id}/log", a.getGCLog)
+	m.HandleFunc("GET "+Prefix+"/system/gc", a.handle(a.listGC))
+	m.HandleFunc("GET "+Prefix+"/system/gc/schedule", a.handle(a.getGCSchedule))
+	m.HandleFunc("POST "+Prefix+"/system/gc/schedule", a.handle(a.putGCSchedule))
+	m.HandleFunc("PUT "+Prefix+"/system/gc/schedule", a.handle(a.putGCSchedule))
+	m.HandleFunc("GET "+Prefix+"/system/gc/{id}", a.handle(a.getGC))
+	m.HandleFunc("PUT "+Prefix+"/system/gc/{id}", a.handle(a.stopGC))
+	m.HandleFunc("GET "+Prefix+"/system/gc/{id}/log", a.handle(a.getGCLog))
 }
 
 // gcHistoryJSON is Harbor's GCHistory.
@@ -80,28 +83,18 @@ func (a *API) gcAdmin(r *http.Request) (*GCDeps, error) {
 	return a.gc, nil
 }
 
-func (a *API) listGC(w http.ResponseWriter, r *http.Request) {
+func (a *API) listGC(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.gcAdmin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	pg, err := parsePage(r.URL.Query())
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	list, total, err := d.Store.ListGCExecutions(r.Context(), pg.offset(), pg.size)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := make([]gcHistoryJSON, len(list))
-	for i, e := range list {
-		out[i] = gcToJSON(e)
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return listPage(w, r, func(_ url.Values, pg paging.Page) ([]gcHistoryJSON, int64, error) {
+		list, total, err := d.Store.ListGCExecutions(r.Context(), pg.Offset(), pg.Size)
+		if err != nil {
+			return nil, 0, err
+		}
+		return convert(list, gcToJSON), total, nil
+	})
 }
 
 // gcExecution reads the execution named by the path, NOT_FOUND when there is none.
@@ -110,11 +103,8 @@ func (a *API) gcExecution(r *http.Request) (*GCDeps, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, 0, errcode.ErrBadRequest.WithMessage("invalid garbage collection ID %q", r.PathValue("id"))
-	}
-	return d, id, nil
+	id, err := admin.ParseID("garbage collection id", r.PathValue("id"))
+	return d, id, err
 }
 
 func gcNotFound(err error, id int64) error {
@@ -124,19 +114,18 @@ func gcNotFound(err error, id int64) error {
 	return err
 }
 
-func (a *API) getGC(w http.ResponseWriter, r *http.Request) {
+func (a *API) getGC(w http.ResponseWriter, r *http.Request) error {
 	d, id, err := a.gcExecution(r)
 	if err == nil {
 		var e *meta.GCExecution
 		if e, err = d.Store.GetGCExecution(r.Context(), id); err == nil {
-			writeJSON(w, http.StatusOK, gcToJSON(e))
-			return
+			return writeOK(w, gcToJSON(e))
 		}
 	}
-	a.fail(w, r, gcNotFound(err, id))
+	return gcNotFound(err, id)
 }
 
-func (a *API) getGCLog(w http.ResponseWriter, r *http.Request) {
+func (a *API) getGCLog(w http.ResponseWriter, r *http.Request) error {
 	d, id, err := a.gcExecution(r)
 	if err == nil {
 		var text string
@@ -145,43 +134,38 @@ func (a *API) getGCLog(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(text)))
 			w.WriteHeader(http.StatusOK)
 			_, _ = w.Write([]byte(text))
-			return
+			return nil
 		}
 	}
-	a.fail(w, r, gcNotFound(err, id))
+	return gcNotFound(err, id)
 }
 
 // stopGC is Harbor's PUT /system/gc/{id}: stop a running collection (only the node running it can).
-func (a *API) stopGC(w http.ResponseWriter, r *http.Request) {
+func (a *API) stopGC(w http.ResponseWriter, r *http.Request) error {
 	d, id, err := a.gcExecution(r)
 	if err == nil {
 		_, err = d.Store.GetGCExecution(r.Context(), id)
 	}
 	if err != nil {
-		a.fail(w, r, gcNotFound(err, id))
-		return
+		return gcNotFound(err, id)
 	}
 	if err := d.Runner.Stop(id); errors.Is(err, gc.ErrNotRunningHere) {
-		a.fail(w, r, errcode.ErrPreconditions.WithMessage("garbage collection %d is not running on this node", id))
-		return
+		return errcode.ErrPreconditions.WithMessage("garbage collection %d is not running on this node", id)
 	}
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
-func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) {
+func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.gcAdmin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	sc, err := d.Store.GetGCSchedule(r.Context())
 	if errors.Is(err, meta.ErrNotFound) {
-		writeJSON(w, http.StatusOK, gcHistoryJSON{JobName: "GARBAGE_COLLECTION", Schedule: &scheduleJSON{Type: gc.ScheduleNone}})
-		return
+		return writeOK(w, gcHistoryJSON{JobName: "GARBAGE_COLLECTION", Schedule: &scheduleJSON{Type: gc.ScheduleNone}})
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var params map[string]any
 	_ = json.Unmarshal([]byte(sc.Parameters), &params) // written by putGCSchedule from gc.Params
@@ -190,6 +174,7 @@ func (a *API) getGCSchedule(w http.ResponseWriter, r *http.Request) {
 		Schedule:     &scheduleJSON{Type: sc.Type, Cron: sc.Cron, NextScheduledTime: ht(gc.NextFire(sc.Cron, time.Now()))},
 		CreationTime: ht(sc.CreationTime), UpdateTime: ht(sc.UpdateTime),
 	})
+	return nil
 }
 
 // gcScheduleReq is Harbor's Schedule body.
@@ -203,28 +188,24 @@ type gcScheduleReq struct {
 
 // putGCSchedule serves POST and PUT /system/gc/schedule: type Manual starts a run now (201 with its
 // Location), any other type sets the schedule (201 for POST, 200 for PUT).
-func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) {
+func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.gcAdmin(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req gcScheduleReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if req.Schedule == nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("schedule is required"))
-		return
+		return errcode.ErrBadRequest.WithMessage("schedule is required")
 	}
 	var p gc.Params
 	if req.Parameters != nil {
 		p = *req.Parameters
 	}
 	if err := p.Validate(); err != nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("%s", err.Error()))
-		return
+		return errcode.ErrBadRequest.WithMessage("%s", err.Error())
 	}
 	if req.Schedule.Type == gc.ScheduleManual {
 		e, err := d.Runner.Start(r.Context(), meta.GCKindManual, p)
@@ -232,25 +213,22 @@ func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) {
 			err = errcode.ErrConflict.WithMessage("%s", err.Error())
 		}
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", Prefix+"/system/gc/"+strconv.FormatInt(e.ID, 10))
 		w.WriteHeader(http.StatusCreated)
-		return
+		return nil
 	}
 	expr, err := gc.ScheduleCron(req.Schedule.Type, req.Schedule.Cron)
 	if err != nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("%s", err.Error()))
-		return
+		return errcode.ErrBadRequest.WithMessage("%s", err.Error())
 	}
 	if err := d.Store.PutGCSchedule(r.Context(), &meta.GCSchedule{Type: req.Schedule.Type, Cron: expr, Parameters: p.String()}); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if r.Method == http.MethodPost {
 		w.WriteHeader(http.StatusCreated)
-		return
+		return nil
 	}
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }

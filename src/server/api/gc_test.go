@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
@@ -27,17 +25,12 @@ import (
 // clients as admin and anonymous.
 func gcAPI(t *testing.T) (admin, anon *gcapi.Client, store meta.Store, runner *gc.Runner) {
 	t.Helper()
-	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, store.Close()) })
+	store = openSQLite(t)
 	blobs, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
 	runner = gc.NewRunner(store, gc.NewCollector(store, blobs, time.Hour, nil), time.Minute, slog.New(slog.DiscardHandler))
 	t.Cleanup(runner.Close)
-	base := newEnvWith(t, store)
-	a, err := New(Deps{Projects: store, Registries: store, Repositories: store, Box: base.box,
-		Auth: auth.NewAuthenticator(adminPassword), Pinger: base.pinger, Log: slog.New(slog.DiscardHandler),
-		GC: &GCDeps{Store: store, Runner: runner}})
+	a, _ := newAPIOn(t, store, func(d *Deps) { d.GC = &GCDeps{Store: store, Runner: runner} })
 	require.NoError(t, err)
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
@@ -120,16 +113,11 @@ func TestGCEndpointsHarborClient(t *testing.T) {
 // The log is text/plain; stopping a run this node does not run is a 412.
 func TestGCLogAndStop(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, store.Close()) })
+	store := openSQLite(t)
 	blobs, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
 	runner := gc.NewRunner(store, gc.NewCollector(store, blobs, time.Hour, nil), time.Minute, slog.New(slog.DiscardHandler))
-	base := newEnvWith(t, store)
-	base.api, err = New(Deps{Projects: store, Registries: store, Repositories: store, Box: base.box,
-		Auth: auth.NewAuthenticator(adminPassword), Pinger: base.pinger, GC: &GCDeps{Store: store, Runner: runner}})
-	require.NoError(t, err)
+	_, base := newAPIOn(t, store, func(d *Deps) { d.GC = &GCDeps{Store: store, Runner: runner} })
 	e := &meta.GCExecution{Kind: meta.GCKindManual, Status: meta.GCRunning}
 	require.NoError(t, store.CreateGCExecution(ctx, e))
 	text := "one line\n"

@@ -28,9 +28,10 @@ type overallHealth struct {
 }
 
 // getPing answers "Pong" as Harbor does.
-func (a *API) getPing(w http.ResponseWriter, _ *http.Request) {
+func (a *API) getPing(w http.ResponseWriter, _ *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("Pong"))
+	return nil
 }
 
 // componentDown is the error an unhealthy component shows. The endpoint is anonymous, and a check's own
@@ -46,7 +47,7 @@ const coreDraining = "draining: the node is shutting down"
 // database and Redis: taking nodes out of a load balancer for their outage helps nobody), except while
 // the node drains before shutting down: then "core" is unhealthy and the answer is 503, which a load
 // balancer's health check reads as "send no new requests here".
-func (a *API) getHealth(w http.ResponseWriter, r *http.Request) {
+func (a *API) getHealth(w http.ResponseWriter, r *http.Request) error {
 	out := overallHealth{Status: statusHealthy, Components: make([]componentHealth, 1+len(a.health))}
 	out.Components[0] = componentHealth{Name: "core", Status: statusHealthy}
 	code := http.StatusOK
@@ -75,4 +76,5 @@ func (a *API) getHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, out)
+	return nil
 }

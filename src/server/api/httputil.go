@@ -3,26 +3,20 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // maxBody caps request bodies.
 const maxBody = 1 << 20
-
-// Harbor's paging defaults and limit.
-const (
-	defaultPageSize = 10
-	maxPageSize     = 100
-)
 
 // decodeBody reads one JSON value of at most maxBody bytes into v. Unknown fields are ignored; an empty,
 // malformed, oversized or trailing-garbage body is BAD_REQUEST.
@@ -76,63 +70,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body)
 }
 
+// writeOK answers 200 with v as JSON (writeJSON); it returns nil, for a handler to return.
+func writeOK(w http.ResponseWriter, v any) error {
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// emptyOK answers 200 without a body; it returns nil, for a handler to return.
+func emptyOK(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
 // harborTime marshals like Harbor's strfmt.DateTime: RFC 3339 in UTC with milliseconds.
 type harborTime time.Time
 
 func (t harborTime) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`), nil
-}
-
-// page is a 1-based page of a list.
-type page struct {
-	number, size int
-}
-
-func (p page) offset() int { return (p.number - 1) * p.size }
-
-// parsePage reads Harbor's page (default 1) and page_size (default 10, at most 100).
-func parsePage(q url.Values) (page, error) {
-	p := page{number: 1, size: defaultPageSize}
-	for _, f := range []struct {
-		name string
-		dst  *int
-		max  int
-	}{{"page", &p.number, 1 << 30}, {"page_size", &p.size, maxPageSize}} {
-		v := q.Get(f.name)
-		if v == "" {
-			continue
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > f.max {
-			return p, errcode.ErrBadRequest.WithMessage("%s must be an integer from 1 to %d, got %q", f.name, f.max, v)
-		}
-		*f.dst = n
-	}
-	return p, nil
-}
-
-// setListHeaders sets X-Total-Count and, when there are neighbouring pages, Harbor's Link header:
-// `<path?query>; rel="prev" , <path?query>; rel="next"`.
-func setListHeaders(w http.ResponseWriter, r *http.Request, total int64, p page) {
-	w.Header().Set("X-Total-Count", strconv.FormatInt(total, 10))
-	var links []string
-	link := func(n int, rel string) {
-		q := r.URL.Query()
-		q.Set("page", strconv.Itoa(n))
-		q.Set("page_size", strconv.Itoa(p.size))
-		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-		links = append(links, fmt.Sprintf(`<%s>; rel="%s"`, u.String(), rel))
-	}
-	size := int64(p.size)
-	if n := int64(p.number); n > 1 && (n-1)*size < total {
-		link(p.number-1, "prev")
-	}
-	if int64(p.number)*size < total {
-		link(p.number+1, "next")
-	}
-	if len(links) > 0 {
-		w.Header().Set("Link", strings.Join(links, " , "))
-	}
 }
 
 // storeError maps a meta error about the thing named what: ErrNotFound to NOT_FOUND, ErrConflict to
@@ -152,4 +106,53 @@ func storeError(err error, what string) error {
 func boolHeader(r *http.Request, name string) bool {
 	v, err := strconv.ParseBool(r.Header.Get(name))
 	return err == nil && v
+}
+
+// listPage answers a list endpoint, Harbor's list+count pattern: it reads page and page_size
+// (paging.Parse), asks list for that page of rows, ready to encode, and the total count (q is the
+// request's query), and answers the rows as a JSON array ([] when there are none) with X-Total-Count
+// and Link. An error of list is returned as it is.
+func listPage[J any](w http.ResponseWriter, r *http.Request, list func(q url.Values, pg paging.Page) ([]J, int64, error)) error {
+	q := r.URL.Query()
+	pg, err := paging.Parse(q)
+	if err != nil {
+		return err
+	}
+	rows, total, err := list(q, pg)
+	if err != nil {
+		return err
+	}
+	paging.SetHeaders(w, r, total, pg)
+	return writeOK(w, nonNilSlice(rows))
+}
+
+// convert returns rows converted by conv.
+func convert[T, J any](rows []T, conv func(T) J) []J {
+	out := make([]J, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, conv(row))
+	}
+	return out
+}
+
+// listed converts a page of rows read from the metadata store for listPage; a store error becomes
+// storeError(err, what).
+func listed[T, J any](rows []T, total int64, err error, what string, conv func(T) J) ([]J, int64, error) {
+	if err != nil {
+		return nil, 0, storeError(err, what)
+	}
+	return convert(rows, conv), total, nil
+}
+
+// adminBody checks that the caller is a system administrator, then decodes the body into v (decodeBody).
+func (a *API) adminBody(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := a.requireAdmin(r); err != nil {
+		return err
+	}
+	return decodeBody(w, r, v)
+}
+
+// pathID reads the positive integer path value name (admin.ParseID).
+func pathID(r *http.Request, name string) (int64, error) {
+	return admin.ParseID(name, r.PathValue(name))
 }

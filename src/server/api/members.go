@@ -3,20 +3,23 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 func (a *API) memberRoutes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/members", a.listMembers)
-	m.HandleFunc("POST "+Prefix+"/projects/{project}/members", a.addMember)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/members/{mid}", a.getMember)
-	m.HandleFunc("PUT "+Prefix+"/projects/{project}/members/{mid}", a.updateMember)
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/members/{mid}", a.deleteMember)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/members", a.handle(a.listMembers))
+	m.HandleFunc("POST "+Prefix+"/projects/{project}/members", a.handle(a.addMember))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/members/{mid}", a.handle(a.getMember))
+	m.HandleFunc("PUT "+Prefix+"/projects/{project}/members/{mid}", a.handle(a.updateMember))
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/members/{mid}", a.handle(a.deleteMember))
 }
 
 // memberEntity is Harbor's ProjectMemberEntity; entity_type "u" is a user (Berth has no groups).
@@ -50,45 +53,23 @@ func (a *API) addCreator(r *http.Request, who auth.Principal, projectID int64) e
 }
 
 // listMembers answers GET /projects/{project}/members with ?entityname=<part>, page, page_size.
-func (a *API) listMembers(w http.ResponseWriter, r *http.Request) {
+func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	p, _, err := a.projectFor(r, auth.MemberRead)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	members, total, err := a.members.ListMembers(r.Context(), p.ID, q.Get("entityname"), pg.offset(), pg.size)
-	if err != nil {
-		a.fail(w, r, storeError(err, "members"))
-		return
-	}
-	out := make([]memberEntity, 0, len(members))
-	for _, m := range members {
-		out = append(out, toMemberEntity(m))
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
-}
-
-func roleOf(id int64) (meta.Role, error) {
-	if r := meta.Role(id); r.Valid() {
-		return r, nil
-	}
-	return 0, errcode.ErrBadRequest.WithMessage("role_id %d is invalid: use 1 (projectAdmin), 2 (developer), 3 (guest), 4 (maintainer) or 5 (limitedGuest)", id)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]memberEntity, int64, error) {
+		members, total, err := a.members.ListMembers(r.Context(), p.ID, q.Get("entityname"), pg.Offset(), pg.Size)
+		return listed(members, total, err, "members", toMemberEntity)
+	})
 }
 
 // addMember answers POST /projects/{project}/members with Harbor's ProjectMember: role_id and
 // member_user {user_id | username}. 201 with Location; CONFLICT when the user is a member already.
-func (a *API) addMember(w http.ResponseWriter, r *http.Request) {
+func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	p, who, err := a.projectFor(r, auth.MemberWrite)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		RoleID     int64 `json:"role_id"`
@@ -99,36 +80,32 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) {
 		MemberGroup any `json:"member_group"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	role, err := roleOf(req.RoleID)
+	role, err := admin.MemberRole(req.RoleID)
 	if err == nil && req.MemberUser == nil {
 		err = errcode.ErrBadRequest.WithMessage("member_user is required (Berth has no user groups)")
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	u, err := a.userByRef(r.Context(), req.MemberUser.UserID, req.MemberUser.Username)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	m := &meta.Member{ProjectID: p.ID, UserID: u.ID, Role: role}
 	id, err := a.members.AddMember(r.Context(), m)
 	if errors.Is(err, meta.ErrConflict) {
-		a.fail(w, r, errcode.ErrConflict.WithMessage("user %s is already a member of project %s", u.Username, p.Name))
-		return
+		return errcode.ErrConflict.WithMessage("user %s is already a member of project %s", u.Username, p.Name)
 	}
 	if err != nil {
-		a.fail(w, r, storeError(err, "member"))
-		return
+		return storeError(err, "member")
 	}
 	a.auth.ForgetRoles()
 	a.record(who, p.ID, p.Name+":"+u.Username, "member", "create")
 	w.Header().Set("Location", r.URL.Path+"/"+strconv.FormatInt(id, 10))
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
 // memberFor returns the project and the member of the path, for act.
@@ -137,9 +114,9 @@ func (a *API) memberFor(r *http.Request, act auth.Action) (*meta.Project, *meta.
 	if err != nil {
 		return nil, nil, who, err
 	}
-	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
-	if err != nil || mid <= 0 {
-		return nil, nil, who, errcode.ErrBadRequest.WithMessage("member id %q is invalid", r.PathValue("mid"))
+	mid, err := admin.ParseID("member id", r.PathValue("mid"))
+	if err != nil {
+		return nil, nil, who, err
 	}
 	m, err := a.members.GetMember(r.Context(), p.ID, mid)
 	if err != nil {
@@ -148,54 +125,47 @@ func (a *API) memberFor(r *http.Request, act auth.Action) (*meta.Project, *meta.
 	return p, m, who, nil
 }
 
-func (a *API) getMember(w http.ResponseWriter, r *http.Request) {
+func (a *API) getMember(w http.ResponseWriter, r *http.Request) error {
 	_, m, _, err := a.memberFor(r, auth.MemberRead)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, toMemberEntity(m))
+	return writeOK(w, toMemberEntity(m))
 }
 
 // updateMember answers PUT /projects/{project}/members/{mid} with Harbor's RoleRequest {role_id}.
-func (a *API) updateMember(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateMember(w http.ResponseWriter, r *http.Request) error {
 	p, m, who, err := a.memberFor(r, auth.MemberWrite)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		RoleID int64 `json:"role_id"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	role, err := roleOf(req.RoleID)
+	role, err := admin.MemberRole(req.RoleID)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.members.UpdateMemberRole(r.Context(), p.ID, m.ID, role); err != nil {
-		a.fail(w, r, storeError(err, "member"))
-		return
+		return storeError(err, "member")
 	}
 	a.auth.ForgetRoles()
 	a.record(who, p.ID, p.Name+":"+m.Username, "member", "update")
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
-func (a *API) deleteMember(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteMember(w http.ResponseWriter, r *http.Request) error {
 	p, m, who, err := a.memberFor(r, auth.MemberWrite)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.members.DeleteMember(r.Context(), p.ID, m.ID); err != nil {
-		a.fail(w, r, storeError(err, "member"))
-		return
+		return storeError(err, "member")
 	}
 	a.auth.ForgetRoles()
 	a.record(who, p.ID, p.Name+":"+m.Username, "member", "delete")
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }

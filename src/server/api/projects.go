@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
-
-// projectNameRE is Harbor's project name rule; names are 1 to 255 characters.
-var projectNameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-
-const maxProjectName = 255
 
 // projectReq is Harbor's ProjectReq. Pointers tell absent from zero; null metadata values are ignored.
 type projectReq struct {
@@ -100,41 +95,33 @@ func (a *API) readableProject(r *http.Request, ref string, byName bool) (*meta.P
 // createProject creates a project for any logged-in user (Harbor's default project_creation_restriction
 // "everyone"); only system administrators create proxy-cache projects. The creator becomes the project's
 // projectAdmin.
-func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
+func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	who, err := a.requireUser(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req projectReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	p, err := a.newProject(r.Context(), &req)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if p.RegistryID != 0 && !who.Admin {
-		a.fail(w, r, errcode.ErrForbidden.WithMessage("only system administrators may create proxy-cache projects"))
-		return
+		return errcode.ErrForbidden.WithMessage("only system administrators may create proxy-cache projects")
 	}
 	id, err := a.projects.CreateProject(r.Context(), p)
 	switch {
 	case errors.Is(err, meta.ErrConflict):
-		a.fail(w, r, errcode.ErrConflict.WithMessage("the project named %s already exists", p.Name))
-		return
+		return errcode.ErrConflict.WithMessage("the project named %s already exists", p.Name)
 	case errors.Is(err, meta.ErrNotFound): // the registry was deleted since newProject looked
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("registry %d does not exist", p.RegistryID))
-		return
+		return errcode.ErrBadRequest.WithMessage("registry %d does not exist", p.RegistryID)
 	case err != nil:
-		a.fail(w, r, storeError(err, "project"))
-		return
+		return storeError(err, "project")
 	}
 	if err := a.addCreator(r, who, id); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	a.record(who, id, p.Name, "project", "create")
 	if p.IsProxy() && a.retentions != nil {
@@ -146,146 +133,97 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+loc)
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
-// newProject validates a creation request and returns the project to store.
+// newProject validates a creation request (admin.NewProject) and checks that its registry exists.
 func (a *API) newProject(ctx context.Context, req *projectReq) (*meta.Project, error) {
-	name := ""
-	if req.ProjectName != nil {
-		name = *req.ProjectName
+	p, err := admin.NewProject(admin.ProjectRequest(*req))
+	if err != nil || p.RegistryID == 0 {
+		return p, err
 	}
-	if len(name) == 0 || len(name) > maxProjectName || !projectNameRE.MatchString(name) {
-		return nil, errcode.ErrBadRequest.WithMessage(
-			"project name %q is invalid: use 1 to %d lower-case letters, digits and single '.', '_' or '-' between them",
-			name, maxProjectName)
-	}
-	md, err := mergeMetadata(nil, req.Metadata)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := md[meta.MetaPublic]; !ok {
-		md[meta.MetaPublic] = strconv.FormatBool(req.Public != nil && *req.Public)
-	}
-	limit, err := storageLimit(req.StorageLimit, -1)
-	if err != nil {
-		return nil, err
-	}
-	var registryID int64
-	if req.RegistryID != nil && *req.RegistryID != 0 {
-		registryID = *req.RegistryID
-		if registryID < 0 {
-			return nil, errcode.ErrBadRequest.WithMessage("registry_id %d is invalid: it must be greater than 0", registryID)
+	if _, err := a.registries.GetRegistry(ctx, p.RegistryID); err != nil {
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil, errcode.ErrBadRequest.WithMessage("registry %d does not exist", p.RegistryID)
 		}
-		if _, err := a.registries.GetRegistry(ctx, registryID); err != nil {
-			if errors.Is(err, meta.ErrNotFound) {
-				return nil, errcode.ErrBadRequest.WithMessage("registry %d does not exist", registryID)
-			}
-			return nil, storeError(err, "registry")
-		}
+		return nil, storeError(err, "registry")
 	}
-	return &meta.Project{Name: name, RegistryID: registryID, Metadata: md, StorageLimit: limit}, nil
+	return p, nil
 }
 
-// storageLimit validates a storage limit in bytes: -1 (unlimited) or positive; absent or 0 (Harbor's
-// "default") gives def.
-func storageLimit(v *int64, def int64) (int64, error) {
-	switch {
-	case v == nil || *v == 0:
-		return def, nil
-	case *v < -1:
-		return 0, errcode.ErrBadRequest.WithMessage("storage_limit %d is invalid: use -1 (unlimited) or a positive number of bytes", *v)
-	default:
-		return *v, nil
-	}
-}
-
-func (a *API) getProject(w http.ResponseWriter, r *http.Request) {
+func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
 	ref, byName := projectRef(r)
 	p, err := a.readableProject(r, ref, byName)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out, err := a.projectToJSON(r.Context(), p)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeOK(w, out)
 }
 
 // headProject answers 200 when the project named by ?project_name exists (and the caller may read it).
-func (a *API) headProject(w http.ResponseWriter, r *http.Request) {
+func (a *API) headProject(w http.ResponseWriter, r *http.Request) error {
 	name := r.URL.Query().Get("project_name")
 	if name == "" {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("project_name is required"))
-		return
+		return errcode.ErrBadRequest.WithMessage("project_name is required")
 	}
 	if _, err := a.readableProject(r, name, true); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
 // updateProject merges metadata (keys present replace, others stay), and may set storage_limit;
 // project_name is ignored (projects cannot be renamed) and registry_id cannot change.
-func (a *API) updateProject(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	p, _, err := a.projectFor(r, auth.MetadataWrite)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req projectReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if req.RegistryID != nil && *req.RegistryID != 0 && *req.RegistryID != p.RegistryID {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("registry_id cannot be changed after the project was created"))
-		return
+		return errcode.ErrBadRequest.WithMessage("registry_id cannot be changed after the project was created")
 	}
-	if p.Metadata, err = mergeMetadata(p.Metadata, req.Metadata); err != nil {
-		a.fail(w, r, err)
-		return
+	if p.Metadata, err = admin.MergeMetadata(p.Metadata, req.Metadata); err != nil {
+		return err
 	}
 	if _, ok := req.Metadata[meta.MetaPublic]; !ok && req.Public != nil {
 		p.Metadata[meta.MetaPublic] = strconv.FormatBool(*req.Public)
 	}
-	if p.StorageLimit, err = storageLimit(req.StorageLimit, p.StorageLimit); err != nil {
-		a.fail(w, r, err)
-		return
+	if p.StorageLimit, err = admin.StorageLimit(req.StorageLimit, p.StorageLimit); err != nil {
+		return err
 	}
-	a.saveProject(w, r, p)
+	return a.saveProject(w, r, p)
 }
 
 // deleteProject refuses with PRECONDITION (412) while the project holds repositories, as Harbor does.
-func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	p, who, err := a.projectFor(r, auth.ProjectDelete)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	notEmpty := errcode.ErrPreconditions.WithMessage("the project contains repositories, can not be deleted")
 	n, err := a.repos.CountRepositories(r.Context(), p.ID)
 	if err != nil {
-		a.fail(w, r, errcode.ErrInternal.Wrap(err, "counting repositories"))
-		return
+		return errcode.ErrInternal.Wrap(err, "counting repositories")
 	}
 	if n > 0 {
-		a.fail(w, r, notEmpty)
-		return
+		return notEmpty
 	}
 	err = a.projects.DeleteProject(r.Context(), p.ID)
 	if errors.Is(err, meta.ErrConflict) { // a repository appeared since the count
-		a.fail(w, r, notEmpty)
-		return
+		return notEmpty
 	}
 	if err != nil {
-		a.fail(w, r, storeError(err, "project "+p.Name))
-		return
+		return storeError(err, "project "+p.Name)
 	}
 	a.auth.ForgetRoles() // SQLite may give the next project this ID again
 	a.record(who, p.ID, p.Name, "project", "delete")
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }

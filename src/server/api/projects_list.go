@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // scanBatch is the page size used when the whole project list must be read to filter it.
@@ -16,35 +18,46 @@ const scanBatch = 100
 // listProjects answers Harbor's GET /projects: ?name (substring), ?public, ?page, ?page_size, with
 // X-Total-Count and Link. Anonymous callers see public projects only, users also those they are members
 // of, system administrators all.
-func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
+func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 	who, err := a.principal(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]projectJSON, int64, error) {
+		projects, total, err := a.visibleProjects(r.Context(), who, q, pg)
+		if err != nil {
+			return nil, 0, err
+		}
+		out := make([]projectJSON, 0, len(projects))
+		for _, p := range projects {
+			j, err := a.projectToJSON(r.Context(), p)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, j)
+		}
+		return out, total, nil
+	})
+}
+
+// visibleProjects returns the page of the projects who may see that match q (name, public).
+func (a *API) visibleProjects(ctx context.Context, who auth.Principal, q url.Values, pg paging.Page) ([]*meta.Project, int64, error) {
 	var public *bool
 	if v := q.Get("public"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			a.fail(w, r, errcode.ErrBadRequest.WithMessage("public must be true or false, got %q", v))
-			return
+			return nil, 0, errcode.ErrBadRequest.WithMessage("public must be true or false, got %q", v)
 		}
 		public = &b
 	}
-	ctx := r.Context()
 	var (
 		projects []*meta.Project
 		total    int64
+		err      error
 	)
 	switch {
 	case who.Admin && public == nil:
-		projects, total, err = a.projects.ListProjects(ctx, q.Get("name"), pg.offset(), pg.size)
+		projects, total, err = a.projects.ListProjects(ctx, q.Get("name"), pg.Offset(), pg.Size)
 	case who.Admin:
 		projects, total, err = a.listMatching(ctx, q.Get("name"), pg, func(p *meta.Project) bool { return p.Public() == *public })
 	default:
@@ -54,25 +67,14 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		a.fail(w, r, storeError(err, "project"))
-		return
+		return nil, 0, storeError(err, "project")
 	}
-	out := make([]projectJSON, 0, len(projects))
-	for _, p := range projects {
-		j, err := a.projectToJSON(ctx, p)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		out = append(out, j)
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return projects, total, nil
 }
 
 // listMatching pages through the projects keep accepts. ProjectStore cannot filter by metadata or
 // membership, so it reads the whole (name-filtered) list in batches and pages in memory.
-func (a *API) listMatching(ctx context.Context, name string, pg page, keep func(*meta.Project) bool) ([]*meta.Project, int64, error) {
+func (a *API) listMatching(ctx context.Context, name string, pg paging.Page, keep func(*meta.Project) bool) ([]*meta.Project, int64, error) {
 	var matched []*meta.Project
 	for offset := 0; ; {
 		batch, total, err := a.projects.ListProjects(ctx, name, offset, scanBatch)
@@ -89,7 +91,7 @@ func (a *API) listMatching(ctx context.Context, name string, pg page, keep func(
 			break
 		}
 	}
-	start := min(pg.offset(), len(matched))
-	end := min(start+pg.size, len(matched))
+	start := min(pg.Offset(), len(matched))
+	end := min(start+pg.Size, len(matched))
 	return matched[start:end], int64(len(matched)), nil
 }

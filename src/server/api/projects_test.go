@@ -14,20 +14,24 @@ import (
 
 const projects = "/api/v2.0/projects"
 
+// createProjectCase is one request of TestCreateProject: the body, the status and error code it gets,
+// and a check of the stored project.
+type createProjectCase struct {
+	name   string
+	body   string
+	header map[string]string
+	status int
+	code   string
+	check  func(t *testing.T, p *meta.Project)
+}
+
 func TestCreateProject(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newEnv envMaker) {
 		e := newEnv(t)
 		regID := e.createRegistry("hub", "https://registry-1.docker.io", "pw")
 		regNum := strings.TrimPrefix(regID, "/api/v2.0/registries/")
 
-		cases := []struct {
-			name   string
-			body   string
-			header map[string]string
-			status int
-			code   string
-			check  func(t *testing.T, p *meta.Project)
-		}{
+		cases := []createProjectCase{
 			{name: "minimal", body: `{"project_name":"library"}`, status: 201, check: func(t *testing.T, p *meta.Project) {
 				require.Equal(t, map[string]string{"public": "false"}, p.Metadata)
 				require.EqualValues(t, -1, p.StorageLimit)
@@ -66,14 +70,7 @@ func TestCreateProject(t *testing.T) {
 			{name: "name missing", body: `{}`, status: 400, code: "BAD_REQUEST"},
 		}
 		for _, bad := range []string{"", "Library", "a..b", "-a", "a-", "_a", "a b", "a/b", "ä", strings.Repeat("a", 256)} {
-			cases = append(cases, struct {
-				name   string
-				body   string
-				header map[string]string
-				status int
-				code   string
-				check  func(t *testing.T, p *meta.Project)
-			}{name: "invalid name " + bad, body: `{"project_name":"` + bad + `"}`, status: 400, code: "BAD_REQUEST"})
+			cases = append(cases, createProjectCase{name: "invalid name " + bad, body: `{"project_name":"` + bad + `"}`, status: 400, code: "BAD_REQUEST"})
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
-	"strconv"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // Every project has one quota, on storage, whose ID is the project's ID (Harbor gives quotas IDs of
@@ -57,10 +59,10 @@ func hardLimit(p *meta.Project) int64 {
 
 func (a *API) quotaRoutes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/quotas", a.listQuotas)
-	m.HandleFunc("GET "+Prefix+"/quotas/{id}", a.getQuota)
-	m.HandleFunc("PUT "+Prefix+"/quotas/{id}", a.updateQuota)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/summary", a.projectSummary)
+	m.HandleFunc("GET "+Prefix+"/quotas", a.handle(a.listQuotas))
+	m.HandleFunc("GET "+Prefix+"/quotas/{id}", a.handle(a.getQuota))
+	m.HandleFunc("PUT "+Prefix+"/quotas/{id}", a.handle(a.updateQuota))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/summary", a.handle(a.projectSummary))
 }
 
 func (a *API) quotaOf(ctx context.Context, p *meta.Project) (quotaJSON, error) {
@@ -77,34 +79,33 @@ func (a *API) quotaOf(ctx context.Context, p *meta.Project) (quotaJSON, error) {
 
 // listQuotas answers GET /quotas: ?reference (only "project" has quotas), ?reference_id (a project
 // ID), ?sort (hard.storage or used.storage, "-" for descending), ?page, ?page_size. Admin only.
-func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) {
+func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]quotaJSON, int64, error) {
+		out, err := a.sortedQuotas(r.Context(), q)
+		total := int64(len(out))
+		return out[min(pg.Offset(), len(out)):min(pg.Offset()+pg.Size, len(out))], total, err
+	})
+}
+
+// sortedQuotas returns the quotas listQuotas asks for (q: reference, reference_id, sort), sorted.
+func (a *API) sortedQuotas(ctx context.Context, q url.Values) ([]quotaJSON, error) {
 	sortKey := q.Get("sort")
 	byKey, desc := quotaSortKey(sortKey)
 	if sortKey != "" && byKey == nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("sort %q is invalid: use hard.storage or used.storage, - in front for descending", sortKey))
-		return
+		return nil, errcode.ErrBadRequest.WithMessage("sort %q is invalid: use hard.storage or used.storage, - in front for descending", sortKey)
 	}
-	projects, err := a.quotaProjects(r.Context(), q.Get("reference"), q.Get("reference_id"))
+	projects, err := a.quotaProjects(ctx, q.Get("reference"), q.Get("reference_id"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	out := make([]quotaJSON, 0, len(projects))
 	for _, p := range projects {
-		j, err := a.quotaOf(r.Context(), p)
+		j, err := a.quotaOf(ctx, p)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return nil, err
 		}
 		out = append(out, j)
 	}
@@ -116,10 +117,7 @@ func (a *API) listQuotas(w http.ResponseWriter, r *http.Request) {
 			return cmp.Compare(byKey(x), byKey(y))
 		})
 	}
-	total := int64(len(out))
-	out = out[min(pg.offset(), len(out)):min(pg.offset()+pg.size, len(out))]
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func quotaSortKey(s string) (func(quotaJSON) int64, bool) {
@@ -142,9 +140,9 @@ func (a *API) quotaProjects(ctx context.Context, reference, referenceID string) 
 		return nil, nil // only projects have quotas
 	}
 	if referenceID != "" {
-		id, err := strconv.ParseInt(referenceID, 10, 64)
-		if err != nil || id <= 0 {
-			return nil, errcode.ErrBadRequest.WithMessage("reference_id %q is invalid: use a project ID", referenceID)
+		id, err := admin.ParseID("reference_id (a project ID)", referenceID)
+		if err != nil {
+			return nil, err
 		}
 		p, err := a.projects.GetProject(ctx, id)
 		if err != nil {
@@ -173,9 +171,9 @@ func (a *API) quotaProject(r *http.Request) (*meta.Project, error) {
 	if err := a.requireAdmin(r); err != nil {
 		return nil, err
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, errcode.ErrBadRequest.WithMessage("quota ID %q is invalid", r.PathValue("id"))
+	id, err := admin.ParseID("quota id", r.PathValue("id"))
+	if err != nil {
+		return nil, err
 	}
 	p, err := a.projects.GetProject(r.Context(), id)
 	if err != nil {
@@ -184,49 +182,36 @@ func (a *API) quotaProject(r *http.Request) (*meta.Project, error) {
 	return p, nil
 }
 
-func (a *API) getQuota(w http.ResponseWriter, r *http.Request) {
+func (a *API) getQuota(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.quotaProject(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	j, err := a.quotaOf(r.Context(), p)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, j)
+	return writeOK(w, j)
 }
 
 // updateQuota answers PUT /quotas/{id} with {"hard":{"storage":N}}: N is -1 (unlimited) or a positive
 // number of bytes. A limit below the current usage is accepted, as in Harbor: nothing is removed, new
 // pushes are refused and proxy-cache projects evict down to it as they fill.
-func (a *API) updateQuota(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateQuota(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.quotaProject(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		Hard map[string]*int64 `json:"hard"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	for k := range req.Hard {
-		if k != resourceStorage {
-			a.fail(w, r, errcode.ErrBadRequest.WithMessage("hard.%s is not a quota resource: only storage is", k))
-			return
-		}
+	if p.StorageLimit, err = admin.QuotaStorage(req.Hard); err != nil {
+		return err
 	}
-	v := req.Hard[resourceStorage]
-	if v == nil || *v == 0 || *v < -1 {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("hard.storage is required: -1 (unlimited) or a positive number of bytes"))
-		return
-	}
-	p.StorageLimit = *v
-	a.saveProject(w, r, p)
+	return a.saveProject(w, r, p)
 }
 
 // summaryJSON is Harbor's ProjectSummary. The admin is every project's only member.
@@ -243,35 +228,31 @@ type summaryQuota struct {
 }
 
 // projectSummary answers GET /projects/{name_or_id}/summary for callers who may read the project.
-func (a *API) projectSummary(w http.ResponseWriter, r *http.Request) {
+func (a *API) projectSummary(w http.ResponseWriter, r *http.Request) error {
 	ref, byName := projectRef(r)
 	p, err := a.readableProject(r, ref, byName)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	n, err := a.repos.CountRepositories(ctx, p.ID)
 	if err != nil {
-		a.fail(w, r, errcode.ErrInternal.Wrap(err, "counting repositories"))
-		return
+		return errcode.ErrInternal.Wrap(err, "counting repositories")
 	}
 	q, err := a.quotaOf(ctx, p)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	out := summaryJSON{RepoCount: n, ProjectAdminCount: 1, Quota: &summaryQuota{Hard: q.Hard, Used: q.Used}}
 	if p.IsProxy() {
 		reg, err := a.registries.GetRegistry(ctx, p.RegistryID)
 		if err != nil {
-			a.fail(w, r, storeError(err, "registry"))
-			return
+			return storeError(err, "registry")
 		}
 		j := a.registryToJSON(reg)
 		out.Registry = &j
 	}
-	writeJSON(w, http.StatusOK, out)
+	return writeOK(w, out)
 }
 
 type volumeJSON struct {
@@ -280,15 +261,13 @@ type volumeJSON struct {
 }
 
 // getVolumes answers GET /systeminfo/volumes: the filesystem holding the data dir. Admin only.
-func (a *API) getVolumes(w http.ResponseWriter, r *http.Request) {
+func (a *API) getVolumes(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	total, free, err := a.volumes(r.Context())
 	if err != nil {
-		a.fail(w, r, errcode.ErrInternal.Wrap(err, "reading the storage volume"))
-		return
+		return errcode.ErrInternal.Wrap(err, "reading the storage volume")
 	}
-	writeJSON(w, http.StatusOK, map[string][]volumeJSON{"storage": {{Total: total, Free: free}}})
+	return writeOK(w, map[string][]volumeJSON{"storage": {{Total: total, Free: free}}})
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"testing"
 
 	httptransport "github.com/go-openapi/runtime/client"
@@ -22,21 +21,15 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 )
 
 // TestHarborQuotas drives the quota, summary and volume endpoints with Harbor's generated Go client.
 func TestHarborQuotas(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, store.Close()) })
-	base := newEnvWith(t, store)
-	a, err := New(Deps{Projects: store, Registries: store, Repositories: store, Box: base.box,
-		Auth: auth.NewAuthenticator(adminPassword), Pinger: base.pinger, Usage: store,
-		Volumes: func(context.Context) (uint64, uint64, error) { return 1000, 400, nil },
-		Log:     slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
+	store := openSQLite(t)
+	a, _ := newAPIOn(t, store, func(d *Deps) {
+		d.Usage, d.Volumes = store, func(context.Context) (uint64, uint64, error) { return 1000, 400, nil }
+	})
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	u, err := url.Parse(srv.URL + Prefix)
@@ -107,16 +100,19 @@ func TestHarborQuotas(t *testing.T) {
 	_, err = anon.Systeminfo.GetVolumes(ctx, systeminfo.NewGetVolumesParams())
 	require.Error(t, err)
 
-	// Bad input answers 400 or 404 in Harbor's error shape.
-	e := &env{t: t, api: a, bodies: &bytes.Buffer{}}
+	checkQuotaErrors(t, &env{t: t, api: a, bodies: &bytes.Buffer{}}, small.ID)
+}
+
+// checkQuotaErrors: bad input answers 400 or 404 in Harbor's error shape.
+func checkQuotaErrors(t *testing.T, e *env, smallID int64) {
 	for _, tc := range []struct {
 		method, path, body string
 		status             int
 	}{
-		{http.MethodPut, "/quotas/" + itoa(small.ID), `{"hard":{"storage":0}}`, http.StatusBadRequest},
-		{http.MethodPut, "/quotas/" + itoa(small.ID), `{"hard":{"storage":-2}}`, http.StatusBadRequest},
-		{http.MethodPut, "/quotas/" + itoa(small.ID), `{"hard":{"count":5}}`, http.StatusBadRequest},
-		{http.MethodPut, "/quotas/" + itoa(small.ID), `{"hard":{}}`, http.StatusBadRequest},
+		{http.MethodPut, "/quotas/" + itoa(smallID), `{"hard":{"storage":0}}`, http.StatusBadRequest},
+		{http.MethodPut, "/quotas/" + itoa(smallID), `{"hard":{"storage":-2}}`, http.StatusBadRequest},
+		{http.MethodPut, "/quotas/" + itoa(smallID), `{"hard":{"count":5}}`, http.StatusBadRequest},
+		{http.MethodPut, "/quotas/" + itoa(smallID), `{"hard":{}}`, http.StatusBadRequest},
 		{http.MethodGet, "/quotas/999999", "", http.StatusNotFound},
 		{http.MethodGet, "/quotas/abc", "", http.StatusBadRequest},
 		{http.MethodGet, "/quotas?reference_id=x", "", http.StatusBadRequest},

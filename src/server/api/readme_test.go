@@ -2,7 +2,6 @@ package api
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,13 +13,8 @@ import (
 // TestReadmeListsEveryEndpoint keeps README.md's "Harbor API endpoints" table true: every route
 // registered in routes() is in the table, and the table lists nothing else.
 func TestReadmeListsEveryEndpoint(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	require.NoError(t, err)
 	var routes []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
+	for _, f := range sourceFiles(t) {
 		src, err := os.ReadFile(f)
 		require.NoError(t, err)
 		for _, m := range regexp.MustCompile(`HandleFunc\("([A-Z]+) "\+Prefix\+"([^"]+)"`).FindAllStringSubmatch(string(src), -1) {

@@ -1,26 +1,20 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
-// pingTimeout bounds one upstream check.
-const pingTimeout = 30 * time.Second
-
 func registryID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errcode.ErrBadRequest.WithMessage("registry id must be a positive integer, got %q", r.PathValue("id"))
-	}
-	return id, nil
+	return admin.ParseID("registry id", r.PathValue("id"))
 }
 
 // adminRegistry returns the registry of the path for an admin request.
@@ -39,48 +33,6 @@ func (a *API) adminRegistry(r *http.Request) (*meta.Registry, error) {
 	return reg, nil
 }
 
-// openSecret returns the plaintext of a stored registry's secret.
-func (a *API) openSecret(r *meta.Registry) (string, error) {
-	if r.AccessSecret == "" {
-		return "", nil
-	}
-	s, err := a.box.Open(r.AccessSecret)
-	if err != nil {
-		return "", errcode.ErrInternal.Wrap(err,
-			"the stored credential of registry %d cannot be decrypted (was the secret key replaced?): set access_secret again", r.ID)
-	}
-	return s, nil
-}
-
-// sealSecret returns what to store for a plaintext secret ("" stays "").
-func (a *API) sealSecret(plain string) (string, error) {
-	if plain == "" {
-		return "", nil
-	}
-	s, err := a.box.Seal(plain)
-	if err != nil {
-		return "", errcode.ErrInternal.Wrap(err, "sealing the credential")
-	}
-	return s, nil
-}
-
-// check pings the upstream described by r with the plaintext secret; a failure is BAD_REQUEST with the
-// kind of failure (pingFailure), and the cause, the secret masked should it appear, is logged.
-func (a *API) check(ctx context.Context, r meta.Registry, plain string) error {
-	r.AccessSecret = plain
-	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
-	defer cancel()
-	if err := a.pinger.PingRegistry(ctx, r); err != nil {
-		cause := err.Error()
-		if plain != "" {
-			cause = strings.ReplaceAll(cause, plain, maskedSecret)
-		}
-		a.log.WarnContext(ctx, "registry check failed", "registry", r.Name, "id", r.ID, "url", r.URL, "err", cause)
-		return errcode.ErrBadRequest.WithMessage("the registry is unhealthy: %s", pingFailure(err))
-	}
-	return nil
-}
-
 func (a *API) setStatus(id int64, err error) {
 	if err != nil {
 		a.status.Store(id, statusUnhealthy)
@@ -89,225 +41,130 @@ func (a *API) setStatus(id int64, err error) {
 	}
 }
 
-func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) {
+func (a *API) listRegistries(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	regs, total, err := a.registries.ListRegistries(r.Context(), q.Get("name"), pg.offset(), pg.size)
-	if err != nil {
-		a.fail(w, r, storeError(err, "registry"))
-		return
-	}
-	out := make([]registryJSON, 0, len(regs))
-	for _, reg := range regs {
-		out = append(out, a.registryToJSON(reg))
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]registryJSON, int64, error) {
+		regs, total, err := a.registries.ListRegistries(r.Context(), q.Get("name"), pg.Offset(), pg.Size)
+		return listed(regs, total, err, "registry", a.registryToJSON)
+	})
 }
 
-func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) {
+func (a *API) getRegistry(w http.ResponseWriter, r *http.Request) error {
 	reg, err := a.adminRegistry(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, a.registryToJSON(reg))
+	return writeOK(w, a.registryToJSON(reg))
 }
 
 // createRegistry validates the registry, checks that it answers (as Harbor does), seals the secret and
 // stores it: 201 with Location.
-func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) {
-	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) error {
 	var req registryReq
-	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+	if err := a.adminBody(w, r, &req); err != nil {
+		return err
 	}
 	var reg meta.Registry
 	var plain string
 	if s := req.apply(&reg); s != nil {
 		plain = *s
 	}
-	err := validateRegistry(&reg, true)
-	if err == nil {
-		err = a.check(r.Context(), reg, plain)
-	}
-	if err == nil {
-		reg.AccessSecret, err = a.sealSecret(plain)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	if err := a.creds.Prepare(r.Context(), &reg, plain); err != nil {
+		return err
 	}
 	id, err := a.registries.CreateRegistry(r.Context(), &reg)
 	if err != nil {
-		a.fail(w, r, storeError(err, "a registry named "+reg.Name))
-		return
+		return storeError(err, "a registry named "+reg.Name)
 	}
 	a.setStatus(id, nil)
 	a.recordFor(r, reg.Name, "registry", "create")
 	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
 // updateRegistry applies the fields present; an absent or "*****" secret keeps the stored one, except
-// when the destination changes (secretBound): then the stored secret is never sent to the new URL, and the
+// when the destination changes (admin.SecretBound): then the stored secret is never sent to the new URL, and the
 // update is BAD_REQUEST unless it brings a credential. The upstream is checked again when a connection
 // setting changed.
-func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) error {
 	old, err := a.adminRegistry(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req registryReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	reg := *old
 	newSecret := req.apply(&reg)
-	if err := validateRegistry(&reg, true); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	changed := newSecret != nil || reg.Type != old.Type || reg.URL != old.URL || reg.Insecure != old.Insecure ||
-		reg.CACertificate != old.CACertificate || reg.CredentialType != old.CredentialType || reg.AccessKey != old.AccessKey
-	if changed {
-		plain, err := a.secretFor(old, &reg, newSecret)
-		if err == nil {
-			err = a.check(r.Context(), reg, plain)
-		}
-		if err == nil && newSecret != nil {
-			reg.AccessSecret, err = a.sealSecret(plain)
-		}
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
+	changed, err := a.creds.PrepareUpdate(r.Context(), old, &reg, newSecret)
+	if err != nil {
+		return err
 	}
 	if err := a.registries.UpdateRegistry(r.Context(), &reg); err != nil {
 		what := "registry " + strconv.FormatInt(reg.ID, 10)
 		if errors.Is(err, meta.ErrConflict) {
 			what = "a registry named " + reg.Name
 		}
-		a.fail(w, r, storeError(err, what))
-		return
+		return storeError(err, what)
 	}
 	if changed {
 		a.setStatus(reg.ID, nil)
 	}
 	a.recordFor(r, reg.Name, "registry", "update")
-	w.WriteHeader(http.StatusOK)
-}
-
-// secretBound reports whether a stored secret saved with the settings of stored may be sent with the
-// settings of next: the same type and URL (where it goes) and the same TLS trust, insecure and CA
-// certificate (who can read it on the way). Anything else needs the credential again, so that nobody
-// with the admin's access, or a page riding on it, can redirect a stored upstream secret to a host of
-// their choosing.
-func secretBound(stored, next *meta.Registry) bool {
-	return stored.Type == next.Type && stored.URL == next.URL && stored.Insecure == next.Insecure &&
-		stored.CACertificate == next.CACertificate
-}
-
-// secretFor returns the plaintext secret to use with next, a stored registry's settings after a change:
-// the new secret when the request brought one, else the stored one when secretBound allows it. A stored
-// secret that would go to another destination is BAD_REQUEST "credential required when the URL changes".
-func (a *API) secretFor(stored, next *meta.Registry, newSecret *string) (string, error) {
-	switch {
-	case newSecret != nil:
-		return *newSecret, nil
-	case stored.AccessSecret == "":
-		return "", nil
-	case !secretBound(stored, next):
-		return "", errcode.ErrBadRequest.WithMessage("credential required when the URL changes: " +
-			"the stored access_secret is only sent to the URL, type and TLS settings it was saved with; send access_secret again")
-	}
-	return a.openSecret(stored)
+	return emptyOK(w)
 }
 
 // deleteRegistry refuses with PRECONDITION (412) while a project uses the registry, as Harbor does.
-func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	id, err := registryID(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	err = a.registries.DeleteRegistry(r.Context(), id)
 	switch {
 	case errors.Is(err, meta.ErrConflict):
-		a.fail(w, r, errcode.ErrPreconditions.WithMessage(
-			"the registry %d is referenced by proxy cache project, cannot delete it", id))
+		return errcode.ErrPreconditions.WithMessage(
+			"the registry %d is referenced by proxy cache project, cannot delete it", id)
 	case err != nil:
-		a.fail(w, r, storeError(err, "registry "+strconv.FormatInt(id, 10)))
-	default:
-		a.status.Delete(id)
-		a.recordFor(r, strconv.FormatInt(id, 10), "registry", "delete")
-		w.WriteHeader(http.StatusOK)
+		return storeError(err, "registry "+strconv.FormatInt(id, 10))
 	}
+	a.status.Delete(id)
+	a.recordFor(r, strconv.FormatInt(id, 10), "registry", "delete")
+	return emptyOK(w)
 }
 
 // pingRegistry checks a stored registry ({"id"}), a stored one with some settings replaced, or settings
 // alone ({"type","url",...}): 200 when it answers, 400 with the reason otherwise. A stored secret is only
-// used at the destination it was saved with (secretFor): a ping of a stored registry at another URL needs
+// used at the destination it was saved with (admin.SecretBound): a ping of a stored registry at another URL needs
 // the credential in the request.
-func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) {
-	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
-	}
+func (a *API) pingRegistry(w http.ResponseWriter, r *http.Request) error {
 	var req registryReq
-	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+	if err := a.adminBody(w, r, &req); err != nil {
+		return err
 	}
 	var reg meta.Registry
 	stored := &meta.Registry{}
 	if req.ID != nil && *req.ID != 0 {
 		var err error
 		if stored, err = a.registries.GetRegistry(r.Context(), *req.ID); err != nil {
-			a.fail(w, r, storeError(err, "registry "+strconv.FormatInt(*req.ID, 10)))
-			return
+			return storeError(err, "registry "+strconv.FormatInt(*req.ID, 10))
 		}
 		reg = *stored
 	}
 	newSecret := req.apply(&reg)
-	if reg.Type == "" || reg.URL == "" {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("type or url cannot be empty"))
-		return
-	}
-	if err := validateRegistry(&reg, false); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	plain, err := a.secretFor(stored, &reg, newSecret)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	err = a.check(r.Context(), reg, plain)
+	err := a.creds.Ping(r.Context(), stored, &reg, newSecret)
 	if reg.ID != 0 && !req.hasSettings() {
 		a.setStatus(reg.ID, err)
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }

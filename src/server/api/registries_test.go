@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
@@ -72,12 +71,7 @@ func TestCreateRegistry(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newEnv envMaker) {
 		ca := testCA(t)
 		caJSON := strings.ReplaceAll(ca, "\n", `\n`)
-		cases := []struct {
-			name   string
-			body   string
-			status int
-			check  func(t *testing.T, e *env, got registryOut)
-		}{
+		cases := []createRegistryCase{
 			{name: "docker hub with credential", status: 201,
 				body: `{"name":"hub","type":"docker-hub","url":"https://hub.docker.com/","insecure":false,"description":"d",
 					"credential":{"type":"basic","access_key":"me","access_secret":"hunter2-very-secret"}}`,
@@ -128,42 +122,49 @@ func TestCreateRegistry(t *testing.T) {
 		}
 		for _, u := range []string{"", "registry.example.com", "ftp://r.example", "https://", "http://:80", "https://u:p@r.example",
 			"https://r.example?x=1", "https://r.example#frag", "https://r.example/?"} {
-			cases = append(cases, struct {
-				name   string
-				body   string
-				status int
-				check  func(t *testing.T, e *env, got registryOut)
-			}{name: "url " + u, body: `{"name":"x","type":"docker-registry","url":"` + u + `"}`, status: 400})
+			cases = append(cases, createRegistryCase{name: "url " + u, body: `{"name":"x","type":"docker-registry","url":"` + u + `"}`, status: 400})
 		}
 		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				e := newEnv(t)
-				e.pinger.fail["https://down.example"] = errors.New("connection refused")
-				if tc.status == 409 {
-					e.createRegistry("dup", "https://a", "")
-				}
-				w := e.must(req{method: http.MethodPost, path: registries, body: tc.body}, tc.status)
-				if tc.status != http.StatusCreated {
-					require.NotEmpty(t, errCode(t, w))
-					_, total, err := e.store.ListRegistries(context.Background(), "", 0, 10)
-					require.NoError(t, err)
-					want := int64(0)
-					if tc.status == http.StatusConflict {
-						want = 1
-					}
-					require.Equal(t, want, total, "nothing stored")
-					return
-				}
-				loc := w.Header().Get("Location")
-				require.Regexp(t, `^/api/v2\.0/registries/[0-9]+$`, loc)
-				got := decode[registryOut](t, e.must(req{method: http.MethodGet, path: loc}, http.StatusOK))
-				require.Equal(t, idOf(t, loc), got.ID)
-				require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`, got.CreationTime)
-				tc.check(t, e, got)
-				require.NotContains(t, e.bodies.String()+e.logs.String(), "hunter2")
-			})
+			t.Run(tc.name, func(t *testing.T) { tc.run(t, newEnv(t)) })
 		}
 	})
+}
+
+// createRegistryCase is one request of TestCreateRegistry: the body, the status it gets, and a check of
+// the registry then read back.
+type createRegistryCase struct {
+	name   string
+	body   string
+	status int
+	check  func(t *testing.T, e *env, got registryOut)
+}
+
+// run posts the body; a refused one stores nothing, a created one is checked as read back and no
+// secret shows in any answer or log.
+func (tc createRegistryCase) run(t *testing.T, e *env) {
+	e.pinger.fail["https://down.example"] = errors.New("connection refused")
+	if tc.status == 409 {
+		e.createRegistry("dup", "https://a", "")
+	}
+	w := e.must(req{method: http.MethodPost, path: registries, body: tc.body}, tc.status)
+	if tc.status != http.StatusCreated {
+		require.NotEmpty(t, errCode(t, w))
+		_, total, err := e.store.ListRegistries(context.Background(), "", 0, 10)
+		require.NoError(t, err)
+		want := int64(0)
+		if tc.status == http.StatusConflict {
+			want = 1
+		}
+		require.Equal(t, want, total, "nothing stored")
+		return
+	}
+	loc := w.Header().Get("Location")
+	require.Regexp(t, `^/api/v2\.0/registries/[0-9]+$`, loc)
+	got := decode[registryOut](t, e.must(req{method: http.MethodGet, path: loc}, http.StatusOK))
+	require.Equal(t, idOf(t, loc), got.ID)
+	require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`, got.CreationTime)
+	tc.check(t, e, got)
+	require.NotContains(t, e.bodies.String()+e.logs.String(), "hunter2")
 }
 
 // TestCreateRegistryUnhealthyMessage: the admin learns the kind of failure; the cause, which names
@@ -190,27 +191,6 @@ func TestCreateRegistryUnhealthyMessage(t *testing.T) {
 		require.NotContains(t, e.bodies.String(), "10.20.30.4")
 		require.NotContains(t, e.bodies.String()+e.logs.String(), "s3cr3t-value")
 	})
-}
-
-func TestPingFailure(t *testing.T) {
-	cases := []struct {
-		err  error
-		want string
-	}{
-		{&registry.Error{Kind: registry.Unauthorized, Status: 403}, "the registry refused the credentials (HTTP 403)"},
-		{&registry.Error{Kind: registry.RateLimited, Status: 429}, "the registry is rate-limiting requests (HTTP 429)"},
-		{&registry.Error{Kind: registry.Unsupported, Status: 404}, "the URL does not serve the registry API at /v2/ (HTTP 404)"},
-		{&registry.Error{Kind: registry.Unavailable, Status: 502}, "the registry answered with a server error (HTTP 502)"},
-		{&registry.Error{Kind: registry.Unavailable, Err: errors.New("dial tcp 192.168.1.1:5000")}, "the registry could not be reached"},
-		{&registry.Error{Kind: registry.Invalid, Status: 418}, "the registry answered unexpectedly (HTTP 418)"},
-		{&registry.Error{Kind: registry.Invalid, Err: errors.New("x509: certificate signed by unknown authority")},
-			"the registry's answer or settings are not usable"},
-		{fmt.Errorf("ping: %w", context.DeadlineExceeded), "the registry did not answer within 30s"},
-		{errors.New("lookup internal.corp on 10.0.0.2:53: no such host"), "the registry could not be checked"},
-	}
-	for _, tc := range cases {
-		require.Equal(t, tc.want, pingFailure(tc.err))
-	}
 }
 
 func TestGetAndListRegistries(t *testing.T) {
@@ -262,16 +242,7 @@ func TestGetAndListRegistries(t *testing.T) {
 
 func TestUpdateRegistry(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newEnv envMaker) {
-		cases := []struct {
-			name      string
-			body      string
-			status    int
-			secret    string // plaintext expected in the store afterwards
-			resealed  bool   // the sealed value changed
-			pinged    bool   // the upstream was checked (with the plaintext `pingWith`)
-			pingWith  string
-			checkJSON func(t *testing.T, got registryOut)
-		}{
+		cases := []updateRegistryCase{
 			{name: "description only, no check", body: `{"description":"new"}`, status: 200, secret: "old-secret",
 				checkJSON: func(t *testing.T, got registryOut) { require.Equal(t, "new", got.Description) }},
 			{name: "masked secret keeps it", body: `{"credential":{"type":"basic","access_key":"user","access_secret":"*****"}}`,
@@ -304,44 +275,59 @@ func TestUpdateRegistry(t *testing.T) {
 			{name: "malformed", body: `{"url":`, status: 400, secret: "old-secret"},
 		}
 		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				e := newEnv(t)
-				e.pinger.fail["https://down.example"] = errors.New("connection refused")
-				e.createRegistry("taken", "https://t.example", "")
-				loc := e.createRegistry("reg", "https://old.example", "old-secret")
-				id := idOf(t, loc)
-				sealedBefore, _ := e.storedSecret(id)
-				before, err := e.store.GetRegistry(context.Background(), id)
-				require.NoError(t, err)
-				calls := len(e.pinger.Calls())
-
-				e.must(req{method: http.MethodPut, path: loc, body: tc.body}, tc.status)
-
-				sealed, plain := e.storedSecret(id)
-				require.Equal(t, tc.secret, plain)
-				require.Equal(t, tc.resealed, sealed != sealedBefore)
-				newCalls := e.pinger.Calls()[calls:]
-				if tc.pinged {
-					require.Len(t, newCalls, 1)
-					require.Equal(t, tc.pingWith, newCalls[0].AccessSecret)
-				} else {
-					require.Empty(t, newCalls)
-				}
-				after, err := e.store.GetRegistry(context.Background(), id)
-				require.NoError(t, err)
-				if tc.status != 200 {
-					require.Equal(t, before, after, "a refused update changes nothing")
-					return
-				}
-				if tc.checkJSON != nil {
-					tc.checkJSON(t, decode[registryOut](t, e.must(req{method: http.MethodGet, path: loc}, http.StatusOK)))
-				}
-				require.NotContains(t, e.bodies.String()+e.logs.String(), "old-secret")
-			})
+			t.Run(tc.name, func(t *testing.T) { tc.run(t, newEnv(t)) })
 		}
 		e := newEnv(t)
 		require.Equal(t, "NOT_FOUND", errCode(t, e.must(req{method: http.MethodPut, path: registries + "/77", body: `{}`}, http.StatusNotFound)))
 	})
+}
+
+// updateRegistryCase is one update of TestUpdateRegistry and what it must leave behind.
+type updateRegistryCase struct {
+	name      string
+	body      string
+	status    int
+	secret    string // plaintext expected in the store afterwards
+	resealed  bool   // the sealed value changed
+	pinged    bool   // the upstream was checked (with the plaintext `pingWith`)
+	pingWith  string
+	checkJSON func(t *testing.T, got registryOut)
+}
+
+// run updates a registry saved with "old-secret" beside one named "taken" and checks the stored
+// secret, the upstream checks, and that a refused update changes nothing.
+func (tc updateRegistryCase) run(t *testing.T, e *env) {
+	e.pinger.fail["https://down.example"] = errors.New("connection refused")
+	e.createRegistry("taken", "https://t.example", "")
+	loc := e.createRegistry("reg", "https://old.example", "old-secret")
+	id := idOf(t, loc)
+	sealedBefore, _ := e.storedSecret(id)
+	before, err := e.store.GetRegistry(context.Background(), id)
+	require.NoError(t, err)
+	calls := len(e.pinger.Calls())
+
+	e.must(req{method: http.MethodPut, path: loc, body: tc.body}, tc.status)
+
+	sealed, plain := e.storedSecret(id)
+	require.Equal(t, tc.secret, plain)
+	require.Equal(t, tc.resealed, sealed != sealedBefore)
+	newCalls := e.pinger.Calls()[calls:]
+	if tc.pinged {
+		require.Len(t, newCalls, 1)
+		require.Equal(t, tc.pingWith, newCalls[0].AccessSecret)
+	} else {
+		require.Empty(t, newCalls)
+	}
+	after, err := e.store.GetRegistry(context.Background(), id)
+	require.NoError(t, err)
+	if tc.status != 200 {
+		require.Equal(t, before, after, "a refused update changes nothing")
+		return
+	}
+	if tc.checkJSON != nil {
+		tc.checkJSON(t, decode[registryOut](t, e.must(req{method: http.MethodGet, path: loc}, http.StatusOK)))
+	}
+	require.NotContains(t, e.bodies.String()+e.logs.String(), "old-secret")
 }
 
 func TestDeleteRegistry(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // ArtifactSource is what the repository and artifact endpoints read and change. main builds it from the
@@ -47,13 +48,13 @@ func toRepositoryJSON(r *meta.Repository) repositoryJSON {
 // are URL-encoded once more by Harbor's clients ("a/b" travels as a%252Fb): see repoName.
 func (a *API) artifactRoutes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories", a.listRepositories)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}", a.getRepository)
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/repositories/{repo}", a.deleteRepository)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts", a.listArtifacts)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}", a.getArtifact)
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}", a.deleteArtifact)
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}/tags", a.listArtifactTags)
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories", a.handle(a.listRepositories))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}", a.handle(a.getRepository))
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/repositories/{repo}", a.handle(a.deleteRepository))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts", a.handle(a.listArtifacts))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}", a.handle(a.getArtifact))
+	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}", a.handle(a.deleteArtifact))
+	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}/tags", a.handle(a.listArtifactTags))
 }
 
 // repoName returns the full repository name "<project>/<repo>" of the path. The mux has decoded the
@@ -87,34 +88,19 @@ func (a *API) repositoryFor(r *http.Request, act auth.Action) (*meta.Project, au
 
 // listRepositories answers GET /projects/{project_name}/repositories with ?q=name=~<substring> or
 // ?q=name=<full name>, ?page and ?page_size; X-Total-Count and Link.
-func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) {
+func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.readableProject(r, r.PathValue("project"), true)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	name, exact, err := parseNameQuery(q.Get("q"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	repos, total, err := a.artifacts.ListProjectRepositories(r.Context(), p.ID, name, exact, pg.offset(), pg.size)
-	if err != nil {
-		a.fail(w, r, storeError(err, "repository"))
-		return
-	}
-	out := make([]repositoryJSON, len(repos))
-	for i, rp := range repos {
-		out[i] = toRepositoryJSON(rp)
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]repositoryJSON, int64, error) {
+		name, exact, err := parseNameQuery(q.Get("q"))
+		if err != nil {
+			return nil, 0, err
+		}
+		repos, total, err := a.artifacts.ListProjectRepositories(r.Context(), p.ID, name, exact, pg.Offset(), pg.Size)
+		return listed(repos, total, err, "repository", toRepositoryJSON)
+	})
 }
 
 // parseNameQuery reads Harbor's q for repositories: "" (all), "name=~x" (substring) or "name=x" (exact,
@@ -131,32 +117,28 @@ func parseNameQuery(q string) (name string, exact bool, err error) {
 	return "", false, errcode.ErrBadRequest.WithMessage("unsupported query %q: use name=~<part of the name> or name=<name>", q)
 }
 
-func (a *API) getRepository(w http.ResponseWriter, r *http.Request) {
+func (a *API) getRepository(w http.ResponseWriter, r *http.Request) error {
 	_, name, err := a.readableRepository(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	rp, err := a.artifacts.GetRepository(r.Context(), name)
 	if err != nil {
-		a.fail(w, r, storeError(err, "repository "+name))
-		return
+		return storeError(err, "repository "+name)
 	}
-	writeJSON(w, http.StatusOK, toRepositoryJSON(rp))
+	return writeOK(w, toRepositoryJSON(rp))
 }
 
 // deleteRepository removes the repository with its artifacts and tags (auth.Delete). Blob bytes stay
 // on disk for garbage collection, as in Harbor.
-func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteRepository(w http.ResponseWriter, r *http.Request) error {
 	p, who, name, err := a.repositoryFor(r, auth.Delete)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.artifacts.DeleteRepository(r.Context(), name); err != nil {
-		a.fail(w, r, storeError(err, "repository "+name))
-		return
+		return storeError(err, "repository "+name)
 	}
 	a.record(who, p.ID, name, "repository", "delete")
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }

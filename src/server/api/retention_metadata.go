@@ -42,10 +42,9 @@ var retentionMetadataJSON = struct {
 	TagSelectors:   []selectorMetaJSON{{"Tags", "doublestar", []string{"matches", "excludes"}}},
 }
 
-func (a *API) retentionMetadata(w http.ResponseWriter, r *http.Request) {
+func (a *API) retentionMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, retentionMetadataJSON)
+	return writeOK(w, retentionMetadataJSON)
 }

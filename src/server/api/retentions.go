@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/retention"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // RetentionRunner starts executions (retention.Service).
@@ -29,25 +31,16 @@ type Retentions struct {
 
 func (a *API) retentionRoutes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/retentions/metadatas", a.retentionMetadata)
-	m.HandleFunc("POST "+Prefix+"/retentions", a.createRetention)
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}", a.getRetention)
-	m.HandleFunc("PUT "+Prefix+"/retentions/{id}", a.updateRetention)
-	m.HandleFunc("DELETE "+Prefix+"/retentions/{id}", a.deleteRetention)
-	m.HandleFunc("POST "+Prefix+"/retentions/{id}/executions", a.startRetention)
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions", a.listRetentionExecutions)
-	m.HandleFunc("PATCH "+Prefix+"/retentions/{id}/executions/{eid}", a.stopRetention)
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks", a.listRetentionTasks)
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks/{tid}", a.getRetentionTaskLog)
-}
-
-// pathID reads a positive integer path value.
-func pathID(r *http.Request, name string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errcode.ErrBadRequest.WithMessage("%s must be a positive integer, got %q", name, r.PathValue(name))
-	}
-	return id, nil
+	m.HandleFunc("GET "+Prefix+"/retentions/metadatas", a.handle(a.retentionMetadata))
+	m.HandleFunc("POST "+Prefix+"/retentions", a.handle(a.createRetention))
+	m.HandleFunc("GET "+Prefix+"/retentions/{id}", a.handle(a.getRetention))
+	m.HandleFunc("PUT "+Prefix+"/retentions/{id}", a.handle(a.updateRetention))
+	m.HandleFunc("DELETE "+Prefix+"/retentions/{id}", a.handle(a.deleteRetention))
+	m.HandleFunc("POST "+Prefix+"/retentions/{id}/executions", a.handle(a.startRetention))
+	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions", a.handle(a.listRetentionExecutions))
+	m.HandleFunc("PATCH "+Prefix+"/retentions/{id}/executions/{eid}", a.handle(a.stopRetention))
+	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks", a.handle(a.listRetentionTasks))
+	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks/{tid}", a.handle(a.getRetentionTaskLog))
 }
 
 // adminPolicy returns the stored policy of the path for an admin request.
@@ -89,23 +82,21 @@ func (a *API) readPolicy(w http.ResponseWriter, r *http.Request) (*retention.Pol
 	return &p, string(b), nil
 }
 
-func (a *API) createRetention(w http.ResponseWriter, r *http.Request) {
+func (a *API) createRetention(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	p, body, err := a.readPolicy(w, r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	id, err := a.createPolicy(r.Context(), p.Scope.Ref, body)
 	if err != nil {
-		a.fail(w, r, storeError(err, "retention policy"))
-		return
+		return storeError(err, "retention policy")
 	}
 	w.Header().Set("Location", Prefix+"/retentions/"+strconv.FormatInt(id, 10))
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
 // createPolicy stores a policy and points the project's retention_id at it.
@@ -126,63 +117,54 @@ func (a *API) createDefaultRetention(ctx context.Context, p *meta.Project) {
 	}
 }
 
-func (a *API) getRetention(w http.ResponseWriter, r *http.Request) {
+func (a *API) getRetention(w http.ResponseWriter, r *http.Request) error {
 	row, err := a.adminPolicy(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var p retention.Policy
 	if err := json.Unmarshal([]byte(row.Policy), &p); err != nil {
-		a.fail(w, r, errcode.ErrInternal.Wrap(err, "stored retention policy %d is unreadable", row.ID))
-		return
+		return errcode.ErrInternal.Wrap(err, "stored retention policy %d is unreadable", row.ID)
 	}
 	p.ID = row.ID
-	writeJSON(w, http.StatusOK, &p)
+	return writeOK(w, &p)
 }
 
-func (a *API) updateRetention(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateRetention(w http.ResponseWriter, r *http.Request) error {
 	row, err := a.adminPolicy(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	p, body, err := a.readPolicy(w, r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	oldProject := row.ProjectID
 	row.ProjectID, row.Policy = p.Scope.Ref, body
 	if err := a.retentions.Store.UpdateRetentionPolicy(r.Context(), row); err != nil {
-		a.fail(w, r, storeError(err, "retention policy"))
-		return
+		return storeError(err, "retention policy")
 	}
 	if oldProject != row.ProjectID {
 		err = errors.Join(a.setRetentionID(r.Context(), oldProject, 0, row.ID), a.setRetentionID(r.Context(), row.ProjectID, row.ID, 0))
 		if err != nil {
-			a.fail(w, r, storeError(err, "project"))
-			return
+			return storeError(err, "project")
 		}
 	}
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
-func (a *API) deleteRetention(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteRetention(w http.ResponseWriter, r *http.Request) error {
 	row, err := a.adminPolicy(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.retentions.Store.DeleteRetentionPolicy(r.Context(), row.ID); err != nil {
-		a.fail(w, r, storeError(err, "retention policy"))
-		return
+		return storeError(err, "retention policy")
 	}
 	if err := a.setRetentionID(r.Context(), row.ProjectID, 0, row.ID); err != nil && !errors.Is(err, meta.ErrNotFound) {
-		a.fail(w, r, storeError(err, "project"))
-		return
+		return storeError(err, "project")
 	}
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
 // executionJSON is Harbor's RetentionExecution.
@@ -211,54 +193,38 @@ func optTime(t time.Time) *harborTime {
 	return &h
 }
 
-func (a *API) startRetention(w http.ResponseWriter, r *http.Request) {
+func (a *API) startRetention(w http.ResponseWriter, r *http.Request) error {
 	row, err := a.adminPolicy(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		DryRun bool `json:"dry_run"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	e, err := a.retentions.Runner.Start(r.Context(), row.ID, req.DryRun)
 	if errors.Is(err, meta.ErrConflict) {
-		a.fail(w, r, errcode.ErrConflict.WithMessage("retention policy %d has an execution running", row.ID))
-		return
+		return errcode.ErrConflict.WithMessage("retention policy %d has an execution running", row.ID)
 	}
 	if err != nil {
-		a.fail(w, r, storeError(err, "retention policy"))
-		return
+		return storeError(err, "retention policy")
 	}
 	w.Header().Set("Location", Prefix+"/retentions/"+strconv.FormatInt(row.ID, 10)+"/executions/"+strconv.FormatInt(e.ID, 10))
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
-func (a *API) listRetentionExecutions(w http.ResponseWriter, r *http.Request) {
+func (a *API) listRetentionExecutions(w http.ResponseWriter, r *http.Request) error {
 	row, err := a.adminPolicy(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	pg, err := parsePage(r.URL.Query())
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	list, total, err := a.retentions.Store.ListRetentionExecutions(r.Context(), row.ID, pg.offset(), pg.size)
-	if err != nil {
-		a.fail(w, r, storeError(err, "retention executions"))
-		return
-	}
-	out := make([]executionJSON, len(list))
-	for i, e := range list {
-		out[i] = toExecutionJSON(e)
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return listPage(w, r, func(_ url.Values, pg paging.Page) ([]executionJSON, int64, error) {
+		list, total, err := a.retentions.Store.ListRetentionExecutions(r.Context(), row.ID, pg.Offset(), pg.Size)
+		return listed(list, total, err, "retention executions", toExecutionJSON)
+	})
 }
 
 // adminExecution returns the execution of the path, which must belong to the policy of the path.
@@ -281,32 +247,27 @@ func (a *API) adminExecution(r *http.Request) (*meta.RetentionExecution, error) 
 	return e, nil
 }
 
-func (a *API) stopRetention(w http.ResponseWriter, r *http.Request) {
+func (a *API) stopRetention(w http.ResponseWriter, r *http.Request) error {
 	e, err := a.adminExecution(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		Action string `json:"action"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if req.Action != "stop" {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("action must be \"stop\", not %q", req.Action))
-		return
+		return errcode.ErrBadRequest.WithMessage("action must be \"stop\", not %q", req.Action)
 	}
 	if err := a.retentions.Store.StopRetentionExecution(r.Context(), e.ID); err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
-			a.fail(w, r, errcode.ErrBadRequest.WithMessage("retention execution %d is not running", e.ID))
-			return
+			return errcode.ErrBadRequest.WithMessage("retention execution %d is not running", e.ID)
 		}
-		a.fail(w, r, storeError(err, "retention execution"))
-		return
+		return storeError(err, "retention execution")
 	}
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
 // taskJSON is Harbor's RetentionExecutionTask.
@@ -324,52 +285,41 @@ type taskJSON struct {
 	Retained       int64       `json:"retained"`
 }
 
-func (a *API) listRetentionTasks(w http.ResponseWriter, r *http.Request) {
+func (a *API) listRetentionTasks(w http.ResponseWriter, r *http.Request) error {
 	e, err := a.adminExecution(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	pg, err := parsePage(r.URL.Query())
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	list, total, err := a.retentions.Store.ListRetentionTasks(r.Context(), e.ID, pg.offset(), pg.size)
-	if err != nil {
-		a.fail(w, r, storeError(err, "retention tasks"))
-		return
-	}
-	out := make([]taskJSON, len(list))
-	for i, t := range list {
-		out[i] = taskJSON{ID: t.ID, ExecutionID: t.ExecutionID, Repository: t.Repository, JobID: strconv.FormatInt(t.ID, 10),
-			Status: t.Status, StartTime: harborTime(t.StartTime), EndTime: optTime(t.EndTime), Total: t.Total, Retained: t.Retained}
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return listPage(w, r, func(_ url.Values, pg paging.Page) ([]taskJSON, int64, error) {
+		list, total, err := a.retentions.Store.ListRetentionTasks(r.Context(), e.ID, pg.Offset(), pg.Size)
+		return listed(list, total, err, "retention tasks", toTaskJSON)
+	})
+}
+
+func toTaskJSON(t *meta.RetentionTask) taskJSON {
+	return taskJSON{ID: t.ID, ExecutionID: t.ExecutionID, Repository: t.Repository, JobID: strconv.FormatInt(t.ID, 10),
+		Status: t.Status, StartTime: harborTime(t.StartTime), EndTime: optTime(t.EndTime), Total: t.Total, Retained: t.Retained}
 }
 
 // getRetentionTaskLog answers the task's log as text, as Harbor does.
-func (a *API) getRetentionTaskLog(w http.ResponseWriter, r *http.Request) {
+func (a *API) getRetentionTaskLog(w http.ResponseWriter, r *http.Request) error {
 	e, err := a.adminExecution(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	tid, err := pathID(r, "tid")
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	t, err := a.retentions.Store.GetRetentionTask(r.Context(), tid)
 	if err == nil && t.ExecutionID != e.ID {
 		err = meta.ErrNotFound
 	}
 	if err != nil {
-		a.fail(w, r, storeError(err, "retention task "+strconv.FormatInt(tid, 10)))
-		return
+		return storeError(err, "retention task "+strconv.FormatInt(tid, 10))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(t.Log)))
 	_, _ = bytes.NewBufferString(t.Log).WriteTo(w)
+	return nil
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/retention"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
@@ -33,41 +30,12 @@ import (
 // proxy-cache project, update, dry run, run, executions, tasks, log, metadata and delete.
 func TestRetentionAPI(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, store.Close()) })
-	fs, err := storage.NewFS(t.TempDir())
-	require.NoError(t, err)
-	runner := retention.New(retention.Options{Store: store, Manifests: fs})
-	t.Cleanup(runner.Close)
-	base := newEnvWith(t, store)
-	a, err := New(Deps{Projects: store, Registries: store, Repositories: store, Box: base.box,
-		Auth: auth.NewAuthenticator(adminPassword), Pinger: base.pinger, Log: slog.New(slog.DiscardHandler),
-		Retentions: &Retentions{Store: store, Runner: runner}})
-	require.NoError(t, err)
-	e := newEnvWith(t, store)
-	e.api = a
+	store, fs, runner := retentionDeps(t)
+	a, e := newAPIOn(t, store, func(d *Deps) { d.Retentions = &Retentions{Store: store, Runner: runner} })
 	u := serveAPI(t, a)
 	c := harbor.New(harbor.Config{URL: u, AuthInfo: httptransport.BasicAuth(auth.AdminUser, adminPassword)})
 
-	// A new proxy-cache project gets the 7-day last-pull policy, named by its retention_id.
-	regID, err := store.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-registry", URL: "https://up.example"})
-	require.NoError(t, err)
-	e.must(req{method: "POST", path: "/api/v2.0/projects", body: map[string]any{"project_name": "cache", "registry_id": regID}}, 201)
-	p, err := c.Project.GetProject(ctx, &project.GetProjectParams{ProjectNameOrID: "cache"})
-	require.NoError(t, err)
-	pid := int64(p.Payload.ProjectID)
-	require.NotNil(t, p.Payload.Metadata.RetentionID)
-	id, err := strconv.ParseInt(*p.Payload.Metadata.RetentionID, 10, 64)
-	require.NoError(t, err)
-	got, err := c.Retention.GetRetention(ctx, &hretention.GetRetentionParams{ID: id})
-	require.NoError(t, err)
-	require.Equal(t, id, got.Payload.ID)
-	require.Len(t, got.Payload.Rules, 1)
-	require.Equal(t, retention.TemplateNDaysSinceLastPull, got.Payload.Rules[0].Template)
-	require.Equal(t, "7", fmt.Sprint(got.Payload.Rules[0].Params[retention.TemplateNDaysSinceLastPull]))
-	require.Equal(t, "0 0 0 * * *", got.Payload.Trigger.Settings.(map[string]any)["cron"])
-	require.Equal(t, pid, got.Payload.Scope.Ref)
+	pid, id, got := defaultRetention(t, c, e, store)
 
 	// Three images; the operator changes the policy to keep the latest pushed one.
 	t0 := time.Now().Add(-time.Hour)
@@ -81,7 +49,7 @@ func TestRetentionAPI(t *testing.T) {
 	}
 	got.Payload.Rules[0].Template = retention.TemplateLatestPushedK
 	got.Payload.Rules[0].Params = map[string]any{retention.TemplateLatestPushedK: 1}
-	_, err = c.Retention.UpdateRetention(ctx, &hretention.UpdateRetentionParams{ID: id, Policy: got.Payload})
+	_, err := c.Retention.UpdateRetention(ctx, &hretention.UpdateRetentionParams{ID: id, Policy: got.Payload})
 	require.NoError(t, err)
 
 	run := func(dry bool) *models.RetentionExecution {
@@ -134,24 +102,15 @@ func TestRetentionAPI(t *testing.T) {
 	_, err = c.Retention.DeleteRetention(ctx, &hretention.DeleteRetentionParams{ID: id})
 	require.NoError(t, err)
 	e.must(req{method: "GET", path: "/api/v2.0/retentions/" + strconv.FormatInt(id, 10)}, 404)
-	p, err = c.Project.GetProject(ctx, &project.GetProjectParams{ProjectNameOrID: "cache"})
+	p, err := c.Project.GetProject(ctx, &project.GetProjectParams{ProjectNameOrID: "cache"})
 	require.NoError(t, err)
 	require.Nil(t, p.Payload.Metadata.RetentionID)
 }
 
 // TestRetentionAPIErrors: bad input is a 400 in Harbor's error shape; unknown IDs are 404.
 func TestRetentionAPIErrors(t *testing.T) {
-	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, store.Close()) })
-	fs, err := storage.NewFS(t.TempDir())
-	require.NoError(t, err)
-	runner := retention.New(retention.Options{Store: store, Manifests: fs})
-	t.Cleanup(runner.Close)
-	e := newEnvWith(t, store)
-	e.api, err = New(Deps{Projects: store, Registries: store, Repositories: store, Box: e.box,
-		Auth: auth.NewAuthenticator(adminPassword), Pinger: e.pinger, Retentions: &Retentions{Store: store, Runner: runner}})
-	require.NoError(t, err)
+	store, _, runner := retentionDeps(t)
+	_, e := newAPIOn(t, store, func(d *Deps) { d.Retentions = &Retentions{Store: store, Runner: runner} })
 	pid, err := store.CreateProject(context.Background(), &meta.Project{Name: "lib"})
 	require.NoError(t, err)
 	policy := func(mut func(p map[string]any)) map[string]any {
@@ -191,4 +150,41 @@ func serveAPI(t *testing.T, a *API) *url.URL {
 	u, err := url.Parse(srv.URL + Prefix)
 	require.NoError(t, err)
 	return u
+}
+
+// retentionDeps opens a SQLite meta store and a blob store of the test's own and a retention runner on
+// them, all closed when the test ends.
+func retentionDeps(t *testing.T) (meta.Store, *storage.FS, *retention.Service) {
+	t.Helper()
+	store := openSQLite(t)
+	fs, err := storage.NewFS(t.TempDir())
+	require.NoError(t, err)
+	runner := retention.New(retention.Options{Store: store, Manifests: fs})
+	t.Cleanup(runner.Close)
+	return store, fs, runner
+}
+
+// defaultRetention: a new proxy-cache project gets the 7-day last-pull policy, named by its
+// retention_id. It returns the project's ID, the policy's ID and the policy.
+func defaultRetention(t *testing.T, c *harbor.HarborAPI, e *env, store meta.Store) (int64, int64, *hretention.GetRetentionOK) {
+	t.Helper()
+	ctx := context.Background()
+	regID, err := store.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-registry", URL: "https://up.example"})
+	require.NoError(t, err)
+	e.must(req{method: "POST", path: "/api/v2.0/projects", body: map[string]any{"project_name": "cache", "registry_id": regID}}, 201)
+	p, err := c.Project.GetProject(ctx, &project.GetProjectParams{ProjectNameOrID: "cache"})
+	require.NoError(t, err)
+	pid := int64(p.Payload.ProjectID)
+	require.NotNil(t, p.Payload.Metadata.RetentionID)
+	id, err := strconv.ParseInt(*p.Payload.Metadata.RetentionID, 10, 64)
+	require.NoError(t, err)
+	got, err := c.Retention.GetRetention(ctx, &hretention.GetRetentionParams{ID: id})
+	require.NoError(t, err)
+	require.Equal(t, id, got.Payload.ID)
+	require.Len(t, got.Payload.Rules, 1)
+	require.Equal(t, retention.TemplateNDaysSinceLastPull, got.Payload.Rules[0].Template)
+	require.Equal(t, "7", fmt.Sprint(got.Payload.Rules[0].Params[retention.TemplateNDaysSinceLastPull]))
+	require.Equal(t, "0 0 0 * * *", got.Payload.Trigger.Settings.(map[string]any)["cron"])
+	require.Equal(t, pid, got.Payload.Scope.Ref)
+	return pid, id, got
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/robot"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // Robot accounts, Harbor's /robots API: system administrators manage every robot, project
@@ -79,7 +80,7 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := parsePage(q)
+	pg, err := paging.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 	if err := a.mayList(r, who, f); err != nil {
 		return err
 	}
-	list, total, err := a.robots.ListRobots(r.Context(), f, pg.offset(), pg.size)
+	list, total, err := a.robots.ListRobots(r.Context(), f, pg.Offset(), pg.Size)
 	if err != nil {
 		return storeError(err, "robot")
 	}
@@ -98,7 +99,7 @@ func (a *API) listRobots(w http.ResponseWriter, r *http.Request) error {
 	for _, rb := range list {
 		out = append(out, a.robotToJSON(rb))
 	}
-	setListHeaders(w, r, total, pg)
+	paging.SetHeaders(w, r, total, pg)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/registry"
 )
@@ -56,14 +57,16 @@ func basic(user, pass string) string {
 func TestStoredSecretStaysWithItsURL(t *testing.T) {
 	saved, other := newRecordingRegistry(t), newRecordingRegistry(t)
 	e := newEnv(t)
-	e.api.pinger = RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
+	creds, err := admin.NewCredentials(e.box, RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
 		c, err := registry.NewClient(registry.Endpoint{URL: r.URL, Type: r.Type, Username: r.AccessKey, Password: r.AccessSecret},
 			registry.Options{})
 		if err != nil {
 			return err
 		}
 		return c.Ping(ctx)
-	})
+	}), nil)
+	require.NoError(t, err)
+	e.api.creds = creds
 	loc := e.createRegistry("up", saved.URL, "stored-secret")
 	id := itoa(idOf(t, loc))
 	require.Contains(t, saved.received(), basic("user", "stored-secret"), "the saved registry got the secret: the recorder works")

@@ -4,31 +4,29 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
+	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 func (a *API) userRoutes() {
 	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/users", a.listUsers)
-	m.HandleFunc("POST "+Prefix+"/users", a.createUser)
-	m.HandleFunc("GET "+Prefix+"/users/current", a.currentUser)
-	m.HandleFunc("GET "+Prefix+"/users/search", a.searchUsers)
-	m.HandleFunc("GET "+Prefix+"/users/{id}", a.getUser)
-	m.HandleFunc("PUT "+Prefix+"/users/{id}", a.updateUser)
-	m.HandleFunc("DELETE "+Prefix+"/users/{id}", a.deleteUser)
-	m.HandleFunc("PUT "+Prefix+"/users/{id}/password", a.setPassword)
-	m.HandleFunc("PUT "+Prefix+"/users/{id}/sysadmin", a.setSysadmin)
+	m.HandleFunc("GET "+Prefix+"/users", a.handle(a.listUsers))
+	m.HandleFunc("POST "+Prefix+"/users", a.handle(a.createUser))
+	m.HandleFunc("GET "+Prefix+"/users/current", a.handle(a.currentUser))
+	m.HandleFunc("GET "+Prefix+"/users/search", a.handle(a.searchUsers))
+	m.HandleFunc("GET "+Prefix+"/users/{id}", a.handle(a.getUser))
+	m.HandleFunc("PUT "+Prefix+"/users/{id}", a.handle(a.updateUser))
+	m.HandleFunc("DELETE "+Prefix+"/users/{id}", a.handle(a.deleteUser))
+	m.HandleFunc("PUT "+Prefix+"/users/{id}/password", a.handle(a.setPassword))
+	m.HandleFunc("PUT "+Prefix+"/users/{id}/sysadmin", a.handle(a.setSysadmin))
 }
-
-// userNameRE is what Berth accepts as a user name: 1 to 255 characters, none of Harbor's forbidden
-// ones (,"~#$%) nor spaces or control characters.
-var userNameRE = regexp.MustCompile(`^[^,"~#$%\s\x00-\x1f]{1,255}$`)
 
 // userCreationReq is Harbor's UserCreationReq.
 type userCreationReq struct {
@@ -59,74 +57,53 @@ func toUserResp(u *meta.User) userResp {
 
 // listUsers answers GET /users (system administrators) with ?q=username=~<part> or username=<name>,
 // page and page_size.
-func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireAdmin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	name, exact, err := parseFieldQuery(q.Get("q"), "username")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.writeUsers(w, r, name, exact, pg, func(u *meta.User) any { return toUserResp(u) })
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]userResp, int64, error) {
+		name, exact, err := parseFieldQuery(q.Get("q"), "username")
+		if err != nil {
+			return nil, 0, err
+		}
+		users, total, err := a.findUsers(r.Context(), name, exact, pg)
+		return listed(users, total, err, "user", toUserResp)
+	})
 }
 
 // searchUsers answers GET /users/search?username=<part> for any logged-in user (to add members), with
 // user_id and username only.
-func (a *API) searchUsers(w http.ResponseWriter, r *http.Request) {
+func (a *API) searchUsers(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.requireUser(r); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	pg, err := parsePage(q)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	name := q.Get("username")
-	if name == "" {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("username is required"))
-		return
+		return err
 	}
 	type item struct {
 		UserID   int64  `json:"user_id"`
 		Username string `json:"username"`
 	}
-	a.writeUsers(w, r, name, false, pg, func(u *meta.User) any { return item{u.ID, u.Username} })
+	return listPage(w, r, func(q url.Values, pg paging.Page) ([]item, int64, error) {
+		name := q.Get("username")
+		if name == "" {
+			return nil, 0, errcode.ErrBadRequest.WithMessage("username is required")
+		}
+		users, total, err := a.findUsers(r.Context(), name, false, pg)
+		return listed(users, total, err, "user", func(u *meta.User) item { return item{u.ID, u.Username} })
+	})
 }
 
-func (a *API) writeUsers(w http.ResponseWriter, r *http.Request, name string, exact bool, pg page, conv func(*meta.User) any) {
-	var users []*meta.User
-	var total int64
-	var err error
-	if exact {
-		var u *meta.User
-		if u, err = a.users.GetUserByName(r.Context(), name); err == nil {
-			users, total = []*meta.User{u}, 1
-		} else if errors.Is(err, meta.ErrNotFound) {
-			err = nil
-		}
-	} else {
-		users, total, err = a.users.ListUsers(r.Context(), name, pg.offset(), pg.size)
+// findUsers returns a page of the users whose name contains name, or the one named name when exact.
+func (a *API) findUsers(ctx context.Context, name string, exact bool, pg paging.Page) ([]*meta.User, int64, error) {
+	if !exact {
+		return a.users.ListUsers(ctx, name, pg.Offset(), pg.Size)
 	}
-	if err != nil {
-		a.fail(w, r, storeError(err, "user"))
-		return
+	u, err := a.users.GetUserByName(ctx, name)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, err
 	}
-	out := make([]any, 0, len(users))
-	for _, u := range users {
-		out = append(out, conv(u))
-	}
-	setListHeaders(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	return []*meta.User{u}, 1, nil
 }
 
 // parseFieldQuery reads Harbor's q for one field: "" (all), "<field>=~x" (substring) or "<field>=x".
@@ -143,65 +120,53 @@ func parseFieldQuery(q, field string) (value string, exact bool, err error) {
 }
 
 // createUser answers POST /users (system administrators): 201 with Location.
-func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	who, err := a.principal(r)
 	if err == nil {
 		err = adminOnly(who)
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req userCreationReq
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	if !userNameRE.MatchString(req.Username) {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("username %q is invalid: 1 to 255 characters without spaces or any of ,\"~#$%%", req.Username))
-		return
+	if err := admin.ValidateUserName(req.Username); err != nil {
+		return err
 	}
-	if err := auth.ValidatePassword(req.Password); err != nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("%s", err.Error()))
-		return
-	}
-	hash, err := auth.HashPassword(req.Password)
+	hash, err := admin.PasswordHash(req.Password)
 	if err != nil {
-		a.fail(w, r, errcode.ErrInternal.Wrap(err, "hashing the password"))
-		return
+		return err
 	}
 	u := &meta.User{Username: req.Username, Email: req.Email, Realname: req.Realname, Comment: req.Comment, PasswordHash: hash}
 	id, err := a.users.CreateUser(r.Context(), u)
 	if errors.Is(err, meta.ErrConflict) {
-		a.fail(w, r, errcode.ErrConflict.WithMessage("username %s is already used", req.Username))
-		return
+		return errcode.ErrConflict.WithMessage("username %s is already used", req.Username)
 	}
 	if err != nil {
-		a.fail(w, r, storeError(err, "user"))
-		return
+		return storeError(err, "user")
 	}
 	a.record(who, 0, u.Username, "user", "create")
 	w.Header().Set("Location", Prefix+"/users/"+strconv.FormatInt(id, 10))
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
 // currentUser answers GET /users/current.
-func (a *API) currentUser(w http.ResponseWriter, r *http.Request) {
+func (a *API) currentUser(w http.ResponseWriter, r *http.Request) error {
 	who, err := a.requireUser(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if who.UserID == 0 {
-		a.fail(w, r, errcode.ErrNotFound.WithMessage("%s is not a user", who.Name))
-		return
+		return errcode.ErrNotFound.WithMessage("%s is not a user", who.Name)
 	}
 	u, err := a.users.GetUser(r.Context(), who.UserID)
 	if err != nil {
-		a.fail(w, r, storeError(err, "user"))
-		return
+		return storeError(err, "user")
 	}
-	writeJSON(w, http.StatusOK, toUserResp(u))
+	return writeOK(w, toUserResp(u))
 }
 
 // userFor returns the user of the path for a system administrator or the user itself (self true).
@@ -209,9 +174,9 @@ func (a *API) userFor(r *http.Request) (u *meta.User, who auth.Principal, err er
 	if who, err = a.requireUser(r); err != nil {
 		return nil, who, err
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, who, errcode.ErrBadRequest.WithMessage("user id %q is invalid", r.PathValue("id"))
+	id, err := admin.ParseID("user id", r.PathValue("id"))
+	if err != nil {
+		return nil, who, err
 	}
 	if !who.Admin && who.UserID != id {
 		return nil, who, errcode.ErrForbidden.WithMessage("only system administrators may see other users")
@@ -223,21 +188,19 @@ func (a *API) userFor(r *http.Request) (u *meta.User, who auth.Principal, err er
 	return u, who, nil
 }
 
-func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 	u, _, err := a.userFor(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, toUserResp(u))
+	return writeOK(w, toUserResp(u))
 }
 
 // updateUser answers PUT /users/{id} with Harbor's UserProfile: email, realname, comment.
-func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	u, who, err := a.userFor(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		Email    *string `json:"email"`
@@ -245,96 +208,81 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 		Comment  *string `json:"comment"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	for dst, src := range map[*string]*string{&u.Email: req.Email, &u.Realname: req.Realname, &u.Comment: req.Comment} {
 		if src != nil {
 			*dst = *src
 		}
 	}
-	a.saveUser(w, r, who, u, "update")
+	return a.saveUser(w, r, who, u, "update")
 }
 
-func (a *API) saveUser(w http.ResponseWriter, r *http.Request, who auth.Principal, u *meta.User, op string) {
+func (a *API) saveUser(w http.ResponseWriter, r *http.Request, who auth.Principal, u *meta.User, op string) error {
 	if err := a.users.UpdateUser(r.Context(), u); err != nil {
-		a.fail(w, r, storeError(err, "user "+u.Username))
-		return
+		return storeError(err, "user "+u.Username)
 	}
 	a.auth.ForgetUser(u.Username)
 	a.record(who, 0, u.Username, "user", op)
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
 // setPassword answers PUT /users/{id}/password with Harbor's PasswordReq. A user changing its own
 // password gives the old one; a system administrator changing another's does not.
-func (a *API) setPassword(w http.ResponseWriter, r *http.Request) {
+func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
 	u, who, err := a.userFor(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		OldPassword string `json:"old_password"`
 		NewPassword string `json:"new_password"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if who.UserID == u.ID && !auth.CheckPassword(u.PasswordHash, req.OldPassword) {
-		a.fail(w, r, errcode.ErrForbidden.WithMessage("the old password is wrong"))
-		return
+		return errcode.ErrForbidden.WithMessage("the old password is wrong")
 	}
-	if err := auth.ValidatePassword(req.NewPassword); err != nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("%s", err.Error()))
-		return
+	if u.PasswordHash, err = admin.PasswordHash(req.NewPassword); err != nil {
+		return err
 	}
-	if u.PasswordHash, err = auth.HashPassword(req.NewPassword); err != nil {
-		a.fail(w, r, errcode.ErrInternal.Wrap(err, "hashing the password"))
-		return
-	}
-	a.saveUser(w, r, who, u, "update")
+	return a.saveUser(w, r, who, u, "update")
 }
 
 // setSysadmin answers PUT /users/{id}/sysadmin with {"sysadmin_flag": bool} (system administrators; not
 // on their own account, so that the last one cannot lock everyone out).
-func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) {
+func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
 	u, who, err := a.adminTarget(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		SysadminFlag *bool `json:"sysadmin_flag"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if req.SysadminFlag == nil {
-		a.fail(w, r, errcode.ErrBadRequest.WithMessage("sysadmin_flag is required"))
-		return
+		return errcode.ErrBadRequest.WithMessage("sysadmin_flag is required")
 	}
 	u.Sysadmin = *req.SysadminFlag
-	a.saveUser(w, r, who, u, "update")
+	return a.saveUser(w, r, who, u, "update")
 }
 
 // deleteUser answers DELETE /users/{id} (system administrators, not their own account).
-func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	u, who, err := a.adminTarget(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.users.DeleteUser(r.Context(), u.ID); err != nil {
-		a.fail(w, r, storeError(err, "user "+u.Username))
-		return
+		return storeError(err, "user "+u.Username)
 	}
 	a.auth.ForgetUser(u.Username)
 	a.auth.ForgetRoles()
 	a.record(who, 0, u.Username, "user", "delete")
-	w.WriteHeader(http.StatusOK)
+	return emptyOK(w)
 }
 
 // adminTarget returns the user of the path for a system administrator acting on another account.

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
@@ -67,6 +68,7 @@ type Console struct {
 	pages    map[string]*template.Template
 	sessions *sessions
 	mux      *http.ServeMux
+	creds    *admin.Credentials
 	// pings holds the latest "test connection" outcome per registry ID (int64 -> pingResult).
 	pings sync.Map
 }
@@ -95,7 +97,11 @@ func New(d Deps) (*Console, error) {
 	if d.Sessions == nil {
 		d.Sessions = NewMemorySessions()
 	}
-	c := &Console{d: d, pages: pages, mux: http.NewServeMux(),
+	creds, err := admin.NewCredentials(d.Box, d.Pinger, d.Log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{d: d, pages: pages, mux: http.NewServeMux(), creds: creds,
 		sessions: &sessions{ttl: d.SessionTTL, now: d.Now, store: d.Sessions, log: d.Log}}
 	c.routes()
 	return c, nil

@@ -2,7 +2,8 @@ package console
 
 import (
 	"net/http"
-	"strconv"
+
+	"github.com/berth-registry/berth/src/server/paging"
 )
 
 // pager links the neighbouring pages of a list, keeping the other query parameters.
@@ -13,26 +14,15 @@ type pager struct {
 }
 
 // pageNumber reads ?page (1 when absent or invalid).
-func pageNumber(r *http.Request) int {
-	n, err := strconv.Atoi(r.URL.Query().Get("page"))
-	if err != nil || n < 1 || n > 1<<20 {
-		return 1
-	}
-	return n
-}
+func pageNumber(r *http.Request) int { return paging.Number(r.URL.Query()) }
 
 func newPager(r *http.Request, page, size int, total int64) pager {
 	p := pager{Page: page, Total: total, Pages: max(1, int((total+int64(size)-1)/int64(size)))}
-	link := func(n int) string {
-		q := r.URL.Query()
-		q.Set("page", strconv.Itoa(n))
-		return r.URL.Path + "?" + q.Encode()
-	}
 	if page > 1 {
-		p.Prev = link(min(page-1, p.Pages))
+		p.Prev = paging.URL(r, min(page-1, p.Pages), 0)
 	}
 	if page < p.Pages {
-		p.Next = link(page + 1)
+		p.Next = paging.URL(r, page+1, 0)
 	}
 	return p
 }

@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/server/api"
 )
 
 // projectRow is one line of the projects table.
@@ -83,14 +83,14 @@ func (c *Console) createProject(q *request) error {
 	}
 	f := q.r.PostForm
 	name := strings.TrimSpace(f.Get("name"))
-	if err := api.ValidateProjectName(name); err != nil {
+	if err := admin.ValidateProjectName(name); err != nil {
 		return err
 	}
 	p := &meta.Project{Name: name, StorageLimit: -1, Metadata: map[string]string{meta.MetaPublic: strconv.FormatBool(f.Get("public") == "on")}}
 	if id := f.Get("registry_id"); id != "" && id != "0" {
-		n, err := strconv.ParseInt(id, 10, 64)
-		if err != nil || n <= 0 {
-			return errcode.ErrBadRequest.WithMessage("registry %q is invalid", id)
+		n, err := admin.ParseID("registry", id)
+		if err != nil {
+			return err
 		}
 		if _, err := c.d.Registries.GetRegistry(q.r.Context(), n); err != nil {
 			return errcode.ErrBadRequest.WithMessage("registry %d does not exist", n)
@@ -122,7 +122,7 @@ func proxySettings(p *meta.Project, toggle bool, seconds string) error {
 		delete(p.Metadata, meta.MetaProxyReferrerCacheSecond)
 		return nil
 	}
-	v, err := api.NormalizeMetadata(meta.MetaProxyReferrerCacheSecond, seconds)
+	v, err := admin.NormalizeMetadata(meta.MetaProxyReferrerCacheSecond, seconds)
 	if err != nil {
 		return errcode.ErrBadRequest.WithMessage("referrers cache freshness must be a whole number of seconds, 0 or more")
 	}

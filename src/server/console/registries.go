@@ -8,13 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/server/api"
 )
-
-// pingTimeout bounds one connection test.
-const pingTimeout = 30 * time.Second
 
 // pingResult is the latest connection test of a registry made in this process.
 type pingResult struct {
@@ -53,7 +50,7 @@ func (c *Console) listRegistries(q *request) error {
 		rows[i] = c.registryRow(r)
 	}
 	c.render(q, http.StatusOK, "registries", map[string]any{"Title": "Registries", "Registries": rows,
-		"Types": api.RegistryTypes()})
+		"Types": admin.RegistryTypes()})
 	return nil
 }
 
@@ -82,7 +79,7 @@ func (c *Console) editRegistry(q *request) error {
 		return err
 	}
 	c.render(q, http.StatusOK, "registry", map[string]any{"Title": "Registry " + r.Name, "R": c.registryRow(r),
-		"Types": api.RegistryTypes()})
+		"Types": admin.RegistryTypes()})
 	return nil
 }
 
@@ -93,26 +90,19 @@ func (c *Console) fromForm(q *request, r *meta.Registry) (string, error) {
 	r.Name, r.Type, r.URL = strings.TrimSpace(f.Get("name")), f.Get("type"), strings.TrimSpace(f.Get("url"))
 	r.Description, r.Insecure = f.Get("description"), f.Get("insecure") == "on"
 	r.AccessKey, r.CredentialType = strings.TrimSpace(f.Get("access_key")), "basic"
-	if err := api.ValidateRegistry(r); err != nil {
+	if err := admin.ValidateRegistry(r, true); err != nil {
 		return "", err
 	}
 	if s := f.Get("access_secret"); s != "" {
 		return s, nil
 	}
-	if r.AccessSecret == "" {
-		return "", nil
-	}
-	plain, err := c.d.Box.Open(r.AccessSecret)
-	if err != nil {
-		return "", errcode.ErrInternal.Wrap(err, "the stored secret cannot be decrypted: enter it again")
-	}
-	return plain, nil
+	return c.creds.Open(r)
 }
 
 // check pings the registry with the plaintext secret and records the outcome under id (when not 0).
 func (c *Console) check(ctx context.Context, id int64, r meta.Registry, plain string) error {
 	r.AccessSecret = plain
-	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	ctx, cancel := context.WithTimeout(ctx, admin.PingTimeout)
 	defer cancel()
 	err := c.d.Pinger.PingRegistry(ctx, r)
 	if id > 0 {
@@ -130,15 +120,11 @@ func (c *Console) check(ctx context.Context, id int64, r meta.Registry, plain st
 
 // save seals the secret and stores r (creating it when r.ID is 0).
 func (c *Console) save(ctx context.Context, r *meta.Registry, plain string) error {
-	r.AccessSecret = ""
-	if plain != "" {
-		sealed, err := c.d.Box.Seal(plain)
-		if err != nil {
-			return errcode.ErrInternal.Wrap(err, "sealing the secret")
-		}
-		r.AccessSecret = sealed
+	sealed, err := c.creds.Seal(plain)
+	if err != nil {
+		return err
 	}
-	var err error
+	r.AccessSecret = sealed
 	if r.ID == 0 {
 		var id int64
 		if id, err = c.d.Registries.CreateRegistry(ctx, r); err == nil {
@@ -200,11 +186,9 @@ func (c *Console) pingRegistry(q *request) error {
 	if err != nil {
 		return err
 	}
-	plain := ""
-	if r.AccessSecret != "" {
-		if plain, err = c.d.Box.Open(r.AccessSecret); err != nil {
-			return errcode.ErrInternal.Wrap(err, "the stored secret cannot be decrypted: enter it again")
-		}
+	plain, err := c.creds.Open(r)
+	if err != nil {
+		return err
 	}
 	_ = c.check(q.r.Context(), r.ID, *r, plain) // the outcome is recorded and shown on the page
 	return redirect(q, safeNext(q.r.PostFormValue("next")))

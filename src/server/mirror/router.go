@@ -94,31 +94,34 @@ func (r *Router) Table(ctx context.Context) (*Table, error) {
 func (r *Router) Invalidate() { r.gen.Add(1) }
 
 func (r *Router) build(ctx context.Context) (*Table, error) {
-	var projects []*meta.Project
-	for off := 0; ; off += listPage {
-		page, _, err := r.src.ListProjects(ctx, "", off, listPage)
-		if err != nil {
-			return nil, err
-		}
-		projects = append(projects, page...)
-		if len(page) < listPage {
-			break
-		}
+	projects, err := listAll(ctx, r.src.ListProjects)
+	if err != nil {
+		return nil, err
 	}
-	regs := map[int64]*meta.Registry{}
-	for off := 0; ; off += listPage {
-		page, _, err := r.src.ListRegistries(ctx, "", off, listPage)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range page {
-			regs[g.ID] = g
-		}
-		if len(page) < listPage {
-			break
-		}
+	list, err := listAll(ctx, r.src.ListRegistries)
+	if err != nil {
+		return nil, err
+	}
+	regs := make(map[int64]*meta.Registry, len(list))
+	for _, g := range list {
+		regs[g.ID] = g
 	}
 	return NewTable(projects, regs, r.deflt), nil
+}
+
+// listAll reads every row of a paged list, listPage rows at a time.
+func listAll[T any](ctx context.Context, list func(ctx context.Context, name string, offset, limit int) ([]T, int64, error)) ([]T, error) {
+	var out []T
+	for off := 0; ; off += listPage {
+		page, _, err := list(ctx, "", off, listPage)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < listPage {
+			return out, nil
+		}
+	}
 }
 
 // Projects is a meta.ProjectStore that invalidates the Router after every write.
@@ -127,73 +130,82 @@ type Projects struct {
 	Router *Router
 }
 
-var _ meta.ProjectStore = Projects{}
-
-// CreateProject creates through Next, then invalidates.
-func (p Projects) CreateProject(ctx context.Context, pr *meta.Project) (int64, error) {
-	defer p.Router.Invalidate()
-	return p.Next.CreateProject(ctx, pr)
-}
-
-// GetProject reads through Next.
-func (p Projects) GetProject(ctx context.Context, id int64) (*meta.Project, error) {
-	return p.Next.GetProject(ctx, id)
-}
-
-// GetProjectByName reads through Next.
-func (p Projects) GetProjectByName(ctx context.Context, name string) (*meta.Project, error) {
-	return p.Next.GetProjectByName(ctx, name)
-}
-
-// ListProjects reads through Next.
-func (p Projects) ListProjects(ctx context.Context, name string, offset, limit int) ([]*meta.Project, int64, error) {
-	return p.Next.ListProjects(ctx, name, offset, limit)
-}
-
-// UpdateProject updates through Next, then invalidates.
-func (p Projects) UpdateProject(ctx context.Context, pr *meta.Project) error {
-	defer p.Router.Invalidate()
-	return p.Next.UpdateProject(ctx, pr)
-}
-
-// DeleteProject deletes through Next, then invalidates.
-func (p Projects) DeleteProject(ctx context.Context, id int64) error {
-	defer p.Router.Invalidate()
-	return p.Next.DeleteProject(ctx, id)
-}
-
 // Registries is a meta.RegistryStore that invalidates the Router after every write.
 type Registries struct {
 	Next   meta.RegistryStore
 	Router *Router
 }
 
-var _ meta.RegistryStore = Registries{}
+var (
+	_ meta.ProjectStore  = Projects{}
+	_ meta.RegistryStore = Registries{}
+)
 
-// CreateRegistry creates through Next, then invalidates.
-func (g Registries) CreateRegistry(ctx context.Context, r *meta.Registry) (int64, error) {
-	defer g.Router.Invalidate()
-	return g.Next.CreateRegistry(ctx, r)
+// written invalidates r after a write that returned err, and returns err.
+func (r *Router) written(err error) error {
+	r.Invalidate()
+	return err
 }
 
-// GetRegistry reads through Next.
+// created invalidates r after a create that returned id and err, and returns them.
+func (r *Router) created(id int64, err error) (int64, error) {
+	r.Invalidate()
+	return id, err
+}
+
+// Reads go to Next; writes go to Next, then invalidate the Router.
+
+// CreateProject implements meta.ProjectStore.
+func (p Projects) CreateProject(ctx context.Context, pr *meta.Project) (int64, error) {
+	return p.Router.created(p.Next.CreateProject(ctx, pr))
+}
+
+// UpdateProject implements meta.ProjectStore.
+func (p Projects) UpdateProject(ctx context.Context, pr *meta.Project) error {
+	return p.Router.written(p.Next.UpdateProject(ctx, pr))
+}
+
+// DeleteProject implements meta.ProjectStore.
+func (p Projects) DeleteProject(ctx context.Context, id int64) error {
+	return p.Router.written(p.Next.DeleteProject(ctx, id))
+}
+
+// GetProject implements meta.ProjectStore.
+func (p Projects) GetProject(ctx context.Context, id int64) (*meta.Project, error) {
+	return p.Next.GetProject(ctx, id)
+}
+
+// GetProjectByName implements meta.ProjectStore.
+func (p Projects) GetProjectByName(ctx context.Context, name string) (*meta.Project, error) {
+	return p.Next.GetProjectByName(ctx, name)
+}
+
+// ListProjects implements meta.ProjectStore.
+func (p Projects) ListProjects(ctx context.Context, name string, offset, limit int) ([]*meta.Project, int64, error) {
+	return p.Next.ListProjects(ctx, name, offset, limit)
+}
+
+// CreateRegistry implements meta.RegistryStore.
+func (g Registries) CreateRegistry(ctx context.Context, r *meta.Registry) (int64, error) {
+	return g.Router.created(g.Next.CreateRegistry(ctx, r))
+}
+
+// UpdateRegistry implements meta.RegistryStore.
+func (g Registries) UpdateRegistry(ctx context.Context, r *meta.Registry) error {
+	return g.Router.written(g.Next.UpdateRegistry(ctx, r))
+}
+
+// DeleteRegistry implements meta.RegistryStore.
+func (g Registries) DeleteRegistry(ctx context.Context, id int64) error {
+	return g.Router.written(g.Next.DeleteRegistry(ctx, id))
+}
+
+// GetRegistry implements meta.RegistryStore.
 func (g Registries) GetRegistry(ctx context.Context, id int64) (*meta.Registry, error) {
 	return g.Next.GetRegistry(ctx, id)
 }
 
-// ListRegistries reads through Next.
+// ListRegistries implements meta.RegistryStore.
 func (g Registries) ListRegistries(ctx context.Context, name string, offset, limit int) ([]*meta.Registry, int64, error) {
 	return g.Next.ListRegistries(ctx, name, offset, limit)
-}
-
-// UpdateRegistry updates through Next, then invalidates.
-func (g Registries) UpdateRegistry(ctx context.Context, r *meta.Registry) error {
-	defer g.Router.Invalidate()
-	return g.Next.UpdateRegistry(ctx, r)
-}
-
-// DeleteRegistry deletes through Next, then invalidates.
-func (g Registries) DeleteRegistry(ctx context.Context, id int64) error {
-	defer g.Router.Invalidate()
-	return g.Next.DeleteRegistry(ctx, id)
 }

@@ -19,12 +19,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
 // MetaNamespaces is the project metadata key listing, comma-separated, the extra namespaces (registry
-// hosts, as containerd sends them in ns) a proxy-cache project answers for.
-const MetaNamespaces = "mirror_namespaces"
+// hosts, as containerd sends them in ns) a proxy-cache project answers for; admin.NormalizeMetadata
+// validates it.
+const MetaNamespaces = admin.MetaNamespaces
 
 // typeDockerHub is the registry type of Docker Hub (as in the registry API).
 const typeDockerHub = "docker-hub"
@@ -126,7 +128,7 @@ func namespacesOf(p *meta.Project, reg *meta.Registry) map[string]bool {
 			}
 		}
 	}
-	names, _ := ParseNamespaces(p.Metadata[MetaNamespaces]) // validated when stored; skip what is not a host
+	names, _ := admin.ParseNamespaces(p.Metadata[MetaNamespaces]) // validated when stored; skip what is not a host
 	for _, n := range names {
 		out[n] = true
 	}
@@ -179,42 +181,4 @@ func hubPath(dockerHub bool, path string) string {
 		return "library/" + path
 	}
 	return path
-}
-
-// ParseNamespaces splits a mirror_namespaces value: comma-separated hosts, each a DNS name or IP
-// address with an optional port, as containerd sends them in ns. It returns them lower-cased, trimmed
-// and without duplicates; an entry that is no host is an error.
-func ParseNamespaces(v string) ([]string, error) {
-	var out []string
-	for _, f := range strings.Split(v, ",") {
-		h := strings.ToLower(strings.TrimSpace(f))
-		if h == "" {
-			continue
-		}
-		if !validHost(h) {
-			return nil, fmt.Errorf("%q is not a registry host (host or host:port, no scheme or path)", f)
-		}
-		if !slices.Contains(out, h) {
-			out = append(out, h)
-		}
-	}
-	return out, nil
-}
-
-// validHost accepts host[:port] with a DNS name or an IPv4 address, or [IPv6][:port].
-func validHost(h string) bool {
-	u, err := url.Parse("//" + h)
-	if err != nil || u.Host != h || u.User != nil || u.Path != "" || u.Hostname() == "" {
-		return false
-	}
-	name := u.Hostname()
-	if strings.HasPrefix(h, "[") {
-		return true // url.Parse checked the bracketed address
-	}
-	for _, r := range name {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '-' && r != '_' {
-			return false
-		}
-	}
-	return !strings.HasPrefix(name, ".") && !strings.HasSuffix(name, ".")
 }

@@ -1,4 +1,4 @@
-package api
+package admin
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func pingFailure(err error) string {
 	switch {
 	case errors.As(err, &re):
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("the registry did not answer within %s", pingTimeout)
+		return fmt.Sprintf("the registry did not answer within %s", PingTimeout)
 	default:
 		return "the registry could not be checked"
 	}
