@@ -39,12 +39,12 @@ import (
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/referrers"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/retention"
 	"github.com/berth-registry/berth/src/pkg/robot"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/tlsconfig"
 	"github.com/berth-registry/berth/src/pkg/token"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 	"github.com/berth-registry/berth/src/server"
 	"github.com/berth-registry/berth/src/server/api"
 	"github.com/berth-registry/berth/src/server/console"
@@ -175,7 +175,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		}
 	}
 
-	upstreamOpts := registry.Options{
+	upstreamOpts := upstream.Options{
 		DialTimeout:           cfg.UpstreamDialTimeout,
 		ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout,
 		MaxConnsPerHost:       cfg.UpstreamMaxConns,
@@ -264,7 +264,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 			if err != nil {
 				return err
 			}
-			c, err := registry.NewClient(ep, upstreamOpts)
+			c, err := upstream.NewClient(ep, upstreamOpts)
 			if err != nil {
 				return err
 			}

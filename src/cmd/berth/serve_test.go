@@ -22,7 +22,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/config"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // fakeClock is a clock that moves only when told.

@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // upstreamError maps an upstream client error to the error the client of Berth sees. notFound is the
@@ -15,13 +15,13 @@ func upstreamError(err error, notFound errcode.Code) error {
 		return e
 	}
 	switch {
-	case registry.IsNotFound(err):
+	case upstream.IsNotFound(err):
 		return errUnknownUpstream(notFound)
-	case registry.IsRateLimited(err):
+	case upstream.IsRateLimited(err):
 		return errcode.ErrTooManyRequests.Wrap(err, "the upstream registry is rate-limiting requests")
-	case registry.IsUnauthorized(err):
+	case upstream.IsUnauthorized(err):
 		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry refused Berth's credentials")
-	case registry.IsInvalid(err):
+	case upstream.IsInvalid(err):
 		return errcode.ErrUpstreamInvalid.Wrap(err, "the upstream registry sent an invalid response")
 	default:
 		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is unavailable")
@@ -31,5 +31,5 @@ func upstreamError(err error, notFound errcode.Code) error {
 // servesLocal reports whether an upstream failure should be answered from local content: every
 // failure but "not found", which is the upstream's authoritative answer.
 func servesLocal(err error) bool {
-	return err != nil && !registry.IsNotFound(err)
+	return err != nil && !upstream.IsNotFound(err)
 }

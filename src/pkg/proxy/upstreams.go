@@ -10,7 +10,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // Opener decrypts a stored registry secret.
@@ -23,7 +23,7 @@ type Opener interface {
 type Clients struct {
 	registries meta.RegistryStore
 	secrets    Opener
-	opts       registry.Options
+	opts       upstream.Options
 	instrument func(registryID int64, rt http.RoundTripper) http.RoundTripper
 
 	mu      sync.Mutex
@@ -32,11 +32,11 @@ type Clients struct {
 
 type cachedClient struct {
 	updated time.Time
-	client  *registry.Client
+	client  *upstream.Client
 }
 
 // NewClients returns a Clients over the registry store.
-func NewClients(registries meta.RegistryStore, secrets Opener, opts registry.Options) *Clients {
+func NewClients(registries meta.RegistryStore, secrets Opener, opts upstream.Options) *Clients {
 	return &Clients{registries: registries, secrets: secrets, opts: opts, clients: map[int64]cachedClient{}}
 }
 
@@ -46,7 +46,7 @@ func (c *Clients) Instrument(wrap func(registryID int64, rt http.RoundTripper) h
 }
 
 // Client returns the client of registry id.
-func (c *Clients) Client(ctx context.Context, id int64) (*registry.Client, error) {
+func (c *Clients) Client(ctx context.Context, id int64) (*upstream.Client, error) {
 	reg, err := c.registries.GetRegistry(ctx, id)
 	if err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
@@ -67,7 +67,7 @@ func (c *Clients) Client(ctx context.Context, id int64) (*registry.Client, error
 	if c.instrument != nil {
 		opts.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return c.instrument(id, rt) }
 	}
-	cl, err := registry.NewClient(ep, opts)
+	cl, err := upstream.NewClient(ep, opts)
 	if err != nil {
 		return nil, errcode.ErrUpstreamUnavailable.Wrap(err, "build client for registry %s", reg.Name)
 	}
@@ -82,14 +82,14 @@ func (c *Clients) Upstream(ctx context.Context, project *meta.Project) (Upstream
 	}
 	cl, err := c.Client(ctx, project.RegistryID)
 	if err != nil {
-		return nil, err // not a typed-nil *registry.Client inside the interface
+		return nil, err // not a typed-nil *upstream.Client inside the interface
 	}
 	return cl, nil
 }
 
 // Endpoint turns a stored registry into a client endpoint, decrypting its secret.
-func Endpoint(reg *meta.Registry, secrets Opener) (registry.Endpoint, error) {
-	ep := registry.Endpoint{URL: reg.URL, Insecure: reg.Insecure, CACertificate: reg.CACertificate, Type: reg.Type, Username: reg.AccessKey}
+func Endpoint(reg *meta.Registry, secrets Opener) (upstream.Endpoint, error) {
+	ep := upstream.Endpoint{URL: reg.URL, Insecure: reg.Insecure, CACertificate: reg.CACertificate, Type: reg.Type, Username: reg.AccessKey}
 	if reg.AccessSecret != "" {
 		p, err := secrets.Open(reg.AccessSecret)
 		if err != nil {

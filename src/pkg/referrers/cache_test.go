@@ -70,11 +70,11 @@ func TestFreshness(t *testing.T) {
 func TestUpstreamFailure(t *testing.T) {
 	failures := []struct {
 		name string
-		fail func(*upstream)
+		fail func(*upServer)
 	}{
-		{"stopped", func(u *upstream) { u.stop() }},
-		{"500", func(u *upstream) { u.setFault(failWith(http.StatusInternalServerError)) }},
-		{"429", func(u *upstream) { u.setFault(failWith(http.StatusTooManyRequests)) }},
+		{"stopped", func(u *upServer) { u.stop() }},
+		{"500", func(u *upServer) { u.setFault(failWith(http.StatusInternalServerError)) }},
+		{"429", func(u *upServer) { u.setFault(failWith(http.StatusTooManyRequests)) }},
 	}
 	for _, kind := range []upstreamKind{ggcrAPI, distribution} {
 		for _, ck := range cacheKinds {

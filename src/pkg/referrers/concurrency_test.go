@@ -15,7 +15,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 type listResult struct {
@@ -78,7 +78,7 @@ func TestNodesShareRedis(t *testing.T) {
 	up.push(t, repoPath, sig)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
-	ctlB, _ := e.newController(newRedisCache(t, prefix), proxy.NewClients(e.store, e.box, registry.Options{}))
+	ctlB, _ := e.newController(newRedisCache(t, prefix), proxy.NewClients(e.store, e.box, upstream.Options{}))
 	repo := e.repo(repoPath)
 	held, release := up.holdReferrers()
 	defer release()
@@ -115,7 +115,7 @@ func TestNodesPeerFails(t *testing.T) {
 	long := func(o *referrers.Options) { o.LockTTL, o.UpstreamTimeout = time.Hour, time.Hour }
 	ctlA, _ := e.newController(newRedisCache(t, prefix), e.clients, long)
 	cacheB := &lockWatch{Cache: newRedisCache(t, prefix)}
-	ctlB, _ := e.newController(cacheB, proxy.NewClients(e.store, e.box, registry.Options{}), long)
+	ctlB, _ := e.newController(cacheB, proxy.NewClients(e.store, e.box, upstream.Options{}), long)
 	repo := e.repo(repoPath)
 	up.setFault(failWith(http.StatusInternalServerError))
 	held, release := up.holdReferrers()

@@ -32,17 +32,17 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/ociindex"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/syncutil"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
-// Lister is the part of an upstream registry client the controller uses (registry.Client).
+// Lister is the part of an upstream registry client the controller uses (upstream.Client).
 type Lister interface {
 	// ListReferrers lists the upstream's referrers of ref in repo (its API, or its tag schema).
-	ListReferrers(ctx context.Context, repo, ref, rawQuery string) (*registry.ReferrersResult, error)
+	ListReferrers(ctx context.Context, repo, ref, rawQuery string) (*upstream.ReferrersResult, error)
 	// GetManifest reads a manifest by digest; used to repair descriptors whose artifactType the upstream
 	// reported wrongly.
-	GetManifest(ctx context.Context, repo, ref string) (*registry.Manifest, error)
+	GetManifest(ctx context.Context, repo, ref string) (*upstream.Manifest, error)
 }
 
 // Listers returns the upstream lister of a registry.

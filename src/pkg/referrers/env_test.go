@@ -30,9 +30,9 @@ import (
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 func TestMain(m *testing.M) {
@@ -52,7 +52,7 @@ const (
 	indexType  = ocispec.MediaTypeImageIndex                            // the referrers response type
 	manifestMT = ocispec.MediaTypeImageManifest                         // every test referrer is an image manifest
 	badJSON    = "<html>this is not the referrers API</html>"           // garbage an upstream may send
-	oversize   = registry.MaxMetadataSize + 1024                        // a referrers body over the limit
+	oversize   = upstream.MaxMetadataSize + 1024                        // a referrers body over the limit
 	errBody    = `{"errors":[{"code":"UNKNOWN","message":"injected"}]}` // an OCI error body
 )
 
@@ -147,7 +147,7 @@ func newRedisCache(t *testing.T, prefix string) cache.Cache {
 // project "cache" (toggle on) whose registry row points at the upstream.
 type env struct {
 	t       *testing.T
-	up      *upstream
+	up      *upServer
 	clock   *clock
 	store   meta.Store
 	fs      *storage.FS
@@ -172,7 +172,7 @@ func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister
 	return c, nil
 }
 
-func newEnv(t *testing.T, up *upstream, ck cacheKind) *env {
+func newEnv(t *testing.T, up *upServer, ck cacheKind) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -185,14 +185,14 @@ func newEnv(t *testing.T, up *upstream, ck cacheKind) *env {
 	_, _ = rand.Read(key)
 	box, err := secret.NewBox(key)
 	require.NoError(t, err)
-	reg := &meta.Registry{Name: "upstream", Type: registry.TypeDockerRegistry, URL: up.URL, CredentialType: "basic"}
+	reg := &meta.Registry{Name: "upstream", Type: upstream.TypeDockerRegistry, URL: up.URL, CredentialType: "basic"}
 	_, err = store.CreateRegistry(ctx, reg)
 	require.NoError(t, err)
 	loc := local.New(fs, store, store, local.Options{})
 	t.Cleanup(func() { _ = loc.Close() })
 	clk := newClock()
 	e := &env{t: t, up: up, clock: clk, store: store, fs: fs, local: loc, box: box, reg: reg,
-		clients: proxy.NewClients(store, box, registry.Options{})}
+		clients: proxy.NewClients(store, box, upstream.Options{})}
 	e.project = e.newProject("cache", map[string]string{meta.MetaProxyReferrerAPI: "true"})
 	e.cache = ck.new(t, clk)
 	e.ctl, e.metrics = e.newController(e.cache, e.clients)

@@ -13,7 +13,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // peerPoll is how often a node that lost the refresh lock looks for the winner's answer.
@@ -172,7 +172,7 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 	start := time.Now()
 	res, err := c.list(ctx, repo, subject, query, prev)
 	c.observe(repo, err, time.Since(start))
-	if err != nil && !registry.IsNotFound(err) {
+	if err != nil && !upstream.IsNotFound(err) {
 		if old != nil {
 			return &fetched{entry: old, status: content.CacheStale, err: err}
 		}
@@ -207,11 +207,11 @@ func knownFilters(fs []string) []string {
 // sourceNotFound is the source of an entry the upstream answered NotFound for.
 const sourceNotFound = "not-found"
 
-func sourceName(s registry.Source) string {
+func sourceName(s upstream.Source) string {
 	switch s {
-	case registry.SourceAPI:
+	case upstream.SourceAPI:
 		return cachekey.SourceReferrersAPI
-	case registry.SourceTagSchema:
+	case upstream.SourceTagSchema:
 		return cachekey.SourceTagSchema
 	}
 	return s.String()
@@ -220,7 +220,7 @@ func sourceName(s registry.Source) string {
 // list asks the upstream and keeps only descriptors that can be served, cleaned and with doubtful
 // artifactTypes repaired (prev is the answer being replaced, whose repairs are reused). A list whose
 // every entry was unusable is an Invalid error (nothing is cached).
-func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest.Digest, query string, prev []ocispec.Descriptor) (*registry.ReferrersResult, error) {
+func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest.Digest, query string, prev []ocispec.Descriptor) (*upstream.ReferrersResult, error) {
 	l, err := c.listers.Lister(ctx, repo.Project.RegistryID)
 	if err != nil {
 		return nil, err
@@ -241,7 +241,7 @@ func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest
 	if dropped > 0 {
 		c.log.WarnContext(ctx, "dropped invalid upstream referrers descriptors", "repository", repo.Name, "subject", subject, "dropped", dropped)
 		if len(kept) == 0 {
-			return nil, &registry.Error{Kind: registry.Invalid, Err: errors.New("every referrers descriptor from the upstream was invalid")}
+			return nil, &upstream.Error{Kind: upstream.Invalid, Err: errors.New("every referrers descriptor from the upstream was invalid")}
 		}
 	}
 	res.Index.Manifests = kept
@@ -326,8 +326,8 @@ func (c *Controller) observe(repo content.Repo, err error, d time.Duration) {
 	outcome := "ok"
 	switch {
 	case err == nil:
-	case registry.KindOf(err) != 0:
-		outcome = registry.KindOf(err).String()
+	case upstream.KindOf(err) != 0:
+		outcome = upstream.KindOf(err).String()
 	default:
 		outcome = "error"
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // ListReferrers answers a referrers request
@@ -36,13 +36,13 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 		return nil, err
 	}
 	f := c.upstream(ctx, repo, subject, q)
-	var upstream []ocispec.Descriptor
+	var remote []ocispec.Descriptor
 	status := f.status
 	switch {
 	case f.entry != nil:
-		upstream = f.entry.manifests
-		local = dropDeletedUpstream(local, pulled, upstream)
-	case f.err != nil && registry.IsNotFound(f.err):
+		remote = f.entry.manifests
+		local = dropDeletedUpstream(local, pulled, remote)
+	case f.err != nil && upstream.IsNotFound(f.err):
 		// The upstream does not know the subject or repository: the answer is what Berth holds,
 		// never a 404 that would hide it.
 		status = content.CacheMiss
@@ -54,7 +54,7 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 		c.log.WarnContext(ctx, "upstream referrers unavailable; serving local referrers", "repository", repo.Name, "subject", subject, "err", f.err)
 		status = content.CacheLocal
 	}
-	list := filter(merge(local, upstream), q.ArtifactType)
+	list := filter(merge(local, remote), q.ArtifactType)
 	p, next, err := page(list, q.Last, c.pageSize(q.N))
 	if err != nil {
 		return nil, err
@@ -103,11 +103,11 @@ func upstreamFailure(err error) error {
 		return e
 	}
 	switch {
-	case registry.IsInvalid(err):
+	case upstream.IsInvalid(err):
 		return errcode.ErrUpstreamInvalid.Wrap(err, "the upstream registry sent an unusable referrers list: %v", err)
-	case registry.IsRateLimited(err):
+	case upstream.IsRateLimited(err):
 		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is rate-limiting requests and no referrers are cached")
-	case registry.IsUnauthorized(err):
+	case upstream.IsUnauthorized(err):
 		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry refused Berth's credentials and no referrers are cached")
 	}
 	return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is unavailable and no referrers are cached: %v", err)

@@ -13,7 +13,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // countingCache counts the Gets of the cache it wraps (a shared cache: it is no cache.Viewer).
@@ -41,7 +41,7 @@ func TestNodeCache(t *testing.T) {
 	withNode := func(o *referrers.Options) { o.NodeCacheTTL = ttl }
 	redisA := &countingCache{Cache: newRedisCache(t, prefix)}
 	ctlA, _ := e.newController(redisA, e.clients, withNode)
-	ctlB, _ := e.newController(newRedisCache(t, prefix), proxy.NewClients(e.store, e.box, registry.Options{}), withNode)
+	ctlB, _ := e.newController(newRedisCache(t, prefix), proxy.NewClients(e.store, e.box, upstream.Options{}), withNode)
 	repo := e.repo(repoPath)
 	subject := img.Manifest.Digest
 	list := func(ctl *referrers.Controller, want string) {
