@@ -233,8 +233,6 @@ func dropDeletedUpstream(local []ocispec.Descriptor, pulled map[digest.Digest]bo
 type entry struct {
 	storedAt  time.Time
 	manifests []ocispec.Descriptor
-	filters   []string
-	source    string
 
 	index     sync.Once
 	indexJSON []byte // the image index of manifests, encoded once on first use (nil: not encodable)

@@ -14,7 +14,7 @@ import (
 )
 
 func testEntry(t testing.TB, n int) (*entry, []byte) {
-	e := &entry{storedAt: time.Unix(1_700_000_000, 0).UTC(), filters: []string{"artifactType"}, source: sourceName(upstream.SourceAPI)}
+	e := &entry{storedAt: time.Unix(1_700_000_000, 0).UTC()}
 	e.manifests = []ocispec.Descriptor{}
 	for i := range n {
 		e.manifests = append(e.manifests, ocispec.Descriptor{
@@ -25,7 +25,7 @@ func testEntry(t testing.TB, n int) (*entry, []byte) {
 			Annotations:  map[string]string{"org.opencontainers.image.created": "2024-01-01T00:00:00Z"},
 		})
 	}
-	b, err := encode(e)
+	b, err := encode(e, sourceName(upstream.SourceAPI))
 	require.NoError(t, err)
 	return e, b
 }

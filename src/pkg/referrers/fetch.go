@@ -180,28 +180,16 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 	}
 	// A NotFound answer is stored as an empty list: the upstream's authoritative "none", worth the
 	// freshness window like any other answer.
-	e := &entry{storedAt: c.opts.Now().UTC(), manifests: []ocispec.Descriptor{}, source: sourceNotFound}
+	e := &entry{storedAt: c.opts.Now().UTC(), manifests: []ocispec.Descriptor{}}
+	source := sourceNotFound
 	if err == nil {
 		e.manifests = stableOrder(prev, res.Index.Manifests)
-		e.filters = knownFilters(res.FiltersApplied)
-		e.source = sourceName(res.Source)
+		source = sourceName(res.Source)
 	}
 	if cacheUp {
-		c.store(ctx, key, e)
+		c.store(ctx, key, e, source)
 	}
 	return &fetched{entry: e, status: content.CacheMiss}
-}
-
-// knownFilters keeps the filters of an upstream's OCI-Filters-Applied that the spec defines: the header
-// is upstream-controlled, and an oversize value must not make the entry unstorable.
-func knownFilters(fs []string) []string {
-	var out []string
-	for _, f := range fs {
-		if f == "artifactType" {
-			return append(out, f)
-		}
-	}
-	return out
 }
 
 // sourceNotFound is the source of an entry the upstream answered NotFound for.
@@ -248,8 +236,8 @@ func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest
 	return res, nil
 }
 
-func (c *Controller) store(ctx context.Context, key string, e *entry) {
-	b, err := encode(e)
+func (c *Controller) store(ctx context.Context, key string, e *entry, source string) {
+	b, err := encode(e, source)
 	if err == nil {
 		err = c.cache.Set(ctx, key, b, c.opts.CacheTTL)
 	}

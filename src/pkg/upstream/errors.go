@@ -98,14 +98,8 @@ func IsUnauthorized(err error) bool { return KindOf(err) == Unauthorized }
 // IsRateLimited reports whether err is, or wraps, an *Error of kind RateLimited.
 func IsRateLimited(err error) bool { return KindOf(err) == RateLimited }
 
-// IsUnavailable reports whether err is, or wraps, an *Error of kind Unavailable.
-func IsUnavailable(err error) bool { return KindOf(err) == Unavailable }
-
 // IsInvalid reports whether err is, or wraps, an *Error of kind Invalid.
 func IsInvalid(err error) bool { return KindOf(err) == Invalid }
-
-// IsUnsupported reports whether err is, or wraps, an *Error of kind Unsupported.
-func IsUnsupported(err error) bool { return KindOf(err) == Unsupported }
 
 // kindForStatus maps an unsuccessful HTTP status to a Kind.
 func kindForStatus(status int) Kind {
