@@ -236,7 +236,7 @@ func (e *env) list(repo content.Repo, subject digest.Digest, rawQuery, last stri
 func listWith(ctl *referrers.Controller, repo content.Repo, subject digest.Digest, rawQuery, last string, n int) (*content.ReferrersPage, error) {
 	q, _ := url.ParseQuery(rawQuery)
 	return ctl.ListReferrers(context.Background(), repo, subject, content.ReferrersQuery{
-		ArtifactType: q.Get("artifactType"), N: n, Last: last, RawQuery: rawQuery,
+		ArtifactType: q.Get("artifactType"), N: n, Last: last,
 	})
 }
 

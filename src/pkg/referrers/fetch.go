@@ -56,7 +56,7 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 		}
 	}
 	f, shared, err := c.flights.Do(ctx, key, func(ctx context.Context) (*fetched, error) {
-		return c.refresh(ctx, key, repo, subject, upstreamQuery(query), old, cacheUp), nil
+		return c.refresh(ctx, key, repo, subject, query.Encode(), old, cacheUp), nil
 	})
 	if shared && c.metrics != nil {
 		c.metrics.CoalescedWaiters.WithLabelValues("referrers").Inc()
@@ -73,11 +73,11 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 	return f
 }
 
-// requestQuery is the part of the request that changes the upstream's answer, and so the cache key:
-// the artifactType filter, taken from the typed query (the value the handler parsed, which is also the
-// filter applied to the merged list), never from the raw query string. Anything else (n and last:
-// Berth paginates itself; repeated or unknown parameters) is neither forwarded nor part of the cache
-// key, so junk parameters cannot multiply cache entries or bypass the freshness window.
+// requestQuery is the part of the request that changes the upstream's answer, and so both the cache key
+// and the query sent upstream (its canonical encoding): the artifactType filter of the typed query (the
+// handler's referrersQuery refuses a repeated one), which is also the filter applied to the merged list.
+// n and last never enter it (Berth paginates the complete list itself), so they cannot multiply cache
+// entries or bypass the freshness window.
 func requestQuery(q content.ReferrersQuery) url.Values {
 	if q.ArtifactType == "" {
 		return url.Values{}
@@ -330,15 +330,3 @@ func (c *Controller) fresh(repo content.Repo, e *entry) bool {
 
 // newer reports whether e was stored after old (any e is newer than no old).
 func newer(e, old *entry) bool { return old == nil || e.storedAt.After(old.storedAt) }
-
-// upstreamQuery is the query forwarded upstream: the client's parameters but n and last (Berth
-// paginates the complete list itself), in canonical order.
-func upstreamQuery(q url.Values) string {
-	out := url.Values{}
-	for k, v := range q {
-		if k != "n" && k != "last" && k != "" {
-			out[k] = v
-		}
-	}
-	return out.Encode()
-}

@@ -9,7 +9,6 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/ociindex"
 )
 
@@ -99,19 +98,12 @@ const maxPooledBody = 64 << 10
 
 func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request) error {
 	d := req.route.Digest
-	q := r.URL.Query()
-	p, err := parsePagination(q, h.maxReferrers)
+	rq, err := referrersQuery(r.URL.Query(), h.maxReferrers)
 	if err != nil {
 		return err
 	}
-	n := 0 // the service's default page size
-	if p.hasN && p.n > 0 {
-		n = p.n // parsePagination capped it at h.maxReferrers
-	}
-	at := q.Get("artifactType")
-	page, err := h.svc.ListReferrers(r.Context(), req.repo, d, content.ReferrersQuery{
-		ArtifactType: at, N: n, Last: p.last, RawQuery: r.URL.RawQuery,
-	})
+	n, at := rq.N, rq.ArtifactType
+	page, err := h.svc.ListReferrers(r.Context(), req.repo, d, rq)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/reference"
 )
@@ -87,4 +88,25 @@ func parseDigest(v string) (digest.Digest, error) {
 		return "", errcode.ErrDigestInvalid.WithMessage("%s", err.Error())
 	}
 	return d, nil
+}
+
+// referrersQuery is the one place that decides which query parameters of a referrers request reach the
+// domain, and so a cache key and an upstream: artifactType (one value), n (capped at maxN; absent or 0:
+// the service's default) and last. Any other parameter is ignored. artifactType given more than once is
+// 400 BAD_REQUEST: the distribution spec defines a single artifactType filter
+// (https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers), and
+// answering for the first value only while the client asked for several would be a silently wrong list.
+func referrersQuery(q url.Values, maxN int) (content.ReferrersQuery, error) {
+	if len(q["artifactType"]) > 1 {
+		return content.ReferrersQuery{}, errcode.ErrBadRequest.WithMessage("artifactType given %d times; one filter value is supported", len(q["artifactType"]))
+	}
+	p, err := parsePagination(q, maxN)
+	if err != nil {
+		return content.ReferrersQuery{}, err
+	}
+	rq := content.ReferrersQuery{ArtifactType: q.Get("artifactType"), Last: p.last}
+	if p.hasN && p.n > 0 {
+		rq.N = p.n
+	}
+	return rq, nil
 }

@@ -156,6 +156,8 @@ func TestReferrers(t *testing.T) {
 		{"not a digest", "/v2/" + repo + "/referrers/latest", "DIGEST_INVALID", http.StatusBadRequest},
 		{"bad cursor", path + "?last=garbage", "PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
 		{"bad n", path + "?n=-3", "PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
+		{"two artifactType values", path + "?artifactType=" + url.QueryEscape(atBundle) + "&artifactType=" + url.QueryEscape(atCosign),
+			"BAD_REQUEST", http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireError(t, e.do(req{method: http.MethodGet, path: tc.path}), tc.status, tc.code)

@@ -73,12 +73,12 @@ func TestEncodeRejects(t *testing.T) {
 		"zero stored_at":         mutate(func(e *cachekey.Entry) { e.StoredAt = time.Time{} }),
 		"stored_at at the epoch": mutate(func(e *cachekey.Entry) { e.StoredAt = time.Unix(0, 0) }),
 		"stored_at after 2262":   mutate(func(e *cachekey.Entry) { e.StoredAt = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) }),
-		"too many filters": mutate(func(e *cachekey.Entry) { e.FiltersApplied = make([]string, cachekey.MaxFilters+1) }),
-		"empty filter":     mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{""} }),
-		"long filter":      mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{strings.Repeat("f", 256)} }),
-		"long source":      mutate(func(e *cachekey.Entry) { e.Source = strings.Repeat("s", 256) }),
-		"source not UTF-8": mutate(func(e *cachekey.Entry) { e.Source = "\xff" }),
-		"filter not UTF-8": mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{"a\xc3"} }),
+		"too many filters":       mutate(func(e *cachekey.Entry) { e.FiltersApplied = make([]string, cachekey.MaxFilters+1) }),
+		"empty filter":           mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{""} }),
+		"long filter":            mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{strings.Repeat("f", 256)} }),
+		"long source":            mutate(func(e *cachekey.Entry) { e.Source = strings.Repeat("s", 256) }),
+		"source not UTF-8":       mutate(func(e *cachekey.Entry) { e.Source = "\xff" }),
+		"filter not UTF-8":       mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{"a\xc3"} }),
 	}
 	for name, e := range tests {
 		t.Run(name, func(t *testing.T) {
