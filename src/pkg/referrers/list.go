@@ -2,7 +2,6 @@ package referrers
 
 import (
 	"context"
-	"errors"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -49,7 +48,7 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 	case f.err != nil:
 		if len(local) == 0 && !c.pushedHere(ctx, repo, subject) {
 			c.count(repo, "ERROR")
-			return nil, upstreamFailure(f.err)
+			return nil, upstream.ClientError(f.err, errcode.ErrNameUnknown)
 		}
 		c.log.WarnContext(ctx, "upstream referrers unavailable; serving local referrers", "repository", repo.Name, "subject", subject, "err", f.err)
 		status = content.CacheLocal
@@ -94,23 +93,6 @@ func (c *Controller) count(repo content.Repo, status string) {
 	if c.metrics != nil {
 		c.metrics.ReferrersRequests.WithLabelValues(c.metrics.ProjectLabel(repo.Project.Name, repo.Project.Public()), status).Inc()
 	}
-}
-
-// upstreamFailure is the error for an upstream that failed with nothing cached and nothing local.
-func upstreamFailure(err error) error {
-	var e *errcode.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	switch {
-	case upstream.IsInvalid(err):
-		return errcode.ErrUpstreamInvalid.Wrap(err, "the upstream registry sent an unusable referrers list: %v", err)
-	case upstream.IsRateLimited(err):
-		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is rate-limiting requests and no referrers are cached")
-	case upstream.IsUnauthorized(err):
-		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry refused Berth's credentials and no referrers are cached")
-	}
-	return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is unavailable and no referrers are cached: %v", err)
 }
 
 // sameList reports whether a and b are the same slice (same backing array, same length).
