@@ -251,7 +251,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	mirrors := mirror.NewRouter(store, cfg.MirrorDefaultProject, 5*time.Second, log.With("component", "mirror"))
 	// The registry handlers only read projects: they get the cached ones without a copy per request.
 	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects.ReadOnly(), authn, log.With("component", "registry"),
-		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Mirror: mirrors,
+		registryhttp.Options{Mirror: mirrors,
 			// Docker's registry-mirrors cannot answer the Basic challenge of an anonymous /v2/ ping.
 			AnonymousBase: cfg.MirrorDefaultProject != "",
 			Bearer:        bearerChallenge(cfg),

@@ -62,8 +62,6 @@ type LocalIndex interface {
 const (
 	DefaultCacheTTL        = 7 * 24 * time.Hour
 	DefaultFreshness       = 30 * time.Second
-	DefaultPageSize        = 1000
-	DefaultMaxPageSize     = 10000
 	DefaultLockTTL         = 10 * time.Second
 	DefaultUpstreamTimeout = 60 * time.Second
 )
@@ -72,8 +70,8 @@ const (
 type Options struct {
 	CacheTTL        time.Duration // how long an upstream answer is kept (served when the upstream fails)
 	Freshness       time.Duration // default window in which a cached answer is served without asking
-	PageSize        int           // entries per page when the client sends no n
-	MaxPageSize     int           // the largest n honoured (at least PageSize)
+	PageSize        int           // entries per page when the client sends no n (content.NewPageRule)
+	MaxPageSize     int           // the largest n honoured (content.NewPageRule)
 	LockTTL         time.Duration // cross-process refresh lock
 	UpstreamTimeout time.Duration // bound on one upstream refresh
 	// NodeCacheTTL, with a shared cache (one that is not a cache.Viewer, i.e. Redis), is how long this
@@ -93,13 +91,6 @@ func (o *Options) setDefaults() {
 	def(&o.Freshness, DefaultFreshness)
 	def(&o.LockTTL, DefaultLockTTL)
 	def(&o.UpstreamTimeout, DefaultUpstreamTimeout)
-	if o.PageSize <= 0 {
-		o.PageSize = DefaultPageSize
-	}
-	if o.MaxPageSize <= 0 {
-		o.MaxPageSize = DefaultMaxPageSize
-	}
-	o.MaxPageSize = max(o.MaxPageSize, o.PageSize)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -115,6 +106,7 @@ type Controller struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	opts    Options
+	pages   content.PageRule
 	flights *syncutil.Group[string, *fetched]
 	// decoded spares cache hits the JSON decode of bytes decoded before (entry.go).
 	decoded *decodedEntries
@@ -142,6 +134,7 @@ func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cac
 	}
 	return &Controller{
 		local: local, index: index, listers: listers, cache: c, metrics: m, log: log, opts: opts,
+		pages:   content.NewPageRule(opts.PageSize, opts.MaxPageSize),
 		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
 		decoded: newDecodedEntries(decodedMaxCount, decodedMaxSize),
 		near:    nearCacheFor(c, opts),
@@ -169,17 +162,6 @@ func (c *Controller) freshness(p *meta.Project) time.Duration {
 		return d
 	}
 	return c.opts.Freshness
-}
-
-// pageSize returns the page size for a request.
-func (c *Controller) pageSize(n int) int {
-	switch {
-	case n <= 0:
-		return c.opts.PageSize
-	case n > c.opts.MaxPageSize:
-		return c.opts.MaxPageSize
-	}
-	return n
 }
 
 // localDescriptors returns the referrers of subject held in repo, as spec descriptors, and the digests

@@ -54,7 +54,7 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 		status = content.CacheLocal
 	}
 	list := filter(merge(local, remote), q.ArtifactType)
-	p, next, err := page(list, q.Last, c.pageSize(q.N))
+	p, next, err := page(list, q.Last, c.pages.Size(q.N))
 	if err != nil {
 		return nil, err
 	}

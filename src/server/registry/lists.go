@@ -91,14 +91,14 @@ func nonNil(s []string) []string {
 
 // referrers serves GET /v2/<name>/referrers/<digest>: always 200 with an image index (empty when
 // nothing refers to the digest); artifactType filters (OCI-Filters-Applied says so), n sets the page size
-// (capped at Options.MaxReferrersPage; absent or 0: the service's default), and a Link to this host
+// (the service applies content.PageRule: absent or 0 is its default, above its maximum the maximum), and a Link to this host
 // carries the service's cursor when more entries follow.
 // maxPooledBody is the largest encoded referrers page whose buffer is kept for reuse.
 const maxPooledBody = 64 << 10
 
 func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request) error {
 	d := req.route.Digest
-	rq, err := referrersQuery(r.URL.Query(), h.maxReferrers)
+	rq, err := referrersQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request
 	if page.Next != "" {
 		if n == 0 {
 			// A page followed by another is full: its size is the default, kept for the next pages.
-			n = min(len(page.Manifests), h.maxReferrers)
+			n = len(page.Manifests)
 		}
 		next := url.Values{"n": {strconv.Itoa(n)}, "last": {page.Next}}
 		if at != "" {

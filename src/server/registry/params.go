@@ -91,16 +91,16 @@ func parseDigest(v string) (digest.Digest, error) {
 }
 
 // referrersQuery is the one place that decides which query parameters of a referrers request reach the
-// domain, and so a cache key and an upstream: artifactType (one value), n (capped at maxN; absent or 0:
-// the service's default) and last. Any other parameter is ignored. artifactType given more than once is
+// domain, and so a cache key and an upstream: artifactType (one value), n (absent or 0: the service's
+// default; the service caps it, content.PageRule) and last. Any other parameter is ignored. artifactType given more than once is
 // 400 BAD_REQUEST: the distribution spec defines a single artifactType filter
 // (https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers), and
 // answering for the first value only while the client asked for several would be a silently wrong list.
-func referrersQuery(q url.Values, maxN int) (content.ReferrersQuery, error) {
+func referrersQuery(q url.Values) (content.ReferrersQuery, error) {
 	if len(q["artifactType"]) > 1 {
 		return content.ReferrersQuery{}, errcode.ErrBadRequest.WithMessage("artifactType given %d times; one filter value is supported", len(q["artifactType"]))
 	}
-	p, err := parsePagination(q, maxN)
+	p, err := parsePagination(q, 0)
 	if err != nil {
 		return content.ReferrersQuery{}, err
 	}

@@ -23,7 +23,7 @@ func TestReferrersQuery(t *testing.T) {
 		{name: "two artifactType values are refused", raw: "artifactType=a&artifactType=b", code: "BAD_REQUEST"},
 		{name: "the same artifactType twice is refused too", raw: "artifactType=a&artifactType=a", code: "BAD_REQUEST"},
 		{name: "n and last", raw: "n=5&last=x", want: content.ReferrersQuery{N: 5, Last: "x"}},
-		{name: "n above the cap is capped", raw: "n=99", want: content.ReferrersQuery{N: 10}},
+		{name: "n is passed on (the service caps it)", raw: "n=99", want: content.ReferrersQuery{N: 99}},
 		{name: "n=0 asks for the default", raw: "n=0", want: content.ReferrersQuery{}},
 		{name: "unknown parameters never reach the domain", raw: "foo=1&ns=x&artifactType=a", want: content.ReferrersQuery{ArtifactType: "a"}},
 		{name: "n twice", raw: "n=1&n=2", code: "PAGINATION_NUMBER_INVALID"},
@@ -32,7 +32,7 @@ func TestReferrersQuery(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q, err := url.ParseQuery(tc.raw)
 			require.NoError(t, err)
-			got, err := referrersQuery(q, 10)
+			got, err := referrersQuery(q)
 			if tc.code != "" {
 				var e *errcode.Error
 				require.ErrorAs(t, err, &e)
