@@ -9,7 +9,6 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/pkg/upstream"
 	"github.com/berth-registry/berth/src/server/api"
@@ -49,7 +48,7 @@ func (a apiArtifacts) ReadManifest(ctx context.Context, d string) ([]byte, error
 // registry ping does (serve.go).
 func upstreamPinger(opts upstream.Options) api.RegistryPinger {
 	return api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
-		ep, err := proxy.Endpoint(&r, plain{})
+		ep, err := upstream.EndpointOf(&r, plain{})
 		if err != nil {
 			return err
 		}

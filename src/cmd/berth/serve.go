@@ -187,7 +187,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		Logger:                log.With("component", "upstream"),
 		UserAgent:             "berth/" + version,
 	}
-	clients := proxy.NewClients(store, box, upstreamOpts)
+	clients := upstream.NewClients(store, box, upstreamOpts)
 	clients.Instrument(func(id int64, rt http.RoundTripper) http.RoundTripper {
 		return m.UpstreamTransport(strconv.FormatInt(id, 10), rt)
 	})
@@ -214,7 +214,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	if err != nil {
 		return err
 	}
-	proxySvc := proxy.New(localSvc, clients, blobs, store, log.With("component", "proxy"), proxy.Options{
+	proxySvc := proxy.New(localSvc, proxy.Clients{Pool: clients}, blobs, store, log.With("component", "proxy"), proxy.Options{
 		FillTimeout: cfg.BlobFillTimeout, NegativeCacheTTL: cfg.ProxyNegativeCacheTTL, TagFreshness: cfg.ProxyTagFreshness,
 		Leases: fillLeases,
 		Quota:  evictor,
@@ -260,7 +260,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	apiH, err := api.New(api.Deps{
 		Projects: mirror.Projects{Next: projects, Router: mirrors}, Registries: mirror.Registries{Next: store, Router: mirrors}, Repositories: store, Box: box, Auth: authn,
 		Pinger: api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
-			ep, err := proxy.Endpoint(&r, plain{})
+			ep, err := upstream.EndpointOf(&r, plain{})
 			if err != nil {
 				return err
 			}
@@ -396,8 +396,8 @@ type plain struct{}
 
 func (plain) Open(s string) (string, error) { return s, nil }
 
-// listers adapts proxy.Clients to referrers.Listers.
-type listers struct{ c *proxy.Clients }
+// listers adapts the upstream client pool to referrers.Listers.
+type listers struct{ c *upstream.Clients }
 
 func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister, error) {
 	return l.c.Client(ctx, registryID)

@@ -13,7 +13,6 @@ import (
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
-	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/upstream"
 )
@@ -78,7 +77,7 @@ func TestNodesShareRedis(t *testing.T) {
 	up.push(t, repoPath, sig)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
-	ctlB, _ := e.newController(newRedisCache(t, prefix), proxy.NewClients(e.store, e.box, upstream.Options{}))
+	ctlB, _ := e.newController(newRedisCache(t, prefix), upstream.NewClients(e.store, e.box, upstream.Options{}))
 	repo := e.repo(repoPath)
 	held, release := up.holdReferrers()
 	defer release()
@@ -115,7 +114,7 @@ func TestNodesPeerFails(t *testing.T) {
 	long := func(o *referrers.Options) { o.LockTTL, o.UpstreamTimeout = time.Hour, time.Hour }
 	ctlA, _ := e.newController(newRedisCache(t, prefix), e.clients, long)
 	cacheB := &lockWatch{Cache: newRedisCache(t, prefix)}
-	ctlB, _ := e.newController(cacheB, proxy.NewClients(e.store, e.box, upstream.Options{}), long)
+	ctlB, _ := e.newController(cacheB, upstream.NewClients(e.store, e.box, upstream.Options{}), long)
 	repo := e.repo(repoPath)
 	up.setFault(failWith(http.StatusInternalServerError))
 	held, release := up.holdReferrers()

@@ -27,7 +27,6 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
-	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
 	"github.com/berth-registry/berth/src/pkg/secret"
@@ -143,7 +142,7 @@ func newRedisCache(t *testing.T, prefix string) cache.Cache {
 // ---- the environment ----
 
 // env is the real stack of one Berth node: meta on a SQLite file, storage.FS, the local service, the
-// upstream clients of proxy.Clients and the referrers controller over a cache, with one proxy-cache
+// upstream clients of upstream.Clients and the referrers controller over a cache, with one proxy-cache
 // project "cache" (toggle on) whose registry row points at the upstream.
 type env struct {
 	t       *testing.T
@@ -152,7 +151,7 @@ type env struct {
 	store   meta.Store
 	fs      *storage.FS
 	local   *local.Service
-	clients *proxy.Clients
+	clients *upstream.Clients
 	box     *secret.Box
 	reg     *meta.Registry
 	project *meta.Project
@@ -161,8 +160,8 @@ type env struct {
 	ctl     *referrers.Controller
 }
 
-// listers adapts proxy.Clients to referrers.Listers, as cmd/berth does.
-type listers struct{ c *proxy.Clients }
+// listers adapts upstream.Clients to referrers.Listers, as cmd/berth does.
+type listers struct{ c *upstream.Clients }
 
 func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister, error) {
 	c, err := l.c.Client(ctx, registryID)
@@ -192,7 +191,7 @@ func newEnv(t *testing.T, up *upServer, ck cacheKind) *env {
 	t.Cleanup(func() { _ = loc.Close() })
 	clk := newClock()
 	e := &env{t: t, up: up, clock: clk, store: store, fs: fs, local: loc, box: box, reg: reg,
-		clients: proxy.NewClients(store, box, upstream.Options{})}
+		clients: upstream.NewClients(store, box, upstream.Options{})}
 	e.project = e.newProject("cache", map[string]string{meta.MetaProxyReferrerAPI: "true"})
 	e.cache = ck.new(t, clk)
 	e.ctl, e.metrics = e.newController(e.cache, e.clients)
@@ -201,7 +200,7 @@ func newEnv(t *testing.T, up *upServer, ck cacheKind) *env {
 
 // newController builds a controller over the env's store on c, with its own metrics; tune adjusts the
 // options.
-func (e *env) newController(c cache.Cache, clients *proxy.Clients, tune ...func(*referrers.Options)) (*referrers.Controller, *metrics.Metrics) {
+func (e *env) newController(c cache.Cache, clients *upstream.Clients, tune ...func(*referrers.Options)) (*referrers.Controller, *metrics.Metrics) {
 	m := metrics.New()
 	opts := referrers.Options{Freshness: freshness, PageSize: 100, MaxPageSize: 500, Now: e.clock.Now}
 	for _, f := range tune {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/content"
-	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
 	"github.com/berth-registry/berth/src/pkg/upstream"
@@ -41,7 +40,7 @@ func TestNodeCache(t *testing.T) {
 	withNode := func(o *referrers.Options) { o.NodeCacheTTL = ttl }
 	redisA := &countingCache{Cache: newRedisCache(t, prefix)}
 	ctlA, _ := e.newController(redisA, e.clients, withNode)
-	ctlB, _ := e.newController(newRedisCache(t, prefix), proxy.NewClients(e.store, e.box, upstream.Options{}), withNode)
+	ctlB, _ := e.newController(newRedisCache(t, prefix), upstream.NewClients(e.store, e.box, upstream.Options{}), withNode)
 	repo := e.repo(repoPath)
 	subject := img.Manifest.Digest
 	list := func(ctl *referrers.Controller, want string) {
