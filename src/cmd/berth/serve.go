@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/berth-registry/berth/src/pkg/audit"
@@ -250,7 +249,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	// changes made through this node's API, and every 5 s for other nodes' changes.
 	mirrors := mirror.NewRouter(store, cfg.MirrorDefaultProject, 5*time.Second, log.With("component", "mirror"))
 	// The registry handlers only read projects: they get the cached ones without a copy per request.
-	v2 := registryhttp.New(service{Service: proxySvc, refs: refs}, projects.ReadOnly(), authn, log.With("component", "registry"),
+	v2 := registryhttp.New(pullThrough(proxySvc, refs), projects.ReadOnly(), authn, log.With("component", "registry"),
 		registryhttp.Options{Mirror: mirrors,
 			// Docker's registry-mirrors cannot answer the Basic challenge of an anonymous /v2/ ping.
 			AnonymousBase: cfg.MirrorDefaultProject != "",
@@ -403,12 +402,6 @@ func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister
 	return l.c.Client(ctx, registryID)
 }
 
-// service is the pull-through service with referrers served by the Proxy Referrer API controller.
-type service struct {
-	*proxy.Service
-	refs *referrers.Controller
-}
-
 func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
@@ -436,15 +429,16 @@ func redactURL(s string) string {
 	return s
 }
 
-// ListReferrers routes referrers requests to the Proxy Referrer API controller.
-func (s service) ListReferrers(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) (*content.ReferrersPage, error) {
-	return s.refs.ListReferrers(ctx, repo, subject, q)
-}
-
 // deriveKey derives a key for one purpose from the secret key, so that the secret key itself is used
 // only to seal credentials. Every node sharing the secret key derives the same keys.
 func deriveKey(secretKey []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, secretKey)
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
+}
+
+// pullThrough is the service of the /v2/ API: the pull-through service for everything but referrers,
+// which the Proxy Referrer API controller answers.
+func pullThrough(p *proxy.Service, refs *referrers.Controller) content.Composite {
+	return content.Composite{Manifests: p, Blobs: p, Uploads: p, Tags: p, Catalog: p, Referrers: refs}
 }

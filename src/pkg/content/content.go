@@ -142,3 +142,18 @@ type Service interface {
 	Referrers
 	Catalog
 }
+
+// Composite is a Service assembled from parts, each role named, so that which implementation answers
+// which requests is written where the service is built (e.g. the pull-through service for everything
+// but referrers, the Proxy Referrer API controller for those) rather than implied by a method that
+// overrides an embedded one.
+type Composite struct {
+	Manifests
+	Blobs
+	Uploads
+	Tags
+	Referrers
+	Catalog
+}
+
+var _ Service = Composite{}
