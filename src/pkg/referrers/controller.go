@@ -106,6 +106,7 @@ type Controller struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	opts    Options
+	policy  policy // what is fresh, kept, served stale, cached as empty (policy.go)
 	pages   content.PageRule
 	flights *syncutil.Group[string, *fetched]
 	// decoded spares cache hits the JSON decode of bytes decoded before (entry.go).
@@ -134,6 +135,7 @@ func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cac
 	}
 	return &Controller{
 		local: local, index: index, listers: listers, cache: c, metrics: m, log: log, opts: opts,
+		policy:  newPolicy(opts),
 		pages:   content.NewPageRule(opts.PageSize, opts.MaxPageSize),
 		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
 		decoded: newDecodedEntries(decodedMaxCount, decodedMaxSize),
@@ -154,15 +156,6 @@ func nearCacheFor(c cache.Cache, opts Options) *nodeCache {
 // had started instead of starting their own (monotonic; the CoalescedWaiters metric counts the same
 // requests once they were answered).
 func (c *Controller) Coalesced() uint64 { return c.flights.Coalesced() }
-
-// freshness returns the project's freshness window: metadata proxy_referrer_cache_seconds (at most
-// meta.MaxMetadataSeconds), else the default.
-func (c *Controller) freshness(p *meta.Project) time.Duration {
-	if d, ok := p.Seconds(meta.MetaProxyReferrerCacheSecond); ok {
-		return d
-	}
-	return c.opts.Freshness
-}
 
 // localDescriptors returns the referrers of subject held in repo, as spec descriptors, and the digests
 // among them that were pulled through from the upstream (meta.OriginPulled).

@@ -36,7 +36,7 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 		return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
 	}
 	old, cacheUp := c.readFirst(ctx, key)
-	if old != nil && c.fresh(repo, old) {
+	if old != nil && c.policy.fresh(repo.Project, old) {
 		return &fetched{entry: old, status: content.CacheHit}
 	}
 	var all *entry // the unfiltered entry, for a filtered request
@@ -46,7 +46,7 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 			return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
 		}
 		if cacheUp {
-			if all, _ = c.readFirst(ctx, baseKey); all != nil && c.fresh(repo, all) {
+			if all, _ = c.readFirst(ctx, baseKey); all != nil && c.policy.fresh(repo.Project, all) {
 				return &fetched{entry: all, status: content.CacheHit}
 			}
 		}
@@ -62,13 +62,10 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 		c.metrics.CoalescedWaiters.WithLabelValues("referrers").Inc()
 	}
 	if err != nil { // our own request ended, or the refresh panicked
-		f = &fetched{err: err}
-		if old != nil {
-			f.entry, f.status = old, content.CacheStale
-		}
+		f = c.policy.failed(old, err)
 	}
-	if f.entry == nil && all != nil {
-		return &fetched{entry: all, status: content.CacheStale, err: f.err}
+	if f.entry == nil && all != nil { // a filtered list never kept: the unfiltered one, stale
+		return c.policy.failed(all, f.err)
 	}
 	return f
 }
@@ -159,7 +156,7 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 			defer c.release(ctx, unlock)
 		}
 		if cacheUp {
-			if e, cacheUp = c.read(ctx, key); e != nil && newer(e, old) && c.fresh(repo, e) {
+			if e, cacheUp = c.read(ctx, key); e != nil && newer(e, old) && c.policy.fresh(repo.Project, e) {
 				return &fetched{entry: e, status: content.CacheHit}
 			}
 		}
@@ -172,14 +169,10 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 	start := time.Now()
 	res, err := c.list(ctx, repo, subject, query, prev)
 	c.observe(repo, err, time.Since(start))
-	if err != nil && !upstream.IsNotFound(err) {
-		if old != nil {
-			return &fetched{entry: old, status: content.CacheStale, err: err}
-		}
-		return &fetched{err: err}
+	if !c.policy.stores(err) {
+		return c.policy.failed(old, err)
 	}
-	// A NotFound answer is stored as an empty list: the upstream's authoritative "none", worth the
-	// freshness window like any other answer.
+	// Stored: the answer, or for a NotFound an empty list (policy).
 	e := &entry{storedAt: c.opts.Now().UTC(), manifests: []ocispec.Descriptor{}}
 	source := sourceNotFound
 	if err == nil {
@@ -239,7 +232,7 @@ func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest
 func (c *Controller) store(ctx context.Context, key string, e *entry, source string) {
 	b, err := encode(e, source)
 	if err == nil {
-		err = c.cache.Set(ctx, key, b, c.opts.CacheTTL)
+		err = c.cache.Set(ctx, key, b, c.policy.ttl)
 	}
 	if err != nil {
 		c.cacheError(ctx, "set", err)
@@ -253,7 +246,7 @@ func (c *Controller) store(ctx context.Context, key string, e *entry, source str
 // now held by this caller, or neither when the wait ended (the lock TTL passed, ctx ended); up is false
 // when the cache failed.
 func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e *entry, unlock func(context.Context) error, up bool) {
-	unlock, locked, err := c.cache.TryLock(ctx, key, c.opts.LockTTL)
+	unlock, locked, err := c.cache.TryLock(ctx, key, c.policy.lockTTL)
 	switch {
 	case err != nil:
 		c.cacheError(ctx, "lock", err)
@@ -261,7 +254,7 @@ func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e 
 	case locked:
 		return nil, unlock, true
 	}
-	deadline := time.NewTimer(c.opts.LockTTL)
+	deadline := time.NewTimer(c.policy.lockTTL)
 	defer deadline.Stop()
 	tick := time.NewTicker(peerPoll)
 	defer tick.Stop()
@@ -281,7 +274,7 @@ func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e 
 			return e, nil, true
 		}
 		// The lock came free without a newer answer: the holder failed. Refresh here, under the lock.
-		unlock, locked, err := c.cache.TryLock(ctx, key, c.opts.LockTTL)
+		unlock, locked, err := c.cache.TryLock(ctx, key, c.policy.lockTTL)
 		if err != nil {
 			c.cacheError(ctx, "lock", err)
 			return nil, nil, false
@@ -321,11 +314,6 @@ func (c *Controller) observe(repo content.Repo, err error, d time.Duration) {
 	}
 	c.metrics.UpstreamRequests.WithLabelValues(reg, "referrers-list", outcome).Inc()
 	c.metrics.UpstreamDuration.WithLabelValues(reg, "referrers-list").Observe(d.Seconds())
-}
-
-// fresh reports whether e may be served for repo without asking the upstream.
-func (c *Controller) fresh(repo content.Repo, e *entry) bool {
-	return c.opts.Now().Sub(e.storedAt) < c.freshness(repo.Project)
 }
 
 // newer reports whether e was stored after old (any e is newer than no old).
