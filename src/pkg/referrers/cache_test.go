@@ -188,10 +188,7 @@ func TestCorruptEntry(t *testing.T) {
 	for _, ck := range cacheKinds {
 		for _, c := range corruptions {
 			t.Run(ck.name+"/"+c.name, func(t *testing.T) {
-				up := newRegistry(t, ggcrAPI)
-				img := up.srv.PushImage(t, repoPath, "v1")
-				sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-				up.push(t, repoPath, sig)
+				up, img, sig := newSigned(t)
 				e := newEnv(t, up, ck)
 				repo := e.repo(repoPath)
 				key := e.key(repo, img.Manifest.Digest, "")
@@ -212,10 +209,7 @@ func TestCorruptEntry(t *testing.T) {
 // counted, and the request leaves the cache alone after it (no lock, no store: one failed call per
 // request, not four).
 func TestRedisUnreachable(t *testing.T) {
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
-	sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-	up.push(t, repoPath, sig)
+	up, img, sig := newSigned(t)
 	e := newEnv(t, up, cacheKinds[0])
 	ctl, m := e.newController(unreachableRedis(t), e.clients)
 	repo := e.repo(repoPath)

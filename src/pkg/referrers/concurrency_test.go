@@ -40,10 +40,7 @@ func TestColdRequestsCoalesce(t *testing.T) {
 	const n = 200
 	for _, ck := range cacheKinds {
 		t.Run(ck.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
-			sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-			up.push(t, repoPath, sig)
+			up, img, sig := newSigned(t)
 			e := newEnv(t, up, ck)
 			held, release := up.holdReferrers()
 			defer release()
@@ -71,10 +68,7 @@ func TestColdRequestsCoalesce(t *testing.T) {
 // referrers request upstream; the other node waits for the answer the first stores.
 func TestNodesShareRedis(t *testing.T) {
 	const n = 50
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
-	sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-	up.push(t, repoPath, sig)
+	up, img, sig := newSigned(t)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
 	ctlB, _ := e.newController(newRedisCache(t, prefix), upstream.NewClients(e.store, e.box, upstream.Options{}))

@@ -31,10 +31,7 @@ func (c *countingCache) Get(ctx context.Context, key string) ([]byte, error) {
 // read after it; an in-process cache gets no node cache.
 func TestNodeCache(t *testing.T) {
 	const ttl = time.Second
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
-	sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-	up.push(t, repoPath, sig)
+	up, img, sig := newSigned(t)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
 	withNode := func(o *referrers.Options) { o.NodeCacheTTL = ttl }

@@ -206,3 +206,14 @@ func (u *upServer) push(t *testing.T, repo string, a artifact) {
 	}
 	u.srv.PushManifest(t, repo, "", manifestMT, a.body)
 }
+
+// newSigned starts a go-containerregistry upstream holding repoPath:v1 (img) with one notation
+// signature (sig) referring to it: the setup most tests start from.
+func newSigned(t *testing.T) (up *upServer, img registrytest.Image, sig artifact) {
+	t.Helper()
+	up = newRegistry(t, ggcrAPI)
+	img = up.srv.PushImage(t, repoPath, "v1")
+	sig = newArtifact(t, img.Manifest, atNotation, true, nil)
+	up.push(t, repoPath, sig)
+	return up, img, sig
+}
