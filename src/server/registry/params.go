@@ -47,7 +47,7 @@ func parseRange(h string, size int64) (r byteRange, ok bool, err error) {
 	if v == "" || len(v) < 6 || !strings.EqualFold(v[:6], "bytes=") || strings.Contains(v, ",") {
 		return byteRange{}, false, nil
 	}
-	start, end, err := reference.ParseRange(v, size)
+	start, end, err := rangeBounds(v, size)
 	if err != nil {
 		return byteRange{}, false, errcode.ErrRangeInvalid.WithMessage("range %q not satisfiable for %d bytes", h, size)
 	}
@@ -57,7 +57,7 @@ func parseRange(h string, size int64) (r byteRange, ok bool, err error) {
 // parseContentRange parses the Content-Range of an upload chunk, "<start>-<end>" (inclusive). A malformed
 // value is RANGE_INVALID (416), as the spec asks.
 func parseContentRange(h string) (start, end int64, err error) {
-	start, end, err = reference.ParseContentRange(strings.TrimSpace(h))
+	start, end, err = contentRangeBounds(strings.TrimSpace(h))
 	if err != nil {
 		return 0, 0, errcode.ErrRangeInvalid.WithMessage("invalid Content-Range %q", h)
 	}
@@ -74,7 +74,7 @@ type pagination struct {
 // parsePagination reads n (a non-negative integer, capped at maxN when maxN > 0) and last; a malformed
 // value is PAGINATION_NUMBER_INVALID (400).
 func parsePagination(q url.Values, maxN int) (pagination, error) {
-	n, last, err := reference.ParsePagination(q, maxN)
+	n, last, err := paginationParams(q, maxN)
 	if err != nil {
 		return pagination{}, errcode.ErrPaginationInvalid.WithMessage("%s", err.Error())
 	}
