@@ -223,6 +223,7 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
 		PageSize: cfg.ReferrersPageSize, MaxPageSize: cfg.ReferrersMaxPageSize,
 		UpstreamTimeout: cfg.UpstreamHeaderTimeout * 2, NodeCacheTTL: cfg.ReferrersNodeCache, Now: h.clock(),
+		Leases: leases,
 	})
 	prefetch := referrers.NewPrefetcher(refs, proxySvc, cfg.ReferrersPrefetchWorker, 5*time.Minute, m, log.With("component", "prefetch"))
 	defer prefetch.Close()

@@ -29,6 +29,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/ociindex"
@@ -78,7 +79,10 @@ type Options struct {
 	// node reuses an entry it read or wrote without reading the shared cache again (nodecache.go).
 	// 0 = off: every request reads the shared cache.
 	NodeCacheTTL time.Duration
-	Now          func() time.Time
+	// Leases grants the cross-node refresh lease of a key (lease.Redis for nodes sharing a Redis;
+	// nil: lease.NewLocal, this process only).
+	Leases lease.Locker
+	Now    func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -91,6 +95,9 @@ func (o *Options) setDefaults() {
 	def(&o.Freshness, DefaultFreshness)
 	def(&o.LockTTL, DefaultLockTTL)
 	def(&o.UpstreamTimeout, DefaultUpstreamTimeout)
+	if o.Leases == nil {
+		o.Leases = lease.NewLocal()
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -107,6 +114,7 @@ type Controller struct {
 	log     *slog.Logger
 	opts    Options
 	policy  policy // what is fresh, kept, served stale, cached as empty (policy.go)
+	leases  lease.Locker
 	pages   content.PageRule
 	flights *syncutil.Group[string, *fetched]
 	// decoded spares cache hits the JSON decode of bytes decoded before (entry.go).
@@ -136,6 +144,7 @@ func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cac
 	return &Controller{
 		local: local, index: index, listers: listers, cache: c, metrics: m, log: log, opts: opts,
 		policy:  newPolicy(opts),
+		leases:  opts.Leases,
 		pages:   content.NewPageRule(opts.PageSize, opts.MaxPageSize),
 		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
 		decoded: newDecodedEntries(decodedMaxCount, decodedMaxSize),

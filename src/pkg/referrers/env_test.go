@@ -24,6 +24,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
@@ -130,6 +131,20 @@ func redisPrefix(t *testing.T) string {
 }
 
 // newRedisCache returns a Redis cache under prefix with its own client, as one Berth node has.
+// redisLeases returns refresh leases on the test Redis under prefix: what nodes sharing that Redis share.
+func redisLeases(t *testing.T, prefix string) lease.Locker {
+	t.Helper()
+	client, err := cache.NewRedisClient(redisURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+	return lease.NewRedis(client, prefix)
+}
+
+// withLeases makes a controller take its refresh leases from l.
+func withLeases(l lease.Locker) func(*referrers.Options) {
+	return func(o *referrers.Options) { o.Leases = l }
+}
+
 func newRedisCache(t *testing.T, prefix string) cache.Cache {
 	t.Helper()
 	client, err := cache.NewRedisClient(redisURL())

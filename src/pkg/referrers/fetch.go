@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
 	"github.com/berth-registry/berth/src/pkg/upstream"
 )
@@ -138,22 +139,23 @@ func (c *Controller) read(ctx context.Context, key string) (e *entry, up bool) {
 }
 
 // refresh asks the upstream and stores the answer. It runs once per key at a time (the flight group).
-// Across processes a short cache lock keeps it to one: a process that finds the lock taken waits for
-// the holder's answer, or for the lock to come free (the holder failed) and then asks itself. Under the
-// lock the cache is read again first: a refresh that ended after this caller's first read (in this
-// process or another) has stored an answer, and asking the upstream again would be a second request.
-// When the cache failed (cacheUp false, or the lock fails) the upstream is asked without a lock and
-// nothing is stored.
+// Across processes a short lease (pkg/lease, Options.Leases) keeps it to one: a process that finds the
+// lease taken waits for the holder's answer, or for the lease to come free (the holder failed) and then
+// asks itself. Under the lease the cache is read again first: a refresh that ended after this caller's
+// first read (in this process or another) has stored an answer, and asking the upstream again would be a
+// second request. The answer is stored only while the lease is still held (its fencing Check), so a
+// holder paused past the lease TTL does not overwrite its successor's newer answer. When the cache or
+// the lease failed (cacheUp false) the upstream is asked without a lease and nothing is stored.
 func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo, subject digest.Digest, query string, old *entry, cacheUp bool) *fetched {
+	var held *lease.Lease
 	if cacheUp {
 		var e *entry
-		var unlock func(context.Context) error
-		e, unlock, cacheUp = c.lockOrWait(ctx, key, old)
+		e, held, cacheUp = c.lockOrWait(ctx, key, old)
 		if e != nil {
 			return &fetched{entry: e, status: content.CacheHit}
 		}
-		if unlock != nil {
-			defer c.release(ctx, unlock)
+		if held != nil {
+			defer c.release(ctx, held)
 		}
 		if cacheUp {
 			if e, cacheUp = c.read(ctx, key); e != nil && newer(e, old) && c.policy.fresh(repo.Project, e) {
@@ -179,7 +181,7 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 		e.manifests = stableOrder(prev, res.Index.Manifests)
 		source = sourceName(res.Source)
 	}
-	if cacheUp {
+	if cacheUp && c.fenced(ctx, held) {
 		c.store(ctx, key, e, source)
 	}
 	return &fetched{entry: e, status: content.CacheMiss}
@@ -241,18 +243,21 @@ func (c *Controller) store(ctx context.Context, key string, e *entry, source str
 	c.near.put(key, e)
 }
 
-// lockOrWait takes the refresh lock of key or, when another process holds it, waits for that process.
-// It returns the answer the other process stored (newer than old), or the unlock function of the lock
-// now held by this caller, or neither when the wait ended (the lock TTL passed, ctx ended); up is false
-// when the cache failed.
-func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e *entry, unlock func(context.Context) error, up bool) {
-	unlock, locked, err := c.cache.TryLock(ctx, key, c.policy.lockTTL)
+// leaseName is the name of the refresh lease of cache key.
+func leaseName(key string) string { return "referrers-refresh:" + key }
+
+// lockOrWait takes the refresh lease of key or, when another process holds it, waits for that process.
+// It returns the answer the other process stored (newer than old), or the lease now held by this
+// caller, or neither when the wait ended (the lease TTL passed, ctx ended); up is false when the cache
+// or the lease failed.
+func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e *entry, held *lease.Lease, up bool) {
+	held, locked, err := c.leases.TryAcquire(ctx, leaseName(key), c.policy.lockTTL)
 	switch {
 	case err != nil:
 		c.cacheError(ctx, "lock", err)
 		return nil, nil, false
 	case locked:
-		return nil, unlock, true
+		return nil, held, true
 	}
 	deadline := time.NewTimer(c.policy.lockTTL)
 	defer deadline.Stop()
@@ -273,23 +278,38 @@ func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e 
 		if e != nil && newer(e, old) {
 			return e, nil, true
 		}
-		// The lock came free without a newer answer: the holder failed. Refresh here, under the lock.
-		unlock, locked, err := c.cache.TryLock(ctx, key, c.policy.lockTTL)
+		// The lease came free without a newer answer: the holder failed. Refresh here, under the lease.
+		held, locked, err := c.leases.TryAcquire(ctx, leaseName(key), c.policy.lockTTL)
 		if err != nil {
 			c.cacheError(ctx, "lock", err)
 			return nil, nil, false
 		}
 		if locked {
-			return nil, unlock, true
+			return nil, held, true
 		}
 	}
 }
 
-// release releases a refresh lock; a lock that expired meanwhile is not an error.
-func (c *Controller) release(ctx context.Context, unlock func(context.Context) error) {
-	if err := unlock(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, cache.ErrLockNotHeld) {
+// release gives a refresh lease up; a lease that expired meanwhile is not an error.
+func (c *Controller) release(ctx context.Context, held *lease.Lease) {
+	if err := held.Release(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, lease.ErrLost) {
 		c.cacheError(ctx, "unlock", err)
 	}
+}
+
+// fenced reports whether an answer refreshed under held (nil: no lease was taken) may be stored: the
+// lease is still this caller's. A lost lease means a later holder may have stored a newer answer.
+func (c *Controller) fenced(ctx context.Context, held *lease.Lease) bool {
+	if held == nil {
+		return true
+	}
+	if err := held.Check(ctx); err != nil {
+		if !errors.Is(err, lease.ErrLost) {
+			c.cacheError(ctx, "lock", err)
+		}
+		return false
+	}
+	return true
 }
 
 func (c *Controller) cacheError(ctx context.Context, op string, err error) {

@@ -34,7 +34,8 @@ func TestNodeCache(t *testing.T) {
 	up, img, sig := newSigned(t)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
-	withNode := func(o *referrers.Options) { o.NodeCacheTTL = ttl }
+	leases := redisLeases(t, prefix)
+	withNode := func(o *referrers.Options) { o.NodeCacheTTL, o.Leases = ttl, leases }
 	redisA := &countingCache{Cache: newRedisCache(t, prefix)}
 	ctlA, _ := e.newController(redisA, e.clients, withNode)
 	ctlB, _ := e.newController(newRedisCache(t, prefix), upstream.NewClients(e.store, e.box, upstream.Options{}), withNode)
