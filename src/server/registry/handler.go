@@ -364,7 +364,7 @@ func (h *Handler) writeRaw(w http.ResponseWriter, r *http.Request, status int, c
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		if _, err := w.Write(body); err != nil {
+		if _, err := w.Write(body); err != nil { //nolint:gosec // G705: body is JSON sent with its own Content-Type (an OCI index or manifest), never HTML
 			h.log.DebugContext(r.Context(), "writing response failed", "path", r.URL.Path, "err", err)
 		}
 	}
