@@ -25,7 +25,7 @@ func testEntry(t testing.TB, n int) (*entry, []byte) {
 			Annotations:  map[string]string{"org.opencontainers.image.created": "2024-01-01T00:00:00Z"},
 		})
 	}
-	b, err := encode(e, sourceName(upstream.SourceAPI))
+	b, err := encode(e, upstream.SourceAPI.String())
 	require.NoError(t, err)
 	return e, b
 }

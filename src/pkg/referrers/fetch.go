@@ -179,7 +179,7 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 	source := sourceNotFound
 	if err == nil {
 		e.manifests = stableOrder(prev, res.Index.Manifests)
-		source = sourceName(res.Source)
+		source = res.Source.String()
 	}
 	if cacheUp && c.fenced(ctx, held) {
 		c.store(ctx, key, e, source)
@@ -189,16 +189,6 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 
 // sourceNotFound is the source of an entry the upstream answered NotFound for.
 const sourceNotFound = "not-found"
-
-func sourceName(s upstream.Source) string {
-	switch s {
-	case upstream.SourceAPI:
-		return cachekey.SourceReferrersAPI
-	case upstream.SourceTagSchema:
-		return cachekey.SourceTagSchema
-	}
-	return s.String()
-}
 
 // list asks the upstream and keeps only descriptors that can be served, cleaned and with doubtful
 // artifactTypes repaired (prev is the answer being replaced, whose repairs are reused). A list whose

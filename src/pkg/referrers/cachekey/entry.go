@@ -20,7 +20,8 @@ const (
 	MaxStringLen = 255 // bytes in Source and in each filter name
 )
 
-// Sources of a cached index.
+// Sources of a cached index, spelled as upstream.Source's String (and "not-found" for an upstream
+// NotFound kept as an empty list).
 const (
 	SourceReferrersAPI = "referrers-api" // the upstream's GET /v2/<name>/referrers/<digest>
 	SourceTagSchema    = "tag-schema"    // the upstream's <alg>-<ref> tag index (fallback)
