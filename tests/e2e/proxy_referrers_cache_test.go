@@ -25,7 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // privateRedis is a redis-server started by the test on its own port, never the shared one.

@@ -21,7 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // TestMain keeps the in-process CNCF distribution registries (registrytest) from exporting traces and

@@ -9,9 +9,8 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/proxy"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 	"github.com/berth-registry/berth/src/server/api"
 )
 
@@ -45,15 +44,15 @@ func (a apiArtifacts) ReadManifest(ctx context.Context, d string) ([]byte, error
 	return body, nil
 }
 
-// upstreamPinger checks a registry endpoint with the upstream client's settings: the API's and the
-// console's registry ping.
-func upstreamPinger(opts registry.Options) api.RegistryPinger {
+// upstreamPinger checks a registry endpoint with the upstream client's settings, as the API's
+// registry ping does (serve.go).
+func upstreamPinger(opts upstream.Options) api.RegistryPinger {
 	return api.RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
-		ep, err := proxy.Endpoint(&r, plain{})
+		ep, err := upstream.EndpointOf(&r, plain{})
 		if err != nil {
 			return err
 		}
-		c, err := registry.NewClient(ep, opts)
+		c, err := upstream.NewClient(ep, opts)
 		if err != nil {
 			return err
 		}

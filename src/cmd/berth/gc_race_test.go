@@ -24,7 +24,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // The GC race test (docs/gc.md): with a one-second grace period, pushes with a shared layer, uploads

@@ -21,10 +21,10 @@ import (
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/referrers"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/retention"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/token"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 	"github.com/berth-registry/berth/src/server/api"
 	"github.com/berth-registry/berth/src/server/console"
 	"github.com/berth-registry/berth/src/server/mirror"
@@ -64,8 +64,8 @@ type node struct {
 	fillLeases      lease.Locker // nil: fills are shared in process only
 
 	// buildContent (serve_content.go)
-	upstreamOpts registry.Options
-	clients      *proxy.Clients
+	upstreamOpts upstream.Options
+	clients      *upstream.Clients
 	artifacts    *referrercache.Store
 	manifests    *artifactcache.Store
 	gcRunner     *gc.Runner

@@ -14,14 +14,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/berth-registry/berth/src/pkg/config"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/logbuf"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/referrers"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // serve builds every component from the configuration, runs the HTTP server until ctx ends, then
@@ -101,17 +100,11 @@ type plain struct{}
 
 func (plain) Open(s string) (string, error) { return s, nil }
 
-// listers adapts proxy.Clients to referrers.Listers.
-type listers struct{ c *proxy.Clients }
+// listers adapts the upstream client pool to referrers.Listers.
+type listers struct{ c *upstream.Clients }
 
 func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister, error) {
 	return l.c.Client(ctx, registryID)
-}
-
-// service is the pull-through service with referrers served by the Proxy Referrer API controller.
-type service struct {
-	*proxy.Service
-	refs *referrers.Controller
 }
 
 func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, error) {
@@ -141,9 +134,10 @@ func redactURL(s string) string {
 	return s
 }
 
-// ListReferrers routes referrers requests to the Proxy Referrer API controller.
-func (s service) ListReferrers(ctx context.Context, repo content.Repo, subject digest.Digest, q content.ReferrersQuery) (*content.ReferrersPage, error) {
-	return s.refs.ListReferrers(ctx, repo, subject, q)
+// pullThrough is the service of the /v2/ API: the pull-through service for everything but referrers,
+// which the Proxy Referrer API controller answers.
+func pullThrough(p *proxy.Service, refs *referrers.Controller) content.Composite {
+	return content.Composite{Manifests: p, Blobs: p, Uploads: p, Tags: p, Catalog: p, Referrers: refs}
 }
 
 // deriveKey derives a key for one purpose from the secret key, so that the secret key itself is used

@@ -15,8 +15,8 @@ import (
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/quota"
 	"github.com/berth-registry/berth/src/pkg/referrers"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/retention"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // buildContent builds the content path: the upstream clients, the caching wrappers over the store,
@@ -54,7 +54,7 @@ func (n *node) buildContent(context.Context) error {
 		return err
 	}
 	n.evictor = evictor
-	n.proxySvc = proxy.New(n.localSvc, n.clients, n.blobs, n.store, n.log.With("component", "proxy"), proxy.Options{
+	n.proxySvc = proxy.New(n.localSvc, proxy.Clients{Pool: n.clients}, n.blobs, n.store, n.log.With("component", "proxy"), proxy.Options{
 		FillTimeout: n.cfg.BlobFillTimeout, NegativeCacheTTL: n.cfg.ProxyNegativeCacheTTL, TagFreshness: n.cfg.ProxyTagFreshness,
 		Leases: n.fillLeases,
 		Quota:  evictor,
@@ -70,7 +70,7 @@ func (n *node) buildContent(context.Context) error {
 // buildUpstreams builds the upstream client settings and the pool of clients per registry endpoint.
 func (n *node) buildUpstreams() {
 	cfg := n.cfg
-	n.upstreamOpts = registry.Options{
+	n.upstreamOpts = upstream.Options{
 		DialTimeout:           cfg.UpstreamDialTimeout,
 		ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout,
 		MaxConnsPerHost:       cfg.UpstreamMaxConns,
@@ -82,7 +82,7 @@ func (n *node) buildUpstreams() {
 		Logger:                n.log.With("component", "upstream"),
 		UserAgent:             "berth/" + version,
 	}
-	n.clients = proxy.NewClients(n.store, n.box, n.upstreamOpts)
+	n.clients = upstream.NewClients(n.store, n.box, n.upstreamOpts)
 	n.clients.Instrument(func(id int64, rt http.RoundTripper) http.RoundTripper {
 		return n.m.UpstreamTransport(strconv.FormatInt(id, 10), rt)
 	})
@@ -95,6 +95,7 @@ func (n *node) buildReferrers() {
 		CacheTTL: cfg.ReferrersCacheTTL, Freshness: cfg.ReferrersFreshness,
 		PageSize: cfg.ReferrersPageSize, MaxPageSize: cfg.ReferrersMaxPageSize,
 		UpstreamTimeout: cfg.UpstreamHeaderTimeout * 2, NodeCacheTTL: cfg.ReferrersNodeCache, Now: n.h.clock(),
+		Leases: n.leases,
 	})
 	prefetch := referrers.NewPrefetcher(n.refs, n.proxySvc, cfg.ReferrersPrefetchWorker, 5*time.Minute, n.m, n.log.With("component", "prefetch"))
 	n.onClose(prefetch.Close)

@@ -20,8 +20,8 @@ import (
 func (n *node) buildHTTP(context.Context) error {
 	cfg := n.cfg
 	// The registry handlers only read projects: they get the cached ones without a copy per request.
-	v2 := registryhttp.New(service{Service: n.proxySvc, refs: n.refs}, n.projects.ReadOnly(), n.authn, n.log.With("component", "registry"),
-		registryhttp.Options{MaxReferrersPage: cfg.ReferrersMaxPageSize, Mirror: n.mirrors,
+	v2 := registryhttp.New(pullThrough(n.proxySvc, n.refs), n.projects.ReadOnly(), n.authn, n.log.With("component", "registry"),
+		registryhttp.Options{Mirror: n.mirrors,
 			// Docker's registry-mirrors cannot answer the Basic challenge of an anonymous /v2/ ping.
 			AnonymousBase: cfg.MirrorDefaultProject != "",
 			Bearer:        bearerChallenge(cfg),

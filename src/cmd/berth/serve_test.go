@@ -21,7 +21,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/cache/redistest"
 	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/config"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // served is a Berth built by serveConfig (the wiring of `berth serve`), listening on a port of its own.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 func TestNormalizeMetadata(t *testing.T) {
@@ -65,13 +65,13 @@ func TestPingFailure(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&registry.Error{Kind: registry.Unauthorized, Status: 403}, "the registry refused the credentials (HTTP 403)"},
-		{&registry.Error{Kind: registry.RateLimited, Status: 429}, "the registry is rate-limiting requests (HTTP 429)"},
-		{&registry.Error{Kind: registry.Unsupported, Status: 404}, "the URL does not serve the registry API at /v2/ (HTTP 404)"},
-		{&registry.Error{Kind: registry.Unavailable, Status: 502}, "the registry answered with a server error (HTTP 502)"},
-		{&registry.Error{Kind: registry.Unavailable, Err: errors.New("dial tcp 192.168.1.1:5000")}, "the registry could not be reached"},
-		{&registry.Error{Kind: registry.Invalid, Status: 418}, "the registry answered unexpectedly (HTTP 418)"},
-		{&registry.Error{Kind: registry.Invalid, Err: errors.New("x509: certificate signed by unknown authority")},
+		{&upstream.Error{Kind: upstream.Unauthorized, Status: 403}, "the registry refused the credentials (HTTP 403)"},
+		{&upstream.Error{Kind: upstream.RateLimited, Status: 429}, "the registry is rate-limiting requests (HTTP 429)"},
+		{&upstream.Error{Kind: upstream.Unsupported, Status: 404}, "the URL does not serve the registry API at /v2/ (HTTP 404)"},
+		{&upstream.Error{Kind: upstream.Unavailable, Status: 502}, "the registry answered with a server error (HTTP 502)"},
+		{&upstream.Error{Kind: upstream.Unavailable, Err: errors.New("dial tcp 192.168.1.1:5000")}, "the registry could not be reached"},
+		{&upstream.Error{Kind: upstream.Invalid, Status: 418}, "the registry answered unexpectedly (HTTP 418)"},
+		{&upstream.Error{Kind: upstream.Invalid, Err: errors.New("x509: certificate signed by unknown authority")},
 			"the registry's answer or settings are not usable"},
 		{fmt.Errorf("ping: %w", context.DeadlineExceeded), "the registry did not answer within 30s"},
 		{errors.New("lookup internal.corp on 10.0.0.2:53: no such host"), "the registry could not be checked"},

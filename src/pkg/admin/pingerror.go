@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // pingFailure is what the admin is told about a failed registry check: the kind of failure and the
@@ -13,7 +13,7 @@ import (
 // the dial or TLS error, which would turn the ping endpoint into a probe of Berth's internal network;
 // the cause goes to the log instead.
 func pingFailure(err error) string {
-	var re *registry.Error
+	var re *upstream.Error
 	switch {
 	case errors.As(err, &re):
 	case errors.Is(err, context.DeadlineExceeded):
@@ -26,13 +26,13 @@ func pingFailure(err error) string {
 		status = fmt.Sprintf(" (HTTP %d)", re.Status)
 	}
 	switch re.Kind {
-	case registry.Unauthorized:
+	case upstream.Unauthorized:
 		return "the registry refused the credentials" + status
-	case registry.RateLimited:
+	case upstream.RateLimited:
 		return "the registry is rate-limiting requests" + status
-	case registry.NotFound, registry.Unsupported:
+	case upstream.NotFound, upstream.Unsupported:
 		return "the URL does not serve the registry API at /v2/" + status
-	case registry.Unavailable:
+	case upstream.Unavailable:
 		if re.Status != 0 {
 			return "the registry answered with a server error" + status
 		}

@@ -94,12 +94,13 @@ type Tags interface {
 	ListTags(ctx context.Context, repo Repo, last string, n int) ([]string, error)
 }
 
-// ReferrersQuery is a referrers request.
+// ReferrersQuery is a referrers request, typed: the HTTP handler decides which query parameters become
+// these fields (server/registry referrersQuery) and nothing else of the request reaches the domain, so
+// only ArtifactType can change a cache key or the query sent upstream.
 type ReferrersQuery struct {
-	ArtifactType string // "" for no filter
+	ArtifactType string // "" for no filter; one value (a repeated artifactType is refused by the handler)
 	N            int    // page size requested by the client; 0 = the server default
 	Last         string // opaque cursor from the previous page's Link, "" for the first page
-	RawQuery     string // the request's query string as sent
 }
 
 // Cache results reported in the X-Cache header.
@@ -141,3 +142,18 @@ type Service interface {
 	Referrers
 	Catalog
 }
+
+// Composite is a Service assembled from parts, each role named, so that which implementation answers
+// which requests is written where the service is built (e.g. the pull-through service for everything
+// but referrers, the Proxy Referrer API controller for those) rather than implied by a method that
+// overrides an embedded one.
+type Composite struct {
+	Manifests
+	Blobs
+	Uploads
+	Tags
+	Referrers
+	Catalog
+}
+
+var _ Service = Composite{}

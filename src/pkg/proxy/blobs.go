@@ -11,8 +11,8 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // StatBlob reports a blob's size: locally when held; else from the download of it in progress, when
@@ -50,7 +50,7 @@ func (s *Service) StatBlob(ctx context.Context, repo content.Repo, d digest.Dige
 		}
 		size, err := up.StatBlob(ctx, repo.Path, d)
 		switch {
-		case registry.IsNotFound(err):
+		case upstream.IsNotFound(err):
 			s.memo.setNotFound(k)
 		case err == nil && size >= 0:
 			s.memo.setBlobSize(k, size)

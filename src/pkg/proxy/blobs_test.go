@@ -21,8 +21,8 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/proxy"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // onBlobGET applies wrap to the response writer of upstream blob GETs.
@@ -424,7 +424,7 @@ func TestBlobMissJustBeforeCommit(t *testing.T) {
 
 			late := &missOnce{Local: e.local}
 			late.miss.Store(true)
-			svc := proxy.New(late, proxy.NewClients(e.store, nil, registry.Options{}), e.fs, e.store, slog.New(slog.DiscardHandler), proxy.Options{})
+			svc := proxy.New(late, proxy.NewClients(e.store, nil, upstream.Options{}), e.fs, e.store, slog.New(slog.DiscardHandler), proxy.Options{})
 			if method == http.MethodHead {
 				size, err := svc.StatBlob(t.Context(), e.repo("app"), d)
 				require.NoError(t, err)

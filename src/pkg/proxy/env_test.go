@@ -25,10 +25,10 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/proxy"
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 	berthhttp "github.com/berth-registry/berth/src/server/registry"
 )
 
@@ -131,7 +131,7 @@ func failWith(method, kind string, status int) fault {
 }
 
 // upstream is a test registry with request counting and fault injection.
-type upstream struct {
+type upServer struct {
 	*registrytest.Server
 	hits   *hits
 	faults *faults
@@ -148,9 +148,9 @@ func (k upstreamKind) String() string { return [...]string{"distribution", "ggcr
 
 // newUpstream starts a registry of kind; extra options (auth, max tags) are applied before the counting
 // and fault wrappers, so those sit outermost.
-func newUpstream(t *testing.T, kind upstreamKind, opts ...registrytest.Option) *upstream {
+func newUpstream(t *testing.T, kind upstreamKind, opts ...registrytest.Option) *upServer {
 	t.Helper()
-	u := &upstream{hits: newHits(), faults: &faults{}}
+	u := &upServer{hits: newHits(), faults: &faults{}}
 	opts = append(opts, registrytest.WithWrapper(u.faults.wrap), registrytest.WithWrapper(u.hits.wrap))
 	switch kind {
 	case ggcr:
@@ -166,7 +166,7 @@ func newUpstream(t *testing.T, kind upstreamKind, opts ...registrytest.Option) *
 // whose registry row points at the upstream.
 type env struct {
 	t       *testing.T
-	up      *upstream
+	up      *upServer
 	store   meta.Store
 	box     *secret.Box
 	fs      *storage.FS
@@ -185,7 +185,7 @@ type registryRow struct {
 	Password string
 }
 
-func newEnv(t *testing.T, up *upstream, row ...registryRow) *env {
+func newEnv(t *testing.T, up *upServer, row ...registryRow) *env {
 	t.Helper()
 	var rr registryRow
 	if len(row) > 0 {
@@ -206,7 +206,7 @@ func newEnv(t *testing.T, up *upstream, row ...registryRow) *env {
 	require.NoError(t, err)
 	reg := &meta.Registry{Name: "upstream", Type: rr.Type, URL: up.URL, CredentialType: "basic", AccessKey: rr.Username}
 	if rr.Type == "" {
-		reg.Type = registry.TypeDockerRegistry
+		reg.Type = upstream.TypeDockerRegistry
 	}
 	if rr.Password != "" {
 		reg.AccessSecret, err = box.Seal(rr.Password)
@@ -228,7 +228,7 @@ func newEnv(t *testing.T, up *upstream, row ...registryRow) *env {
 // serve (re)starts the proxy service and the /v2/ server, with the proxy linking blobs through links.
 func (e *env) serve(links meta.BlobLinkStore) {
 	log := slog.New(slog.DiscardHandler)
-	e.svc = proxy.New(e.local, proxy.NewClients(e.store, e.box, registry.Options{}), e.fs, links, log, e.opts)
+	e.svc = proxy.New(e.local, proxy.NewClients(e.store, e.box, upstream.Options{}), e.fs, links, log, e.opts)
 	e.srv = httptest.NewServer(berthhttp.New(e.svc, e.store, auth.NewAuthenticator(adminPassword), log, berthhttp.Options{}))
 	e.t.Cleanup(e.srv.Close)
 	// Downloads outlive the responses that started them: let them end before the temp dirs go.

@@ -2,34 +2,16 @@ package proxy
 
 import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
-// upstreamError maps an upstream client error to the error the client of Berth sees. notFound is the
-// code for an upstream 404 (MANIFEST_UNKNOWN, BLOB_UNKNOWN or NAME_UNKNOWN).
+// upstreamError is upstream.ClientError, the one map from upstream failures to client errors.
 func upstreamError(err error, notFound errcode.Code) error {
-	if err == nil {
-		return nil
-	}
-	if e := errcode.As(err); e != nil {
-		return e
-	}
-	switch {
-	case registry.IsNotFound(err):
-		return errUnknownUpstream(notFound)
-	case registry.IsRateLimited(err):
-		return errcode.ErrTooManyRequests.Wrap(err, "the upstream registry is rate-limiting requests")
-	case registry.IsUnauthorized(err):
-		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry refused Berth's credentials")
-	case registry.IsInvalid(err):
-		return errcode.ErrUpstreamInvalid.Wrap(err, "the upstream registry sent an invalid response")
-	default:
-		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is unavailable")
-	}
+	return upstream.ClientError(err, notFound)
 }
 
 // servesLocal reports whether an upstream failure should be answered from local content: every
 // failure but "not found", which is the upstream's authoritative answer.
 func servesLocal(err error) bool {
-	return err != nil && !registry.IsNotFound(err)
+	return err != nil && !upstream.IsNotFound(err)
 }

@@ -21,8 +21,8 @@ import (
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/proxy"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 	berthhttp "github.com/berth-registry/berth/src/server/registry"
 )
 
@@ -36,7 +36,7 @@ type node struct {
 func (e *env) node(opts proxy.Options) *node {
 	e.t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	svc := proxy.New(e.local, proxy.NewClients(e.store, e.box, registry.Options{}), e.fs, e.store, log, opts)
+	svc := proxy.New(e.local, proxy.NewClients(e.store, e.box, upstream.Options{}), e.fs, e.store, log, opts)
 	srv := httptest.NewServer(berthhttp.New(svc, e.store, auth.NewAuthenticator(adminPassword), log, berthhttp.Options{}))
 	e.t.Cleanup(srv.Close)
 	e.t.Cleanup(func() { _ = svc.WaitFills(context.Background()) })

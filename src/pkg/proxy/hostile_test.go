@@ -13,8 +13,8 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/proxy"
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 	berthhttp "github.com/berth-registry/berth/src/server/registry"
 )
 
@@ -28,11 +28,11 @@ const (
 
 // newHostileEnv is newEnv over a hostile upstream that demands Basic credentials, with the upstream
 // clients built with opts.
-func newHostileEnv(t *testing.T, opts registry.Options) (*env, *registrytest.Hostile) {
+func newHostileEnv(t *testing.T, opts upstream.Options) (*env, *registrytest.Hostile) {
 	t.Helper()
 	h := registrytest.NewHostile(t)
 	h.Registry.RequireBasic(hostileUser, hostilePass)
-	e := newEnv(t, &upstream{Server: &registrytest.Server{URL: h.Registry.URL}}, registryRow{Username: hostileUser, Password: hostilePass})
+	e := newEnv(t, &upServer{Server: &registrytest.Server{URL: h.Registry.URL}}, registryRow{Username: hostileUser, Password: hostilePass})
 	log := slog.New(slog.DiscardHandler)
 	e.svc = proxy.New(e.local, proxy.NewClients(e.store, e.box, opts), e.fs, e.store, log, proxy.Options{})
 	e.srv = httptest.NewServer(berthhttp.New(e.svc, e.store, auth.NewAuthenticator(adminPassword), log, berthhttp.Options{}))
@@ -46,7 +46,7 @@ func newHostileEnv(t *testing.T, opts registry.Options) (*env, *registrytest.Hos
 // is a 502 for the client; nothing of the internal response is streamed or stored, and the internal
 // listener is never reached.
 func TestHostileBlobRedirectToInternalEndToEnd(t *testing.T) {
-	e, h := newHostileEnv(t, registry.Options{RegistryAddressClass: registry.AddressPublic})
+	e, h := newHostileEnv(t, upstream.Options{RegistryAddressClass: upstream.AddressPublic})
 	secret := []byte("internal service response")
 	d := digest.FromBytes(secret)
 	h.ThirdParty.Handle("/internal", registrytest.Body("application/octet-stream", secret))
@@ -64,7 +64,7 @@ func TestHostileBlobRedirectToInternalEndToEnd(t *testing.T) {
 // Point (e), end to end: a blob redirected to an allowed CDN reaches the client and is stored, and the
 // CDN never sees the upstream's credentials.
 func TestHostileBlobRedirectToCDNEndToEnd(t *testing.T) {
-	e, h := newHostileEnv(t, registry.Options{})
+	e, h := newHostileEnv(t, upstream.Options{})
 	blob := randomBytes(64 << 10)
 	d := digest.FromBytes(blob)
 	h.ThirdParty.Handle("/cdn/blob", registrytest.Body("application/octet-stream", blob))
@@ -80,7 +80,7 @@ func TestHostileBlobRedirectToCDNEndToEnd(t *testing.T) {
 // Point (a), end to end: tags redirected to a third party are a 502 (no local tags to fall back on) and
 // the third party is never contacted.
 func TestHostileTagsRedirectEndToEnd(t *testing.T) {
-	e, h := newHostileEnv(t, registry.Options{})
+	e, h := newHostileEnv(t, upstream.Options{})
 	h.ThirdParty.Handle("/tags", registrytest.Body("application/json", []byte(`{"tags":["evil"]}`), "Link", registrytest.Link("/tags2")))
 	h.Registry.Handle("/v2/r/tags/list", registrytest.Redirect(http.StatusTemporaryRedirect, h.ThirdParty.URL+"/tags"))
 	r := e.get("r/tags/list")
@@ -92,7 +92,7 @@ func TestHostileTagsRedirectEndToEnd(t *testing.T) {
 // A manifest redirected to a third party is a 502, the third party is never contacted, and nothing is
 // stored: the tag stays unknown locally.
 func TestHostileManifestRedirectEndToEnd(t *testing.T) {
-	e, h := newHostileEnv(t, registry.Options{})
+	e, h := newHostileEnv(t, upstream.Options{})
 	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
 	h.ThirdParty.Handle("/m", registrytest.Body("application/vnd.oci.image.index.v1+json", body))
 	h.Registry.Handle("/v2/r/manifests/latest", registrytest.Redirect(http.StatusFound, h.ThirdParty.URL+"/m"))
@@ -109,14 +109,14 @@ func TestHostileManifestRedirectEndToEnd(t *testing.T) {
 // An unreachable upstream is a 503 whose message names no address and no dial error; the cause is
 // logged only.
 func TestUnreachableUpstreamMessage(t *testing.T) {
-	e, _ := newHostileEnv(t, registry.Options{})
+	e, _ := newHostileEnv(t, upstream.Options{})
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close() // its port now refuses connections
 	reg, err := e.store.GetRegistry(context.Background(), e.project.RegistryID)
 	require.NoError(t, err)
 	reg.URL = closed.URL
 	require.NoError(t, e.store.UpdateRegistry(context.Background(), reg))
-	e.svc = proxy.New(e.local, proxy.NewClients(e.store, e.box, registry.Options{}), e.fs, e.store, slog.New(slog.DiscardHandler), proxy.Options{})
+	e.svc = proxy.New(e.local, proxy.NewClients(e.store, e.box, upstream.Options{}), e.fs, e.store, slog.New(slog.DiscardHandler), proxy.Options{})
 	e.srv = httptest.NewServer(berthhttp.New(e.svc, e.store, auth.NewAuthenticator(adminPassword), slog.New(slog.DiscardHandler), berthhttp.Options{}))
 	t.Cleanup(e.srv.Close)
 

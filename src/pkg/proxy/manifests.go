@@ -11,7 +11,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // GetManifest serves a manifest of a proxy-cache project: by digest from local storage when held, else
@@ -155,7 +155,7 @@ func (s *Service) fetchManifest(ctx context.Context, up Upstream, repo content.R
 		}
 		um, err := up.GetManifest(ctx, repo.Path, d.String())
 		if err != nil {
-			if registry.IsNotFound(err) {
+			if upstream.IsNotFound(err) {
 				s.memo.setNotFound(keyOf(refManifest, repo, d.String()))
 			}
 			return nil, upstreamError(err, errcode.ErrManifestUnknown)
@@ -291,10 +291,10 @@ func (s *Service) ListTags(ctx context.Context, repo content.Repo, last string, 
 	}
 	tags, _, upErr := s.tagLists.Do(ctx, k.flight(), func(ctx context.Context) ([]string, error) {
 		if s.memo.isNotFound(k) { // a listing that ended just before this one started answers it
-			return nil, &registry.Error{Kind: registry.NotFound, Err: errors.New("the upstream did not know the repository moments ago")}
+			return nil, &upstream.Error{Kind: upstream.NotFound, Err: errors.New("the upstream did not know the repository moments ago")}
 		}
 		tags, err := up.ListTags(ctx, repo.Path)
-		if registry.IsNotFound(err) {
+		if upstream.IsNotFound(err) {
 			s.memo.setNotFound(k)
 		}
 		return tags, err

@@ -15,8 +15,8 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // A manifest by digest is fetched once, stored byte for byte, and then served without the upstream.
@@ -210,7 +210,7 @@ func TestDockerHubLibrary(t *testing.T) {
 	up := newUpstream(t, distribution)
 	alpine := up.PushImage(t, "library/alpine", "3.20")
 	tool := up.PushImage(t, "org/tool", "1")
-	e := newEnv(t, up, registryRow{Type: registry.TypeDockerHub})
+	e := newEnv(t, up, registryRow{Type: upstream.TypeDockerHub})
 
 	requireOK(t, e.get("alpine/manifests/3.20"), alpine.Body)
 	require.Equal(t, 1, up.hits.path(http.MethodHead, "/v2/library/alpine/manifests/3.20"))
@@ -238,20 +238,20 @@ func TestUpstreamAuth(t *testing.T) {
 	const user, pass = "puller", "pull-pw"
 	cases := []struct {
 		name   string
-		start  func(t *testing.T) (*upstream, registryRow, func(t *testing.T))
+		start  func(t *testing.T) (*upServer, registryRow, func(t *testing.T))
 		status int // of every pull; 200 unless set
 		code   string
 	}{
-		{name: "basic, distribution", start: func(t *testing.T) (*upstream, registryRow, func(*testing.T)) {
+		{name: "basic, distribution", start: func(t *testing.T) (*upServer, registryRow, func(*testing.T)) {
 			return newUpstream(t, distribution, registrytest.WithBasicAuth(user, pass)), registryRow{Username: user, Password: pass}, nil
 		}},
-		{name: "basic, ggcr", start: func(t *testing.T) (*upstream, registryRow, func(*testing.T)) {
+		{name: "basic, ggcr", start: func(t *testing.T) (*upServer, registryRow, func(*testing.T)) {
 			return newUpstream(t, ggcr, registrytest.WithBasicAuth(user, pass)), registryRow{Username: user, Password: pass}, nil
 		}},
-		{name: "basic, wrong password", start: func(t *testing.T) (*upstream, registryRow, func(*testing.T)) {
+		{name: "basic, wrong password", start: func(t *testing.T) (*upServer, registryRow, func(*testing.T)) {
 			return newUpstream(t, distribution, registrytest.WithBasicAuth(user, pass)), registryRow{Username: user, Password: "wrong"}, nil
 		}, status: http.StatusServiceUnavailable, code: "UPSTREAM_UNAVAILABLE"},
-		{name: "bearer with credentials, ggcr", start: func(t *testing.T) (*upstream, registryRow, func(*testing.T)) {
+		{name: "bearer with credentials, ggcr", start: func(t *testing.T) (*upServer, registryRow, func(*testing.T)) {
 			ta := registrytest.NewTokenAuth(t, "registrytest")
 			ta.SetCredentials(user, pass)
 			up := newUpstream(t, ggcr, registrytest.WithWrapper(ta.Middleware))
@@ -259,14 +259,14 @@ func TestUpstreamAuth(t *testing.T) {
 				require.Contains(t, ta.Scopes(), "repository:app:pull")
 			}
 		}},
-		{name: "bearer anonymous, distribution", start: func(t *testing.T) (*upstream, registryRow, func(*testing.T)) {
+		{name: "bearer anonymous, distribution", start: func(t *testing.T) (*upServer, registryRow, func(*testing.T)) {
 			ta := registrytest.NewTokenAuth(t, "registrytest")
 			up := newUpstream(t, distribution, registrytest.WithWrapper(ta.Middleware))
 			return up, registryRow{}, func(t *testing.T) {
 				require.Contains(t, ta.Scopes(), "repository:app:pull")
 			}
 		}},
-		{name: "bearer, wrong password", start: func(t *testing.T) (*upstream, registryRow, func(*testing.T)) {
+		{name: "bearer, wrong password", start: func(t *testing.T) (*upServer, registryRow, func(*testing.T)) {
 			ta := registrytest.NewTokenAuth(t, "registrytest")
 			ta.SetCredentials(user, pass)
 			return newUpstream(t, ggcr, registrytest.WithWrapper(ta.Middleware)), registryRow{Username: user, Password: "wrong"}, nil

@@ -23,16 +23,16 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/pkg/syncutil"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // Upstream is the part of the upstream registry client the proxy uses. Repository names are the
 // project-relative paths; the client maps them to upstream names (Docker Hub's library/).
 type Upstream interface {
-	ManifestExists(ctx context.Context, repo, ref string) (registry.Descriptor, error)
-	GetManifest(ctx context.Context, repo, ref string) (*registry.Manifest, error)
+	ManifestExists(ctx context.Context, repo, ref string) (upstream.Descriptor, error)
+	GetManifest(ctx context.Context, repo, ref string) (*upstream.Manifest, error)
 	GetBlob(ctx context.Context, repo string, d digest.Digest, offset int64) (io.ReadCloser, int64, error)
 	// StatBlob asks with HEAD for a blob's size (-1: not announced), downloading nothing.
 	StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)

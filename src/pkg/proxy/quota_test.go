@@ -19,7 +19,7 @@ import (
 )
 
 // pushSized pushes an image whose one layer has n random bytes.
-func pushSized(t *testing.T, up *upstream, repo, tag string, n int) (ocispec.Manifest, []byte, map[string][]byte) {
+func pushSized(t *testing.T, up *upServer, repo, tag string, n int) (ocispec.Manifest, []byte, map[string][]byte) {
 	t.Helper()
 	layer := randomBytes(n)
 	ld := up.PushBlob(t, repo, layer)

@@ -2,100 +2,32 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"sync"
-	"time"
 
-	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
-// Opener decrypts a stored registry secret.
-type Opener interface {
-	Open(sealed string) (string, error)
-}
-
-// Clients builds and keeps one upstream client per registry, rebuilt when the registry row changes
-// (its update time moves), so token caches and connection pools are shared by all requests.
+// Clients serves the upstream client pool (upstream.Clients) as Upstreams.
 type Clients struct {
-	registries meta.RegistryStore
-	secrets    Opener
-	opts       registry.Options
-	instrument func(registryID int64, rt http.RoundTripper) http.RoundTripper
-
-	mu      sync.Mutex
-	clients map[int64]cachedClient
+	Pool *upstream.Clients
 }
 
-type cachedClient struct {
-	updated time.Time
-	client  *registry.Client
+var _ Upstreams = Clients{}
+
+// NewClients returns the Upstreams of a new client pool over registries.
+func NewClients(registries meta.RegistryStore, secrets upstream.Opener, opts upstream.Options) Clients {
+	return Clients{Pool: upstream.NewClients(registries, secrets, opts)}
 }
 
-// NewClients returns a Clients over the registry store.
-func NewClients(registries meta.RegistryStore, secrets Opener, opts registry.Options) *Clients {
-	return &Clients{registries: registries, secrets: secrets, opts: opts, clients: map[int64]cachedClient{}}
-}
-
-// Instrument wraps the transport of every client built from now on (metrics). Call before serving.
-func (c *Clients) Instrument(wrap func(registryID int64, rt http.RoundTripper) http.RoundTripper) {
-	c.instrument = wrap
-}
-
-// Client returns the client of registry id.
-func (c *Clients) Client(ctx context.Context, id int64) (*registry.Client, error) {
-	reg, err := c.registries.GetRegistry(ctx, id)
-	if err != nil {
-		if errors.Is(err, meta.ErrNotFound) {
-			return nil, errcode.ErrUpstreamUnavailable.WithMessage("the project's upstream registry %d does not exist", id)
-		}
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cc, ok := c.clients[id]; ok && cc.updated.Equal(reg.UpdateTime) {
-		return cc.client, nil
-	}
-	ep, err := Endpoint(reg, c.secrets)
-	if err != nil {
-		return nil, err
-	}
-	opts := c.opts
-	if c.instrument != nil {
-		opts.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return c.instrument(id, rt) }
-	}
-	cl, err := registry.NewClient(ep, opts)
-	if err != nil {
-		return nil, errcode.ErrUpstreamUnavailable.Wrap(err, "build client for registry %s", reg.Name)
-	}
-	c.clients[id] = cachedClient{updated: reg.UpdateTime, client: cl}
-	return cl, nil
-}
-
-// Upstream implements Upstreams.
-func (c *Clients) Upstream(ctx context.Context, project *meta.Project) (Upstream, error) {
+// Upstream implements Upstreams: the pool's client of the project's registry.
+func (c Clients) Upstream(ctx context.Context, project *meta.Project) (Upstream, error) {
 	if !project.IsProxy() {
 		return nil, fmt.Errorf("project %s is not a proxy-cache project", project.Name)
 	}
-	cl, err := c.Client(ctx, project.RegistryID)
+	cl, err := c.Pool.Client(ctx, project.RegistryID)
 	if err != nil {
-		return nil, err // not a typed-nil *registry.Client inside the interface
+		return nil, err // not a typed-nil *upstream.Client inside the interface
 	}
 	return cl, nil
-}
-
-// Endpoint turns a stored registry into a client endpoint, decrypting its secret.
-func Endpoint(reg *meta.Registry, secrets Opener) (registry.Endpoint, error) {
-	ep := registry.Endpoint{URL: reg.URL, Insecure: reg.Insecure, CACertificate: reg.CACertificate, Type: reg.Type, Username: reg.AccessKey}
-	if reg.AccessSecret != "" {
-		p, err := secrets.Open(reg.AccessSecret)
-		if err != nil {
-			return ep, errcode.ErrInternal.Wrap(err, "decrypt the credentials of registry %s", reg.Name)
-		}
-		ep.Password = p
-	}
-	return ep, nil
 }

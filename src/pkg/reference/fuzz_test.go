@@ -2,9 +2,6 @@ package reference
 
 import (
 	"errors"
-	"fmt"
-	"math"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -203,85 +200,6 @@ func FuzzParseDigest(f *testing.F) {
 		unsupported := ociDigRE.MatchString(s) && alg != "sha256" && alg != "sha512"
 		if unsupported != errors.Is(err, ErrDigestUnsupported) {
 			t.Fatalf("ParseDigest(%q) = %v, unsupported should be %v", s, err, unsupported)
-		}
-	})
-}
-
-func FuzzParseRange(f *testing.F) {
-	for _, s := range []string{"bytes=0-99", "bytes=5-", "bytes=-5", "bytes=-0", "bytes=9-1", "bytes=0-1,2-3", "Bytes=1-1", "bytes=99999999999999999999-"} {
-		f.Add(s, int64(100))
-	}
-	f.Add("bytes=0-0", int64(0))
-	f.Add("bytes=0-0", int64(-1))
-	f.Fuzz(func(t *testing.T, header string, size int64) {
-		start, end, err := ParseRange(header, size)
-		if err != nil {
-			if !errors.Is(err, ErrRangeInvalid) && !errors.Is(err, ErrRangeNotSatisfiable) {
-				t.Fatalf("ParseRange(%q, %d) = %v, no sentinel", header, size, err)
-			}
-			return
-		}
-		if start < 0 || start > end || end >= size {
-			t.Fatalf("ParseRange(%q, %d) = %d-%d, outside the representation", header, size, start, end)
-		}
-		s2, e2, err := ParseRange(fmt.Sprintf("bytes=%d-%d", start, end), size)
-		if err != nil || s2 != start || e2 != end {
-			t.Fatalf("ParseRange(%q, %d) = %d-%d does not round-trip: %d-%d %v", header, size, start, end, s2, e2, err)
-		}
-	})
-}
-
-func FuzzParseContentRange(f *testing.F) {
-	for _, s := range []string{"0-99", "bytes=0-99", "5-1", "bytes 0-9/10", "-", "0-", "99999999999999999999-1"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, header string) {
-		start, end, err := ParseContentRange(header)
-		if err != nil {
-			if !errors.Is(err, ErrContentRangeInvalid) {
-				t.Fatalf("ParseContentRange(%q) = %v, no sentinel", header, err)
-			}
-			return
-		}
-		if start < 0 || start > end || end == math.MaxInt64 {
-			t.Fatalf("ParseContentRange(%q) = %d-%d", header, start, end)
-		}
-		s2, e2, err := ParseContentRange(fmt.Sprintf("%d-%d", start, end))
-		if err != nil || s2 != start || e2 != end {
-			t.Fatalf("ParseContentRange(%q) = %d-%d does not round-trip: %d-%d %v", header, start, end, s2, e2, err)
-		}
-	})
-}
-
-func FuzzParsePagination(f *testing.F) {
-	for _, s := range []string{"", "n=5", "n=-1", "n=5&last=x", "n=1&n=2", "n=99999999999999999999999", "n=%2B3"} {
-		f.Add(s, 100)
-	}
-	f.Add("n=5", 0)
-	f.Add("n=5", -3)
-	f.Fuzz(func(t *testing.T, rawQuery string, maxN int) {
-		q, err := url.ParseQuery(rawQuery)
-		if err != nil {
-			return
-		}
-		n, last, err := ParsePagination(q, maxN)
-		if err != nil {
-			if !errors.Is(err, ErrPaginationInvalid) || n != 0 || last != "" {
-				t.Fatalf("ParsePagination(%q, %d) = %d %q %v", rawQuery, maxN, n, last, err)
-			}
-			return
-		}
-		if n < 0 || (maxN > 0 && n > maxN) {
-			t.Fatalf("ParsePagination(%q, %d) = %d, out of bounds", rawQuery, maxN, n)
-		}
-		if last != q.Get("last") {
-			t.Fatalf("ParsePagination(%q) last = %q, want %q", rawQuery, last, q.Get("last"))
-		}
-		if n > 0 {
-			q.Set("n", fmt.Sprint(n))
-			if n2, _, err := ParsePagination(q, maxN); err != nil || n2 != n {
-				t.Fatalf("n=%d does not round-trip: %d %v", n, n2, err)
-			}
 		}
 	})
 }

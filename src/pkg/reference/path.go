@@ -136,41 +136,46 @@ func ParseV2Path(path string) (Route, error) {
 		}
 		return withName(Route{Kind: KindTags, Name: name})
 	case "uploads":
-		name, ok := strings.CutSuffix(name, "/blobs")
-		if !ok || name == "" {
-			return Route{}, errorf(ErrNotFound, path)
-		}
-		r, err := withName(Route{Kind: KindUpload, Name: name})
-		if err != nil {
-			return Route{}, err
-		}
-		if !validUploadID(last) {
-			return Route{}, errorf(ErrUploadIDInvalid, last)
-		}
-		r.UploadID = last
-		return r, nil
+		return uploadRoute(path, name, last)
 	}
 	return Route{}, errorf(ErrNotFound, path)
 }
 
-// manifestRoute is the route of /v2/<name>/manifests/<reference>: a reference containing ':' is a
-// digest, any other a tag.
-func manifestRoute(name, reference string) (Route, error) {
+// manifestRoute is the route of /v2/<name>/manifests/<ref>: ref is a digest when it holds a colon,
+// else a tag.
+func manifestRoute(name, ref string) (Route, error) {
 	r, err := withName(Route{Kind: KindManifest, Name: name})
 	if err != nil {
 		return Route{}, err
 	}
-	if strings.IndexByte(reference, ':') >= 0 {
-		if !validDigest(reference) {
-			return Route{}, digestError(reference)
+	if strings.IndexByte(ref, ':') >= 0 {
+		if !validDigest(ref) {
+			return Route{}, digestError(ref)
 		}
-		r.Digest = digest.Digest(reference)
+		r.Digest = digest.Digest(ref)
 		return r, nil
 	}
-	if !validTag(reference) {
-		return Route{}, errorf(ErrTagInvalid, reference)
+	if !validTag(ref) {
+		return Route{}, errorf(ErrTagInvalid, ref)
 	}
-	r.Tag = reference
+	r.Tag = ref
+	return r, nil
+}
+
+// uploadRoute is the route of /v2/<name>/blobs/uploads/<id>; nameBlobs is "<name>/blobs".
+func uploadRoute(path, nameBlobs, id string) (Route, error) {
+	name, ok := strings.CutSuffix(nameBlobs, "/blobs")
+	if !ok || name == "" {
+		return Route{}, errorf(ErrNotFound, path)
+	}
+	r, err := withName(Route{Kind: KindUpload, Name: name})
+	if err != nil {
+		return Route{}, err
+	}
+	if !validUploadID(id) {
+		return Route{}, errorf(ErrUploadIDInvalid, id)
+	}
+	r.UploadID = id
 	return r, nil
 }
 

@@ -1,5 +1,5 @@
-// Package reference parses what the HTTP layer receives: /v2/ URL paths, repository names, tags,
-// digests, Range and Content-Range headers, and pagination parameters. Everything here is a pure
+// Package reference parses the references of the registry API: /v2/ URL paths, repository names, tags
+// and digests (Range, Content-Range and pagination parameters are parsed by server/registry). Everything here is a pure
 // function without allocation on the success path of ParseV2Path (it runs on every request), written as
 // hand-made scanners rather than regular expressions.
 //
@@ -11,10 +11,6 @@
 //	ErrTagInvalid          -> 400 MANIFEST_INVALID
 //	ErrDigestInvalid       -> 400 DIGEST_INVALID (ErrDigestUnsupported wraps it: not sha256/sha512)
 //	ErrUploadIDInvalid     -> 404 BLOB_UPLOAD_UNKNOWN
-//	ErrRangeInvalid        -> ignore the Range header and send the whole blob (RFC 9110 allows it)
-//	ErrRangeNotSatisfiable -> 416 with Content-Range: bytes */<size>
-//	ErrContentRangeInvalid -> 416 RANGE_INVALID
-//	ErrPaginationInvalid   -> 400 PAGINATION_NUMBER_INVALID
 package reference
 
 import (
@@ -40,15 +36,6 @@ var (
 	ErrDigestUnsupported = fmt.Errorf("%w: unsupported algorithm or encoding", ErrDigestInvalid)
 	// ErrUploadIDInvalid reports an upload session ID that cannot be one.
 	ErrUploadIDInvalid = errors.New("invalid upload id")
-	// ErrRangeInvalid reports a Range header that is malformed or asks for more than one range. RFC 9110
-	// lets a server ignore such a header and answer with the whole representation.
-	ErrRangeInvalid = errors.New("invalid range")
-	// ErrRangeNotSatisfiable reports a well-formed range that does not overlap the representation.
-	ErrRangeNotSatisfiable = errors.New("range not satisfiable")
-	// ErrContentRangeInvalid reports a malformed upload Content-Range header.
-	ErrContentRangeInvalid = errors.New("invalid content range")
-	// ErrPaginationInvalid reports an n query parameter that is not a non-negative integer.
-	ErrPaginationInvalid = errors.New("invalid pagination parameter")
 )
 
 // errorf wraps sentinel with the offending value, quoted and cut short so that hostile input cannot

@@ -45,10 +45,7 @@ func TestOversizeArtifactTypeRefused(t *testing.T) {
 func TestDistinctFiltersWithFreshUnfilteredEntry(t *testing.T) {
 	for _, ck := range cacheKinds {
 		t.Run(ck.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
-			sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-			up.push(t, repoPath, sig)
+			up, img, sig := newSigned(t)
 			e := newEnv(t, up, ck)
 			repo := e.repo(repoPath)
 			require.Equal(t, descs(sig), e.mustList(repo, img.Manifest.Digest, "", "MISS"))
@@ -73,10 +70,7 @@ func TestDistinctFiltersWithFreshUnfilteredEntry(t *testing.T) {
 func TestDistinctFiltersAreBoundedPerSubject(t *testing.T) {
 	for _, ck := range cacheKinds {
 		t.Run(ck.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
-			sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-			up.push(t, repoPath, sig)
+			up, img, _ := newSigned(t)
 			e := newEnv(t, up, ck)
 			repo := e.repo(repoPath)
 			filter := func(i int) string { return "artifactType=" + url.QueryEscape("application/vnd.test."+strconv.Itoa(i)) }

@@ -65,16 +65,18 @@ func TestFreshness(t *testing.T) {
 }
 
 // TestUpstreamFailure: when the upstream fails (stopped, 500, 429) the cached answer is served however
-// old (STALE); with nothing cached the referrers held locally are served (LOCAL); with neither, 503
-// UPSTREAM_UNAVAILABLE. Nothing of the failure is cached.
+// old (STALE); with nothing cached the referrers held locally are served (LOCAL); with neither, the
+// error of upstream.ClientError: 503 UPSTREAM_UNAVAILABLE, or 429 TOOMANYREQUESTS for a rate-limited
+// upstream. Nothing of the failure is cached.
 func TestUpstreamFailure(t *testing.T) {
 	failures := []struct {
 		name string
-		fail func(*upstream)
+		fail func(*upServer)
+		want errcode.Code // with nothing cached and nothing local
 	}{
-		{"stopped", func(u *upstream) { u.stop() }},
-		{"500", func(u *upstream) { u.setFault(failWith(http.StatusInternalServerError)) }},
-		{"429", func(u *upstream) { u.setFault(failWith(http.StatusTooManyRequests)) }},
+		{"stopped", func(u *upServer) { u.stop() }, errcode.ErrUpstreamUnavailable},
+		{"500", func(u *upServer) { u.setFault(failWith(http.StatusInternalServerError)) }, errcode.ErrUpstreamUnavailable},
+		{"429", func(u *upServer) { u.setFault(failWith(http.StatusTooManyRequests)) }, errcode.ErrTooManyRequests},
 	}
 	for _, kind := range []upstreamKind{ggcrAPI, distribution} {
 		for _, ck := range cacheKinds {
@@ -114,7 +116,7 @@ func TestUpstreamFailure(t *testing.T) {
 					require.Equal(t, descs(local), e.mustList(repo, withLocal.Digest, "", content.CacheLocal))
 
 					_, err = e.list(repo, bare.Digest, "", "", 0)
-					requireCode(t, err, errcode.ErrUpstreamUnavailable)
+					requireCode(t, err, f.want)
 
 					after, ok := e.cached(key)
 					require.True(t, ok)
@@ -186,10 +188,7 @@ func TestCorruptEntry(t *testing.T) {
 	for _, ck := range cacheKinds {
 		for _, c := range corruptions {
 			t.Run(ck.name+"/"+c.name, func(t *testing.T) {
-				up := newRegistry(t, ggcrAPI)
-				img := up.srv.PushImage(t, repoPath, "v1")
-				sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-				up.push(t, repoPath, sig)
+				up, img, sig := newSigned(t)
 				e := newEnv(t, up, ck)
 				repo := e.repo(repoPath)
 				key := e.key(repo, img.Manifest.Digest, "")
@@ -210,10 +209,7 @@ func TestCorruptEntry(t *testing.T) {
 // counted, and the request leaves the cache alone after it (no lock, no store: one failed call per
 // request, not four).
 func TestRedisUnreachable(t *testing.T) {
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
-	sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-	up.push(t, repoPath, sig)
+	up, img, sig := newSigned(t)
 	e := newEnv(t, up, cacheKinds[0])
 	ctl, m := e.newController(unreachableRedis(t), e.clients)
 	repo := e.repo(repoPath)

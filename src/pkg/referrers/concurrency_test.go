@@ -13,9 +13,9 @@ import (
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
-	"github.com/berth-registry/berth/src/pkg/proxy"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/referrers"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 type listResult struct {
@@ -41,10 +41,7 @@ func TestColdRequestsCoalesce(t *testing.T) {
 	const n = 200
 	for _, ck := range cacheKinds {
 		t.Run(ck.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
-			sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-			up.push(t, repoPath, sig)
+			up, img, sig := newSigned(t)
 			e := newEnv(t, up, ck)
 			held, release := up.holdReferrers()
 			defer release()
@@ -72,22 +69,21 @@ func TestColdRequestsCoalesce(t *testing.T) {
 // referrers request upstream; the other node waits for the answer the first stores.
 func TestNodesShareRedis(t *testing.T) {
 	const n = 50
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
-	sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-	up.push(t, repoPath, sig)
+	up, img, sig := newSigned(t)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
-	ctlB, _ := e.newController(newRedisCache(t, prefix), proxy.NewClients(e.store, e.box, registry.Options{}))
+	shared := withLeases(redisLeases(t, prefix))
+	ctlA, _ := e.newController(newRedisCache(t, prefix), e.clients, shared)
+	ctlB, _ := e.newController(newRedisCache(t, prefix), upstream.NewClients(e.store, e.box, upstream.Options{}), shared)
 	repo := e.repo(repoPath)
 	held, release := up.holdReferrers()
 	defer release()
 
-	a := startLists(e.ctl, repo, img.Manifest, n)
+	a := startLists(ctlA, repo, img.Manifest, n)
 	b := startLists(ctlB, repo, img.Manifest, n)
 	<-held
 	eventually(t, "every request but one per node joins its node's refresh", func() bool {
-		return e.ctl.Coalesced() == n-1 && ctlB.Coalesced() == n-1
+		return ctlA.Coalesced() == n-1 && ctlB.Coalesced() == n-1
 	})
 	release()
 	statuses := map[string]int{}
@@ -113,9 +109,10 @@ func TestNodesPeerFails(t *testing.T) {
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
 	long := func(o *referrers.Options) { o.LockTTL, o.UpstreamTimeout = time.Hour, time.Hour }
-	ctlA, _ := e.newController(newRedisCache(t, prefix), e.clients, long)
-	cacheB := &lockWatch{Cache: newRedisCache(t, prefix)}
-	ctlB, _ := e.newController(cacheB, proxy.NewClients(e.store, e.box, registry.Options{}), long)
+	leases := redisLeases(t, prefix)
+	ctlA, _ := e.newController(newRedisCache(t, prefix), e.clients, long, withLeases(leases))
+	leasesB := &leaseWatch{Locker: leases}
+	ctlB, _ := e.newController(newRedisCache(t, prefix), upstream.NewClients(e.store, e.box, upstream.Options{}), long, withLeases(leasesB))
 	repo := e.repo(repoPath)
 	up.setFault(failWith(http.StatusInternalServerError))
 	held, release := up.holdReferrers()
@@ -124,7 +121,7 @@ func TestNodesPeerFails(t *testing.T) {
 	a := startLists(ctlA, repo, img.Manifest, 1)
 	<-held // A holds the lock and waits for the upstream
 	b := startLists(ctlB, repo, img.Manifest, 1)
-	eventually(t, "B finds the lock taken", func() bool { return cacheB.refused.Load() > 0 })
+	eventually(t, "B finds the lease taken", func() bool { return leasesB.refused.Load() > 0 })
 	release()
 	for _, ch := range []<-chan listResult{a, b} {
 		r := <-ch
@@ -133,16 +130,16 @@ func TestNodesPeerFails(t *testing.T) {
 	require.Equal(t, 2, up.referrersRequests(), "B asked after A failed")
 }
 
-// lockWatch counts the TryLock calls that found the lock taken.
-type lockWatch struct {
-	cache.Cache
+// leaseWatch counts the TryAcquire calls that found the lease taken.
+type leaseWatch struct {
+	lease.Locker
 	refused atomic.Int32
 }
 
-func (w *lockWatch) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
-	unlock, ok, err := w.Cache.TryLock(ctx, key, ttl)
+func (w *leaseWatch) TryAcquire(ctx context.Context, name string, ttl time.Duration) (*lease.Lease, bool, error) {
+	l, ok, err := w.Locker.TryAcquire(ctx, name, ttl)
 	if err == nil && !ok {
 		w.refused.Add(1)
 	}
-	return unlock, ok, err
+	return l, ok, err
 }

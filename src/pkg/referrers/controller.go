@@ -29,20 +29,21 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/ociindex"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/syncutil"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
-// Lister is the part of an upstream registry client the controller uses (registry.Client).
+// Lister is the part of an upstream registry client the controller uses (upstream.Client).
 type Lister interface {
 	// ListReferrers lists the upstream's referrers of ref in repo (its API, or its tag schema).
-	ListReferrers(ctx context.Context, repo, ref, rawQuery string) (*registry.ReferrersResult, error)
+	ListReferrers(ctx context.Context, repo, ref, rawQuery string) (*upstream.ReferrersResult, error)
 	// GetManifest reads a manifest by digest; used to repair descriptors whose artifactType the upstream
 	// reported wrongly.
-	GetManifest(ctx context.Context, repo, ref string) (*registry.Manifest, error)
+	GetManifest(ctx context.Context, repo, ref string) (*upstream.Manifest, error)
 }
 
 // Listers returns the upstream lister of a registry.
@@ -62,8 +63,6 @@ type LocalIndex interface {
 const (
 	DefaultCacheTTL        = 7 * 24 * time.Hour
 	DefaultFreshness       = 30 * time.Second
-	DefaultPageSize        = 1000
-	DefaultMaxPageSize     = 10000
 	DefaultLockTTL         = 10 * time.Second
 	DefaultUpstreamTimeout = 60 * time.Second
 )
@@ -72,15 +71,18 @@ const (
 type Options struct {
 	CacheTTL        time.Duration // how long an upstream answer is kept (served when the upstream fails)
 	Freshness       time.Duration // default window in which a cached answer is served without asking
-	PageSize        int           // entries per page when the client sends no n
-	MaxPageSize     int           // the largest n honoured (at least PageSize)
+	PageSize        int           // entries per page when the client sends no n (content.NewPageRule)
+	MaxPageSize     int           // the largest n honoured (content.NewPageRule)
 	LockTTL         time.Duration // cross-process refresh lock
 	UpstreamTimeout time.Duration // bound on one upstream refresh
 	// NodeCacheTTL, with a shared cache (one that is not a cache.Viewer, i.e. Redis), is how long this
 	// node reuses an entry it read or wrote without reading the shared cache again (nodecache.go).
 	// 0 = off: every request reads the shared cache.
 	NodeCacheTTL time.Duration
-	Now          func() time.Time
+	// Leases grants the cross-node refresh lease of a key (lease.Redis for nodes sharing a Redis;
+	// nil: lease.NewLocal, this process only).
+	Leases lease.Locker
+	Now    func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -93,13 +95,9 @@ func (o *Options) setDefaults() {
 	def(&o.Freshness, DefaultFreshness)
 	def(&o.LockTTL, DefaultLockTTL)
 	def(&o.UpstreamTimeout, DefaultUpstreamTimeout)
-	if o.PageSize <= 0 {
-		o.PageSize = DefaultPageSize
+	if o.Leases == nil {
+		o.Leases = lease.NewLocal()
 	}
-	if o.MaxPageSize <= 0 {
-		o.MaxPageSize = DefaultMaxPageSize
-	}
-	o.MaxPageSize = max(o.MaxPageSize, o.PageSize)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -115,6 +113,9 @@ type Controller struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	opts    Options
+	policy  policy // what is fresh, kept, served stale, cached as empty (policy.go)
+	leases  lease.Locker
+	pages   content.PageRule
 	flights *syncutil.Group[string, *fetched]
 	// decoded spares cache hits the JSON decode of bytes decoded before (entry.go).
 	decoded *decodedEntries
@@ -142,6 +143,9 @@ func New(local content.Referrers, index LocalIndex, listers Listers, c cache.Cac
 	}
 	return &Controller{
 		local: local, index: index, listers: listers, cache: c, metrics: m, log: log, opts: opts,
+		policy:  newPolicy(opts),
+		leases:  opts.Leases,
+		pages:   content.NewPageRule(opts.PageSize, opts.MaxPageSize),
 		flights: syncutil.NewGroup[string, *fetched](opts.UpstreamTimeout),
 		decoded: newDecodedEntries(decodedMaxCount, decodedMaxSize),
 		near:    nearCacheFor(c, opts),
@@ -161,26 +165,6 @@ func nearCacheFor(c cache.Cache, opts Options) *nodeCache {
 // had started instead of starting their own (monotonic; the CoalescedWaiters metric counts the same
 // requests once they were answered).
 func (c *Controller) Coalesced() uint64 { return c.flights.Coalesced() }
-
-// freshness returns the project's freshness window: metadata proxy_referrer_cache_seconds (at most
-// meta.MaxMetadataSeconds), else the default.
-func (c *Controller) freshness(p *meta.Project) time.Duration {
-	if d, ok := p.Seconds(meta.MetaProxyReferrerCacheSecond); ok {
-		return d
-	}
-	return c.opts.Freshness
-}
-
-// pageSize returns the page size for a request.
-func (c *Controller) pageSize(n int) int {
-	switch {
-	case n <= 0:
-		return c.opts.PageSize
-	case n > c.opts.MaxPageSize:
-		return c.opts.MaxPageSize
-	}
-	return n
-}
 
 // localDescriptors returns the referrers of subject held in repo, as spec descriptors, and the digests
 // among them that were pulled through from the upstream (meta.OriginPulled).
@@ -233,8 +217,6 @@ func dropDeletedUpstream(local []ocispec.Descriptor, pulled map[digest.Digest]bo
 type entry struct {
 	storedAt  time.Time
 	manifests []ocispec.Descriptor
-	filters   []string
-	source    string
 
 	index     sync.Once
 	indexJSON []byte // the image index of manifests, encoded once on first use (nil: not encodable)

@@ -12,15 +12,17 @@ import (
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
 )
 
-// encode stores e as a versioned cachekey envelope around an OCI image index.
-func encode(e *entry) ([]byte, error) {
+// encode stores e as a versioned cachekey envelope around an OCI image index; source says how the
+// upstream answered (cachekey.SourceReferrersAPI, SourceTagSchema or sourceNotFound), kept in the envelope
+// for operators reading the cache, never read back.
+func encode(e *entry, source string) ([]byte, error) {
 	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: e.manifests}
 	idx.SchemaVersion = 2
 	b, err := json.Marshal(idx)
 	if err != nil {
 		return nil, err
 	}
-	return cachekey.Encode(cachekey.Entry{StoredAt: e.storedAt, FiltersApplied: e.filters, Source: e.source, Index: b})
+	return cachekey.Encode(cachekey.Entry{StoredAt: e.storedAt, Source: source, Index: b})
 }
 
 // decode reads an envelope written by encode. Any error means the entry is unusable.
@@ -39,7 +41,7 @@ func decode(b []byte) (*entry, error) {
 	if idx.Manifests == nil {
 		idx.Manifests = []ocispec.Descriptor{}
 	}
-	return &entry{storedAt: ce.StoredAt, manifests: idx.Manifests, filters: ce.FiltersApplied, source: ce.Source}, nil
+	return &entry{storedAt: ce.StoredAt, manifests: idx.Manifests}, nil
 }
 
 // decodedEntries remembers the entries recently decoded, keyed by a seeded hash of their encoded bytes

@@ -10,11 +10,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 func testEntry(t testing.TB, n int) (*entry, []byte) {
-	e := &entry{storedAt: time.Unix(1_700_000_000, 0).UTC(), filters: []string{"artifactType"}, source: sourceName(registry.SourceAPI)}
+	e := &entry{storedAt: time.Unix(1_700_000_000, 0).UTC()}
 	e.manifests = []ocispec.Descriptor{}
 	for i := range n {
 		e.manifests = append(e.manifests, ocispec.Descriptor{
@@ -25,7 +25,7 @@ func testEntry(t testing.TB, n int) (*entry, []byte) {
 			Annotations:  map[string]string{"org.opencontainers.image.created": "2024-01-01T00:00:00Z"},
 		})
 	}
-	b, err := encode(e)
+	b, err := encode(e, upstream.SourceAPI.String())
 	require.NoError(t, err)
 	return e, b
 }

@@ -24,15 +24,15 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
-	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 func TestMain(m *testing.M) {
@@ -52,7 +52,7 @@ const (
 	indexType  = ocispec.MediaTypeImageIndex                            // the referrers response type
 	manifestMT = ocispec.MediaTypeImageManifest                         // every test referrer is an image manifest
 	badJSON    = "<html>this is not the referrers API</html>"           // garbage an upstream may send
-	oversize   = registry.MaxMetadataSize + 1024                        // a referrers body over the limit
+	oversize   = upstream.MaxMetadataSize + 1024                        // a referrers body over the limit
 	errBody    = `{"errors":[{"code":"UNKNOWN","message":"injected"}]}` // an OCI error body
 )
 
@@ -131,6 +131,20 @@ func redisPrefix(t *testing.T) string {
 }
 
 // newRedisCache returns a Redis cache under prefix with its own client, as one Berth node has.
+// redisLeases returns refresh leases on the test Redis under prefix: what nodes sharing that Redis share.
+func redisLeases(t *testing.T, prefix string) lease.Locker {
+	t.Helper()
+	client, err := cache.NewRedisClient(redisURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+	return lease.NewRedis(client, prefix)
+}
+
+// withLeases makes a controller take its refresh leases from l.
+func withLeases(l lease.Locker) func(*referrers.Options) {
+	return func(o *referrers.Options) { o.Leases = l }
+}
+
 func newRedisCache(t *testing.T, prefix string) cache.Cache {
 	t.Helper()
 	client, err := cache.NewRedisClient(redisURL())
@@ -143,16 +157,16 @@ func newRedisCache(t *testing.T, prefix string) cache.Cache {
 // ---- the environment ----
 
 // env is the real stack of one Berth node: meta on a SQLite file, storage.FS, the local service, the
-// upstream clients of proxy.Clients and the referrers controller over a cache, with one proxy-cache
+// upstream clients of upstream.Clients and the referrers controller over a cache, with one proxy-cache
 // project "cache" (toggle on) whose registry row points at the upstream.
 type env struct {
 	t       *testing.T
-	up      *upstream
+	up      *upServer
 	clock   *clock
 	store   meta.Store
 	fs      *storage.FS
 	local   *local.Service
-	clients *proxy.Clients
+	clients *upstream.Clients
 	box     *secret.Box
 	reg     *meta.Registry
 	project *meta.Project
@@ -161,8 +175,8 @@ type env struct {
 	ctl     *referrers.Controller
 }
 
-// listers adapts proxy.Clients to referrers.Listers, as cmd/berth does.
-type listers struct{ c *proxy.Clients }
+// listers adapts upstream.Clients to referrers.Listers, as cmd/berth does.
+type listers struct{ c *upstream.Clients }
 
 func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister, error) {
 	c, err := l.c.Client(ctx, registryID)
@@ -172,7 +186,7 @@ func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister
 	return c, nil
 }
 
-func newEnv(t *testing.T, up *upstream, ck cacheKind) *env {
+func newEnv(t *testing.T, up *upServer, ck cacheKind) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -185,14 +199,14 @@ func newEnv(t *testing.T, up *upstream, ck cacheKind) *env {
 	_, _ = rand.Read(key)
 	box, err := secret.NewBox(key)
 	require.NoError(t, err)
-	reg := &meta.Registry{Name: "upstream", Type: registry.TypeDockerRegistry, URL: up.URL, CredentialType: "basic"}
+	reg := &meta.Registry{Name: "upstream", Type: upstream.TypeDockerRegistry, URL: up.URL, CredentialType: "basic"}
 	_, err = store.CreateRegistry(ctx, reg)
 	require.NoError(t, err)
 	loc := local.New(fs, store, store, local.Options{})
 	t.Cleanup(func() { _ = loc.Close() })
 	clk := newClock()
 	e := &env{t: t, up: up, clock: clk, store: store, fs: fs, local: loc, box: box, reg: reg,
-		clients: proxy.NewClients(store, box, registry.Options{})}
+		clients: upstream.NewClients(store, box, upstream.Options{})}
 	e.project = e.newProject("cache", map[string]string{meta.MetaProxyReferrerAPI: "true"})
 	e.cache = ck.new(t, clk)
 	e.ctl, e.metrics = e.newController(e.cache, e.clients)
@@ -201,7 +215,7 @@ func newEnv(t *testing.T, up *upstream, ck cacheKind) *env {
 
 // newController builds a controller over the env's store on c, with its own metrics; tune adjusts the
 // options.
-func (e *env) newController(c cache.Cache, clients *proxy.Clients, tune ...func(*referrers.Options)) (*referrers.Controller, *metrics.Metrics) {
+func (e *env) newController(c cache.Cache, clients *upstream.Clients, tune ...func(*referrers.Options)) (*referrers.Controller, *metrics.Metrics) {
 	m := metrics.New()
 	opts := referrers.Options{Freshness: freshness, PageSize: 100, MaxPageSize: 500, Now: e.clock.Now}
 	for _, f := range tune {
@@ -236,7 +250,7 @@ func (e *env) list(repo content.Repo, subject digest.Digest, rawQuery, last stri
 func listWith(ctl *referrers.Controller, repo content.Repo, subject digest.Digest, rawQuery, last string, n int) (*content.ReferrersPage, error) {
 	q, _ := url.ParseQuery(rawQuery)
 	return ctl.ListReferrers(context.Background(), repo, subject, content.ReferrersQuery{
-		ArtifactType: q.Get("artifactType"), N: n, Last: last, RawQuery: rawQuery,
+		ArtifactType: q.Get("artifactType"), N: n, Last: last,
 	})
 }
 

@@ -12,8 +12,9 @@ import (
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // peerPoll is how often a node that lost the refresh lock looks for the winner's answer.
@@ -36,7 +37,7 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 		return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
 	}
 	old, cacheUp := c.readFirst(ctx, key)
-	if old != nil && c.fresh(repo, old) {
+	if old != nil && c.policy.fresh(repo.Project, old) {
 		return &fetched{entry: old, status: content.CacheHit}
 	}
 	var all *entry // the unfiltered entry, for a filtered request
@@ -46,7 +47,7 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 			return &fetched{err: errcode.ErrNameInvalid.Wrap(err, "cannot cache referrers of %s", repo.Name)}
 		}
 		if cacheUp {
-			if all, _ = c.readFirst(ctx, baseKey); all != nil && c.fresh(repo, all) {
+			if all, _ = c.readFirst(ctx, baseKey); all != nil && c.policy.fresh(repo.Project, all) {
 				return &fetched{entry: all, status: content.CacheHit}
 			}
 		}
@@ -56,28 +57,25 @@ func (c *Controller) upstream(ctx context.Context, repo content.Repo, subject di
 		}
 	}
 	f, shared, err := c.flights.Do(ctx, key, func(ctx context.Context) (*fetched, error) {
-		return c.refresh(ctx, key, repo, subject, upstreamQuery(query), old, cacheUp), nil
+		return c.refresh(ctx, key, repo, subject, query.Encode(), old, cacheUp), nil
 	})
 	if shared && c.metrics != nil {
 		c.metrics.CoalescedWaiters.WithLabelValues("referrers").Inc()
 	}
 	if err != nil { // our own request ended, or the refresh panicked
-		f = &fetched{err: err}
-		if old != nil {
-			f.entry, f.status = old, content.CacheStale
-		}
+		f = c.policy.failed(old, err)
 	}
-	if f.entry == nil && all != nil {
-		return &fetched{entry: all, status: content.CacheStale, err: f.err}
+	if f.entry == nil && all != nil { // a filtered list never kept: the unfiltered one, stale
+		return c.policy.failed(all, f.err)
 	}
 	return f
 }
 
-// requestQuery is the part of the request that changes the upstream's answer, and so the cache key:
-// the artifactType filter, taken from the typed query (the value the handler parsed, which is also the
-// filter applied to the merged list), never from the raw query string. Anything else (n and last:
-// Berth paginates itself; repeated or unknown parameters) is neither forwarded nor part of the cache
-// key, so junk parameters cannot multiply cache entries or bypass the freshness window.
+// requestQuery is the part of the request that changes the upstream's answer, and so both the cache key
+// and the query sent upstream (its canonical encoding): the artifactType filter of the typed query (the
+// handler's referrersQuery refuses a repeated one), which is also the filter applied to the merged list.
+// n and last never enter it (Berth paginates the complete list itself), so they cannot multiply cache
+// entries or bypass the freshness window.
 func requestQuery(q content.ReferrersQuery) url.Values {
 	if q.ArtifactType == "" {
 		return url.Values{}
@@ -141,25 +139,26 @@ func (c *Controller) read(ctx context.Context, key string) (e *entry, up bool) {
 }
 
 // refresh asks the upstream and stores the answer. It runs once per key at a time (the flight group).
-// Across processes a short cache lock keeps it to one: a process that finds the lock taken waits for
-// the holder's answer, or for the lock to come free (the holder failed) and then asks itself. Under the
-// lock the cache is read again first: a refresh that ended after this caller's first read (in this
-// process or another) has stored an answer, and asking the upstream again would be a second request.
-// When the cache failed (cacheUp false, or the lock fails) the upstream is asked without a lock and
-// nothing is stored.
+// Across processes a short lease (pkg/lease, Options.Leases) keeps it to one: a process that finds the
+// lease taken waits for the holder's answer, or for the lease to come free (the holder failed) and then
+// asks itself. Under the lease the cache is read again first: a refresh that ended after this caller's
+// first read (in this process or another) has stored an answer, and asking the upstream again would be a
+// second request. The answer is stored only while the lease is still held (its fencing Check), so a
+// holder paused past the lease TTL does not overwrite its successor's newer answer. When the cache or
+// the lease failed (cacheUp false) the upstream is asked without a lease and nothing is stored.
 func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo, subject digest.Digest, query string, old *entry, cacheUp bool) *fetched {
+	var held *lease.Lease
 	if cacheUp {
 		var e *entry
-		var unlock func(context.Context) error
-		e, unlock, cacheUp = c.lockOrWait(ctx, key, old)
+		e, held, cacheUp = c.lockOrWait(ctx, key, old)
 		if e != nil {
 			return &fetched{entry: e, status: content.CacheHit}
 		}
-		if unlock != nil {
-			defer c.release(ctx, unlock)
+		if held != nil {
+			defer c.release(ctx, held)
 		}
 		if cacheUp {
-			if e, cacheUp = c.read(ctx, key); e != nil && newer(e, old) && c.fresh(repo, e) {
+			if e, cacheUp = c.read(ctx, key); e != nil && newer(e, old) && c.policy.fresh(repo.Project, e) {
 				return &fetched{entry: e, status: content.CacheHit}
 			}
 		}
@@ -172,55 +171,29 @@ func (c *Controller) refresh(ctx context.Context, key string, repo content.Repo,
 	start := time.Now()
 	res, err := c.list(ctx, repo, subject, query, prev)
 	c.observe(repo, err, time.Since(start))
-	if err != nil && !registry.IsNotFound(err) {
-		if old != nil {
-			return &fetched{entry: old, status: content.CacheStale, err: err}
-		}
-		return &fetched{err: err}
+	if !c.policy.stores(err) {
+		return c.policy.failed(old, err)
 	}
-	// A NotFound answer is stored as an empty list: the upstream's authoritative "none", worth the
-	// freshness window like any other answer.
-	e := &entry{storedAt: c.opts.Now().UTC(), manifests: []ocispec.Descriptor{}, source: sourceNotFound}
+	// Stored: the answer, or for a NotFound an empty list (policy).
+	e := &entry{storedAt: c.opts.Now().UTC(), manifests: []ocispec.Descriptor{}}
+	source := sourceNotFound
 	if err == nil {
 		e.manifests = stableOrder(prev, res.Index.Manifests)
-		e.filters = knownFilters(res.FiltersApplied)
-		e.source = sourceName(res.Source)
+		source = res.Source.String()
 	}
-	if cacheUp {
-		c.store(ctx, key, e)
+	if cacheUp && c.fenced(ctx, held) {
+		c.store(ctx, key, e, source)
 	}
 	return &fetched{entry: e, status: content.CacheMiss}
-}
-
-// knownFilters keeps the filters of an upstream's OCI-Filters-Applied that the spec defines: the header
-// is upstream-controlled, and an oversize value must not make the entry unstorable.
-func knownFilters(fs []string) []string {
-	var out []string
-	for _, f := range fs {
-		if f == "artifactType" {
-			return append(out, f)
-		}
-	}
-	return out
 }
 
 // sourceNotFound is the source of an entry the upstream answered NotFound for.
 const sourceNotFound = "not-found"
 
-func sourceName(s registry.Source) string {
-	switch s {
-	case registry.SourceAPI:
-		return cachekey.SourceReferrersAPI
-	case registry.SourceTagSchema:
-		return cachekey.SourceTagSchema
-	}
-	return s.String()
-}
-
 // list asks the upstream and keeps only descriptors that can be served, cleaned and with doubtful
 // artifactTypes repaired (prev is the answer being replaced, whose repairs are reused). A list whose
 // every entry was unusable is an Invalid error (nothing is cached).
-func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest.Digest, query string, prev []ocispec.Descriptor) (*registry.ReferrersResult, error) {
+func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest.Digest, query string, prev []ocispec.Descriptor) (*upstream.ReferrersResult, error) {
 	l, err := c.listers.Lister(ctx, repo.Project.RegistryID)
 	if err != nil {
 		return nil, err
@@ -241,17 +214,17 @@ func (c *Controller) list(ctx context.Context, repo content.Repo, subject digest
 	if dropped > 0 {
 		c.log.WarnContext(ctx, "dropped invalid upstream referrers descriptors", "repository", repo.Name, "subject", subject, "dropped", dropped)
 		if len(kept) == 0 {
-			return nil, &registry.Error{Kind: registry.Invalid, Err: errors.New("every referrers descriptor from the upstream was invalid")}
+			return nil, &upstream.Error{Kind: upstream.Invalid, Err: errors.New("every referrers descriptor from the upstream was invalid")}
 		}
 	}
 	res.Index.Manifests = kept
 	return res, nil
 }
 
-func (c *Controller) store(ctx context.Context, key string, e *entry) {
-	b, err := encode(e)
+func (c *Controller) store(ctx context.Context, key string, e *entry, source string) {
+	b, err := encode(e, source)
 	if err == nil {
-		err = c.cache.Set(ctx, key, b, c.opts.CacheTTL)
+		err = c.cache.Set(ctx, key, b, c.policy.ttl)
 	}
 	if err != nil {
 		c.cacheError(ctx, "set", err)
@@ -260,20 +233,23 @@ func (c *Controller) store(ctx context.Context, key string, e *entry) {
 	c.near.put(key, e)
 }
 
-// lockOrWait takes the refresh lock of key or, when another process holds it, waits for that process.
-// It returns the answer the other process stored (newer than old), or the unlock function of the lock
-// now held by this caller, or neither when the wait ended (the lock TTL passed, ctx ended); up is false
-// when the cache failed.
-func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e *entry, unlock func(context.Context) error, up bool) {
-	unlock, locked, err := c.cache.TryLock(ctx, key, c.opts.LockTTL)
+// leaseName is the name of the refresh lease of cache key.
+func leaseName(key string) string { return "referrers-refresh:" + key }
+
+// lockOrWait takes the refresh lease of key or, when another process holds it, waits for that process.
+// It returns the answer the other process stored (newer than old), or the lease now held by this
+// caller, or neither when the wait ended (the lease TTL passed, ctx ended); up is false when the cache
+// or the lease failed.
+func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e *entry, held *lease.Lease, up bool) {
+	held, locked, err := c.leases.TryAcquire(ctx, leaseName(key), c.policy.lockTTL)
 	switch {
 	case err != nil:
 		c.cacheError(ctx, "lock", err)
 		return nil, nil, false
 	case locked:
-		return nil, unlock, true
+		return nil, held, true
 	}
-	deadline := time.NewTimer(c.opts.LockTTL)
+	deadline := time.NewTimer(c.policy.lockTTL)
 	defer deadline.Stop()
 	tick := time.NewTicker(peerPoll)
 	defer tick.Stop()
@@ -292,23 +268,38 @@ func (c *Controller) lockOrWait(ctx context.Context, key string, old *entry) (e 
 		if e != nil && newer(e, old) {
 			return e, nil, true
 		}
-		// The lock came free without a newer answer: the holder failed. Refresh here, under the lock.
-		unlock, locked, err := c.cache.TryLock(ctx, key, c.opts.LockTTL)
+		// The lease came free without a newer answer: the holder failed. Refresh here, under the lease.
+		held, locked, err := c.leases.TryAcquire(ctx, leaseName(key), c.policy.lockTTL)
 		if err != nil {
 			c.cacheError(ctx, "lock", err)
 			return nil, nil, false
 		}
 		if locked {
-			return nil, unlock, true
+			return nil, held, true
 		}
 	}
 }
 
-// release releases a refresh lock; a lock that expired meanwhile is not an error.
-func (c *Controller) release(ctx context.Context, unlock func(context.Context) error) {
-	if err := unlock(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, cache.ErrLockNotHeld) {
+// release gives a refresh lease up; a lease that expired meanwhile is not an error.
+func (c *Controller) release(ctx context.Context, held *lease.Lease) {
+	if err := held.Release(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, lease.ErrLost) {
 		c.cacheError(ctx, "unlock", err)
 	}
+}
+
+// fenced reports whether an answer refreshed under held (nil: no lease was taken) may be stored: the
+// lease is still this caller's. A lost lease means a later holder may have stored a newer answer.
+func (c *Controller) fenced(ctx context.Context, held *lease.Lease) bool {
+	if held == nil {
+		return true
+	}
+	if err := held.Check(ctx); err != nil {
+		if !errors.Is(err, lease.ErrLost) {
+			c.cacheError(ctx, "lock", err)
+		}
+		return false
+	}
+	return true
 }
 
 func (c *Controller) cacheError(ctx context.Context, op string, err error) {
@@ -326,8 +317,8 @@ func (c *Controller) observe(repo content.Repo, err error, d time.Duration) {
 	outcome := "ok"
 	switch {
 	case err == nil:
-	case registry.KindOf(err) != 0:
-		outcome = registry.KindOf(err).String()
+	case upstream.KindOf(err) != 0:
+		outcome = upstream.KindOf(err).String()
 	default:
 		outcome = "error"
 	}
@@ -335,22 +326,5 @@ func (c *Controller) observe(repo content.Repo, err error, d time.Duration) {
 	c.metrics.UpstreamDuration.WithLabelValues(reg, "referrers-list").Observe(d.Seconds())
 }
 
-// fresh reports whether e may be served for repo without asking the upstream.
-func (c *Controller) fresh(repo content.Repo, e *entry) bool {
-	return c.opts.Now().Sub(e.storedAt) < c.freshness(repo.Project)
-}
-
 // newer reports whether e was stored after old (any e is newer than no old).
 func newer(e, old *entry) bool { return old == nil || e.storedAt.After(old.storedAt) }
-
-// upstreamQuery is the query forwarded upstream: the client's parameters but n and last (Berth
-// paginates the complete list itself), in canonical order.
-func upstreamQuery(q url.Values) string {
-	out := url.Values{}
-	for k, v := range q {
-		if k != "n" && k != "last" && k != "" {
-			out[k] = v
-		}
-	}
-	return out.Encode()
-}

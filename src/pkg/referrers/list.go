@@ -2,7 +2,6 @@ package referrers
 
 import (
 	"context"
-	"errors"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -10,7 +9,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // ListReferrers answers a referrers request
@@ -36,26 +35,26 @@ func (c *Controller) ListReferrers(ctx context.Context, repo content.Repo, subje
 		return nil, err
 	}
 	f := c.upstream(ctx, repo, subject, q)
-	var upstream []ocispec.Descriptor
+	var remote []ocispec.Descriptor
 	status := f.status
 	switch {
 	case f.entry != nil:
-		upstream = f.entry.manifests
-		local = dropDeletedUpstream(local, pulled, upstream)
-	case f.err != nil && registry.IsNotFound(f.err):
+		remote = f.entry.manifests
+		local = dropDeletedUpstream(local, pulled, remote)
+	case f.err != nil && upstream.IsNotFound(f.err):
 		// The upstream does not know the subject or repository: the answer is what Berth holds,
 		// never a 404 that would hide it.
 		status = content.CacheMiss
 	case f.err != nil:
 		if len(local) == 0 && !c.pushedHere(ctx, repo, subject) {
 			c.count(repo, "ERROR")
-			return nil, upstreamFailure(f.err)
+			return nil, upstream.ClientError(f.err, errcode.ErrNameUnknown)
 		}
 		c.log.WarnContext(ctx, "upstream referrers unavailable; serving local referrers", "repository", repo.Name, "subject", subject, "err", f.err)
 		status = content.CacheLocal
 	}
-	list := filter(merge(local, upstream), q.ArtifactType)
-	p, next, err := page(list, q.Last, c.pageSize(q.N))
+	list := filter(merge(local, remote), q.ArtifactType)
+	p, next, err := page(list, q.Last, c.pages.Size(q.N))
 	if err != nil {
 		return nil, err
 	}
@@ -94,23 +93,6 @@ func (c *Controller) count(repo content.Repo, status string) {
 	if c.metrics != nil {
 		c.metrics.ReferrersRequests.WithLabelValues(c.metrics.ProjectLabel(repo.Project.Name, repo.Project.Public()), status).Inc()
 	}
-}
-
-// upstreamFailure is the error for an upstream that failed with nothing cached and nothing local.
-func upstreamFailure(err error) error {
-	var e *errcode.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	switch {
-	case registry.IsInvalid(err):
-		return errcode.ErrUpstreamInvalid.Wrap(err, "the upstream registry sent an unusable referrers list: %v", err)
-	case registry.IsRateLimited(err):
-		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is rate-limiting requests and no referrers are cached")
-	case registry.IsUnauthorized(err):
-		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry refused Berth's credentials and no referrers are cached")
-	}
-	return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is unavailable and no referrers are cached: %v", err)
 }
 
 // sameList reports whether a and b are the same slice (same backing array, same length).

@@ -1,8 +1,9 @@
 package referrers
 
 import (
-	"sync"
 	"time"
+
+	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
 
 // nodeCache keeps, for a short time, the entries this node read from or wrote to a shared cache (Redis),
@@ -10,22 +11,14 @@ import (
 // and interval instead of one per request. It only short-cuts the first read of a request: an entry it
 // returns is still checked for freshness, and every read made to coordinate a refresh (under the lock,
 // while waiting for a peer) goes to the shared cache. What another node stored is seen here at most ttl
-// later; what this node stored, at once. Bounded by count; safe for concurrent use. A nil *nodeCache is
+// later; what this node stored, at once. Bounded by count (syncutil.TTLMap, the bounded map of every in-process cache); safe for concurrent use. A nil *nodeCache is
 // a valid, always-empty cache.
 type nodeCache struct {
 	ttl time.Duration
-	now func() time.Time
-
-	mu sync.Mutex
-	m  map[string]nodeEntry
+	m   *syncutil.TTLMap[string, *entry]
 }
 
-type nodeEntry struct {
-	e       *entry
-	expires time.Time
-}
-
-// nodeCacheMax bounds the keys held; when full, expired keys go, and if none had, all of them.
+// nodeCacheMax bounds the keys held.
 const nodeCacheMax = 4096
 
 // newNodeCache returns a node cache, or nil (off) when ttl <= 0.
@@ -33,7 +26,7 @@ func newNodeCache(ttl time.Duration, now func() time.Time) *nodeCache {
 	if ttl <= 0 {
 		return nil
 	}
-	return &nodeCache{ttl: ttl, now: now, m: map[string]nodeEntry{}}
+	return &nodeCache{ttl: ttl, m: syncutil.NewTTLMap[string, *entry](nodeCacheMax, now)}
 }
 
 // get returns the entry held under key, or nil.
@@ -41,46 +34,20 @@ func (n *nodeCache) get(key string) *entry {
 	if n == nil {
 		return nil
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	ne, ok := n.m[key]
-	if !ok {
-		return nil
-	}
-	if !n.now().Before(ne.expires) {
-		delete(n.m, key)
-		return nil
-	}
-	return ne.e
+	e, _ := n.m.Get(key)
+	return e
 }
 
 // put holds e under key for the TTL.
 func (n *nodeCache) put(key string, e *entry) {
-	if n == nil {
-		return
+	if n != nil {
+		n.m.Put(key, e, n.ttl)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if _, ok := n.m[key]; !ok && len(n.m) >= nodeCacheMax {
-		t := n.now()
-		for k, ne := range n.m {
-			if !t.Before(ne.expires) {
-				delete(n.m, k)
-			}
-		}
-		if len(n.m) >= nodeCacheMax {
-			clear(n.m)
-		}
-	}
-	n.m[key] = nodeEntry{e: e, expires: n.now().Add(n.ttl)}
 }
 
 // drop forgets key.
 func (n *nodeCache) drop(key string) {
-	if n == nil {
-		return
+	if n != nil {
+		n.m.Delete(key)
 	}
-	n.mu.Lock()
-	delete(n.m, key)
-	n.mu.Unlock()
 }

@@ -10,10 +10,9 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/cache"
 	"github.com/berth-registry/berth/src/pkg/content"
-	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // countingCache counts the Gets of the cache it wraps (a shared cache: it is no cache.Viewer).
@@ -32,16 +31,14 @@ func (c *countingCache) Get(ctx context.Context, key string) ([]byte, error) {
 // read after it; an in-process cache gets no node cache.
 func TestNodeCache(t *testing.T) {
 	const ttl = time.Second
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
-	sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-	up.push(t, repoPath, sig)
+	up, img, sig := newSigned(t)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
-	withNode := func(o *referrers.Options) { o.NodeCacheTTL = ttl }
+	leases := redisLeases(t, prefix)
+	withNode := func(o *referrers.Options) { o.NodeCacheTTL, o.Leases = ttl, leases }
 	redisA := &countingCache{Cache: newRedisCache(t, prefix)}
 	ctlA, _ := e.newController(redisA, e.clients, withNode)
-	ctlB, _ := e.newController(newRedisCache(t, prefix), proxy.NewClients(e.store, e.box, registry.Options{}), withNode)
+	ctlB, _ := e.newController(newRedisCache(t, prefix), upstream.NewClients(e.store, e.box, upstream.Options{}), withNode)
 	repo := e.repo(repoPath)
 	subject := img.Manifest.Digest
 	list := func(ctl *referrers.Controller, want string) {

@@ -20,7 +20,7 @@ import (
 func (e *env) withPrefetch() (*proxy.Service, *referrers.Prefetcher) {
 	e.t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	svc := proxy.New(e.local, e.clients, e.fs, e.store, log, proxy.Options{})
+	svc := proxy.New(e.local, proxy.Clients{Pool: e.clients}, e.fs, e.store, log, proxy.Options{})
 	pf := referrers.NewPrefetcher(e.ctl, svc, 2, time.Minute, e.metrics, log)
 	e.t.Cleanup(pf.Close)
 	svc.OnSubjectPulled(pf.SubjectPulled)

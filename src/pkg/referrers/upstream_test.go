@@ -16,11 +16,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // upstream is a registry under test with request recording and fault injection in front of it.
-type upstream struct {
+type upServer struct {
 	URL   string
 	close func()
 	srv   *registrytest.Server // nil for scripted upstreams
@@ -40,9 +40,9 @@ const (
 )
 
 // newRegistry starts a real registry of kind behind the recorder.
-func newRegistry(t *testing.T, kind upstreamKind) *upstream {
+func newRegistry(t *testing.T, kind upstreamKind) *upServer {
 	t.Helper()
-	u := &upstream{}
+	u := &upServer{}
 	opt := registrytest.WithWrapper(u.wrap)
 	switch kind {
 	case ggcrAPI:
@@ -57,9 +57,9 @@ func newRegistry(t *testing.T, kind upstreamKind) *upstream {
 }
 
 // newScripted starts h behind the recorder.
-func newScripted(t *testing.T, h http.Handler) *upstream {
+func newScripted(t *testing.T, h http.Handler) *upServer {
 	t.Helper()
-	u := &upstream{}
+	u := &upServer{}
 	srv := httptest.NewServer(u.wrap(h))
 	t.Cleanup(srv.Close)
 	u.URL, u.close = srv.URL, srv.Close
@@ -71,7 +71,7 @@ func isReferrersRequest(u *url.URL) bool {
 	return strings.Contains(u.Path, "/referrers/") || strings.Contains(u.Path, "/manifests/sha256-")
 }
 
-func (u *upstream) wrap(next http.Handler) http.Handler {
+func (u *upServer) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.reqs = append(u.reqs, r.URL)
@@ -90,7 +90,7 @@ func (u *upstream) wrap(next http.Handler) http.Handler {
 }
 
 // setFault makes every request answer with f (nil: pass through).
-func (u *upstream) setFault(f http.HandlerFunc) {
+func (u *upServer) setFault(f http.HandlerFunc) {
 	u.mu.Lock()
 	u.fault = f
 	u.mu.Unlock()
@@ -107,7 +107,7 @@ func failWith(status int) http.HandlerFunc {
 
 // holdReferrers makes referrers requests wait until the returned release is called; each held request
 // is announced on the returned channel.
-func (u *upstream) holdReferrers() (held <-chan struct{}, release func()) {
+func (u *upServer) holdReferrers() (held <-chan struct{}, release func()) {
 	gate, h := make(chan struct{}), make(chan struct{}, 1024)
 	u.mu.Lock()
 	u.gate, u.held = gate, h
@@ -124,7 +124,7 @@ func (u *upstream) holdReferrers() (held <-chan struct{}, release func()) {
 }
 
 // referrersRequests counts the requests for referrers lists so far (API pages and tag-schema tags).
-func (u *upstream) referrersRequests() int {
+func (u *upServer) referrersRequests() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	n := 0
@@ -137,14 +137,14 @@ func (u *upstream) referrersRequests() int {
 }
 
 // requests counts every request so far.
-func (u *upstream) requests() int {
+func (u *upServer) requests() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.reqs)
 }
 
 // lastReferrersQuery is the query of the latest referrers API request.
-func (u *upstream) lastReferrersQuery() url.Values {
+func (u *upServer) lastReferrersQuery() url.Values {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for i := len(u.reqs) - 1; i >= 0; i-- {
@@ -156,7 +156,7 @@ func (u *upstream) lastReferrersQuery() url.Values {
 }
 
 // stop shuts the upstream down: every later request fails to connect.
-func (u *upstream) stop() { u.close() }
+func (u *upServer) stop() { u.close() }
 
 // artifact is a referrer manifest with its blobs, pushable upstream and locally.
 type artifact struct {
@@ -199,10 +199,21 @@ func newArtifact(t *testing.T, subject ocispec.Descriptor, artifactType string, 
 }
 
 // pushUpstream pushes a's blobs and manifest into repo of a real upstream.
-func (u *upstream) push(t *testing.T, repo string, a artifact) {
+func (u *upServer) push(t *testing.T, repo string, a artifact) {
 	t.Helper()
 	for _, b := range a.blobs {
 		u.srv.PushBlob(t, repo, b)
 	}
 	u.srv.PushManifest(t, repo, "", manifestMT, a.body)
+}
+
+// newSigned starts a go-containerregistry upstream holding repoPath:v1 (img) with one notation
+// signature (sig) referring to it: the setup most tests start from.
+func newSigned(t *testing.T) (up *upServer, img registrytest.Image, sig artifact) {
+	t.Helper()
+	up = newRegistry(t, ggcrAPI)
+	img = up.srv.PushImage(t, repoPath, "v1")
+	sig = newArtifact(t, img.Manifest, atNotation, true, nil)
+	up.push(t, repoPath, sig)
+	return up, img, sig
 }

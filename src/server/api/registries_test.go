@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/registry"
 	"github.com/berth-registry/berth/src/pkg/secret"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 const registries = "/api/v2.0/registries"
@@ -172,9 +172,9 @@ func (tc createRegistryCase) run(t *testing.T, e *env) {
 func TestCreateRegistryUnhealthyMessage(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newEnv envMaker) {
 		e := newEnv(t)
-		e.pinger.fail["https://down.example"] = &registry.Error{Kind: registry.Unauthorized, Status: 401,
+		e.pinger.fail["https://down.example"] = &upstream.Error{Kind: upstream.Unauthorized, Status: 401,
 			Err: errors.New("GET 10.20.30.40:443/v2/ for password s3cr3t-value")}
-		e.pinger.fail["https://gone.example"] = &registry.Error{Kind: registry.Unavailable,
+		e.pinger.fail["https://gone.example"] = &upstream.Error{Kind: upstream.Unavailable,
 			Err: errors.New("dial tcp 10.20.30.41:443: connect: connection refused")}
 		cases := []struct{ url, message, cause string }{
 			{"https://down.example", "the registry is unhealthy: the registry refused the credentials (HTTP 401)",

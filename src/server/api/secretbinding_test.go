@@ -13,7 +13,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 // recordingRegistry is an upstream that asks for Basic credentials at /v2/ and records every
@@ -58,8 +58,8 @@ func TestStoredSecretStaysWithItsURL(t *testing.T) {
 	saved, other := newRecordingRegistry(t), newRecordingRegistry(t)
 	e := newEnv(t)
 	creds, err := admin.NewCredentials(e.box, RegistryPingerFunc(func(ctx context.Context, r meta.Registry) error {
-		c, err := registry.NewClient(registry.Endpoint{URL: r.URL, Type: r.Type, Username: r.AccessKey, Password: r.AccessSecret},
-			registry.Options{})
+		c, err := upstream.NewClient(upstream.Endpoint{URL: r.URL, Type: r.Type, Username: r.AccessKey, Password: r.AccessSecret},
+			upstream.Options{})
 		if err != nil {
 			return err
 		}

@@ -33,9 +33,6 @@ import (
 	"github.com/berth-registry/berth/src/server/mirror"
 )
 
-// DefaultMaxReferrersPage is the referrers page size when Options.MaxReferrersPage is 0.
-const DefaultMaxReferrersPage = 1000
-
 // Response headers of the distribution API.
 const (
 	headerAPIVersion     = "Docker-Distribution-API-Version"
@@ -55,9 +52,6 @@ type ProjectResolver interface {
 
 // Options tune the handler. The zero value is usable.
 type Options struct {
-	// MaxReferrersPage caps the referrers page size a client may ask for with n (0:
-	// DefaultMaxReferrersPage). Without n the content service's default applies.
-	MaxReferrersPage int
 	// Mirror routes registry-mirror requests: ?ns=<registry host>, and names whose first segment is no
 	// project (nil: every name is <project>/<repository>). See package mirror.
 	Mirror MirrorRouter
@@ -96,17 +90,16 @@ type MirrorRouter interface {
 
 // Handler serves /v2/. Build it with New.
 type Handler struct {
-	svc          content.Service
-	projects     ProjectResolver
-	authn        *auth.Authenticator
-	log          *slog.Logger
-	maxReferrers int
-	mirror       MirrorRouter
-	openBase     bool
-	bearer       *BearerChallenge
-	audit        auth.AuditSink
-	auditPulls   bool
-	table        map[reference.Kind]map[string]endpoint
+	svc        content.Service
+	projects   ProjectResolver
+	authn      *auth.Authenticator
+	log        *slog.Logger
+	mirror     MirrorRouter
+	openBase   bool
+	bearer     *BearerChallenge
+	audit      auth.AuditSink
+	auditPulls bool
+	table      map[reference.Kind]map[string]endpoint
 	// bodies recycles the buffers referrers answers are encoded into (*[]byte).
 	bodies sync.Pool
 }
@@ -119,10 +112,7 @@ func New(svc content.Service, projects ProjectResolver, authn *auth.Authenticato
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.MaxReferrersPage <= 0 {
-		opts.MaxReferrersPage = DefaultMaxReferrersPage
-	}
-	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, maxReferrers: opts.MaxReferrersPage, mirror: opts.Mirror, openBase: opts.AnonymousBase,
+	h := &Handler{svc: svc, projects: projects, authn: authn, log: log, mirror: opts.Mirror, openBase: opts.AnonymousBase,
 		bearer: opts.Bearer, audit: opts.Audit, auditPulls: opts.AuditPulls}
 	h.table = map[reference.Kind]map[string]endpoint{}
 	for k := reference.KindBase; k <= reference.KindReferrers; k++ {
@@ -374,7 +364,7 @@ func (h *Handler) writeRaw(w http.ResponseWriter, r *http.Request, status int, c
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		if _, err := w.Write(body); err != nil {
+		if _, err := w.Write(body); err != nil { //nolint:gosec // G705: body is JSON sent with its own Content-Type (an OCI index or manifest), never HTML
 			h.log.DebugContext(r.Context(), "writing response failed", "path", r.URL.Path, "err", err)
 		}
 	}

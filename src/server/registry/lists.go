@@ -9,7 +9,6 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/ociindex"
 )
 
@@ -92,26 +91,19 @@ func nonNil(s []string) []string {
 
 // referrers serves GET /v2/<name>/referrers/<digest>: always 200 with an image index (empty when
 // nothing refers to the digest); artifactType filters (OCI-Filters-Applied says so), n sets the page size
-// (capped at Options.MaxReferrersPage; absent or 0: the service's default), and a Link to this host
+// (the service applies content.PageRule: absent or 0 is its default, above its maximum the maximum), and a Link to this host
 // carries the service's cursor when more entries follow.
 // maxPooledBody is the largest encoded referrers page whose buffer is kept for reuse.
 const maxPooledBody = 64 << 10
 
 func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request) error {
 	d := req.route.Digest
-	q := r.URL.Query()
-	p, err := parsePagination(q, h.maxReferrers)
+	rq, err := referrersQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	n := 0 // the service's default page size
-	if p.hasN && p.n > 0 {
-		n = p.n // parsePagination capped it at h.maxReferrers
-	}
-	at := q.Get("artifactType")
-	page, err := h.svc.ListReferrers(r.Context(), req.repo, d, content.ReferrersQuery{
-		ArtifactType: at, N: n, Last: p.last, RawQuery: r.URL.RawQuery,
-	})
+	n, at := rq.N, rq.ArtifactType
+	page, err := h.svc.ListReferrers(r.Context(), req.repo, d, rq)
 	if err != nil {
 		return err
 	}
@@ -126,7 +118,7 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, req *request
 	if page.Next != "" {
 		if n == 0 {
 			// A page followed by another is full: its size is the default, kept for the next pages.
-			n = min(len(page.Manifests), h.maxReferrers)
+			n = len(page.Manifests)
 		}
 		next := url.Values{"n": {strconv.Itoa(n)}, "last": {page.Next}}
 		if at != "" {

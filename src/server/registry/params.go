@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/reference"
 )
@@ -46,7 +47,7 @@ func parseRange(h string, size int64) (r byteRange, ok bool, err error) {
 	if v == "" || len(v) < 6 || !strings.EqualFold(v[:6], "bytes=") || strings.Contains(v, ",") {
 		return byteRange{}, false, nil
 	}
-	start, end, err := reference.ParseRange(v, size)
+	start, end, err := rangeBounds(v, size)
 	if err != nil {
 		return byteRange{}, false, errcode.ErrRangeInvalid.WithMessage("range %q not satisfiable for %d bytes", h, size)
 	}
@@ -56,7 +57,7 @@ func parseRange(h string, size int64) (r byteRange, ok bool, err error) {
 // parseContentRange parses the Content-Range of an upload chunk, "<start>-<end>" (inclusive). A malformed
 // value is RANGE_INVALID (416), as the spec asks.
 func parseContentRange(h string) (start, end int64, err error) {
-	start, end, err = reference.ParseContentRange(strings.TrimSpace(h))
+	start, end, err = contentRangeBounds(strings.TrimSpace(h))
 	if err != nil {
 		return 0, 0, errcode.ErrRangeInvalid.WithMessage("invalid Content-Range %q", h)
 	}
@@ -73,7 +74,7 @@ type pagination struct {
 // parsePagination reads n (a non-negative integer, capped at maxN when maxN > 0) and last; a malformed
 // value is PAGINATION_NUMBER_INVALID (400).
 func parsePagination(q url.Values, maxN int) (pagination, error) {
-	n, last, err := reference.ParsePagination(q, maxN)
+	n, last, err := paginationParams(q, maxN)
 	if err != nil {
 		return pagination{}, errcode.ErrPaginationInvalid.WithMessage("%s", err.Error())
 	}
@@ -87,4 +88,25 @@ func parseDigest(v string) (digest.Digest, error) {
 		return "", errcode.ErrDigestInvalid.WithMessage("%s", err.Error())
 	}
 	return d, nil
+}
+
+// referrersQuery is the one place that decides which query parameters of a referrers request reach the
+// domain, and so a cache key and an upstream: artifactType (one value), n (absent or 0: the service's
+// default; the service caps it, content.PageRule) and last. Any other parameter is ignored. artifactType given more than once is
+// 400 BAD_REQUEST: the distribution spec defines a single artifactType filter
+// (https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers), and
+// answering for the first value only while the client asked for several would be a silently wrong list.
+func referrersQuery(q url.Values) (content.ReferrersQuery, error) {
+	if len(q["artifactType"]) > 1 {
+		return content.ReferrersQuery{}, errcode.ErrBadRequest.WithMessage("artifactType given %d times; one filter value is supported", len(q["artifactType"]))
+	}
+	p, err := parsePagination(q, 0)
+	if err != nil {
+		return content.ReferrersQuery{}, err
+	}
+	rq := content.ReferrersQuery{ArtifactType: q.Get("artifactType"), Last: p.last}
+	if p.hasN && p.n > 0 {
+		rq.N = p.n
+	}
+	return rq, nil
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/content/local"
-	"github.com/berth-registry/berth/src/server/registry"
 )
 
 const (
@@ -156,6 +155,8 @@ func TestReferrers(t *testing.T) {
 		{"not a digest", "/v2/" + repo + "/referrers/latest", "DIGEST_INVALID", http.StatusBadRequest},
 		{"bad cursor", path + "?last=garbage", "PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
 		{"bad n", path + "?n=-3", "PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
+		{"two artifactType values", path + "?artifactType=" + url.QueryEscape(atBundle) + "&artifactType=" + url.QueryEscape(atCosign),
+			"BAD_REQUEST", http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireError(t, e.do(req{method: http.MethodGet, path: tc.path}), tc.status, tc.code)
@@ -185,8 +186,8 @@ func (e *env) walkReferrers(path string, check func(next *url.URL)) ([]ocispec.D
 }
 
 func TestReferrersPagination(t *testing.T) {
-	// The service serves (at most) 3 per page; the handler lets clients ask for at most 4.
-	e := newEnv(t, envOpts{handler: registry.Options{MaxReferrersPage: 4}, local: local.Options{MaxReferrersPage: 3}})
+	// The service serves (at most) 3 per page (content.PageRule); the handler passes n on as asked.
+	e := newEnv(t, envOpts{local: local.Options{MaxReferrersPage: 3}})
 	const repo = "private/app"
 	subject := e.pushImage(repo, "v1", imageOpts{seed: "subject"})
 	var sigs, sboms []ocispec.Descriptor
@@ -218,9 +219,9 @@ func TestReferrersPagination(t *testing.T) {
 	}{
 		{"client n", "?n=2", "2", "", []int{2, 2, 2, 2, 2}, nil},
 		{"service default without n", "", "3", "", []int{3, 3, 3, 1}, nil},
-		// The handler caps n at 4, the service serves at most 3 whatever n says.
+		// The service serves at most 3 whatever n says; the Link keeps the client's n.
 		{"client n above the service maximum", "?n=4", "4", "", []int{3, 3, 3, 1}, nil},
-		{"client n above the handler cap", "?n=50", "4", "", []int{3, 3, 3, 1}, nil},
+		{"client n far above the service maximum", "?n=50", "50", "", []int{3, 3, 3, 1}, nil},
 		{"n=0 means the default", "?n=0", "3", "", []int{3, 3, 3, 1}, nil},
 		{"filtered", "?n=2&artifactType=" + url.QueryEscape(atBundle), "2", atBundle, []int{2, 2, 2, 1}, sigs},
 		{"filtered, one page", "?artifactType=" + url.QueryEscape(atSBOM), "", atSBOM, []int{3}, sboms},
@@ -276,19 +277,6 @@ func TestReferrersXCache(t *testing.T) {
 	e := newEnv(t, envOpts{wrap: func(s content.Service) content.Service { return cacheTagger{s} }})
 	_, r := e.referrers("/v2/private/app/referrers/" + digest.FromString("x").String())
 	require.Equal(t, content.CacheHit, r.header.Get("X-Cache"))
-}
-
-func TestReferrersHandlerCap(t *testing.T) {
-	e := newEnv(t, envOpts{handler: registry.Options{MaxReferrersPage: 2}})
-	subject := e.pushImage("private/app", "v1", imageOpts{seed: "subject"})
-	for i := range 3 {
-		e.pushReferrer("private/app", subject, imageOpts{seed: fmt.Sprintf("r%d", i), artifactType: atSBOM})
-	}
-	base := "/v2/private/app/referrers/" + subject.digest.String()
-	_, sizes := e.walkReferrers(base+"?n=50", func(next *url.URL) { require.Equal(t, "2", next.Query().Get("n")) })
-	require.Equal(t, []int{2, 1}, sizes)
-	_, sizes = e.walkReferrers(base, func(*url.URL) { t.Fatal("the service default (1000) fits all") })
-	require.Equal(t, []int{3}, sizes)
 }
 
 // TestReferrersDefaultPageSize: without n the service's default page size applies, below its maximum.

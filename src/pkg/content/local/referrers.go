@@ -37,13 +37,7 @@ func (s *Service) ListReferrers(ctx context.Context, repo content.Repo, subject 
 		}
 		after = &c
 	}
-	n := q.N
-	switch {
-	case n <= 0:
-		n = s.defPage
-	case n > s.maxPage:
-		n = s.maxPage
-	}
+	n := s.pages.Size(q.N)
 	list, err := s.artifacts.ListReferrers(ctx, repo.Name, subject.String(), q.ArtifactType)
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return nil, fmt.Errorf("listing referrers of %s in %s: %w", subject, repo.Name, err)

@@ -31,9 +31,6 @@ import (
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
-// DefaultMaxReferrersPage is the largest referrers page served when Options.MaxReferrersPage is 0.
-const DefaultMaxReferrersPage = 1000
-
 // BlobStore is the part of storage.Store the service uses (it never deletes bytes).
 type BlobStore interface {
 	storage.BlobStatter
@@ -44,11 +41,9 @@ type BlobStore interface {
 
 // Options tune the service. The zero value is usable.
 type Options struct {
-	// MaxReferrersPage caps the entries of one referrers page and is the page size when the query asks
-	// for none (0: DefaultMaxReferrersPage).
-	MaxReferrersPage int
-	// ReferrersPageSize is the page size when the query asks for none (0 or more than
-	// MaxReferrersPage: MaxReferrersPage).
+	// MaxReferrersPage and ReferrersPageSize are the largest referrers page and the page size when the
+	// query asks for none, as content.NewPageRule takes them (0: its defaults).
+	MaxReferrersPage  int
 	ReferrersPageSize int
 	// Pulls receives the pull times and counts in batches (nil: ArtifactStore.TouchPull per artifact,
 	// without counts).
@@ -80,8 +75,7 @@ type Service struct {
 	blobs     BlobStore
 	artifacts meta.ArtifactStore
 	links     meta.BlobLinkStore
-	maxPage   int
-	defPage   int
+	pages     content.PageRule
 	now       func() time.Time
 	pulls     *pullBatcher
 	bodies    *bodyCache
@@ -93,12 +87,6 @@ var _ content.Service = (*Service)(nil)
 
 // New returns a Service. Call Close on shutdown to write the pull times gathered since the last flush.
 func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore, opts Options) *Service {
-	if opts.MaxReferrersPage <= 0 {
-		opts.MaxReferrersPage = DefaultMaxReferrersPage
-	}
-	if opts.ReferrersPageSize <= 0 || opts.ReferrersPageSize > opts.MaxReferrersPage {
-		opts.ReferrersPageSize = opts.MaxReferrersPage
-	}
 	if opts.PullFlushInterval <= 0 {
 		opts.PullFlushInterval = DefaultPullFlushInterval
 	}
@@ -128,8 +116,7 @@ func New(blobs BlobStore, artifacts meta.ArtifactStore, links meta.BlobLinkStore
 		blobs:     blobs,
 		artifacts: artifacts,
 		links:     links,
-		maxPage:   opts.MaxReferrersPage,
-		defPage:   opts.ReferrersPageSize,
+		pages:     content.NewPageRule(opts.ReferrersPageSize, opts.MaxReferrersPage),
 		now:       opts.Now,
 		pulls:     newPullBatcher(opts.Pulls, opts.Logger, opts.PullFlushInterval, opts.MaxPendingPulls),
 	}

@@ -20,7 +20,8 @@ const (
 	MaxStringLen = 255 // bytes in Source and in each filter name
 )
 
-// Sources of a cached index.
+// Sources of a cached index, spelled as upstream.Source's String (and "not-found" for an upstream
+// NotFound kept as an empty list).
 const (
 	SourceReferrersAPI = "referrers-api" // the upstream's GET /v2/<name>/referrers/<digest>
 	SourceTagSchema    = "tag-schema"    // the upstream's <alg>-<ref> tag index (fallback)
@@ -39,8 +40,6 @@ var (
 type Entry struct {
 	// StoredAt is when the answer was fetched from the upstream. Required.
 	StoredAt time.Time
-	// FreshUntil, when set, is until when the answer may be served without asking the upstream again.
-	FreshUntil time.Time
 	// FiltersApplied lists the filters the index already reflects (as in OCI-Filters-Applied), e.g.
 	// ["artifactType"]; empty when the index is unfiltered.
 	FiltersApplied []string
@@ -50,14 +49,9 @@ type Entry struct {
 	Index []byte
 }
 
-// Fresh reports whether e may be served at now without asking the upstream.
-func (e Entry) Fresh(now time.Time) bool {
-	return !e.FreshUntil.IsZero() && now.Before(e.FreshUntil)
-}
-
 // The v1 layout, integers big-endian:
 //
-//	magic "BRRF" (4) | version 1 (1) | stored_at Unix ns > 0 (8) | fresh_until Unix ns, 0 = none (8)
+//	magic "BRRF" (4) | version 1 (1) | stored_at Unix ns > 0 (8) | fresh_until 0 (8, reserved)
 //	| source length (1) | source | filter count (1) | per filter: length 1..255 (1), name
 //	| index length (4) | index | SHA-256 of every preceding byte (32)
 //
@@ -70,18 +64,12 @@ const checksumLen = sha256.Size
 var maxTime = time.Unix(0, math.MaxInt64)
 
 // Encode returns the stored form of e. It fails when a field is out of range: StoredAt zero or outside
-// 1970..2262, FreshUntil set and outside that range, more than MaxFilters filters, an empty filter name,
+// 1970..2262, more than MaxFilters filters, an empty filter name,
 // a string longer than MaxStringLen or not UTF-8, or an index of 4 GiB or more.
 func Encode(e Entry) ([]byte, error) {
 	storedAt, err := unixNano("stored_at", e.StoredAt)
 	if err != nil {
 		return nil, err
-	}
-	var freshUntil int64
-	if !e.FreshUntil.IsZero() {
-		if freshUntil, err = unixNano("fresh_until", e.FreshUntil); err != nil {
-			return nil, err
-		}
 	}
 	if len(e.FiltersApplied) > MaxFilters {
 		return nil, fmt.Errorf("cachekey: %d filters, at most %d", len(e.FiltersApplied), MaxFilters)
@@ -106,7 +94,7 @@ func Encode(e Entry) ([]byte, error) {
 	b = append(b, magic[:]...)
 	b = append(b, EntryVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(storedAt))
-	b = binary.BigEndian.AppendUint64(b, uint64(freshUntil))
+	b = binary.BigEndian.AppendUint64(b, 0) // fresh_until: reserved, freshness is decided at read time
 	b = append(b, byte(len(e.Source)))
 	b = append(b, e.Source...)
 	b = append(b, byte(len(e.FiltersApplied)))
@@ -165,13 +153,13 @@ func Decode(data []byte) (Entry, error) {
 	if !ok1 || !ok2 {
 		return Entry{}, ErrTruncated
 	}
-	if storedAt == 0 || storedAt > math.MaxInt64 || freshUntil > math.MaxInt64 {
+	if storedAt == 0 || storedAt > math.MaxInt64 {
 		return Entry{}, fmt.Errorf("%w: time out of range", ErrMalformed)
 	}
-	e.StoredAt = time.Unix(0, int64(storedAt)).UTC()
-	if freshUntil != 0 {
-		e.FreshUntil = time.Unix(0, int64(freshUntil)).UTC()
+	if freshUntil != 0 { // reserved: Encode writes 0, so any other value has no encoding
+		return Entry{}, fmt.Errorf("%w: fresh_until set", ErrMalformed)
 	}
+	e.StoredAt = time.Unix(0, int64(storedAt)).UTC()
 
 	source, err := r.string(true)
 	if err != nil {

@@ -18,7 +18,6 @@ var storedAt = time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC)
 func sampleEntry() cachekey.Entry {
 	return cachekey.Entry{
 		StoredAt:       storedAt,
-		FreshUntil:     storedAt.Add(30 * time.Second),
 		FiltersApplied: []string{"artifactType"},
 		Source:         cachekey.SourceReferrersAPI,
 		Index:          []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`),
@@ -51,8 +50,6 @@ func TestEntryRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, e.StoredAt.Equal(got.StoredAt))
 			require.Equal(t, time.UTC, got.StoredAt.Location())
-			require.True(t, e.FreshUntil.Equal(got.FreshUntil))
-			require.Equal(t, e.FreshUntil.IsZero(), got.FreshUntil.IsZero())
 			require.Equal(t, len(e.FiltersApplied), len(got.FiltersApplied))
 			if len(e.FiltersApplied) > 0 {
 				require.Equal(t, e.FiltersApplied, got.FiltersApplied)
@@ -66,15 +63,6 @@ func TestEntryRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEntryFresh(t *testing.T) {
-	e := sampleEntry()
-	require.True(t, e.Fresh(storedAt))
-	require.True(t, e.Fresh(e.FreshUntil.Add(-time.Nanosecond)))
-	require.False(t, e.Fresh(e.FreshUntil))
-	e.FreshUntil = time.Time{}
-	require.False(t, e.Fresh(storedAt), "no freshness window: always ask the upstream")
-}
-
 func TestEncodeRejects(t *testing.T) {
 	mutate := func(f func(*cachekey.Entry)) cachekey.Entry {
 		e := sampleEntry()
@@ -85,15 +73,12 @@ func TestEncodeRejects(t *testing.T) {
 		"zero stored_at":         mutate(func(e *cachekey.Entry) { e.StoredAt = time.Time{} }),
 		"stored_at at the epoch": mutate(func(e *cachekey.Entry) { e.StoredAt = time.Unix(0, 0) }),
 		"stored_at after 2262":   mutate(func(e *cachekey.Entry) { e.StoredAt = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) }),
-		"fresh_until before 1970": mutate(func(e *cachekey.Entry) {
-			e.FreshUntil = time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)
-		}),
-		"too many filters": mutate(func(e *cachekey.Entry) { e.FiltersApplied = make([]string, cachekey.MaxFilters+1) }),
-		"empty filter":     mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{""} }),
-		"long filter":      mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{strings.Repeat("f", 256)} }),
-		"long source":      mutate(func(e *cachekey.Entry) { e.Source = strings.Repeat("s", 256) }),
-		"source not UTF-8": mutate(func(e *cachekey.Entry) { e.Source = "\xff" }),
-		"filter not UTF-8": mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{"a\xc3"} }),
+		"too many filters":       mutate(func(e *cachekey.Entry) { e.FiltersApplied = make([]string, cachekey.MaxFilters+1) }),
+		"empty filter":           mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{""} }),
+		"long filter":            mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{strings.Repeat("f", 256)} }),
+		"long source":            mutate(func(e *cachekey.Entry) { e.Source = strings.Repeat("s", 256) }),
+		"source not UTF-8":       mutate(func(e *cachekey.Entry) { e.Source = "\xff" }),
+		"filter not UTF-8":       mutate(func(e *cachekey.Entry) { e.FiltersApplied = []string{"a\xc3"} }),
 	}
 	for name, e := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -151,6 +136,7 @@ func TestDecodeRejects(t *testing.T) {
 			return reseal(b)
 		}), cachekey.ErrMalformed},
 		{"fresh_until negative", alter(func(b []byte) []byte { b[freshAt] = 0x80; return reseal(b) }), cachekey.ErrMalformed},
+		{"fresh_until set (reserved)", alter(func(b []byte) []byte { b[freshAt+7] = 1; return reseal(b) }), cachekey.ErrMalformed},
 		{"too many filters", alter(func(b []byte) []byte { b[filterCntAt] = cachekey.MaxFilters + 1; return reseal(b) }), cachekey.ErrMalformed},
 		{"empty filter", alter(func(b []byte) []byte {
 			// filter of length 0 followed by the rest: the decoder must refuse it before reading on

@@ -1,4 +1,4 @@
-package registry_test
+package upstream_test
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 func TestBearerTokensAreCachedPerScope(t *testing.T) {
@@ -27,8 +27,8 @@ func TestBearerTokensAreCachedPerScope(t *testing.T) {
 	clk := newClock()
 	var logs bytes.Buffer
 	ta.SetCredentials("robot", "t0ken-secret")
-	c := newClient(t, registry.Endpoint{URL: up.URL, Username: "robot", Password: "t0ken-secret"},
-		registry.Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c := newClient(t, upstream.Endpoint{URL: up.URL, Username: "robot", Password: "t0ken-secret"},
+		upstream.Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 
 	for range 3 {
 		_, err := c.ManifestExists(ctx, "team/a", "v1")
@@ -59,7 +59,7 @@ func TestBearerTokensAreCachedPerScope(t *testing.T) {
 	ta.SetCredentials("robot", "changed")
 	ta.RevokeAll()
 	_, err = c.ManifestExists(ctx, "team/a", "v1")
-	requireKind(t, err, registry.Unauthorized)
+	requireKind(t, err, upstream.Unauthorized)
 
 	require.NotContains(t, logs.String(), "t0ken-secret")
 	require.NotContains(t, logs.String(), "Bearer ")
@@ -72,7 +72,7 @@ func TestBearerDefaultExpiryAndAccessToken(t *testing.T) {
 	up := registrytest.NewGGCR(t, true, registrytest.WithWrapper(ta.Middleware))
 	up.PushImage(t, "org/tool", "v1")
 	clk := newClock()
-	c := newClient(t, registry.Endpoint{URL: up.URL, Type: registry.TypeGHCR}, registry.Options{Now: clk.Now})
+	c := newClient(t, upstream.Endpoint{URL: up.URL, Type: upstream.TypeGHCR}, upstream.Options{Now: clk.Now})
 
 	_, err := c.ManifestExists(ctx, "org/tool", "v1")
 	require.NoError(t, err)
@@ -91,7 +91,7 @@ func TestBearerConcurrentRequests(t *testing.T) {
 	ta := registrytest.NewTokenAuth(t, "test-registry")
 	up := registrytest.NewGGCR(t, true, registrytest.WithWrapper(ta.Middleware))
 	img := up.PushImage(t, "team/c", "v1")
-	c := newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 16 {
@@ -118,16 +118,16 @@ func TestBasicAuthGGCR(t *testing.T) {
 	cnt := newCounter()
 	up := registrytest.NewGGCR(t, true, registrytest.WithBasicAuth("u", "p"), registrytest.WithWrapper(cnt.Wrap))
 	img := up.PushImage(t, "x/y", "v1")
-	c := newClient(t, registry.Endpoint{URL: up.URL, Username: "u", Password: "p"}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: up.URL, Username: "u", Password: "p"}, upstream.Options{})
 	for range 3 {
 		_, err := c.GetManifest(ctx, "x/y", img.Manifest.Digest.String())
 		require.NoError(t, err)
 	}
 	require.Equal(t, 4, cnt.Get("manifests"), "one anonymous request learns the challenge, then Basic up front")
 
-	anon := newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{})
+	anon := newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{})
 	_, err := anon.GetManifest(ctx, "x/y", "v1")
-	e := requireKind(t, err, registry.Unauthorized)
+	e := requireKind(t, err, upstream.Unauthorized)
 	require.Equal(t, "UNAUTHORIZED", e.Code)
 }
 
@@ -135,12 +135,12 @@ func TestBearerRealmDowngradeRefused(t *testing.T) {
 	// An HTTPS registry whose token realm is plain HTTP never gets the credentials.
 	ta := registrytest.NewTokenAuth(t, "svc")
 	up := registrytest.NewGGCR(t, true, registrytest.WithTLS(), registrytest.WithWrapper(ta.Middleware))
-	c := newClient(t, registry.Endpoint{URL: up.URL, CACertificate: up.CACertificate, Username: "u", Password: "p"}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: up.URL, CACertificate: up.CACertificate, Username: "u", Password: "p"}, upstream.Options{})
 	err := c.Ping(context.Background())
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	require.EqualValues(t, 0, ta.Requests())
 
-	anon := newClient(t, registry.Endpoint{URL: up.URL, CACertificate: up.CACertificate}, registry.Options{})
+	anon := newClient(t, upstream.Endpoint{URL: up.URL, CACertificate: up.CACertificate}, upstream.Options{})
 	require.NoError(t, anon.Ping(context.Background()), "anonymous tokens over HTTP are fine")
 }
 
@@ -155,7 +155,7 @@ func TestChallengeParsing(t *testing.T) {
 	}
 	up := registrytest.NewGGCR(t, true, registrytest.WithWrapper(ta.Middleware), registrytest.WithWrapper(wrap))
 	up.PushImage(t, "a/b", "v1")
-	c := newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{})
 	_, err := c.ManifestExists(context.Background(), "a/b", "v1")
 	require.NoError(t, err)
 }

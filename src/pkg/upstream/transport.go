@@ -1,4 +1,4 @@
-package registry
+package upstream
 
 import (
 	"crypto/tls"

@@ -1,4 +1,4 @@
-package registry
+package upstream
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/berth-registry/berth/src/pkg/errcode"
 )
 
 // Kind classifies an upstream failure by what the caller should do about it.
@@ -98,14 +100,8 @@ func IsUnauthorized(err error) bool { return KindOf(err) == Unauthorized }
 // IsRateLimited reports whether err is, or wraps, an *Error of kind RateLimited.
 func IsRateLimited(err error) bool { return KindOf(err) == RateLimited }
 
-// IsUnavailable reports whether err is, or wraps, an *Error of kind Unavailable.
-func IsUnavailable(err error) bool { return KindOf(err) == Unavailable }
-
 // IsInvalid reports whether err is, or wraps, an *Error of kind Invalid.
 func IsInvalid(err error) bool { return KindOf(err) == Invalid }
-
-// IsUnsupported reports whether err is, or wraps, an *Error of kind Unsupported.
-func IsUnsupported(err error) bool { return KindOf(err) == Unsupported }
 
 // kindForStatus maps an unsuccessful HTTP status to a Kind.
 func kindForStatus(status int) Kind {
@@ -178,4 +174,37 @@ func closeBody(resp *http.Response) {
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
 	_ = resp.Body.Close()
+}
+
+// ClientError is the one map from an upstream failure to the error a client of Berth sees, used by
+// every path that asks an upstream (proxy pulls, tag lists, referrers). An *errcode.Error in err's chain
+// is returned as it is. notFound is the code of an upstream NotFound (MANIFEST_UNKNOWN, BLOB_UNKNOWN,
+// NAME_UNKNOWN). The others:
+//
+//   - RateLimited: 429 TOOMANYREQUESTS, deliberately not 503. Every Berth node shares the upstream's
+//     quota, so retrying at once elsewhere does not help; 429 is the distribution-spec code that makes
+//     docker, containerd, oras and crane back off instead of failing over.
+//   - Unauthorized (credentials refused after authentication) and Unavailable (network, timeout, 5xx):
+//     503 UPSTREAM_UNAVAILABLE.
+//   - Invalid (an answer that breaks the protocol or Berth's limits): 502 UPSTREAM_INVALID.
+//
+// The messages never quote the cause (addresses, dial errors); it stays on the error for the log.
+func ClientError(err error, notFound errcode.Code) error {
+	if err == nil {
+		return nil
+	}
+	if e := errcode.As(err); e != nil {
+		return e
+	}
+	switch KindOf(err) {
+	case NotFound:
+		return notFound.WithMessage("unknown to the upstream registry")
+	case RateLimited:
+		return errcode.ErrTooManyRequests.Wrap(err, "the upstream registry is rate-limiting requests")
+	case Unauthorized:
+		return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry refused Berth's credentials")
+	case Invalid:
+		return errcode.ErrUpstreamInvalid.Wrap(err, "the upstream registry sent an invalid response")
+	}
+	return errcode.ErrUpstreamUnavailable.Wrap(err, "the upstream registry is unavailable")
 }

@@ -1,4 +1,4 @@
-package registry_test
+package upstream_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 func TestListTagsPaginatesDistribution(t *testing.T) {
@@ -23,19 +23,19 @@ func TestListTagsPaginatesDistribution(t *testing.T) {
 		up.PushManifest(t, "paged", tag, img.Manifest.MediaType, img.Body)
 		want = append(want, tag)
 	}
-	c := newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{TagPageSize: 2})
+	c := newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{TagPageSize: 2})
 	tags, err := c.ListTags(context.Background(), "paged")
 	require.NoError(t, err)
 	sort.Strings(tags)
 	require.Equal(t, want, tags)
 	require.Equal(t, 3, cnt.Get("tags"), "five tags, two per page, relative Link followed")
 
-	c = newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{TagPageSize: 2, MaxPages: 2})
+	c = newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{TagPageSize: 2, MaxPages: 2})
 	_, err = c.ListTags(context.Background(), "paged")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 
 	_, err = c.ListTags(context.Background(), "absent")
-	e := requireKind(t, err, registry.NotFound)
+	e := requireKind(t, err, upstream.NotFound)
 	require.Equal(t, "NAME_UNKNOWN", e.Code)
 }
 
@@ -53,18 +53,18 @@ func TestListTagsHostile(t *testing.T) {
 		"/v2/null/tags/list": serve(200, "application/json", []byte(`{"name":"null","tags":null}`)),
 		"/v2/prev/tags/list": serve(200, "application/json", []byte(`{"tags":["p"]}`), "Link", `</v2/x/tags/list>; rel="prev"`),
 	}.start(t)
-	c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{MaxPages: 5})
+	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{MaxPages: 5})
 	ctx := context.Background()
 
 	_, err := c.ListTags(ctx, "cross")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	_, err = c.ListTags(ctx, "loop")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	require.EqualValues(t, 5, loops.Load(), "stops at the page cap")
 	_, err = c.ListTags(ctx, "back")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	_, err = c.ListTags(ctx, "junk")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	tags, err := c.ListTags(ctx, "null")
 	require.NoError(t, err)
 	require.Equal(t, []string{}, tags)

@@ -1,4 +1,4 @@
-package registry
+package upstream
 
 import (
 	"bytes"
@@ -28,10 +28,12 @@ const (
 	SourceTagSchema
 )
 
+// String is the source's one spelling, also stored in the referrers cache envelope
+// (cachekey.SourceReferrersAPI, cachekey.SourceTagSchema).
 func (s Source) String() string {
 	switch s {
 	case SourceAPI:
-		return "api"
+		return "referrers-api"
 	case SourceTagSchema:
 		return "tag-schema"
 	}

@@ -1,4 +1,4 @@
-package reference
+package registry
 
 import (
 	"net/url"
@@ -26,29 +26,29 @@ func TestParseRange(t *testing.T) {
 		{"bytes=0-99999999999999999999999", 10, 0, 9, nil},
 		{"bytes=-99999999999999999999999", 10, 0, 9, nil},
 
-		{"bytes=1000-", 1000, 0, 0, ErrRangeNotSatisfiable},
-		{"bytes=1000-2000", 1000, 0, 0, ErrRangeNotSatisfiable},
-		{"bytes=99999999999999999999999-", 10, 0, 0, ErrRangeNotSatisfiable},
-		{"bytes=-0", 1000, 0, 0, ErrRangeNotSatisfiable},
-		{"bytes=0-", 0, 0, 0, ErrRangeNotSatisfiable},
-		{"bytes=-1", 0, 0, 0, ErrRangeNotSatisfiable},
+		{"bytes=1000-", 1000, 0, 0, errRangeNotSatisfiable},
+		{"bytes=1000-2000", 1000, 0, 0, errRangeNotSatisfiable},
+		{"bytes=99999999999999999999999-", 10, 0, 0, errRangeNotSatisfiable},
+		{"bytes=-0", 1000, 0, 0, errRangeNotSatisfiable},
+		{"bytes=0-", 0, 0, 0, errRangeNotSatisfiable},
+		{"bytes=-1", 0, 0, 0, errRangeNotSatisfiable},
 
-		{"", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes=", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes=-", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes=5-1", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes=0-1,5-6", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes=a-b", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes=+1-2", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes=1--2", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes=0x1-2", 1000, 0, 0, ErrRangeInvalid},
-		{"items=0-1", 1000, 0, 0, ErrRangeInvalid},
-		{"bytes 0-1", 1000, 0, 0, ErrRangeInvalid},
-		{"0-1", 1000, 0, 0, ErrRangeInvalid},
+		{"", 1000, 0, 0, errRangeInvalid},
+		{"bytes=", 1000, 0, 0, errRangeInvalid},
+		{"bytes=-", 1000, 0, 0, errRangeInvalid},
+		{"bytes=5-1", 1000, 0, 0, errRangeInvalid},
+		{"bytes=0-1,5-6", 1000, 0, 0, errRangeInvalid},
+		{"bytes=a-b", 1000, 0, 0, errRangeInvalid},
+		{"bytes=+1-2", 1000, 0, 0, errRangeInvalid},
+		{"bytes=1--2", 1000, 0, 0, errRangeInvalid},
+		{"bytes=0x1-2", 1000, 0, 0, errRangeInvalid},
+		{"items=0-1", 1000, 0, 0, errRangeInvalid},
+		{"bytes 0-1", 1000, 0, 0, errRangeInvalid},
+		{"0-1", 1000, 0, 0, errRangeInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.header, func(t *testing.T) {
-			start, end, err := ParseRange(tt.header, tt.size)
+			start, end, err := rangeBounds(tt.header, tt.size)
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				return
@@ -85,9 +85,9 @@ func TestParseContentRange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.header, func(t *testing.T) {
-			start, end, err := ParseContentRange(tt.header)
+			start, end, err := contentRangeBounds(tt.header)
 			if !tt.ok {
-				require.ErrorIs(t, err, ErrContentRangeInvalid)
+				require.ErrorIs(t, err, errContentRangeInvalid)
 				return
 			}
 			require.NoError(t, err)
@@ -128,9 +128,9 @@ func TestParsePagination(t *testing.T) {
 		t.Run(tt.query, func(t *testing.T) {
 			q, err := url.ParseQuery(tt.query)
 			require.NoError(t, err)
-			n, last, err := ParsePagination(q, tt.max)
+			n, last, err := paginationParams(q, tt.max)
 			if !tt.ok {
-				require.ErrorIs(t, err, ErrPaginationInvalid)
+				require.ErrorIs(t, err, errPaginationInvalid)
 				return
 			}
 			require.NoError(t, err)

@@ -1,4 +1,4 @@
-package registry_test
+package upstream_test
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
+	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
 func TestMain(m *testing.M) {
@@ -62,18 +62,18 @@ func (c *counter) Get(kind string) int {
 }
 
 // newClient builds a client for url with test defaults.
-func newClient(t *testing.T, ep registry.Endpoint, opts registry.Options) *registry.Client {
+func newClient(t *testing.T, ep upstream.Endpoint, opts upstream.Options) *upstream.Client {
 	t.Helper()
-	c, err := registry.NewClient(ep, opts)
+	c, err := upstream.NewClient(ep, opts)
 	require.NoError(t, err)
 	return c
 }
 
-// requireKind asserts err is an *registry.Error of kind k.
-func requireKind(t *testing.T, err error, k registry.Kind) *registry.Error {
+// requireKind asserts err is an *upstream.Error of kind k.
+func requireKind(t *testing.T, err error, k upstream.Kind) *upstream.Error {
 	t.Helper()
 	require.Error(t, err)
-	var e *registry.Error
+	var e *upstream.Error
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, k, e.Kind, "error: %v", err)
 	return e

@@ -1,4 +1,4 @@
-package registry_test
+package upstream_test
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 const (
@@ -31,17 +31,17 @@ func TestReferrersAPIOnGGCR(t *testing.T) {
 	img := up.PushImage(t, "app", "v1")
 	sig := up.PushReferrer(t, "app", img.Manifest, sigType, map[string]string{"org.example": "sig"})
 	sbom := up.PushReferrer(t, "app", img.Manifest, sbomType, nil)
-	c := newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{})
-	require.Equal(t, registry.CapabilityUnknown, c.ReferrersCapability())
+	c := newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{})
+	require.Equal(t, upstream.CapabilityUnknown, c.ReferrersCapability())
 
 	res, err := c.ListReferrers(ctx, "app", img.Manifest.Digest.String(), "artifactType="+sigType)
 	require.NoError(t, err)
-	require.Equal(t, registry.SourceAPI, res.Source)
+	require.Equal(t, upstream.SourceAPI, res.Source)
 	require.Empty(t, res.FiltersApplied, "ggcr ignores artifactType and says so by omitting the header")
 	require.ElementsMatch(t, []ocispec.Descriptor{sig, sbom}, res.Index.Manifests)
 	require.Equal(t, 2, res.Index.SchemaVersion)
 	require.Equal(t, ocispec.MediaTypeImageIndex, res.Index.MediaType)
-	require.Equal(t, registry.CapabilitySupported, c.ReferrersCapability())
+	require.Equal(t, upstream.CapabilitySupported, c.ReferrersCapability())
 
 	res, err = c.ListReferrers(ctx, "app", digest.FromString("no referrers").String(), "")
 	require.NoError(t, err)
@@ -49,11 +49,11 @@ func TestReferrersAPIOnGGCR(t *testing.T) {
 	require.Empty(t, res.Index.Manifests)
 
 	_, err = c.ListReferrers(ctx, "absent", img.Manifest.Digest.String(), "")
-	e := requireKind(t, err, registry.NotFound)
+	e := requireKind(t, err, upstream.NotFound)
 	require.Equal(t, "NAME_UNKNOWN", e.Code)
 
 	_, err = c.ListReferrers(ctx, "app", "v1", "")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 }
 
 func TestReferrersTagSchemaOnDistribution(t *testing.T) {
@@ -65,14 +65,14 @@ func TestReferrersTagSchemaOnDistribution(t *testing.T) {
 	sbom := up.PushReferrer(t, "team/app", img.Manifest, sbomType, nil)
 	up.PushTagSchemaIndex(t, "team/app", img.Manifest.Digest, sig, sbom)
 	clk := newClock()
-	c := newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{Now: clk.Now, ReprobeInterval: time.Minute})
+	c := newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{Now: clk.Now, ReprobeInterval: time.Minute})
 
 	res, err := c.ListReferrers(ctx, "team/app", img.Manifest.Digest.String(), "")
 	require.NoError(t, err)
-	require.Equal(t, registry.SourceTagSchema, res.Source)
+	require.Equal(t, upstream.SourceTagSchema, res.Source)
 	require.Equal(t, []ocispec.Descriptor{sig, sbom}, res.Index.Manifests)
 	require.Empty(t, res.FiltersApplied)
-	require.Equal(t, registry.CapabilityUnsupported, c.ReferrersCapability())
+	require.Equal(t, upstream.CapabilityUnsupported, c.ReferrersCapability())
 	require.Equal(t, 1, cnt.Get("referrers"))
 
 	res, err = c.ListReferrers(ctx, "team/app", img.Manifest.Digest.String(), "artifactType="+strings.ReplaceAll(sbomType, "+", "%2B"))
@@ -84,7 +84,7 @@ func TestReferrersTagSchemaOnDistribution(t *testing.T) {
 	res, err = c.ListReferrers(ctx, "team/app", img.Layers[0].Digest.String(), "")
 	require.NoError(t, err)
 	require.Empty(t, res.Index.Manifests, "no tag: no referrers")
-	require.Equal(t, registry.SourceTagSchema, res.Source)
+	require.Equal(t, upstream.SourceTagSchema, res.Source)
 
 	res, err = c.ListReferrers(ctx, "absent/repo", img.Manifest.Digest.String(), "")
 	require.NoError(t, err)
@@ -101,7 +101,7 @@ func TestReferrersTagSchemaOnDistribution(t *testing.T) {
 	_, err = c.ListReferrers(ctx, "team/app", img.Manifest.Digest.String(), "")
 	require.NoError(t, err)
 	require.Equal(t, 2, cnt.Get("referrers"), "re-probed after the interval")
-	require.Equal(t, registry.CapabilityUnsupported, c.ReferrersCapability())
+	require.Equal(t, upstream.CapabilityUnsupported, c.ReferrersCapability())
 }
 
 func TestReferrersGGCRWithoutAPIFallsBack(t *testing.T) {
@@ -116,10 +116,10 @@ func TestReferrersGGCRWithoutAPIFallsBack(t *testing.T) {
 	up.PushManifest(t, "app", registrytest.ReferrersTag(subject), ocispec.MediaTypeImageIndex, registrytest.IndexBody(t, sig))
 	up.PushManifest(t, "app", "sha512-"+subject.Encoded(), ocispec.MediaTypeImageIndex, registrytest.IndexBody(t, sig, sbom))
 
-	c := newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{})
 	res, err := c.ListReferrers(ctx, "app", subject.String(), "")
 	require.NoError(t, err)
-	require.Equal(t, registry.SourceTagSchema, res.Source)
+	require.Equal(t, upstream.SourceTagSchema, res.Source)
 	require.Equal(t, []ocispec.Descriptor{sig, sbom}, res.Index.Manifests)
 }
 
@@ -161,12 +161,12 @@ func TestReferrersUnsupportedSignals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := referrersUpstream(t, subject, tc.handler, indexJSON(t, tagged))
-			c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+			c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 			res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
 			require.NoError(t, err)
-			require.Equal(t, registry.SourceTagSchema, res.Source)
+			require.Equal(t, upstream.SourceTagSchema, res.Source)
 			require.Equal(t, []ocispec.Descriptor{tagged}, res.Index.Manifests)
-			require.Equal(t, registry.CapabilityUnsupported, c.ReferrersCapability())
+			require.Equal(t, upstream.CapabilityUnsupported, c.ReferrersCapability())
 		})
 	}
 }
@@ -176,29 +176,29 @@ func TestReferrersErrorsAreNotFallbacks(t *testing.T) {
 	cases := []struct {
 		name    string
 		handler http.HandlerFunc
-		kind    registry.Kind
+		kind    upstream.Kind
 	}{
-		{"404 MANIFEST_UNKNOWN", serve(404, "application/json", []byte(`{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`)), registry.NotFound},
-		{"429", serve(429, "application/json", []byte(`{"errors":[{"code":"TOOMANYREQUESTS"}]}`)), registry.RateLimited},
-		{"500", serve(500, "text/plain", []byte("boom")), registry.Unavailable},
-		{"502", serve(502, "", nil), registry.Unavailable},
-		{"403", serve(403, "", nil), registry.Unauthorized},
-		{"oversize", serve(200, ocispec.MediaTypeImageIndex, bytes.Repeat([]byte(" "), registry.MaxMetadataSize+1)), registry.Invalid},
-		{"link to another host", serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")), "Link", `<https://evil.example/v2/r/referrers/x>; rel="next"`), registry.Invalid},
+		{"404 MANIFEST_UNKNOWN", serve(404, "application/json", []byte(`{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`)), upstream.NotFound},
+		{"429", serve(429, "application/json", []byte(`{"errors":[{"code":"TOOMANYREQUESTS"}]}`)), upstream.RateLimited},
+		{"500", serve(500, "text/plain", []byte("boom")), upstream.Unavailable},
+		{"502", serve(502, "", nil), upstream.Unavailable},
+		{"403", serve(403, "", nil), upstream.Unauthorized},
+		{"oversize", serve(200, ocispec.MediaTypeImageIndex, bytes.Repeat([]byte(" "), upstream.MaxMetadataSize+1)), upstream.Invalid},
+		{"link to another host", serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")), "Link", `<https://evil.example/v2/r/referrers/x>; rel="next"`), upstream.Invalid},
 		{"link to another port", func(w http.ResponseWriter, r *http.Request) {
 			serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")), "Link", fmt.Sprintf(`<http://%s:1/v2/r/referrers/x>; rel="next"`, strings.Split(r.Host, ":")[0]))(w, r)
-		}, registry.Invalid},
+		}, upstream.Invalid},
 		{"link to https on the same host", func(w http.ResponseWriter, r *http.Request) {
 			serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")), "Link", fmt.Sprintf(`<https://%s/v2/r/referrers/x>; rel="next"`, r.Host))(w, r)
-		}, registry.Invalid},
+		}, upstream.Invalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := referrersUpstream(t, subject, tc.handler, indexJSON(t, desc("tag")))
-			c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+			c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 			_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
 			requireKind(t, err, tc.kind)
-			require.Equal(t, registry.CapabilityUnknown, c.ReferrersCapability())
+			require.Equal(t, upstream.CapabilityUnknown, c.ReferrersCapability())
 		})
 	}
 }
@@ -227,7 +227,7 @@ func TestReferrersPagination(t *testing.T) {
 			serve(200, ocispec.MediaTypeImageIndex, indexJSON(t), "OCI-Filters-Applied", "artifactType")(w, r)
 		}
 	}, nil)
-	c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 	res, err := c.ListReferrers(context.Background(), "r", subject.String(), "artifactType=x&n=2")
 	require.NoError(t, err)
 	require.Equal(t, "artifactType=x&n=2", gotQuery.Load(), "raw query sent verbatim")
@@ -235,7 +235,7 @@ func TestReferrersPagination(t *testing.T) {
 	require.Equal(t, []ocispec.Descriptor{a, b, c3}, res.Index.Manifests)
 	require.Equal(t, 3, res.Dropped)
 	require.Equal(t, []string{"artifactType"}, res.FiltersApplied)
-	require.Equal(t, registry.SourceAPI, res.Source)
+	require.Equal(t, upstream.SourceAPI, res.Source)
 }
 
 func TestReferrersPaginationHostile(t *testing.T) {
@@ -246,9 +246,9 @@ func TestReferrersPaginationHostile(t *testing.T) {
 			n := pages.Add(1)
 			serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc(fmt.Sprint(n))), "Link", fmt.Sprintf(`<?page=%d>; rel="next"`, n))(w, r)
 		}, nil)
-		c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{MaxPages: 7})
+		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{MaxPages: 7})
 		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
-		requireKind(t, err, registry.Invalid)
+		requireKind(t, err, upstream.Invalid)
 		require.EqualValues(t, 7, pages.Load())
 	})
 	t.Run("later page not an index", func(t *testing.T) {
@@ -259,9 +259,9 @@ func TestReferrersPaginationHostile(t *testing.T) {
 			}
 			serve(200, "text/html", []byte("<html>"))(w, r)
 		}, indexJSON(t, desc("tag")))
-		c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
-		requireKind(t, err, registry.Invalid)
+		requireKind(t, err, upstream.Invalid)
 	})
 	t.Run("later page 404", func(t *testing.T) {
 		srv := referrersUpstream(t, subject, func(w http.ResponseWriter, r *http.Request) {
@@ -271,9 +271,9 @@ func TestReferrersPaginationHostile(t *testing.T) {
 			}
 			serve(404, "text/plain", []byte("gone"))(w, r)
 		}, nil)
-		c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
-		requireKind(t, err, registry.NotFound)
+		requireKind(t, err, upstream.NotFound)
 	})
 }
 
@@ -281,16 +281,16 @@ func TestReferrersTagSchemaHostile(t *testing.T) {
 	subject := digest.FromString("subject")
 	router404 := serve(404, "text/plain", []byte("404 page not found"))
 	t.Run("oversize tag index is an error, not an empty list", func(t *testing.T) {
-		big := append([]byte(`{"schemaVersion":2,"manifests":[],"pad":"`), bytes.Repeat([]byte("x"), registry.MaxMetadataSize)...)
+		big := append([]byte(`{"schemaVersion":2,"manifests":[],"pad":"`), bytes.Repeat([]byte("x"), upstream.MaxMetadataSize)...)
 		srv := referrersUpstream(t, subject, router404, append(big, `"}`...))
-		c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
-		requireKind(t, err, registry.Invalid)
+		requireKind(t, err, upstream.Invalid)
 	})
 	t.Run("tag index with bad descriptors", func(t *testing.T) {
 		body := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[%s,{"digest":"md5:abc","size":1}]}`, ocispec.MediaTypeImageIndex, mustJSON(t, desc("ok")))
 		srv := referrersUpstream(t, subject, router404, []byte(body))
-		c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 		res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
 		require.NoError(t, err)
 		require.Equal(t, []ocispec.Descriptor{desc("ok")}, res.Index.Manifests)
@@ -301,9 +301,9 @@ func TestReferrersTagSchemaHostile(t *testing.T) {
 			"/v2/r/referrers/" + subject.String():                   router404,
 			"/v2/r/manifests/" + registrytest.ReferrersTag(subject): serve(429, "", nil),
 		}.start(t)
-		c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
-		requireKind(t, err, registry.RateLimited)
+		requireKind(t, err, upstream.RateLimited)
 	})
 }
 
@@ -318,22 +318,22 @@ func TestReferrersReprobeFindsNewAPI(t *testing.T) {
 		serve(404, "text/plain", nil)(w, r)
 	}, indexJSON(t, desc("tag")))
 	clk := newClock()
-	c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{Now: clk.Now})
+	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{Now: clk.Now})
 	ctx := context.Background()
 
 	res, err := c.ListReferrers(ctx, "r", subject.String(), "")
 	require.NoError(t, err)
-	require.Equal(t, registry.SourceTagSchema, res.Source)
+	require.Equal(t, upstream.SourceTagSchema, res.Source)
 	supported.Store(true)
 	res, err = c.ListReferrers(ctx, "r", subject.String(), "")
 	require.NoError(t, err)
-	require.Equal(t, registry.SourceTagSchema, res.Source, "within the default 10 min interval")
+	require.Equal(t, upstream.SourceTagSchema, res.Source, "within the default 10 min interval")
 	clk.Advance(11 * time.Minute)
 	res, err = c.ListReferrers(ctx, "r", subject.String(), "")
 	require.NoError(t, err)
-	require.Equal(t, registry.SourceAPI, res.Source)
+	require.Equal(t, upstream.SourceAPI, res.Source)
 	require.Equal(t, []ocispec.Descriptor{desc("api")}, res.Index.Manifests)
-	require.Equal(t, registry.CapabilitySupported, c.ReferrersCapability())
+	require.Equal(t, upstream.CapabilitySupported, c.ReferrersCapability())
 }
 
 func mustJSON(t *testing.T, v any) string {

@@ -1,4 +1,4 @@
-package registry_test
+package upstream_test
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // The trust-boundary suite: a hostile upstream (registrytest.Hostile) attacks the client, and the
@@ -43,9 +43,9 @@ func hostileWithAuth(t *testing.T, mode string) *registrytest.Hostile {
 	return h
 }
 
-func hostileClient(t *testing.T, h *registrytest.Hostile, opts registry.Options) *registry.Client {
+func hostileClient(t *testing.T, h *registrytest.Hostile, opts upstream.Options) *upstream.Client {
 	t.Helper()
-	return newClient(t, registry.Endpoint{URL: h.Registry.URL, Username: hostileUser, Password: hostilePass}, opts)
+	return newClient(t, upstream.Endpoint{URL: h.Registry.URL, Username: hostileUser, Password: hostilePass}, opts)
 }
 
 // requireNoCredentialsLeft checks that the registry got credentials (the scenario authenticated) and the
@@ -69,14 +69,14 @@ func TestHostileMetadataRedirectToThirdParty(t *testing.T) {
 				h.ThirdParty.Handle("/tags1", registrytest.Body("application/json", []byte(`{"tags":["evil"]}`), "Link", page2))
 				h.Registry.Handle("/v2/r/referrers/"+subject.String(), registrytest.Redirect(http.StatusTemporaryRedirect, h.ThirdParty.URL+"/page1"))
 				h.Registry.Handle("/v2/r/tags/list", registrytest.Redirect(http.StatusTemporaryRedirect, h.ThirdParty.URL+"/tags1"))
-				c := hostileClient(t, h, registry.Options{})
+				c := hostileClient(t, h, upstream.Options{})
 				var err error
 				if kind == "referrers" {
 					_, err = c.ListReferrers(context.Background(), "r", subject.String(), "")
 				} else {
 					_, err = c.ListTags(context.Background(), "r")
 				}
-				requireKind(t, err, registry.Invalid)
+				requireKind(t, err, upstream.Invalid)
 				requireNoCredentialsLeft(t, h)
 				require.Empty(t, h.ThirdParty.Requests(), "no request may follow a metadata redirect off the origin")
 			})
@@ -98,7 +98,7 @@ func TestHostileSameOriginRedirectAndLink(t *testing.T) {
 				}
 				registrytest.Redirect(http.StatusTemporaryRedirect, "/moved/tags").ServeHTTP(w, r)
 			}))
-			c := hostileClient(t, h, registry.Options{})
+			c := hostileClient(t, h, upstream.Options{})
 			tags, err := c.ListTags(context.Background(), "r")
 			require.NoError(t, err)
 			require.Equal(t, []string{"a", "b", "c"}, tags, "pages merged, duplicates dropped")
@@ -115,9 +115,9 @@ func TestHostileForeignLink(t *testing.T) {
 			h := hostileWithAuth(t, mode)
 			h.ThirdParty.Handle("/page2", registrytest.Body(ocispec.MediaTypeImageIndex, indexJSON(t, desc("evil"))))
 			h.Registry.Handle("/v2/r/referrers/"+subject.String(), registrytest.Body(ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")), "Link", registrytest.Link(h.ThirdParty.URL+"/page2")))
-			c := hostileClient(t, h, registry.Options{})
+			c := hostileClient(t, h, upstream.Options{})
 			_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
-			requireKind(t, err, registry.Invalid)
+			requireKind(t, err, upstream.Invalid)
 			requireNoCredentialsLeft(t, h)
 			require.Empty(t, h.ThirdParty.Requests())
 		})
@@ -140,10 +140,10 @@ func TestHostileBlobRedirectToInternalRefused(t *testing.T) {
 				"localhost": "http://localhost:" + port + "/internal",
 			}[target]
 			h.Registry.Handle("/v2/r/blobs/"+d.String(), registrytest.Redirect(http.StatusTemporaryRedirect, to))
-			c := hostileClient(t, h, registry.Options{RegistryAddressClass: registry.AddressPublic})
+			c := hostileClient(t, h, upstream.Options{RegistryAddressClass: upstream.AddressPublic})
 			rc, _, err := c.GetBlob(context.Background(), "r", d, 0)
 			require.Nil(t, rc, "nothing may be streamed")
-			requireKind(t, err, registry.Invalid)
+			requireKind(t, err, upstream.Invalid)
 			require.Empty(t, h.ThirdParty.Requests(), "the internal listener must not be reached")
 			requireNoCredentialsLeft(t, h)
 		})
@@ -156,17 +156,17 @@ func TestHostileBlobAddressClassOfRegistry(t *testing.T) {
 	blob := []byte("cdn bytes")
 	d := digest.FromBytes(blob)
 	for _, tc := range []struct {
-		class registry.AddressClass
+		class upstream.AddressClass
 		ok    bool
-	}{{registry.AddressUnknown, true}, {registry.AddressLoopback, true}, {registry.AddressPrivate, false}, {registry.AddressLinkLocal, false}} {
+	}{{upstream.AddressUnknown, true}, {upstream.AddressLoopback, true}, {upstream.AddressPrivate, false}, {upstream.AddressLinkLocal, false}} {
 		t.Run(tc.class.String(), func(t *testing.T) {
 			h := registrytest.NewHostile(t)
 			h.ThirdParty.Handle("/cdn", registrytest.Body("application/octet-stream", blob))
 			h.Registry.Handle("/v2/r/blobs/"+d.String(), registrytest.Redirect(http.StatusFound, h.ThirdParty.URL+"/cdn"))
-			c := newClient(t, registry.Endpoint{URL: h.Registry.URL}, registry.Options{RegistryAddressClass: tc.class})
+			c := newClient(t, upstream.Endpoint{URL: h.Registry.URL}, upstream.Options{RegistryAddressClass: tc.class})
 			rc, _, err := c.GetBlob(context.Background(), "r", d, 0)
 			if !tc.ok {
-				requireKind(t, err, registry.Invalid)
+				requireKind(t, err, upstream.Invalid)
 				require.Empty(t, h.ThirdParty.Requests())
 				return
 			}
@@ -191,7 +191,7 @@ func TestHostileLoopsAreBounded(t *testing.T) {
 	h.ThirdParty.Handle("/bounce", registrytest.Redirect(http.StatusTemporaryRedirect, h.Registry.URL+"/v2/x/blobs/"+d.String()))
 	h.Registry.Handle("/v2/r/referrers/"+subject.String(), registrytest.Body(ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")),
 		"Link", registrytest.Link("/v2/r/referrers/"+subject.String())))
-	c := newClient(t, registry.Endpoint{URL: h.Registry.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: h.Registry.URL}, upstream.Options{})
 	ctx := context.Background()
 
 	count := func(l *registrytest.Listener, path string) int {
@@ -204,16 +204,16 @@ func TestHostileLoopsAreBounded(t *testing.T) {
 		return n
 	}
 	_, _, err := c.GetBlob(ctx, "r", d, 0)
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	require.LessOrEqual(t, count(h.Registry, "/v2/r/blobs/"+d.String()), 11)
 	_, _, err = c.GetBlob(ctx, "x", d, 0)
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	require.LessOrEqual(t, count(h.ThirdParty, "/bounce"), 6)
 	_, err = c.ListTags(ctx, "r")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	require.LessOrEqual(t, count(h.Registry, "/v2/r/tags/list"), 11)
 	_, err = c.ListReferrers(ctx, "r", subject.String(), "")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	require.Equal(t, 1, count(h.Registry, "/v2/r/referrers/"+subject.String()), "a Link to the page just read is not followed")
 }
 
@@ -230,7 +230,7 @@ func TestHostileBlobRedirectToCDNWithoutCredentials(t *testing.T) {
 				h.ThirdParty.Handle("/cdn/hop", registrytest.Redirect(http.StatusFound, "/cdn/blob"))
 				first := map[int]string{1: "/cdn/blob", 2: "/cdn/hop"}[hops]
 				h.Registry.Handle("/v2/r/blobs/"+d.String(), registrytest.Redirect(http.StatusTemporaryRedirect, h.ThirdParty.URL+first+"?X-Amz-Signature=abc"))
-				c := hostileClient(t, h, registry.Options{})
+				c := hostileClient(t, h, upstream.Options{})
 				rc, size, err := c.GetBlob(context.Background(), "r", d, 0)
 				require.NoError(t, err)
 				got, err := io.ReadAll(rc)
@@ -266,14 +266,14 @@ func TestHostileReferrersInflated(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		pages, pageBytes int
-		opts             registry.Options
+		opts             upstream.Options
 		wantPages        int
 		wantMsg          string
 	}{
-		{"50 pages of 4 MB, default caps", 50, 4_000_000, registry.Options{}, 2, "exceeds 4194304 bytes"},
-		{"one page over a small byte cap", 50, 100_000, registry.Options{MaxReferrersBytes: 64 << 10}, 1, "exceeds 65536 bytes"},
+		{"50 pages of 4 MB, default caps", 50, 4_000_000, upstream.Options{}, 2, "exceeds 4194304 bytes"},
+		{"one page over a small byte cap", 50, 100_000, upstream.Options{MaxReferrersBytes: 64 << 10}, 1, "exceeds 65536 bytes"},
 		// ReferrersPages writes entries of 475 bytes: 21 per 10 kB page, so the 101st entry is on page 5.
-		{"entry cap", 50, 10_000, registry.Options{MaxReferrersEntries: 100}, 5, "more than 100 descriptors"},
+		{"entry cap", 50, 10_000, upstream.Options{MaxReferrersEntries: 100}, 5, "more than 100 descriptors"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := hostileWithAuth(t, "bearer")
@@ -282,7 +282,7 @@ func TestHostileReferrersInflated(t *testing.T) {
 			c := hostileClient(t, h, tc.opts)
 			res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
 			require.Nil(t, res)
-			e := requireKind(t, err, registry.Invalid)
+			e := requireKind(t, err, upstream.Invalid)
 			require.Contains(t, e.Error(), tc.wantMsg)
 			pages := 0
 			for _, r := range h.Registry.Requests() {
@@ -291,13 +291,13 @@ func TestHostileReferrersInflated(t *testing.T) {
 				}
 			}
 			require.Equal(t, tc.wantPages, pages, "pages asked for")
-			require.Equal(t, registry.CapabilityUnknown, c.ReferrersCapability(), "a list too large is not taken as a missing API")
+			require.Equal(t, upstream.CapabilityUnknown, c.ReferrersCapability(), "a list too large is not taken as a missing API")
 		})
 	}
 	t.Run("within the caps", func(t *testing.T) {
 		h := registrytest.NewHostile(t)
 		h.Registry.Handle(path, registrytest.ReferrersPages(3, 10_000, nil))
-		c := newClient(t, registry.Endpoint{URL: h.Registry.URL}, registry.Options{})
+		c := newClient(t, upstream.Endpoint{URL: h.Registry.URL}, upstream.Options{})
 		res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
 		require.NoError(t, err)
 		require.Len(t, res.Index.Manifests, 3*21, "three pages of 21 entries")
@@ -327,17 +327,17 @@ func TestHostileTagListInflated(t *testing.T) {
 	h.Registry.Handle("/v2/junk/tags/list", registrytest.Body("application/json", []byte(`{"tags":["a"]} trailing`)))
 	h.Registry.Handle("/v2/dup/tags/list", registrytest.Body("application/json", []byte(`{"tags":["a"],"tags":["b"]}`)))
 	h.Registry.Handle("/v2/bad/tags/list", registrytest.Body("application/json", []byte(`{"tags":["ok","../etc","with space",""]}`)))
-	c := newClient(t, registry.Endpoint{URL: h.Registry.URL}, registry.Options{MaxTagListBytes: 64 << 10, MaxTags: 250})
+	c := newClient(t, upstream.Endpoint{URL: h.Registry.URL}, upstream.Options{MaxTagListBytes: 64 << 10, MaxTags: 250})
 	ctx := context.Background()
 
 	_, err := c.ListTags(ctx, "big")
-	require.ErrorContains(t, requireKind(t, err, registry.Invalid), "exceeds 65536 bytes")
+	require.ErrorContains(t, requireKind(t, err, upstream.Invalid), "exceeds 65536 bytes")
 	_, err = c.ListTags(ctx, "many")
-	require.ErrorContains(t, requireKind(t, err, registry.Invalid), "more than 250 tags")
+	require.ErrorContains(t, requireKind(t, err, upstream.Invalid), "more than 250 tags")
 	_, err = c.ListTags(ctx, "junk")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	_, err = c.ListTags(ctx, "dup")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	tags, err := c.ListTags(ctx, "bad")
 	require.NoError(t, err)
 	require.Equal(t, []string{"ok"}, tags, "entries that are not tags are left out")
@@ -350,7 +350,7 @@ func TestHostileDrippedPage(t *testing.T) {
 	h := registrytest.NewHostile(t)
 	want := []ocispec.Descriptor{desc("a"), desc("b"), desc("c")}
 	h.Registry.Handle("/v2/r/referrers/"+subject.String(), registrytest.Drip(ocispec.MediaTypeImageIndex, indexJSON(t, want...), 7, time.Millisecond))
-	c := newClient(t, registry.Endpoint{URL: h.Registry.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: h.Registry.URL}, upstream.Options{})
 	res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
 	require.NoError(t, err)
 	require.Equal(t, want, res.Index.Manifests)
@@ -365,9 +365,9 @@ func TestHostileRealmOnInternalAddress(t *testing.T) {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="hostile"`, h.ThirdParty.URL+"/token"))
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
-	c := hostileClient(t, h, registry.Options{RegistryAddressClass: registry.AddressPublic})
+	c := hostileClient(t, h, upstream.Options{RegistryAddressClass: upstream.AddressPublic})
 	_, err := c.ListTags(context.Background(), "r")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	require.Empty(t, h.ThirdParty.Requests(), "the realm on an internal address must not be asked")
 }
 
@@ -378,11 +378,11 @@ func BenchmarkReferrersInflated(b *testing.B) {
 	subject := digest.FromString("subject")
 	h := registrytest.NewHostile(b)
 	h.Registry.Handle("/v2/r/referrers/"+subject.String(), registrytest.ReferrersPages(50, 4_000_000, nil))
-	c, err := registry.NewClient(registry.Endpoint{URL: h.Registry.URL}, registry.Options{})
+	c, err := upstream.NewClient(upstream.Endpoint{URL: h.Registry.URL}, upstream.Options{})
 	require.NoError(b, err)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.ListReferrers(context.Background(), "r", subject.String(), ""); registry.KindOf(err) != registry.Invalid {
+		if _, err := c.ListReferrers(context.Background(), "r", subject.String(), ""); upstream.KindOf(err) != upstream.Invalid {
 			b.Fatalf("want an Invalid error, got %v", err)
 		}
 	}

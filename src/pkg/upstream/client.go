@@ -1,4 +1,4 @@
-// Package registry is Berth's client of an upstream registry (the registry behind a proxy-cache
+// Package upstream is Berth's client of an upstream registry (the registry behind a proxy-cache
 // project): manifests, blobs, tags and referrers over the OCI distribution API, with challenge-driven
 // authentication (Basic, or Bearer tokens cached per scope), hardened handling of untrusted answers
 // (bounded bodies, digest checks, same-origin pagination with a page cap) and the referrers tag-schema
@@ -10,7 +10,7 @@
 //
 // Repository names passed to the methods are the names as Berth's clients see them below the project;
 // UpstreamRepo maps them to the upstream's names (Docker Hub's implicit "library/").
-package registry
+package upstream
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package registry_test
+package upstream_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 // StatBlob answers with one HEAD and downloads nothing, against real registries.
@@ -36,7 +36,7 @@ func TestStatBlobAgainstRealRegistries(t *testing.T) {
 			}
 			img := up.PushImage(t, "team/app", "v1")
 			layer := img.Layers[0]
-			c, err := registry.NewClient(registry.Endpoint{URL: up.URL}, registry.Options{})
+			c, err := upstream.NewClient(upstream.Endpoint{URL: up.URL}, upstream.Options{})
 			require.NoError(t, err)
 			mu.Lock()
 			clear(methods)
@@ -47,7 +47,7 @@ func TestStatBlobAgainstRealRegistries(t *testing.T) {
 			require.Equal(t, layer.Size, size)
 			_, err = c.StatBlob(ctx, "team/app", digest.FromString("absent"))
 			require.Error(t, err)
-			require.True(t, registry.IsNotFound(err), "%v", err)
+			require.True(t, upstream.IsNotFound(err), "%v", err)
 			mu.Lock()
 			defer mu.Unlock()
 			require.Zero(t, methods[http.MethodGet], "nothing is downloaded")
@@ -72,12 +72,12 @@ func TestStatBlobChecksTheAnswer(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	c, err := registry.NewClient(registry.Endpoint{URL: srv.URL}, registry.Options{})
+	c, err := upstream.NewClient(upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 	require.NoError(t, err)
 	_, err = c.StatBlob(context.Background(), "other", want)
-	var e *registry.Error
+	var e *upstream.Error
 	require.ErrorAs(t, err, &e)
-	require.Equal(t, registry.Invalid, e.Kind)
+	require.Equal(t, upstream.Invalid, e.Kind)
 	size, err := c.StatBlob(context.Background(), "nolength", want)
 	require.NoError(t, err)
 	require.EqualValues(t, -1, size)

@@ -1,4 +1,4 @@
-package registry_test
+package upstream_test
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-registry/berth/src/pkg/registry"
-	"github.com/berth-registry/berth/src/pkg/registry/registrytest"
+	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 func TestManifestsAndBlobsAgainstRealRegistries(t *testing.T) {
@@ -28,12 +28,12 @@ func TestManifestsAndBlobsAgainstRealRegistries(t *testing.T) {
 	for name, up := range ups {
 		t.Run(name, func(t *testing.T) {
 			img := up.PushImage(t, "team/app", "v1")
-			c := newClient(t, registry.Endpoint{URL: up.URL}, registry.Options{})
+			c := newClient(t, upstream.Endpoint{URL: up.URL}, upstream.Options{})
 
 			for _, ref := range []string{"v1", img.Manifest.Digest.String()} {
 				d, err := c.ManifestExists(ctx, "team/app", ref)
 				require.NoError(t, err)
-				require.Equal(t, registry.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: img.Manifest.Digest, Size: img.Manifest.Size}, d)
+				require.Equal(t, upstream.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: img.Manifest.Digest, Size: img.Manifest.Size}, d)
 
 				m, err := c.GetManifest(ctx, "team/app", ref)
 				require.NoError(t, err)
@@ -43,11 +43,11 @@ func TestManifestsAndBlobsAgainstRealRegistries(t *testing.T) {
 			}
 
 			_, err := c.GetManifest(ctx, "team/app", "nope")
-			requireKind(t, err, registry.NotFound)
+			requireKind(t, err, upstream.NotFound)
 			_, err = c.ManifestExists(ctx, "team/app", "nope")
-			requireKind(t, err, registry.NotFound)
+			requireKind(t, err, upstream.NotFound)
 			_, err = c.GetManifest(ctx, "team/other", "v1")
-			requireKind(t, err, registry.NotFound)
+			requireKind(t, err, upstream.NotFound)
 
 			layer := img.Layers[0]
 			rc, size, err := c.GetBlob(ctx, "team/app", layer.Digest, 0)
@@ -67,7 +67,7 @@ func TestManifestsAndBlobsAgainstRealRegistries(t *testing.T) {
 			require.Equal(t, layer.Size, size, "size is the blob's total size")
 
 			_, _, err = c.GetBlob(ctx, "team/app", digest.FromString("absent"), 0)
-			requireKind(t, err, registry.NotFound)
+			requireKind(t, err, upstream.NotFound)
 
 			tags, err := c.ListTags(ctx, "team/app")
 			require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestDockerHubLibraryMapping(t *testing.T) {
 	sig := up.PushReferrer(t, "library/alpine", img.Manifest, "application/vnd.cncf.notary.signature", nil)
 	up.PushTagSchemaIndex(t, "library/alpine", img.Manifest.Digest, sig)
 
-	c := newClient(t, registry.Endpoint{URL: up.URL, Type: registry.TypeDockerHub}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: up.URL, Type: upstream.TypeDockerHub}, upstream.Options{})
 	d, err := c.ManifestExists(ctx, "alpine", "3.20")
 	require.NoError(t, err)
 	require.Equal(t, img.Manifest.Digest, d.Digest)
@@ -144,7 +144,7 @@ func TestGetManifestHostile(t *testing.T) {
 	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`)
 	good := digest.FromBytes(body)
 	other := digest.FromString("other")
-	big := append([]byte(`{"schemaVersion":2,"x":"`), bytes.Repeat([]byte("a"), registry.MaxMetadataSize)...)
+	big := append([]byte(`{"schemaVersion":2,"x":"`), bytes.Repeat([]byte("a"), upstream.MaxMetadataSize)...)
 	big = append(big, `"}`...)
 	srv := scripted{
 		"/v2/r/manifests/" + other.String(): serve(200, ocispec.MediaTypeImageManifest, body, "Docker-Content-Digest", other.String()),
@@ -159,10 +159,10 @@ func TestGetManifestHostile(t *testing.T) {
 		"/v2/r/manifests/broken":            serve(503, "text/plain", []byte("upstream down")),
 		"/v2/r/manifests/denied":            serve(403, "application/json", []byte(`{"errors":[{"code":"DENIED"}]}`)),
 	}.start(t)
-	c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 
 	_, err := c.GetManifest(ctx, "r", other.String())
-	requireKind(t, err, registry.Invalid) // body does not hash to the requested digest
+	requireKind(t, err, upstream.Invalid) // body does not hash to the requested digest
 
 	m, err := c.GetManifest(ctx, "r", good.String())
 	require.NoError(t, err)
@@ -176,10 +176,10 @@ func TestGetManifestHostile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ocispec.MediaTypeImageManifest, m.MediaType, "media type from the body")
 
-	for ref, kind := range map[string]registry.Kind{
-		"big": registry.Invalid, "html": registry.Invalid, "clash": registry.Invalid, "schema1": registry.Unsupported,
-		"limited": registry.RateLimited, "broken": registry.Unavailable, "denied": registry.Unauthorized, "absent": registry.NotFound,
-		"../../x": registry.Invalid,
+	for ref, kind := range map[string]upstream.Kind{
+		"big": upstream.Invalid, "html": upstream.Invalid, "clash": upstream.Invalid, "schema1": upstream.Unsupported,
+		"limited": upstream.RateLimited, "broken": upstream.Unavailable, "denied": upstream.Unauthorized, "absent": upstream.NotFound,
+		"../../x": upstream.Invalid,
 	} {
 		_, err := c.GetManifest(ctx, "r", ref)
 		require.Error(t, err, ref)
@@ -187,15 +187,15 @@ func TestGetManifestHostile(t *testing.T) {
 		if ref == "limited" {
 			require.Equal(t, "TOOMANYREQUESTS", e.Code)
 			require.Equal(t, 429, e.Status)
-			require.True(t, registry.IsRateLimited(err))
+			require.True(t, upstream.IsRateLimited(err))
 		}
 	}
 	_, err = c.GetManifest(ctx, "../etc", "v1")
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 
 	// HEAD whose digest header contradicts the digest asked for.
 	_, err = c.ManifestExists(ctx, "r", good.String())
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 }
 
 func TestManifestExistsWithoutDigestHeaderFallsBackToGet(t *testing.T) {
@@ -212,13 +212,13 @@ func TestManifestExistsWithoutDigestHeaderFallsBackToGet(t *testing.T) {
 		gets++
 		serve(200, ocispec.MediaTypeImageIndex, body)(w, r)
 	}}.start(t)
-	c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 	d, err := c.ManifestExists(context.Background(), "r", "v1")
 	require.NoError(t, err)
-	require.Equal(t, registry.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(body), Size: int64(len(body))}, d)
+	require.Equal(t, upstream.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(body), Size: int64(len(body))}, d)
 	require.Equal(t, 1, heads)
 	require.Equal(t, 1, gets)
-	for _, mt := range []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, registry.MediaTypeDockerManifest, registry.MediaTypeDockerManifestList} {
+	for _, mt := range []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, upstream.MediaTypeDockerManifest, upstream.MediaTypeDockerManifestList} {
 		require.Contains(t, accept.Load(), mt)
 	}
 }
@@ -232,7 +232,7 @@ func TestCancelledContext(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}}.start(t)
-	c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -241,7 +241,7 @@ func TestCancelledContext(t *testing.T) {
 	}()
 	cancel()
 	err := <-errc
-	requireKind(t, err, registry.Unavailable)
+	requireKind(t, err, upstream.Unavailable)
 	require.ErrorIs(t, err, context.Canceled)
 }
 
@@ -254,7 +254,7 @@ func TestGetBlobRange(t *testing.T) {
 		// answers a range that does not start where asked
 		"/v2/wrong/blobs/" + d.String(): serve(206, "application/octet-stream", data[10:], "Content-Range", fmt.Sprintf("bytes 10-99/%d", len(data))),
 	}.start(t)
-	c := newClient(t, registry.Endpoint{URL: srv.URL}, registry.Options{})
+	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 	rc, size, err := c.GetBlob(context.Background(), "full", d, 42)
 	require.NoError(t, err)
 	got, err := io.ReadAll(rc)
@@ -264,9 +264,9 @@ func TestGetBlobRange(t *testing.T) {
 	require.EqualValues(t, len(data), size)
 
 	_, _, err = c.GetBlob(context.Background(), "full", d, 1000)
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	_, _, err = c.GetBlob(context.Background(), "wrong", d, 42)
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 	_, _, err = c.GetBlob(context.Background(), "full", digest.Digest("sha256:xyz"), 0)
-	requireKind(t, err, registry.Invalid)
+	requireKind(t, err, upstream.Invalid)
 }
