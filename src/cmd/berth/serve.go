@@ -338,8 +338,12 @@ func serveConfig(ctx context.Context, cfg config.Config, stderr io.Writer, h hoo
 	defer stopBackground()
 	go lease.Every(bg, leases, "purge-uploads", time.Hour, purgeUploads(blobs, 24*time.Hour, log.With("component", "janitor")),
 		log.With("component", "janitor"), lease.EveryOptions{})
-	go audit.PurgeLoop(bg, store, cfg.AuditLogRetention, time.Hour, log.With("component", "audit"))
-	go retentions.RunSchedule(bg, time.Minute)
+	if cfg.AuditLogRetention > 0 {
+		alog := log.With("component", "audit")
+		go lease.Every(bg, leases, "purge-audit", time.Hour, audit.PurgeJob(store, cfg.AuditLogRetention, alog), alog, lease.EveryOptions{})
+	}
+	go lease.Every(bg, leases, "retention-schedule", retention.ScheduleInterval, retentions.ScheduleJob(),
+		log.With("component", "retention"), lease.EveryOptions{})
 	if loc.Bucket == "" {
 		// Evicting S3 content frees nothing on the local disk: watermarks apply to file storage only.
 		go evictor.RunWatermarks(bg, quota.Watermarks{High: cfg.StorageHighWatermark, Low: cfg.StorageLowWatermark, Disk: disk},
