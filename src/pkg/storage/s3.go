@@ -216,15 +216,24 @@ func (s *S3) Stat(ctx context.Context, d digest.Digest) (int64, error) {
 	return size, nil
 }
 
-// Open returns the blob for reading, or an error wrapping ErrNotFound. It costs one HEAD; the content
-// is fetched by the first Read, from the current offset (a ranged GET after a Seek). ctx bounds the
-// whole life of the Blob.
+// Open returns the blob for reading, or an error wrapping ErrNotFound. It costs one request: the GET of
+// the whole object, whose body the reads stream (a HEAD instead when redirects are on: the client
+// fetches the object itself). ctx bounds the whole life of the Blob.
 func (s *S3) Open(ctx context.Context, d digest.Digest) (Blob, error) {
-	size, err := s.Stat(ctx, d)
-	if err != nil {
-		return nil, fmt.Errorf("storage: open: %w", err)
+	if s.redirect > 0 || !validDigest(d) {
+		size, err := s.Stat(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("storage: open: %w", err)
+		}
+		return &s3Blob{ctx: ctx, s: s, key: s.blobKey(d), size: size}, nil
 	}
-	return &s3Blob{ctx: ctx, s: s, key: s.blobKey(d), size: size}, nil
+	b := &s3Blob{ctx: ctx, s: s, key: s.blobKey(d)}
+	out, err := b.get()
+	if err != nil {
+		return nil, fmt.Errorf("storage: open: %w", s3Error("get", d, err))
+	}
+	b.body, b.size = out.Body, aws.ToInt64(out.ContentLength)
+	return b, nil
 }
 
 // Delete removes the blob, or returns an error wrapping ErrNotFound.

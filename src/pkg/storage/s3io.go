@@ -132,15 +132,18 @@ type Redirecter interface {
 	RedirectURL(ctx context.Context) (string, error)
 }
 
-// s3Blob reads an object with GETs from the current offset: the first Read after Open or a Seek sends
-// one ranged GET and streams its body. ctx is the Open's: the Blob lives within one request.
+// s3Blob streams an object: one GET per client request. Open sends the GET (without Range) and keeps
+// its body, so that a whole-blob read costs that one request; a Seek elsewhere than the current offset
+// drops the body, and the next Read sends one GET with "Range: bytes=<offset>-". With redirects on, Open
+// sends a HEAD instead (the client is expected to follow the redirect) and the first Read its GET. ctx
+// is the Open's: the Blob lives within one request.
 type s3Blob struct {
 	ctx  context.Context
 	s    *S3
 	key  string
 	size int64
 	off  int64
-	body io.ReadCloser
+	body io.ReadCloser // the current GET's body, positioned at off; nil before the next GET
 }
 
 var (
@@ -149,6 +152,15 @@ var (
 	_ io.WriterTo = (*s3Blob)(nil)
 )
 
+// get sends a GET of the object from b.off: the whole object (no Range) from offset 0.
+func (b *s3Blob) get() (*s3.GetObjectOutput, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(b.s.bucket), Key: aws.String(b.key)}
+	if b.off > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", b.off))
+	}
+	return b.s.client.GetObject(b.ctx, in)
+}
+
 func (b *s3Blob) Size() int64 { return b.size }
 
 func (b *s3Blob) Read(p []byte) (int, error) {
@@ -156,9 +168,7 @@ func (b *s3Blob) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if b.body == nil {
-		out, err := b.s.client.GetObject(b.ctx, &s3.GetObjectInput{
-			Bucket: aws.String(b.s.bucket), Key: aws.String(b.key), Range: aws.String(fmt.Sprintf("bytes=%d-", b.off)),
-		})
+		out, err := b.get()
 		if err != nil {
 			return 0, fmt.Errorf("storage: read %s: %w", b.key, err)
 		}
@@ -172,27 +182,67 @@ func (b *s3Blob) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteTo copies the rest of the blob to w through one buffer of copyChunk bytes (io.Copy's own is 32
-// KiB), so that a blob GET costs fewer reads and writes.
+// WriteTo copies the rest of the blob to w in chunks of up to copyChunk bytes, each read whole before it
+// is written (a socket read returns what has arrived, often far less: fewer, larger writes to the
+// client), while the next chunk is read on another goroutine: reading from S3 and writing to the client
+// overlap. Memory: two chunks.
 func (b *s3Blob) WriteTo(w io.Writer) (int64, error) {
-	buf := make([]byte, copyChunk)
-	var total int64
-	for {
-		n, err := b.Read(buf)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
+	type chunk struct {
+		buf []byte
+		err error
+	}
+	full := make(chan chunk, 1)
+	free := make(chan []byte, 2)
+	free <- make([]byte, copyChunk)
+	free <- make([]byte, copyChunk)
+	stop := make(chan struct{})
+	go func() { // the reader: ends at EOF, on an error, or once the writer stopped
+		defer close(full)
+		for {
+			var buf []byte
+			select {
+			case <-stop:
+				return
+			case buf = <-free:
+			}
+			select { // both may be ready: stopped wins
+			case <-stop:
+				return
+			default:
+			}
+			n, err := io.ReadFull(b, buf)
+			if errors.Is(err, io.ErrUnexpectedEOF) && b.off >= b.size {
+				err = io.EOF // the last, short chunk
+			}
+			full <- chunk{buf[:n], err}
+			if err != nil {
+				return
 			}
 		}
-		if errors.Is(err, io.EOF) {
+	}()
+	defer func() {
+		close(stop)
+		for range full { // the reader is done with b before Close or Seek may touch it
+		}
+	}()
+	var total int64
+	for c := range full {
+		if len(c.buf) > 0 {
+			m, err := w.Write(c.buf)
+			total += int64(m)
+			if err != nil {
+				return total, err
+			}
+		}
+		if errors.Is(c.err, io.EOF) {
 			return total, nil
 		}
-		if err != nil {
-			return total, err
+		if c.err != nil {
+			return total, c.err
 		}
+		free <- c.buf[:cap(c.buf)]
 	}
+	return total, nil
 }
 
 func (b *s3Blob) Seek(offset int64, whence int) (int64, error) {
