@@ -138,11 +138,10 @@ func (l *requestLog) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // take returns the requests recorded since the last take.
-func (l *requestLog) take() []string {
+func (l *requestLog) take() (out []string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.reqs
-	l.reqs = nil
+	out, l.reqs = l.reqs, nil
+	l.mu.Unlock()
 	return out
 }
 
