@@ -15,18 +15,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/storage/s3test"
 )
 
-// cluster is three bin/berth nodes sharing one PostgreSQL database, one Redis key prefix and one data
-// directory (the blob store), behind an HAProxy on loopback that balances round-robin and checks
-// /api/v2.0/health, as docs/deploy.md lays it out.
+// cluster is three bin/berth nodes sharing one PostgreSQL database, one Redis key prefix, one S3 bucket
+// (a versitygw with its posix backend, started by the test on loopback) and the secret and token
+// signing keys, each with a data directory of its own, behind an HAProxy on loopback that balances
+// round-robin and checks /api/v2.0/health, as docs/deploy.md lays it out.
 type cluster struct {
-	nodes []*server
-	front *server // the HAProxy address, as clients see it (not a process of ours: stop does nothing)
-	lbLog string  // HAProxy's log: its health-check verdicts
+	nodes  []*server
+	front  *server // the HAProxy address, as clients see it (not a process of ours: stop does nothing)
+	lbLog  string  // HAProxy's log: its health-check verdicts
+	s3     *s3test.Server
+	bucket string // the nodes' bucket; their keys are under "berth/"
 }
 
 // drainDelay is the nodes' shutdown-drain-delay: several of HAProxy's 200 ms health checks.
@@ -43,14 +50,22 @@ func startCluster(t *testing.T, n int) *cluster {
 	requireReachable(t, "Redis (BERTH_TEST_REDIS_URL)", redisURL)
 	prefix := "berth-e2e-" + randomHex(t, 6) + ":"
 	t.Cleanup(func() { deleteRedisPrefix(t, redisURL, prefix) })
-	data := t.TempDir()
+	s3 := s3test.Start(t)
+	bucket := s3.Bucket(t)
+	keys := t.TempDir() // the files every node shares, as deploy.md's secret_key_file
 	password := "Berth-e2e-" + randomHex(t, 8)
 
-	c := &cluster{}
+	c := &cluster{s3: s3, bucket: bucket}
 	for range n {
-		// A fixed port per node, so that a restarted node is where HAProxy expects it.
-		c.nodes = append(c.nodes, startServer(t, serverConfig{dataDir: data, adminPassword: password, listen: freeAddr(t), args: []string{
+		// A fixed port per node, so that a restarted node is where HAProxy expects it; a data directory
+		// per node (it holds the node's spooled S3 writes).
+		c.nodes = append(c.nodes, startServer(t, serverConfig{adminPassword: password, listen: freeAddr(t), args: []string{
 			"--database-url", pgURL, "--redis-url", redisURL, "--redis-key-prefix", prefix,
+			"--storage-url", "s3://" + bucket + "/berth", "--storage-s3-endpoint", s3.Endpoint,
+			"--storage-s3-region", s3.Region, "--storage-s3-path-style",
+			"--storage-s3-access-key", s3.AccessKey, "--storage-s3-secret-key", s3.SecretKey,
+			"--secret-key-file", filepath.Join(keys, "secret.key"),
+			"--token-signing-key-file", filepath.Join(keys, "token.key"),
 			"--shutdown-drain-delay", drainDelay,
 			// The shared test machine can stall a Redis round trip past the 250 ms default: every
 			// such stall would count as a cache miss and skip the cross-node refresh lock.
@@ -118,6 +133,16 @@ backend nodes
 		fmt.Fprintf(&b, "  server node%d %s check\n", i+1, n.Host)
 	}
 	return b.String()
+}
+
+// requireInBucket fails unless the blob d is an object of the nodes' bucket: what they serve is on S3.
+func (c *cluster) requireInBucket(t *testing.T, d digest.Digest) {
+	t.Helper()
+	key := "berth/blobs/" + string(d.Algorithm()) + "/" + d.Encoded()[:2] + "/" + d.Encoded()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.s3.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(key)})
+	require.NoError(t, err, "blob %s is not in bucket %s at %s", d, c.bucket, key)
 }
 
 // warnings returns the warnings every node logged so far.

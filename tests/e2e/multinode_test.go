@@ -18,7 +18,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
-// TestMultiNode runs three nodes behind HAProxy: pushes through one node are pulled through another, a
+// TestMultiNode runs three nodes on one S3 bucket, PostgreSQL and Redis behind HAProxy: pushes through one node are pulled through another, a
 // chunked upload spreads over all three, a cold blob and a cold referrers list asked of every node at
 // once cost one upstream request each, and a rolling restart of every node under load fails no request.
 func TestMultiNode(t *testing.T) {
@@ -51,6 +51,7 @@ func TestMultiNode(t *testing.T) {
 			require.Equal(t, layerDesc.Digest, digest.FromBytes(a.body), "client %d", i)
 		}
 		require.EqualValues(t, 1, blobs.calls.Load(), "upstream blob GETs for 30 cold pulls over 3 nodes:\n%s", blobs.requests())
+		c.requireInBucket(t, layerDesc.Digest)
 	})
 	t.Run("one upstream referrers request for 200 cold requests", func(t *testing.T) {
 		var urls []string
@@ -128,6 +129,7 @@ func chunkedUploadAcrossNodes(t *testing.T, c *cluster) {
 	}
 	res = last.do(t, http.MethodPut, pathOf(t, loc)+sep+"digest="+d.String(), last.admin(), nil, nil)
 	require.Equal(t, http.StatusCreated, res.Status, "finish upload through node 3:\n%s", res)
+	c.requireInBucket(t, d)
 	for i, n := range c.nodes {
 		res = n.do(t, http.MethodGet, "/v2/local/chunked/blobs/"+d.String(), n.admin(), nil, nil)
 		require.Equal(t, http.StatusOK, res.Status, "node %d", i+1)

@@ -9,6 +9,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/audit"
 	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/quota"
+	"github.com/berth-registry/berth/src/pkg/retention"
 )
 
 // run listens, starts the background jobs and serves until ctx ends, then shuts down gracefully.
@@ -51,8 +52,12 @@ func (n *node) startBackground(bg context.Context) error {
 	cfg, store := n.cfg, n.store
 	go lease.Every(bg, n.leases, "purge-uploads", time.Hour, purgeUploads(n.blobs, 24*time.Hour, n.log.With("component", "janitor")),
 		n.log.With("component", "janitor"), lease.EveryOptions{})
-	go audit.PurgeLoop(bg, store, cfg.AuditLogRetention, time.Hour, n.log.With("component", "audit"))
-	go n.retentions.RunSchedule(bg, time.Minute)
+	if cfg.AuditLogRetention > 0 {
+		alog := n.log.With("component", "audit")
+		go lease.Every(bg, n.leases, "purge-audit", time.Hour, audit.PurgeJob(store, cfg.AuditLogRetention, alog), alog, lease.EveryOptions{})
+	}
+	go lease.Every(bg, n.leases, "retention-schedule", retention.ScheduleInterval, n.retentions.ScheduleJob(),
+		n.log.With("component", "retention"), lease.EveryOptions{})
 	if !n.onS3 {
 		// Evicting S3 content frees nothing on the local disk: watermarks apply to file storage only.
 		go n.evictor.RunWatermarks(bg, quota.Watermarks{High: cfg.StorageHighWatermark, Low: cfg.StorageLowWatermark, Disk: n.disk},

@@ -1,16 +1,18 @@
 // Package audit writes the audit log off the request path: Record queues an entry and returns at once;
 // one goroutine writes the queue in batches (one transaction per batch) to a meta.AuditStore. A full
-// queue drops entries rather than slow requests down, and counts them; Purge removes old entries.
+// queue drops entries rather than slow requests down, and counts them; PurgeJob removes old entries (run by lease.Every, once across nodes).
 package audit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
@@ -171,26 +173,18 @@ func (w *Writer) drain(batch *[]meta.AuditEntry, write func()) {
 	}
 }
 
-// PurgeLoop removes entries older than retention every interval until ctx ends. retention <= 0 keeps
-// entries forever (the loop returns at once).
-func PurgeLoop(ctx context.Context, store meta.AuditStore, retention, interval time.Duration, log *slog.Logger) {
-	if retention <= 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+// PurgeJob returns the lease.Job that removes entries older than retention, for lease.Every to run once
+// per interval across the nodes sharing the store. retention must be positive (a zero retention keeps
+// entries forever: schedule no job).
+func PurgeJob(store meta.AuditStore, retention time.Duration, log *slog.Logger) lease.Job {
+	return func(ctx context.Context) error {
 		n, err := store.PurgeAuditEntries(ctx, time.Now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("purging the audit log failed", "err", err)
-		case n > 0:
-			log.Info("purged old audit log entries", "entries", n, "retention", retention)
+		if err != nil {
+			return fmt.Errorf("purging the audit log: %w", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if n > 0 {
+			log.InfoContext(ctx, "purged old audit log entries", "entries", n, "retention", retention)
 		}
+		return nil
 	}
 }

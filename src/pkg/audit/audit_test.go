@@ -2,14 +2,17 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 )
@@ -84,22 +87,60 @@ func TestWriterDropsWhenFullWithoutBlocking(t *testing.T) {
 	w.Close()
 }
 
-func TestPurgeLoop(t *testing.T) {
+// TestPurgeJob: the job removes entries older than the retention and keeps the others; run by
+// lease.Every on two nodes sharing a Locker, it purges once per interval.
+func TestPurgeJob(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	old := time.Now().Add(-48 * time.Hour).UTC()
-	require.NoError(t, s.AddAuditEntries(ctx, []meta.AuditEntry{
-		{Resource: "old", ResourceType: "artifact", Operation: "create", Username: "u", OpTime: old},
-		{Resource: "new", ResourceType: "artifact", Operation: "create", Username: "u", OpTime: time.Now().UTC()},
-	}))
-	loopCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { PurgeLoop(loopCtx, s, 24*time.Hour, time.Hour, slog.New(slog.DiscardHandler)); close(done) }()
-	require.Eventually(t, func() bool {
-		_, total, err := s.ListAuditEntries(ctx, meta.AuditQuery{}, 0, 0)
-		return err == nil && total == 1
-	}, 5*time.Second, 10*time.Millisecond)
+	add := func(resource string, at time.Time) {
+		require.NoError(t, s.AddAuditEntries(ctx, []meta.AuditEntry{
+			{Resource: resource, ResourceType: "artifact", Operation: "create", Username: "u", OpTime: at.UTC()},
+		}))
+	}
+	add("old", time.Now().Add(-48*time.Hour))
+	add("new", time.Now())
+	cs := &purgeCounter{AuditStore: s}
+	job := PurgeJob(cs, 24*time.Hour, slog.New(slog.DiscardHandler))
+
+	runCtx, cancel := context.WithCancel(ctx)
+	locker := lease.NewLocal()
+	done := make(chan struct{}, 2)
+	for range 2 { // two nodes
+		go func() {
+			lease.Every(runCtx, locker, "purge-audit", time.Hour, job, slog.New(slog.DiscardHandler),
+				lease.EveryOptions{Poll: 5 * time.Millisecond})
+			done <- struct{}{}
+		}()
+	}
+	require.Eventually(t, func() bool { return cs.calls.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // ten polls of each node: none runs it again within the hour
 	cancel()
 	<-done
-	PurgeLoop(ctx, s, 0, time.Hour, nil) // retention 0: returns at once, keeps everything
+	<-done
+	require.EqualValues(t, 1, cs.calls.Load())
+	list, total, err := s.ListAuditEntries(ctx, meta.AuditQuery{}, 0, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, total)
+	require.Equal(t, "new", list[0].Resource)
+
+	failing := PurgeJob(failingPurge{s}, time.Hour, slog.New(slog.DiscardHandler))
+	require.ErrorIs(t, failing(ctx), errPurge)
 }
+
+// purgeCounter counts purges.
+type purgeCounter struct {
+	meta.AuditStore
+	calls atomic.Int64
+}
+
+func (p *purgeCounter) PurgeAuditEntries(ctx context.Context, before time.Time) (int64, error) {
+	p.calls.Add(1)
+	return p.AuditStore.PurgeAuditEntries(ctx, before)
+}
+
+var errPurge = errors.New("purge refused")
+
+// failingPurge fails every purge.
+type failingPurge struct{ meta.AuditStore }
+
+func (failingPurge) PurgeAuditEntries(context.Context, time.Time) (int64, error) { return 0, errPurge }

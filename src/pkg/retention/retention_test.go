@@ -230,8 +230,15 @@ func TestSchedule(t *testing.T) {
 			require.Equal(t, t0.Add(12*time.Hour), list[0].Slot)
 			require.Equal(t, []string{"a2", "a3", "a4"}, e.held())
 
-			e.clock.Set(t0.Add(36*time.Hour + time.Minute)) // the next midnight, on the other node
-			other.Tick(ctx)
+			e.clock.Set(t0.Add(36*time.Hour + time.Minute)) // the next midnight, on the other node's job
+			require.NoError(t, other.ScheduleJob()(ctx))
+			_, n, err = e.store.ListRetentionExecutions(ctx, id, 0, 0)
+			require.NoError(t, err)
+			require.EqualValues(t, 2, n)
+
+			other.Close()
+			e.clock.Set(t0.Add(60*time.Hour + time.Minute)) // a closed service's job ticks no more
+			require.NoError(t, other.ScheduleJob()(ctx))
 			_, n, err = e.store.ListRetentionExecutions(ctx, id, 0, 0)
 			require.NoError(t, err)
 			require.EqualValues(t, 2, n)

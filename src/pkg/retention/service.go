@@ -54,7 +54,7 @@ type Service struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
-	lastRun time.Time // the scheduler's previous tick
+	lastRun time.Time // this node's previous schedule tick
 }
 
 // New returns a Service.
@@ -75,7 +75,9 @@ func New(o Options) *Service {
 // Close stops the executions running in the background (each ends as Error at its next repository)
 // and waits for them.
 func (s *Service) Close() {
+	s.mu.Lock()
 	s.cancel()
+	s.mu.Unlock()
 	s.wg.Wait()
 }
 

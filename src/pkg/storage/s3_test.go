@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,6 +122,81 @@ func TestS3RedirectURL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusPartialContent, resp.StatusCode, string(got))
 	require.Equal(t, data[100:200], got)
+}
+
+// requestLog records the method and Range of every request sent to S3.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (l *requestLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	l.reqs = append(l.reqs, strings.TrimSpace(r.Method+" "+r.Header.Get("Range")))
+	l.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// take returns the requests recorded since the last take.
+func (l *requestLog) take() (out []string) {
+	l.mu.Lock()
+	out, l.reqs = l.reqs, nil
+	l.mu.Unlock()
+	return out
+}
+
+// TestS3ReadsStreamOneGet: a whole-blob read is one GET without Range (no HEAD, no request per read),
+// copied by WriteTo; a Seek costs one ranged GET; a writer that fails stops the copy.
+func TestS3ReadsStreamOneGet(t *testing.T) {
+	e := newS3Env(t)
+	ctx := context.Background()
+	log := &requestLog{}
+	s := e.open(t, func(o *S3Options) { o.HTTPClient = &http.Client{Transport: log} })
+	data := content(3*copyChunk + 17)
+	d := digest.FromBytes(data)
+	_, err := s.Put(ctx, d, bytes.NewReader(data))
+	require.NoError(t, err)
+	log.take()
+
+	b, err := s.Open(ctx, d)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	n, err := io.Copy(&out, b) // through WriteTo
+	require.NoError(t, err)
+	require.Equal(t, int64(len(data)), n)
+	require.True(t, bytes.Equal(data, out.Bytes()))
+	require.Equal(t, []string{"GET"}, log.take())
+
+	_, err = b.Seek(copyChunk+5, io.SeekStart)
+	require.NoError(t, err)
+	p := make([]byte, 10)
+	_, err = io.ReadFull(b, p)
+	require.NoError(t, err)
+	require.Equal(t, data[copyChunk+5:copyChunk+15], p)
+	require.Equal(t, []string{fmt.Sprintf("GET bytes=%d-", copyChunk+5)}, log.take())
+	require.NoError(t, b.Close())
+
+	b, err = s.Open(ctx, d)
+	require.NoError(t, err)
+	fw := &failingWriter{after: copyChunk}
+	n, err = b.(io.WriterTo).WriteTo(fw)
+	require.ErrorIs(t, err, errBoom)
+	require.LessOrEqual(t, n, int64(copyChunk), "the copy stops at the failed write")
+	require.NoError(t, b.Close())
+
+	_, err = s.Open(ctx, digest.FromString("absent"))
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+// failingWriter accepts after bytes, then fails.
+type failingWriter struct{ after, n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.n+len(p) > w.after {
+		return 0, errBoom
+	}
+	w.n += len(p)
+	return len(p), nil
 }
 
 func TestNewS3Errors(t *testing.T) {

@@ -132,15 +132,18 @@ type Redirecter interface {
 	RedirectURL(ctx context.Context) (string, error)
 }
 
-// s3Blob reads an object with GETs from the current offset: the first Read after Open or a Seek sends
-// one ranged GET and streams its body. ctx is the Open's: the Blob lives within one request.
+// s3Blob streams an object: one GET per client request. Open sends the GET (without Range) and keeps
+// its body, so that a whole-blob read costs that one request; a Seek elsewhere than the current offset
+// drops the body, and the next Read sends one GET with "Range: bytes=<offset>-". With redirects on, Open
+// sends a HEAD instead (the client is expected to follow the redirect) and the first Read its GET. ctx
+// is the Open's: the Blob lives within one request.
 type s3Blob struct {
 	ctx  context.Context
 	s    *S3
 	key  string
 	size int64
 	off  int64
-	body io.ReadCloser
+	body io.ReadCloser // the current GET's body, positioned at off; nil before the next GET
 }
 
 var (
@@ -149,6 +152,15 @@ var (
 	_ io.WriterTo = (*s3Blob)(nil)
 )
 
+// get sends a GET of the object from b.off: the whole object (no Range) from offset 0.
+func (b *s3Blob) get() (*s3.GetObjectOutput, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(b.s.bucket), Key: aws.String(b.key)}
+	if b.off > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", b.off))
+	}
+	return b.s.client.GetObject(b.ctx, in)
+}
+
 func (b *s3Blob) Size() int64 { return b.size }
 
 func (b *s3Blob) Read(p []byte) (int, error) {
@@ -156,9 +168,7 @@ func (b *s3Blob) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if b.body == nil {
-		out, err := b.s.client.GetObject(b.ctx, &s3.GetObjectInput{
-			Bucket: aws.String(b.s.bucket), Key: aws.String(b.key), Range: aws.String(fmt.Sprintf("bytes=%d-", b.off)),
-		})
+		out, err := b.get()
 		if err != nil {
 			return 0, fmt.Errorf("storage: read %s: %w", b.key, err)
 		}
@@ -173,7 +183,9 @@ func (b *s3Blob) Read(p []byte) (int, error) {
 }
 
 // WriteTo copies the rest of the blob to w through one buffer of copyChunk bytes (io.Copy's own is 32
-// KiB), so that a blob GET costs fewer reads and writes.
+// KiB), writing what each read of the GET's body returns, on the calling goroutine. (Reading the next
+// chunk on another goroutine while writing lowered one download's latency but cost a quarter more CPU
+// per byte, which is what limits throughput when many downloads share the cores.)
 func (b *s3Blob) WriteTo(w io.Writer) (int64, error) {
 	buf := make([]byte, copyChunk)
 	var total int64

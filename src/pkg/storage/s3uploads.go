@@ -244,16 +244,10 @@ func (s *S3) uploadSessionPart(ctx context.Context, id string, st *uploadState, 
 // reading it back, and the object copied to d's key on the server. The session is removed on success
 // and on ErrDigestMismatch; it is kept on ErrInvalidDigest, a cancelled ctx and I/O errors.
 func (s *S3) CommitUpload(ctx context.Context, id string, d digest.Digest) (int64, error) {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.locks.lockCommit(ctx, id, d)
+	if err != nil {
 		return 0, err
 	}
-	if !validUploadID(id) {
-		return 0, uploadNotFound("commit", id, nil)
-	}
-	if !validDigest(d) {
-		return 0, fmt.Errorf("storage: commit upload %s as %.80q: %w", id, d, ErrInvalidDigest)
-	}
-	unlock := s.locks.lock(id)
 	defer unlock()
 	st, err := s.loadState(ctx, "commit", id)
 	if err != nil {

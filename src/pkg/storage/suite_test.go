@@ -226,9 +226,13 @@ func TestSuiteConcurrentPutsOfOneDigest(t *testing.T) {
 		data := content(testPartSize + 4096)
 		d := digest.FromBytes(data)
 		var wg sync.WaitGroup
-		errs := make([]error, 6)
+		errs := make([]error, 8)
 		for i := range errs {
 			wg.Go(func() {
+				if i%2 == 0 { // half of them through Put
+					_, errs[i] = b.Put(context.Background(), d, bytes.NewReader(data))
+					return
+				}
 				w, err := b.NewWriter(context.Background())
 				if err != nil {
 					errs[i] = err

@@ -92,13 +92,10 @@ func (s *FS) StartUpload(ctx context.Context) (string, error) {
 // UploadSize returns the bytes received so far, or an error wrapping ErrNotFound (also for a malformed
 // ID).
 func (s *FS) UploadSize(ctx context.Context, id string) (int64, error) {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.locks.lockSession(ctx, "size of", id)
+	if err != nil {
 		return 0, err
 	}
-	if !validUploadID(id) {
-		return 0, uploadNotFound("size of", id, nil)
-	}
-	unlock := s.locks.lock(id)
 	defer unlock()
 	fi, err := os.Stat(s.uploadData(id))
 	if err != nil {
@@ -111,13 +108,10 @@ func (s *FS) UploadSize(ctx context.Context, id string) (int64, error) {
 // current size, else the error wraps ErrOffsetMismatch and the current size is returned with it. If reading r or writing fails (or r panics),
 // the session is truncated back to its previous size. Appends to one session are serialised.
 func (s *FS) AppendUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.locks.lockSession(ctx, "append to", id)
+	if err != nil {
 		return 0, err
 	}
-	if !validUploadID(id) {
-		return 0, uploadNotFound("append to", id, nil)
-	}
-	unlock := s.locks.lock(id)
 	defer unlock()
 	f, err := os.OpenFile(s.uploadData(id), os.O_WRONLY, 0)
 	if err != nil {
@@ -155,16 +149,10 @@ func (s *FS) AppendUpload(ctx context.Context, id string, offset int64, r io.Rea
 // cancelled ctx and on I/O errors. If d is already stored the existing content is kept and the session
 // removed. Returns the blob's size.
 func (s *FS) CommitUpload(ctx context.Context, id string, d digest.Digest) (int64, error) {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.locks.lockCommit(ctx, id, d)
+	if err != nil {
 		return 0, err
 	}
-	if !validUploadID(id) {
-		return 0, uploadNotFound("commit", id, nil)
-	}
-	if !validDigest(d) {
-		return 0, fmt.Errorf("storage: commit upload %s as %.80q: %w", id, d, ErrInvalidDigest)
-	}
-	unlock := s.locks.lock(id)
 	defer unlock()
 	data := s.uploadData(id)
 	f, err := os.Open(data)
@@ -199,13 +187,10 @@ func (s *FS) CommitUpload(ctx context.Context, id string, d digest.Digest) (int6
 
 // CancelUpload removes the session, or returns an error wrapping ErrNotFound.
 func (s *FS) CancelUpload(ctx context.Context, id string) error {
-	if err := ctx.Err(); err != nil {
+	unlock, err := s.locks.lockSession(ctx, "cancel", id)
+	if err != nil {
 		return err
 	}
-	if !validUploadID(id) {
-		return uploadNotFound("cancel", id, nil)
-	}
-	unlock := s.locks.lock(id)
 	defer unlock()
 	dir := s.uploadDir(id)
 	if _, err := os.Lstat(dir); err != nil {
@@ -295,4 +280,25 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 		}
 		k.mu.Unlock()
 	}
+}
+
+// lockSession checks what every session operation checks first, ctx not done and a well-formed session
+// ID (else an error wrapping ErrNotFound, naming op), and locks the session.
+func (k *keyedMutex) lockSession(ctx context.Context, op, id string) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !validUploadID(id) {
+		return nil, uploadNotFound(op, id, nil)
+	}
+	return k.lock(id), nil
+}
+
+// lockCommit is lockSession for CommitUpload, which also needs a supported digest (else
+// ErrInvalidDigest, the session kept).
+func (k *keyedMutex) lockCommit(ctx context.Context, id string, d digest.Digest) (unlock func(), err error) {
+	if !validDigest(d) && ctx.Err() == nil && validUploadID(id) {
+		return nil, fmt.Errorf("storage: commit upload %s as %.80q: %w", id, d, ErrInvalidDigest)
+	}
+	return k.lockSession(ctx, "commit", id)
 }

@@ -59,12 +59,7 @@ func TestUploadChunkedCommit(t *testing.T) {
 			_, err = s.UploadSize(ctx, id)
 			require.ErrorIs(t, err, ErrNotFound, "session is gone after commit")
 
-			b, err := s.Open(ctx, tt.d)
-			require.NoError(t, err)
-			defer b.Close()
-			got, err := io.ReadAll(b)
-			require.NoError(t, err)
-			require.True(t, bytes.Equal(data, got))
+			require.True(t, bytes.Equal(data, readAll(t, s, tt.d)))
 			require.Len(t, files(t, s.Root()), 1)
 		})
 	}
