@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -30,8 +31,10 @@ func signingRobots(t *testing.T) (srv *server, subject string, signer, reader ro
 // requireTokenFlow checks that the server issued tokens since the log held before lines.
 func requireTokenFlow(t *testing.T, srv *server, before string) {
 	t.Helper()
-	after := strings.TrimPrefix(srv.logTail(100000), before)
-	require.Contains(t, after, "path=/service/token", "the client did not go through the token service")
+	// The server's log reaches its file shortly after the request: wait for it a little.
+	require.Eventually(t, func() bool {
+		return strings.Contains(strings.TrimPrefix(srv.logTail(100000), before), "path=/service/token")
+	}, 5*time.Second, 20*time.Millisecond, "the client did not go through the token service")
 }
 
 // TestRobotsCosignThroughTokenFlow: a project-level robot with push on a signs an image of private
