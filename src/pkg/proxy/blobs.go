@@ -60,7 +60,7 @@ func (s *Service) StatBlob(ctx context.Context, repo content.Repo, d digest.Dige
 	if err != nil || size >= 0 {
 		return size, err
 	}
-	f, err := s.startFill(ctx, repo, d)
+	f, err := s.startFill(ctx, repo, d, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -109,10 +109,12 @@ func (s *Service) OpenBlob(ctx context.Context, repo content.Repo, d digest.Dige
 // openFilled serves d from a fill: from its temp file while it grows, else from the local copy once it
 // is stored. It returns the fill it used, if any.
 func (s *Service) openFilled(ctx context.Context, repo content.Repo, d digest.Digest) (content.BlobContent, *fill, error) {
-	f, err := s.startFill(ctx, repo, d)
+	slot := &readerSlot{}
+	f, err := s.startFill(ctx, repo, d, slot)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer f.release(slot) // a no-op once openTemp took the handle
 	if err := waitFor(ctx, f.sizeKnown); err != nil {
 		return nil, f, err
 	}
@@ -120,7 +122,7 @@ func (s *Service) openFilled(ctx context.Context, repo content.Repo, d digest.Di
 	size := f.size
 	f.mu.Unlock()
 	if size >= 0 {
-		if file, past := f.openTemp(); !past {
+		if file, past := f.openTemp(slot); !past {
 			return &fillReader{ctx: ctx, f: f, file: file}, f, nil
 		}
 	}
@@ -145,7 +147,7 @@ func (s *Service) FetchBlob(ctx context.Context, repo content.Repo, d digest.Dig
 	if err == nil || !repo.Project.IsProxy() || !errcode.IsCode(err, errcode.ErrBlobUnknown) {
 		return err
 	}
-	f, err := s.startFill(ctx, repo, d)
+	f, err := s.startFill(ctx, repo, d, nil)
 	if err != nil {
 		return err
 	}
@@ -163,8 +165,9 @@ func (s *Service) FetchBlob(ctx context.Context, repo content.Repo, d digest.Dig
 }
 
 // startFill joins the download of d into repo, starting it when none runs. The download runs detached
-// from ctx with its own timeout: a client hanging up does not abort it for the others.
-func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Digest) (*fill, error) {
+// from ctx with its own timeout: a client hanging up does not abort it for the others. A reader passes
+// a slot, reserved before the download can start (fill.reserve), and releases it when done; others nil.
+func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Digest, slot *readerSlot) (*fill, error) {
 	k := keyOf(refBlob, repo, d.String())
 	if s.memo.isNotFound(k) {
 		return nil, errUnknownUpstream(errcode.ErrBlobUnknown)
@@ -175,6 +178,9 @@ func (s *Service) startFill(ctx context.Context, repo content.Repo, d digest.Dig
 	}
 	key := fillKey(repo, d)
 	f, leader := s.fills.join(key)
+	if slot != nil {
+		f.reserve(slot)
+	}
 	if leader {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.FillTimeout)
 		go func() {

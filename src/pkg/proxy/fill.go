@@ -25,7 +25,17 @@ type fill struct {
 	verified  bool          // the content matched the digest: readers may have every byte, whatever follows
 	finished  bool          // finish ran: written and err are final (mirrors done, read under mu)
 	notStored bool          // served but not kept (over the project's quota): a later reader fills again
+	slots     []*readerSlot // readers that joined before the temp file existed: started opens it for them
 	err       error
+}
+
+// readerSlot holds the temp file handle opened for a reader that joined a fill before the file existed
+// (the client whose request started it, most often). Opened by started, it serves that reader even when
+// the fill outruns it: a blob that is not kept has its temp file removed as soon as it is verified, and
+// a reader left to open the file by its path afterwards would find nothing and download the blob again.
+type readerSlot struct {
+	file     *os.File // nil until started opened it, and once openTemp took it
+	released bool     // the reader is gone: started opens nothing for it
 }
 
 func newFill() *fill {
@@ -36,6 +46,12 @@ func newFill() *fill {
 func (f *fill) started(path string, size int64) {
 	f.mu.Lock()
 	f.path, f.size = path, size
+	for _, s := range f.slots {
+		if !s.released {
+			s.file, _ = os.Open(path) // nil on failure: that reader then waits for done
+		}
+	}
+	f.slots = nil
 	f.mu.Unlock()
 	close(f.sizeKnown)
 }
@@ -104,11 +120,38 @@ func (f *fill) finish(err error) {
 	close(f.done)
 }
 
-// openTemp opens the temp file for a new reader, or reports that the fill is past that point (committing,
-// committed, failed, or never started a file): the caller then waits for done and reads the outcome.
-func (f *fill) openTemp() (file *os.File, past bool) {
+// reserve asks started to open the temp file for the reader of s once it exists, when it does not yet;
+// a reader joining later opens it by its path in openTemp. The reader calls release(s) when done with
+// the fill.
+func (f *fill) reserve(s *readerSlot) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.path == "" && !f.finished {
+		f.slots = append(f.slots, s)
+	}
+}
+
+// release closes the handle kept in s if openTemp did not take it, and cancels the reservation.
+func (f *fill) release(s *readerSlot) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s.released = true
+	if s.file != nil {
+		_ = s.file.Close()
+		s.file = nil
+	}
+}
+
+// openTemp returns the handle reserved in s (may be nil) when started opened one, else opens the temp
+// file for a new reader, or reports that the fill is past that point (committing, committed, failed, or
+// never started a file): the caller then waits for done and reads the outcome.
+func (f *fill) openTemp(s *readerSlot) (file *os.File, past bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s != nil && s.file != nil {
+		file, s.file = s.file, nil
+		return file, false
+	}
 	if f.finishing || f.finished || f.path == "" {
 		return nil, true
 	}

@@ -21,7 +21,7 @@ func startedFill(t *testing.T, data string) (*fill, *fillReader) {
 	f := newFill()
 	f.started(path, int64(len(data)))
 	f.advance(len(data))
-	file, past := f.openTemp()
+	file, past := f.openTemp(nil)
 	require.False(t, past)
 	r := &fillReader{ctx: t.Context(), f: f, file: file}
 	t.Cleanup(func() { _ = r.Close() })
@@ -165,7 +165,7 @@ func TestFillOpenTempPastTheFile(t *testing.T) {
 	for _, c := range cases {
 		f := newFill()
 		c.setup(f)
-		file, past := f.openTemp()
+		file, past := f.openTemp(nil)
 		require.True(t, past, c.name)
 		require.Nil(t, file, c.name)
 	}
@@ -185,4 +185,40 @@ func TestFillGroupWait(t *testing.T) {
 	require.ErrorIs(t, g.wait(ctx), context.Canceled, "one fill runs")
 	g.remove("b", b)
 	require.NoError(t, g.wait(t.Context()))
+}
+
+// A reader that joined a fill before its temp file existed reads the whole blob even when the fill
+// outran it: verified, not kept, its file removed and the fill finished before the reader opened it
+// (the race that made one pull of a blob over the quota download it twice). A reader that gave up
+// before the file existed leaves no handle open.
+func TestFillReservedReaderOutrunByFill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "write")
+	require.NoError(t, os.WriteFile(path, []byte("hello"), 0o600))
+	f := newFill()
+	reader, gone := &readerSlot{}, &readerSlot{}
+	f.reserve(reader)
+	f.reserve(gone)
+	f.release(gone)
+
+	f.started(path, 5)
+	require.Nil(t, gone.file, "released before the file existed")
+	f.advance(5)
+	f.beginCommit()
+	f.verify()
+	f.skipStore()
+	require.NoError(t, os.Remove(path))
+	f.finish(nil)
+
+	file, past := f.openTemp(nil)
+	require.True(t, past, "without a reservation the fill is past its file")
+	require.Nil(t, file)
+	file, past = f.openTemp(reader)
+	require.False(t, past)
+	r := &fillReader{ctx: t.Context(), f: f, file: file}
+	defer func() { _ = r.Close() }()
+	got, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(got))
+	f.release(reader) // taken: nothing left to close
+	require.Nil(t, reader.file)
 }
