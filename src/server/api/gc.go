@@ -30,17 +30,6 @@ type GCDeps struct {
 	Runner GarbageCollector
 }
 
-func (a *API) gcRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/system/gc", a.handle(a.listGC))
-	m.HandleFunc("GET "+Prefix+"/system/gc/schedule", a.handle(a.getGCSchedule))
-	m.HandleFunc("POST "+Prefix+"/system/gc/schedule", a.handle(a.putGCSchedule))
-	m.HandleFunc("PUT "+Prefix+"/system/gc/schedule", a.handle(a.putGCSchedule))
-	m.HandleFunc("GET "+Prefix+"/system/gc/{id}", a.handle(a.getGC))
-	m.HandleFunc("PUT "+Prefix+"/system/gc/{id}", a.handle(a.stopGC))
-	m.HandleFunc("GET "+Prefix+"/system/gc/{id}/log", a.handle(a.getGCLog))
-}
-
 // gcHistoryJSON is Harbor's GCHistory.
 type gcHistoryJSON struct {
 	ID            int64          `json:"id,omitempty"`

@@ -57,14 +57,6 @@ func hardLimit(p *meta.Project) int64 {
 	return p.StorageLimit
 }
 
-func (a *API) quotaRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/quotas", a.handle(a.listQuotas))
-	m.HandleFunc("GET "+Prefix+"/quotas/{id}", a.handle(a.getQuota))
-	m.HandleFunc("PUT "+Prefix+"/quotas/{id}", a.handle(a.updateQuota))
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/summary", a.handle(a.projectSummary))
-}
-
 func (a *API) quotaOf(ctx context.Context, p *meta.Project) (quotaJSON, error) {
 	used, err := a.usage.ProjectUsage(ctx, p.ID)
 	if err != nil {

@@ -29,20 +29,6 @@ type Retentions struct {
 	Runner RetentionRunner
 }
 
-func (a *API) retentionRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/retentions/metadatas", a.handle(a.retentionMetadata))
-	m.HandleFunc("POST "+Prefix+"/retentions", a.handle(a.createRetention))
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}", a.handle(a.getRetention))
-	m.HandleFunc("PUT "+Prefix+"/retentions/{id}", a.handle(a.updateRetention))
-	m.HandleFunc("DELETE "+Prefix+"/retentions/{id}", a.handle(a.deleteRetention))
-	m.HandleFunc("POST "+Prefix+"/retentions/{id}/executions", a.handle(a.startRetention))
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions", a.handle(a.listRetentionExecutions))
-	m.HandleFunc("PATCH "+Prefix+"/retentions/{id}/executions/{eid}", a.handle(a.stopRetention))
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks", a.handle(a.listRetentionTasks))
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks/{tid}", a.handle(a.getRetentionTaskLog))
-}
-
 // adminPolicy returns the stored policy of the path for an admin request.
 func (a *API) adminPolicy(r *http.Request) (*meta.RetentionPolicy, error) {
 	if err := a.requireAdmin(r); err != nil {

@@ -17,26 +17,6 @@ import (
 // administrators the project-level robots of their projects (robot.MayManage). A robot's secret is
 // returned once, by POST and PATCH, and stored hashed.
 
-func (a *API) robotRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/robots", a.handle(a.listRobots))
-	m.HandleFunc("POST "+Prefix+"/robots", a.handle(a.createRobot))
-	m.HandleFunc("GET "+Prefix+"/robots/{robot_id}", a.handle(a.getRobot))
-	m.HandleFunc("PUT "+Prefix+"/robots/{robot_id}", a.handle(a.updateRobot))
-	m.HandleFunc("PATCH "+Prefix+"/robots/{robot_id}", a.handle(a.refreshRobotSecret))
-	m.HandleFunc("DELETE "+Prefix+"/robots/{robot_id}", a.handle(a.deleteRobot))
-	m.HandleFunc("GET "+Prefix+"/permissions", a.handle(a.listPermissions))
-}
-
-// handle adapts a handler that returns its error.
-func (a *API) handle(f func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := f(w, r); err != nil {
-			a.fail(w, r, err)
-		}
-	}
-}
-
 // managedRobot returns the robot of the path, its project (nil for a system-level robot) and the
 // caller, when the caller may manage it (robot.MayManage).
 func (a *API) managedRobot(r *http.Request) (*meta.Robot, *meta.Project, auth.Principal, error) {
