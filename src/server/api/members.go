@@ -94,9 +94,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.auth.ForgetRoles()
 	a.record(who, p.ID, p.Name+":"+u.Username, "member", "create")
-	w.Header().Set("Location", r.URL.Path+"/"+strconv.FormatInt(id, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, r.URL.Path+"/"+strconv.FormatInt(id, 10))
 }
 
 // memberFor returns the project and the member of the path, for act.

@@ -80,9 +80,7 @@ func (a *API) createRetention(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "retention policy")
 	}
-	w.Header().Set("Location", Prefix+"/retentions/"+strconv.FormatInt(id, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, Prefix+"/retentions/"+strconv.FormatInt(id, 10))
 }
 
 // createPolicy stores a policy and points the project's retention_id at it.
@@ -197,9 +195,7 @@ func (a *API) startRetention(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "retention policy")
 	}
-	w.Header().Set("Location", Prefix+"/retentions/"+strconv.FormatInt(row.ID, 10)+"/executions/"+strconv.FormatInt(e.ID, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, Prefix+"/retentions/"+strconv.FormatInt(row.ID, 10)+"/executions/"+strconv.FormatInt(e.ID, 10))
 }
 
 func (a *API) listRetentionExecutions(w http.ResponseWriter, r *http.Request) error {

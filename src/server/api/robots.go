@@ -133,12 +133,8 @@ func (a *API) getRobot(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
-	who, err := a.requireUser(r)
+	who, req, err := authorizedBody[robotReq](w, r, a.requireUser)
 	if err != nil {
-		return err
-	}
-	var req robotReq
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	rb := &meta.Robot{Description: req.Description, Level: req.Level, Disabled: req.Disable, Permissions: req.Permissions}

@@ -135,9 +135,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err, "user")
 	}
 	a.record(who, 0, u.Username, "user", "create")
-	w.Header().Set("Location", Prefix+"/users/"+strconv.FormatInt(id, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, Prefix+"/users/"+strconv.FormatInt(id, 10))
 }
 
 // currentUser answers GET /users/current.
