@@ -165,12 +165,9 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	if err := setDuration(rb, req.Duration, time.Now()); err != nil {
 		return err
 	}
-	secret, err := a.newRobotSecret(req.Secret)
+	secret, err := a.setRobotSecret(rb, req.Secret)
 	if err != nil {
 		return err
-	}
-	if rb.SecretHash, err = robot.HashSecret(secret); err != nil {
-		return errcode.ErrInternal.Wrap(err, "hashing the secret")
 	}
 	id, err := a.robots.CreateRobot(r.Context(), rb)
 	if err != nil {
@@ -198,6 +195,19 @@ func (a *API) checkRobotPermissions(r *http.Request, level, project string, perm
 		}
 	}
 	return nil
+}
+
+// setRobotSecret sets rb's secret hash for a new secret (newRobotSecret) and returns the secret, to be
+// shown once.
+func (a *API) setRobotSecret(rb *meta.Robot, given string) (string, error) {
+	secret, err := a.newRobotSecret(given)
+	if err != nil {
+		return "", err
+	}
+	if rb.SecretHash, err = robot.HashSecret(secret); err != nil {
+		return "", errcode.ErrInternal.Wrap(err, "hashing the secret")
+	}
+	return secret, nil
 }
 
 // newRobotSecret returns the caller's secret when it meets the rules, else a generated one.
@@ -268,12 +278,9 @@ func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	secret, err := a.newRobotSecret(req.Secret)
+	secret, err := a.setRobotSecret(rb, req.Secret)
 	if err != nil {
 		return err
-	}
-	if rb.SecretHash, err = robot.HashSecret(secret); err != nil {
-		return errcode.ErrInternal.Wrap(err, "hashing the secret")
 	}
 	if err := a.robots.UpdateRobot(r.Context(), rb); err != nil {
 		return storeError(err, "robot "+strconv.FormatInt(rb.ID, 10))
