@@ -64,6 +64,21 @@ func getRow[T any](f *fakeStore, rows map[int64]T, id int64, dup func(T) *T) (*T
 	return dup(v), nil
 }
 
+// deleteRow removes the row id: meta.ErrNotFound when there is none, meta.ErrConflict when inUse
+// (called with f.mu held) reports that something still refers to it.
+func deleteRow[T any](f *fakeStore, rows map[int64]T, id int64, inUse func() bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := rows[id]; !ok {
+		return meta.ErrNotFound
+	}
+	if inUse() {
+		return meta.ErrConflict
+	}
+	delete(rows, id)
+	return nil
+}
+
 // listRows returns copies of the rows whose name contains name, sorted by name, and their count; f.mu is held.
 func listRows[T any](rows map[int64]T, name string, offset, limit int, nameOf func(*T) string, dup func(T) *T) ([]*T, int64, error) {
 	var all []*T
@@ -116,16 +131,7 @@ func (f *fakeStore) UpdateProject(_ context.Context, p *meta.Project) error {
 }
 
 func (f *fakeStore) DeleteProject(_ context.Context, id int64) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.projects[id]; !ok {
-		return meta.ErrNotFound
-	}
-	if f.repos[id] > 0 {
-		return meta.ErrConflict
-	}
-	delete(f.projects, id)
-	return nil
+	return deleteRow(f, f.projects, id, func() bool { return f.repos[id] > 0 })
 }
 
 func (f *fakeStore) CountRepositories(_ context.Context, projectID int64) (int64, error) {
@@ -168,18 +174,14 @@ func (f *fakeStore) UpdateRegistry(_ context.Context, r *meta.Registry) error {
 }
 
 func (f *fakeStore) DeleteRegistry(_ context.Context, id int64) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.registries[id]; !ok {
-		return meta.ErrNotFound
-	}
-	for _, p := range f.projects {
-		if p.RegistryID == id {
-			return meta.ErrConflict
+	return deleteRow(f, f.registries, id, func() bool {
+		for _, p := range f.projects {
+			if p.RegistryID == id {
+				return true
+			}
 		}
-	}
-	delete(f.registries, id)
-	return nil
+		return false
+	})
 }
 
 func window[T any](all []T, offset, limit int) []T {
