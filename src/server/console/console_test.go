@@ -92,6 +92,14 @@ func newNode(t *testing.T, store meta.Store, sess SessionStore) *env {
 	return e
 }
 
+// publicProject creates a public project and returns its id.
+func (e *env) publicProject(name string) int64 {
+	e.t.Helper()
+	id, err := e.store.CreateProject(context.Background(), &meta.Project{Name: name, Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(e.t, err)
+	return id
+}
+
 type pingerFunc func(ctx context.Context, r meta.Registry) error
 
 func (f pingerFunc) PingRegistry(ctx context.Context, r meta.Registry) error { return f(ctx, r) }
@@ -286,8 +294,7 @@ func TestAnonymousSeesPublicProjectsOnly(t *testing.T) {
 func TestArtifactPageAndReferrersTree(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProject("lib")
 	child := digest.FromString("child")
 	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":5,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}`, child)
 	subject := digest.FromString(index)
@@ -345,10 +352,8 @@ func TestStaticAndSecurityHeaders(t *testing.T) {
 func TestProjectsStorageUsed(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
-	_, err = e.store.CreateProject(ctx, &meta.Project{Name: "empty", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProject("lib")
+	e.publicProject("empty")
 	for _, repo := range []string{"lib/a", "lib/b"} { // the same layer and manifest in two repositories count once
 		require.NoError(t, e.store.LinkBlob(ctx, pid, repo, digest.FromString("layer").String(), 3<<20))
 		require.NoError(t, e.store.PutArtifact(ctx, pid, repo, &meta.Artifact{Digest: digest.FromString("m").String(),
@@ -365,8 +370,7 @@ func TestProjectsStorageUsed(t *testing.T) {
 func TestLastPullShown(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProject("lib")
 	d := digest.FromString("manifest").String()
 	require.NoError(t, e.store.PutArtifact(ctx, pid, "lib/app", &meta.Artifact{Digest: d, MediaType: ocispec.MediaTypeImageManifest, Size: 5}, "v1"))
 	b := e.browser()
