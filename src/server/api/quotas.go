@@ -186,18 +186,17 @@ func (a *API) getQuota(w http.ResponseWriter, r *http.Request) error {
 	return writeOK(w, j)
 }
 
+// quotaUpdateReq is Harbor's QuotaUpdateReq.
+type quotaUpdateReq struct {
+	Hard map[string]*int64 `json:"hard"`
+}
+
 // updateQuota answers PUT /quotas/{id} with {"hard":{"storage":N}}: N is -1 (unlimited) or a positive
 // number of bytes. A limit below the current usage is accepted, as in Harbor: nothing is removed, new
 // pushes are refused and proxy-cache projects evict down to it as they fill.
 func (a *API) updateQuota(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.quotaProject(r)
+	p, req, err := authorizedBody[quotaUpdateReq](w, r, a.quotaProject)
 	if err != nil {
-		return err
-	}
-	var req struct {
-		Hard map[string]*int64 `json:"hard"`
-	}
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	if p.StorageLimit, err = admin.QuotaStorage(req.Hard); err != nil {

@@ -177,15 +177,14 @@ func optTime(t time.Time) *harborTime {
 	return &h
 }
 
+// retentionRunReq is the body of POST /retentions/{id}/executions.
+type retentionRunReq struct {
+	DryRun bool `json:"dry_run"`
+}
+
 func (a *API) startRetention(w http.ResponseWriter, r *http.Request) error {
-	row, err := a.adminPolicy(r)
+	row, req, err := authorizedBody[retentionRunReq](w, r, a.adminPolicy)
 	if err != nil {
-		return err
-	}
-	var req struct {
-		DryRun bool `json:"dry_run"`
-	}
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	e, err := a.retentions.Runner.Start(r.Context(), row.ID, req.DryRun)
@@ -229,15 +228,14 @@ func (a *API) adminExecution(r *http.Request) (*meta.RetentionExecution, error) 
 	return e, nil
 }
 
+// retentionActionReq is the body of PATCH /retentions/{id}/executions/{eid}.
+type retentionActionReq struct {
+	Action string `json:"action"`
+}
+
 func (a *API) stopRetention(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.adminExecution(r)
+	e, req, err := authorizedBody[retentionActionReq](w, r, a.adminExecution)
 	if err != nil {
-		return err
-	}
-	var req struct {
-		Action string `json:"action"`
-	}
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.Action != "stop" {
