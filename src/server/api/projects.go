@@ -173,12 +173,8 @@ func (a *API) headProject(w http.ResponseWriter, r *http.Request) error {
 // updateProject merges metadata (keys present replace, others stay), and may set storage_limit;
 // project_name is ignored (projects cannot be renamed) and registry_id cannot change.
 func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
-	p, _, err := a.projectFor(r, auth.MetadataWrite)
+	p, req, err := authorizedBody[projectReq](w, r, a.writableProject)
 	if err != nil {
-		return err
-	}
-	var req projectReq
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.RegistryID != nil && *req.RegistryID != 0 && *req.RegistryID != p.RegistryID {
