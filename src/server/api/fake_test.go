@@ -64,6 +64,22 @@ func getRow[T any](f *fakeStore, rows map[int64]T, id int64, dup func(T) *T) (*T
 	return dup(v), nil
 }
 
+// updateRow applies change (called with f.mu held) to a copy of the row id and stores it:
+// meta.ErrNotFound when there is no such row, change's error (nothing stored) when it fails.
+func updateRow[T any](f *fakeStore, rows map[int64]T, id int64, change func(old *T) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := rows[id]
+	if !ok {
+		return meta.ErrNotFound
+	}
+	if err := change(&v); err != nil {
+		return err
+	}
+	rows[id] = v
+	return nil
+}
+
 // deleteRow removes the row id: meta.ErrNotFound when there is none, meta.ErrConflict when inUse
 // (called with f.mu held) reports that something still refers to it.
 func deleteRow[T any](f *fakeStore, rows map[int64]T, id int64, inUse func() bool) error {
@@ -119,15 +135,10 @@ func (f *fakeStore) ListProjects(_ context.Context, name string, offset, limit i
 }
 
 func (f *fakeStore) UpdateProject(_ context.Context, p *meta.Project) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	old, ok := f.projects[p.ID]
-	if !ok {
-		return meta.ErrNotFound
-	}
-	old.Metadata, old.RegistryID, old.StorageLimit, old.UpdateTime = maps.Clone(p.Metadata), p.RegistryID, p.StorageLimit, time.Now()
-	f.projects[p.ID] = old
-	return nil
+	return updateRow(f, f.projects, p.ID, func(old *meta.Project) error {
+		old.Metadata, old.RegistryID, old.StorageLimit, old.UpdateTime = maps.Clone(p.Metadata), p.RegistryID, p.StorageLimit, time.Now()
+		return nil
+	})
 }
 
 func (f *fakeStore) DeleteProject(_ context.Context, id int64) error {
@@ -157,20 +168,16 @@ func (f *fakeStore) CreateRegistry(_ context.Context, r *meta.Registry) (int64, 
 }
 
 func (f *fakeStore) UpdateRegistry(_ context.Context, r *meta.Registry) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.registries[r.ID]; !ok {
-		return meta.ErrNotFound
-	}
-	for _, q := range f.registries {
-		if q.Name == r.Name && q.ID != r.ID {
-			return meta.ErrConflict
+	return updateRow(f, f.registries, r.ID, func(old *meta.Registry) error {
+		for _, q := range f.registries {
+			if q.Name == r.Name && q.ID != r.ID {
+				return meta.ErrConflict
+			}
 		}
-	}
-	c := *r
-	c.UpdateTime = time.Now()
-	f.registries[r.ID] = c
-	return nil
+		*old = *r
+		old.UpdateTime = time.Now()
+		return nil
+	})
 }
 
 func (f *fakeStore) DeleteRegistry(_ context.Context, id int64) error {
