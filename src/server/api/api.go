@@ -2,8 +2,9 @@
 // their metadata, upstream registries, and, when their dependencies are given, repositories and
 // artifacts, quotas and project summaries (quotas.go), the storage volume, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0.
 //
-// Handlers return their error; one adapter (handle, in routes.go, where every route is listed) writes it with errcode.Serve in Harbor's shape
-// {"errors":[{"code","message"}]} and the code's status. Validation and credential handling live in
+// Every route is listed once, in routes.go. Handlers return their error; one adapter (handle, in
+// routes.go) writes it with errcode.Serve in Harbor's shape {"errors":[{"code","message"}]} and the
+// code's status. Validation and credential handling live in
 // package admin, the page rule in package paging: handlers decode, call, and encode.
 //
 // Callers authenticate with HTTP Basic as local users. Project endpoints ask auth.Authenticator.Authorize
