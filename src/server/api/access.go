@@ -37,6 +37,13 @@ func (a *API) projectFor(r *http.Request, act auth.Action) (*meta.Project, auth.
 	return a.projectRefFor(r, ref, byName, act)
 }
 
+// writableProject returns the project of the path when the caller may change its settings and metadata
+// (auth.MetadataWrite).
+func (a *API) writableProject(r *http.Request) (*meta.Project, error) {
+	p, _, err := a.projectFor(r, auth.MetadataWrite)
+	return p, err
+}
+
 func (a *API) projectRefFor(r *http.Request, ref string, byName bool, act auth.Action) (*meta.Project, auth.Principal, error) {
 	who, err := a.principal(r)
 	if err != nil {

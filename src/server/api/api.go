@@ -2,8 +2,9 @@
 // their metadata, upstream registries, and, when their dependencies are given, repositories and
 // artifacts, quotas and project summaries (quotas.go), the storage volume, and garbage collection (gc.go). Request and response bodies follow Harbor v2.0.
 //
-// Handlers return their error; one adapter (handle, in robots.go) writes it with errcode.Serve in Harbor's shape
-// {"errors":[{"code","message"}]} and the code's status. Validation and credential handling live in
+// Every route is listed once, in routes.go. Handlers return their error; one adapter (handle, in
+// routes.go) writes it with errcode.Serve in Harbor's shape {"errors":[{"code","message"}]} and the
+// code's status. Validation and credential handling live in
 // package admin, the page rule in package paging: handlers decode, call, and encode.
 //
 // Callers authenticate with HTTP Basic as local users. Project endpoints ask auth.Authenticator.Authorize
@@ -188,61 +189,6 @@ func New(d Deps) (*API, error) {
 	}
 	a.routes()
 	return a, nil
-}
-
-func (a *API) routes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/ping", a.handle(a.getPing))
-	m.HandleFunc("GET "+Prefix+"/health", a.handle(a.getHealth))
-
-	m.HandleFunc("GET "+Prefix+"/projects", a.handle(a.listProjects))
-	m.HandleFunc("HEAD "+Prefix+"/projects", a.handle(a.headProject))
-	m.HandleFunc("POST "+Prefix+"/projects", a.handle(a.createProject))
-	m.HandleFunc("GET "+Prefix+"/projects/{project}", a.handle(a.getProject))
-	m.HandleFunc("PUT "+Prefix+"/projects/{project}", a.handle(a.updateProject))
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}", a.handle(a.deleteProject))
-	// Harbor's swagger (and so its generated client) spells the collection with a trailing slash:
-	// the same endpoint, so README's table lists it once.
-	for _, slash := range []string{"", "/{$}"} {
-		m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas"+slash, a.handle(a.listMetadata))
-		m.HandleFunc("POST "+Prefix+"/projects/{project}/metadatas"+slash, a.handle(a.addMetadata))
-	}
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.getMetadata))
-	m.HandleFunc("PUT "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.updateMetadata))
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/metadatas/{meta}", a.handle(a.deleteMetadata))
-
-	m.HandleFunc("GET "+Prefix+"/registries", a.handle(a.listRegistries))
-	m.HandleFunc("POST "+Prefix+"/registries", a.handle(a.createRegistry))
-	m.HandleFunc("POST "+Prefix+"/registries/ping", a.handle(a.pingRegistry))
-	m.HandleFunc("GET "+Prefix+"/registries/{id}", a.handle(a.getRegistry))
-	m.HandleFunc("PUT "+Prefix+"/registries/{id}", a.handle(a.updateRegistry))
-	m.HandleFunc("DELETE "+Prefix+"/registries/{id}", a.handle(a.deleteRegistry))
-
-	if a.artifacts != nil {
-		a.artifactRoutes()
-	}
-	if a.robots != nil {
-		a.robotRoutes()
-	}
-	if a.users != nil && a.members != nil {
-		a.userRoutes()
-		a.memberRoutes()
-	}
-	if a.auditLog != nil {
-		m.HandleFunc("GET "+Prefix+"/audit-logs", a.handle(a.listAuditLogs))
-	}
-	if a.retentions != nil {
-		a.retentionRoutes()
-	}
-	if a.usage != nil {
-		a.quotaRoutes()
-	}
-	if a.volumes != nil {
-		m.HandleFunc("GET "+Prefix+"/systeminfo/volumes", a.handle(a.getVolumes))
-	}
-	if a.gc != nil {
-		a.gcRoutes()
-	}
 }
 
 // ServeHTTP routes the request. A state-changing request without a JSON Content-Type is refused with 415

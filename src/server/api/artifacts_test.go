@@ -21,24 +21,12 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/server/api/apitest"
 )
-
-// artifactSource is the real SQLite store plus manifest bytes kept in memory.
-type artifactSource struct {
-	meta.Store
-	manifests map[string][]byte
-}
-
-func (s artifactSource) ReadManifest(_ context.Context, d string) ([]byte, error) {
-	if b, ok := s.manifests[d]; ok {
-		return b, nil
-	}
-	return nil, fmt.Errorf("manifest %s: %w", d, meta.ErrNotFound)
-}
 
 // harborEnv is the API on SQLite behind a loopback server, with one admin and one anonymous client.
 type harborEnv struct {
-	store       artifactSource
+	store       apitest.Manifests // the real SQLite store plus manifest bytes in memory
 	srv         *httptest.Server
 	admin, anon *harbor.HarborAPI
 	lib, priv   int64
@@ -48,7 +36,7 @@ func newHarborEnv(t *testing.T) *harborEnv {
 	t.Helper()
 	ctx := context.Background()
 	store := openSQLite(t)
-	e := &harborEnv{store: artifactSource{Store: store, manifests: map[string][]byte{}}}
+	e := &harborEnv{store: apitest.NewManifests(store)}
 	a, _ := newAPIOn(t, store, func(d *Deps) { d.Artifacts = e.store })
 	e.srv = httptest.NewServer(a)
 	t.Cleanup(e.srv.Close)
@@ -71,7 +59,7 @@ func newHarborEnv(t *testing.T) *harborEnv {
 func (e *harborEnv) put(t *testing.T, project int64, repo, mediaType, artifactType, subject, body string, pushed time.Time, tags ...string) string {
 	t.Helper()
 	d := digest.FromString(body).String()
-	e.store.manifests[d] = []byte(body)
+	e.store.Bytes[d] = []byte(body)
 	a := &meta.Artifact{Digest: d, MediaType: mediaType, ArtifactType: artifactType, Size: int64(len(body)), Subject: subject, PushTime: pushed}
 	require.NoError(t, e.store.PutArtifact(context.Background(), project, repo, a, ""))
 	for _, tag := range tags {

@@ -64,6 +64,37 @@ func getRow[T any](f *fakeStore, rows map[int64]T, id int64, dup func(T) *T) (*T
 	return dup(v), nil
 }
 
+// updateRow applies change (called with f.mu held) to a copy of the row id and stores it:
+// meta.ErrNotFound when there is no such row, change's error (nothing stored) when it fails.
+func updateRow[T any](f *fakeStore, rows map[int64]T, id int64, change func(old *T) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := rows[id]
+	if !ok {
+		return meta.ErrNotFound
+	}
+	if err := change(&v); err != nil {
+		return err
+	}
+	rows[id] = v
+	return nil
+}
+
+// deleteRow removes the row id: meta.ErrNotFound when there is none, meta.ErrConflict when inUse
+// (called with f.mu held) reports that something still refers to it.
+func deleteRow[T any](f *fakeStore, rows map[int64]T, id int64, inUse func() bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := rows[id]; !ok {
+		return meta.ErrNotFound
+	}
+	if inUse() {
+		return meta.ErrConflict
+	}
+	delete(rows, id)
+	return nil
+}
+
 // listRows returns copies of the rows whose name contains name, sorted by name, and their count; f.mu is held.
 func listRows[T any](rows map[int64]T, name string, offset, limit int, nameOf func(*T) string, dup func(T) *T) ([]*T, int64, error) {
 	var all []*T
@@ -104,28 +135,14 @@ func (f *fakeStore) ListProjects(_ context.Context, name string, offset, limit i
 }
 
 func (f *fakeStore) UpdateProject(_ context.Context, p *meta.Project) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	old, ok := f.projects[p.ID]
-	if !ok {
-		return meta.ErrNotFound
-	}
-	old.Metadata, old.RegistryID, old.StorageLimit, old.UpdateTime = maps.Clone(p.Metadata), p.RegistryID, p.StorageLimit, time.Now()
-	f.projects[p.ID] = old
-	return nil
+	return updateRow(f, f.projects, p.ID, func(old *meta.Project) error {
+		old.Metadata, old.RegistryID, old.StorageLimit, old.UpdateTime = maps.Clone(p.Metadata), p.RegistryID, p.StorageLimit, time.Now()
+		return nil
+	})
 }
 
 func (f *fakeStore) DeleteProject(_ context.Context, id int64) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.projects[id]; !ok {
-		return meta.ErrNotFound
-	}
-	if f.repos[id] > 0 {
-		return meta.ErrConflict
-	}
-	delete(f.projects, id)
-	return nil
+	return deleteRow(f, f.projects, id, func() bool { return f.repos[id] > 0 })
 }
 
 func (f *fakeStore) CountRepositories(_ context.Context, projectID int64) (int64, error) {
@@ -151,35 +168,27 @@ func (f *fakeStore) CreateRegistry(_ context.Context, r *meta.Registry) (int64, 
 }
 
 func (f *fakeStore) UpdateRegistry(_ context.Context, r *meta.Registry) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.registries[r.ID]; !ok {
-		return meta.ErrNotFound
-	}
-	for _, q := range f.registries {
-		if q.Name == r.Name && q.ID != r.ID {
-			return meta.ErrConflict
+	return updateRow(f, f.registries, r.ID, func(old *meta.Registry) error {
+		for _, q := range f.registries {
+			if q.Name == r.Name && q.ID != r.ID {
+				return meta.ErrConflict
+			}
 		}
-	}
-	c := *r
-	c.UpdateTime = time.Now()
-	f.registries[r.ID] = c
-	return nil
+		*old = *r
+		old.UpdateTime = time.Now()
+		return nil
+	})
 }
 
 func (f *fakeStore) DeleteRegistry(_ context.Context, id int64) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.registries[id]; !ok {
-		return meta.ErrNotFound
-	}
-	for _, p := range f.projects {
-		if p.RegistryID == id {
-			return meta.ErrConflict
+	return deleteRow(f, f.registries, id, func() bool {
+		for _, p := range f.projects {
+			if p.RegistryID == id {
+				return true
+			}
 		}
-	}
-	delete(f.registries, id)
-	return nil
+		return false
+	})
 }
 
 func window[T any](all []T, offset, limit int) []T {

@@ -30,17 +30,6 @@ type GCDeps struct {
 	Runner GarbageCollector
 }
 
-func (a *API) gcRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/system/gc", a.handle(a.listGC))
-	m.HandleFunc("GET "+Prefix+"/system/gc/schedule", a.handle(a.getGCSchedule))
-	m.HandleFunc("POST "+Prefix+"/system/gc/schedule", a.handle(a.putGCSchedule))
-	m.HandleFunc("PUT "+Prefix+"/system/gc/schedule", a.handle(a.putGCSchedule))
-	m.HandleFunc("GET "+Prefix+"/system/gc/{id}", a.handle(a.getGC))
-	m.HandleFunc("PUT "+Prefix+"/system/gc/{id}", a.handle(a.stopGC))
-	m.HandleFunc("GET "+Prefix+"/system/gc/{id}/log", a.handle(a.getGCLog))
-}
-
 // gcHistoryJSON is Harbor's GCHistory.
 type gcHistoryJSON struct {
 	ID            int64          `json:"id,omitempty"`
@@ -189,12 +178,8 @@ type gcScheduleReq struct {
 // putGCSchedule serves POST and PUT /system/gc/schedule: type Manual starts a run now (201 with its
 // Location), any other type sets the schedule (201 for POST, 200 for PUT).
 func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.gcAdmin(r)
+	d, req, err := authorizedBody[gcScheduleReq](w, r, a.gcAdmin)
 	if err != nil {
-		return err
-	}
-	var req gcScheduleReq
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.Schedule == nil {
@@ -215,9 +200,7 @@ func (a *API) putGCSchedule(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Location", Prefix+"/system/gc/"+strconv.FormatInt(e.ID, 10))
-		w.WriteHeader(http.StatusCreated)
-		return nil
+		return created(w, Prefix+"/system/gc/"+strconv.FormatInt(e.ID, 10))
 	}
 	expr, err := gc.ScheduleCron(req.Schedule.Type, req.Schedule.Cron)
 	if err != nil {

@@ -152,6 +152,24 @@ func (a *API) adminBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeBody(w, r, v)
 }
 
+// authorizedBody authorizes the request with authorize first and only then decodes its JSON body into
+// a T (decodeBody): a caller that may not act gets authorize's error, never a complaint about the body.
+func authorizedBody[T, P any](w http.ResponseWriter, r *http.Request, authorize func(*http.Request) (P, error)) (P, T, error) {
+	var body T
+	who, err := authorize(r)
+	if err != nil {
+		return who, body, err
+	}
+	return who, body, decodeBody(w, r, &body)
+}
+
+// created answers 201 Created with the Location of the new resource and no body.
+func created(w http.ResponseWriter, location string) error {
+	w.Header().Set("Location", location)
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
 // pathID reads the positive integer path value name (admin.ParseID).
 func pathID(r *http.Request, name string) (int64, error) {
 	return admin.ParseID(name, r.PathValue(name))

@@ -13,15 +13,6 @@ import (
 	"github.com/berth-registry/berth/src/server/paging"
 )
 
-func (a *API) memberRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/members", a.handle(a.listMembers))
-	m.HandleFunc("POST "+Prefix+"/projects/{project}/members", a.handle(a.addMember))
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/members/{mid}", a.handle(a.getMember))
-	m.HandleFunc("PUT "+Prefix+"/projects/{project}/members/{mid}", a.handle(a.updateMember))
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/members/{mid}", a.handle(a.deleteMember))
-}
-
 // memberEntity is Harbor's ProjectMemberEntity; entity_type "u" is a user (Berth has no groups).
 type memberEntity struct {
 	ID         int64  `json:"id"`
@@ -103,9 +94,7 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.auth.ForgetRoles()
 	a.record(who, p.ID, p.Name+":"+u.Username, "member", "create")
-	w.Header().Set("Location", r.URL.Path+"/"+strconv.FormatInt(id, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, r.URL.Path+"/"+strconv.FormatInt(id, 10))
 }
 
 // memberFor returns the project and the member of the path, for act.

@@ -55,12 +55,8 @@ func (a *API) updateMetadata(w http.ResponseWriter, r *http.Request) error {
 
 // setMetadata merges the body's pairs into the project, only the one named only when only != "".
 func (a *API) setMetadata(w http.ResponseWriter, r *http.Request, only string) error {
-	p, _, err := a.projectFor(r, auth.MetadataWrite)
+	p, body, err := authorizedBody[map[string]*string](w, r, a.writableProject)
 	if err != nil {
-		return err
-	}
-	var body map[string]*string
-	if err := decodeBody(w, r, &body); err != nil {
 		return err
 	}
 	if only != "" {
@@ -81,7 +77,7 @@ func (a *API) setMetadata(w http.ResponseWriter, r *http.Request, only string) e
 
 // deleteMetadata removes one pair; removing an absent one succeeds.
 func (a *API) deleteMetadata(w http.ResponseWriter, r *http.Request) error {
-	p, _, err := a.projectFor(r, auth.MetadataWrite)
+	p, err := a.writableProject(r)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ func TestProjectMetadata(t *testing.T) {
 		}{
 			{name: "list", method: "GET", path: base, status: 200,
 				resp: map[string]string{"public": "false", "custom": "x"}},
+			{name: "list, Harbor's trailing slash", method: "GET", path: base + "/", status: 200,
+				resp: map[string]string{"public": "false", "custom": "x"}},
+			{name: "add, Harbor's trailing slash, reaches the handler", method: "POST", path: base + "/", body: `{}`, status: 400},
 			{name: "get one", method: "GET", path: base + "/custom", status: 200, resp: map[string]string{"custom": "x"}},
 			{name: "get absent is empty", method: "GET", path: base + "/nope", status: 200, resp: map[string]string{}},
 			{name: "add", method: "POST", path: base, body: `{"proxy_referrer_api":"true"}`, status: 200,

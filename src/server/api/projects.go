@@ -96,12 +96,8 @@ func (a *API) readableProject(r *http.Request, ref string, byName bool) (*meta.P
 // "everyone"); only system administrators create proxy-cache projects. The creator becomes the project's
 // projectAdmin.
 func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
-	who, err := a.requireUser(r)
+	who, req, err := authorizedBody[projectReq](w, r, a.requireUser)
 	if err != nil {
-		return err
-	}
-	var req projectReq
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	p, err := a.newProject(r.Context(), &req)
@@ -131,9 +127,7 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if boolHeader(r, "X-Resource-Name-In-Location") {
 		loc = p.Name
 	}
-	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+loc)
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, strings.TrimSuffix(r.URL.Path, "/")+"/"+loc)
 }
 
 // newProject validates a creation request (admin.NewProject) and checks that its registry exists.
@@ -179,12 +173,8 @@ func (a *API) headProject(w http.ResponseWriter, r *http.Request) error {
 // updateProject merges metadata (keys present replace, others stay), and may set storage_limit;
 // project_name is ignored (projects cannot be renamed) and registry_id cannot change.
 func (a *API) updateProject(w http.ResponseWriter, r *http.Request) error {
-	p, _, err := a.projectFor(r, auth.MetadataWrite)
+	p, req, err := authorizedBody[projectReq](w, r, a.writableProject)
 	if err != nil {
-		return err
-	}
-	var req projectReq
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.RegistryID != nil && *req.RegistryID != 0 && *req.RegistryID != p.RegistryID {

@@ -57,14 +57,6 @@ func hardLimit(p *meta.Project) int64 {
 	return p.StorageLimit
 }
 
-func (a *API) quotaRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/quotas", a.handle(a.listQuotas))
-	m.HandleFunc("GET "+Prefix+"/quotas/{id}", a.handle(a.getQuota))
-	m.HandleFunc("PUT "+Prefix+"/quotas/{id}", a.handle(a.updateQuota))
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/summary", a.handle(a.projectSummary))
-}
-
 func (a *API) quotaOf(ctx context.Context, p *meta.Project) (quotaJSON, error) {
 	used, err := a.usage.ProjectUsage(ctx, p.ID)
 	if err != nil {
@@ -194,18 +186,17 @@ func (a *API) getQuota(w http.ResponseWriter, r *http.Request) error {
 	return writeOK(w, j)
 }
 
+// quotaUpdateReq is Harbor's QuotaUpdateReq.
+type quotaUpdateReq struct {
+	Hard map[string]*int64 `json:"hard"`
+}
+
 // updateQuota answers PUT /quotas/{id} with {"hard":{"storage":N}}: N is -1 (unlimited) or a positive
 // number of bytes. A limit below the current usage is accepted, as in Harbor: nothing is removed, new
 // pushes are refused and proxy-cache projects evict down to it as they fill.
 func (a *API) updateQuota(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.quotaProject(r)
+	p, req, err := authorizedBody[quotaUpdateReq](w, r, a.quotaProject)
 	if err != nil {
-		return err
-	}
-	var req struct {
-		Hard map[string]*int64 `json:"hard"`
-	}
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	if p.StorageLimit, err = admin.QuotaStorage(req.Hard); err != nil {

@@ -80,9 +80,7 @@ func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.setStatus(id, nil)
 	a.recordFor(r, reg.Name, "registry", "create")
-	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, strings.TrimSuffix(r.URL.Path, "/")+"/"+strconv.FormatInt(id, 10))
 }
 
 // updateRegistry applies the fields present; an absent or "*****" secret keeps the stored one, except
@@ -90,12 +88,8 @@ func (a *API) createRegistry(w http.ResponseWriter, r *http.Request) error {
 // update is BAD_REQUEST unless it brings a credential. The upstream is checked again when a connection
 // setting changed.
 func (a *API) updateRegistry(w http.ResponseWriter, r *http.Request) error {
-	old, err := a.adminRegistry(r)
+	old, req, err := authorizedBody[registryReq](w, r, a.adminRegistry)
 	if err != nil {
-		return err
-	}
-	var req registryReq
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	reg := *old

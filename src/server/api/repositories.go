@@ -44,19 +44,6 @@ func toRepositoryJSON(r *meta.Repository) repositoryJSON {
 		CreationTime: harborTime(r.CreationTime), UpdateTime: harborTime(r.UpdateTime)}
 }
 
-// artifactRoutes registers the endpoints of this file and of artifacts.go. Repository names in paths
-// are URL-encoded once more by Harbor's clients ("a/b" travels as a%252Fb): see repoName.
-func (a *API) artifactRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories", a.handle(a.listRepositories))
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}", a.handle(a.getRepository))
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/repositories/{repo}", a.handle(a.deleteRepository))
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts", a.handle(a.listArtifacts))
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}", a.handle(a.getArtifact))
-	m.HandleFunc("DELETE "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}", a.handle(a.deleteArtifact))
-	m.HandleFunc("GET "+Prefix+"/projects/{project}/repositories/{repo}/artifacts/{reference}/tags", a.handle(a.listArtifactTags))
-}
-
 // repoName returns the full repository name "<project>/<repo>" of the path. The mux has decoded the
 // segment once; Harbor decodes it a second time, so %252F and %2F both mean "/".
 func repoName(r *http.Request, project string) (string, error) {

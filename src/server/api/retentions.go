@@ -29,20 +29,6 @@ type Retentions struct {
 	Runner RetentionRunner
 }
 
-func (a *API) retentionRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/retentions/metadatas", a.handle(a.retentionMetadata))
-	m.HandleFunc("POST "+Prefix+"/retentions", a.handle(a.createRetention))
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}", a.handle(a.getRetention))
-	m.HandleFunc("PUT "+Prefix+"/retentions/{id}", a.handle(a.updateRetention))
-	m.HandleFunc("DELETE "+Prefix+"/retentions/{id}", a.handle(a.deleteRetention))
-	m.HandleFunc("POST "+Prefix+"/retentions/{id}/executions", a.handle(a.startRetention))
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions", a.handle(a.listRetentionExecutions))
-	m.HandleFunc("PATCH "+Prefix+"/retentions/{id}/executions/{eid}", a.handle(a.stopRetention))
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks", a.handle(a.listRetentionTasks))
-	m.HandleFunc("GET "+Prefix+"/retentions/{id}/executions/{eid}/tasks/{tid}", a.handle(a.getRetentionTaskLog))
-}
-
 // adminPolicy returns the stored policy of the path for an admin request.
 func (a *API) adminPolicy(r *http.Request) (*meta.RetentionPolicy, error) {
 	if err := a.requireAdmin(r); err != nil {
@@ -94,9 +80,7 @@ func (a *API) createRetention(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "retention policy")
 	}
-	w.Header().Set("Location", Prefix+"/retentions/"+strconv.FormatInt(id, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, Prefix+"/retentions/"+strconv.FormatInt(id, 10))
 }
 
 // createPolicy stores a policy and points the project's retention_id at it.
@@ -193,15 +177,14 @@ func optTime(t time.Time) *harborTime {
 	return &h
 }
 
+// retentionRunReq is the body of POST /retentions/{id}/executions.
+type retentionRunReq struct {
+	DryRun bool `json:"dry_run"`
+}
+
 func (a *API) startRetention(w http.ResponseWriter, r *http.Request) error {
-	row, err := a.adminPolicy(r)
+	row, req, err := authorizedBody[retentionRunReq](w, r, a.adminPolicy)
 	if err != nil {
-		return err
-	}
-	var req struct {
-		DryRun bool `json:"dry_run"`
-	}
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	e, err := a.retentions.Runner.Start(r.Context(), row.ID, req.DryRun)
@@ -211,9 +194,7 @@ func (a *API) startRetention(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "retention policy")
 	}
-	w.Header().Set("Location", Prefix+"/retentions/"+strconv.FormatInt(row.ID, 10)+"/executions/"+strconv.FormatInt(e.ID, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, Prefix+"/retentions/"+strconv.FormatInt(row.ID, 10)+"/executions/"+strconv.FormatInt(e.ID, 10))
 }
 
 func (a *API) listRetentionExecutions(w http.ResponseWriter, r *http.Request) error {
@@ -247,15 +228,14 @@ func (a *API) adminExecution(r *http.Request) (*meta.RetentionExecution, error) 
 	return e, nil
 }
 
+// retentionActionReq is the body of PATCH /retentions/{id}/executions/{eid}.
+type retentionActionReq struct {
+	Action string `json:"action"`
+}
+
 func (a *API) stopRetention(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.adminExecution(r)
+	e, req, err := authorizedBody[retentionActionReq](w, r, a.adminExecution)
 	if err != nil {
-		return err
-	}
-	var req struct {
-		Action string `json:"action"`
-	}
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.Action != "stop" {

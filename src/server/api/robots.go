@@ -17,26 +17,6 @@ import (
 // administrators the project-level robots of their projects (robot.MayManage). A robot's secret is
 // returned once, by POST and PATCH, and stored hashed.
 
-func (a *API) robotRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/robots", a.handle(a.listRobots))
-	m.HandleFunc("POST "+Prefix+"/robots", a.handle(a.createRobot))
-	m.HandleFunc("GET "+Prefix+"/robots/{robot_id}", a.handle(a.getRobot))
-	m.HandleFunc("PUT "+Prefix+"/robots/{robot_id}", a.handle(a.updateRobot))
-	m.HandleFunc("PATCH "+Prefix+"/robots/{robot_id}", a.handle(a.refreshRobotSecret))
-	m.HandleFunc("DELETE "+Prefix+"/robots/{robot_id}", a.handle(a.deleteRobot))
-	m.HandleFunc("GET "+Prefix+"/permissions", a.handle(a.listPermissions))
-}
-
-// handle adapts a handler that returns its error.
-func (a *API) handle(f func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := f(w, r); err != nil {
-			a.fail(w, r, err)
-		}
-	}
-}
-
 // managedRobot returns the robot of the path, its project (nil for a system-level robot) and the
 // caller, when the caller may manage it (robot.MayManage).
 func (a *API) managedRobot(r *http.Request) (*meta.Robot, *meta.Project, auth.Principal, error) {
@@ -153,12 +133,8 @@ func (a *API) getRobot(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
-	who, err := a.requireUser(r)
+	who, req, err := authorizedBody[robotReq](w, r, a.requireUser)
 	if err != nil {
-		return err
-	}
-	var req robotReq
-	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	rb := &meta.Robot{Description: req.Description, Level: req.Level, Disabled: req.Disable, Permissions: req.Permissions}
@@ -189,12 +165,9 @@ func (a *API) createRobot(w http.ResponseWriter, r *http.Request) error {
 	if err := setDuration(rb, req.Duration, time.Now()); err != nil {
 		return err
 	}
-	secret, err := a.newRobotSecret(req.Secret)
+	secret, err := a.setRobotSecret(rb, req.Secret)
 	if err != nil {
 		return err
-	}
-	if rb.SecretHash, err = robot.HashSecret(secret); err != nil {
-		return errcode.ErrInternal.Wrap(err, "hashing the secret")
 	}
 	id, err := a.robots.CreateRobot(r.Context(), rb)
 	if err != nil {
@@ -222,6 +195,19 @@ func (a *API) checkRobotPermissions(r *http.Request, level, project string, perm
 		}
 	}
 	return nil
+}
+
+// setRobotSecret sets rb's secret hash for a new secret (newRobotSecret) and returns the secret, to be
+// shown once.
+func (a *API) setRobotSecret(rb *meta.Robot, given string) (string, error) {
+	secret, err := a.newRobotSecret(given)
+	if err != nil {
+		return "", err
+	}
+	if rb.SecretHash, err = robot.HashSecret(secret); err != nil {
+		return "", errcode.ErrInternal.Wrap(err, "hashing the secret")
+	}
+	return secret, nil
 }
 
 // newRobotSecret returns the caller's secret when it meets the rules, else a generated one.
@@ -292,12 +278,9 @@ func (a *API) refreshRobotSecret(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	secret, err := a.newRobotSecret(req.Secret)
+	secret, err := a.setRobotSecret(rb, req.Secret)
 	if err != nil {
 		return err
-	}
-	if rb.SecretHash, err = robot.HashSecret(secret); err != nil {
-		return errcode.ErrInternal.Wrap(err, "hashing the secret")
 	}
 	if err := a.robots.UpdateRobot(r.Context(), rb); err != nil {
 		return storeError(err, "robot "+strconv.FormatInt(rb.ID, 10))

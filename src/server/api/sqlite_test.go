@@ -55,10 +55,8 @@ func newSQLiteEnv(t *testing.T, health ...Component) *env {
 }
 
 func TestSQLiteHealth(t *testing.T) {
-	f := newFakeStore()
-	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
-	require.NoError(t, err)
-	e := newEnvWith(t, f, Component{Name: "database", Checker: store})
+	store := openSQLite(t) // closed below; a second Close at cleanup is harmless
+	e := newEnvWith(t, newFakeStore(), Component{Name: "database", Checker: store})
 	require.Contains(t, e.must(req{method: "GET", path: "/api/v2.0/health"}, 200).Body.String(),
 		`{"name":"database","status":"healthy"}`)
 	require.NoError(t, store.Close())

@@ -15,19 +15,6 @@ import (
 	"github.com/berth-registry/berth/src/server/paging"
 )
 
-func (a *API) userRoutes() {
-	m := a.mux
-	m.HandleFunc("GET "+Prefix+"/users", a.handle(a.listUsers))
-	m.HandleFunc("POST "+Prefix+"/users", a.handle(a.createUser))
-	m.HandleFunc("GET "+Prefix+"/users/current", a.handle(a.currentUser))
-	m.HandleFunc("GET "+Prefix+"/users/search", a.handle(a.searchUsers))
-	m.HandleFunc("GET "+Prefix+"/users/{id}", a.handle(a.getUser))
-	m.HandleFunc("PUT "+Prefix+"/users/{id}", a.handle(a.updateUser))
-	m.HandleFunc("DELETE "+Prefix+"/users/{id}", a.handle(a.deleteUser))
-	m.HandleFunc("PUT "+Prefix+"/users/{id}/password", a.handle(a.setPassword))
-	m.HandleFunc("PUT "+Prefix+"/users/{id}/sysadmin", a.handle(a.setSysadmin))
-}
-
 // userCreationReq is Harbor's UserCreationReq.
 type userCreationReq struct {
 	Username string `json:"username"`
@@ -148,9 +135,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err, "user")
 	}
 	a.record(who, 0, u.Username, "user", "create")
-	w.Header().Set("Location", Prefix+"/users/"+strconv.FormatInt(id, 10))
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	return created(w, Prefix+"/users/"+strconv.FormatInt(id, 10))
 }
 
 // currentUser answers GET /users/current.

@@ -32,22 +32,22 @@ type platformRow struct {
 	Digest   string
 }
 
-// repoOf returns the full name of the repository named by ?repo (the path after the project).
-func repoOf(q *request, p *meta.Project, param string) (string, string, error) {
-	path := strings.Trim(q.r.URL.Query().Get(param), "/")
-	if path == "" || strings.Contains(path, "//") {
-		return "", "", errcode.ErrBadRequest.WithMessage("a repository name is required")
+// readableRepo returns the project the caller may read (readable) and the full name and the path
+// (after the project) of the repository the query parameter param names.
+func (c *Console) readableRepo(q *request, param string) (p *meta.Project, name, path string, err error) {
+	if p, err = c.readable(q); err != nil {
+		return nil, "", "", err
 	}
-	return p.Name + "/" + path, path, nil
+	path = strings.Trim(q.r.URL.Query().Get(param), "/")
+	if path == "" || strings.Contains(path, "//") {
+		return nil, "", "", errcode.ErrBadRequest.WithMessage("a repository name is required")
+	}
+	return p, p.Name + "/" + path, path, nil
 }
 
 // showRepository lists a repository's artifacts, newest push first, a page at a time.
 func (c *Console) showRepository(q *request) error {
-	p, err := c.readable(q)
-	if err != nil {
-		return err
-	}
-	name, path, err := repoOf(q, p, "name")
+	p, name, path, err := c.readableRepo(q, "name")
 	if err != nil {
 		return err
 	}
@@ -122,11 +122,7 @@ func (c *Console) platforms(ctx context.Context, d string) ([]platformRow, error
 // showArtifact shows one artifact (?repo, ?digest): details, platforms, the pull command and the
 // referrers tree.
 func (c *Console) showArtifact(q *request) error {
-	p, err := c.readable(q)
-	if err != nil {
-		return err
-	}
-	name, path, err := repoOf(q, p, "repo")
+	p, name, path, err := c.readableRepo(q, "repo")
 	if err != nil {
 		return err
 	}

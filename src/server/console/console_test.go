@@ -25,22 +25,10 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/secret"
+	"github.com/berth-registry/berth/src/server/api/apitest"
 )
 
 const password = "Console-test-1"
-
-// source is the SQLite store plus manifest bytes in memory (api.ArtifactSource).
-type source struct {
-	meta.Store
-	manifests map[string][]byte
-}
-
-func (s source) ReadManifest(_ context.Context, d string) ([]byte, error) {
-	if b, ok := s.manifests[d]; ok {
-		return b, nil
-	}
-	return nil, meta.ErrNotFound
-}
 
 // fakeReferrers answers a fixed list per subject, with the X-Cache value given, and records calls.
 type fakeReferrers struct {
@@ -56,7 +44,7 @@ func (f *fakeReferrers) ListReferrers(_ context.Context, _ content.Repo, subject
 
 type env struct {
 	t     *testing.T
-	store source
+	store apitest.Manifests // the SQLite store plus manifest bytes in memory
 	refs  *fakeReferrers
 	srv   *httptest.Server
 	now   time.Time
@@ -79,7 +67,7 @@ func newNode(t *testing.T, store meta.Store, sess SessionStore) *env {
 	t.Helper()
 	box, err := secret.NewBox(bytes.Repeat([]byte{7}, secret.KeySize))
 	require.NoError(t, err)
-	e := &env{t: t, store: source{Store: store, manifests: map[string][]byte{}}, refs: &fakeReferrers{lists: map[digest.Digest][]ocispec.Descriptor{}},
+	e := &env{t: t, store: apitest.NewManifests(store), refs: &fakeReferrers{lists: map[digest.Digest][]ocispec.Descriptor{}},
 		now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	c, err := New(Deps{Projects: store, Registries: store, Artifacts: e.store, Referrers: e.refs,
 		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour, Sessions: sess,
@@ -90,6 +78,14 @@ func newNode(t *testing.T, store meta.Store, sess SessionStore) *env {
 	e.srv = httptest.NewServer(c)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// publicProject creates a public project and returns its id.
+func (e *env) publicProject(name string) int64 {
+	e.t.Helper()
+	id, err := e.store.CreateProject(context.Background(), &meta.Project{Name: name, Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(e.t, err)
+	return id
 }
 
 type pingerFunc func(ctx context.Context, r meta.Registry) error
@@ -286,12 +282,11 @@ func TestAnonymousSeesPublicProjectsOnly(t *testing.T) {
 func TestArtifactPageAndReferrersTree(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProject("lib")
 	child := digest.FromString("child")
 	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":5,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}`, child)
 	subject := digest.FromString(index)
-	e.store.manifests[subject.String()] = []byte(index)
+	e.store.Bytes[subject.String()] = []byte(index)
 	require.NoError(t, e.store.PutArtifact(ctx, pid, "lib/team/app", &meta.Artifact{Digest: subject.String(),
 		MediaType: "application/vnd.oci.image.index.v1+json", Size: int64(len(index))}, "v1"))
 	local := digest.FromString("local signature")
@@ -345,10 +340,8 @@ func TestStaticAndSecurityHeaders(t *testing.T) {
 func TestProjectsStorageUsed(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
-	_, err = e.store.CreateProject(ctx, &meta.Project{Name: "empty", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProject("lib")
+	e.publicProject("empty")
 	for _, repo := range []string{"lib/a", "lib/b"} { // the same layer and manifest in two repositories count once
 		require.NoError(t, e.store.LinkBlob(ctx, pid, repo, digest.FromString("layer").String(), 3<<20))
 		require.NoError(t, e.store.PutArtifact(ctx, pid, repo, &meta.Artifact{Digest: digest.FromString("m").String(),
@@ -365,8 +358,7 @@ func TestProjectsStorageUsed(t *testing.T) {
 func TestLastPullShown(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProject("lib")
 	d := digest.FromString("manifest").String()
 	require.NoError(t, e.store.PutArtifact(ctx, pid, "lib/app", &meta.Artifact{Digest: d, MediaType: ocispec.MediaTypeImageManifest, Size: 5}, "v1"))
 	b := e.browser()
