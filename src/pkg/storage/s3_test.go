@@ -258,6 +258,9 @@ func TestS3SpliceReads(t *testing.T) {
 	idle := len(sc.idle)
 	sc.mu.Unlock()
 	require.Equal(t, 1, idle, "a connection read to its end is kept and serves the next GET")
+	sc.mu.Lock()
+	_ = sc.idle[0].tcp.Close() // as if the server had closed it: the next GET dials again
+	sc.mu.Unlock()
 
 	// Read (not WriteTo) through a reader-only wrapper; a Seek starts a ranged GET.
 	b, err := s.Open(ctx, d)
