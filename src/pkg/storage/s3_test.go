@@ -276,6 +276,9 @@ func TestS3SpliceReads(t *testing.T) {
 	require.Equal(t, data[5:15], p)
 	require.NoError(t, b.Close())
 
+	_, err = s.Open(ctx, digest.FromString("absent")) // S3's 404 and its error body come back as usual
+	require.ErrorIs(t, err, ErrNotFound)
+
 	cctx, cancel := context.WithCancel(ctx)
 	b, err = s.Open(cctx, d)
 	require.NoError(t, err)
