@@ -259,6 +259,17 @@ func TestS3SpliceReads(t *testing.T) {
 	sc.mu.Unlock()
 	require.Equal(t, 1, idle, "a connection read to its end is kept and serves the next GET")
 	sc.mu.Lock()
+	addr := sc.idle[0].addr
+	sc.idle[0].since = time.Now().Add(-2 * spliceIdleTimeout)
+	sc.mu.Unlock()
+	require.Nil(t, sc.take(addr), "a connection idle too long is dropped")
+	require.Empty(t, sc.idle)
+	resp, err := http.Get(web.URL)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	sc.mu.Lock()
+	require.Len(t, sc.idle, 1)
 	_ = sc.idle[0].tcp.Close() // as if the server had closed it: the next GET dials again
 	sc.mu.Unlock()
 

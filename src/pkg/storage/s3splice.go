@@ -24,8 +24,12 @@ func withSplice(ctx context.Context) context.Context {
 	return context.WithValue(ctx, spliceKey{}, true)
 }
 
-// maxIdleSpliceConns bounds the idle connections a spliceClient keeps for reuse.
-const maxIdleSpliceConns = 64
+const (
+	// maxIdleSpliceConns bounds the idle connections a spliceClient keeps for reuse.
+	maxIdleSpliceConns = 64
+	// spliceIdleTimeout is how long an idle connection is kept (servers close theirs after a while).
+	spliceIdleTimeout = 30 * time.Second
+)
 
 // spliceClient sends object GETs over plain-HTTP endpoints on connections of its own, so that the body
 // of the response can be copied to a client's connection by splice(2) (net/http's ReadFrom of a
@@ -34,8 +38,8 @@ const maxIdleSpliceConns = 64
 // (profiled: read and write system calls), against the S3 server's sendfile. Every other request, and
 // every request over TLS or through a proxy, goes to next (the SDK's client). The request itself is the
 // SDK's, signed and retried by it; only the transport differs. Idle connections whose body was read to
-// its end are kept (at most maxIdleSpliceConns); a kept connection that turns out closed by the server
-// is replaced once by a new one.
+// its end are kept (at most maxIdleSpliceConns, for up to spliceIdleTimeout); a kept connection that
+// turns out closed by the server is replaced once by a new one.
 type spliceClient struct {
 	next   s3HTTPClient
 	dialer net.Dialer
@@ -47,9 +51,10 @@ type spliceClient struct {
 // spliceConn is one connection to the S3 server and its read buffer (which may hold response headers
 // and the first bytes of a body).
 type spliceConn struct {
-	tcp  *net.TCPConn
-	br   *bufio.Reader
-	addr string
+	tcp   *net.TCPConn
+	br    *bufio.Reader
+	addr  string
+	since time.Time // when it became idle
 }
 
 func newSpliceClient(next s3HTTPClient) *spliceClient {
@@ -124,10 +129,22 @@ func (c *spliceClient) roundTrip(req *http.Request, sc *spliceConn) (*http.Respo
 	return resp, nil
 }
 
-// take returns an idle connection to addr, or nil.
+// take returns an idle connection to addr, or nil. It closes the connections idle for longer than
+// spliceIdleTimeout.
 func (c *spliceClient) take(addr string) *spliceConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	cutoff := time.Now().Add(-spliceIdleTimeout)
+	kept := c.idle[:0]
+	for _, sc := range c.idle {
+		if sc.since.Before(cutoff) {
+			_ = sc.tcp.Close()
+		} else {
+			kept = append(kept, sc)
+		}
+	}
+	clear(c.idle[len(kept):])
+	c.idle = kept
 	for i := len(c.idle) - 1; i >= 0; i-- {
 		if sc := c.idle[i]; sc.addr == addr {
 			c.idle = append(c.idle[:i], c.idle[i+1:]...)
@@ -139,6 +156,7 @@ func (c *spliceClient) take(addr string) *spliceConn {
 
 // put keeps sc for reuse, or closes it when enough are kept.
 func (c *spliceClient) put(sc *spliceConn) {
+	sc.since = time.Now()
 	c.mu.Lock()
 	if len(c.idle) < maxIdleSpliceConns {
 		c.idle = append(c.idle, sc)
