@@ -227,7 +227,9 @@ func TestS3SpliceReads(t *testing.T) {
 	_, err := s.Put(ctx, d, bytes.NewReader(data))
 	require.NoError(t, err)
 
+	served := make(chan struct{}, 1) // a handler closed its blob (its connection is back in the pool)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { served <- struct{}{} }()
 		b, err := s.Open(r.Context(), d)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -251,6 +253,7 @@ func TestS3SpliceReads(t *testing.T) {
 		got, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		require.NoError(t, resp.Body.Close())
+		<-served
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(got[:min(len(got), 200)]))
 		require.True(t, bytes.Equal(data[off:], got), "offset %d", off)
 	}
@@ -268,6 +271,7 @@ func TestS3SpliceReads(t *testing.T) {
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	require.NoError(t, resp.Body.Close())
+	<-served
 	sc.mu.Lock()
 	require.Len(t, sc.idle, 1)
 	_ = sc.idle[0].tcp.Close() // as if the server had closed it: the next GET dials again
@@ -293,7 +297,10 @@ func TestS3SpliceReads(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	b, err = s.Open(cctx, d)
 	require.NoError(t, err)
+	conn := b.(*s3Blob).body.(*spliceBody).sc.tcp
 	cancel()
+	require.Eventually(t, func() bool { return conn.SetReadDeadline(time.Time{}) != nil },
+		5*time.Second, time.Millisecond, "the context's end closes the connection")
 	_, err = io.Copy(io.Discard, b)
 	require.Error(t, err, "a GET whose context ended fails")
 	require.NoError(t, b.Close())
