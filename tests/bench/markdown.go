@@ -234,7 +234,8 @@ func (r *Report) storageDetail(p printer) {
 	p("### Storage on S3 (issue 13)\n\n")
 	p("The S3 server is versitygw v1.8.0 with its posix backend (a separate process, data in the temporary directory). A fresh Berth with\n")
 	p("`storage_url: s3://bench/warm` holds a %s blob; the baseline GETs the same object from versitygw directly with a presigned URL\n", MiB(float64(x.BlobSize)))
-	p("(signature checked per request, as for Berth's own GETs). Berth sends a HEAD and a GET to S3 per blob GET and streams the body.\n\n")
+	p("(signature checked per request, as for Berth's own GETs). Berth sends one GET to S3 per blob GET and splices its body into the\n")
+	p("client's connection (socket to socket in the kernel; see \"Where the time goes\").\n\n")
 	p("**Blob GET through Berth on S3 vs direct from S3, %d connections**\n\n", x.Warm.Conns)
 	roundsTable(p, x.Warm, FigThroughput, mibps)
 	if len(x.Redirect.Berth) > 0 {

@@ -152,6 +152,8 @@ func newS3Client(ctx context.Context, opts S3Options) (*s3.Client, error) {
 		o.UsePathStyle = opts.PathStyle
 		if opts.HTTPClient != nil {
 			o.HTTPClient = opts.HTTPClient // after loading: AWS_CA_BUNDLE applies only to the SDK's client
+		} else if o.HTTPClient != nil {
+			o.HTTPClient = newSpliceClient(o.HTTPClient) // object GETs over plain HTTP: see spliceClient
 		}
 	}), nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/berth-registry/berth/src/pkg/storage/s3test"
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 )
@@ -206,4 +209,99 @@ func TestNewS3Errors(t *testing.T) {
 	require.Error(t, err)
 	_, err = NewS3(context.Background(), S3Options{Bucket: e.bucket, PartSize: 1 << 20, TempDir: t.TempDir()})
 	require.ErrorContains(t, err, "part size")
+}
+
+// TestS3SpliceReads: with the SDK's own client, object GETs go through a spliceClient: a blob served by
+// net/http arrives whole (copied socket to socket), from the start and from an offset, through Read
+// and through WriteTo; a connection read to its end is kept for the next GET; a GET whose context ends
+// fails. The server keeps connections alive (versitygw's default closes them).
+func TestS3SpliceReads(t *testing.T) {
+	srv := s3test.Start(t, "--keep-alive")
+	e := &s3Env{srv: srv, bucket: srv.Bucket(t), prefix: "splice"}
+	ctx := context.Background()
+	s := e.open(t, nil)
+	sc, ok := s.client.Options().HTTPClient.(*spliceClient)
+	require.True(t, ok, "the SDK's client is wrapped")
+	data := content(2<<20 + 7)
+	d := digest.FromBytes(data)
+	_, err := s.Put(ctx, d, bytes.NewReader(data))
+	require.NoError(t, err)
+
+	served := make(chan struct{}, 1) // a handler closed its blob (its connection is back in the pool)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { served <- struct{}{} }()
+		b, err := s.Open(r.Context(), d)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer func() { _ = b.Close() }()
+		if _, isSplice := b.(*s3Blob).body.(*spliceBody); !isSplice {
+			http.Error(w, "not spliced", http.StatusInternalServerError)
+			return
+		}
+		off, _ := strconv.ParseInt(r.URL.Query().Get("off"), 10, 64)
+		_, _ = b.(io.Seeker).Seek(off, io.SeekStart)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(int64(len(data))-off, 10))
+		_, _ = io.Copy(w, b) // s3Blob.WriteTo -> spliceBody.WriteTo -> net/http's ReadFrom
+	}))
+	defer web.Close()
+	for _, off := range []int{0, 0, 100_003} {
+		resp, err := http.Get(web.URL + "?off=" + strconv.Itoa(off))
+		require.NoError(t, err)
+		got, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		<-served
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(got[:min(len(got), 200)]))
+		require.True(t, bytes.Equal(data[off:], got), "offset %d", off)
+	}
+	sc.mu.Lock()
+	idle := len(sc.idle)
+	sc.mu.Unlock()
+	require.Equal(t, 1, idle, "a connection read to its end is kept and serves the next GET")
+	sc.mu.Lock()
+	addr := sc.idle[0].addr
+	sc.idle[0].since = time.Now().Add(-2 * spliceIdleTimeout)
+	sc.mu.Unlock()
+	require.Nil(t, sc.take(addr), "a connection idle too long is dropped")
+	require.Empty(t, sc.idle)
+	resp, err := http.Get(web.URL)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	<-served
+	sc.mu.Lock()
+	require.Len(t, sc.idle, 1)
+	_ = sc.idle[0].tcp.Close() // as if the server had closed it: the next GET dials again
+	sc.mu.Unlock()
+
+	// Read (not WriteTo) through a reader-only wrapper; a Seek starts a ranged GET.
+	b, err := s.Open(ctx, d)
+	require.NoError(t, err)
+	got, err := io.ReadAll(struct{ io.Reader }{b})
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, got))
+	_, err = b.(io.Seeker).Seek(5, io.SeekStart)
+	require.NoError(t, err)
+	p := make([]byte, 10)
+	_, err = io.ReadFull(b, p)
+	require.NoError(t, err)
+	require.Equal(t, data[5:15], p)
+	require.NoError(t, b.Close())
+
+	_, err = s.Open(ctx, digest.FromString("absent")) // S3's 404 and its error body come back as usual
+	require.ErrorIs(t, err, ErrNotFound)
+
+	cctx, cancel := context.WithCancel(ctx)
+	b, err = s.Open(cctx, d)
+	require.NoError(t, err)
+	conn := b.(*s3Blob).body.(*spliceBody).sc.tcp
+	cancel()
+	require.Eventually(t, func() bool { return conn.SetReadDeadline(time.Time{}) != nil },
+		5*time.Second, time.Millisecond, "the context's end closes the connection")
+	_, err = io.Copy(io.Discard, b)
+	require.Error(t, err, "a GET whose context ended fails")
+	require.NoError(t, b.Close())
 }

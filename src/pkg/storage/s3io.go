@@ -158,7 +158,20 @@ func (b *s3Blob) get() (*s3.GetObjectOutput, error) {
 	if b.off > 0 {
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", b.off))
 	}
-	return b.s.client.GetObject(b.ctx, in)
+	return b.s.client.GetObject(withSplice(b.ctx), in)
+}
+
+// open sends the GET from b.off unless its body is already there.
+func (b *s3Blob) open() error {
+	if b.body != nil {
+		return nil
+	}
+	out, err := b.get()
+	if err != nil {
+		return fmt.Errorf("storage: read %s: %w", b.key, err)
+	}
+	b.body = out.Body
+	return nil
 }
 
 func (b *s3Blob) Size() int64 { return b.size }
@@ -167,12 +180,8 @@ func (b *s3Blob) Read(p []byte) (int, error) {
 	if b.off >= b.size {
 		return 0, io.EOF
 	}
-	if b.body == nil {
-		out, err := b.get()
-		if err != nil {
-			return 0, fmt.Errorf("storage: read %s: %w", b.key, err)
-		}
-		b.body = out.Body
+	if err := b.open(); err != nil {
+		return 0, err
 	}
 	n, err := b.body.Read(p)
 	b.off += int64(n)
@@ -182,11 +191,26 @@ func (b *s3Blob) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteTo copies the rest of the blob to w through one buffer of copyChunk bytes (io.Copy's own is 32
-// KiB), writing what each read of the GET's body returns, on the calling goroutine. (Reading the next
-// chunk on another goroutine while writing lowered one download's latency but cost a quarter more CPU
-// per byte, which is what limits throughput when many downloads share the cores.)
+// WriteTo copies the rest of the blob to w: through the body's own WriteTo when it has one (a
+// spliceBody: socket to socket, see spliceClient), else through one buffer of copyChunk bytes (io.Copy's
+// own is 32 KiB), writing what each read of the GET's body returns, on the calling goroutine. (Reading
+// the next chunk on another goroutine while writing lowered one download's latency but cost a quarter
+// more CPU per byte, which is what limits throughput when many downloads share the cores.)
 func (b *s3Blob) WriteTo(w io.Writer) (int64, error) {
+	if b.off >= b.size {
+		return 0, nil
+	}
+	if err := b.open(); err != nil {
+		return 0, err
+	}
+	if wt, ok := b.body.(io.WriterTo); ok {
+		n, err := wt.WriteTo(w)
+		b.off += n
+		if err == nil && b.off < b.size {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	}
 	buf := make([]byte, copyChunk)
 	var total int64
 	for {

@@ -66,16 +66,17 @@ func moduleRoot() string {
 	}
 }
 
-// Start runs versitygw until the test ends and waits until it answers.
-func Start(t testing.TB) *Server {
+// Start runs versitygw until the test ends and waits until it answers. flags are extra global flags
+// (e.g. "--keep-alive").
+func Start(t testing.TB, flags ...string) *Server {
 	t.Helper()
 	bin := Binary(t)
 	srv := &Server{AccessKey: "berth-" + randHex(4), SecretKey: randHex(16), Region: "us-east-1", Dir: t.TempDir()}
 	addr := freeAddr(t)
 	srv.Endpoint = "http://" + addr
-	cmd := exec.Command(bin, //nolint:gosec // G204: the pinned versitygw binary, test-only arguments
-		"--access", srv.AccessKey, "--secret", srv.SecretKey, "--region", srv.Region,
-		"--port", addr, "--quiet", "posix", srv.Dir)
+	args := append([]string{"--access", srv.AccessKey, "--secret", srv.SecretKey, "--region", srv.Region,
+		"--port", addr, "--quiet"}, flags...)
+	cmd := exec.Command(bin, append(args, "posix", srv.Dir)...) //nolint:gosec // G204: the pinned versitygw binary, test-only arguments
 	logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
 	if err != nil {
 		t.Fatal(err)
