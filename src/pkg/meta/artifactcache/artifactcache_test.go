@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
@@ -44,14 +45,6 @@ func (c *counting) after() {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 const (
 	repo = "proj/app"
 	ttl  = 2 * time.Second
@@ -77,10 +70,10 @@ type node struct {
 }
 
 // cluster opens n nodes on one fresh database of the backend, sharing a clock, with project "proj".
-func cluster(t *testing.T, url string, n int) ([]node, *clock, int64) {
+func cluster(t *testing.T, url string, n int) ([]node, *clocktest.Clock, int64) {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	var nodes []node
 	for range n {
 		s, err := sqlstore.Open(ctx, url)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
@@ -101,15 +102,7 @@ func (f *fakeStore) DeleteProject(_ context.Context, id int64) error {
 	return nil
 }
 
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-func newClock() *clock                   { return &clock{t: time.Unix(1_700_000_000, 0)} }
+func newClock() *clocktest.Clock { return clocktest.New(time.Unix(1_700_000_000, 0)) }
 
 const ttl = 2 * time.Second
 
@@ -119,9 +112,9 @@ func TestCache(t *testing.T) {
 		name string
 		ttl  time.Duration
 		// run acts on the cache and returns the reads the wrapped store should have seen.
-		run func(t *testing.T, c *projectcache.Store, f *fakeStore, clk *clock) int
+		run func(t *testing.T, c *projectcache.Store, f *fakeStore, clk *clocktest.Clock) int
 	}{
-		{"repeated by-name reads hit", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"repeated by-name reads hit", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			for range 3 {
 				p, err := c.GetProjectByName(ctx, "library")
 				require.NoError(t, err)
@@ -129,7 +122,7 @@ func TestCache(t *testing.T) {
 			}
 			return 1
 		}},
-		{"read-only view shares the cached project and sees updates at once", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"read-only view shares the cached project and sees updates at once", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			ro := c.ReadOnly()
 			_, err := ro.GetProjectByName(ctx, "library") // fills the cache
 			require.NoError(t, err)
@@ -149,7 +142,7 @@ func TestCache(t *testing.T) {
 			require.Equal(t, "true", p1.Metadata[meta.MetaPublic], "a project handed out is never changed in place")
 			return 2
 		}},
-		{"by-name read fills by-ID", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"by-name read fills by-ID", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			p, err := c.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
 			q, err := c.GetProject(ctx, p.ID)
@@ -157,7 +150,7 @@ func TestCache(t *testing.T) {
 			require.Equal(t, p, q)
 			return 1
 		}},
-		{"expires after ttl", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, clk *clock) int {
+		{"expires after ttl", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, clk *clocktest.Clock) int {
 			_, err := c.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
 			clk.Advance(ttl - time.Millisecond)
@@ -168,7 +161,7 @@ func TestCache(t *testing.T) {
 			require.NoError(t, err)
 			return 2
 		}},
-		{"returns copies", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"returns copies", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			p, err := c.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
 			p.Metadata[meta.MetaPublic] = "false"
@@ -183,7 +176,7 @@ func TestCache(t *testing.T) {
 			require.NotContains(t, r.Metadata, "x")
 			return 1
 		}},
-		{"not found is not cached", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"not found is not cached", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			for range 2 {
 				_, err := c.GetProjectByName(ctx, "missing")
 				require.ErrorIs(t, err, meta.ErrNotFound)
@@ -196,7 +189,7 @@ func TestCache(t *testing.T) {
 			require.NoError(t, err)
 			return 4
 		}},
-		{"update invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"update invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			p, err := c.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
 			p.Metadata[meta.MetaPublic] = "false"
@@ -206,7 +199,7 @@ func TestCache(t *testing.T) {
 			require.Equal(t, "false", q.Metadata[meta.MetaPublic])
 			return 2
 		}},
-		{"delete invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"delete invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			p, err := c.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
 			require.NoError(t, c.DeleteProject(ctx, p.ID))
@@ -214,7 +207,7 @@ func TestCache(t *testing.T) {
 			require.ErrorIs(t, err, meta.ErrNotFound)
 			return 2
 		}},
-		{"create invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"create invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			_, err := c.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
 			_, err = c.CreateProject(ctx, &meta.Project{Name: "new"})
@@ -223,14 +216,14 @@ func TestCache(t *testing.T) {
 			require.NoError(t, err)
 			return 2
 		}},
-		{"ttl zero disables", 0, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"ttl zero disables", 0, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			for range 3 {
 				_, err := c.GetProjectByName(ctx, "library")
 				require.NoError(t, err)
 			}
 			return 3
 		}},
-		{"read racing an update is not cached", ttl, func(t *testing.T, c *projectcache.Store, f *fakeStore, _ *clock) int {
+		{"read racing an update is not cached", ttl, func(t *testing.T, c *projectcache.Store, f *fakeStore, _ *clocktest.Clock) int {
 			once := sync.Once{}
 			f.mu.Lock()
 			f.beforeReturn = func() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/referrercache"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
@@ -35,21 +36,13 @@ func (c *counting) ListReferrers(ctx context.Context, repo, subject, artifactTyp
 	return arts, err
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 const (
 	repo    = "proj/app"
 	subject = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	other   = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 )
 
-func setup(t *testing.T) (*referrercache.Store, *counting, *clock, int64) {
+func setup(t *testing.T) (*referrercache.Store, *counting, *clocktest.Clock, int64) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
@@ -58,7 +51,7 @@ func setup(t *testing.T) (*referrercache.Store, *counting, *clock, int64) {
 	pid, err := s.CreateProject(ctx, &meta.Project{Name: "proj"})
 	require.NoError(t, err)
 	c := &counting{Store: s}
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	return referrercache.New(c, 2*time.Second, referrercache.WithClock(clk.Now)), c, clk, pid
 }
 
@@ -85,24 +78,26 @@ func TestCache(t *testing.T) {
 		name string
 		// between runs after a first list of subject was cached; the second list must return want and
 		// reach the database wantReads times in all.
-		between   func(t *testing.T, s *referrercache.Store, clk *clock, pid int64)
+		between   func(t *testing.T, s *referrercache.Store, clk *clocktest.Clock, pid int64)
 		want      []string
 		wantReads int64
 	}{
-		{"repeat within the TTL is served from memory", func(*testing.T, *referrercache.Store, *clock, int64) {},
+		{"repeat within the TTL is served from memory", func(*testing.T, *referrercache.Store, *clocktest.Clock, int64) {},
 			[]string{referrer(1, subject, "a/b").Digest}, 1},
-		{"expired entry is read again", func(_ *testing.T, _ *referrercache.Store, clk *clock, _ int64) { clk.Advance(2 * time.Second) },
+		{"expired entry is read again", func(_ *testing.T, _ *referrercache.Store, clk *clocktest.Clock, _ int64) {
+			clk.Advance(2 * time.Second)
+		},
 			[]string{referrer(1, subject, "a/b").Digest}, 2},
-		{"a referrer pushed here is visible at once", func(t *testing.T, s *referrercache.Store, _ *clock, pid int64) {
+		{"a referrer pushed here is visible at once", func(t *testing.T, s *referrercache.Store, _ *clocktest.Clock, pid int64) {
 			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(2, subject, "c/d"), ""))
 		}, []string{referrer(2, subject, "c/d").Digest, referrer(1, subject, "a/b").Digest}, 2},
-		{"a push for another subject keeps the entry", func(t *testing.T, s *referrercache.Store, _ *clock, pid int64) {
+		{"a push for another subject keeps the entry", func(t *testing.T, s *referrercache.Store, _ *clocktest.Clock, pid int64) {
 			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(3, other, "c/d"), ""))
 		}, []string{referrer(1, subject, "a/b").Digest}, 1},
-		{"a delete drops the repository's entries", func(t *testing.T, s *referrercache.Store, _ *clock, _ int64) {
+		{"a delete drops the repository's entries", func(t *testing.T, s *referrercache.Store, _ *clocktest.Clock, _ int64) {
 			require.NoError(t, s.DeleteArtifact(ctx, repo, referrer(1, subject, "a/b").Digest))
 		}, []string{}, 2},
-		{"a change behind the cache's back shows after the TTL only", func(t *testing.T, s *referrercache.Store, clk *clock, pid int64) {
+		{"a change behind the cache's back shows after the TTL only", func(t *testing.T, s *referrercache.Store, clk *clocktest.Clock, pid int64) {
 			// Another node writes to the shared database directly.
 			require.NoError(t, s.ArtifactStore.PutArtifact(ctx, pid, repo, referrer(4, subject, "e/f"), ""))
 			got, err := s.ListReferrers(ctx, repo, subject, "")

@@ -36,13 +36,9 @@ func (s *store) AddMember(ctx context.Context, m *meta.Member) (int64, error) {
 	id, err := insertID(ctx, s.w,
 		`INSERT INTO project_member (project_id, user_id, role, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?) RETURNING id`, m.ProjectID, m.UserID, int(m.Role), toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: user %d is a member of project %d", m.UserID, m.ProjectID)
-	case isForeignKeyViolation(err):
-		return 0, notFound("meta: add member: project %d or user %d", m.ProjectID, m.UserID)
-	case err != nil:
-		return 0, fmt.Errorf("meta: add member: %w", err)
+	if err := (write{verb: "add", what: "member", dup: fmt.Sprintf("user %d is a member of project %d", m.UserID, m.ProjectID),
+		parent: fmt.Sprintf("project %d or user %d", m.ProjectID, m.UserID)}).created(err); err != nil {
+		return 0, err
 	}
 	m.ID, m.CreationTime, m.UpdateTime = id, t, t
 	return m.ID, nil

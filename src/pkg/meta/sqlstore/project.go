@@ -48,13 +48,8 @@ func (s *store) CreateProject(ctx context.Context, p *meta.Project) (int64, erro
 		`INSERT INTO project (name, registry_id, metadata, storage_limit, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Name, nullIfZero(p.RegistryID), md, p.StorageLimit, toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: project %q exists", p.Name)
-	case isForeignKeyViolation(err):
-		return 0, notFound("meta: create project %q: registry %d", p.Name, p.RegistryID)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
+	if err := projectWrite("create", p).created(err); err != nil {
+		return 0, err
 	}
 	p.ID, p.CreationTime, p.UpdateTime = id, t, t
 	return p.ID, nil
@@ -83,10 +78,7 @@ func (s *store) UpdateProject(ctx context.Context, p *meta.Project) error {
 	n, err := exec(ctx, s.w,
 		`UPDATE project SET metadata = ?, registry_id = ?, storage_limit = ?, update_time = ? WHERE id = ?`,
 		md, nullIfZero(p.RegistryID), p.StorageLimit, toDBTime(t), p.ID)
-	if isForeignKeyViolation(err) {
-		return notFound("meta: update project %d: registry %d", p.ID, p.RegistryID)
-	}
-	if err := changedOne(n, err, "update", "project %d", p.ID); err != nil {
+	if err := projectWrite("update", p).changedOne(n, err); err != nil {
 		return err
 	}
 	p.UpdateTime = t
@@ -99,4 +91,14 @@ func (s *store) DeleteProject(ctx context.Context, id int64) error {
 	return s.deleteUnused(ctx, fmt.Sprintf("project %d", id), "holds repositories",
 		func() error { _, err := s.GetProject(ctx, id); return err },
 		`DELETE FROM project WHERE id = ? AND NOT EXISTS (SELECT 1 FROM repository WHERE project_id = ?)`, id, id)
+}
+
+// projectWrite names a create (by name) or an update (by ID) of p; its registry must exist.
+func projectWrite(verb string, p *meta.Project) write {
+	w := write{verb: verb, what: fmt.Sprintf("project %q", p.Name), dup: fmt.Sprintf("project %q exists", p.Name),
+		parent: fmt.Sprintf("registry %d", p.RegistryID)}
+	if verb != "create" {
+		w.what, w.dup = fmt.Sprintf("project %d", p.ID), ""
+	}
+	return w
 }

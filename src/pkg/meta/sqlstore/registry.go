@@ -53,11 +53,8 @@ func (s *store) CreateRegistry(ctx context.Context, r *meta.Registry) (int64, er
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Name, r.Type, r.URL, r.Description, r.Insecure, r.CACertificate, r.CredentialType,
 		r.AccessKey, r.AccessSecret, toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: registry %q exists", r.Name)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create registry %q: %w", r.Name, err)
+	if err := (write{verb: "create", what: fmt.Sprintf("registry %q", r.Name), dup: fmt.Sprintf("registry %q exists", r.Name)}).created(err); err != nil {
+		return 0, err
 	}
 	r.ID, r.CreationTime, r.UpdateTime = id, t, t
 	return r.ID, nil
@@ -85,10 +82,7 @@ func (s *store) UpdateRegistry(ctx context.Context, r *meta.Registry) error {
 		 WHERE id = ?`,
 		r.Name, r.Type, r.URL, r.Description, r.Insecure, r.CACertificate, r.CredentialType,
 		r.AccessKey, r.AccessSecret, toDBTime(t), r.ID)
-	if isUniqueViolation(err) {
-		return conflict("meta: registry %q exists", r.Name)
-	}
-	if err := changedOne(n, err, "update", "registry %d", r.ID); err != nil {
+	if err := (write{verb: "update", what: fmt.Sprintf("registry %d", r.ID), dup: fmt.Sprintf("registry %q exists", r.Name)}).changedOne(n, err); err != nil {
 		return err
 	}
 	r.UpdateTime = t

@@ -32,11 +32,8 @@ func (s *store) CreateRetentionPolicy(ctx context.Context, p *meta.RetentionPoli
 	t := now()
 	id, err := insertID(ctx, s.w, `INSERT INTO retention_policy (project_id, policy, creation_time, update_time)
 		VALUES (?, ?, ?, ?) RETURNING id`, p.ProjectID, p.Policy, toDBTime(t), toDBTime(t))
-	switch {
-	case isForeignKeyViolation(err):
-		return 0, notFound("meta: create retention policy: project %d", p.ProjectID)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create retention policy: %w", err)
+	if err := (write{verb: "create", what: "retention policy", parent: fmt.Sprintf("project %d", p.ProjectID)}).created(err); err != nil {
+		return 0, err
 	}
 	p.ID, p.CreationTime, p.UpdateTime = id, t, t
 	return p.ID, nil
@@ -51,10 +48,7 @@ func (s *store) UpdateRetentionPolicy(ctx context.Context, p *meta.RetentionPoli
 	t := now()
 	n, err := exec(ctx, s.w, `UPDATE retention_policy SET project_id = ?, policy = ?, update_time = ? WHERE id = ?`,
 		p.ProjectID, p.Policy, toDBTime(t), p.ID)
-	if isForeignKeyViolation(err) {
-		return notFound("meta: update retention policy %d: project %d", p.ID, p.ProjectID)
-	}
-	if err := changedOne(n, err, "update", "retention policy %d", p.ID); err != nil {
+	if err := (write{verb: "update", what: fmt.Sprintf("retention policy %d", p.ID), parent: fmt.Sprintf("project %d", p.ProjectID)}).changedOne(n, err); err != nil {
 		return err
 	}
 	p.UpdateTime = t

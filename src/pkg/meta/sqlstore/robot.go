@@ -73,13 +73,9 @@ func (s *store) CreateRobot(ctx context.Context, r *meta.Robot) (int64, error) {
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Name, r.Description, r.Level, nullIfZero(r.ProjectID), perms, r.SecretHash, r.Duration,
 		robotExpiry(r.ExpiresAt), r.Disabled, toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: robot %q exists", r.Name)
-	case isForeignKeyViolation(err):
-		return 0, notFound("meta: create robot %q: project %d", r.Name, r.ProjectID)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create robot %q: %w", r.Name, err)
+	if err := (write{verb: "create", what: fmt.Sprintf("robot %q", r.Name), dup: fmt.Sprintf("robot %q exists", r.Name),
+		parent: fmt.Sprintf("project %d", r.ProjectID)}).created(err); err != nil {
+		return 0, err
 	}
 	r.ID, r.CreationTime, r.UpdateTime = id, t, t
 	return r.ID, nil
@@ -126,7 +122,7 @@ func (s *store) UpdateRobot(ctx context.Context, r *meta.Robot) error {
 		`UPDATE robot SET description = ?, permissions = ?, secret_hash = ?, duration = ?, expires_at = ?,
 			disabled = ?, update_time = ? WHERE id = ?`,
 		r.Description, perms, r.SecretHash, r.Duration, robotExpiry(r.ExpiresAt), r.Disabled, toDBTime(t), r.ID)
-	if err := changedOne(n, err, "update", "robot %d", r.ID); err != nil {
+	if err := (write{verb: "update", what: fmt.Sprintf("robot %d", r.ID)}).changedOne(n, err); err != nil {
 		return err
 	}
 	r.UpdateTime = t

@@ -138,3 +138,32 @@ func (s *store) deleteUnused(ctx context.Context, what, inUse string, get func()
 	}
 	return conflict("meta: %s %s", what, inUse)
 }
+
+// write names one INSERT or UPDATE for its errors: "meta: <verb> <what>: <driver error>".
+type write struct {
+	verb, what string
+	dup        string // a unique violation gives ErrConflict, "meta: <dup>" ("": none is expected)
+	parent     string // a foreign key violation gives ErrNotFound, "meta: <verb> <what>: <parent>" ("": none is expected)
+}
+
+// created maps the error of an INSERT (nil: nil) by the rules of w.
+func (w write) created(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case w.dup != "" && isUniqueViolation(err):
+		return conflict("meta: %s", w.dup)
+	case w.parent != "" && isForeignKeyViolation(err):
+		return notFound("meta: %s %s: %s", w.verb, w.what, w.parent)
+	}
+	return fmt.Errorf("meta: %s %s: %w", w.verb, w.what, err)
+}
+
+// changedOne maps the outcome of an UPDATE of one row by the rules of w; no row changed gives
+// ErrNotFound, "meta: <what>".
+func (w write) changedOne(n int64, err error) error {
+	if err != nil {
+		return w.created(err)
+	}
+	return changedOne(n, nil, w.verb, "%s", w.what)
+}

@@ -38,11 +38,8 @@ func (s *store) CreateUser(ctx context.Context, u *meta.User) (int64, error) {
 		`INSERT INTO account (username, email, realname, comment, password_hash, sysadmin, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		u.Username, u.Email, u.Realname, u.Comment, u.PasswordHash, u.Sysadmin, toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: user %q exists", u.Username)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create user %q: %w", u.Username, err)
+	if err := (write{verb: "create", what: fmt.Sprintf("user %q", u.Username), dup: fmt.Sprintf("user %q exists", u.Username)}).created(err); err != nil {
+		return 0, err
 	}
 	u.ID, u.CreationTime, u.UpdateTime = id, t, t
 	return u.ID, nil
@@ -74,7 +71,7 @@ func (s *store) UpdateUser(ctx context.Context, u *meta.User) error {
 		`UPDATE account SET email = ?, realname = ?, comment = ?, password_hash = ?, sysadmin = ?, update_time = ?
 		 WHERE id = ?`,
 		u.Email, u.Realname, u.Comment, u.PasswordHash, u.Sysadmin, toDBTime(t), u.ID)
-	if err := changedOne(n, err, "update", "user %d", u.ID); err != nil {
+	if err := (write{verb: "update", what: fmt.Sprintf("user %d", u.ID)}).changedOne(n, err); err != nil {
 		return err
 	}
 	u.UpdateTime = t
