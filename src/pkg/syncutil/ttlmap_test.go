@@ -8,19 +8,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestTTLMapExpiry(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	m := syncutil.NewTTLMap[string, int](8, clk.Now)
 	m.Put("a", 1, time.Second)
 	m.Put("gone", 2, 0)
@@ -41,7 +34,7 @@ func TestTTLMapExpiry(t *testing.T) {
 }
 
 func TestTTLMapUpdate(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	m := syncutil.NewTTLMap[string, int](8, clk.Now)
 	inc := func(old int, _ bool) int { return old + 1 }
 	require.Equal(t, 1, m.Update("k", time.Minute, inc))
@@ -71,7 +64,7 @@ func TestTTLMapUpdate(t *testing.T) {
 // A flood of distinct keys never grows the map past its bound, and live entries survive a sweep that
 // frees enough room.
 func TestTTLMapBounded(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	const limit = 64
 	m := syncutil.NewTTLMap[string, bool](limit, clk.Now)
 	for i := range 10 * limit {
