@@ -139,9 +139,7 @@ func testRobots(t *testing.T, newDB dbFactory) {
 	r := &meta.Robot{Name: "team+ci", Description: "ci", Level: meta.RobotLevelProject, ProjectID: p.ID,
 		Permissions: perms, SecretHash: "salt:hash", Duration: 1, ExpiresAt: exp}
 	id, err := s.CreateRobot(ctx, r)
-	require.NoError(t, err)
-	require.Equal(t, id, r.ID)
-	requireRecent(t, r.CreationTime, before)
+	requireCreated(t, id, err, r.ID, r.CreationTime, before)
 
 	got, err := s.GetRobot(ctx, id)
 	require.NoError(t, err)

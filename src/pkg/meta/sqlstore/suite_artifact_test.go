@@ -101,8 +101,8 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 
 func testTags(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
-	a1 := &meta.Artifact{Digest: dg("1"), MediaType: mtManifest, Size: 1}
-	a2 := &meta.Artifact{Digest: dg("2"), MediaType: mtManifest, Size: 2}
+	a1 := manifest("1", 1)
+	a2 := manifest("2", 2)
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a1, "latest"))
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a2, ""))
 	// Bytewise order, whatever the database collation: digits < upper case < '_' < lower case.
@@ -181,7 +181,7 @@ func testRepositories(t *testing.T, newDB dbFactory) {
 	require.NotNil(t, repos)
 	require.Empty(t, repos)
 
-	art := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
+	art := manifest("a", 1)
 	for _, r := range []string{"library/zeta", "library/alpha", "library/Beta", "library/a/b/c"} {
 		require.NoError(t, s.PutArtifact(ctx, lib, r, art, ""))
 	}
@@ -213,7 +213,7 @@ func testRepositories(t *testing.T, newDB dbFactory) {
 func testReferrers(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
 	const repo = "library/app"
-	subject := &meta.Artifact{Digest: dg("subject"), MediaType: mtManifest, Size: 10}
+	subject := manifest("subject", 10)
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, subject, "v1"))
 
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -277,7 +277,7 @@ func testReferrers(t *testing.T, newDB dbFactory) {
 
 func testCascade(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
-	keep := &meta.Artifact{Digest: dg("keep"), MediaType: mtManifest, Size: 1}
+	keep := manifest("keep", 1)
 	drop := &meta.Artifact{Digest: dg("drop"), MediaType: mtManifest, Size: 2, Subject: keep.Digest, ArtifactType: atSig}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", keep, "keep"))
 	for _, tag := range []string{"a", "b", "c"} {
@@ -311,7 +311,7 @@ func testCascade(t *testing.T, newDB dbFactory) {
 
 func testTouchPull(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
-	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
+	a := manifest("a", 1)
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, ""))
 
 	t1 := time.Date(2025, 3, 4, 5, 6, 7, 891234000, time.FixedZone("X", -5*3600))

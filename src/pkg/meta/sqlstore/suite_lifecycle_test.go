@@ -54,7 +54,7 @@ func testReopen(t *testing.T, newDB dbFactory) {
 	require.NoError(t, err)
 	pid, err := s1.CreateProject(ctx, &meta.Project{Name: "library"})
 	require.NoError(t, err)
-	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 7}
+	a := manifest("a", 7)
 	require.NoError(t, s1.PutArtifact(ctx, pid, "library/app", a, "v1"))
 	require.NoError(t, s1.Close())
 

@@ -25,8 +25,8 @@ func testQuotaUsage(t *testing.T, newDB dbFactory) {
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/a", dg("l1"), 100))
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/b", dg("l1"), 100)) // shared: once
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/b", dg("l2"), 20))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", &meta.Artifact{Digest: dg("m1"), MediaType: mtManifest, Size: 3}))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/b", &meta.Artifact{Digest: dg("m1"), MediaType: mtManifest, Size: 3}))
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", manifest("m1", 3)))
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/b", manifest("m1", 3)))
 	require.NoError(t, s.LinkBlob(ctx, other, "other/a", dg("l3"), 1000))
 
 	used, err = s.ProjectUsage(ctx, pid)
@@ -62,20 +62,20 @@ func testQuotaLimit(t *testing.T, newDB dbFactory) {
 	require.NoError(t, err)
 
 	require.NoError(t, s.LinkBlob(ctx, pid, "small/a", dg("l1"), 60))
-	require.NoError(t, s.PutArtifact(ctx, pid, "small/a", &meta.Artifact{Digest: dg("m1"), MediaType: mtManifest, Size: 40}))
+	require.NoError(t, s.PutArtifact(ctx, pid, "small/a", manifest("m1", 40)))
 	err = s.LinkBlob(ctx, pid, "small/a", dg("l2"), 1)
 	require.ErrorIs(t, err, meta.ErrQuotaExceeded)
 	var qe *meta.QuotaError
 	require.True(t, errors.As(err, &qe))
 	require.Equal(t, meta.QuotaError{ProjectID: pid, Hard: 100, Used: 100, Adding: 1}, *qe)
-	err = s.PutArtifact(ctx, pid, "small/a", &meta.Artifact{Digest: dg("m2"), MediaType: mtManifest, Size: 1})
+	err = s.PutArtifact(ctx, pid, "small/a", manifest("m2", 1))
 	require.ErrorIs(t, err, meta.ErrQuotaExceeded)
 	_, err = s.GetArtifact(ctx, "small/a", dg("m2"))
 	require.ErrorIs(t, err, meta.ErrNotFound, "nothing of a refused write is kept")
 
 	// Held already: linking it into another repository, or recording the manifest again, adds nothing.
 	require.NoError(t, s.LinkBlob(ctx, pid, "small/b", dg("l1"), 60))
-	require.NoError(t, s.PutArtifact(ctx, pid, "small/b", &meta.Artifact{Digest: dg("m1"), MediaType: mtManifest, Size: 40}, "v1"))
+	require.NoError(t, s.PutArtifact(ctx, pid, "small/b", manifest("m1", 40), "v1"))
 
 	// Lowering the limit below the usage keeps the content but refuses anything new; raising it allows.
 	for _, limit := range []int64{-1, 0} {

@@ -13,8 +13,8 @@ import (
 
 func testRecordPulls(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
-	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
-	b := &meta.Artifact{Digest: dg("b"), MediaType: mtManifest, Size: 1}
+	a := manifest("a", 1)
+	b := manifest("b", 1)
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, ""))
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", b, ""))
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/other", a, ""))
@@ -65,8 +65,8 @@ func testListProjectArtifacts(t *testing.T, newDB dbFactory) {
 	sig := &meta.Artifact{Digest: dg("sig"), MediaType: mtManifest, Size: 1, Subject: dg("a"), Origin: meta.OriginPushed}
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/b", a, "v2", "v1"))
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/b", sig))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", &meta.Artifact{Digest: dg("x"), MediaType: mtManifest, Size: 1}))
-	require.NoError(t, s.PutArtifact(ctx, other, "other/a", &meta.Artifact{Digest: dg("y"), MediaType: mtManifest, Size: 1}, "t"))
+	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", manifest("x", 1)))
+	require.NoError(t, s.PutArtifact(ctx, other, "other/a", manifest("y", 1), "t"))
 
 	arts, tags, err := s.ListProjectArtifacts(ctx, pid, "")
 	require.NoError(t, err)

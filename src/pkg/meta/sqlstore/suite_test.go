@@ -112,6 +112,21 @@ func countRows(t *testing.T, s meta.Store, table string) int64 {
 }
 
 // requireRecent checks that ts was set by the store just now, in UTC at microsecond precision.
+// requireCreated checks what a Create method returned: no error, a positive ID that is also set on the
+// entity (entityID), and a recent creation time.
+func requireCreated(t *testing.T, id int64, err error, entityID int64, created, before time.Time) {
+	t.Helper()
+	require.NoError(t, err)
+	require.Positive(t, id)
+	require.Equal(t, id, entityID)
+	requireRecent(t, created, before)
+}
+
+// manifest is an image manifest artifact of digest dg(name).
+func manifest(name string, size int64) *meta.Artifact {
+	return &meta.Artifact{Digest: dg(name), MediaType: mtManifest, Size: size}
+}
+
 func requireRecent(t *testing.T, ts, before time.Time) {
 	t.Helper()
 	require.Equal(t, time.UTC, ts.Location())
@@ -127,10 +142,7 @@ func testProjects(t *testing.T, newDB dbFactory) {
 
 	p := &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}, StorageLimit: -1}
 	id, err := s.CreateProject(ctx, p)
-	require.NoError(t, err)
-	require.Positive(t, id)
-	require.Equal(t, id, p.ID)
-	requireRecent(t, p.CreationTime, before)
+	requireCreated(t, id, err, p.ID, p.CreationTime, before)
 	require.Equal(t, p.CreationTime, p.UpdateTime)
 
 	got, err := s.GetProject(ctx, id)
@@ -271,9 +283,7 @@ func testRegistries(t *testing.T, newDB dbFactory) {
 		CredentialType: "basic", AccessKey: "user", AccessSecret: "enc:c2VjcmV0",
 	}
 	id, err := s.CreateRegistry(ctx, r)
-	require.NoError(t, err)
-	require.Equal(t, id, r.ID)
-	requireRecent(t, r.CreationTime, before)
+	requireCreated(t, id, err, r.ID, r.CreationTime, before)
 	got, err := s.GetRegistry(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, r, got)
