@@ -44,15 +44,10 @@ func (s *store) CreateProject(ctx context.Context, p *meta.Project) (int64, erro
 		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
 	}
 	t := now()
-	id, err := insertID(ctx, s.w,
+	return s.insertRow(ctx, creating("project", p.Name).under("registry", p.RegistryID), stamps{&p.ID, &p.CreationTime, &p.UpdateTime}, t,
 		`INSERT INTO project (name, registry_id, metadata, storage_limit, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Name, nullIfZero(p.RegistryID), md, p.StorageLimit, toDBTime(t), toDBTime(t))
-	if err := projectWrite("create", p).created(err); err != nil {
-		return 0, err
-	}
-	p.ID, p.CreationTime, p.UpdateTime = id, t, t
-	return p.ID, nil
 }
 
 func (s *store) GetProject(ctx context.Context, id int64) (*meta.Project, error) {
@@ -75,14 +70,9 @@ func (s *store) UpdateProject(ctx context.Context, p *meta.Project) error {
 		return fmt.Errorf("meta: update project %d: %w", p.ID, err)
 	}
 	t := now()
-	n, err := exec(ctx, s.w,
+	return s.updateRow(ctx, updating("project", p.ID).under("registry", p.RegistryID), &p.UpdateTime, t,
 		`UPDATE project SET metadata = ?, registry_id = ?, storage_limit = ?, update_time = ? WHERE id = ?`,
 		md, nullIfZero(p.RegistryID), p.StorageLimit, toDBTime(t), p.ID)
-	if err := projectWrite("update", p).changedOne(n, err); err != nil {
-		return err
-	}
-	p.UpdateTime = t
-	return nil
 }
 
 // DeleteProject deletes the project in one statement; the foreign key from repository backs the check
@@ -91,14 +81,4 @@ func (s *store) DeleteProject(ctx context.Context, id int64) error {
 	return s.deleteUnused(ctx, fmt.Sprintf("project %d", id), "holds repositories",
 		func() error { _, err := s.GetProject(ctx, id); return err },
 		`DELETE FROM project WHERE id = ? AND NOT EXISTS (SELECT 1 FROM repository WHERE project_id = ?)`, id, id)
-}
-
-// projectWrite names a create (by name) or an update (by ID) of p; its registry must exist.
-func projectWrite(verb string, p *meta.Project) write {
-	w := write{verb: verb, what: fmt.Sprintf("project %q", p.Name), dup: fmt.Sprintf("project %q exists", p.Name),
-		parent: fmt.Sprintf("registry %d", p.RegistryID)}
-	if verb != "create" {
-		w.what, w.dup = fmt.Sprintf("project %d", p.ID), ""
-	}
-	return w
 }

@@ -30,13 +30,9 @@ const policyCols = `id, project_id, policy, creation_time, update_time`
 // CreateRetentionPolicy gives ErrNotFound when the project does not exist.
 func (s *store) CreateRetentionPolicy(ctx context.Context, p *meta.RetentionPolicy) (int64, error) {
 	t := now()
-	id, err := insertID(ctx, s.w, `INSERT INTO retention_policy (project_id, policy, creation_time, update_time)
+	return s.insertRow(ctx, write{verb: "create", what: "retention policy"}.under("project", p.ProjectID), stamps{&p.ID, &p.CreationTime, &p.UpdateTime}, t,
+		`INSERT INTO retention_policy (project_id, policy, creation_time, update_time)
 		VALUES (?, ?, ?, ?) RETURNING id`, p.ProjectID, p.Policy, toDBTime(t), toDBTime(t))
-	if err := (write{verb: "create", what: "retention policy", parent: fmt.Sprintf("project %d", p.ProjectID)}).created(err); err != nil {
-		return 0, err
-	}
-	p.ID, p.CreationTime, p.UpdateTime = id, t, t
-	return p.ID, nil
 }
 
 func (s *store) GetRetentionPolicy(ctx context.Context, id int64) (*meta.RetentionPolicy, error) {
@@ -46,13 +42,9 @@ func (s *store) GetRetentionPolicy(ctx context.Context, id int64) (*meta.Retenti
 
 func (s *store) UpdateRetentionPolicy(ctx context.Context, p *meta.RetentionPolicy) error {
 	t := now()
-	n, err := exec(ctx, s.w, `UPDATE retention_policy SET project_id = ?, policy = ?, update_time = ? WHERE id = ?`,
+	return s.updateRow(ctx, updating("retention policy", p.ID).under("project", p.ProjectID), &p.UpdateTime, t,
+		`UPDATE retention_policy SET project_id = ?, policy = ?, update_time = ? WHERE id = ?`,
 		p.ProjectID, p.Policy, toDBTime(t), p.ID)
-	if err := (write{verb: "update", what: fmt.Sprintf("retention policy %d", p.ID), parent: fmt.Sprintf("project %d", p.ProjectID)}).changedOne(n, err); err != nil {
-		return err
-	}
-	p.UpdateTime = t
-	return nil
 }
 
 func (s *store) DeleteRetentionPolicy(ctx context.Context, id int64) error {

@@ -67,18 +67,12 @@ func (s *store) CreateRobot(ctx context.Context, r *meta.Robot) (int64, error) {
 		return 0, fmt.Errorf("meta: create robot %q: %w", r.Name, err)
 	}
 	t := now()
-	id, err := insertID(ctx, s.w,
+	return s.insertRow(ctx, creating("robot", r.Name).under("project", r.ProjectID), stamps{&r.ID, &r.CreationTime, &r.UpdateTime}, t,
 		`INSERT INTO robot (name, description, level, project_id, permissions, secret_hash, duration, expires_at,
 			disabled, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Name, r.Description, r.Level, nullIfZero(r.ProjectID), perms, r.SecretHash, r.Duration,
 		robotExpiry(r.ExpiresAt), r.Disabled, toDBTime(t), toDBTime(t))
-	if err := (write{verb: "create", what: fmt.Sprintf("robot %q", r.Name), dup: fmt.Sprintf("robot %q exists", r.Name),
-		parent: fmt.Sprintf("project %d", r.ProjectID)}).created(err); err != nil {
-		return 0, err
-	}
-	r.ID, r.CreationTime, r.UpdateTime = id, t, t
-	return r.ID, nil
 }
 
 func (s *store) getRobot(ctx context.Context, what string, where string, arg any) (*meta.Robot, error) {
@@ -118,15 +112,10 @@ func (s *store) UpdateRobot(ctx context.Context, r *meta.Robot) error {
 		return fmt.Errorf("meta: update robot %d: %w", r.ID, err)
 	}
 	t := now()
-	n, err := exec(ctx, s.w,
+	return s.updateRow(ctx, updating("robot", r.ID), &r.UpdateTime, t,
 		`UPDATE robot SET description = ?, permissions = ?, secret_hash = ?, duration = ?, expires_at = ?,
 			disabled = ?, update_time = ? WHERE id = ?`,
 		r.Description, perms, r.SecretHash, r.Duration, robotExpiry(r.ExpiresAt), r.Disabled, toDBTime(t), r.ID)
-	if err := (write{verb: "update", what: fmt.Sprintf("robot %d", r.ID)}).changedOne(n, err); err != nil {
-		return err
-	}
-	r.UpdateTime = t
-	return nil
 }
 
 // DeleteRobot removes the robot with that ID.
