@@ -116,8 +116,7 @@ func TestCache(t *testing.T) {
 	}{
 		{"repeated by-name reads hit", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			for range 3 {
-				p, err := c.GetProjectByName(ctx, "library")
-				require.NoError(t, err)
+				p := getByName(t, c, "library")
 				require.Equal(t, "true", p.Metadata[meta.MetaPublic])
 			}
 			return 1
@@ -131,8 +130,7 @@ func TestCache(t *testing.T) {
 			p2, err := ro.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
 			require.Same(t, p1, p2, "no copy per read")
-			own, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			own := getByName(t, c, "library")
 			require.NotSame(t, p2, own, "the copying view still copies")
 			own.Metadata[meta.MetaPublic] = "false"
 			require.NoError(t, c.UpdateProject(ctx, own))
@@ -143,36 +141,29 @@ func TestCache(t *testing.T) {
 			return 2
 		}},
 		{"by-name read fills by-ID", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			p := getByName(t, c, "library")
 			q, err := c.GetProject(ctx, p.ID)
 			require.NoError(t, err)
 			require.Equal(t, p, q)
 			return 1
 		}},
 		{"expires after ttl", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, clk *clocktest.Clock) int {
-			_, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			getByName(t, c, "library")
 			clk.Advance(ttl - time.Millisecond)
-			_, err = c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			getByName(t, c, "library")
 			clk.Advance(time.Millisecond)
-			_, err = c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			getByName(t, c, "library")
 			return 2
 		}},
 		{"returns copies", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			p := getByName(t, c, "library")
 			p.Metadata[meta.MetaPublic] = "false"
 			p.Name = "changed"
-			q, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			q := getByName(t, c, "library")
 			require.Equal(t, "true", q.Metadata[meta.MetaPublic])
 			require.Equal(t, "library", q.Name)
 			q.Metadata["x"] = "y"
-			r, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			r := getByName(t, c, "library")
 			require.NotContains(t, r.Metadata, "x")
 			return 1
 		}},
@@ -185,13 +176,11 @@ func TestCache(t *testing.T) {
 			require.ErrorIs(t, err, meta.ErrNotFound)
 			_, err = c.CreateProject(ctx, &meta.Project{Name: "other"})
 			require.NoError(t, err)
-			_, err = c.GetProjectByName(ctx, "other")
-			require.NoError(t, err)
+			getByName(t, c, "other")
 			return 4
 		}},
 		{"update invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			p := getByName(t, c, "library")
 			p.Metadata[meta.MetaPublic] = "false"
 			require.NoError(t, c.UpdateProject(ctx, p))
 			q, err := c.GetProject(ctx, p.ID)
@@ -200,26 +189,22 @@ func TestCache(t *testing.T) {
 			return 2
 		}},
 		{"delete invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			p := getByName(t, c, "library")
 			require.NoError(t, c.DeleteProject(ctx, p.ID))
-			_, err = c.GetProjectByName(ctx, "library")
+			_, err := c.GetProjectByName(ctx, "library")
 			require.ErrorIs(t, err, meta.ErrNotFound)
 			return 2
 		}},
 		{"create invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
-			_, err := c.GetProjectByName(ctx, "library")
+			getByName(t, c, "library")
+			_, err := c.CreateProject(ctx, &meta.Project{Name: "new"})
 			require.NoError(t, err)
-			_, err = c.CreateProject(ctx, &meta.Project{Name: "new"})
-			require.NoError(t, err)
-			_, err = c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			getByName(t, c, "library")
 			return 2
 		}},
 		{"ttl zero disables", 0, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			for range 3 {
-				_, err := c.GetProjectByName(ctx, "library")
-				require.NoError(t, err)
+				getByName(t, c, "library")
 			}
 			return 3
 		}},
@@ -232,11 +217,9 @@ func TestCache(t *testing.T) {
 				})
 			}
 			f.mu.Unlock()
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			p := getByName(t, c, "library")
 			require.Equal(t, "true", p.Metadata[meta.MetaPublic]) // read before the update landed
-			q, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			q := getByName(t, c, "library")
 			require.Equal(t, "false", q.Metadata[meta.MetaPublic])
 			return 2
 		}},
@@ -290,8 +273,7 @@ func TestConcurrent(t *testing.T) {
 	stored, err := f.GetProjectByName(ctx, "library")
 	require.NoError(t, err)
 	require.Equal(t, "v", stored.Metadata["k"])
-	p, err := c.GetProjectByName(ctx, "library")
-	require.NoError(t, err)
+	p := getByName(t, c, "library")
 	require.Equal(t, "v", p.Metadata["k"])
 	// The cache served the gets: each worker read the store at most once per cache generation (the first
 	// fill, then one per update), plus the two reads above; without the cache it would be once per get.
@@ -308,8 +290,7 @@ func TestSQLStore(t *testing.T) {
 
 	id, err := c.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	require.NoError(t, err)
-	p, err := c.GetProjectByName(ctx, "library")
-	require.NoError(t, err)
+	p := getByName(t, c, "library")
 	require.Equal(t, id, p.ID)
 	require.True(t, p.Public())
 
@@ -352,4 +333,12 @@ func BenchmarkGetProjectByName(b *testing.B) {
 			}
 		})
 	}
+}
+
+// getByName reads the project name through c and requires it found.
+func getByName(t *testing.T, c *projectcache.Store, name string) *meta.Project {
+	t.Helper()
+	p, err := c.GetProjectByName(context.Background(), name)
+	require.NoError(t, err)
+	return p
 }

@@ -100,8 +100,7 @@ func TestCache(t *testing.T) {
 		{"a change behind the cache's back shows after the TTL only", func(t *testing.T, s *referrercache.Store, clk *clocktest.Clock, pid int64) {
 			// Another node writes to the shared database directly.
 			require.NoError(t, s.ArtifactStore.PutArtifact(ctx, pid, repo, referrer(4, subject, "e/f"), ""))
-			got, err := s.ListReferrers(ctx, repo, subject, "")
-			require.NoError(t, err)
+			got := list(t, s, subject, "")
 			require.Len(t, got, 1, "within the TTL the cached list is served")
 			clk.Advance(2 * time.Second)
 		}, []string{referrer(4, subject, "e/f").Digest, referrer(1, subject, "a/b").Digest}, 2},
@@ -110,12 +109,10 @@ func TestCache(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c, clk, pid := setup(t)
 			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
-			first, err := s.ListReferrers(ctx, repo, subject, "")
-			require.NoError(t, err)
+			first := list(t, s, subject, "")
 			require.Equal(t, []string{referrer(1, subject, "a/b").Digest}, digests(first))
 			tt.between(t, s, clk, pid)
-			got, err := s.ListReferrers(ctx, repo, subject, "")
-			require.NoError(t, err)
+			got := list(t, s, subject, "")
 			require.Equal(t, tt.want, digests(got))
 			require.Equal(t, tt.wantReads, c.lists.Load())
 		})
@@ -127,17 +124,14 @@ func TestFilteredListsAreSeparateAndInvalidatedTogether(t *testing.T) {
 	s, c, _, pid := setup(t)
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
 	for range 2 {
-		all, err := s.ListReferrers(ctx, repo, subject, "")
-		require.NoError(t, err)
+		all := list(t, s, subject, "")
 		require.Len(t, all, 1)
-		none, err := s.ListReferrers(ctx, repo, subject, "x/y")
-		require.NoError(t, err)
+		none := list(t, s, subject, "x/y")
 		require.Empty(t, none)
 	}
 	require.EqualValues(t, 2, c.lists.Load(), "one read per filter")
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(2, subject, "x/y"), ""))
-	got, err := s.ListReferrers(ctx, repo, subject, "x/y")
-	require.NoError(t, err)
+	got := list(t, s, subject, "x/y")
 	require.Equal(t, []string{referrer(2, subject, "x/y").Digest}, digests(got))
 }
 
@@ -145,11 +139,9 @@ func TestCallersGetCopies(t *testing.T) {
 	ctx := context.Background()
 	s, _, _, pid := setup(t)
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
-	got, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	got := list(t, s, subject, "")
 	got[0].ArtifactType, got[0].Annotations["n"] = "changed", "changed"
-	again, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	again := list(t, s, subject, "")
 	require.Equal(t, "a/b", again[0].ArtifactType)
 	require.Equal(t, "b", again[0].Annotations["n"])
 }
@@ -163,11 +155,9 @@ func TestReadRacingAPushIsNotCached(t *testing.T) {
 	c.afterList = func() {
 		once.Do(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), "")) })
 	}
-	stale, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	stale := list(t, s, subject, "")
 	require.Empty(t, stale, "the read answered before the push")
-	got, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	got := list(t, s, subject, "")
 	require.Equal(t, []string{referrer(1, subject, "a/b").Digest}, digests(got))
 }
 
@@ -178,15 +168,13 @@ func TestConcurrentReadsAndPushes(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for range 50 {
-				_, err := s.ListReferrers(ctx, repo, subject, "")
-				require.NoError(t, err)
+				list(t, s, subject, "")
 			}
 		})
 		wg.Go(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(byte(i), subject, "a/b"), "")) })
 	}
 	wg.Wait()
-	got, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	got := list(t, s, subject, "")
 	require.Len(t, got, 8, "every push is visible once all writes returned")
 }
 
@@ -242,7 +230,14 @@ func TestKeysDoNotRetainRequestMemory(t *testing.T) {
 	require.Less(t, retained, int64(requests*lineSize/4),
 		"%d KiB still held after %d requests of %d KiB: cache keys pin the request lines", retained>>10, requests, lineSize>>10)
 	// The entries are still cached (the test measured a live cache, not an emptied one).
-	_, err := s.ListReferrers(ctx, repo, subject, "application/x-0")
-	require.NoError(t, err)
+	list(t, s, subject, "application/x-0")
 	require.EqualValues(t, requests, c.lists.Load())
+}
+
+// list reads the referrers of subject in repo through s and requires no error.
+func list(t *testing.T, s meta.ArtifactStore, subject, artifactType string) []*meta.Artifact {
+	t.Helper()
+	arts, err := s.ListReferrers(context.Background(), repo, subject, artifactType)
+	require.NoError(t, err)
+	return arts
 }
