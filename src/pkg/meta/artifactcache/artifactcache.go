@@ -12,7 +12,6 @@ package artifactcache
 
 import (
 	"context"
-	"maps"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -87,11 +86,11 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (*meta.Artifac
 func (s *Store) read(k key, load func() (*meta.Artifact, error)) (*meta.Artifact, error) {
 	a, gen, ok := s.cache.Lookup(k)
 	if ok {
-		return clone(a), nil
+		return a.Clone(), nil
 	}
 	a, err := load()
 	if err == nil && a != nil {
-		s.cache.Fill(gen, clone(a), k)
+		s.cache.Fill(gen, a.Clone(), k)
 	}
 	return a, err
 }
@@ -130,11 +129,4 @@ func (s *Store) DeleteArtifact(ctx context.Context, repo, digest string) error {
 	err := s.ArtifactStore.DeleteArtifact(ctx, repo, digest)
 	s.cache.Invalidate(func(k key, a *meta.Artifact) bool { return k.repo == repo && a.Digest == digest })
 	return err
-}
-
-// clone copies a and its Annotations map.
-func clone(a *meta.Artifact) *meta.Artifact {
-	c := *a
-	c.Annotations = maps.Clone(a.Annotations)
-	return &c
 }

@@ -9,7 +9,6 @@ package projectcache
 
 import (
 	"context"
-	"maps"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
@@ -55,12 +54,12 @@ func New(next meta.ProjectStore, ttl time.Duration, opts ...Option) *Store {
 
 // GetProjectByName returns a copy of the cached project, or reads it from the wrapped store.
 func (s *Store) GetProjectByName(ctx context.Context, name string) (*meta.Project, error) {
-	return s.ReadOnly().read(ctx, key{name: name}, clone)
+	return s.ReadOnly().read(ctx, key{name: name}, (*meta.Project).Clone)
 }
 
 // GetProject returns a copy of the cached project, or reads it from the wrapped store.
 func (s *Store) GetProject(ctx context.Context, id int64) (*meta.Project, error) {
-	return s.ReadOnly().read(ctx, key{id: id, byID: true}, clone)
+	return s.ReadOnly().read(ctx, key{id: id, byID: true}, (*meta.Project).Clone)
 }
 
 // ReadOnly is a view of a Store for hot read paths (every registry request resolves its project):
@@ -92,7 +91,7 @@ func (v ReadOnly) read(ctx context.Context, k key, out func(*meta.Project) *meta
 		p, err = s.next.GetProjectByName(ctx, k.name)
 	}
 	if err == nil && p != nil {
-		s.cache.Fill(gen, clone(p), key{name: p.Name}, key{id: p.ID, byID: true})
+		s.cache.Fill(gen, p.Clone(), key{name: p.Name}, key{id: p.ID, byID: true})
 	}
 	return p, err
 }
@@ -126,10 +125,3 @@ func (s *Store) ListProjects(ctx context.Context, name string, offset, limit int
 
 // shared hands out the cached project itself (ReadOnly).
 func shared(p *meta.Project) *meta.Project { return p }
-
-// clone copies p and its Metadata map.
-func clone(p *meta.Project) *meta.Project {
-	c := *p
-	c.Metadata = maps.Clone(p.Metadata)
-	return &c
-}

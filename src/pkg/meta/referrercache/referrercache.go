@@ -17,7 +17,6 @@ package referrercache
 
 import (
 	"context"
-	"maps"
 	"strings"
 	"time"
 
@@ -105,12 +104,11 @@ func (s *Store) DeleteArtifact(ctx context.Context, repo, digest string) error {
 	return err
 }
 
+// cloneAll copies every artifact of arts (Artifact.Clone).
 func cloneAll(arts []*meta.Artifact) []*meta.Artifact {
 	out := make([]*meta.Artifact, len(arts))
 	for i, a := range arts {
-		c := *a
-		c.Annotations = maps.Clone(a.Annotations)
-		out[i] = &c
+		out[i] = a.Clone()
 	}
 	return out
 }
