@@ -39,12 +39,13 @@ func (r *projectRow) project() (*meta.Project, error) {
 
 // CreateProject inserts p. A RegistryID that names no registry gives ErrNotFound.
 func (s *store) CreateProject(ctx context.Context, p *meta.Project) (int64, error) {
+	w := creating("project", p.Name).under("registry", p.RegistryID)
 	md, err := encodeMap(p.Metadata)
 	if err != nil {
-		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
+		return 0, w.fail(err)
 	}
 	t := now()
-	return s.insertRow(ctx, creating("project", p.Name).under("registry", p.RegistryID), stamps{&p.ID, &p.CreationTime, &p.UpdateTime}, t,
+	return s.insertRow(ctx, w, stamps{&p.ID, &p.CreationTime, &p.UpdateTime}, t,
 		`INSERT INTO project (name, registry_id, metadata, storage_limit, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Name, nullIfZero(p.RegistryID), md, p.StorageLimit, toDBTime(t), toDBTime(t))
@@ -65,12 +66,13 @@ func (s *store) ListProjects(ctx context.Context, name string, offset, limit int
 
 // UpdateProject sets p.UpdateTime. A RegistryID that names no registry gives ErrNotFound.
 func (s *store) UpdateProject(ctx context.Context, p *meta.Project) error {
+	w := updating("project", p.ID).under("registry", p.RegistryID)
 	md, err := encodeMap(p.Metadata)
 	if err != nil {
-		return fmt.Errorf("meta: update project %d: %w", p.ID, err)
+		return w.fail(err)
 	}
 	t := now()
-	return s.updateRow(ctx, updating("project", p.ID).under("registry", p.RegistryID), &p.UpdateTime, t,
+	return s.updateRow(ctx, w, &p.UpdateTime, t,
 		`UPDATE project SET metadata = ?, registry_id = ?, storage_limit = ?, update_time = ? WHERE id = ?`,
 		md, nullIfZero(p.RegistryID), p.StorageLimit, toDBTime(t), p.ID)
 }

@@ -62,12 +62,13 @@ func encodePermissions(p []meta.RobotPermission) (string, error) {
 
 // CreateRobot inserts r. A ProjectID that names no project gives ErrNotFound.
 func (s *store) CreateRobot(ctx context.Context, r *meta.Robot) (int64, error) {
+	w := creating("robot", r.Name).under("project", r.ProjectID)
 	perms, err := encodePermissions(r.Permissions)
 	if err != nil {
-		return 0, fmt.Errorf("meta: create robot %q: %w", r.Name, err)
+		return 0, w.fail(err)
 	}
 	t := now()
-	return s.insertRow(ctx, creating("robot", r.Name).under("project", r.ProjectID), stamps{&r.ID, &r.CreationTime, &r.UpdateTime}, t,
+	return s.insertRow(ctx, w, stamps{&r.ID, &r.CreationTime, &r.UpdateTime}, t,
 		`INSERT INTO robot (name, description, level, project_id, permissions, secret_hash, duration, expires_at,
 			disabled, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -107,12 +108,13 @@ func (s *store) ListRobots(ctx context.Context, f meta.RobotFilter, offset, limi
 
 // UpdateRobot stores r's mutable fields.
 func (s *store) UpdateRobot(ctx context.Context, r *meta.Robot) error {
+	w := updating("robot", r.ID)
 	perms, err := encodePermissions(r.Permissions)
 	if err != nil {
-		return fmt.Errorf("meta: update robot %d: %w", r.ID, err)
+		return w.fail(err)
 	}
 	t := now()
-	return s.updateRow(ctx, updating("robot", r.ID), &r.UpdateTime, t,
+	return s.updateRow(ctx, w, &r.UpdateTime, t,
 		`UPDATE robot SET description = ?, permissions = ?, secret_hash = ?, duration = ?, expires_at = ?,
 			disabled = ?, update_time = ? WHERE id = ?`,
 		r.Description, perms, r.SecretHash, r.Duration, robotExpiry(r.ExpiresAt), r.Disabled, toDBTime(t), r.ID)

@@ -157,6 +157,11 @@ func (w write) created(err error) error {
 	case w.parent != "" && isForeignKeyViolation(err):
 		return notFound("meta: %s %s: %s", w.verb, w.what, w.parent)
 	}
+	return w.fail(err)
+}
+
+// fail wraps an error of w that no rule maps: "meta: <verb> <what>: <err>".
+func (w write) fail(err error) error {
 	return fmt.Errorf("meta: %s %s: %w", w.verb, w.what, err)
 }
 
