@@ -134,9 +134,7 @@ func testGCPinRace(t *testing.T, newDB dbFactory) {
 	var broken atomic.Int64
 	var wg sync.WaitGroup
 	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range 15 {
 				if w < 2 {
 					// A writer: pin, store the bytes, check they stay while pinned, then let the pin lapse.
@@ -163,7 +161,7 @@ func testGCPinRace(t *testing.T, newDB dbFactory) {
 					}
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.Zero(t, broken.Load(), "bytes removed while a writer held a pin")
@@ -231,15 +229,13 @@ func testGCJobs(t *testing.T, newDB dbFactory) {
 	var wins atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			ok, err := s.AcquireGCLease(ctx, string(rune('c'+i)), time.Now().Add(time.Minute))
 			require.NoError(t, err)
 			if ok {
 				wins.Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.EqualValues(t, 1, wins.Load())

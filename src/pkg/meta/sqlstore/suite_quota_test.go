@@ -100,9 +100,7 @@ func testQuotaConcurrent(t *testing.T, newDB dbFactory) {
 	var mu sync.Mutex
 	ok, refused := 0, 0
 	for i := range 24 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			// Each in a repository of its own: the repositories are created concurrently too.
 			err := s.LinkBlob(ctx, pid, fmt.Sprintf("race/r%d", i%6), dg(fmt.Sprint("b", i)), 10)
 			mu.Lock()
@@ -115,7 +113,7 @@ func testQuotaConcurrent(t *testing.T, newDB dbFactory) {
 			default:
 				t.Errorf("link %d: %v", i, err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.Equal(t, 10, ok)
