@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -15,7 +14,7 @@ import (
 // project creates a project and returns its ID.
 func project(t *testing.T, s meta.Store, name string) int64 {
 	t.Helper()
-	id, err := s.CreateProject(context.Background(), &meta.Project{Name: name})
+	id, err := s.CreateProject(t.Context(), &meta.Project{Name: name})
 	require.NoError(t, err)
 	return id
 }
@@ -171,7 +170,7 @@ func testTags(t *testing.T, newDB dbFactory) {
 }
 
 func testRepositories(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	lib := project(t, s, "library")
 	team := project(t, s, "team")
@@ -414,7 +413,7 @@ func testOrigin(t *testing.T, newDB dbFactory) {
 // TestOriginMigration: a database at schema version 1 with an artifact in it gets the origin column at
 // Open, and that artifact reads as origin "" (unknown).
 func TestOriginMigration(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)

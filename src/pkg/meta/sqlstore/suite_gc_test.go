@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,7 +126,7 @@ func testGCProtocol(t *testing.T, newDB dbFactory) {
 // Pinning and condemning from several goroutines: a pin either finds the blob uncondemned or removes
 // the bytes itself; the bytes are never removed while a pin holds.
 func testGCPinRace(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	digests := []string{dg("contended-0"), dg("contended-1")}
 	var present [2]atomic.Bool // "the bytes of digests[i] exist"
@@ -201,7 +200,7 @@ func testGCUntagged(t *testing.T, newDB dbFactory) {
 }
 
 func testGCJobs(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	// One lease: the holder renews it, others wait until it lapses or is released.
 	ok, err := s.AcquireGCLease(ctx, "a", time.Now().Add(time.Minute))

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -55,7 +54,7 @@ func testQuotaUsage(t *testing.T, newDB dbFactory) {
 // testQuotaLimit checks that links and manifests over the limit are refused with the numbers, that a
 // digest the project holds already is free, and that -1 and 0 mean unlimited.
 func testQuotaLimit(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	p := &meta.Project{Name: "small", StorageLimit: 100}
 	pid, err := s.CreateProject(ctx, p)
@@ -92,7 +91,7 @@ func testQuotaLimit(t *testing.T, newDB dbFactory) {
 
 // testQuotaConcurrent checks that concurrent links into a limited project never exceed it together.
 func testQuotaConcurrent(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	pid, err := s.CreateProject(ctx, &meta.Project{Name: "race", StorageLimit: 100})
 	require.NoError(t, err)
@@ -125,7 +124,7 @@ func testQuotaConcurrent(t *testing.T, newDB dbFactory) {
 
 // testListCachedArtifacts checks the listing by project and across proxy-cache projects.
 func testListCachedArtifacts(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	rid, err := s.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-registry", URL: "http://127.0.0.1:1"})
 	require.NoError(t, err)

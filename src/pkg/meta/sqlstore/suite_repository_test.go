@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 // testRepositoryReads covers meta.RepositoryStore: per-project listing with filters and counts, the
 // artifact list without referrers, tags by artifact and the whole-repository delete.
 func testRepositoryReads(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	lib := project(t, s, "library")
 	team := project(t, s, "team")
@@ -94,7 +93,7 @@ func testRepositoryReads(t *testing.T, newDB dbFactory) {
 
 // checkTagsAndDelete reads the tags of lib/app's artifacts, then deletes the repository.
 func checkTagsAndDelete(t *testing.T, s meta.Store, a1, a2, sig *meta.Artifact) {
-	ctx := context.Background()
+	ctx := t.Context()
 	tags, err := s.ListArtifactTags(ctx, []int64{a2.ID, a1.ID, sig.ID})
 	require.NoError(t, err)
 	var tagNames []string
@@ -124,7 +123,7 @@ func checkTagsAndDelete(t *testing.T, s meta.Store, a1, a2, sig *meta.Artifact) 
 // testProjectUsage: distinct blobs and manifests of a project, each digest once however many
 // repositories hold it; other projects' content does not count.
 func testProjectUsage(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	lib := project(t, s, "library")
 	team := project(t, s, "team")

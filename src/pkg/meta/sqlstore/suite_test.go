@@ -83,7 +83,7 @@ func dg(s string) string {
 // openStore opens url and closes the store at cleanup.
 func openStore(t *testing.T, url string) meta.Store {
 	t.Helper()
-	s, err := Open(context.Background(), url)
+	s, err := Open(t.Context(), url)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -99,14 +99,14 @@ func newStore(t *testing.T, newDB dbFactory) meta.Store {
 func storeWithProject(t *testing.T, newDB dbFactory, name string) (context.Context, meta.Store, int64) {
 	t.Helper()
 	s := newStore(t, newDB)
-	return context.Background(), s, project(t, s, name)
+	return t.Context(), s, project(t, s, name)
 }
 
 // countRows counts the rows of a table, bypassing the API (for cascade checks).
 func countRows(t *testing.T, s meta.Store, table string) int64 {
 	t.Helper()
 	var n []int64
-	_, err := queryRows(context.Background(), s.(*store).r, &n, "SELECT COUNT(*) FROM "+table)
+	_, err := queryRows(t.Context(), s.(*store).r, &n, "SELECT COUNT(*) FROM "+table)
 	require.NoError(t, err)
 	return n[0]
 }
@@ -136,7 +136,7 @@ func requireRecent(t *testing.T, ts, before time.Time) {
 }
 
 func testProjects(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	before := time.Now()
 
@@ -210,7 +210,7 @@ func testProjects(t *testing.T, newDB dbFactory) {
 }
 
 func testProjectList(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	for _, name := range []string{"team-b", "team-a", "library", "team_c", "proxy-hub", "Team-D"} {
 		_, err := s.CreateProject(ctx, &meta.Project{Name: name})
@@ -251,7 +251,7 @@ func testProjectList(t *testing.T, newDB dbFactory) {
 }
 
 func testProjectDelete(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	empty, err := s.CreateProject(ctx, &meta.Project{Name: "empty"})
 	require.NoError(t, err)
@@ -274,7 +274,7 @@ func testProjectDelete(t *testing.T, newDB dbFactory) {
 }
 
 func testRegistries(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	before := time.Now()
 	r := &meta.Registry{
@@ -325,7 +325,7 @@ func testRegistries(t *testing.T, newDB dbFactory) {
 }
 
 func testRegistryList(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	for _, name := range []string{"quay", "hub", "ghcr", "hub-mirror"} {
 		_, err := s.CreateRegistry(ctx, &meta.Registry{Name: name})
