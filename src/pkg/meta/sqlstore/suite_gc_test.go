@@ -88,7 +88,7 @@ func testGCProtocol(t *testing.T, newDB dbFactory) {
 
 	// A manifest of a digest keeps its bytes even without links.
 	manifest := dg("manifest")
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", &meta.Artifact{Digest: manifest, MediaType: mtManifest, Size: 2, PushTime: past}))
+	push(t, s, pid, "library/a", &meta.Artifact{Digest: manifest, MediaType: mtManifest, Size: 2, PushTime: past})
 	_, condemned, err = s.CondemnBlob(ctx, manifest, nil, cutoff, true)
 	require.NoError(t, err)
 	require.False(t, condemned)
@@ -171,7 +171,7 @@ func testGCUntagged(t *testing.T, newDB dbFactory) {
 	past := time.Now().Add(-time.Hour)
 	put := func(name string, tags ...string) *meta.Artifact {
 		a := &meta.Artifact{Digest: dg(name), MediaType: mtManifest, Size: 2, PushTime: past}
-		require.NoError(t, s.PutArtifact(ctx, pid, "library/a", a, tags...))
+		push(t, s, pid, "library/a", a, tags...)
 		return a
 	}
 	tagged, untagged, pinned, fresh := put("tagged", "v1"), put("untagged"), put("pinned"), put("fresh")

@@ -24,8 +24,8 @@ func testQuotaUsage(t *testing.T, newDB dbFactory) {
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/a", dg("l1"), 100))
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/b", dg("l1"), 100)) // shared: once
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/b", dg("l2"), 20))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", manifest("m1", 3)))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/b", manifest("m1", 3)))
+	push(t, s, pid, "library/a", manifest("m1", 3))
+	push(t, s, pid, "library/b", manifest("m1", 3))
 	require.NoError(t, s.LinkBlob(ctx, other, "other/a", dg("l3"), 1000))
 
 	used, err = s.ProjectUsage(ctx, pid)
@@ -61,7 +61,7 @@ func testQuotaLimit(t *testing.T, newDB dbFactory) {
 	require.NoError(t, err)
 
 	require.NoError(t, s.LinkBlob(ctx, pid, "small/a", dg("l1"), 60))
-	require.NoError(t, s.PutArtifact(ctx, pid, "small/a", manifest("m1", 40)))
+	push(t, s, pid, "small/a", manifest("m1", 40))
 	err = s.LinkBlob(ctx, pid, "small/a", dg("l2"), 1)
 	require.ErrorIs(t, err, meta.ErrQuotaExceeded)
 	var qe *meta.QuotaError
@@ -74,7 +74,7 @@ func testQuotaLimit(t *testing.T, newDB dbFactory) {
 
 	// Held already: linking it into another repository, or recording the manifest again, adds nothing.
 	require.NoError(t, s.LinkBlob(ctx, pid, "small/b", dg("l1"), 60))
-	require.NoError(t, s.PutArtifact(ctx, pid, "small/b", manifest("m1", 40), "v1"))
+	push(t, s, pid, "small/b", manifest("m1", 40), "v1")
 
 	// Lowering the limit below the usage keeps the content but refuses anything new; raising it allows.
 	for _, limit := range []int64{-1, 0} {
@@ -131,8 +131,8 @@ func testListCachedArtifacts(t *testing.T, newDB dbFactory) {
 	local := project(t, s, "local")
 	cache, err := s.CreateProject(ctx, &meta.Project{Name: "cache", RegistryID: rid})
 	require.NoError(t, err)
-	require.NoError(t, s.PutArtifact(ctx, local, "local/a", &meta.Artifact{Digest: dg("l"), MediaType: mtManifest, Size: 1, Origin: meta.OriginPushed}))
-	require.NoError(t, s.PutArtifact(ctx, cache, "cache/a", &meta.Artifact{Digest: dg("c"), MediaType: mtManifest, Size: 2, Origin: meta.OriginPulled, Subject: dg("s")}))
+	push(t, s, local, "local/a", &meta.Artifact{Digest: dg("l"), MediaType: mtManifest, Size: 1, Origin: meta.OriginPushed})
+	push(t, s, cache, "cache/a", &meta.Artifact{Digest: dg("c"), MediaType: mtManifest, Size: 2, Origin: meta.OriginPulled, Subject: dg("s")})
 
 	got, err := s.ListCachedArtifacts(ctx, local)
 	require.NoError(t, err)

@@ -122,6 +122,12 @@ func requireCreated(t *testing.T, id int64, err error, entityID int64, created, 
 	requireRecent(t, created, before)
 }
 
+// push records a in repo of project pid with tags and requires no error.
+func push(t *testing.T, s meta.Store, pid int64, repo string, a *meta.Artifact, tags ...string) {
+	t.Helper()
+	require.NoError(t, s.PutArtifact(t.Context(), pid, repo, a, tags...))
+}
+
 // manifest is an image manifest artifact of digest dg(name).
 func manifest(name string, size int64) *meta.Artifact {
 	return &meta.Artifact{Digest: dg(name), MediaType: mtManifest, Size: size}
