@@ -37,6 +37,10 @@ func (c *ReadCache[K, V]) Lookup(k K) (v V, gen uint64, ok bool) {
 	return v, gen, ok
 }
 
+// Caching reports whether Fill keeps anything (a ttl > 0), so that callers skip copying what it
+// would drop.
+func (c *ReadCache[K, V]) Caching() bool { return c.ttl > 0 }
+
 // Fill stores v under every key of keys unless an Invalidate happened since gen was taken.
 func (c *ReadCache[K, V]) Fill(gen uint64, v V, keys ...K) {
 	if c.ttl <= 0 {

@@ -40,7 +40,7 @@ func NewTTLMap[K comparable, V any](limit int, now func() time.Time) *TTLMap[K, 
 
 // Weighted bounds, besides the entry count, the sum of weigh(v) over the values held to maxWeight (a
 // value heavier than maxWeight alone is not stored), with the same rule when an insert finds it full.
-// Call it before the map is used; it returns t.
+// Update changes a live entry's weight without that check. Call it before the map is used; it returns t.
 func (t *TTLMap[K, V]) Weighted(maxWeight int, weigh func(V) int) *TTLMap[K, V] {
 	t.weigh, t.maxWeight = weigh, maxWeight
 	return t

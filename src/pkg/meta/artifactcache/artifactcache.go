@@ -89,7 +89,7 @@ func (s *Store) read(k key, load func() (*meta.Artifact, error)) (*meta.Artifact
 		return a.Clone(), nil
 	}
 	a, err := load()
-	if err == nil && a != nil {
+	if err == nil && a != nil && s.cache.Caching() {
 		s.cache.Fill(gen, a.Clone(), k)
 	}
 	return a, err

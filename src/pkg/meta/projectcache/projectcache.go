@@ -90,7 +90,7 @@ func (v ReadOnly) read(ctx context.Context, k key, out func(*meta.Project) *meta
 	} else {
 		p, err = s.next.GetProjectByName(ctx, k.name)
 	}
-	if err == nil && p != nil {
+	if err == nil && p != nil && s.cache.Caching() {
 		s.cache.Fill(gen, p.Clone(), key{name: p.Name}, key{id: p.ID, byID: true})
 	}
 	return p, err

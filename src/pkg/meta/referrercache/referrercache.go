@@ -74,7 +74,7 @@ func (s *Store) ListReferrers(ctx context.Context, repo, subject, artifactType s
 		return cloneAll(arts), nil
 	}
 	arts, err := s.ArtifactStore.ListReferrers(ctx, repo, subject, artifactType)
-	if err != nil || len(arts) > maxListLen || !cacheable(k) {
+	if err != nil || !s.lists.Caching() || len(arts) > maxListLen || !cacheable(k) {
 		return arts, err
 	}
 	k = key{strings.Clone(repo), strings.Clone(subject), strings.Clone(artifactType)}
