@@ -12,8 +12,8 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 )
 
 // fakeStore is an in-memory meta.ProjectStore that counts reads. beforeReturn, when set, runs inside
@@ -283,10 +283,7 @@ func TestConcurrent(t *testing.T) {
 // TestSQLStore runs the cache over the real store: writes through the cache show at once.
 func TestSQLStore(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	c := projectcache.New(s, time.Hour)
+	c := projectcache.New(metatest.Open(t, filepath.Join(t.TempDir(), "meta.db")), time.Hour)
 
 	id, err := c.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	require.NoError(t, err)
@@ -315,10 +312,8 @@ func TestSQLStore(t *testing.T) {
 // BenchmarkGetProjectByName compares the SQLite store ("store") with the cache over it ("cached").
 func BenchmarkGetProjectByName(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, filepath.Join(b.TempDir(), "meta.db"))
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = s.Close() })
-	_, err = s.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
+	s := metatest.Open(b, filepath.Join(b.TempDir(), "meta.db"))
+	_, err := s.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	require.NoError(b, err)
 	for _, v := range []struct {
 		name string

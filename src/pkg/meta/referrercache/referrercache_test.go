@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,26 +14,9 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 	"github.com/berth-registry/berth/src/pkg/meta/referrercache"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 )
-
-// counting wraps a real store, counts ListReferrers calls and runs afterList (when set) after the
-// database answered and before the answer is returned, to race writes against reads.
-type counting struct {
-	meta.Store
-	lists     atomic.Int64
-	afterList func()
-}
-
-func (c *counting) ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error) {
-	c.lists.Add(1)
-	arts, err := c.Store.ListReferrers(ctx, repo, subject, artifactType)
-	if c.afterList != nil {
-		c.afterList()
-	}
-	return arts, err
-}
 
 const (
 	repo    = "proj/app"
@@ -42,15 +24,12 @@ const (
 	other   = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 )
 
-func setup(t *testing.T) (*referrercache.Store, *counting, *clocktest.Clock, int64) {
+func setup(t *testing.T) (*referrercache.Store, *metatest.Counting, *clocktest.Clock, int64) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
+	c := &metatest.Counting{Store: metatest.Open(t, filepath.Join(t.TempDir(), "meta.db"))}
+	pid, err := c.CreateProject(ctx, &meta.Project{Name: "proj"})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	pid, err := s.CreateProject(ctx, &meta.Project{Name: "proj"})
-	require.NoError(t, err)
-	c := &counting{Store: s}
 	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	return referrercache.New(c, 2*time.Second, referrercache.WithClock(clk.Now)), c, clk, pid
 }
@@ -114,7 +93,7 @@ func TestCache(t *testing.T) {
 			tt.between(t, s, clk, pid)
 			got := list(t, s, subject, "")
 			require.Equal(t, tt.want, digests(got))
-			require.Equal(t, tt.wantReads, c.lists.Load())
+			require.Equal(t, tt.wantReads, c.Reads.Load())
 		})
 	}
 }
@@ -129,7 +108,7 @@ func TestFilteredListsAreSeparateAndInvalidatedTogether(t *testing.T) {
 		none := list(t, s, subject, "x/y")
 		require.Empty(t, none)
 	}
-	require.EqualValues(t, 2, c.lists.Load(), "one read per filter")
+	require.EqualValues(t, 2, c.Reads.Load(), "one read per filter")
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(2, subject, "x/y"), ""))
 	got := list(t, s, subject, "x/y")
 	require.Equal(t, []string{referrer(2, subject, "x/y").Digest}, digests(got))
@@ -151,10 +130,7 @@ func TestCallersGetCopies(t *testing.T) {
 func TestReadRacingAPushIsNotCached(t *testing.T) {
 	ctx := context.Background()
 	s, c, _, pid := setup(t)
-	var once sync.Once
-	c.afterList = func() {
-		once.Do(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), "")) })
-	}
+	c.AfterRead(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), "")) })
 	stale := list(t, s, subject, "")
 	require.Empty(t, stale, "the read answered before the push")
 	got := list(t, s, subject, "")
@@ -189,13 +165,13 @@ func TestOversizeKeyIsNotCached(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, got)
 	}
-	require.EqualValues(t, 2, c.lists.Load(), "an oversize key is read from the store every time")
+	require.EqualValues(t, 2, c.Reads.Load(), "an oversize key is read from the store every time")
 	at := "application/" + strings.Repeat("x", meta.MaxArtifactTypeLength-len("application/"))
 	for range 2 {
 		_, err := s.ListReferrers(ctx, repo, subject, at)
 		require.NoError(t, err)
 	}
-	require.EqualValues(t, 3, c.lists.Load(), "a %d-byte artifactType is cached", len(at))
+	require.EqualValues(t, 3, c.Reads.Load(), "a %d-byte artifactType is cached", len(at))
 }
 
 // The key of a cached list must not keep the client's request alive: net/http hands out the query and
@@ -225,13 +201,13 @@ func TestKeysDoNotRetainRequestMemory(t *testing.T) {
 		_, err := s.ListReferrers(ctx, repoSlice, subject, at)
 		require.NoError(t, err)
 	}
-	require.EqualValues(t, requests, c.lists.Load())
+	require.EqualValues(t, requests, c.Reads.Load())
 	retained := int64(heap()) - int64(before)
 	require.Less(t, retained, int64(requests*lineSize/4),
 		"%d KiB still held after %d requests of %d KiB: cache keys pin the request lines", retained>>10, requests, lineSize>>10)
 	// The entries are still cached (the test measured a live cache, not an emptied one).
 	list(t, s, subject, "application/x-0")
-	require.EqualValues(t, requests, c.lists.Load())
+	require.EqualValues(t, requests, c.Reads.Load())
 }
 
 // list reads the referrers of subject in repo through s and requires no error.
