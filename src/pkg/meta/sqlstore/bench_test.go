@@ -4,8 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
 // BenchmarkHotReads compares, in one run, the hot-path reads as beego Raw queries (how they ran before
