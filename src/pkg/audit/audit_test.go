@@ -14,15 +14,12 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
+	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 )
 
 func openStore(t *testing.T) meta.Store {
 	t.Helper()
-	s, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return metatest.Open(t, filepath.Join(t.TempDir(), "meta.db"))
 }
 
 // countingStore counts the batches written.

@@ -45,8 +45,7 @@ func TestDiskSurvivesReopen(t *testing.T) {
 	ctx := t.Context()
 	clock := newFakeClock()
 	path := filepath.Join(t.TempDir(), "c.db")
-	d, err := cache.OpenDisk(ctx, path, 1<<20, cache.WithDiskClock(clock.Now))
-	require.NoError(t, err)
+	d := openDisk(t, path, 1<<20, cache.WithDiskClock(clock.Now)) // closed below, and again at cleanup
 	require.NoError(t, d.Set(ctx, "week", []byte("kept"), 7*24*time.Hour))
 	require.NoError(t, d.Set(ctx, "hour", []byte("short"), time.Hour))
 	_, before, err := d.Size(ctx)
@@ -230,8 +229,7 @@ func TestTieredRestart(t *testing.T) {
 	ctx := t.Context()
 	clock := newFakeClock()
 	path := filepath.Join(t.TempDir(), "c.db")
-	cold, err := cache.OpenDisk(ctx, path, 1<<20, cache.WithDiskClock(clock.Now))
-	require.NoError(t, err)
+	cold := openDisk(t, path, 1<<20, cache.WithDiskClock(clock.Now)) // closed below, and again at cleanup
 	tc := cache.NewTiered(cache.NewMemory(1<<20, cache.WithClock(clock.Now)), cold)
 	require.NoError(t, tc.Set(ctx, "k", []byte("answer"), time.Hour))
 	require.NoError(t, cold.Close())

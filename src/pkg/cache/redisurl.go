@@ -50,6 +50,17 @@ type redisTarget struct {
 	failover *redis.FailoverOptions
 }
 
+// parseOptions parses raw with parse, keeping the URL out of its errors, and sets the option timeout
+// points at (ContextTimeoutEnabled) so that a caller's context deadline bounds every call.
+func parseOptions[O any](raw string, parse func(string) (*O, error), timeout func(*O) *bool) (*O, error) {
+	opt, err := parse(raw)
+	if err != nil {
+		return nil, redactURLError(err)
+	}
+	*timeout(opt) = true
+	return opt, nil
+}
+
 func parseRedisURL(rawURL string) (redisTarget, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
@@ -58,11 +69,10 @@ func parseRedisURL(rawURL string) (redisTarget, error) {
 	var t redisTarget
 	switch scheme {
 	case "unix":
-		opt, err := redis.ParseURL(rawURL)
+		opt, err := parseOptions(rawURL, redis.ParseURL, func(o *redis.Options) *bool { return &o.ContextTimeoutEnabled })
 		if err != nil {
-			return t, redactURLError(err)
+			return t, err
 		}
-		opt.ContextTimeoutEnabled = true
 		t.single = opt
 	case "redis", "rediss", "redis+cluster", "rediss+cluster":
 		base, _, clusterScheme := strings.Cut(scheme, "+")
@@ -71,11 +81,10 @@ func parseRedisURL(rawURL string) (redisTarget, error) {
 			return t, err
 		}
 		if !clusterScheme && len(hosts) == 1 {
-			opt, err := redis.ParseURL(rawURL)
+			opt, err := parseOptions(rawURL, redis.ParseURL, func(o *redis.Options) *bool { return &o.ContextTimeoutEnabled })
 			if err != nil {
-				return t, redactURLError(err)
+				return t, err
 			}
-			opt.ContextTimeoutEnabled = true
 			t.single = opt
 			return t, nil
 		}
@@ -84,11 +93,10 @@ func parseRedisURL(rawURL string) (redisTarget, error) {
 		}
 		u.Path = ""
 		addExtraAddrs(u, hosts)
-		opt, err := redis.ParseClusterURL(u.String())
+		opt, err := parseOptions(u.String(), redis.ParseClusterURL, func(o *redis.ClusterOptions) *bool { return &o.ContextTimeoutEnabled })
 		if err != nil {
-			return t, redactURLError(err)
+			return t, err
 		}
-		opt.ContextTimeoutEnabled = true
 		t.cluster = opt
 	case "redis+sentinel", "rediss+sentinel", "redis-sentinel":
 		base, _, _ := strings.Cut(scheme, "+")
@@ -103,11 +111,10 @@ func parseRedisURL(rawURL string) (redisTarget, error) {
 			return t, err
 		}
 		addExtraAddrs(u, hosts)
-		opt, err := redis.ParseFailoverURL(u.String())
+		opt, err := parseOptions(u.String(), redis.ParseFailoverURL, func(o *redis.FailoverOptions) *bool { return &o.ContextTimeoutEnabled })
 		if err != nil {
-			return t, redactURLError(err)
+			return t, err
 		}
-		opt.ContextTimeoutEnabled = true
 		t.failover = opt
 	default:
 		return t, fmt.Errorf("cache: unsupported redis URL scheme %q", scheme)

@@ -81,8 +81,14 @@ func (l *Lease) Check(ctx context.Context) error {
 	default:
 	}
 	ok, err := l.b.held(ctx, l.name, l.token)
+	return l.settle("check", ok, err)
+}
+
+// settle maps the backend's answer to an operation on the grant: its error wraps as "lease <name>:
+// <op>", and not held marks the lease lost and gives ErrLost.
+func (l *Lease) settle(op string, ok bool, err error) error {
 	if err != nil {
-		return fmt.Errorf("lease %s: check: %w", l.name, err)
+		return fmt.Errorf("lease %s: %s: %w", l.name, op, err)
 	}
 	if !ok {
 		l.markLost()
@@ -97,14 +103,7 @@ func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 		return errors.New("lease: ttl must be positive")
 	}
 	ok, err := l.b.renew(ctx, l.name, l.token, ttl)
-	if err != nil {
-		return fmt.Errorf("lease %s: extend: %w", l.name, err)
-	}
-	if !ok {
-		l.markLost()
-		return ErrLost
-	}
-	return nil
+	return l.settle("extend", ok, err)
 }
 
 // Keep renews the lease every third of its TTL until StopKeeping, Release or ctx ends. A renewal that

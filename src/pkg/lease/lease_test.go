@@ -41,15 +41,9 @@ func each(t *testing.T, fn func(t *testing.T, a, b lease.Locker)) {
 func TestExclusiveAndFenced(t *testing.T) {
 	each(t, func(t *testing.T, a, b lease.Locker) {
 		ctx := t.Context()
-		l1, ok, err := a.TryAcquire(ctx, "blob", time.Minute)
-		require.NoError(t, err)
-		require.True(t, ok)
-		_, ok, err = b.TryAcquire(ctx, "blob", time.Minute)
-		require.NoError(t, err)
-		require.False(t, ok, "a held lease is not granted twice")
-		other, ok, err := b.TryAcquire(ctx, "other", time.Minute)
-		require.NoError(t, err)
-		require.True(t, ok, "names are independent")
+		l1 := acquire(t, a, "blob", time.Minute, true)
+		acquire(t, b, "blob", time.Minute, false, "a held lease is not granted twice")
+		other := acquire(t, b, "other", time.Minute, true, "names are independent")
 		require.NoError(t, other.Release(ctx))
 
 		require.NoError(t, l1.Check(ctx))
@@ -57,9 +51,7 @@ func TestExclusiveAndFenced(t *testing.T) {
 		require.ErrorIs(t, l1.Check(ctx), lease.ErrLost)
 		require.ErrorIs(t, l1.Release(ctx), lease.ErrLost, "released twice")
 
-		l2, ok, err := b.TryAcquire(ctx, "blob", time.Minute)
-		require.NoError(t, err)
-		require.True(t, ok, "free again after release")
+		l2 := acquire(t, b, "blob", time.Minute, true, "free again after release")
 		require.Greater(t, l2.Token(), l1.Token(), "a later grant has a larger fencing token")
 		require.NoError(t, l2.Release(ctx))
 	})
@@ -70,12 +62,11 @@ func TestExclusiveAndFenced(t *testing.T) {
 func TestExpiryHandsOver(t *testing.T) {
 	each(t, func(t *testing.T, a, b lease.Locker) {
 		ctx := t.Context()
-		old, ok, err := a.TryAcquire(ctx, "fill", 100*time.Millisecond)
-		require.NoError(t, err)
-		require.True(t, ok)
+		old := acquire(t, a, "fill", 100*time.Millisecond, true)
 		var next *lease.Lease
 		require.Eventually(t, func() bool {
-			next, ok, err = b.TryAcquire(ctx, "fill", time.Minute)
+			l, ok, err := b.TryAcquire(ctx, "fill", time.Minute)
+			next = l
 			return err == nil && ok
 		}, 5*time.Second, 20*time.Millisecond, "the expired lease is granted again")
 		require.Greater(t, next.Token(), old.Token())
@@ -96,24 +87,18 @@ func TestExpiryHandsOver(t *testing.T) {
 func TestKeepRenews(t *testing.T) {
 	each(t, func(t *testing.T, a, b lease.Locker) {
 		ctx := t.Context()
-		l, ok, err := a.TryAcquire(ctx, "kept", 150*time.Millisecond)
-		require.NoError(t, err)
-		require.True(t, ok)
+		l := acquire(t, a, "kept", 150*time.Millisecond, true)
 		l.Keep(ctx)
 		deadline := time.Now().Add(600 * time.Millisecond)
 		for time.Now().Before(deadline) {
-			_, ok, err := b.TryAcquire(ctx, "kept", time.Minute)
-			require.NoError(t, err)
-			require.False(t, ok, "a kept lease is never free")
+			acquire(t, b, "kept", time.Minute, false, "a kept lease is never free")
 			time.Sleep(30 * time.Millisecond)
 		}
 		require.NoError(t, l.Check(ctx))
 		require.NoError(t, l.Release(ctx))
 
 		// Not kept, it expires and is taken; Keep started afterwards finds that out.
-		stale, ok, err := a.TryAcquire(ctx, "taken", 60*time.Millisecond)
-		require.NoError(t, err)
-		require.True(t, ok)
+		stale := acquire(t, a, "taken", 60*time.Millisecond, true)
 		require.Eventually(t, func() bool {
 			_, ok, err := b.TryAcquire(ctx, "taken", time.Minute)
 			return err == nil && ok
@@ -174,9 +159,7 @@ func TestEveryShutdown(t *testing.T) {
 		go lease.Every(ctx, a, "long", time.Hour, job, slog.New(slog.DiscardHandler), lease.EveryOptions{Poll: 10 * time.Millisecond, RunTTL: 90 * time.Millisecond})
 		<-started
 		time.Sleep(300 * time.Millisecond) // past RunTTL: renewals keep it
-		_, ok, err := b.TryAcquire(ctx, "job:long", time.Minute)
-		require.NoError(t, err)
-		require.False(t, ok, "the running job's lease is held")
+		acquire(t, b, "job:long", time.Minute, false, "the running job's lease is held")
 		cancel()
 		select {
 		case err := <-stopped:
@@ -216,4 +199,13 @@ func TestEveryStopsOnLostLease(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the job did not stop when its lease was lost")
 	}
+}
+
+// acquire tries lease name on l and requires it granted or not as want says; it returns the grant.
+func acquire(t *testing.T, l lease.Locker, name string, ttl time.Duration, want bool, msg ...any) *lease.Lease {
+	t.Helper()
+	got, ok, err := l.TryAcquire(t.Context(), name, ttl)
+	require.NoError(t, err)
+	require.Equal(t, want, ok, msg...)
+	return got
 }

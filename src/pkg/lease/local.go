@@ -65,28 +65,20 @@ func (m *Local) current(name string, token int64) bool {
 }
 
 func (m *Local) renew(ctx context.Context, name string, token int64, ttl time.Duration) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.current(name, token) {
-		return false, nil
-	}
-	m.leases[name] = localLease{token: token, expires: m.now().Add(ttl)}
-	return true, nil
+	return m.ifCurrent(ctx, name, token, func() { m.leases[name] = localLease{token: token, expires: m.now().Add(ttl)} })
 }
 
 func (m *Local) held(ctx context.Context, name string, token int64) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.current(name, token), nil
+	return m.ifCurrent(ctx, name, token, func() {})
 }
 
 func (m *Local) release(ctx context.Context, name string, token int64) (bool, error) {
+	return m.ifCurrent(ctx, name, token, func() { delete(m.leases, name) })
+}
+
+// ifCurrent runs change with mu held when name is held with token now, and reports whether it was; a
+// done ctx gives its error.
+func (m *Local) ifCurrent(ctx context.Context, name string, token int64, change func()) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -95,6 +87,6 @@ func (m *Local) release(ctx context.Context, name string, token int64) (bool, er
 	if !m.current(name, token) {
 		return false, nil
 	}
-	delete(m.leases, name)
+	change()
 	return true, nil
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 )
@@ -54,6 +55,13 @@ type Project struct {
 	StorageLimit int64
 	CreationTime time.Time
 	UpdateTime   time.Time
+}
+
+// Clone returns a copy of p that shares nothing with it (its Metadata map is copied).
+func (p *Project) Clone() *Project {
+	c := *p
+	c.Metadata = maps.Clone(p.Metadata)
+	return &c
 }
 
 // IsProxy reports whether p is a proxy-cache project.
@@ -146,6 +154,13 @@ type Artifact struct {
 	// OriginPulled (fetched from a proxy-cache project's upstream); "" for rows recorded before Berth
 	// kept it (unknown). Storing an existing digest again does not change it.
 	Origin string
+}
+
+// Clone returns a copy of a that shares nothing with it (its Annotations map is copied).
+func (a *Artifact) Clone() *Artifact {
+	c := *a
+	c.Annotations = maps.Clone(a.Annotations)
+	return &c
 }
 
 // Artifact origins (Artifact.Origin).

@@ -66,3 +66,22 @@ func TestParseSeconds(t *testing.T) {
 	require.True(t, meta.IsSecondsKey(meta.MetaProxyTagFreshnessSecond))
 	require.False(t, meta.IsSecondsKey(meta.MetaPublic))
 }
+
+// TestCloneSharesNothing: a clone's maps are its own, and a nil map stays nil.
+func TestCloneSharesNothing(t *testing.T) {
+	p := &meta.Project{ID: 1, Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}}
+	cp := p.Clone()
+	require.Equal(t, p, cp)
+	cp.Metadata[meta.MetaPublic] = "false"
+	cp.Name = "changed"
+	require.Equal(t, "true", p.Metadata[meta.MetaPublic])
+	require.Equal(t, "library", p.Name)
+	require.Nil(t, (&meta.Project{}).Clone().Metadata)
+
+	a := &meta.Artifact{Digest: "sha256:a", Annotations: map[string]string{"k": "v"}}
+	ca := a.Clone()
+	require.Equal(t, a, ca)
+	ca.Annotations["k"] = "changed"
+	require.Equal(t, "v", a.Annotations["k"])
+	require.Nil(t, (&meta.Artifact{}).Clone().Annotations)
+}

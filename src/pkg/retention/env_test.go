@@ -16,7 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
+	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 	"github.com/berth-registry/berth/src/pkg/retention"
 	"github.com/berth-registry/berth/src/pkg/storage"
@@ -51,9 +51,7 @@ type env struct {
 
 func newEnv(t *testing.T, url string) *env {
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
+	store := metatest.Open(t, url)
 	fs, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
 	pid, err := store.CreateProject(ctx, &meta.Project{Name: "proxy", StorageLimit: -1})

@@ -15,9 +15,13 @@ import (
 type TTLMap[K comparable, V any] struct {
 	limit int
 	now   func() time.Time
+	// weigh and maxWeight, when set (Weighted), bound the sum of the values' weights too.
+	weigh     func(V) int
+	maxWeight int
 
-	mu sync.Mutex
-	m  map[K]ttlEntry[V]
+	mu     sync.Mutex
+	m      map[K]ttlEntry[V]
+	weight int // sum of weigh over m (0 without weigh)
 }
 
 type ttlEntry[V any] struct {
@@ -34,6 +38,30 @@ func NewTTLMap[K comparable, V any](limit int, now func() time.Time) *TTLMap[K, 
 	return &TTLMap[K, V]{limit: max(limit, 1), now: now, m: map[K]ttlEntry[V]{}}
 }
 
+// Weighted bounds, besides the entry count, the sum of weigh(v) over the values held to maxWeight (a
+// value heavier than maxWeight alone is not stored), with the same rule when an insert finds it full.
+// Update changes a live entry's weight without that check. Call it before the map is used; it returns t.
+func (t *TTLMap[K, V]) Weighted(maxWeight int, weigh func(V) int) *TTLMap[K, V] {
+	t.weigh, t.maxWeight = weigh, maxWeight
+	return t
+}
+
+// weightOf is v's weight (0 for an unweighted map).
+func (t *TTLMap[K, V]) weightOf(v V) int {
+	if t.weigh == nil {
+		return 0
+	}
+	return t.weigh(v)
+}
+
+// remove drops k, keeping the weight. Called with mu held.
+func (t *TTLMap[K, V]) remove(k K) {
+	if e, ok := t.m[k]; ok {
+		t.weight -= t.weightOf(e.v)
+		delete(t.m, k)
+	}
+}
+
 // Get returns the value under k while it has not expired.
 func (t *TTLMap[K, V]) Get(k K) (v V, ok bool) {
 	t.mu.Lock()
@@ -43,7 +71,7 @@ func (t *TTLMap[K, V]) Get(k K) (v V, ok bool) {
 		return v, false
 	}
 	if !t.now().Before(e.expires) {
-		delete(t.m, k)
+		t.remove(k)
 		return v, false
 	}
 	return e.v, true
@@ -54,7 +82,7 @@ func (t *TTLMap[K, V]) Put(k K, v V, ttl time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ttl <= 0 {
-		delete(t.m, k)
+		t.remove(k)
 		return
 	}
 	t.insert(k, v, ttl)
@@ -63,17 +91,30 @@ func (t *TTLMap[K, V]) Put(k K, v V, ttl time.Duration) {
 // insert stores a new or replaced entry, making room first. Called with mu held.
 func (t *TTLMap[K, V]) insert(k K, v V, ttl time.Duration) {
 	now := t.now()
-	if _, ok := t.m[k]; !ok && len(t.m) >= t.limit {
+	w := t.weightOf(v)
+	if t.maxWeight > 0 && w > t.maxWeight {
+		t.remove(k)
+		return
+	}
+	t.remove(k)
+	if len(t.m) >= t.limit || t.overweight(w) {
 		for key, e := range t.m {
 			if !now.Before(e.expires) {
-				delete(t.m, key)
+				t.remove(key)
 			}
 		}
-		if len(t.m) > t.limit*3/4 {
+		if len(t.m) > t.limit*3/4 || t.overweight(w) {
 			clear(t.m)
+			t.weight = 0
 		}
 	}
 	t.m[k] = ttlEntry[V]{v: v, expires: now.Add(ttl)}
+	t.weight += w
+}
+
+// overweight reports whether adding w would pass the weight bound. Called with mu held.
+func (t *TTLMap[K, V]) overweight(w int) bool {
+	return t.maxWeight > 0 && t.weight+w > t.maxWeight
 }
 
 // Update replaces the value under k by f(old, present), keeping or setting its expiry: an entry that
@@ -94,6 +135,7 @@ func (t *TTLMap[K, V]) Update(k K, ttl time.Duration, f func(old V, present bool
 	nv := f(e.v, ok)
 	switch {
 	case ok:
+		t.weight += t.weightOf(nv) - t.weightOf(e.v)
 		t.m[k] = ttlEntry[V]{v: nv, expires: e.expires}
 	case ttl > 0:
 		t.insert(k, nv, ttl)
@@ -104,7 +146,27 @@ func (t *TTLMap[K, V]) Update(k K, ttl time.Duration, f func(old V, present bool
 // Delete drops k.
 func (t *TTLMap[K, V]) Delete(k K) {
 	t.mu.Lock()
-	delete(t.m, k)
+	t.remove(k)
+	t.mu.Unlock()
+}
+
+// DeleteFunc drops every entry for which match returns true. match runs under the map's lock: it must
+// be quick and must not use the map.
+func (t *TTLMap[K, V]) DeleteFunc(match func(K, V) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, e := range t.m {
+		if match(k, e.v) {
+			t.remove(k)
+		}
+	}
+}
+
+// Clear drops every entry.
+func (t *TTLMap[K, V]) Clear() {
+	t.mu.Lock()
+	clear(t.m)
+	t.weight = 0
 	t.mu.Unlock()
 }
 

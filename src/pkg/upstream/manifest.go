@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/src/pkg/mediatype"
 )
 
 // Manifest media types.
@@ -195,17 +196,7 @@ func manifestMediaType(ct string, body []byte) (string, error) {
 }
 
 // contentType returns the response's media type without parameters, lower-cased.
-func contentType(resp *http.Response) string {
-	ct := resp.Header.Get("Content-Type")
-	if ct == "" {
-		return ""
-	}
-	if mt, _, err := mime.ParseMediaType(ct); err == nil {
-		return mt
-	}
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.ToLower(strings.TrimSpace(mt))
-}
+func contentType(resp *http.Response) string { return mediatype.Of(resp.Header.Get("Content-Type")) }
 
 // pullScope is the Bearer scope to read repo.
 func pullScope(repo string) string { return "repository:" + repo + ":pull" }

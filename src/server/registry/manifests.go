@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
+	"github.com/berth-registry/berth/src/pkg/mediatype"
 )
 
 // getManifest serves HEAD and GET /v2/<name>/manifests/<reference> with the stored media type and bytes.
@@ -69,7 +68,7 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, req *reque
 		return err
 	}
 	tags := r.URL.Query()["tag"]
-	res, err := h.svc.PutManifest(r.Context(), req.repo, req.route.Reference(), mediaType(r.Header.Get("Content-Type")), body, tags...)
+	res, err := h.svc.PutManifest(r.Context(), req.repo, req.route.Reference(), mediatype.Of(r.Header.Get("Content-Type")), body, tags...)
 	if err != nil {
 		return err
 	}
@@ -109,18 +108,6 @@ func (h *Handler) authorizeReferrer(r *http.Request, req *request, body []byte) 
 		return nil // an invalid manifest is refused by PutManifest
 	}
 	return h.authn.AuthorizeRepository(r.Context(), req.who, req.repo.Project, req.repo.Name, auth.ReferrerPush)
-}
-
-// mediaType returns a Content-Type without its parameters.
-func mediaType(ct string) string {
-	if ct == "" {
-		return ""
-	}
-	if mt, _, err := mime.ParseMediaType(ct); err == nil {
-		return mt
-	}
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.ToLower(strings.TrimSpace(mt))
 }
 
 // deleteManifest serves DELETE /v2/<name>/manifests/<reference>: by digest the manifest (with its tags

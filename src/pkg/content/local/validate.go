@@ -211,17 +211,7 @@ func checkDescriptor(field string, d descriptor) (digest.Digest, error) {
 func (s *Service) checkReferences(ctx context.Context, repo string, p *parsedManifest, sparse bool) error {
 	for i, d := range p.blobs {
 		size, err := s.links.BlobLinked(ctx, repo, d.String())
-		if err != nil {
-			if isNotFound(err) && sparse && i > 0 {
-				continue
-			}
-			if isNotFound(err) {
-				return errcode.ErrManifestBlobUnknown.WithMessage("blob %s unknown to repository", d).
-					WithDetail(map[string]string{"digest": d.String()})
-			}
-			return fmt.Errorf("checking blob %s: %w", d, err)
-		}
-		if err := p.checkSize(d, size); err != nil {
+		if err := p.checkReference("blob", d, size, err, sparse && i > 0); err != nil {
 			return err
 		}
 	}
@@ -234,21 +224,27 @@ func (s *Service) checkReferences(ctx context.Context, repo string, p *parsedMan
 			// An index may also list plain blobs (rare, but valid): accept a linked blob.
 			size, err = s.links.BlobLinked(ctx, repo, d.String())
 		}
-		if err != nil {
-			if isNotFound(err) && sparse {
-				continue
-			}
-			if isNotFound(err) {
-				return errcode.ErrManifestBlobUnknown.WithMessage("manifest %s unknown to repository", d).
-					WithDetail(map[string]string{"digest": d.String()})
-			}
-			return fmt.Errorf("checking manifest %s: %w", d, err)
-		}
-		if err := p.checkSize(d, size); err != nil {
+		if err := p.checkReference("manifest", d, size, err, sparse); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkReference judges one reference d of p (a "blob" or a "manifest") as looked up in the repository:
+// found with size, or err. Absent is skipped when optional, else MANIFEST_BLOB_UNKNOWN; another error is
+// wrapped; a found size is checked by checkSize.
+func (p *parsedManifest) checkReference(kind string, d digest.Digest, size int64, err error, optional bool) error {
+	switch {
+	case err == nil:
+		return p.checkSize(d, size)
+	case isNotFound(err) && optional:
+		return nil
+	case isNotFound(err):
+		return errcode.ErrManifestBlobUnknown.WithMessage("%s %s unknown to repository", kind, d).
+			WithDetail(map[string]string{"digest": d.String()})
+	}
+	return fmt.Errorf("checking %s %s: %w", kind, d, err)
 }
 
 // checkSize compares the size the manifest gives d with the stored size.

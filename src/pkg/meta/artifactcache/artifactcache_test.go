@@ -3,54 +3,17 @@ package artifactcache_test
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
+	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 )
-
-// counting wraps a real store, counts the reads the cache serves and runs afterRead (when set) after
-// the database answered and before the answer is returned, to race writes against reads.
-type counting struct {
-	meta.Store
-	reads     atomic.Int64
-	afterRead func()
-}
-
-func (c *counting) GetArtifact(ctx context.Context, repo, digest string) (*meta.Artifact, error) {
-	c.reads.Add(1)
-	a, err := c.Store.GetArtifact(ctx, repo, digest)
-	c.after()
-	return a, err
-}
-
-func (c *counting) ResolveTag(ctx context.Context, repo, tag string) (*meta.Artifact, error) {
-	c.reads.Add(1)
-	a, err := c.Store.ResolveTag(ctx, repo, tag)
-	c.after()
-	return a, err
-}
-
-func (c *counting) after() {
-	if f := c.afterRead; f != nil {
-		c.afterRead = nil // once
-		f()
-	}
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 const (
 	repo = "proj/app"
@@ -72,21 +35,18 @@ var backends = []struct {
 
 // node is one Berth process: its own store (connection pool) on the shared database, and its cache.
 type node struct {
-	db    *counting
+	db    *metatest.Counting
 	cache *artifactcache.Store
 }
 
 // cluster opens n nodes on one fresh database of the backend, sharing a clock, with project "proj".
-func cluster(t *testing.T, url string, n int) ([]node, *clock, int64) {
+func cluster(t *testing.T, url string, n int) ([]node, *clocktest.Clock, int64) {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	var nodes []node
 	for range n {
-		s, err := sqlstore.Open(ctx, url)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		c := &counting{Store: s}
+		c := &metatest.Counting{Store: metatest.Open(t, url)}
 		nodes = append(nodes, node{db: c, cache: artifactcache.New(c, ttl, artifactcache.WithClock(clk.Now))})
 	}
 	pid, err := nodes[0].db.CreateProject(ctx, &meta.Project{Name: "proj"})
@@ -143,14 +103,14 @@ func testHits(t *testing.T, url string) {
 		a.Annotations["k"] = "changed by the caller" // a copy: the cache keeps its own
 		requireTag(t, n.cache, "v1", dgA)
 	}
-	require.Equal(t, int64(2), n.db.reads.Load(), "one database read per key")
+	require.Equal(t, int64(2), n.db.Reads.Load(), "one database read per key")
 	a, err := n.cache.GetArtifact(ctx, repo, dgA)
 	require.NoError(t, err)
 	require.Equal(t, "v", a.Annotations["k"])
 
 	clk.Advance(ttl)
 	requireTag(t, n.cache, "v1", dgA)
-	require.Equal(t, int64(3), n.db.reads.Load(), "an expired entry is read again")
+	require.Equal(t, int64(3), n.db.Reads.Load(), "an expired entry is read again")
 }
 
 func testLocalWrites(t *testing.T, url string) {
@@ -222,9 +182,9 @@ func testRace(t *testing.T, url string) {
 
 	// The read has its answer (v1 -> A) when a push moves v1 to B: that answer is returned to the
 	// reader that asked before the push, but not cached.
-	n.db.afterRead = func() {
+	n.db.AfterRead(func() {
 		require.NoError(t, n.cache.PutArtifact(ctx, pid, repo, art(dgB), "v1"))
-	}
+	})
 	requireTag(t, n.cache, "v1", dgA)
 	requireTag(t, n.cache, "v1", dgB)
 
@@ -232,7 +192,7 @@ func testRace(t *testing.T, url string) {
 	_, err := n.cache.GetArtifact(ctx, repo, dgC)
 	require.ErrorIs(t, err, meta.ErrNotFound)
 	require.NoError(t, n.cache.PutArtifact(ctx, pid, repo, art(dgC)))
-	n.db.afterRead = func() { require.NoError(t, n.cache.DeleteArtifact(ctx, repo, dgC)) }
+	n.db.AfterRead(func() { require.NoError(t, n.cache.DeleteArtifact(ctx, repo, dgC)) })
 	_, err = n.cache.GetArtifact(ctx, repo, dgC)
 	require.NoError(t, err)
 	_, err = n.cache.GetArtifact(ctx, repo, dgC)
@@ -290,15 +250,12 @@ func testConcurrent(t *testing.T, url string) {
 
 func TestDisabled(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, sqltest.SQLite(t))
+	c := &metatest.Counting{Store: metatest.Open(t, sqltest.SQLite(t))}
+	pid, err := c.CreateProject(ctx, &meta.Project{Name: "proj"})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	pid, err := s.CreateProject(ctx, &meta.Project{Name: "proj"})
-	require.NoError(t, err)
-	c := &counting{Store: s}
 	cache := artifactcache.New(c, 0)
 	require.NoError(t, cache.PutArtifact(ctx, pid, repo, art(dgA), "v1"))
 	requireTag(t, cache, "v1", dgA)
 	requireTag(t, cache, "v1", dgA)
-	require.Equal(t, int64(2), c.reads.Load())
+	require.Equal(t, int64(2), c.Reads.Load())
 }

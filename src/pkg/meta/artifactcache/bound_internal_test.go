@@ -25,9 +25,9 @@ func TestBounded(t *testing.T) {
 		a, err := s.ResolveTag(context.Background(), "p/r", fmt.Sprint(i))
 		require.NoError(t, err)
 		require.Equal(t, "sha256:"+fmt.Sprint(i), a.Digest)
-		require.LessOrEqual(t, len(s.entries), 8)
+		require.LessOrEqual(t, s.cache.Map().Len(), 8)
 	}
 	// The latest read is cached: a full map makes room rather than refusing new entries.
-	_, ok := s.entries[key{repo: "p/r", ref: "99", tag: true}]
+	_, ok := s.cache.Map().Get(key{repo: "p/r", ref: "99", tag: true})
 	require.True(t, ok)
 }

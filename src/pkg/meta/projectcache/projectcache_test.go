@@ -10,9 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 )
 
 // fakeStore is an in-memory meta.ProjectStore that counts reads. beforeReturn, when set, runs inside
@@ -101,15 +102,7 @@ func (f *fakeStore) DeleteProject(_ context.Context, id int64) error {
 	return nil
 }
 
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-func newClock() *clock                   { return &clock{t: time.Unix(1_700_000_000, 0)} }
+func newClock() *clocktest.Clock { return clocktest.New(time.Unix(1_700_000_000, 0)) }
 
 const ttl = 2 * time.Second
 
@@ -119,17 +112,16 @@ func TestCache(t *testing.T) {
 		name string
 		ttl  time.Duration
 		// run acts on the cache and returns the reads the wrapped store should have seen.
-		run func(t *testing.T, c *projectcache.Store, f *fakeStore, clk *clock) int
+		run func(t *testing.T, c *projectcache.Store, f *fakeStore, clk *clocktest.Clock) int
 	}{
-		{"repeated by-name reads hit", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"repeated by-name reads hit", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			for range 3 {
-				p, err := c.GetProjectByName(ctx, "library")
-				require.NoError(t, err)
+				p := getByName(t, c, "library")
 				require.Equal(t, "true", p.Metadata[meta.MetaPublic])
 			}
 			return 1
 		}},
-		{"read-only view shares the cached project and sees updates at once", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"read-only view shares the cached project and sees updates at once", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			ro := c.ReadOnly()
 			_, err := ro.GetProjectByName(ctx, "library") // fills the cache
 			require.NoError(t, err)
@@ -138,8 +130,7 @@ func TestCache(t *testing.T) {
 			p2, err := ro.GetProjectByName(ctx, "library")
 			require.NoError(t, err)
 			require.Same(t, p1, p2, "no copy per read")
-			own, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			own := getByName(t, c, "library")
 			require.NotSame(t, p2, own, "the copying view still copies")
 			own.Metadata[meta.MetaPublic] = "false"
 			require.NoError(t, c.UpdateProject(ctx, own))
@@ -149,41 +140,34 @@ func TestCache(t *testing.T) {
 			require.Equal(t, "true", p1.Metadata[meta.MetaPublic], "a project handed out is never changed in place")
 			return 2
 		}},
-		{"by-name read fills by-ID", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+		{"by-name read fills by-ID", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
+			p := getByName(t, c, "library")
 			q, err := c.GetProject(ctx, p.ID)
 			require.NoError(t, err)
 			require.Equal(t, p, q)
 			return 1
 		}},
-		{"expires after ttl", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, clk *clock) int {
-			_, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+		{"expires after ttl", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, clk *clocktest.Clock) int {
+			getByName(t, c, "library")
 			clk.Advance(ttl - time.Millisecond)
-			_, err = c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			getByName(t, c, "library")
 			clk.Advance(time.Millisecond)
-			_, err = c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			getByName(t, c, "library")
 			return 2
 		}},
-		{"returns copies", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+		{"returns copies", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
+			p := getByName(t, c, "library")
 			p.Metadata[meta.MetaPublic] = "false"
 			p.Name = "changed"
-			q, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			q := getByName(t, c, "library")
 			require.Equal(t, "true", q.Metadata[meta.MetaPublic])
 			require.Equal(t, "library", q.Name)
 			q.Metadata["x"] = "y"
-			r, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			r := getByName(t, c, "library")
 			require.NotContains(t, r.Metadata, "x")
 			return 1
 		}},
-		{"not found is not cached", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"not found is not cached", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			for range 2 {
 				_, err := c.GetProjectByName(ctx, "missing")
 				require.ErrorIs(t, err, meta.ErrNotFound)
@@ -192,13 +176,11 @@ func TestCache(t *testing.T) {
 			require.ErrorIs(t, err, meta.ErrNotFound)
 			_, err = c.CreateProject(ctx, &meta.Project{Name: "other"})
 			require.NoError(t, err)
-			_, err = c.GetProjectByName(ctx, "other")
-			require.NoError(t, err)
+			getByName(t, c, "other")
 			return 4
 		}},
-		{"update invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+		{"update invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
+			p := getByName(t, c, "library")
 			p.Metadata[meta.MetaPublic] = "false"
 			require.NoError(t, c.UpdateProject(ctx, p))
 			q, err := c.GetProject(ctx, p.ID)
@@ -206,31 +188,27 @@ func TestCache(t *testing.T) {
 			require.Equal(t, "false", q.Metadata[meta.MetaPublic])
 			return 2
 		}},
-		{"delete invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+		{"delete invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
+			p := getByName(t, c, "library")
 			require.NoError(t, c.DeleteProject(ctx, p.ID))
-			_, err = c.GetProjectByName(ctx, "library")
+			_, err := c.GetProjectByName(ctx, "library")
 			require.ErrorIs(t, err, meta.ErrNotFound)
 			return 2
 		}},
-		{"create invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
-			_, err := c.GetProjectByName(ctx, "library")
+		{"create invalidates", ttl, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
+			getByName(t, c, "library")
+			_, err := c.CreateProject(ctx, &meta.Project{Name: "new"})
 			require.NoError(t, err)
-			_, err = c.CreateProject(ctx, &meta.Project{Name: "new"})
-			require.NoError(t, err)
-			_, err = c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			getByName(t, c, "library")
 			return 2
 		}},
-		{"ttl zero disables", 0, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clock) int {
+		{"ttl zero disables", 0, func(t *testing.T, c *projectcache.Store, _ *fakeStore, _ *clocktest.Clock) int {
 			for range 3 {
-				_, err := c.GetProjectByName(ctx, "library")
-				require.NoError(t, err)
+				getByName(t, c, "library")
 			}
 			return 3
 		}},
-		{"read racing an update is not cached", ttl, func(t *testing.T, c *projectcache.Store, f *fakeStore, _ *clock) int {
+		{"read racing an update is not cached", ttl, func(t *testing.T, c *projectcache.Store, f *fakeStore, _ *clocktest.Clock) int {
 			once := sync.Once{}
 			f.mu.Lock()
 			f.beforeReturn = func() {
@@ -239,11 +217,9 @@ func TestCache(t *testing.T) {
 				})
 			}
 			f.mu.Unlock()
-			p, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			p := getByName(t, c, "library")
 			require.Equal(t, "true", p.Metadata[meta.MetaPublic]) // read before the update landed
-			q, err := c.GetProjectByName(ctx, "library")
-			require.NoError(t, err)
+			q := getByName(t, c, "library")
 			require.Equal(t, "false", q.Metadata[meta.MetaPublic])
 			return 2
 		}},
@@ -297,8 +273,7 @@ func TestConcurrent(t *testing.T) {
 	stored, err := f.GetProjectByName(ctx, "library")
 	require.NoError(t, err)
 	require.Equal(t, "v", stored.Metadata["k"])
-	p, err := c.GetProjectByName(ctx, "library")
-	require.NoError(t, err)
+	p := getByName(t, c, "library")
 	require.Equal(t, "v", p.Metadata["k"])
 	// The cache served the gets: each worker read the store at most once per cache generation (the first
 	// fill, then one per update), plus the two reads above; without the cache it would be once per get.
@@ -308,15 +283,11 @@ func TestConcurrent(t *testing.T) {
 // TestSQLStore runs the cache over the real store: writes through the cache show at once.
 func TestSQLStore(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	c := projectcache.New(s, time.Hour)
+	c := projectcache.New(metatest.Open(t, filepath.Join(t.TempDir(), "meta.db")), time.Hour)
 
 	id, err := c.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	require.NoError(t, err)
-	p, err := c.GetProjectByName(ctx, "library")
-	require.NoError(t, err)
+	p := getByName(t, c, "library")
 	require.Equal(t, id, p.ID)
 	require.True(t, p.Public())
 
@@ -341,10 +312,8 @@ func TestSQLStore(t *testing.T) {
 // BenchmarkGetProjectByName compares the SQLite store ("store") with the cache over it ("cached").
 func BenchmarkGetProjectByName(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, filepath.Join(b.TempDir(), "meta.db"))
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = s.Close() })
-	_, err = s.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
+	s := metatest.Open(b, filepath.Join(b.TempDir(), "meta.db"))
+	_, err := s.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	require.NoError(b, err)
 	for _, v := range []struct {
 		name string
@@ -359,4 +328,12 @@ func BenchmarkGetProjectByName(b *testing.B) {
 			}
 		})
 	}
+}
+
+// getByName reads the project name through c and requires it found.
+func getByName(t *testing.T, c *projectcache.Store, name string) *meta.Project {
+	t.Helper()
+	p, err := c.GetProjectByName(context.Background(), name)
+	require.NoError(t, err)
+	return p
 }

@@ -17,12 +17,11 @@ package referrercache
 
 import (
 	"context"
-	"maps"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
 
 // Store is a meta.ArtifactStore that caches the ListReferrers results of the store it wraps; every other
@@ -31,24 +30,13 @@ import (
 // to invalidate.
 type Store struct {
 	meta.ArtifactStore
-	ttl time.Duration
-	now func() time.Time
-
-	mu    sync.Mutex
-	lists map[key]cached
-	held  int // artifacts held in lists
-	// gen counts invalidations; a read stores its result only when gen did not move while it ran.
-	gen uint64
+	now   func() time.Time
+	lists *syncutil.ReadCache[key, []*meta.Artifact] // lists as read, never handed out themselves
 }
 
 var _ meta.ArtifactStore = (*Store)(nil)
 
 type key struct{ repo, subject, artifactType string }
-
-type cached struct {
-	arts    []*meta.Artifact
-	expires time.Time
-}
 
 // Bounds: lists held, artifacts held over all lists, and the longest list cached (longer lists are
 // read from the database every time; they are rare and the read dominates their cost anyway).
@@ -69,39 +57,28 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 
 // New wraps next. Referrer lists read are served from memory for ttl; ttl <= 0 disables caching.
 func New(next meta.ArtifactStore, ttl time.Duration, opts ...Option) *Store {
-	s := &Store{ArtifactStore: next, ttl: ttl, now: time.Now, lists: map[key]cached{}}
+	s := &Store{ArtifactStore: next, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
+	s.lists = syncutil.NewReadCache[key, []*meta.Artifact](maxLists, ttl, s.now)
+	s.lists.Map().Weighted(maxArtifacts, func(arts []*meta.Artifact) int { return len(arts) })
 	return s
 }
 
 // ListReferrers returns copies of the cached list, or reads it from the wrapped store.
 func (s *Store) ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error) {
 	k := key{repo, subject, artifactType}
-	s.mu.Lock()
-	c, ok := s.lists[k]
-	gen := s.gen
-	s.mu.Unlock()
-	if ok && s.now().Before(c.expires) {
-		return cloneAll(c.arts), nil
+	arts, gen, ok := s.lists.Lookup(k)
+	if ok {
+		return cloneAll(arts), nil
 	}
 	arts, err := s.ArtifactStore.ListReferrers(ctx, repo, subject, artifactType)
-	if err != nil || s.ttl <= 0 || len(arts) > maxListLen || !cacheable(k) {
+	if err != nil || !s.lists.Caching() || len(arts) > maxListLen || !cacheable(k) {
 		return arts, err
 	}
 	k = key{strings.Clone(repo), strings.Clone(subject), strings.Clone(artifactType)}
-	c = cached{arts: cloneAll(arts), expires: s.now().Add(s.ttl)}
-	s.mu.Lock()
-	if s.gen == gen {
-		s.makeRoom(len(arts))
-		if old, ok := s.lists[k]; ok {
-			s.held -= len(old.arts)
-		}
-		s.lists[k] = c
-		s.held += len(c.arts)
-	}
-	s.mu.Unlock()
+	s.lists.Fill(gen, cloneAll(arts), k)
 	return arts, nil
 }
 
@@ -114,7 +91,7 @@ func cacheable(k key) bool {
 func (s *Store) PutArtifact(ctx context.Context, projectID int64, repo string, a *meta.Artifact, tags ...string) error {
 	err := s.ArtifactStore.PutArtifact(ctx, projectID, repo, a, tags...)
 	if a.Subject != "" {
-		s.invalidate(func(k key) bool { return k.repo == repo && k.subject == a.Subject })
+		s.lists.Invalidate(func(k key, _ []*meta.Artifact) bool { return k.repo == repo && k.subject == a.Subject })
 	}
 	return err
 }
@@ -123,48 +100,15 @@ func (s *Store) PutArtifact(ctx context.Context, projectID int64, repo string, a
 // artifact's subject is not known here; deletes are rare).
 func (s *Store) DeleteArtifact(ctx context.Context, repo, digest string) error {
 	err := s.ArtifactStore.DeleteArtifact(ctx, repo, digest)
-	s.invalidate(func(k key) bool { return k.repo == repo })
+	s.lists.Invalidate(func(k key, _ []*meta.Artifact) bool { return k.repo == repo })
 	return err
 }
 
-// invalidate drops the lists match selects and stops reads in flight from filling the cache. It runs
-// after the write whatever its outcome: a failed write may still have committed.
-func (s *Store) invalidate(match func(key) bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-	for k, c := range s.lists {
-		if match(k) {
-			s.held -= len(c.arts)
-			delete(s.lists, k)
-		}
-	}
-}
-
-// makeRoom keeps the cache within its bounds before n more artifacts are added. Called with mu held.
-func (s *Store) makeRoom(n int) {
-	if len(s.lists) < maxLists && s.held+n <= maxArtifacts {
-		return
-	}
-	t := s.now()
-	for k, c := range s.lists {
-		if !t.Before(c.expires) {
-			s.held -= len(c.arts)
-			delete(s.lists, k)
-		}
-	}
-	if len(s.lists) >= maxLists || s.held+n > maxArtifacts {
-		clear(s.lists)
-		s.held = 0
-	}
-}
-
+// cloneAll copies every artifact of arts (Artifact.Clone).
 func cloneAll(arts []*meta.Artifact) []*meta.Artifact {
 	out := make([]*meta.Artifact, len(arts))
 	for i, a := range arts {
-		c := *a
-		c.Annotations = maps.Clone(a.Annotations)
-		out[i] = &c
+		out[i] = a.Clone()
 	}
 	return out
 }

@@ -7,41 +7,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 	"github.com/berth-registry/berth/src/pkg/meta/referrercache"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 )
-
-// counting wraps a real store, counts ListReferrers calls and runs afterList (when set) after the
-// database answered and before the answer is returned, to race writes against reads.
-type counting struct {
-	meta.Store
-	lists     atomic.Int64
-	afterList func()
-}
-
-func (c *counting) ListReferrers(ctx context.Context, repo, subject, artifactType string) ([]*meta.Artifact, error) {
-	c.lists.Add(1)
-	arts, err := c.Store.ListReferrers(ctx, repo, subject, artifactType)
-	if c.afterList != nil {
-		c.afterList()
-	}
-	return arts, err
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 const (
 	repo    = "proj/app"
@@ -49,16 +24,13 @@ const (
 	other   = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 )
 
-func setup(t *testing.T) (*referrercache.Store, *counting, *clock, int64) {
+func setup(t *testing.T) (*referrercache.Store, *metatest.Counting, *clocktest.Clock, int64) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
+	c := &metatest.Counting{Store: metatest.Open(t, filepath.Join(t.TempDir(), "meta.db"))}
+	pid, err := c.CreateProject(ctx, &meta.Project{Name: "proj"})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	pid, err := s.CreateProject(ctx, &meta.Project{Name: "proj"})
-	require.NoError(t, err)
-	c := &counting{Store: s}
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	return referrercache.New(c, 2*time.Second, referrercache.WithClock(clk.Now)), c, clk, pid
 }
 
@@ -85,28 +57,29 @@ func TestCache(t *testing.T) {
 		name string
 		// between runs after a first list of subject was cached; the second list must return want and
 		// reach the database wantReads times in all.
-		between   func(t *testing.T, s *referrercache.Store, clk *clock, pid int64)
+		between   func(t *testing.T, s *referrercache.Store, clk *clocktest.Clock, pid int64)
 		want      []string
 		wantReads int64
 	}{
-		{"repeat within the TTL is served from memory", func(*testing.T, *referrercache.Store, *clock, int64) {},
+		{"repeat within the TTL is served from memory", func(*testing.T, *referrercache.Store, *clocktest.Clock, int64) {},
 			[]string{referrer(1, subject, "a/b").Digest}, 1},
-		{"expired entry is read again", func(_ *testing.T, _ *referrercache.Store, clk *clock, _ int64) { clk.Advance(2 * time.Second) },
+		{"expired entry is read again", func(_ *testing.T, _ *referrercache.Store, clk *clocktest.Clock, _ int64) {
+			clk.Advance(2 * time.Second)
+		},
 			[]string{referrer(1, subject, "a/b").Digest}, 2},
-		{"a referrer pushed here is visible at once", func(t *testing.T, s *referrercache.Store, _ *clock, pid int64) {
+		{"a referrer pushed here is visible at once", func(t *testing.T, s *referrercache.Store, _ *clocktest.Clock, pid int64) {
 			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(2, subject, "c/d"), ""))
 		}, []string{referrer(2, subject, "c/d").Digest, referrer(1, subject, "a/b").Digest}, 2},
-		{"a push for another subject keeps the entry", func(t *testing.T, s *referrercache.Store, _ *clock, pid int64) {
+		{"a push for another subject keeps the entry", func(t *testing.T, s *referrercache.Store, _ *clocktest.Clock, pid int64) {
 			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(3, other, "c/d"), ""))
 		}, []string{referrer(1, subject, "a/b").Digest}, 1},
-		{"a delete drops the repository's entries", func(t *testing.T, s *referrercache.Store, _ *clock, _ int64) {
+		{"a delete drops the repository's entries", func(t *testing.T, s *referrercache.Store, _ *clocktest.Clock, _ int64) {
 			require.NoError(t, s.DeleteArtifact(ctx, repo, referrer(1, subject, "a/b").Digest))
 		}, []string{}, 2},
-		{"a change behind the cache's back shows after the TTL only", func(t *testing.T, s *referrercache.Store, clk *clock, pid int64) {
+		{"a change behind the cache's back shows after the TTL only", func(t *testing.T, s *referrercache.Store, clk *clocktest.Clock, pid int64) {
 			// Another node writes to the shared database directly.
 			require.NoError(t, s.ArtifactStore.PutArtifact(ctx, pid, repo, referrer(4, subject, "e/f"), ""))
-			got, err := s.ListReferrers(ctx, repo, subject, "")
-			require.NoError(t, err)
+			got := list(t, s, subject, "")
 			require.Len(t, got, 1, "within the TTL the cached list is served")
 			clk.Advance(2 * time.Second)
 		}, []string{referrer(4, subject, "e/f").Digest, referrer(1, subject, "a/b").Digest}, 2},
@@ -115,14 +88,12 @@ func TestCache(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c, clk, pid := setup(t)
 			require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
-			first, err := s.ListReferrers(ctx, repo, subject, "")
-			require.NoError(t, err)
+			first := list(t, s, subject, "")
 			require.Equal(t, []string{referrer(1, subject, "a/b").Digest}, digests(first))
 			tt.between(t, s, clk, pid)
-			got, err := s.ListReferrers(ctx, repo, subject, "")
-			require.NoError(t, err)
+			got := list(t, s, subject, "")
 			require.Equal(t, tt.want, digests(got))
-			require.Equal(t, tt.wantReads, c.lists.Load())
+			require.Equal(t, tt.wantReads, c.Reads.Load())
 		})
 	}
 }
@@ -132,17 +103,14 @@ func TestFilteredListsAreSeparateAndInvalidatedTogether(t *testing.T) {
 	s, c, _, pid := setup(t)
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
 	for range 2 {
-		all, err := s.ListReferrers(ctx, repo, subject, "")
-		require.NoError(t, err)
+		all := list(t, s, subject, "")
 		require.Len(t, all, 1)
-		none, err := s.ListReferrers(ctx, repo, subject, "x/y")
-		require.NoError(t, err)
+		none := list(t, s, subject, "x/y")
 		require.Empty(t, none)
 	}
-	require.EqualValues(t, 2, c.lists.Load(), "one read per filter")
+	require.EqualValues(t, 2, c.Reads.Load(), "one read per filter")
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(2, subject, "x/y"), ""))
-	got, err := s.ListReferrers(ctx, repo, subject, "x/y")
-	require.NoError(t, err)
+	got := list(t, s, subject, "x/y")
 	require.Equal(t, []string{referrer(2, subject, "x/y").Digest}, digests(got))
 }
 
@@ -150,11 +118,9 @@ func TestCallersGetCopies(t *testing.T) {
 	ctx := context.Background()
 	s, _, _, pid := setup(t)
 	require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), ""))
-	got, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	got := list(t, s, subject, "")
 	got[0].ArtifactType, got[0].Annotations["n"] = "changed", "changed"
-	again, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	again := list(t, s, subject, "")
 	require.Equal(t, "a/b", again[0].ArtifactType)
 	require.Equal(t, "b", again[0].Annotations["n"])
 }
@@ -164,15 +130,10 @@ func TestCallersGetCopies(t *testing.T) {
 func TestReadRacingAPushIsNotCached(t *testing.T) {
 	ctx := context.Background()
 	s, c, _, pid := setup(t)
-	var once sync.Once
-	c.afterList = func() {
-		once.Do(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), "")) })
-	}
-	stale, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	c.AfterRead(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(1, subject, "a/b"), "")) })
+	stale := list(t, s, subject, "")
 	require.Empty(t, stale, "the read answered before the push")
-	got, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	got := list(t, s, subject, "")
 	require.Equal(t, []string{referrer(1, subject, "a/b").Digest}, digests(got))
 }
 
@@ -183,15 +144,13 @@ func TestConcurrentReadsAndPushes(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for range 50 {
-				_, err := s.ListReferrers(ctx, repo, subject, "")
-				require.NoError(t, err)
+				list(t, s, subject, "")
 			}
 		})
 		wg.Go(func() { require.NoError(t, s.PutArtifact(ctx, pid, repo, referrer(byte(i), subject, "a/b"), "")) })
 	}
 	wg.Wait()
-	got, err := s.ListReferrers(ctx, repo, subject, "")
-	require.NoError(t, err)
+	got := list(t, s, subject, "")
 	require.Len(t, got, 8, "every push is visible once all writes returned")
 }
 
@@ -206,13 +165,13 @@ func TestOversizeKeyIsNotCached(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, got)
 	}
-	require.EqualValues(t, 2, c.lists.Load(), "an oversize key is read from the store every time")
+	require.EqualValues(t, 2, c.Reads.Load(), "an oversize key is read from the store every time")
 	at := "application/" + strings.Repeat("x", meta.MaxArtifactTypeLength-len("application/"))
 	for range 2 {
 		_, err := s.ListReferrers(ctx, repo, subject, at)
 		require.NoError(t, err)
 	}
-	require.EqualValues(t, 3, c.lists.Load(), "a %d-byte artifactType is cached", len(at))
+	require.EqualValues(t, 3, c.Reads.Load(), "a %d-byte artifactType is cached", len(at))
 }
 
 // The key of a cached list must not keep the client's request alive: net/http hands out the query and
@@ -242,12 +201,19 @@ func TestKeysDoNotRetainRequestMemory(t *testing.T) {
 		_, err := s.ListReferrers(ctx, repoSlice, subject, at)
 		require.NoError(t, err)
 	}
-	require.EqualValues(t, requests, c.lists.Load())
+	require.EqualValues(t, requests, c.Reads.Load())
 	retained := int64(heap()) - int64(before)
 	require.Less(t, retained, int64(requests*lineSize/4),
 		"%d KiB still held after %d requests of %d KiB: cache keys pin the request lines", retained>>10, requests, lineSize>>10)
 	// The entries are still cached (the test measured a live cache, not an emptied one).
-	_, err := s.ListReferrers(ctx, repo, subject, "application/x-0")
+	list(t, s, subject, "application/x-0")
+	require.EqualValues(t, requests, c.Reads.Load())
+}
+
+// list reads the referrers of subject in repo through s and requires no error.
+func list(t *testing.T, s meta.ArtifactStore, subject, artifactType string) []*meta.Artifact {
+	t.Helper()
+	arts, err := s.ListReferrers(context.Background(), repo, subject, artifactType)
 	require.NoError(t, err)
-	require.EqualValues(t, requests, c.lists.Load())
+	return arts
 }

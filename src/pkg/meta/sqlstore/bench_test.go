@@ -4,8 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
 // BenchmarkHotReads compares, in one run, the hot-path reads as beego Raw queries (how they ran before
@@ -29,7 +30,7 @@ func benchHotReads(b *testing.B, newDB dbFactory) {
 	st := s.(*store)
 	pid, err := s.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	require.NoError(b, err)
-	subject := &meta.Artifact{Digest: dg("subject"), MediaType: mtManifest, Size: 10}
+	subject := manifest("subject", 10)
 	require.NoError(b, s.PutArtifact(ctx, pid, "library/app", subject, "v1"))
 	for _, n := range []string{"sig", "sbom", "att"} {
 		a := &meta.Artifact{Digest: dg(n), MediaType: mtManifest, ArtifactType: "application/" + n, Subject: subject.Digest,

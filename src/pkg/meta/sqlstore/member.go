@@ -33,19 +33,10 @@ func (r *memberRow) member() *meta.Member {
 // AddMember inserts m. A project or user that does not exist gives ErrNotFound.
 func (s *store) AddMember(ctx context.Context, m *meta.Member) (int64, error) {
 	t := now()
-	id, err := insertID(ctx, s.w,
+	return s.insertRow(ctx, write{verb: "add", what: "member", dup: fmt.Sprintf("user %d is a member of project %d", m.UserID, m.ProjectID),
+		parent: fmt.Sprintf("project %d or user %d", m.ProjectID, m.UserID)}, stamps{&m.ID, &m.CreationTime, &m.UpdateTime}, t,
 		`INSERT INTO project_member (project_id, user_id, role, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?) RETURNING id`, m.ProjectID, m.UserID, int(m.Role), toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: user %d is a member of project %d", m.UserID, m.ProjectID)
-	case isForeignKeyViolation(err):
-		return 0, notFound("meta: add member: project %d or user %d", m.ProjectID, m.UserID)
-	case err != nil:
-		return 0, fmt.Errorf("meta: add member: %w", err)
-	}
-	m.ID, m.CreationTime, m.UpdateTime = id, t, t
-	return m.ID, nil
 }
 
 // GetMember returns one member of a project.

@@ -39,25 +39,16 @@ func (r *projectRow) project() (*meta.Project, error) {
 
 // CreateProject inserts p. A RegistryID that names no registry gives ErrNotFound.
 func (s *store) CreateProject(ctx context.Context, p *meta.Project) (int64, error) {
+	w := creating("project", p.Name).under("registry", p.RegistryID)
 	md, err := encodeMap(p.Metadata)
 	if err != nil {
-		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
+		return 0, w.fail(err)
 	}
 	t := now()
-	id, err := insertID(ctx, s.w,
+	return s.insertRow(ctx, w, stamps{&p.ID, &p.CreationTime, &p.UpdateTime}, t,
 		`INSERT INTO project (name, registry_id, metadata, storage_limit, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Name, nullIfZero(p.RegistryID), md, p.StorageLimit, toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: project %q exists", p.Name)
-	case isForeignKeyViolation(err):
-		return 0, notFound("meta: create project %q: registry %d", p.Name, p.RegistryID)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create project %q: %w", p.Name, err)
-	}
-	p.ID, p.CreationTime, p.UpdateTime = id, t, t
-	return p.ID, nil
 }
 
 func (s *store) GetProject(ctx context.Context, id int64) (*meta.Project, error) {
@@ -75,22 +66,15 @@ func (s *store) ListProjects(ctx context.Context, name string, offset, limit int
 
 // UpdateProject sets p.UpdateTime. A RegistryID that names no registry gives ErrNotFound.
 func (s *store) UpdateProject(ctx context.Context, p *meta.Project) error {
+	w := updating("project", p.ID).under("registry", p.RegistryID)
 	md, err := encodeMap(p.Metadata)
 	if err != nil {
-		return fmt.Errorf("meta: update project %d: %w", p.ID, err)
+		return w.fail(err)
 	}
 	t := now()
-	n, err := exec(ctx, s.w,
+	return s.updateRow(ctx, w, &p.UpdateTime, t,
 		`UPDATE project SET metadata = ?, registry_id = ?, storage_limit = ?, update_time = ? WHERE id = ?`,
 		md, nullIfZero(p.RegistryID), p.StorageLimit, toDBTime(t), p.ID)
-	if isForeignKeyViolation(err) {
-		return notFound("meta: update project %d: registry %d", p.ID, p.RegistryID)
-	}
-	if err := changedOne(n, err, "update", "project %d", p.ID); err != nil {
-		return err
-	}
-	p.UpdateTime = t
-	return nil
 }
 
 // DeleteProject deletes the project in one statement; the foreign key from repository backs the check

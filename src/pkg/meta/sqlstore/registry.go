@@ -47,20 +47,12 @@ func (r *registryRow) registry() *meta.Registry {
 // CreateRegistry inserts r, sets r.ID and the times, and returns the ID. ErrConflict when the name exists.
 func (s *store) CreateRegistry(ctx context.Context, r *meta.Registry) (int64, error) {
 	t := now()
-	id, err := insertID(ctx, s.w,
+	return s.insertRow(ctx, creating("registry", r.Name), stamps{&r.ID, &r.CreationTime, &r.UpdateTime}, t,
 		`INSERT INTO registry (name, type, url, description, insecure, ca_certificate, credential_type,
 			access_key, access_secret, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Name, r.Type, r.URL, r.Description, r.Insecure, r.CACertificate, r.CredentialType,
 		r.AccessKey, r.AccessSecret, toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: registry %q exists", r.Name)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create registry %q: %w", r.Name, err)
-	}
-	r.ID, r.CreationTime, r.UpdateTime = id, t, t
-	return r.ID, nil
 }
 
 // GetRegistry returns the registry with that ID.
@@ -79,20 +71,12 @@ func (s *store) ListRegistries(ctx context.Context, name string, offset, limit i
 // ErrConflict when the new name is taken.
 func (s *store) UpdateRegistry(ctx context.Context, r *meta.Registry) error {
 	t := now()
-	n, err := exec(ctx, s.w,
+	return s.updateRow(ctx, updating("registry", r.ID).unique(fmt.Sprintf("registry %q exists", r.Name)), &r.UpdateTime, t,
 		`UPDATE registry SET name = ?, type = ?, url = ?, description = ?, insecure = ?, ca_certificate = ?,
 			credential_type = ?, access_key = ?, access_secret = ?, update_time = ?
 		 WHERE id = ?`,
 		r.Name, r.Type, r.URL, r.Description, r.Insecure, r.CACertificate, r.CredentialType,
 		r.AccessKey, r.AccessSecret, toDBTime(t), r.ID)
-	if isUniqueViolation(err) {
-		return conflict("meta: registry %q exists", r.Name)
-	}
-	if err := changedOne(n, err, "update", "registry %d", r.ID); err != nil {
-		return err
-	}
-	r.UpdateTime = t
-	return nil
 }
 
 // DeleteRegistry deletes the registry in one statement; the foreign key from project backs the check up.

@@ -30,16 +30,9 @@ const policyCols = `id, project_id, policy, creation_time, update_time`
 // CreateRetentionPolicy gives ErrNotFound when the project does not exist.
 func (s *store) CreateRetentionPolicy(ctx context.Context, p *meta.RetentionPolicy) (int64, error) {
 	t := now()
-	id, err := insertID(ctx, s.w, `INSERT INTO retention_policy (project_id, policy, creation_time, update_time)
+	return s.insertRow(ctx, write{verb: "create", what: "retention policy"}.under("project", p.ProjectID), stamps{&p.ID, &p.CreationTime, &p.UpdateTime}, t,
+		`INSERT INTO retention_policy (project_id, policy, creation_time, update_time)
 		VALUES (?, ?, ?, ?) RETURNING id`, p.ProjectID, p.Policy, toDBTime(t), toDBTime(t))
-	switch {
-	case isForeignKeyViolation(err):
-		return 0, notFound("meta: create retention policy: project %d", p.ProjectID)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create retention policy: %w", err)
-	}
-	p.ID, p.CreationTime, p.UpdateTime = id, t, t
-	return p.ID, nil
 }
 
 func (s *store) GetRetentionPolicy(ctx context.Context, id int64) (*meta.RetentionPolicy, error) {
@@ -49,16 +42,9 @@ func (s *store) GetRetentionPolicy(ctx context.Context, id int64) (*meta.Retenti
 
 func (s *store) UpdateRetentionPolicy(ctx context.Context, p *meta.RetentionPolicy) error {
 	t := now()
-	n, err := exec(ctx, s.w, `UPDATE retention_policy SET project_id = ?, policy = ?, update_time = ? WHERE id = ?`,
+	return s.updateRow(ctx, updating("retention policy", p.ID).under("project", p.ProjectID), &p.UpdateTime, t,
+		`UPDATE retention_policy SET project_id = ?, policy = ?, update_time = ? WHERE id = ?`,
 		p.ProjectID, p.Policy, toDBTime(t), p.ID)
-	if isForeignKeyViolation(err) {
-		return notFound("meta: update retention policy %d: project %d", p.ID, p.ProjectID)
-	}
-	if err := changedOne(n, err, "update", "retention policy %d", p.ID); err != nil {
-		return err
-	}
-	p.UpdateTime = t
-	return nil
 }
 
 func (s *store) DeleteRetentionPolicy(ctx context.Context, id int64) error {

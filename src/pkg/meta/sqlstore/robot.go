@@ -62,27 +62,18 @@ func encodePermissions(p []meta.RobotPermission) (string, error) {
 
 // CreateRobot inserts r. A ProjectID that names no project gives ErrNotFound.
 func (s *store) CreateRobot(ctx context.Context, r *meta.Robot) (int64, error) {
+	w := creating("robot", r.Name).under("project", r.ProjectID)
 	perms, err := encodePermissions(r.Permissions)
 	if err != nil {
-		return 0, fmt.Errorf("meta: create robot %q: %w", r.Name, err)
+		return 0, w.fail(err)
 	}
 	t := now()
-	id, err := insertID(ctx, s.w,
+	return s.insertRow(ctx, w, stamps{&r.ID, &r.CreationTime, &r.UpdateTime}, t,
 		`INSERT INTO robot (name, description, level, project_id, permissions, secret_hash, duration, expires_at,
 			disabled, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Name, r.Description, r.Level, nullIfZero(r.ProjectID), perms, r.SecretHash, r.Duration,
 		robotExpiry(r.ExpiresAt), r.Disabled, toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: robot %q exists", r.Name)
-	case isForeignKeyViolation(err):
-		return 0, notFound("meta: create robot %q: project %d", r.Name, r.ProjectID)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create robot %q: %w", r.Name, err)
-	}
-	r.ID, r.CreationTime, r.UpdateTime = id, t, t
-	return r.ID, nil
 }
 
 func (s *store) getRobot(ctx context.Context, what string, where string, arg any) (*meta.Robot, error) {
@@ -117,20 +108,16 @@ func (s *store) ListRobots(ctx context.Context, f meta.RobotFilter, offset, limi
 
 // UpdateRobot stores r's mutable fields.
 func (s *store) UpdateRobot(ctx context.Context, r *meta.Robot) error {
+	w := updating("robot", r.ID)
 	perms, err := encodePermissions(r.Permissions)
 	if err != nil {
-		return fmt.Errorf("meta: update robot %d: %w", r.ID, err)
+		return w.fail(err)
 	}
 	t := now()
-	n, err := exec(ctx, s.w,
+	return s.updateRow(ctx, w, &r.UpdateTime, t,
 		`UPDATE robot SET description = ?, permissions = ?, secret_hash = ?, duration = ?, expires_at = ?,
 			disabled = ?, update_time = ? WHERE id = ?`,
 		r.Description, perms, r.SecretHash, r.Duration, robotExpiry(r.ExpiresAt), r.Disabled, toDBTime(t), r.ID)
-	if err := changedOne(n, err, "update", "robot %d", r.ID); err != nil {
-		return err
-	}
-	r.UpdateTime = t
-	return nil
 }
 
 // DeleteRobot removes the robot with that ID.

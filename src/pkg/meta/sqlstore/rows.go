@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
@@ -137,4 +138,88 @@ func (s *store) deleteUnused(ctx context.Context, what, inUse string, get func()
 		return fmt.Errorf("meta: delete %s: %w", what, err)
 	}
 	return conflict("meta: %s %s", what, inUse)
+}
+
+// write names one INSERT or UPDATE for its errors: "meta: <verb> <what>: <driver error>".
+type write struct {
+	verb, what string
+	dup        string // a unique violation gives ErrConflict, "meta: <dup>" ("": none is expected)
+	parent     string // a foreign key violation gives ErrNotFound, "meta: <verb> <what>: <parent>" ("": none is expected)
+}
+
+// created maps the error of an INSERT (nil: nil) by the rules of w.
+func (w write) created(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case w.dup != "" && isUniqueViolation(err):
+		return conflict("meta: %s", w.dup)
+	case w.parent != "" && isForeignKeyViolation(err):
+		return notFound("meta: %s %s: %s", w.verb, w.what, w.parent)
+	}
+	return w.fail(err)
+}
+
+// fail wraps an error of w that no rule maps: "meta: <verb> <what>: <err>".
+func (w write) fail(err error) error {
+	return fmt.Errorf("meta: %s %s: %w", w.verb, w.what, err)
+}
+
+// changedOne maps the outcome of an UPDATE of one row by the rules of w; no row changed gives
+// ErrNotFound, "meta: <what>".
+func (w write) changedOne(n int64, err error) error {
+	if err != nil {
+		return w.created(err)
+	}
+	return changedOne(n, nil, w.verb, "%s", w.what)
+}
+
+// stamps are the fields a create sets on its entity: the new ID and both times.
+type stamps struct {
+	id               *int64
+	created, updated *time.Time
+}
+
+// insertRow runs an `INSERT ... RETURNING id` by the rules of w and, once it succeeded, sets the new
+// ID and both times (at) through set.
+func (s *store) insertRow(ctx context.Context, w write, set stamps, at time.Time, query string, args ...any) (int64, error) {
+	id, err := insertID(ctx, s.w, query, args...)
+	if err := w.created(err); err != nil {
+		return 0, err
+	}
+	*set.id, *set.created, *set.updated = id, at, at
+	return id, nil
+}
+
+// updateRow runs an UPDATE of one row by the rules of w and, once it changed the row, sets *updated to
+// at.
+func (s *store) updateRow(ctx context.Context, w write, updated *time.Time, at time.Time, query string, args ...any) error {
+	n, err := exec(ctx, s.w, query, args...)
+	if err := w.changedOne(n, err); err != nil {
+		return err
+	}
+	*updated = at
+	return nil
+}
+
+// creating is the create of a row of kind named name, which must be unique: "meta: <kind> <name> exists".
+func creating(kind, name string) write {
+	return write{verb: "create", what: fmt.Sprintf("%s %q", kind, name), dup: fmt.Sprintf("%s %q exists", kind, name)}
+}
+
+// updating is the update of the row of kind with that ID.
+func updating(kind string, id int64) write {
+	return write{verb: "update", what: fmt.Sprintf("%s %d", kind, id)}
+}
+
+// under is w whose row references the row of kind with that ID: a foreign key violation names it.
+func (w write) under(kind string, id int64) write {
+	w.parent = fmt.Sprintf("%s %d", kind, id)
+	return w
+}
+
+// unique is w whose unique violation is ErrConflict, "meta: <dup>".
+func (w write) unique(dup string) write {
+	w.dup = dup
+	return w
 }

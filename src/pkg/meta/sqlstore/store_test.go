@@ -47,7 +47,7 @@ func TestSQLiteMemory(t *testing.T) {
 	defer s.Close()
 	pid, err := s.CreateProject(ctx, &meta.Project{Name: "library"})
 	require.NoError(t, err)
-	a := &meta.Artifact{Digest: dg("m"), MediaType: mtManifest, Size: 1}
+	a := manifest("m", 1)
 	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", a, "v1"))
 	got, err := s.ResolveTag(ctx, "library/a", "v1")
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 
 func testUsers(t *testing.T, newDB dbFactory) {
 	s := newStore(t, newDB)
-	ctx := context.Background()
+	ctx := t.Context()
 	u := &meta.User{Username: "alice", Email: "a@example.com", PasswordHash: "h1"}
 	id, err := s.CreateUser(ctx, u)
 	require.NoError(t, err)
@@ -53,7 +52,7 @@ func testUsers(t *testing.T, newDB dbFactory) {
 
 func testMembers(t *testing.T, newDB dbFactory) {
 	s := newStore(t, newDB)
-	ctx := context.Background()
+	ctx := t.Context()
 	pid, err := s.CreateProject(ctx, &meta.Project{Name: "p1", StorageLimit: -1})
 	require.NoError(t, err)
 	uid, err := s.CreateUser(ctx, &meta.User{Username: "dev", PasswordHash: "x"})
@@ -96,7 +95,7 @@ func testMembers(t *testing.T, newDB dbFactory) {
 
 func testAudit(t *testing.T, newDB dbFactory) {
 	s := newStore(t, newDB)
-	ctx := context.Background()
+	ctx := t.Context()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var entries []meta.AuditEntry
 	for i, op := range []string{"create", "delete", "create", "pull"} {
@@ -127,7 +126,7 @@ func testAudit(t *testing.T, newDB dbFactory) {
 }
 
 func testRobots(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	p := &meta.Project{Name: "team"}
 	_, err := s.CreateProject(ctx, p)
@@ -139,9 +138,7 @@ func testRobots(t *testing.T, newDB dbFactory) {
 	r := &meta.Robot{Name: "team+ci", Description: "ci", Level: meta.RobotLevelProject, ProjectID: p.ID,
 		Permissions: perms, SecretHash: "salt:hash", Duration: 1, ExpiresAt: exp}
 	id, err := s.CreateRobot(ctx, r)
-	require.NoError(t, err)
-	require.Equal(t, id, r.ID)
-	requireRecent(t, r.CreationTime, before)
+	requireCreated(t, id, err, r.ID, r.CreationTime, before)
 
 	got, err := s.GetRobot(ctx, id)
 	require.NoError(t, err)
@@ -197,7 +194,7 @@ func testRobots(t *testing.T, newDB dbFactory) {
 // testSessions: console sessions are found by key until they expire, deleted on demand, unique by key,
 // and expired ones are removed by the next put.
 func testSessions(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	a := &meta.Session{Key: "key-a", User: "admin", Admin: true, CSRF: "csrf-a", Expires: t0.Add(time.Hour)}

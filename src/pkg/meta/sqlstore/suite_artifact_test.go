@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -15,7 +14,7 @@ import (
 // project creates a project and returns its ID.
 func project(t *testing.T, s meta.Store, name string) int64 {
 	t.Helper()
-	id, err := s.CreateProject(context.Background(), &meta.Project{Name: name})
+	id, err := s.CreateProject(t.Context(), &meta.Project{Name: name})
 	require.NoError(t, err)
 	return id
 }
@@ -28,7 +27,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 		Digest: dg("img"), MediaType: mtManifest, ArtifactType: "application/vnd.oci.image.config.v1+json",
 		Size: 1234, Annotations: map[string]string{"org.opencontainers.image.created": "2024-01-02T03:04:05Z"},
 	}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, "v1"))
+	push(t, s, pid, "library/app", a, "v1")
 	require.Positive(t, a.ID)
 	require.Positive(t, a.RepositoryID)
 	require.Equal(t, "library/app", a.Repository)
@@ -46,7 +45,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 
 	// An existing digest keeps its row; only the tag is added.
 	again := &meta.Artifact{Digest: a.Digest, MediaType: mtIndex, Size: 1, PushTime: time.Unix(1, 0)}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", again, "v2"))
+	push(t, s, pid, "library/app", again, "v2")
 	require.Equal(t, a.ID, again.ID)
 	require.Equal(t, a.PushTime, again.PushTime, "the stored push time is reported")
 	got, err = s.GetArtifact(ctx, "library/app", a.Digest)
@@ -59,7 +58,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 	// Untagged put, with a given push time; an index without annotations.
 	pushed := time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.FixedZone("CEST", 2*3600))
 	idx := &meta.Artifact{Digest: dg("idx"), MediaType: mtIndex, Size: 99, PushTime: pushed}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", idx, ""))
+	push(t, s, pid, "library/app", idx, "")
 	require.Equal(t, time.UTC, idx.PushTime.Location())
 	got, err = s.GetArtifact(ctx, "library/app", idx.Digest)
 	require.NoError(t, err)
@@ -71,7 +70,7 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 
 	// Same digest in another repository is another artifact.
 	other := &meta.Artifact{Digest: a.Digest, MediaType: mtManifest, Size: 1234}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/other", other, ""))
+	push(t, s, pid, "library/other", other, "")
 	require.NotEqual(t, a.ID, other.ID)
 	require.NotEqual(t, a.RepositoryID, other.RepositoryID)
 
@@ -101,17 +100,17 @@ func testArtifacts(t *testing.T, newDB dbFactory) {
 
 func testTags(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
-	a1 := &meta.Artifact{Digest: dg("1"), MediaType: mtManifest, Size: 1}
-	a2 := &meta.Artifact{Digest: dg("2"), MediaType: mtManifest, Size: 2}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a1, "latest"))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a2, ""))
+	a1 := manifest("1", 1)
+	a2 := manifest("2", 2)
+	push(t, s, pid, "library/app", a1, "latest")
+	push(t, s, pid, "library/app", a2, "")
 	// Bytewise order, whatever the database collation: digits < upper case < '_' < lower case.
 	for _, tag := range []string{"b", "a", "Z", "_x", "1.0", "v1.10", "v1.9"} {
-		require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a1, tag))
+		push(t, s, pid, "library/app", a1, tag)
 	}
 
 	// Moving a tag.
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a2, "latest"))
+	push(t, s, pid, "library/app", a2, "latest")
 	got, err := s.ResolveTag(ctx, "library/app", "latest")
 	require.NoError(t, err)
 	require.Equal(t, a2.ID, got.ID)
@@ -150,11 +149,11 @@ func testTags(t *testing.T, newDB dbFactory) {
 	require.NoError(t, err)
 
 	// Several tags in one put, empty ones ignored, moved together.
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/multi", a1, "x", "", "y"))
+	push(t, s, pid, "library/multi", a1, "x", "", "y")
 	tags, err := s.ListTags(ctx, "library/multi", meta.Page{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"x", "y"}, tags)
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/multi", a2, "y", "z"))
+	push(t, s, pid, "library/multi", a2, "y", "z")
 	for tag, want := range map[string]string{"x": a1.Digest, "y": a2.Digest, "z": a2.Digest} {
 		got, err := s.ResolveTag(ctx, "library/multi", tag)
 		require.NoError(t, err)
@@ -162,7 +161,7 @@ func testTags(t *testing.T, newDB dbFactory) {
 	}
 
 	// A repository whose last tag is gone lists no tags, and is still found.
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/solo", a1, "only"))
+	push(t, s, pid, "library/solo", a1, "only")
 	require.NoError(t, s.DeleteTag(ctx, "library/solo", "only"))
 	tags, err = s.ListTags(ctx, "library/solo", meta.Page{})
 	require.NoError(t, err)
@@ -171,7 +170,7 @@ func testTags(t *testing.T, newDB dbFactory) {
 }
 
 func testRepositories(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	lib := project(t, s, "library")
 	team := project(t, s, "team")
@@ -181,9 +180,9 @@ func testRepositories(t *testing.T, newDB dbFactory) {
 	require.NotNil(t, repos)
 	require.Empty(t, repos)
 
-	art := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
+	art := manifest("a", 1)
 	for _, r := range []string{"library/zeta", "library/alpha", "library/Beta", "library/a/b/c"} {
-		require.NoError(t, s.PutArtifact(ctx, lib, r, art, ""))
+		push(t, s, lib, r, art, "")
 	}
 	require.NoError(t, s.LinkBlob(ctx, team, "team/blobonly", dg("layer"), 5))
 
@@ -213,8 +212,8 @@ func testRepositories(t *testing.T, newDB dbFactory) {
 func testReferrers(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
 	const repo = "library/app"
-	subject := &meta.Artifact{Digest: dg("subject"), MediaType: mtManifest, Size: 10}
-	require.NoError(t, s.PutArtifact(ctx, pid, repo, subject, "v1"))
+	subject := manifest("subject", 10)
+	push(t, s, pid, repo, subject, "v1")
 
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	ref := func(name, at string, push time.Time) *meta.Artifact {
@@ -228,11 +227,11 @@ func testReferrers(t *testing.T, newDB dbFactory) {
 	sbomA := ref("sbom-a", atSBOM, t0.Add(30*time.Minute))
 	sbomB := ref("sbom-b", atSBOM, t0.Add(30*time.Minute)) // same push time: ordered by digest
 	for _, a := range []*meta.Artifact{sigOld, sbomA, sigNew, sbomB} {
-		require.NoError(t, s.PutArtifact(ctx, pid, repo, a, ""))
+		push(t, s, pid, repo, a, "")
 	}
 	// A referrer of another subject, and one of the same subject in another repository.
-	require.NoError(t, s.PutArtifact(ctx, pid, repo, &meta.Artifact{Digest: dg("x"), MediaType: mtManifest, Subject: dg("other")}, ""))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/mirror", ref("mirror-sig", atSig, t0), ""))
+	push(t, s, pid, repo, &meta.Artifact{Digest: dg("x"), MediaType: mtManifest, Subject: dg("other")}, "")
+	push(t, s, pid, "library/mirror", ref("mirror-sig", atSig, t0), "")
 
 	sboms := []*meta.Artifact{sbomA, sbomB}
 	if sbomB.Digest < sbomA.Digest {
@@ -277,11 +276,11 @@ func testReferrers(t *testing.T, newDB dbFactory) {
 
 func testCascade(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
-	keep := &meta.Artifact{Digest: dg("keep"), MediaType: mtManifest, Size: 1}
+	keep := manifest("keep", 1)
 	drop := &meta.Artifact{Digest: dg("drop"), MediaType: mtManifest, Size: 2, Subject: keep.Digest, ArtifactType: atSig}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", keep, "keep"))
+	push(t, s, pid, "library/app", keep, "keep")
 	for _, tag := range []string{"a", "b", "c"} {
-		require.NoError(t, s.PutArtifact(ctx, pid, "library/app", drop, tag))
+		push(t, s, pid, "library/app", drop, tag)
 	}
 	require.Equal(t, int64(4), countRows(t, s, "tag"))
 
@@ -311,8 +310,8 @@ func testCascade(t *testing.T, newDB dbFactory) {
 
 func testTouchPull(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
-	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, ""))
+	a := manifest("a", 1)
+	push(t, s, pid, "library/app", a, "")
 
 	t1 := time.Date(2025, 3, 4, 5, 6, 7, 891234000, time.FixedZone("X", -5*3600))
 	require.NoError(t, s.TouchPull(ctx, "library/app", a.Digest, t1))
@@ -393,10 +392,10 @@ func testOrigin(t *testing.T, newDB dbFactory) {
 	}
 	for _, tc := range cases {
 		a := &meta.Artifact{Digest: dg(tc.name), MediaType: mtManifest, Size: 1, Subject: dg("subject"), Origin: tc.first}
-		require.NoError(t, s.PutArtifact(ctx, pid, "mirror/app", a, ""), tc.name)
+		require.NoError(t, s.PutArtifact(t.Context(), pid, "mirror/app", a, ""), tc.name)
 		if tc.again != "" {
 			again := &meta.Artifact{Digest: a.Digest, MediaType: mtManifest, Size: 1, Origin: tc.again}
-			require.NoError(t, s.PutArtifact(ctx, pid, "mirror/app", again, "t"), tc.name)
+			require.NoError(t, s.PutArtifact(t.Context(), pid, "mirror/app", again, "t"), tc.name)
 			require.Equal(t, tc.want, again.Origin, "%s: PutArtifact reports the stored origin", tc.name)
 		}
 		got, err := s.GetArtifact(ctx, "mirror/app", a.Digest)
@@ -414,7 +413,7 @@ func testOrigin(t *testing.T, newDB dbFactory) {
 // TestOriginMigration: a database at schema version 1 with an artifact in it gets the origin column at
 // Open, and that artifact reads as origin "" (unknown).
 func TestOriginMigration(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,7 +88,7 @@ func testGCProtocol(t *testing.T, newDB dbFactory) {
 
 	// A manifest of a digest keeps its bytes even without links.
 	manifest := dg("manifest")
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", &meta.Artifact{Digest: manifest, MediaType: mtManifest, Size: 2, PushTime: past}))
+	push(t, s, pid, "library/a", &meta.Artifact{Digest: manifest, MediaType: mtManifest, Size: 2, PushTime: past})
 	_, condemned, err = s.CondemnBlob(ctx, manifest, nil, cutoff, true)
 	require.NoError(t, err)
 	require.False(t, condemned)
@@ -127,16 +126,14 @@ func testGCProtocol(t *testing.T, newDB dbFactory) {
 // Pinning and condemning from several goroutines: a pin either finds the blob uncondemned or removes
 // the bytes itself; the bytes are never removed while a pin holds.
 func testGCPinRace(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	digests := []string{dg("contended-0"), dg("contended-1")}
 	var present [2]atomic.Bool // "the bytes of digests[i] exist"
 	var broken atomic.Int64
 	var wg sync.WaitGroup
 	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range 15 {
 				if w < 2 {
 					// A writer: pin, store the bytes, check they stay while pinned, then let the pin lapse.
@@ -163,7 +160,7 @@ func testGCPinRace(t *testing.T, newDB dbFactory) {
 					}
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.Zero(t, broken.Load(), "bytes removed while a writer held a pin")
@@ -174,7 +171,7 @@ func testGCUntagged(t *testing.T, newDB dbFactory) {
 	past := time.Now().Add(-time.Hour)
 	put := func(name string, tags ...string) *meta.Artifact {
 		a := &meta.Artifact{Digest: dg(name), MediaType: mtManifest, Size: 2, PushTime: past}
-		require.NoError(t, s.PutArtifact(ctx, pid, "library/a", a, tags...))
+		push(t, s, pid, "library/a", a, tags...)
 		return a
 	}
 	tagged, untagged, pinned, fresh := put("tagged", "v1"), put("untagged"), put("pinned"), put("fresh")
@@ -203,7 +200,7 @@ func testGCUntagged(t *testing.T, newDB dbFactory) {
 }
 
 func testGCJobs(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	// One lease: the holder renews it, others wait until it lapses or is released.
 	ok, err := s.AcquireGCLease(ctx, "a", time.Now().Add(time.Minute))
@@ -231,15 +228,13 @@ func testGCJobs(t *testing.T, newDB dbFactory) {
 	var wins atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			ok, err := s.AcquireGCLease(ctx, string(rune('c'+i)), time.Now().Add(time.Minute))
 			require.NoError(t, err)
 			if ok {
 				wins.Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.EqualValues(t, 1, wins.Load())

@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/berth-registry/berth/src/pkg/meta"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
 // testContextCancelled checks that a cancelled context stops reads, writes and transactions.
 func testContextCancelled(t *testing.T, newDB dbFactory) {
 	s := newStore(t, newDB)
 	pid := project(t, s, "library")
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest}
 	for name, err := range map[string]error{
@@ -26,14 +27,14 @@ func testContextCancelled(t *testing.T, newDB dbFactory) {
 	} {
 		require.ErrorIs(t, err, context.Canceled, name)
 	}
-	_, err := s.GetProjectByName(context.Background(), "x")
+	_, err := s.GetProjectByName(t.Context(), "x")
 	require.ErrorIs(t, err, meta.ErrNotFound)
-	_, err = s.ListTags(context.Background(), "library/app", meta.Page{})
+	_, err = s.ListTags(t.Context(), "library/app", meta.Page{})
 	require.ErrorIs(t, err, meta.ErrNotFound)
 }
 
 func testPingClose(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, err := Open(ctx, newDB(t))
 	require.NoError(t, err)
 	require.NoError(t, s.Ping(ctx))
@@ -48,13 +49,13 @@ func testPingClose(t *testing.T, newDB dbFactory) {
 // testReopen checks that data and the migration record survive a reopen, that migrations are not
 // re-applied, and that a database from a newer binary is refused.
 func testReopen(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	url := newDB(t)
 	s1, err := Open(ctx, url)
 	require.NoError(t, err)
 	pid, err := s1.CreateProject(ctx, &meta.Project{Name: "library"})
 	require.NoError(t, err)
-	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 7}
+	a := manifest("a", 7)
 	require.NoError(t, s1.PutArtifact(ctx, pid, "library/app", a, "v1"))
 	require.NoError(t, s1.Close())
 
@@ -88,7 +89,7 @@ func testConcurrentOpen(t *testing.T, newDB dbFactory) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { stores[i], errs[i] = Open(context.Background(), url) })
+		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), url) })
 	}
 	wg.Wait()
 	for i := range n {

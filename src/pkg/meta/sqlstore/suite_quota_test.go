@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -25,8 +24,8 @@ func testQuotaUsage(t *testing.T, newDB dbFactory) {
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/a", dg("l1"), 100))
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/b", dg("l1"), 100)) // shared: once
 	require.NoError(t, s.LinkBlob(ctx, pid, "library/b", dg("l2"), 20))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", &meta.Artifact{Digest: dg("m1"), MediaType: mtManifest, Size: 3}))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/b", &meta.Artifact{Digest: dg("m1"), MediaType: mtManifest, Size: 3}))
+	push(t, s, pid, "library/a", manifest("m1", 3))
+	push(t, s, pid, "library/b", manifest("m1", 3))
 	require.NoError(t, s.LinkBlob(ctx, other, "other/a", dg("l3"), 1000))
 
 	used, err = s.ProjectUsage(ctx, pid)
@@ -55,27 +54,27 @@ func testQuotaUsage(t *testing.T, newDB dbFactory) {
 // testQuotaLimit checks that links and manifests over the limit are refused with the numbers, that a
 // digest the project holds already is free, and that -1 and 0 mean unlimited.
 func testQuotaLimit(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	p := &meta.Project{Name: "small", StorageLimit: 100}
 	pid, err := s.CreateProject(ctx, p)
 	require.NoError(t, err)
 
 	require.NoError(t, s.LinkBlob(ctx, pid, "small/a", dg("l1"), 60))
-	require.NoError(t, s.PutArtifact(ctx, pid, "small/a", &meta.Artifact{Digest: dg("m1"), MediaType: mtManifest, Size: 40}))
+	push(t, s, pid, "small/a", manifest("m1", 40))
 	err = s.LinkBlob(ctx, pid, "small/a", dg("l2"), 1)
 	require.ErrorIs(t, err, meta.ErrQuotaExceeded)
 	var qe *meta.QuotaError
 	require.True(t, errors.As(err, &qe))
 	require.Equal(t, meta.QuotaError{ProjectID: pid, Hard: 100, Used: 100, Adding: 1}, *qe)
-	err = s.PutArtifact(ctx, pid, "small/a", &meta.Artifact{Digest: dg("m2"), MediaType: mtManifest, Size: 1})
+	err = s.PutArtifact(ctx, pid, "small/a", manifest("m2", 1))
 	require.ErrorIs(t, err, meta.ErrQuotaExceeded)
 	_, err = s.GetArtifact(ctx, "small/a", dg("m2"))
 	require.ErrorIs(t, err, meta.ErrNotFound, "nothing of a refused write is kept")
 
 	// Held already: linking it into another repository, or recording the manifest again, adds nothing.
 	require.NoError(t, s.LinkBlob(ctx, pid, "small/b", dg("l1"), 60))
-	require.NoError(t, s.PutArtifact(ctx, pid, "small/b", &meta.Artifact{Digest: dg("m1"), MediaType: mtManifest, Size: 40}, "v1"))
+	push(t, s, pid, "small/b", manifest("m1", 40), "v1")
 
 	// Lowering the limit below the usage keeps the content but refuses anything new; raising it allows.
 	for _, limit := range []int64{-1, 0} {
@@ -92,7 +91,7 @@ func testQuotaLimit(t *testing.T, newDB dbFactory) {
 
 // testQuotaConcurrent checks that concurrent links into a limited project never exceed it together.
 func testQuotaConcurrent(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	pid, err := s.CreateProject(ctx, &meta.Project{Name: "race", StorageLimit: 100})
 	require.NoError(t, err)
@@ -100,9 +99,7 @@ func testQuotaConcurrent(t *testing.T, newDB dbFactory) {
 	var mu sync.Mutex
 	ok, refused := 0, 0
 	for i := range 24 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			// Each in a repository of its own: the repositories are created concurrently too.
 			err := s.LinkBlob(ctx, pid, fmt.Sprintf("race/r%d", i%6), dg(fmt.Sprint("b", i)), 10)
 			mu.Lock()
@@ -115,7 +112,7 @@ func testQuotaConcurrent(t *testing.T, newDB dbFactory) {
 			default:
 				t.Errorf("link %d: %v", i, err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.Equal(t, 10, ok)
@@ -127,15 +124,15 @@ func testQuotaConcurrent(t *testing.T, newDB dbFactory) {
 
 // testListCachedArtifacts checks the listing by project and across proxy-cache projects.
 func testListCachedArtifacts(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	rid, err := s.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-registry", URL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
 	local := project(t, s, "local")
 	cache, err := s.CreateProject(ctx, &meta.Project{Name: "cache", RegistryID: rid})
 	require.NoError(t, err)
-	require.NoError(t, s.PutArtifact(ctx, local, "local/a", &meta.Artifact{Digest: dg("l"), MediaType: mtManifest, Size: 1, Origin: meta.OriginPushed}))
-	require.NoError(t, s.PutArtifact(ctx, cache, "cache/a", &meta.Artifact{Digest: dg("c"), MediaType: mtManifest, Size: 2, Origin: meta.OriginPulled, Subject: dg("s")}))
+	push(t, s, local, "local/a", &meta.Artifact{Digest: dg("l"), MediaType: mtManifest, Size: 1, Origin: meta.OriginPushed})
+	push(t, s, cache, "cache/a", &meta.Artifact{Digest: dg("c"), MediaType: mtManifest, Size: 2, Origin: meta.OriginPulled, Subject: dg("s")})
 
 	got, err := s.ListCachedArtifacts(ctx, local)
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -13,20 +12,20 @@ import (
 // testRepositoryReads covers meta.RepositoryStore: per-project listing with filters and counts, the
 // artifact list without referrers, tags by artifact and the whole-repository delete.
 func testRepositoryReads(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	lib := project(t, s, "library")
 	team := project(t, s, "team")
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-	put := func(pid int64, repo, name string, push time.Time, subject, tag string) *meta.Artifact {
-		a := &meta.Artifact{Digest: dg(repo + name), MediaType: mtManifest, Size: 10, PushTime: push, Subject: subject}
-		require.NoError(t, s.PutArtifact(ctx, pid, repo, a, tag))
+	put := func(pid int64, repo, name string, pushed time.Time, subject, tag string) *meta.Artifact {
+		a := &meta.Artifact{Digest: dg(repo + name), MediaType: mtManifest, Size: 10, PushTime: pushed, Subject: subject}
+		push(t, s, pid, repo, a, tag)
 		return a
 	}
 	a1 := put(lib, "library/app", "1", t0, "", "v1")
 	a2 := put(lib, "library/app", "2", t0.Add(time.Hour), "", "v2")
-	require.NoError(t, s.PutArtifact(ctx, lib, "library/app", &meta.Artifact{Digest: a2.Digest}, "latest"))
+	push(t, s, lib, "library/app", &meta.Artifact{Digest: a2.Digest}, "latest")
 	sig := put(lib, "library/app", "sig", t0.Add(2*time.Hour), a2.Digest, "")
 	put(lib, "library/Web", "1", t0, "", "")
 	require.NoError(t, s.LinkBlob(ctx, lib, "library/empty", dg("layer"), 5))
@@ -94,7 +93,7 @@ func testRepositoryReads(t *testing.T, newDB dbFactory) {
 
 // checkTagsAndDelete reads the tags of lib/app's artifacts, then deletes the repository.
 func checkTagsAndDelete(t *testing.T, s meta.Store, a1, a2, sig *meta.Artifact) {
-	ctx := context.Background()
+	ctx := t.Context()
 	tags, err := s.ListArtifactTags(ctx, []int64{a2.ID, a1.ID, sig.ID})
 	require.NoError(t, err)
 	var tagNames []string
@@ -124,7 +123,7 @@ func checkTagsAndDelete(t *testing.T, s meta.Store, a1, a2, sig *meta.Artifact) 
 // testProjectUsage: distinct blobs and manifests of a project, each digest once however many
 // repositories hold it; other projects' content does not count.
 func testProjectUsage(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	lib := project(t, s, "library")
 	team := project(t, s, "team")
@@ -132,10 +131,10 @@ func testProjectUsage(t *testing.T, newDB dbFactory) {
 
 	for _, repo := range []string{"library/app", "library/web"} { // the same layer and manifest twice
 		require.NoError(t, s.LinkBlob(ctx, lib, repo, dg("layer"), 1000))
-		require.NoError(t, s.PutArtifact(ctx, lib, repo, &meta.Artifact{Digest: dg("manifest"), MediaType: mtManifest, Size: 30, PushTime: time.Now()}))
+		push(t, s, lib, repo, &meta.Artifact{Digest: dg("manifest"), MediaType: mtManifest, Size: 30, PushTime: time.Now()})
 	}
 	require.NoError(t, s.LinkBlob(ctx, lib, "library/web", dg("config"), 200))
-	require.NoError(t, s.PutArtifact(ctx, lib, "library/web", &meta.Artifact{Digest: dg("sig"), MediaType: mtManifest, Size: 4, PushTime: time.Now(), Subject: dg("manifest")}))
+	push(t, s, lib, "library/web", &meta.Artifact{Digest: dg("sig"), MediaType: mtManifest, Size: 4, PushTime: time.Now(), Subject: dg("manifest")})
 	require.NoError(t, s.LinkBlob(ctx, team, "team/app", dg("layer"), 1000))
 	require.NoError(t, s.LinkBlob(ctx, team, "team/app", dg("other"), 7))
 

@@ -13,11 +13,11 @@ import (
 
 func testRecordPulls(t *testing.T, newDB dbFactory) {
 	ctx, s, pid := storeWithProject(t, newDB, "library")
-	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1}
-	b := &meta.Artifact{Digest: dg("b"), MediaType: mtManifest, Size: 1}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", a, ""))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/app", b, ""))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/other", a, ""))
+	a := manifest("a", 1)
+	b := manifest("b", 1)
+	push(t, s, pid, "library/app", a, "")
+	push(t, s, pid, "library/app", b, "")
+	push(t, s, pid, "library/other", a, "")
 	t1 := time.Date(2025, 3, 4, 5, 6, 7, 891234000, time.UTC)
 
 	require.NoError(t, s.RecordPulls(ctx, nil))
@@ -63,10 +63,10 @@ func testListProjectArtifacts(t *testing.T, newDB dbFactory) {
 	other := project(t, s, "other")
 	a := &meta.Artifact{Digest: dg("a"), MediaType: mtManifest, Size: 1, Origin: meta.OriginPulled}
 	sig := &meta.Artifact{Digest: dg("sig"), MediaType: mtManifest, Size: 1, Subject: dg("a"), Origin: meta.OriginPushed}
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/b", a, "v2", "v1"))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/b", sig))
-	require.NoError(t, s.PutArtifact(ctx, pid, "library/a", &meta.Artifact{Digest: dg("x"), MediaType: mtManifest, Size: 1}))
-	require.NoError(t, s.PutArtifact(ctx, other, "other/a", &meta.Artifact{Digest: dg("y"), MediaType: mtManifest, Size: 1}, "t"))
+	push(t, s, pid, "library/b", a, "v2", "v1")
+	push(t, s, pid, "library/b", sig)
+	push(t, s, pid, "library/a", manifest("x", 1))
+	push(t, s, other, "other/a", manifest("y", 1), "t")
 
 	arts, tags, err := s.ListProjectArtifacts(ctx, pid, "")
 	require.NoError(t, err)

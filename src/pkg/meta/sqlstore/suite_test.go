@@ -83,7 +83,7 @@ func dg(s string) string {
 // openStore opens url and closes the store at cleanup.
 func openStore(t *testing.T, url string) meta.Store {
 	t.Helper()
-	s, err := Open(context.Background(), url)
+	s, err := Open(t.Context(), url)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -99,19 +99,40 @@ func newStore(t *testing.T, newDB dbFactory) meta.Store {
 func storeWithProject(t *testing.T, newDB dbFactory, name string) (context.Context, meta.Store, int64) {
 	t.Helper()
 	s := newStore(t, newDB)
-	return context.Background(), s, project(t, s, name)
+	return t.Context(), s, project(t, s, name)
 }
 
 // countRows counts the rows of a table, bypassing the API (for cascade checks).
 func countRows(t *testing.T, s meta.Store, table string) int64 {
 	t.Helper()
 	var n []int64
-	_, err := queryRows(context.Background(), s.(*store).r, &n, "SELECT COUNT(*) FROM "+table)
+	_, err := queryRows(t.Context(), s.(*store).r, &n, "SELECT COUNT(*) FROM "+table)
 	require.NoError(t, err)
 	return n[0]
 }
 
 // requireRecent checks that ts was set by the store just now, in UTC at microsecond precision.
+// requireCreated checks what a Create method returned: no error, a positive ID that is also set on the
+// entity (entityID), and a recent creation time.
+func requireCreated(t *testing.T, id int64, err error, entityID int64, created, before time.Time) {
+	t.Helper()
+	require.NoError(t, err)
+	require.Positive(t, id)
+	require.Equal(t, id, entityID)
+	requireRecent(t, created, before)
+}
+
+// push records a in repo of project pid with tags and requires no error.
+func push(t *testing.T, s meta.Store, pid int64, repo string, a *meta.Artifact, tags ...string) {
+	t.Helper()
+	require.NoError(t, s.PutArtifact(t.Context(), pid, repo, a, tags...))
+}
+
+// manifest is an image manifest artifact of digest dg(name).
+func manifest(name string, size int64) *meta.Artifact {
+	return &meta.Artifact{Digest: dg(name), MediaType: mtManifest, Size: size}
+}
+
 func requireRecent(t *testing.T, ts, before time.Time) {
 	t.Helper()
 	require.Equal(t, time.UTC, ts.Location())
@@ -121,16 +142,13 @@ func requireRecent(t *testing.T, ts, before time.Time) {
 }
 
 func testProjects(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	before := time.Now()
 
 	p := &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}, StorageLimit: -1}
 	id, err := s.CreateProject(ctx, p)
-	require.NoError(t, err)
-	require.Positive(t, id)
-	require.Equal(t, id, p.ID)
-	requireRecent(t, p.CreationTime, before)
+	requireCreated(t, id, err, p.ID, p.CreationTime, before)
 	require.Equal(t, p.CreationTime, p.UpdateTime)
 
 	got, err := s.GetProject(ctx, id)
@@ -198,7 +216,7 @@ func testProjects(t *testing.T, newDB dbFactory) {
 }
 
 func testProjectList(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	for _, name := range []string{"team-b", "team-a", "library", "team_c", "proxy-hub", "Team-D"} {
 		_, err := s.CreateProject(ctx, &meta.Project{Name: name})
@@ -239,7 +257,7 @@ func testProjectList(t *testing.T, newDB dbFactory) {
 }
 
 func testProjectDelete(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	empty, err := s.CreateProject(ctx, &meta.Project{Name: "empty"})
 	require.NoError(t, err)
@@ -262,7 +280,7 @@ func testProjectDelete(t *testing.T, newDB dbFactory) {
 }
 
 func testRegistries(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	before := time.Now()
 	r := &meta.Registry{
@@ -271,9 +289,7 @@ func testRegistries(t *testing.T, newDB dbFactory) {
 		CredentialType: "basic", AccessKey: "user", AccessSecret: "enc:c2VjcmV0",
 	}
 	id, err := s.CreateRegistry(ctx, r)
-	require.NoError(t, err)
-	require.Equal(t, id, r.ID)
-	requireRecent(t, r.CreationTime, before)
+	requireCreated(t, id, err, r.ID, r.CreationTime, before)
 	got, err := s.GetRegistry(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, r, got)
@@ -315,7 +331,7 @@ func testRegistries(t *testing.T, newDB dbFactory) {
 }
 
 func testRegistryList(t *testing.T, newDB dbFactory) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, newDB)
 	for _, name := range []string{"quay", "hub", "ghcr", "hub-mirror"} {
 		_, err := s.CreateRegistry(ctx, &meta.Registry{Name: name})

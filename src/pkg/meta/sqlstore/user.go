@@ -34,18 +34,10 @@ func (r *userRow) user() *meta.User {
 // CreateUser inserts u.
 func (s *store) CreateUser(ctx context.Context, u *meta.User) (int64, error) {
 	t := now()
-	id, err := insertID(ctx, s.w,
+	return s.insertRow(ctx, creating("user", u.Username), stamps{&u.ID, &u.CreationTime, &u.UpdateTime}, t,
 		`INSERT INTO account (username, email, realname, comment, password_hash, sysadmin, creation_time, update_time)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		u.Username, u.Email, u.Realname, u.Comment, u.PasswordHash, u.Sysadmin, toDBTime(t), toDBTime(t))
-	switch {
-	case isUniqueViolation(err):
-		return 0, conflict("meta: user %q exists", u.Username)
-	case err != nil:
-		return 0, fmt.Errorf("meta: create user %q: %w", u.Username, err)
-	}
-	u.ID, u.CreationTime, u.UpdateTime = id, t, t
-	return u.ID, nil
 }
 
 func (s *store) getUser(ctx context.Context, what, where string, arg any) (*meta.User, error) {
@@ -70,15 +62,10 @@ func (s *store) ListUsers(ctx context.Context, name string, offset, limit int) (
 // UpdateUser stores u's mutable fields and sets u.UpdateTime.
 func (s *store) UpdateUser(ctx context.Context, u *meta.User) error {
 	t := now()
-	n, err := exec(ctx, s.w,
+	return s.updateRow(ctx, updating("user", u.ID), &u.UpdateTime, t,
 		`UPDATE account SET email = ?, realname = ?, comment = ?, password_hash = ?, sysadmin = ?, update_time = ?
 		 WHERE id = ?`,
 		u.Email, u.Realname, u.Comment, u.PasswordHash, u.Sysadmin, toDBTime(t), u.ID)
-	if err := changedOne(n, err, "update", "user %d", u.ID); err != nil {
-		return err
-	}
-	u.UpdateTime = t
-	return nil
 }
 
 // DeleteUser removes the user; its memberships go with it (ON DELETE CASCADE).
