@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"io"
 	"sync"
 	"testing"
@@ -21,24 +22,6 @@ import (
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
 // env is a real store (SQLite or PostgreSQL), a real blob store, the local content service pinning
 // through gc.Pins, and a collector with a one-hour grace period; pins and collector share a test clock.
 type env struct {
@@ -46,7 +29,7 @@ type env struct {
 	store meta.Store
 	blobs *storage.FS
 	svc   *local.Service
-	clock *clock
+	clock *clocktest.Clock
 	coll  *gc.Collector
 	proj  *meta.Project
 }
@@ -65,15 +48,15 @@ func newEnv(t *testing.T, dbURL string, wrap func(meta.GCStore) meta.GCStore) *e
 	t.Cleanup(func() { _ = store.Close() })
 	blobs, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
-	c := &clock{t: time.Now()}
+	c := clocktest.New(time.Now())
 	var gs meta.GCStore = store
 	if wrap != nil {
 		gs = wrap(store)
 	}
 	e := &env{t: t, store: store, blobs: blobs, clock: c}
-	e.svc = local.New(blobs, store, store, local.Options{Pins: gc.NewPins(store, blobs, 0, c.now), ManifestCacheBytes: -1})
+	e.svc = local.New(blobs, store, store, local.Options{Pins: gc.NewPins(store, blobs, 0, c.Now), ManifestCacheBytes: -1})
 	t.Cleanup(func() { _ = e.svc.Close() })
-	e.coll = gc.NewCollector(gs, blobs, time.Hour, c.now)
+	e.coll = gc.NewCollector(gs, blobs, time.Hour, c.Now)
 	e.proj = &meta.Project{Name: "library", Metadata: map[string]string{}}
 	_, err = store.CreateProject(ctx, e.proj)
 	require.NoError(t, err)
@@ -138,7 +121,7 @@ func (e *env) put(repo, ref, mt string, doc any) digest.Digest {
 // collect runs one collection with the clock moved past the grace period of everything there.
 func (e *env) collect(p gc.Params) gc.Result {
 	e.t.Helper()
-	e.clock.set(time.Now().Add(2 * time.Hour))
+	e.clock.Set(time.Now().Add(2 * time.Hour))
 	log := gc.NewLog(nil)
 	res, err := e.coll.Collect(context.Background(), p, log)
 	require.NoError(e.t, err, log.String())

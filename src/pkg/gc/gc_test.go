@@ -77,7 +77,7 @@ func TestPushAfterMarkKeepsItsBlobs(t *testing.T) {
 		require.EqualValues(t, 1, res.Pinned)
 		e.readable("c", digest.FromBytes(layer))
 		// Its pin lapses; the manifest now references it: still kept.
-		e.clock.set(time.Now().Add(3 * time.Hour))
+		e.clock.Set(time.Now().Add(3 * time.Hour))
 		res = e.collect(gc.Params{})
 		require.Zero(t, res.BlobsDeleted)
 		e.readable("c", digest.FromBytes(layer))

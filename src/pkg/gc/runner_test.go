@@ -19,7 +19,7 @@ func TestRunnerOneAtATime(t *testing.T) {
 		e := newEnv(t, newDB(t), nil)
 		ctx := context.Background()
 		e.upload("a", []byte("garbage"))
-		e.clock.set(time.Now().Add(2 * time.Hour))
+		e.clock.Set(time.Now().Add(2 * time.Hour))
 		r1 := gc.NewRunner(e.store, e.coll, time.Minute, slog.New(slog.DiscardHandler))
 		r2 := gc.NewRunner(e.store, e.coll, time.Minute, slog.New(slog.DiscardHandler))
 		ex, err := r1.Start(ctx, meta.GCKindManual, gc.Params{})

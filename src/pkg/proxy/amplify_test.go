@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"io"
 	"net/http"
 	"strconv"
@@ -17,24 +18,9 @@ import (
 )
 
 // clock is the proxy's time, moved by the tests instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = clocktest.Clock
 
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return clocktest.New(time.Unix(1_700_000_000, 0)) }
 
 // withOptions restarts e's proxy service and server with opts on clk, and makes the project public with
 // md added to its metadata, so anonymous clients can pull.
