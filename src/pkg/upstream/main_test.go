@@ -1,11 +1,11 @@
 package upstream_test
 
 import (
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,16 +21,9 @@ func TestMain(m *testing.M) {
 }
 
 // clock is a settable test clock.
-type clock struct{ ns atomic.Int64 }
+type clock = clocktest.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock() *clock { return clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // counter counts requests by kind of path ("referrers", "manifests", "tags", "blobs", "base").
 type counter struct {
