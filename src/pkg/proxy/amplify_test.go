@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"context"
-	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"io"
 	"net/http"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 )

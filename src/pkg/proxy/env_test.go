@@ -21,9 +21,9 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
@@ -192,18 +192,10 @@ func newEnv(t *testing.T, up *upServer, row ...registryRow) *env {
 		rr = row[0]
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	root := filepath.Join(dir, "storage")
-	fs, err := storage.NewFS(root)
-	require.NoError(t, err)
-	store, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-
-	key := make([]byte, secret.KeySize)
-	_, _ = rand.Read(key)
-	box, err := secret.NewBox(key)
-	require.NoError(t, err)
+	fs, store := contenttest.Stores(t)
+	root := fs.Root()
+	box := registrytest.NewBox(t)
+	var err error
 	reg := &meta.Registry{Name: "upstream", Type: rr.Type, URL: up.URL, CredentialType: "basic", AccessKey: rr.Username}
 	if rr.Type == "" {
 		reg.Type = upstream.TypeDockerRegistry
@@ -215,8 +207,7 @@ func newEnv(t *testing.T, up *upServer, row ...registryRow) *env {
 	_, err = store.CreateRegistry(ctx, reg)
 	require.NoError(t, err)
 	p := &meta.Project{Name: project, RegistryID: reg.ID}
-	_, err = store.CreateProject(ctx, p)
-	require.NoError(t, err)
+	contenttest.CreateProjects(t, store, p)
 
 	loc := local.New(fs, store, store, local.Options{Pulls: store})
 	t.Cleanup(func() { _ = loc.Close() })

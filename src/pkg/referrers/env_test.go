@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"log/slog"
 	"net"
 	"net/url"
@@ -21,18 +20,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
 func TestMain(m *testing.M) {
@@ -174,18 +175,10 @@ func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister
 func newEnv(t *testing.T, up *upServer, ck cacheKind) *env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	fs, err := storage.NewFS(filepath.Join(dir, "storage"))
-	require.NoError(t, err)
-	store, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-	key := make([]byte, secret.KeySize)
-	_, _ = rand.Read(key)
-	box, err := secret.NewBox(key)
-	require.NoError(t, err)
+	fs, store := contenttest.Stores(t)
+	box := registrytest.NewBox(t)
 	reg := &meta.Registry{Name: "upstream", Type: upstream.TypeDockerRegistry, URL: up.URL, CredentialType: "basic"}
-	_, err = store.CreateRegistry(ctx, reg)
+	_, err := store.CreateRegistry(ctx, reg)
 	require.NoError(t, err)
 	loc := local.New(fs, store, store, local.Options{})
 	t.Cleanup(func() { _ = loc.Close() })

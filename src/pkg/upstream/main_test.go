@@ -1,7 +1,6 @@
 package upstream_test
 
 import (
-	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"net/http"
 	"os"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/upstream"
 )
 
