@@ -48,16 +48,9 @@ func TestWriterCommit(t *testing.T) {
 			err = w.Commit(ctx, tt.d)
 			_, statErr := os.Stat(w.Path())
 			require.ErrorIs(t, statErr, os.ErrNotExist, "temp file is gone after Commit")
-			if tt.wantErr != nil {
-				require.ErrorIs(t, err, tt.wantErr)
-				require.Empty(t, files(t, s.Root()))
+			if !requireCommitted(t, s, err, tt.wantErr, tt.d, len(data)) {
 				return
 			}
-			require.NoError(t, err)
-			size, err := s.Stat(ctx, tt.d)
-			require.NoError(t, err)
-			require.Equal(t, int64(len(data)), size)
-			require.Len(t, files(t, s.Root()), 1)
 
 			_, err = w.Write([]byte("late"))
 			require.Error(t, err)
@@ -254,17 +247,7 @@ func TestWriterWriteFromVerifyCommit(t *testing.T) {
 				require.Empty(t, files(t, s.Root()))
 				return
 			}
-			err = w.Commit(ctx, tt.commit)
-			if tt.commitErr != nil {
-				require.ErrorIs(t, err, tt.commitErr)
-				require.Empty(t, files(t, s.Root()))
-				return
-			}
-			require.NoError(t, err)
-			size, err := s.Stat(ctx, tt.commit)
-			require.NoError(t, err)
-			require.Equal(t, int64(len(data)), size)
-			require.Len(t, files(t, s.Root()), 1, "stored, temporary file gone")
+			requireCommitted(t, s, w.Commit(ctx, tt.commit), tt.commitErr, tt.commit, len(data))
 		})
 	}
 }
@@ -324,4 +307,22 @@ func BenchmarkCopyIntoWriter(b *testing.B) {
 			return err
 		})
 	})
+}
+
+// requireCommitted checks the outcome err of committing a blob of size bytes as d into s: with
+// wantErr, that error and nothing at all left in s; otherwise the blob stored at its size as the only
+// file (the temporary one gone). It reports whether the commit succeeded.
+func requireCommitted(t *testing.T, s *FS, err, wantErr error, d digest.Digest, size int) bool {
+	t.Helper()
+	if wantErr != nil {
+		require.ErrorIs(t, err, wantErr)
+		require.Empty(t, files(t, s.Root()))
+		return false
+	}
+	require.NoError(t, err)
+	got, err := s.Stat(context.Background(), d)
+	require.NoError(t, err)
+	require.Equal(t, int64(size), got)
+	require.Len(t, files(t, s.Root()), 1, "stored, temporary file gone")
+	return true
 }
