@@ -148,6 +148,23 @@ func (k upstreamKind) String() string { return [...]string{"distribution", "ggcr
 
 // newUpstream starts a registry of kind; extra options (auth, max tags) are applied before the counting
 // and fault wrappers, so those sit outermost.
+// newImageEnv starts an upstream of kind holding one image pushed as repo:tag ("" for untagged), and
+// an env that proxies it.
+func newImageEnv(t *testing.T, kind upstreamKind, repo, tag string) (*env, *upServer, registrytest.Image) {
+	t.Helper()
+	up := newUpstream(t, kind)
+	img := up.PushImage(t, repo, tag)
+	return newEnv(t, up), up, img
+}
+
+// newBlobUpstream starts an upstream of kind holding size random bytes as a blob of repository "app".
+func newBlobUpstream(t *testing.T, kind upstreamKind, size int) (*upServer, []byte, digest.Digest) {
+	t.Helper()
+	up := newUpstream(t, kind)
+	data := randomBytes(size)
+	return up, data, up.PushBlob(t, "app", data).Digest
+}
+
 func newUpstream(t *testing.T, kind upstreamKind, opts ...registrytest.Option) *upServer {
 	t.Helper()
 	u := &upServer{hits: newHits(), faults: &faults{}}

@@ -99,9 +99,7 @@ func testRedis(t *testing.T) (redis.UniversalClient, string) {
 func TestBlobOneFillAcrossNodes(t *testing.T) {
 	for name, locker := range sharedLockers(t) {
 		t.Run(name, func(t *testing.T) {
-			up := newUpstream(t, distribution)
-			data := randomBytes(4 << 20)
-			d := up.PushBlob(t, "app", data).Digest
+			up, data, d := newBlobUpstream(t, distribution, 4<<20)
 			up.faults.set(slowBlobs(300 * time.Millisecond))
 			e := newEnv(t, up)
 			opts := proxy.Options{Leases: locker, FillPoll: 10 * time.Millisecond}
@@ -142,9 +140,7 @@ func TestBlobOneFillAcrossNodes(t *testing.T) {
 func TestBlobFillTakeover(t *testing.T) {
 	for name, locker := range sharedLockers(t) {
 		t.Run(name, func(t *testing.T) {
-			up := newUpstream(t, distribution)
-			data := randomBytes(64 << 10)
-			d := up.PushBlob(t, "app", data).Digest
+			up, data, d := newBlobUpstream(t, distribution, 64<<10)
 			e := newEnv(t, up)
 			const ttl = 400 * time.Millisecond
 			dead, ok, err := locker.TryAcquire(t.Context(), "fill:"+project+"/app@"+d.String(), ttl)
@@ -172,9 +168,7 @@ func TestBlobFillTakeover(t *testing.T) {
 func TestBlobFillLosesLease(t *testing.T) {
 	client, prefix := testRedis(t)
 	locker := lease.NewRedis(client, prefix)
-	up := newUpstream(t, distribution)
-	data := randomBytes(256 << 10)
-	d := up.PushBlob(t, "app", data).Digest
+	up, data, d := newBlobUpstream(t, distribution, 256<<10)
 	gate := make(chan struct{})
 	defer close(gate)
 	up.faults.set(gateBlobs(1<<10, gate))

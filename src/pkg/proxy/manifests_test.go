@@ -23,9 +23,7 @@ import (
 func TestManifestByDigest(t *testing.T) {
 	for _, kind := range []upstreamKind{distribution, ggcr} {
 		t.Run(kind.String(), func(t *testing.T) {
-			up := newUpstream(t, kind)
-			img := up.PushImage(t, "lib/app", "")
-			e := newEnv(t, up)
+			e, up, img := newImageEnv(t, kind, "lib/app", "")
 			ref := "lib/app/manifests/" + img.Manifest.Digest.String()
 
 			r := e.get(ref)
@@ -309,9 +307,7 @@ func TestUpstreamAuth(t *testing.T) {
 // Pushes into a proxy-cache project: only manifests with a subject (signatures, attestations of proxied
 // content) are accepted; everything else is DENIED.
 func TestPushIntoProxyProject(t *testing.T) {
-	up := newUpstream(t, distribution)
-	img := up.PushImage(t, "app", "v1")
-	e := newEnv(t, up)
+	e, up, img := newImageEnv(t, distribution, "app", "v1")
 	requireOK(t, e.get("app/manifests/v1"), img.Body)
 
 	// The artifact's blobs go up through Berth (uploads are local in a proxy project).
@@ -413,9 +409,7 @@ func TestPushIntoProxyProject(t *testing.T) {
 // local push checks its references (reading a fill to its end is not enough: the last byte is released
 // before the commit).
 func TestPushReferrerWithUpstreamOnlyBlobs(t *testing.T) {
-	up := newUpstream(t, distribution)
-	img := up.PushImage(t, "app", "v1")
-	e := newEnv(t, up)
+	e, up, img := newImageEnv(t, distribution, "app", "v1")
 	requireOK(t, e.get("app/manifests/v1"), img.Body)
 	subject := &ocispec.Descriptor{MediaType: img.Manifest.MediaType, Digest: img.Manifest.Digest, Size: img.Manifest.Size}
 	for i := range 20 {
