@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -456,13 +457,17 @@ func (h *heldLinks) LinkBlob(ctx context.Context, projectID int64, repo, d strin
 }
 
 // fetch GETs Berth's /v2/<project>/<rest> as the admin, for goroutines other than the test's.
-func (e *env) fetch(rest string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/v2/"+project+"/"+rest, nil)
+func (e *env) fetch(rest string) (int, []byte, error) { return adminGet(e.srv, rest) }
+
+// adminGet GETs srv's /v2/<project>/<rest> as the admin and returns the status and the body; it
+// reports errors instead of failing a test, so goroutines other than the test's may call it.
+func adminGet(srv *httptest.Server, rest string) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/v2/"+project+"/"+rest, nil)
 	if err != nil {
 		return 0, nil, err
 	}
 	req.SetBasicAuth(auth.AdminUser, adminPassword)
-	res, err := e.srv.Client().Do(req)
+	res, err := srv.Client().Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -44,20 +43,7 @@ func (e *env) node(opts proxy.Options) *node {
 }
 
 // getBlob reads a blob through n as the admin.
-func (n *node) getBlob(path string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, n.srv.URL+"/v2/"+project+"/"+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.SetBasicAuth(auth.AdminUser, adminPassword)
-	res, err := n.srv.Client().Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, b, err
-}
+func (n *node) getBlob(path string) (int, []byte, error) { return adminGet(n.srv, path) }
 
 // slowBlobs delays every upstream blob GET by d before it is answered.
 func slowBlobs(d time.Duration) fault {
