@@ -17,8 +17,7 @@ import (
 // before anything is read, cached or asked upstream, in projects with and without the toggle; one of
 // exactly meta.MaxArtifactTypeLength bytes is served.
 func TestOversizeArtifactTypeRefused(t *testing.T) {
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
+	up, img := newSubject(t, ggcrAPI)
 	e := newEnv(t, up, cacheKinds[0])
 	off := e.newProject("plain", map[string]string{meta.MetaProxyReferrerAPI: "false"})
 	longest := "application/" + strings.Repeat("x", meta.MaxArtifactTypeLength-len("application/"))
@@ -111,8 +110,7 @@ func TestDistinctFiltersAreBoundedPerSubject(t *testing.T) {
 // A freshness window stored before the API bounded it (9300000000 seconds overflowed time.Duration, so
 // every request was a MISS) counts as the longest window: the second request is a HIT.
 func TestHugeFreshnessIsNotAlwaysMiss(t *testing.T) {
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
+	up, img := newSubject(t, ggcrAPI)
 	e := newEnv(t, up, cacheKinds[0])
 	p := e.newProject("huge", map[string]string{meta.MetaProxyReferrerAPI: "true", meta.MetaProxyReferrerCacheSecond: "9300000000"})
 	repo := e.repo(repoPath, p)

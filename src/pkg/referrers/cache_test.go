@@ -22,11 +22,9 @@ import (
 func TestFreshness(t *testing.T) {
 	for _, ck := range cacheKinds {
 		t.Run(ck.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
+			up, img := newSubject(t, ggcrAPI)
 			subject := img.Manifest.Digest
-			first := newArtifact(t, img.Manifest, atNotation, true, nil)
-			up.push(t, repoPath, first)
+			first := up.pushNew(t, img.Manifest, atNotation, true, nil)
 			e := newEnv(t, up, ck)
 			def := e.repo(repoPath)
 			short := e.repo(repoPath, e.newProject("short", map[string]string{
@@ -49,8 +47,7 @@ func TestFreshness(t *testing.T) {
 			require.Equal(t, 3, asked(), "the 5 s project refreshed, the 30 s one did not")
 
 			// A referrer added upstream shows after the window.
-			second := newArtifact(t, img.Manifest, atBundle, false, nil)
-			up.push(t, repoPath, second)
+			second := up.pushNew(t, img.Manifest, atBundle, false, nil)
 			require.Equal(t, descs(first), e.mustList(def, subject, "", content.CacheHit))
 			e.clock.Advance(freshness)
 			require.ElementsMatch(t, descs(first, second), e.mustList(def, subject, "", content.CacheMiss))
@@ -82,11 +79,9 @@ func TestUpstreamFailure(t *testing.T) {
 		for _, ck := range cacheKinds {
 			for _, f := range failures {
 				t.Run(string(kind)+"/"+ck.name+"/"+f.name, func(t *testing.T) {
-					up := newRegistry(t, kind)
-					img := up.srv.PushImage(t, repoPath, "v1")
+					up, img := newSubject(t, kind)
 					subject := img.Manifest.Digest
-					sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-					up.push(t, repoPath, sig)
+					sig := up.pushNew(t, img.Manifest, atNotation, true, nil)
 					if kind == distribution {
 						up.srv.PushTagSchemaIndex(t, repoPath, subject, sig.desc)
 					}

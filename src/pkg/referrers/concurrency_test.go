@@ -104,8 +104,7 @@ func TestNodesShareRedis(t *testing.T) {
 // waiting node does not sit out the lock's TTL: it sees the lock free without an answer and asks the
 // upstream itself. The lock TTL and upstream timeout here are an hour, so waiting them out would hang.
 func TestNodesPeerFails(t *testing.T) {
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
+	up, img := newSubject(t, ggcrAPI)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
 	long := func(o *referrers.Options) { o.LockTTL, o.UpstreamTimeout = time.Hour, time.Hour }

@@ -19,8 +19,7 @@ func TestUpstreamDownPushedSubject(t *testing.T) {
 	for _, ck := range cacheKinds {
 		t.Run(ck.name, func(t *testing.T) {
 			ctx := context.Background()
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
+			up, img := newSubject(t, ggcrAPI)
 			bare := up.srv.PushImage(t, repoPath, "v2")
 			e := newEnv(t, up, ck)
 			repo := e.repo(repoPath)
@@ -56,12 +55,9 @@ func TestUpstreamDownPushedSubject(t *testing.T) {
 // referrer pushed here stays listed, and the manifest pulled through stays held (retention removes it).
 func TestUpstreamDeletedReferrer(t *testing.T) {
 	ctx := context.Background()
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
-	gone := newArtifact(t, img.Manifest, atNotation, true, nil)
-	kept := newArtifact(t, img.Manifest, atBundle, false, nil)
-	up.push(t, repoPath, gone)
-	up.push(t, repoPath, kept)
+	up, img := newSubject(t, ggcrAPI)
+	gone := up.pushNew(t, img.Manifest, atNotation, true, nil)
+	kept := up.pushNew(t, img.Manifest, atBundle, false, nil)
 	e := newEnv(t, up, cacheKinds[0])
 	repo := e.repo(repoPath)
 	subject := img.Manifest.Digest

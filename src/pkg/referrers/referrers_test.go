@@ -21,13 +21,10 @@ func TestUpstreamReferrers(t *testing.T) {
 	for _, kind := range []upstreamKind{ggcrAPI, distribution} {
 		for _, ck := range cacheKinds {
 			t.Run(string(kind)+"/"+ck.name, func(t *testing.T) {
-				up := newRegistry(t, kind)
-				img := up.srv.PushImage(t, repoPath, "v1")
+				up, img := newSubject(t, kind)
 				subject := img.Manifest.Digest
-				sig := newArtifact(t, img.Manifest, atNotation, true, map[string]string{"io.cncf.notary.x509chain.thumbprint#S256": "[\"abc\"]"})
-				bundle := newArtifact(t, img.Manifest, atBundle, false, map[string]string{"dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1"})
-				up.push(t, repoPath, sig)
-				up.push(t, repoPath, bundle)
+				sig := up.pushNew(t, img.Manifest, atNotation, true, map[string]string{"io.cncf.notary.x509chain.thumbprint#S256": "[\"abc\"]"})
+				bundle := up.pushNew(t, img.Manifest, atBundle, false, map[string]string{"dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1"})
 				source := cachekey.SourceReferrersAPI
 				if kind == distribution {
 					source = cachekey.SourceTagSchema
@@ -85,13 +82,10 @@ func TestUpstreamReferrers(t *testing.T) {
 func TestMergeWithLocal(t *testing.T) {
 	for _, ck := range cacheKinds {
 		t.Run(ck.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
+			up, img := newSubject(t, ggcrAPI)
 			subject := img.Manifest.Digest
-			upOnly := newArtifact(t, img.Manifest, atNotation, true, nil)
-			both := newArtifact(t, img.Manifest, atBundle, false, map[string]string{"org.example": "both"})
-			up.push(t, repoPath, upOnly)
-			up.push(t, repoPath, both)
+			upOnly := up.pushNew(t, img.Manifest, atNotation, true, nil)
+			both := up.pushNew(t, img.Manifest, atBundle, false, map[string]string{"org.example": "both"})
 			e := newEnv(t, up, ck)
 			repo := e.repo(repoPath)
 			e.pushLocal(repo, both) // signed against the upstream and against Berth: the same bytes
@@ -159,8 +153,7 @@ func TestToggleOff(t *testing.T) {
 		{"absent", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
+			up, img := newSubject(t, ggcrAPI)
 			up.push(t, repoPath, newArtifact(t, img.Manifest, atNotation, true, nil))
 			e := newEnv(t, up, cacheKinds[0])
 			off := e.newProject("off", tc.md)
