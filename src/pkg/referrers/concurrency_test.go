@@ -39,29 +39,27 @@ func startLists(ctl *referrers.Controller, repo content.Repo, subject ocispec.De
 // referrers request upstream; the upstream answer is held until every other request has joined it.
 func TestColdRequestsCoalesce(t *testing.T) {
 	const n = 200
-	for _, ck := range cacheKinds {
-		t.Run(ck.name, func(t *testing.T) {
-			up, img, sig := newSigned(t)
-			e := newEnv(t, up, ck)
-			held, release := up.holdReferrers()
-			defer release()
+	eachCache(t, func(t *testing.T, ck cacheKind) {
+		up, img, sig := newSigned(t)
+		e := newEnv(t, up, ck)
+		held, release := up.holdReferrers()
+		defer release()
 
-			results := startLists(e.ctl, e.repo(repoPath), img.Manifest, n)
-			<-held
-			eventually(t, "every other request joins the one upstream request", func() bool {
-				return e.ctl.Coalesced() == n-1
-			})
-			release()
-			for range n {
-				r := <-results
-				require.NoError(t, r.err)
-				require.Equal(t, content.CacheMiss, r.page.Cache)
-				require.Equal(t, descs(sig), r.page.Manifests)
-			}
-			require.Equal(t, 1, up.referrersRequests())
-			require.Equal(t, float64(n-1), counter(t, e.metrics.CoalescedWaiters, "referrers"))
+		results := startLists(e.ctl, e.repo(repoPath), img.Manifest, n)
+		<-held
+		eventually(t, "every other request joins the one upstream request", func() bool {
+			return e.ctl.Coalesced() == n-1
 		})
-	}
+		release()
+		for range n {
+			r := <-results
+			require.NoError(t, r.err)
+			require.Equal(t, content.CacheMiss, r.page.Cache)
+			require.Equal(t, descs(sig), r.page.Manifests)
+		}
+		require.Equal(t, 1, up.referrersRequests())
+		require.Equal(t, float64(n-1), counter(t, e.metrics.CoalescedWaiters, "referrers"))
+	})
 }
 
 // TestNodesShareRedis: two controllers (two Berth nodes: their own flight groups, upstream clients and

@@ -78,6 +78,14 @@ var cacheKinds = []cacheKind{
 	{"tiered", newTieredCache}, // the embedded default: memory in front of a file (disk_test.go in package cache)
 }
 
+// eachCache runs test as a subtest once per cache kind of cacheKinds.
+func eachCache(t *testing.T, test func(t *testing.T, ck cacheKind)) {
+	t.Helper()
+	for _, ck := range cacheKinds {
+		t.Run(ck.name, func(t *testing.T) { test(t, ck) })
+	}
+}
+
 // newTieredCache is the embedded default's cache: memory in front of a Disk file in a temp dir.
 func newTieredCache(t *testing.T, clk *clock) cache.Cache {
 	d, err := cache.OpenDisk(t.Context(), filepath.Join(t.TempDir(), "referrers-cache.db"), 64<<20, cache.WithDiskClock(clk.Now))
