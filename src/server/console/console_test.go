@@ -66,6 +66,18 @@ type env struct {
 	made    []*meta.Project // ProjectCreated calls
 }
 
+// publicProjects creates a public project of each name in e's store and returns their IDs in order.
+func (e *env) publicProjects(t *testing.T, names ...string) []int64 {
+	t.Helper()
+	ids := make([]int64, len(names))
+	for i, name := range names {
+		id, err := e.store.CreateProject(context.Background(), &meta.Project{Name: name, Metadata: map[string]string{meta.MetaPublic: "true"}})
+		require.NoError(t, err)
+		ids[i] = id
+	}
+	return ids
+}
+
 func newTestEnv(t *testing.T) *env {
 	t.Helper()
 	store, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "berth.db"))
@@ -286,8 +298,7 @@ func TestAnonymousSeesPublicProjectsOnly(t *testing.T) {
 func TestArtifactPageAndReferrersTree(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProjects(t, "lib")[0]
 	child := digest.FromString("child")
 	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":5,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}`, child)
 	subject := digest.FromString(index)
@@ -345,10 +356,7 @@ func TestStaticAndSecurityHeaders(t *testing.T) {
 func TestProjectsStorageUsed(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
-	_, err = e.store.CreateProject(ctx, &meta.Project{Name: "empty", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProjects(t, "lib", "empty")[0]
 	for _, repo := range []string{"lib/a", "lib/b"} { // the same layer and manifest in two repositories count once
 		require.NoError(t, e.store.LinkBlob(ctx, pid, repo, digest.FromString("layer").String(), 3<<20))
 		require.NoError(t, e.store.PutArtifact(ctx, pid, repo, &meta.Artifact{Digest: digest.FromString("m").String(),
@@ -365,8 +373,7 @@ func TestProjectsStorageUsed(t *testing.T) {
 func TestLastPullShown(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProjects(t, "lib")[0]
 	d := digest.FromString("manifest").String()
 	require.NoError(t, e.store.PutArtifact(ctx, pid, "lib/app", &meta.Artifact{Digest: d, MediaType: ocispec.MediaTypeImageManifest, Size: 5}, "v1"))
 	b := e.browser()

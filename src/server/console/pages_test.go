@@ -21,10 +21,7 @@ import (
 func TestSearchDeleteAndRegistryEdit(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	pid, err := e.store.CreateProject(ctx, &meta.Project{Name: "lib", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
-	_, err = e.store.CreateProject(ctx, &meta.Project{Name: "tools", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
+	pid := e.publicProjects(t, "lib", "tools")[0]
 	d := digest.FromString("to delete").String()
 	require.NoError(t, e.store.PutArtifact(ctx, pid, "lib/app", &meta.Artifact{Digest: d, MediaType: ocispec.MediaTypeImageManifest, Size: 5}, "v1"))
 
@@ -41,7 +38,7 @@ func TestSearchDeleteAndRegistryEdit(t *testing.T) {
 	status, _, h := b.post("/projects/lib/artifact/delete", url.Values{"repo": {"app"}, "digest": {d}, "csrf": {csrf}})
 	require.Equal(t, http.StatusSeeOther, status)
 	require.Equal(t, "/projects/lib/repository?name=app", h.Get("Location"))
-	_, err = e.store.GetArtifact(ctx, "lib/app", d)
+	_, err := e.store.GetArtifact(ctx, "lib/app", d)
 	require.ErrorIs(t, err, meta.ErrNotFound)
 
 	status, _, _ = b.post("/registries", url.Values{"csrf": {csrf}, "name": {"hub"}, "type": {"docker-registry"},
