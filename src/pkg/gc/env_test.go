@@ -40,6 +40,11 @@ func backends(t *testing.T, fn func(t *testing.T, newDB func(testing.TB) string)
 	t.Run("postgres", func(t *testing.T) { fn(t, sqltest.Postgres) })
 }
 
+// eachEnv runs fn as a subtest with a new env (no store wrapper) on each database backend.
+func eachEnv(t *testing.T, fn func(t *testing.T, e *env)) {
+	backends(t, func(t *testing.T, newDB func(testing.TB) string) { fn(t, newEnv(t, newDB(t), nil)) })
+}
+
 func newEnv(t *testing.T, dbURL string, wrap func(meta.GCStore) meta.GCStore) *env {
 	t.Helper()
 	ctx := context.Background()

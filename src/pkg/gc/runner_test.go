@@ -15,8 +15,7 @@ import (
 
 // One run at a time across runners sharing a database; each run is recorded with its log.
 func TestRunnerOneAtATime(t *testing.T) {
-	backends(t, func(t *testing.T, newDB func(testing.TB) string) {
-		e := newEnv(t, newDB(t), nil)
+	eachEnv(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		e.upload("a", []byte("garbage"))
 		e.clock.Set(time.Now().Add(2 * time.Hour))
