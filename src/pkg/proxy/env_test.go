@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
@@ -32,13 +31,7 @@ import (
 	berthhttp "github.com/berth-registry/berth/src/server/registry"
 )
 
-func TestMain(m *testing.M) {
-	// distribution's tracing must not try to export from tests, and its request log would drown the
-	// output of a failing test.
-	_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
-	logrus.SetOutput(io.Discard)
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { registrytest.Main(m) }
 
 // project is the name of the proxy-cache project every env creates.
 const project = "cache"

@@ -36,11 +36,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
-func TestMain(m *testing.M) {
-	// distribution's tracing must not try to export from tests.
-	_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { registrytest.Main(m) }
 
 // Artifact types used by the tests.
 const (

@@ -2,7 +2,6 @@ package upstream_test
 
 import (
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,13 +11,10 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
-func TestMain(m *testing.M) {
-	// distribution's tracing must not try to export from tests.
-	_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { registrytest.Main(m) }
 
 // clock is a settable test clock.
 type clock = clocktest.Clock
