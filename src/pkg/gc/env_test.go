@@ -14,10 +14,10 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
@@ -47,12 +47,7 @@ func eachEnv(t *testing.T, fn func(t *testing.T, e *env)) {
 
 func newEnv(t *testing.T, dbURL string, wrap func(meta.GCStore) meta.GCStore) *env {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, dbURL)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-	blobs, err := storage.NewFS(t.TempDir())
-	require.NoError(t, err)
+	blobs, store := contenttest.StoresOn(t, t.TempDir(), dbURL)
 	c := clocktest.New(time.Now())
 	var gs meta.GCStore = store
 	if wrap != nil {
@@ -63,8 +58,7 @@ func newEnv(t *testing.T, dbURL string, wrap func(meta.GCStore) meta.GCStore) *e
 	t.Cleanup(func() { _ = e.svc.Close() })
 	e.coll = gc.NewCollector(gs, blobs, time.Hour, c.Now)
 	e.proj = &meta.Project{Name: "library", Metadata: map[string]string{}}
-	_, err = store.CreateProject(ctx, e.proj)
-	require.NoError(t, err)
+	contenttest.CreateProjects(t, store, e.proj)
 	return e
 }
 

@@ -19,9 +19,16 @@ import (
 func Stores(tb testing.TB) (*storage.FS, meta.Store) {
 	tb.Helper()
 	dir := tb.TempDir()
+	return StoresOn(tb, dir, filepath.Join(dir, "meta.db"))
+}
+
+// StoresOn returns a storage.FS rooted at <dir>/storage and the meta store at databaseURL (a SQLite
+// path or a PostgreSQL URL); the meta store is closed when the test ends. It fails tb on any error.
+func StoresOn(tb testing.TB, dir, databaseURL string) (*storage.FS, meta.Store) {
+	tb.Helper()
 	fs, err := storage.NewFS(filepath.Join(dir, "storage"))
 	require.NoError(tb, err)
-	ms, err := sqlstore.Open(context.Background(), filepath.Join(dir, "meta.db"))
+	ms, err := sqlstore.Open(context.Background(), databaseURL)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = ms.Close() })
 	return fs, ms
