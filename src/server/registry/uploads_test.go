@@ -165,6 +165,15 @@ func TestChunkedUploads(t *testing.T) {
 		e.requireBlob(other, d, data)
 	})
 
+}
+
+// TestUploadSessionErrors: malformed or inconsistent chunks, a cancelled session, and sessions that
+// are unknown or belong to another repository.
+func TestUploadSessionErrors(t *testing.T) {
+	e := newEnv(t)
+	d := digest.FromString("never completed")
+	repo := "private/chunked"
+
 	t.Run("malformed Content-Range is 416", func(t *testing.T) {
 		loc := e.startUpload(repo)
 		for _, cr := range []string{"abc", "10-5", "-5", "5"} {
@@ -184,7 +193,7 @@ func TestChunkedUploads(t *testing.T) {
 
 	t.Run("cancel", func(t *testing.T) {
 		loc := e.startUpload(repo)
-		r := e.do(req{method: http.MethodPatch, path: loc, body: data[:10]})
+		r := e.do(req{method: http.MethodPatch, path: loc, body: []byte("first chunk")})
 		require.Equal(t, http.StatusAccepted, r.status)
 		r = e.do(req{method: http.MethodDelete, path: loc})
 		require.Equal(t, http.StatusNoContent, r.status)
