@@ -21,6 +21,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
@@ -28,19 +29,6 @@ import (
 )
 
 const password = "Console-test-1"
-
-// source is the SQLite store plus manifest bytes in memory (api.ArtifactSource).
-type source struct {
-	meta.Store
-	manifests map[string][]byte
-}
-
-func (s source) ReadManifest(_ context.Context, d string) ([]byte, error) {
-	if b, ok := s.manifests[d]; ok {
-		return b, nil
-	}
-	return nil, meta.ErrNotFound
-}
 
 // fakeReferrers answers a fixed list per subject, with the X-Cache value given, and records calls.
 type fakeReferrers struct {
@@ -56,7 +44,7 @@ func (f *fakeReferrers) ListReferrers(_ context.Context, _ content.Repo, subject
 
 type env struct {
 	t     *testing.T
-	store source
+	store contenttest.ManifestSource // the SQLite store, manifest bytes in memory (api.ArtifactSource)
 	refs  *fakeReferrers
 	srv   *httptest.Server
 	now   time.Time
@@ -91,7 +79,7 @@ func newNode(t *testing.T, store meta.Store, sess SessionStore) *env {
 	t.Helper()
 	box, err := secret.NewBox(bytes.Repeat([]byte{7}, secret.KeySize))
 	require.NoError(t, err)
-	e := &env{t: t, store: source{Store: store, manifests: map[string][]byte{}}, refs: &fakeReferrers{lists: map[digest.Digest][]ocispec.Descriptor{}},
+	e := &env{t: t, store: contenttest.NewManifestSource(store), refs: &fakeReferrers{lists: map[digest.Digest][]ocispec.Descriptor{}},
 		now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	c, err := New(Deps{Projects: store, Registries: store, Artifacts: e.store, Referrers: e.refs,
 		Auth: auth.NewAuthenticator(password), Box: box, Metrics: metrics.New(), SessionTTL: time.Hour, Sessions: sess,
@@ -302,7 +290,7 @@ func TestArtifactPageAndReferrersTree(t *testing.T) {
 	child := digest.FromString("child")
 	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":5,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}`, child)
 	subject := digest.FromString(index)
-	e.store.manifests[subject.String()] = []byte(index)
+	e.store.Manifests[subject.String()] = []byte(index)
 	require.NoError(t, e.store.PutArtifact(ctx, pid, "lib/team/app", &meta.Artifact{Digest: subject.String(),
 		MediaType: "application/vnd.oci.image.index.v1+json", Size: int64(len(index))}, "v1"))
 	local := digest.FromString("local signature")

@@ -4,6 +4,7 @@ package contenttest
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -41,4 +42,24 @@ func CreateProjects(tb testing.TB, ms meta.ProjectStore, projects ...*meta.Proje
 		_, err := ms.CreateProject(context.Background(), p)
 		require.NoError(tb, err)
 	}
+}
+
+// ManifestSource is a meta store whose manifest bytes are kept in memory, by digest, instead of in
+// blob storage: for handlers that read stored manifests (such as the Harbor API's artifact views).
+type ManifestSource struct {
+	meta.Store
+	Manifests map[string][]byte // digest -> manifest bytes
+}
+
+// NewManifestSource returns a ManifestSource over ms without any manifest bytes.
+func NewManifestSource(ms meta.Store) ManifestSource {
+	return ManifestSource{Store: ms, Manifests: map[string][]byte{}}
+}
+
+// ReadManifest returns the bytes kept for digest d, or an error wrapping meta.ErrNotFound.
+func (s ManifestSource) ReadManifest(_ context.Context, d string) ([]byte, error) {
+	if b, ok := s.Manifests[d]; ok {
+		return b, nil
+	}
+	return nil, fmt.Errorf("manifest %s: %w", d, meta.ErrNotFound)
 }
