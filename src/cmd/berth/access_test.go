@@ -98,8 +98,43 @@ func TestUsersMembersAndAuditThroughHarborClient(t *testing.T) {
 	require.Len(t, found.Payload, 1)
 	require.Equal(t, "admin", found.Payload[0].Username)
 
-	// Alice creates a project: she becomes its projectAdmin and manages its members.
-	_, err = alice.Project.CreateProject(ctx, project.NewCreateProjectParams().WithProject(&models.ProjectReq{
+	bobID, bob := teamWithBob(t, s, admin, alice)
+
+	// Password change: the old password stops working at once (the login cache is dropped).
+	_, err = alice.User.UpdateUserPassword(ctx, user.NewUpdateUserPasswordParams().WithUserID(aliceID).
+		WithPassword(&models.PasswordReq{OldPassword: userPassword, NewPassword: "N3w-password"}))
+	require.NoError(t, err)
+	_, err = alice.User.GetCurrentUserInfo(ctx, user.NewGetCurrentUserInfoParams())
+	require.ErrorContains(t, err, "401")
+	alice = s.harborClient(t, "alice", "N3w-password")
+	_, err = alice.User.GetCurrentUserInfo(ctx, user.NewGetCurrentUserInfoParams())
+	require.NoError(t, err)
+
+	// Sysadmin flag, then deletion.
+	_, err = admin.User.SetUserSysAdmin(ctx, user.NewSetUserSysAdminParams().WithUserID(bobID).
+		WithSysadminFlag(&models.UserSysAdminFlag{SysadminFlag: true}))
+	require.NoError(t, err)
+	_, err = bob.User.ListUsers(ctx, user.NewListUsersParams())
+	require.NoError(t, err, "bob is a sysadmin now")
+	_, err = admin.User.DeleteUser(ctx, user.NewDeleteUserParams().WithUserID(bobID))
+	require.NoError(t, err)
+	_, err = bob.User.GetCurrentUserInfo(ctx, user.NewGetCurrentUserInfoParams())
+	require.ErrorContains(t, err, "401")
+
+	// A failed login is audited too.
+	_, err = s.harborClient(t, "mallory", "guess").User.GetCurrentUserInfo(ctx, user.NewGetCurrentUserInfoParams())
+	require.ErrorContains(t, err, "401")
+
+	requireAuditLog(t, admin, alice)
+}
+
+// teamWithBob has alice create the private project "team", in which she, its projectAdmin, makes a new
+// user bob a guest, then a developer, and removes him again; bob, who may not manage members, loses
+// access at once. It returns bob's user ID and client.
+func teamWithBob(t *testing.T, s *served, admin, alice *harbor.HarborAPI) (int64, *harbor.HarborAPI) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := alice.Project.CreateProject(ctx, project.NewCreateProjectParams().WithProject(&models.ProjectReq{
 		ProjectName: "team", Metadata: &models.ProjectMetadata{Public: "false"}}))
 	require.NoError(t, err)
 	bobID := createUser(t, admin, "bob")
@@ -135,33 +170,15 @@ func TestUsersMembersAndAuditThroughHarborClient(t *testing.T) {
 	require.NoError(t, err)
 	_, err = bob.Project.GetProject(ctx, project.NewGetProjectParams().WithProjectNameOrID("team"))
 	require.ErrorContains(t, err, "403", "a removed member loses access at once on this node")
+	return bobID, bob
+}
 
-	// Password change: the old password stops working at once (the login cache is dropped).
-	_, err = alice.User.UpdateUserPassword(ctx, user.NewUpdateUserPasswordParams().WithUserID(aliceID).
-		WithPassword(&models.PasswordReq{OldPassword: userPassword, NewPassword: "N3w-password"}))
-	require.NoError(t, err)
-	_, err = alice.User.GetCurrentUserInfo(ctx, user.NewGetCurrentUserInfoParams())
-	require.ErrorContains(t, err, "401")
-	alice = s.harborClient(t, "alice", "N3w-password")
-	_, err = alice.User.GetCurrentUserInfo(ctx, user.NewGetCurrentUserInfoParams())
-	require.NoError(t, err)
-
-	// Sysadmin flag, then deletion.
-	_, err = admin.User.SetUserSysAdmin(ctx, user.NewSetUserSysAdminParams().WithUserID(bobID).
-		WithSysadminFlag(&models.UserSysAdminFlag{SysadminFlag: true}))
-	require.NoError(t, err)
-	_, err = bob.User.ListUsers(ctx, user.NewListUsersParams())
-	require.NoError(t, err, "bob is a sysadmin now")
-	_, err = admin.User.DeleteUser(ctx, user.NewDeleteUserParams().WithUserID(bobID))
-	require.NoError(t, err)
-	_, err = bob.User.GetCurrentUserInfo(ctx, user.NewGetCurrentUserInfoParams())
-	require.ErrorContains(t, err, "401")
-
-	// A failed login is audited too.
-	_, err = s.harborClient(t, "mallory", "guess").User.GetCurrentUserInfo(ctx, user.NewGetCurrentUserInfoParams())
-	require.ErrorContains(t, err, "401")
-
-	// The audit log, written asynchronously, shows all of it.
+// requireAuditLog requires the audit log, written asynchronously, to show what
+// TestUsersMembersAndAuditThroughHarborClient did, and checks its queries: operation, username, time
+// range, X-Total-Count, and that alice may not read it.
+func requireAuditLog(t *testing.T, admin, alice *harbor.HarborAPI) {
+	t.Helper()
+	ctx := context.Background()
 	want := []string{"create project team alice", "create member team:bob alice", "update member team:bob alice",
 		"delete member team:bob alice", "create user alice admin", "update user bob admin", "delete user bob admin",
 		"login_failed user mallory mallory"}

@@ -163,6 +163,16 @@ func (w *raceWorld) pushAgain(push func() error) error {
 	}
 }
 
+// uploadAll uploads each blob into repo, stopping at the first error.
+func (w *raceWorld) uploadAll(repo string, blobs ...[]byte) error {
+	for _, b := range blobs {
+		if _, err := w.c.upload(repo, b, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // pusher pushes n images into repo, each with the shared layer (uploaded only when the repository
 // does not have it, as clients do) and a layer of its own, deleting every other previous one.
 func (w *raceWorld) pusher(repo string, n int) error {
@@ -173,10 +183,8 @@ func (w *raceWorld) pusher(repo string, n int) error {
 		own := []byte(fmt.Sprintf("layer %d of %s %s", i, repo, rand.Text()))
 		var m digest.Digest
 		err := w.pushAgain(func() error {
-			for _, b := range [][]byte{config, own} {
-				if _, err := w.c.upload(repo, b, nil); err != nil {
-					return err
-				}
+			if err := w.uploadAll(repo, config, own); err != nil {
+				return err
 			}
 			if ok, err := w.c.has(repo, digest.FromBytes(w.shared)); err != nil || !ok {
 				if _, err := w.c.upload(repo, w.shared, nil); err != nil {
@@ -210,7 +218,7 @@ func (w *raceWorld) slowUploader(repo string, n int) error {
 			if _, err := w.c.upload(repo, layer, func() { time.Sleep(1200 * time.Millisecond) }); err != nil {
 				return err
 			}
-			if _, err := w.c.upload(repo, config, nil); err != nil {
+			if err := w.uploadAll(repo, config); err != nil {
 				return err
 			}
 			_, err := w.c.putImage(repo, fmt.Sprintf("v%d", i), config, layer)
@@ -231,10 +239,8 @@ func (w *raceWorld) lagger(repo string, n int) error {
 		config := []byte(fmt.Sprintf(`{"lag":%d}`, i))
 		layer := []byte(fmt.Sprintf("late-named layer %d %s", i, rand.Text()))
 		err := w.pushAgain(func() error {
-			for _, b := range [][]byte{config, layer} {
-				if _, err := w.c.upload(repo, b, nil); err != nil {
-					return err
-				}
+			if err := w.uploadAll(repo, config, layer); err != nil {
+				return err
 			}
 			time.Sleep(850*time.Millisecond + time.Duration(mrand.N(300))*time.Millisecond) //nolint:gosec // G404: jitter in a test, not a secret
 			_, err := w.c.putImage(repo, fmt.Sprintf("v%d", i), config, layer)
@@ -261,7 +267,7 @@ func (w *raceWorld) mounter(repo, src string, n int) error {
 					return err
 				}
 			}
-			if _, err := w.c.upload(repo, config, nil); err != nil {
+			if err := w.uploadAll(repo, config); err != nil {
 				return err
 			}
 			_, err = w.c.putImage(repo, fmt.Sprintf("v%d", i), config, w.shared)

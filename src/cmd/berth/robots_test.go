@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"testing"
 
 	"github.com/go-openapi/runtime"
-	httptransport "github.com/go-openapi/runtime/client"
 	harbor "github.com/goharbor/go-client/pkg/sdk/v2.0/client"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/permissions"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/robot"
@@ -90,7 +88,22 @@ func TestRobotsHarborClient(t *testing.T) {
 	require.Equal(t, "Chosen-Secret-42", ref.Payload.Secret)
 	requireBasic(t, s, pname, "Chosen-Secret-42", http.StatusOK)
 
-	// Invalid requests are refused with Harbor's error statuses.
+	requireInvalidRobotsRefused(t, c) // "all" exists
+	// A robot cannot manage robots; deleting one makes its credentials fail at once.
+	_, err = s.harborClient(t, pname, "Chosen-Secret-42").Robot.ListRobot(ctx, &robot.ListRobotParams{})
+	requireCode(t, err, http.StatusForbidden)
+	_, err = c.Robot.DeleteRobot(ctx, &robot.DeleteRobotParams{RobotID: pid})
+	require.NoError(t, err)
+	requireBasic(t, s, pname, "Chosen-Secret-42", http.StatusUnauthorized)
+	_, err = c.Robot.GetRobotByID(ctx, &robot.GetRobotByIDParams{RobotID: pid})
+	requireCode(t, err, http.StatusNotFound)
+}
+
+// requireInvalidRobotsRefused requires that c's server refuses invalid robots with Harbor's error
+// statuses: malformed ones, one in a missing project, and a second system robot named "all".
+func requireInvalidRobotsRefused(t *testing.T, c *harbor.HarborAPI) {
+	t.Helper()
+	ctx := context.Background()
 	for _, rc := range []*models.RobotCreate{
 		{Name: "Bad Name", Level: "system", Permissions: projectPerm("*", "pull")},
 		{Name: "x", Level: "galaxy", Permissions: projectPerm("*", "pull")},
@@ -103,22 +116,10 @@ func TestRobotsHarborClient(t *testing.T) {
 		_, err := c.Robot.CreateRobot(ctx, &robot.CreateRobotParams{Robot: rc})
 		requireCode(t, err, http.StatusBadRequest, "%+v", rc)
 	}
-	_, err = c.Robot.CreateRobot(ctx, &robot.CreateRobotParams{Robot: &models.RobotCreate{Name: "x", Level: "project", Permissions: projectPerm("nope", "pull")}})
+	_, err := c.Robot.CreateRobot(ctx, &robot.CreateRobotParams{Robot: &models.RobotCreate{Name: "x", Level: "project", Permissions: projectPerm("nope", "pull")}})
 	requireCode(t, err, http.StatusNotFound)
 	_, err = c.Robot.CreateRobot(ctx, &robot.CreateRobotParams{Robot: &models.RobotCreate{Name: "all", Level: "system", Permissions: projectPerm("*", "pull")}})
 	requireCode(t, err, http.StatusConflict)
-
-	// A robot cannot manage robots; deleting one makes its credentials fail at once.
-	u, err := url.Parse(s.URL + "/api/v2.0")
-	require.NoError(t, err)
-	asRobot := harbor.New(harbor.Config{URL: u, AuthInfo: httptransport.BasicAuth(pname, "Chosen-Secret-42")})
-	_, err = asRobot.Robot.ListRobot(ctx, &robot.ListRobotParams{})
-	requireCode(t, err, http.StatusForbidden)
-	_, err = c.Robot.DeleteRobot(ctx, &robot.DeleteRobotParams{RobotID: pid})
-	require.NoError(t, err)
-	requireBasic(t, s, pname, "Chosen-Secret-42", http.StatusUnauthorized)
-	_, err = c.Robot.GetRobotByID(ctx, &robot.GetRobotByIDParams{RobotID: pid})
-	requireCode(t, err, http.StatusNotFound)
 }
 
 // requireCode checks that a Harbor client call failed with the status code.

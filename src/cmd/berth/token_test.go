@@ -16,6 +16,7 @@ import (
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -62,7 +63,17 @@ func (e *tokenEnv) ref(t *testing.T, s string) name.Reference {
 	return r
 }
 
+// pushRandom pushes a small random image to ref as the pusher and returns it.
+func (e *tokenEnv) pushRandom(t *testing.T, ref string) v1.Image {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(e.ref(t, ref), img, remote.WithAuth(&e.pusher)))
+	return img
+}
+
 // getToken asks the token endpoint for scopes as user (nil: anonymous) and returns the status and body.
+
 func (e *tokenEnv) getToken(t *testing.T, user *authn.Basic, scopes ...string) (int, map[string]any) {
 	t.Helper()
 	q := url.Values{"service": {"berth"}, "scope": scopes}
@@ -173,9 +184,7 @@ func TestTokenFlowRobots(t *testing.T) {
 // refuses tokens of another key, expired ones and ones for another service.
 func TestTokenRefusals(t *testing.T) {
 	e := newTokenEnv(t)
-	img, err := random.Image(256, 1)
-	require.NoError(t, err)
-	require.NoError(t, remote.Write(e.ref(t, "a/app:v1"), img, remote.WithAuth(&e.pusher)))
+	img := e.pushRandom(t, "a/app:v1")
 	grant := []token.ResourceActions{{Type: "repository", Name: "a/app", Actions: []string{"pull"}}}
 	issue := func(keyFile string, opts token.Options) string {
 		k, err := token.LoadOrCreateSigningKey(keyFile)
@@ -251,9 +260,7 @@ func TestTokenRefusals(t *testing.T) {
 // its Basic credentials and the token endpoint refuse it within one second.
 func TestDisabledRobotStopsWithinASecond(t *testing.T) {
 	e := newTokenEnv(t)
-	img, err := random.Image(256, 1)
-	require.NoError(t, err)
-	require.NoError(t, remote.Write(e.ref(t, "a/app:v1"), img, remote.WithAuth(&e.pusher)))
+	e.pushRandom(t, "a/app:v1")
 	st, body := e.getToken(t, &e.reader, "repository:a/app:pull")
 	require.Equal(t, http.StatusOK, st)
 	raw := body["token"].(string)

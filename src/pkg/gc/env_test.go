@@ -12,32 +12,15 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/gc"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
-
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // env is a real store (SQLite or PostgreSQL), a real blob store, the local content service pinning
 // through gc.Pins, and a collector with a one-hour grace period; pins and collector share a test clock.
@@ -46,7 +29,7 @@ type env struct {
 	store meta.Store
 	blobs *storage.FS
 	svc   *local.Service
-	clock *clock
+	clock *clocktest.Clock
 	coll  *gc.Collector
 	proj  *meta.Project
 }
@@ -57,26 +40,25 @@ func backends(t *testing.T, fn func(t *testing.T, newDB func(testing.TB) string)
 	t.Run("postgres", func(t *testing.T) { fn(t, sqltest.Postgres) })
 }
 
+// eachEnv runs fn as a subtest with a new env (no store wrapper) on each database backend.
+func eachEnv(t *testing.T, fn func(t *testing.T, e *env)) {
+	backends(t, func(t *testing.T, newDB func(testing.TB) string) { fn(t, newEnv(t, newDB(t), nil)) })
+}
+
 func newEnv(t *testing.T, dbURL string, wrap func(meta.GCStore) meta.GCStore) *env {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, dbURL)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-	blobs, err := storage.NewFS(t.TempDir())
-	require.NoError(t, err)
-	c := &clock{t: time.Now()}
+	blobs, store := contenttest.StoresOn(t, t.TempDir(), dbURL)
+	c := clocktest.New(time.Now())
 	var gs meta.GCStore = store
 	if wrap != nil {
 		gs = wrap(store)
 	}
 	e := &env{t: t, store: store, blobs: blobs, clock: c}
-	e.svc = local.New(blobs, store, store, local.Options{Pins: gc.NewPins(store, blobs, 0, c.now), ManifestCacheBytes: -1})
+	e.svc = local.New(blobs, store, store, local.Options{Pins: gc.NewPins(store, blobs, 0, c.Now), ManifestCacheBytes: -1})
 	t.Cleanup(func() { _ = e.svc.Close() })
-	e.coll = gc.NewCollector(gs, blobs, time.Hour, c.now)
+	e.coll = gc.NewCollector(gs, blobs, time.Hour, c.Now)
 	e.proj = &meta.Project{Name: "library", Metadata: map[string]string{}}
-	_, err = store.CreateProject(ctx, e.proj)
-	require.NoError(t, err)
+	contenttest.CreateProjects(t, store, e.proj)
 	return e
 }
 
@@ -138,7 +120,7 @@ func (e *env) put(repo, ref, mt string, doc any) digest.Digest {
 // collect runs one collection with the clock moved past the grace period of everything there.
 func (e *env) collect(p gc.Params) gc.Result {
 	e.t.Helper()
-	e.clock.set(time.Now().Add(2 * time.Hour))
+	e.clock.Set(time.Now().Add(2 * time.Hour))
 	log := gc.NewLog(nil)
 	res, err := e.coll.Collect(context.Background(), p, log)
 	require.NoError(e.t, err, log.String())

@@ -17,8 +17,7 @@ import (
 // What no manifest references goes, once older than the grace period; what a manifest references stays
 // and stays readable; a dry run and a run within the grace period delete nothing.
 func TestCollect(t *testing.T) {
-	backends(t, func(t *testing.T, newDB func(testing.TB) string) {
-		e := newEnv(t, newDB(t), nil)
+	eachEnv(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		shared := []byte("shared base layer")
 		a, aBlobs := e.image("a", "v1", shared, []byte("only in a"))
@@ -77,7 +76,7 @@ func TestPushAfterMarkKeepsItsBlobs(t *testing.T) {
 		require.EqualValues(t, 1, res.Pinned)
 		e.readable("c", digest.FromBytes(layer))
 		// Its pin lapses; the manifest now references it: still kept.
-		e.clock.set(time.Now().Add(3 * time.Hour))
+		e.clock.Set(time.Now().Add(3 * time.Hour))
 		res = e.collect(gc.Params{})
 		require.Zero(t, res.BlobsDeleted)
 		e.readable("c", digest.FromBytes(layer))
@@ -127,8 +126,7 @@ func TestMountOfCondemnedBlob(t *testing.T) {
 // delete_untagged: the children of a tagged index and the referrers of a tagged artifact stay; an
 // untagged index goes with its untagged children and referrers; their blobs go in the same run.
 func TestDeleteUntagged(t *testing.T) {
-	backends(t, func(t *testing.T, newDB func(testing.TB) string) {
-		e := newEnv(t, newDB(t), nil)
+	eachEnv(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		child := func(name string) desc {
 			d, _ := e.image("r", "", []byte(name))

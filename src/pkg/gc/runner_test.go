@@ -15,11 +15,10 @@ import (
 
 // One run at a time across runners sharing a database; each run is recorded with its log.
 func TestRunnerOneAtATime(t *testing.T) {
-	backends(t, func(t *testing.T, newDB func(testing.TB) string) {
-		e := newEnv(t, newDB(t), nil)
+	eachEnv(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		e.upload("a", []byte("garbage"))
-		e.clock.set(time.Now().Add(2 * time.Hour))
+		e.clock.Set(time.Now().Add(2 * time.Hour))
 		r1 := gc.NewRunner(e.store, e.coll, time.Minute, slog.New(slog.DiscardHandler))
 		r2 := gc.NewRunner(e.store, e.coll, time.Minute, slog.New(slog.DiscardHandler))
 		ex, err := r1.Start(ctx, meta.GCKindManual, gc.Params{})

@@ -12,29 +12,15 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 )
 
 // clock is the proxy's time, moved by the tests instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = clocktest.Clock
 
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return clocktest.New(time.Unix(1_700_000_000, 0)) }
 
 // withOptions restarts e's proxy service and server with opts on clk, and makes the project public with
 // md added to its metadata, so anonymous clients can pull.
@@ -155,9 +141,7 @@ func TestTagFreshness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, distribution)
-			a := up.PushImage(t, "app", "v1")
-			e := newEnv(t, up)
+			e, up, a := newImageEnv(t, distribution, "app", "v1")
 			clk := newClock()
 			e.withOptions(proxy.Options{TagFreshness: tt.def}, clk, tt.md)
 			heads := func() int { return up.hits.count(http.MethodHead, "manifests") }
@@ -197,9 +181,7 @@ func TestTagFreshness(t *testing.T) {
 // A HEAD of a blob not held is one upstream HEAD however many clients ask (the size of a digest cannot
 // change, so it is remembered): nothing is downloaded or stored, and a GET afterwards downloads it once.
 func TestBlobHeadDoesNotDownload(t *testing.T) {
-	up := newUpstream(t, distribution)
-	img := up.PushImage(t, "app", "v1")
-	e := newEnv(t, up)
+	e, up, img := newImageEnv(t, distribution, "app", "v1")
 	e.withOptions(proxy.Options{}, newClock(), nil)
 	layer := img.Layers[0].Digest
 	path := "/v2/app/blobs/" + layer.String()
@@ -227,9 +209,7 @@ func TestBlobHeadDoesNotDownload(t *testing.T) {
 // An upstream whose HEAD announces no length: a HEAD still answers the real size, which only the
 // download can tell, so that one HEAD downloads (once) and stores the blob.
 func TestBlobHeadWithoutLengthDownloads(t *testing.T) {
-	up := newUpstream(t, distribution)
-	data := randomBytes(64 << 10)
-	d := up.PushBlob(t, "app", data).Digest
+	up, data, d := newBlobUpstream(t, distribution, 64<<10)
 	e := newEnv(t, up)
 	up.faults.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if !kindOf(r, http.MethodHead, "blobs") {

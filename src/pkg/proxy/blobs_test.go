@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -121,9 +122,7 @@ func gateBlobs(after int, gate <-chan struct{}) fault {
 func TestBlobPull(t *testing.T) {
 	for _, kind := range []upstreamKind{distribution, ggcr} {
 		t.Run(kind.String(), func(t *testing.T) {
-			up := newUpstream(t, kind)
-			img := up.PushImage(t, "app", "v1")
-			e := newEnv(t, up)
+			e, up, img := newImageEnv(t, kind, "app", "v1")
 			layer, cfg := img.Layers[0].Digest, img.Config.Digest
 
 			r := e.get("app/blobs/" + layer.String())
@@ -216,9 +215,7 @@ func TestBlobBadUpstreamBytes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			up := newUpstream(t, distribution)
-			data := randomBytes(size)
-			d := up.PushBlob(t, "app", data).Digest
+			up, data, d := newBlobUpstream(t, distribution, size)
 			gate := make(chan struct{})
 			up.faults.set(onBlobGET(func(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
 				return &gatedWriter{ResponseWriter: c.bad(w), ctx: r.Context(), after: 256 << 10, gate: gate}
@@ -280,9 +277,7 @@ func TestBlobClientCancel(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			up := newUpstream(t, distribution)
-			data := randomBytes(size)
-			d := up.PushBlob(t, "app", data).Digest
+			up, data, d := newBlobUpstream(t, distribution, size)
 			gate := make(chan struct{})
 			up.faults.set(gateBlobs(1<<20, gate))
 			e := newEnv(t, up)
@@ -333,9 +328,7 @@ func TestBlobClientCancel(t *testing.T) {
 // verified bytes from it while it is still downloading.
 func TestBlobConcurrentColdPulls(t *testing.T) {
 	const clients, size = 20, 64 << 20
-	up := newUpstream(t, distribution)
-	data := randomBytes(size)
-	d := up.PushBlob(t, "app", data).Digest
+	up, _, d := newBlobUpstream(t, distribution, size)
 	// Hold the upstream after the first MiB until every client has its response headers: all of them
 	// are then provably streaming from the one download in progress.
 	gate := make(chan struct{})
@@ -415,9 +408,7 @@ func (m *missOnce) OpenBlob(ctx context.Context, repo content.Repo, d digest.Dig
 func TestBlobMissJustBeforeCommit(t *testing.T) {
 	for _, method := range []string{http.MethodHead, http.MethodGet} {
 		t.Run(method, func(t *testing.T) {
-			up := newUpstream(t, distribution)
-			data := randomBytes(64 << 10)
-			d := up.PushBlob(t, "app", data).Digest
+			up, data, d := newBlobUpstream(t, distribution, 64<<10)
 			e := newEnv(t, up)
 			requireOK(t, e.get("app/blobs/"+d.String()), data)
 			e.settle() // committed and linked: the fill has left the group
@@ -466,13 +457,17 @@ func (h *heldLinks) LinkBlob(ctx context.Context, projectID int64, repo, d strin
 }
 
 // fetch GETs Berth's /v2/<project>/<rest> as the admin, for goroutines other than the test's.
-func (e *env) fetch(rest string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/v2/"+project+"/"+rest, nil)
+func (e *env) fetch(rest string) (int, []byte, error) { return adminGet(e.srv, rest) }
+
+// adminGet GETs srv's /v2/<project>/<rest> as the admin and returns the status and the body; it
+// reports errors instead of failing a test, so goroutines other than the test's may call it.
+func adminGet(srv *httptest.Server, rest string) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/v2/"+project+"/"+rest, nil)
 	if err != nil {
 		return 0, nil, err
 	}
 	req.SetBasicAuth(auth.AdminUser, adminPassword)
-	res, err := e.srv.Client().Do(req)
+	res, err := srv.Client().Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -484,9 +479,7 @@ func (e *env) fetch(rest string) (int, []byte, error) {
 // A client gets the whole blob as soon as it is verified, before it is made durable and linked; a
 // pull arriving meanwhile waits for the blob to be stored and is served without a second download.
 func TestBlobReleasedBeforeStored(t *testing.T) {
-	up := newUpstream(t, distribution)
-	data := randomBytes(4 << 20)
-	d := up.PushBlob(t, "app", data).Digest
+	up, data, d := newBlobUpstream(t, distribution, 4<<20)
 	e := newEnv(t, up)
 	repo := e.repo("app")
 	gate := make(chan struct{})
@@ -523,9 +516,7 @@ func TestBlobReleasedBeforeStored(t *testing.T) {
 // When storing a verified blob fails, the client that got it is served all the same; the blob is not
 // held, and the next pull downloads it again.
 func TestBlobVerifiedButNotStored(t *testing.T) {
-	up := newUpstream(t, distribution)
-	data := randomBytes(1 << 20)
-	d := up.PushBlob(t, "app", data).Digest
+	up, data, d := newBlobUpstream(t, distribution, 1<<20)
 	e := newEnv(t, up)
 	repo := e.repo("app")
 	links := &heldLinks{BlobLinkStore: e.store}
@@ -549,9 +540,7 @@ func TestBlobVerifiedButNotStored(t *testing.T) {
 // FetchBlob returns once the blob is stored (no waiting on the caller's side), shares the download with
 // clients, and reports a bad upstream blob without storing it.
 func TestFetchBlob(t *testing.T) {
-	up := newUpstream(t, distribution)
-	img := up.PushImage(t, "app", "v1")
-	e := newEnv(t, up)
+	e, up, img := newImageEnv(t, distribution, "app", "v1")
 	ctx := t.Context()
 	repo := e.repo("app")
 	layer := img.Layers[0].Digest

@@ -16,14 +16,13 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/proxy"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
@@ -32,13 +31,7 @@ import (
 	berthhttp "github.com/berth-registry/berth/src/server/registry"
 )
 
-func TestMain(m *testing.M) {
-	// distribution's tracing must not try to export from tests, and its request log would drown the
-	// output of a failing test.
-	_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
-	logrus.SetOutput(io.Discard)
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { registrytest.Main(m) }
 
 // project is the name of the proxy-cache project every env creates.
 const project = "cache"
@@ -148,6 +141,23 @@ func (k upstreamKind) String() string { return [...]string{"distribution", "ggcr
 
 // newUpstream starts a registry of kind; extra options (auth, max tags) are applied before the counting
 // and fault wrappers, so those sit outermost.
+// newImageEnv starts an upstream of kind holding one image pushed as repo:tag ("" for untagged), and
+// an env that proxies it.
+func newImageEnv(t *testing.T, kind upstreamKind, repo, tag string) (*env, *upServer, registrytest.Image) {
+	t.Helper()
+	up := newUpstream(t, kind)
+	img := up.PushImage(t, repo, tag)
+	return newEnv(t, up), up, img
+}
+
+// newBlobUpstream starts an upstream of kind holding size random bytes as a blob of repository "app".
+func newBlobUpstream(t *testing.T, kind upstreamKind, size int) (*upServer, []byte, digest.Digest) {
+	t.Helper()
+	up := newUpstream(t, kind)
+	data := randomBytes(size)
+	return up, data, up.PushBlob(t, "app", data).Digest
+}
+
 func newUpstream(t *testing.T, kind upstreamKind, opts ...registrytest.Option) *upServer {
 	t.Helper()
 	u := &upServer{hits: newHits(), faults: &faults{}}
@@ -192,18 +202,10 @@ func newEnv(t *testing.T, up *upServer, row ...registryRow) *env {
 		rr = row[0]
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	root := filepath.Join(dir, "storage")
-	fs, err := storage.NewFS(root)
-	require.NoError(t, err)
-	store, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-
-	key := make([]byte, secret.KeySize)
-	_, _ = rand.Read(key)
-	box, err := secret.NewBox(key)
-	require.NoError(t, err)
+	fs, store := contenttest.Stores(t)
+	root := fs.Root()
+	box := registrytest.NewBox(t)
+	var err error
 	reg := &meta.Registry{Name: "upstream", Type: rr.Type, URL: up.URL, CredentialType: "basic", AccessKey: rr.Username}
 	if rr.Type == "" {
 		reg.Type = upstream.TypeDockerRegistry
@@ -215,8 +217,7 @@ func newEnv(t *testing.T, up *upServer, row ...registryRow) *env {
 	_, err = store.CreateRegistry(ctx, reg)
 	require.NoError(t, err)
 	p := &meta.Project{Name: project, RegistryID: reg.ID}
-	_, err = store.CreateProject(ctx, p)
-	require.NoError(t, err)
+	contenttest.CreateProjects(t, store, p)
 
 	loc := local.New(fs, store, store, local.Options{Pulls: store})
 	t.Cleanup(func() { _ = loc.Close() })

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -44,20 +43,7 @@ func (e *env) node(opts proxy.Options) *node {
 }
 
 // getBlob reads a blob through n as the admin.
-func (n *node) getBlob(path string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, n.srv.URL+"/v2/"+project+"/"+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.SetBasicAuth(auth.AdminUser, adminPassword)
-	res, err := n.srv.Client().Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, b, err
-}
+func (n *node) getBlob(path string) (int, []byte, error) { return adminGet(n.srv, path) }
 
 // slowBlobs delays every upstream blob GET by d before it is answered.
 func slowBlobs(d time.Duration) fault {
@@ -99,9 +85,7 @@ func testRedis(t *testing.T) (redis.UniversalClient, string) {
 func TestBlobOneFillAcrossNodes(t *testing.T) {
 	for name, locker := range sharedLockers(t) {
 		t.Run(name, func(t *testing.T) {
-			up := newUpstream(t, distribution)
-			data := randomBytes(4 << 20)
-			d := up.PushBlob(t, "app", data).Digest
+			up, data, d := newBlobUpstream(t, distribution, 4<<20)
 			up.faults.set(slowBlobs(300 * time.Millisecond))
 			e := newEnv(t, up)
 			opts := proxy.Options{Leases: locker, FillPoll: 10 * time.Millisecond}
@@ -142,9 +126,7 @@ func TestBlobOneFillAcrossNodes(t *testing.T) {
 func TestBlobFillTakeover(t *testing.T) {
 	for name, locker := range sharedLockers(t) {
 		t.Run(name, func(t *testing.T) {
-			up := newUpstream(t, distribution)
-			data := randomBytes(64 << 10)
-			d := up.PushBlob(t, "app", data).Digest
+			up, data, d := newBlobUpstream(t, distribution, 64<<10)
 			e := newEnv(t, up)
 			const ttl = 400 * time.Millisecond
 			dead, ok, err := locker.TryAcquire(t.Context(), "fill:"+project+"/app@"+d.String(), ttl)
@@ -172,9 +154,7 @@ func TestBlobFillTakeover(t *testing.T) {
 func TestBlobFillLosesLease(t *testing.T) {
 	client, prefix := testRedis(t)
 	locker := lease.NewRedis(client, prefix)
-	up := newUpstream(t, distribution)
-	data := randomBytes(256 << 10)
-	d := up.PushBlob(t, "app", data).Digest
+	up, data, d := newBlobUpstream(t, distribution, 256<<10)
 	gate := make(chan struct{})
 	defer close(gate)
 	up.faults.set(gateBlobs(1<<10, gate))

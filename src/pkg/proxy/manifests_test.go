@@ -23,9 +23,7 @@ import (
 func TestManifestByDigest(t *testing.T) {
 	for _, kind := range []upstreamKind{distribution, ggcr} {
 		t.Run(kind.String(), func(t *testing.T) {
-			up := newUpstream(t, kind)
-			img := up.PushImage(t, "lib/app", "")
-			e := newEnv(t, up)
+			e, up, img := newImageEnv(t, kind, "lib/app", "")
 			ref := "lib/app/manifests/" + img.Manifest.Digest.String()
 
 			r := e.get(ref)
@@ -65,19 +63,7 @@ func testManifestByTag(t *testing.T, kind upstreamKind) {
 	e := newEnv(t, up)
 	var b registrytest.Image
 
-	steps := []struct {
-		name   string
-		before func()
-		method string // GET unless set
-		ref    string
-		status int    // 200 unless set
-		code   string // error code when status != 200
-		want   *registrytest.Image
-		stale  bool
-		heads  int                 // upstream manifest HEADs the step makes
-		gets   int                 // upstream manifest GETs the step makes
-		tag    *registrytest.Image // where the local tag points afterwards (want when nil)
-	}{
+	steps := []tagStep{
 		{name: "cold pull: HEAD, then GET by digest", ref: "v1", want: &a, heads: 1, gets: 1},
 		{name: "unchanged: served locally", ref: "v1", want: &a, heads: 1},
 		{name: "client HEAD: one upstream HEAD", method: http.MethodHead, ref: "v1", want: &a, heads: 1},
@@ -111,52 +97,74 @@ func testManifestByTag(t *testing.T, kind upstreamKind) {
 			status: http.StatusServiceUnavailable, code: "UPSTREAM_UNAVAILABLE"},
 	}
 	for _, s := range steps {
-		if s.before != nil {
-			s.before()
-		}
-		heads, gets := up.hits.count(http.MethodHead, "manifests"), up.hits.count(http.MethodGet, "manifests")
-		method := s.method
-		if method == "" {
-			method = http.MethodGet
-		}
-		r := e.do(method, "app/manifests/"+s.ref, "", nil)
-		require.Equal(t, s.heads, up.hits.count(http.MethodHead, "manifests")-heads, "%s: upstream HEADs", s.name)
-		require.Equal(t, s.gets, up.hits.count(http.MethodGet, "manifests")-gets, "%s: upstream GETs", s.name)
-		if s.status != 0 {
-			require.Equal(t, s.status, r.status, "%s: %s", s.name, r.body)
-			if method == http.MethodGet {
-				requireCode(t, r, s.status, s.code)
-			}
-		} else {
-			want := s.want.Body
-			if method == http.MethodHead {
-				want = []byte{}
-			}
-			requireOK(t, r, want)
-			require.Equal(t, s.want.Manifest.Digest.String(), r.header.Get("Docker-Content-Digest"), s.name)
-			if s.stale {
-				require.Equal(t, content.CacheStale, r.header.Get("X-Cache"), s.name)
-				m, err := e.svc.GetManifest(t.Context(), e.repo("app"), s.ref)
-				require.NoError(t, err, s.name)
-				require.True(t, m.Stale, s.name)
-				require.Equal(t, s.want.Manifest.Digest, m.Digest, s.name)
-			} else {
-				require.Empty(t, r.header.Get("X-Cache"), s.name)
-			}
-		}
-		tag := s.tag
-		if tag == nil {
-			tag = s.want
-		}
-		if tag != nil {
-			m, err := e.local.GetManifest(t.Context(), e.repo("app"), s.ref)
-			require.NoError(t, err, s.name)
-			require.Equal(t, tag.Manifest.Digest, m.Digest, "%s: local tag", s.name)
-		}
+		e.checkTagStep(t, up, s)
 	}
 	// Every manifest fetched is held byte for byte, the superseded one included.
 	e.requireStored(a.Manifest.Digest, a.Body)
 	e.requireStored(b.Manifest.Digest, b.Body)
+}
+
+// tagStep is one step of a pull by tag through the proxy: what changes first, the request, and what the
+// client, the upstream and the local tag see.
+type tagStep struct {
+	name   string
+	before func()
+	method string // GET unless set
+	ref    string
+	status int    // 200 unless set
+	code   string // error code when status != 200
+	want   *registrytest.Image
+	stale  bool
+	heads  int                 // upstream manifest HEADs the step makes
+	gets   int                 // upstream manifest GETs the step makes
+	tag    *registrytest.Image // where the local tag points afterwards (want when nil)
+}
+
+// checkTagStep runs s against e's repository "app" of up.
+func (e *env) checkTagStep(t *testing.T, up *upServer, s tagStep) {
+	t.Helper()
+	if s.before != nil {
+		s.before()
+	}
+	heads, gets := up.hits.count(http.MethodHead, "manifests"), up.hits.count(http.MethodGet, "manifests")
+	method := s.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	r := e.do(method, "app/manifests/"+s.ref, "", nil)
+	require.Equal(t, s.heads, up.hits.count(http.MethodHead, "manifests")-heads, "%s: upstream HEADs", s.name)
+	require.Equal(t, s.gets, up.hits.count(http.MethodGet, "manifests")-gets, "%s: upstream GETs", s.name)
+	if s.status != 0 {
+		require.Equal(t, s.status, r.status, "%s: %s", s.name, r.body)
+		if method == http.MethodGet {
+			requireCode(t, r, s.status, s.code)
+		}
+	} else {
+		want := s.want.Body
+		if method == http.MethodHead {
+			want = []byte{}
+		}
+		requireOK(t, r, want)
+		require.Equal(t, s.want.Manifest.Digest.String(), r.header.Get("Docker-Content-Digest"), s.name)
+		if s.stale {
+			require.Equal(t, content.CacheStale, r.header.Get("X-Cache"), s.name)
+			m, err := e.svc.GetManifest(t.Context(), e.repo("app"), s.ref)
+			require.NoError(t, err, s.name)
+			require.True(t, m.Stale, s.name)
+			require.Equal(t, s.want.Manifest.Digest, m.Digest, s.name)
+		} else {
+			require.Empty(t, r.header.Get("X-Cache"), s.name)
+		}
+	}
+	tag := s.tag
+	if tag == nil {
+		tag = s.want
+	}
+	if tag != nil {
+		m, err := e.local.GetManifest(t.Context(), e.repo("app"), s.ref)
+		require.NoError(t, err, s.name)
+		require.Equal(t, tag.Manifest.Digest, m.Digest, "%s: local tag", s.name)
+	}
 }
 
 // A multi-arch index is pulled by tag and every child by digest; afterwards all of it is served with
@@ -309,34 +317,10 @@ func TestUpstreamAuth(t *testing.T) {
 // Pushes into a proxy-cache project: only manifests with a subject (signatures, attestations of proxied
 // content) are accepted; everything else is DENIED.
 func TestPushIntoProxyProject(t *testing.T) {
-	up := newUpstream(t, distribution)
-	img := up.PushImage(t, "app", "v1")
-	e := newEnv(t, up)
+	e, up, img := newImageEnv(t, distribution, "app", "v1")
 	requireOK(t, e.get("app/manifests/v1"), img.Body)
 
-	// The artifact's blobs go up through Berth (uploads are local in a proxy project).
-	pushBlob := func(data []byte) ocispec.Descriptor {
-		d := digest.FromBytes(data)
-		r := e.do(http.MethodPost, "app/blobs/uploads/?digest="+d.String(), "application/octet-stream", data)
-		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
-		return ocispec.Descriptor{Digest: d, Size: int64(len(data))}
-	}
-	const sigType = "application/vnd.example.signature.v1+json"
-	cfg := pushBlob([]byte("{}"))
-	cfg.MediaType = "application/vnd.oci.empty.v1+json"
-	layer := pushBlob(randomBytes(128))
-	layer.MediaType = "application/octet-stream"
-	manifest := func(subject *ocispec.Descriptor) []byte {
-		b, err := json.Marshal(ocispec.Manifest{
-			Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-			ArtifactType: sigType, Config: cfg, Layers: []ocispec.Descriptor{layer}, Subject: subject,
-		})
-		require.NoError(t, err)
-		return b
-	}
-	plain := manifest(nil)
-	subject := &ocispec.Descriptor{MediaType: img.Manifest.MediaType, Digest: img.Manifest.Digest, Size: img.Manifest.Size}
-	signed := manifest(subject)
+	plain, signed := e.signatureManifests(t, img)
 	signedDigest := digest.FromBytes(signed)
 
 	cases := []struct {
@@ -408,14 +392,41 @@ func TestPushIntoProxyProject(t *testing.T) {
 	}
 }
 
+// sigType is the artifact type of the signatures tests push into a proxy project.
+const sigType = "application/vnd.example.signature.v1+json"
+
+// signatureManifests uploads the blobs of a signature artifact through Berth (uploads are local in a
+// proxy project) into repository "app", and returns its manifest without a subject and with img as its
+// subject; neither manifest is pushed.
+func (e *env) signatureManifests(t *testing.T, img registrytest.Image) (plain, signed []byte) {
+	t.Helper()
+	pushBlob := func(data []byte) ocispec.Descriptor {
+		d := digest.FromBytes(data)
+		r := e.do(http.MethodPost, "app/blobs/uploads/?digest="+d.String(), "application/octet-stream", data)
+		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+		return ocispec.Descriptor{Digest: d, Size: int64(len(data))}
+	}
+	cfg := pushBlob([]byte("{}"))
+	cfg.MediaType = "application/vnd.oci.empty.v1+json"
+	layer := pushBlob(randomBytes(128))
+	layer.MediaType = "application/octet-stream"
+	manifest := func(subject *ocispec.Descriptor) []byte {
+		b, err := json.Marshal(ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+			ArtifactType: sigType, Config: cfg, Layers: []ocispec.Descriptor{layer}, Subject: subject,
+		})
+		require.NoError(t, err)
+		return b
+	}
+	return manifest(nil), manifest(&ocispec.Descriptor{MediaType: img.Manifest.MediaType, Digest: img.Manifest.Digest, Size: img.Manifest.Size})
+}
+
 // A client that found a blob with HEAD (answered from the upstream) does not upload it; the referrer it
 // then pushes must still be accepted, every time: the blob is pulled through and committed before the
 // local push checks its references (reading a fill to its end is not enough: the last byte is released
 // before the commit).
 func TestPushReferrerWithUpstreamOnlyBlobs(t *testing.T) {
-	up := newUpstream(t, distribution)
-	img := up.PushImage(t, "app", "v1")
-	e := newEnv(t, up)
+	e, up, img := newImageEnv(t, distribution, "app", "v1")
 	requireOK(t, e.get("app/manifests/v1"), img.Body)
 	subject := &ocispec.Descriptor{MediaType: img.Manifest.MediaType, Digest: img.Manifest.Digest, Size: img.Manifest.Size}
 	for i := range 20 {

@@ -11,9 +11,7 @@ import (
 // toward the repository's pull count, like the pulls served locally after it; a HEAD sets the time
 // without counting, and the proxy's own comparison of a held tag with the upstream counts nothing.
 func TestPullThroughRecordsPull(t *testing.T) {
-	up := newUpstream(t, ggcr)
-	img := up.PushImage(t, "lib/app", "v1")
-	e := newEnv(t, up)
+	e, _, img := newImageEnv(t, ggcr, "lib/app", "v1")
 	ctx := t.Context()
 	repo := e.repo("lib/app")
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,11 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/lease"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 	"github.com/berth-registry/berth/src/pkg/quota"
-	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
 // overlapRemover is a Remover that counts the removals in progress across every node of a test and
@@ -42,7 +40,7 @@ func (r overlapRemover) Remove(ctx context.Context, g *quota.Group) ([]string, e
 // each pair finds the room the first made instead of evicting again.
 func TestMakeRoomAcrossNodes(t *testing.T) {
 	ctx := context.Background()
-	dbURL, dir := sqltest.Postgres(t), filepath.Join(t.TempDir(), "storage")
+	dbURL, dir := sqltest.Postgres(t), t.TempDir()
 	redisURL := os.Getenv("BERTH_TEST_REDIS_URL")
 	if redisURL == "" {
 		redisURL = "redis://127.0.0.1:6379/0"
@@ -52,11 +50,7 @@ func TestMakeRoomAcrossNodes(t *testing.T) {
 	var nodes []*quota.Evictor
 	var e *env
 	for range 2 {
-		s, err := sqlstore.Open(ctx, dbURL)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		fs, err := storage.NewFS(dir)
-		require.NoError(t, err)
+		fs, s := contenttest.StoresOn(t, dir, dbURL) // one storage directory, one database: two nodes
 		client, err := cache.NewRedisClient(redisURL)
 		require.NoError(t, err)
 		require.NoError(t, client.Ping(ctx).Err(), "the test needs Redis at %s (BERTH_TEST_REDIS_URL)", redisURL)

@@ -19,10 +19,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/lifecycle"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/quota"
@@ -57,11 +57,7 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			s, err := sqlstore.Open(ctx, url(t))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = s.Close() })
-			fs, err := storage.NewFS(filepath.Join(t.TempDir(), "storage"))
-			require.NoError(t, err)
+			fs, s := contenttest.StoresOn(t, t.TempDir(), url(t))
 			m := metrics.New()
 			ev, err := quota.NewEvictor(quota.Options{Store: s, Blobs: fs, Metrics: m, Remover: metaRemover(s, fs)})
 			require.NoError(t, err)

@@ -20,48 +20,43 @@ import (
 // (HIT); after it the upstream is asked again (MISS); projects override the window with
 // proxy_referrer_cache_seconds.
 func TestFreshness(t *testing.T) {
-	for _, ck := range cacheKinds {
-		t.Run(ck.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
-			subject := img.Manifest.Digest
-			first := newArtifact(t, img.Manifest, atNotation, true, nil)
-			up.push(t, repoPath, first)
-			e := newEnv(t, up, ck)
-			def := e.repo(repoPath)
-			short := e.repo(repoPath, e.newProject("short", map[string]string{
-				meta.MetaProxyReferrerAPI: "true", meta.MetaProxyReferrerCacheSecond: "5"}))
-			always := e.repo(repoPath, e.newProject("always", map[string]string{
-				meta.MetaProxyReferrerAPI: "true", meta.MetaProxyReferrerCacheSecond: "0"}))
-			asked := up.referrersRequests
+	eachCache(t, func(t *testing.T, ck cacheKind) {
+		up, img := newSubject(t, ggcrAPI)
+		subject := img.Manifest.Digest
+		first := up.pushNew(t, img.Manifest, atNotation, true, nil)
+		e := newEnv(t, up, ck)
+		def := e.repo(repoPath)
+		short := e.repo(repoPath, e.newProject("short", map[string]string{
+			meta.MetaProxyReferrerAPI: "true", meta.MetaProxyReferrerCacheSecond: "5"}))
+		always := e.repo(repoPath, e.newProject("always", map[string]string{
+			meta.MetaProxyReferrerAPI: "true", meta.MetaProxyReferrerCacheSecond: "0"}))
+		asked := up.referrersRequests
 
-			e.mustList(def, subject, "", content.CacheMiss)
-			e.mustList(short, subject, "", content.CacheMiss)
-			require.Equal(t, 2, asked())
-			e.mustList(def, subject, "", content.CacheHit)
-			e.mustList(short, subject, "", content.CacheHit)
-			require.Equal(t, 2, asked(), "HIT within freshness: the upstream is not asked")
+		e.mustList(def, subject, "", content.CacheMiss)
+		e.mustList(short, subject, "", content.CacheMiss)
+		require.Equal(t, 2, asked())
+		e.mustList(def, subject, "", content.CacheHit)
+		e.mustList(short, subject, "", content.CacheHit)
+		require.Equal(t, 2, asked(), "HIT within freshness: the upstream is not asked")
 
-			e.clock.Advance(6 * time.Second)
-			e.mustList(def, subject, "", content.CacheHit)
-			e.mustList(short, subject, "", content.CacheMiss)
-			e.mustList(short, subject, "", content.CacheHit)
-			require.Equal(t, 3, asked(), "the 5 s project refreshed, the 30 s one did not")
+		e.clock.Advance(6 * time.Second)
+		e.mustList(def, subject, "", content.CacheHit)
+		e.mustList(short, subject, "", content.CacheMiss)
+		e.mustList(short, subject, "", content.CacheHit)
+		require.Equal(t, 3, asked(), "the 5 s project refreshed, the 30 s one did not")
 
-			// A referrer added upstream shows after the window.
-			second := newArtifact(t, img.Manifest, atBundle, false, nil)
-			up.push(t, repoPath, second)
-			require.Equal(t, descs(first), e.mustList(def, subject, "", content.CacheHit))
-			e.clock.Advance(freshness)
-			require.ElementsMatch(t, descs(first, second), e.mustList(def, subject, "", content.CacheMiss))
-			require.Equal(t, 4, asked())
+		// A referrer added upstream shows after the window.
+		second := up.pushNew(t, img.Manifest, atBundle, false, nil)
+		require.Equal(t, descs(first), e.mustList(def, subject, "", content.CacheHit))
+		e.clock.Advance(freshness)
+		require.ElementsMatch(t, descs(first, second), e.mustList(def, subject, "", content.CacheMiss))
+		require.Equal(t, 4, asked())
 
-			// A window of 0 asks every time.
-			e.mustList(always, subject, "", content.CacheMiss)
-			e.mustList(always, subject, "", content.CacheMiss)
-			require.Equal(t, 6, asked())
-		})
-	}
+		// A window of 0 asks every time.
+		e.mustList(always, subject, "", content.CacheMiss)
+		e.mustList(always, subject, "", content.CacheMiss)
+		require.Equal(t, 6, asked())
+	})
 }
 
 // TestUpstreamFailure: when the upstream fails (stopped, 500, 429) the cached answer is served however
@@ -82,11 +77,9 @@ func TestUpstreamFailure(t *testing.T) {
 		for _, ck := range cacheKinds {
 			for _, f := range failures {
 				t.Run(string(kind)+"/"+ck.name+"/"+f.name, func(t *testing.T) {
-					up := newRegistry(t, kind)
-					img := up.srv.PushImage(t, repoPath, "v1")
+					up, img := newSubject(t, kind)
 					subject := img.Manifest.Digest
-					sig := newArtifact(t, img.Manifest, atNotation, true, nil)
-					up.push(t, repoPath, sig)
+					sig := up.pushNew(t, img.Manifest, atNotation, true, nil)
 					if kind == distribution {
 						up.srv.PushTagSchemaIndex(t, repoPath, subject, sig.desc)
 					}

@@ -39,29 +39,27 @@ func startLists(ctl *referrers.Controller, repo content.Repo, subject ocispec.De
 // referrers request upstream; the upstream answer is held until every other request has joined it.
 func TestColdRequestsCoalesce(t *testing.T) {
 	const n = 200
-	for _, ck := range cacheKinds {
-		t.Run(ck.name, func(t *testing.T) {
-			up, img, sig := newSigned(t)
-			e := newEnv(t, up, ck)
-			held, release := up.holdReferrers()
-			defer release()
+	eachCache(t, func(t *testing.T, ck cacheKind) {
+		up, img, sig := newSigned(t)
+		e := newEnv(t, up, ck)
+		held, release := up.holdReferrers()
+		defer release()
 
-			results := startLists(e.ctl, e.repo(repoPath), img.Manifest, n)
-			<-held
-			eventually(t, "every other request joins the one upstream request", func() bool {
-				return e.ctl.Coalesced() == n-1
-			})
-			release()
-			for range n {
-				r := <-results
-				require.NoError(t, r.err)
-				require.Equal(t, content.CacheMiss, r.page.Cache)
-				require.Equal(t, descs(sig), r.page.Manifests)
-			}
-			require.Equal(t, 1, up.referrersRequests())
-			require.Equal(t, float64(n-1), counter(t, e.metrics.CoalescedWaiters, "referrers"))
+		results := startLists(e.ctl, e.repo(repoPath), img.Manifest, n)
+		<-held
+		eventually(t, "every other request joins the one upstream request", func() bool {
+			return e.ctl.Coalesced() == n-1
 		})
-	}
+		release()
+		for range n {
+			r := <-results
+			require.NoError(t, r.err)
+			require.Equal(t, content.CacheMiss, r.page.Cache)
+			require.Equal(t, descs(sig), r.page.Manifests)
+		}
+		require.Equal(t, 1, up.referrersRequests())
+		require.Equal(t, float64(n-1), counter(t, e.metrics.CoalescedWaiters, "referrers"))
+	})
 }
 
 // TestNodesShareRedis: two controllers (two Berth nodes: their own flight groups, upstream clients and
@@ -104,8 +102,7 @@ func TestNodesShareRedis(t *testing.T) {
 // waiting node does not sit out the lock's TTL: it sees the lock free without an answer and asks the
 // upstream itself. The lock TTL and upstream timeout here are an hour, so waiting them out would hang.
 func TestNodesPeerFails(t *testing.T) {
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
+	up, img := newSubject(t, ggcrAPI)
 	prefix := redisPrefix(t)
 	e := newEnv(t, up, cacheKind{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, prefix) }})
 	long := func(o *referrers.Options) { o.LockTTL, o.UpstreamTimeout = time.Hour, time.Hour }

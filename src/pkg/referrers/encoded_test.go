@@ -14,12 +14,9 @@ import (
 // TestEncodedPage: a page that is the cached upstream list as it is carries its encoding, identical to
 // encoding/json's; a page that differs from it (filtered, merged with a local referrer, cut by n) does not.
 func TestEncodedPage(t *testing.T) {
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
-	sig := newArtifact(t, img.Manifest, atNotation, true, map[string]string{"org.example": "<&>"})
-	bundle := newArtifact(t, img.Manifest, atBundle, false, nil)
-	up.push(t, repoPath, sig)
-	up.push(t, repoPath, bundle)
+	up, img := newSubject(t, ggcrAPI)
+	up.pushNew(t, img.Manifest, atNotation, true, map[string]string{"org.example": "<&>"})
+	up.pushNew(t, img.Manifest, atBundle, false, nil)
 	e := newEnv(t, up, cacheKinds[0])
 	repo := e.repo(repoPath)
 	subject := img.Manifest.Digest

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,25 +20,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/cache"
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/lease"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/metrics"
 	"github.com/berth-registry/berth/src/pkg/referrers"
 	"github.com/berth-registry/berth/src/pkg/referrers/cachekey"
 	"github.com/berth-registry/berth/src/pkg/secret"
 	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
-func TestMain(m *testing.M) {
-	// distribution's tracing must not try to export from tests.
-	_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { registrytest.Main(m) }
 
 // Artifact types used by the tests.
 const (
@@ -59,24 +56,9 @@ const (
 // ---- clock ----
 
 // clock is the controllers' (and the memory cache's) time, moved by the tests instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = clocktest.Clock
 
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return clocktest.New(time.Now()) }
 
 // ---- caches ----
 
@@ -90,6 +72,14 @@ var cacheKinds = []cacheKind{
 	{"memory", func(_ *testing.T, clk *clock) cache.Cache { return cache.NewMemory(64<<20, cache.WithClock(clk.Now)) }},
 	{"redis", func(t *testing.T, _ *clock) cache.Cache { return newRedisCache(t, redisPrefix(t)) }},
 	{"tiered", newTieredCache}, // the embedded default: memory in front of a file (disk_test.go in package cache)
+}
+
+// eachCache runs test as a subtest once per cache kind of cacheKinds.
+func eachCache(t *testing.T, test func(t *testing.T, ck cacheKind)) {
+	t.Helper()
+	for _, ck := range cacheKinds {
+		t.Run(ck.name, func(t *testing.T) { test(t, ck) })
+	}
 }
 
 // newTieredCache is the embedded default's cache: memory in front of a Disk file in a temp dir.
@@ -189,18 +179,10 @@ func (l listers) Lister(ctx context.Context, registryID int64) (referrers.Lister
 func newEnv(t *testing.T, up *upServer, ck cacheKind) *env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	fs, err := storage.NewFS(filepath.Join(dir, "storage"))
-	require.NoError(t, err)
-	store, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-	key := make([]byte, secret.KeySize)
-	_, _ = rand.Read(key)
-	box, err := secret.NewBox(key)
-	require.NoError(t, err)
+	fs, store := contenttest.Stores(t)
+	box := registrytest.NewBox(t)
 	reg := &meta.Registry{Name: "upstream", Type: upstream.TypeDockerRegistry, URL: up.URL, CredentialType: "basic"}
-	_, err = store.CreateRegistry(ctx, reg)
+	_, err := store.CreateRegistry(ctx, reg)
 	require.NoError(t, err)
 	loc := local.New(fs, store, store, local.Options{})
 	t.Cleanup(func() { _ = loc.Close() })

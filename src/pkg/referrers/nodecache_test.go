@@ -61,8 +61,7 @@ func TestNodeCache(t *testing.T) {
 
 	// Node B refreshes after the freshness window; A sees B's entry once its interval passed.
 	e.clock.Advance(freshness)
-	extra := newArtifact(t, img.Manifest, atBundle, false, nil)
-	up.push(t, repoPath, extra)
+	up.pushNew(t, img.Manifest, atBundle, false, nil)
 	p, err := listWith(ctlB, repo, subject, "", "", 0)
 	require.NoError(t, err)
 	require.Equal(t, content.CacheMiss, p.Cache)
@@ -92,8 +91,7 @@ func TestNodeCache(t *testing.T) {
 
 // An in-process cache gets no node cache: every request reads it (it costs no round trip).
 func TestNodeCacheOffForMemory(t *testing.T) {
-	up := newRegistry(t, ggcrAPI)
-	img := up.srv.PushImage(t, repoPath, "v1")
+	up, img := newSubject(t, ggcrAPI)
 	e := newEnv(t, up, cacheKinds[0])
 	require.Equal(t, "memory", cacheKinds[0].name)
 	ctl, _ := e.newController(e.cache, e.clients, func(o *referrers.Options) { o.NodeCacheTTL = time.Hour })

@@ -35,13 +35,10 @@ func TestPrefetch(t *testing.T) {
 		for _, ck := range cacheKinds {
 			t.Run(string(kind)+"/"+ck.name, func(t *testing.T) {
 				ctx := context.Background()
-				up := newRegistry(t, kind)
-				img := up.srv.PushImage(t, repoPath, "v1")
+				up, img := newSubject(t, kind)
 				subject := img.Manifest.Digest
-				sig := newArtifact(t, img.Manifest, atNotation, true, map[string]string{"org.example": "sig"})
-				bundle := newArtifact(t, img.Manifest, atBundle, false, nil)
-				up.push(t, repoPath, sig)
-				up.push(t, repoPath, bundle)
+				sig := up.pushNew(t, img.Manifest, atNotation, true, map[string]string{"org.example": "sig"})
+				bundle := up.pushNew(t, img.Manifest, atBundle, false, nil)
 				if kind == distribution {
 					up.srv.PushTagSchemaIndex(t, repoPath, subject, sig.desc, bundle.desc)
 				}

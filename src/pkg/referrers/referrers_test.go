@@ -21,13 +21,10 @@ func TestUpstreamReferrers(t *testing.T) {
 	for _, kind := range []upstreamKind{ggcrAPI, distribution} {
 		for _, ck := range cacheKinds {
 			t.Run(string(kind)+"/"+ck.name, func(t *testing.T) {
-				up := newRegistry(t, kind)
-				img := up.srv.PushImage(t, repoPath, "v1")
+				up, img := newSubject(t, kind)
 				subject := img.Manifest.Digest
-				sig := newArtifact(t, img.Manifest, atNotation, true, map[string]string{"io.cncf.notary.x509chain.thumbprint#S256": "[\"abc\"]"})
-				bundle := newArtifact(t, img.Manifest, atBundle, false, map[string]string{"dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1"})
-				up.push(t, repoPath, sig)
-				up.push(t, repoPath, bundle)
+				sig := up.pushNew(t, img.Manifest, atNotation, true, map[string]string{"io.cncf.notary.x509chain.thumbprint#S256": "[\"abc\"]"})
+				bundle := up.pushNew(t, img.Manifest, atBundle, false, map[string]string{"dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1"})
 				source := cachekey.SourceReferrersAPI
 				if kind == distribution {
 					source = cachekey.SourceTagSchema
@@ -83,48 +80,43 @@ func TestUpstreamReferrers(t *testing.T) {
 // digest, local-only entries first, local pushes visible at once while the upstream part is cached, and
 // only the upstream part in the cache.
 func TestMergeWithLocal(t *testing.T) {
-	for _, ck := range cacheKinds {
-		t.Run(ck.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
-			subject := img.Manifest.Digest
-			upOnly := newArtifact(t, img.Manifest, atNotation, true, nil)
-			both := newArtifact(t, img.Manifest, atBundle, false, map[string]string{"org.example": "both"})
-			up.push(t, repoPath, upOnly)
-			up.push(t, repoPath, both)
-			e := newEnv(t, up, ck)
-			repo := e.repo(repoPath)
-			e.pushLocal(repo, both) // signed against the upstream and against Berth: the same bytes
-			mine := newArtifact(t, img.Manifest, atBundle, false, map[string]string{"org.example": "mine"})
-			e.pushLocal(repo, mine)
+	eachCache(t, func(t *testing.T, ck cacheKind) {
+		up, img := newSubject(t, ggcrAPI)
+		subject := img.Manifest.Digest
+		upOnly := up.pushNew(t, img.Manifest, atNotation, true, nil)
+		both := up.pushNew(t, img.Manifest, atBundle, false, map[string]string{"org.example": "both"})
+		e := newEnv(t, up, ck)
+		repo := e.repo(repoPath)
+		e.pushLocal(repo, both) // signed against the upstream and against Berth: the same bytes
+		mine := newArtifact(t, img.Manifest, atBundle, false, map[string]string{"org.example": "mine"})
+		e.pushLocal(repo, mine)
 
-			got := e.mustList(repo, subject, "", content.CacheMiss)
-			require.ElementsMatch(t, descs(upOnly, both, mine), got, "each digest exactly once")
-			require.Equal(t, mine.desc, got[0], "local-only entries come first")
+		got := e.mustList(repo, subject, "", content.CacheMiss)
+		require.ElementsMatch(t, descs(upOnly, both, mine), got, "each digest exactly once")
+		require.Equal(t, mine.desc, got[0], "local-only entries come first")
 
-			// A local push is visible at once: the upstream part comes from the cache, the local part
-			// is read at request time.
-			before := up.referrersRequests()
-			later := newArtifact(t, img.Manifest, atNotation, true, map[string]string{"org.example": "later"})
-			e.pushLocal(repo, later)
-			got = e.mustList(repo, subject, "", content.CacheHit)
-			require.ElementsMatch(t, descs(upOnly, both, mine, later), got)
-			require.ElementsMatch(t, descs(mine, later), got[:2])
-			require.Equal(t, before, up.referrersRequests())
+		// A local push is visible at once: the upstream part comes from the cache, the local part
+		// is read at request time.
+		before := up.referrersRequests()
+		later := newArtifact(t, img.Manifest, atNotation, true, map[string]string{"org.example": "later"})
+		e.pushLocal(repo, later)
+		got = e.mustList(repo, subject, "", content.CacheHit)
+		require.ElementsMatch(t, descs(upOnly, both, mine, later), got)
+		require.ElementsMatch(t, descs(mine, later), got[:2])
+		require.Equal(t, before, up.referrersRequests())
 
-			// The filter applies to the merged list.
-			p, err := e.list(repo, subject, "artifactType="+url.QueryEscape(atNotation), "", 0)
-			require.NoError(t, err)
-			require.ElementsMatch(t, descs(upOnly, later), p.Manifests)
+		// The filter applies to the merged list.
+		p, err := e.list(repo, subject, "artifactType="+url.QueryEscape(atNotation), "", 0)
+		require.NoError(t, err)
+		require.ElementsMatch(t, descs(upOnly, later), p.Manifests)
 
-			// Only the upstream's answer is cached.
-			ce, ok := e.cached(e.key(repo, subject, ""))
-			require.True(t, ok)
-			var idx ocispec.Index
-			require.NoError(t, json.Unmarshal(ce.Index, &idx))
-			require.ElementsMatch(t, digests(descs(upOnly, both)), digests(idx.Manifests))
-		})
-	}
+		// Only the upstream's answer is cached.
+		ce, ok := e.cached(e.key(repo, subject, ""))
+		require.True(t, ok)
+		var idx ocispec.Index
+		require.NoError(t, json.Unmarshal(ce.Index, &idx))
+		require.ElementsMatch(t, digests(descs(upOnly, both)), digests(idx.Manifests))
+	})
 }
 
 // TestUpstreamUnknownRepository: an upstream that does not know the repository (404 NAME_UNKNOWN from
@@ -159,8 +151,7 @@ func TestToggleOff(t *testing.T) {
 		{"absent", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newRegistry(t, ggcrAPI)
-			img := up.srv.PushImage(t, repoPath, "v1")
+			up, img := newSubject(t, ggcrAPI)
 			up.push(t, repoPath, newArtifact(t, img.Manifest, atNotation, true, nil))
 			e := newEnv(t, up, cacheKinds[0])
 			off := e.newProject("off", tc.md)

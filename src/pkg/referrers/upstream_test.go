@@ -207,13 +207,25 @@ func (u *upServer) push(t *testing.T, repo string, a artifact) {
 	u.srv.PushManifest(t, repo, "", manifestMT, a.body)
 }
 
+// newSubject starts an upstream of kind holding repoPath:v1 (img), the subject of a test's referrers.
+func newSubject(t *testing.T, kind upstreamKind) (*upServer, registrytest.Image) {
+	t.Helper()
+	up := newRegistry(t, kind)
+	return up, up.srv.PushImage(t, repoPath, "v1")
+}
+
+// pushNew builds an artifact referring to subject (see newArtifact) and pushes it into repoPath.
+func (u *upServer) pushNew(t *testing.T, subject ocispec.Descriptor, artifactType string, inConfig bool, annotations map[string]string) artifact {
+	t.Helper()
+	a := newArtifact(t, subject, artifactType, inConfig, annotations)
+	u.push(t, repoPath, a)
+	return a
+}
+
 // newSigned starts a go-containerregistry upstream holding repoPath:v1 (img) with one notation
 // signature (sig) referring to it: the setup most tests start from.
 func newSigned(t *testing.T) (up *upServer, img registrytest.Image, sig artifact) {
 	t.Helper()
-	up = newRegistry(t, ggcrAPI)
-	img = up.srv.PushImage(t, repoPath, "v1")
-	sig = newArtifact(t, img.Manifest, atNotation, true, nil)
-	up.push(t, repoPath, sig)
-	return up, img, sig
+	up, img = newSubject(t, ggcrAPI)
+	return up, img, up.pushNew(t, img.Manifest, atNotation, true, nil)
 }

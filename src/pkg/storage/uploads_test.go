@@ -30,9 +30,7 @@ func TestUploadChunkedCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newTestFS(t)
-			id, err := s.StartUpload(ctx)
-			require.NoError(t, err)
+			s, id := newUpload(t, "")
 			require.True(t, validUploadID(id))
 			size, err := s.UploadSize(ctx, id)
 			require.NoError(t, err)
@@ -67,9 +65,7 @@ func TestUploadChunkedCommit(t *testing.T) {
 
 func TestUploadEmptyBlob(t *testing.T) {
 	ctx := context.Background()
-	s := newTestFS(t)
-	id, err := s.StartUpload(ctx)
-	require.NoError(t, err)
+	s, id := newUpload(t, "")
 	n, err := s.CommitUpload(ctx, id, digest.FromBytes(nil))
 	require.NoError(t, err)
 	require.Zero(t, n)
@@ -77,11 +73,7 @@ func TestUploadEmptyBlob(t *testing.T) {
 
 func TestUploadOffsetMismatch(t *testing.T) {
 	ctx := context.Background()
-	s := newTestFS(t)
-	id, err := s.StartUpload(ctx)
-	require.NoError(t, err)
-	_, err = s.AppendUpload(ctx, id, 0, strings.NewReader("abc"))
-	require.NoError(t, err)
+	s, id := newUpload(t, "abc")
 	for _, off := range []int64{0, 2, 4, 1000} {
 		size, err := s.AppendUpload(ctx, id, off, strings.NewReader("def"))
 		require.ErrorIs(t, err, ErrOffsetMismatch, "offset %d", off)
@@ -108,11 +100,9 @@ func TestUploadFailedAppendTruncates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newTestFS(t)
-			id, err := s.StartUpload(ctx)
-			require.NoError(t, err)
+			s, id := newUpload(t, "")
 			first := []byte("first chunk")
-			_, err = s.AppendUpload(ctx, id, 0, bytes.NewReader(first))
+			_, err := s.AppendUpload(ctx, id, 0, bytes.NewReader(first))
 			require.NoError(t, err)
 
 			if tt.panic {
@@ -141,12 +131,8 @@ func TestUploadCommitMismatchRemovesSession(t *testing.T) {
 	ctx := context.Background()
 	for _, d := range []digest.Digest{digest.FromString("other"), sha512Of([]byte("other"))} {
 		t.Run(string(d.Algorithm()), func(t *testing.T) {
-			s := newTestFS(t)
-			id, err := s.StartUpload(ctx)
-			require.NoError(t, err)
-			_, err = s.AppendUpload(ctx, id, 0, strings.NewReader("content"))
-			require.NoError(t, err)
-			_, err = s.CommitUpload(ctx, id, d)
+			s, id := newUpload(t, "content")
+			_, err := s.CommitUpload(ctx, id, d)
 			require.ErrorIs(t, err, ErrDigestMismatch)
 			_, err = s.UploadSize(ctx, id)
 			require.ErrorIs(t, err, ErrNotFound)
@@ -157,12 +143,8 @@ func TestUploadCommitMismatchRemovesSession(t *testing.T) {
 
 func TestUploadCommitInvalidDigestKeepsSession(t *testing.T) {
 	ctx := context.Background()
-	s := newTestFS(t)
-	id, err := s.StartUpload(ctx)
-	require.NoError(t, err)
-	_, err = s.AppendUpload(ctx, id, 0, strings.NewReader("content"))
-	require.NoError(t, err)
-	_, err = s.CommitUpload(ctx, id, "sha256:nothex")
+	s, id := newUpload(t, "content")
+	_, err := s.CommitUpload(ctx, id, "sha256:nothex")
 	require.ErrorIs(t, err, ErrInvalidDigest)
 	size, err := s.UploadSize(ctx, id)
 	require.NoError(t, err)
@@ -193,14 +175,10 @@ func TestUploadCommitExistingBlob(t *testing.T) {
 
 func TestUploadCancel(t *testing.T) {
 	ctx := context.Background()
-	s := newTestFS(t)
-	id, err := s.StartUpload(ctx)
-	require.NoError(t, err)
-	_, err = s.AppendUpload(ctx, id, 0, strings.NewReader("x"))
-	require.NoError(t, err)
+	s, id := newUpload(t, "x")
 	require.NoError(t, s.CancelUpload(ctx, id))
 	require.ErrorIs(t, s.CancelUpload(ctx, id), ErrNotFound)
-	_, err = s.AppendUpload(ctx, id, -1, strings.NewReader("x"))
+	_, err := s.AppendUpload(ctx, id, -1, strings.NewReader("x"))
 	require.ErrorIs(t, err, ErrNotFound)
 	require.Empty(t, files(t, s.Root()))
 }
@@ -267,9 +245,7 @@ func TestUploadIDsAreUnique(t *testing.T) {
 
 func TestConcurrentAppendsAreSerialised(t *testing.T) {
 	ctx := context.Background()
-	s := newTestFS(t)
-	id, err := s.StartUpload(ctx)
-	require.NoError(t, err)
+	s, id := newUpload(t, "")
 	const workers = 20
 	chunk := content(10_000)
 	var wg sync.WaitGroup
@@ -315,4 +291,18 @@ func TestPurgeUploads(t *testing.T) {
 	_, err = s.UploadSize(ctx, fresh)
 	require.NoError(t, err)
 	require.DirExists(t, filepath.Join(s.Root(), "uploads", "other"))
+}
+
+// newUpload returns a new test FS and an upload session started on it, holding initial.
+func newUpload(t *testing.T, initial string) (*FS, string) {
+	t.Helper()
+	ctx := context.Background()
+	s := newTestFS(t)
+	id, err := s.StartUpload(ctx)
+	require.NoError(t, err)
+	if initial != "" {
+		_, err = s.AppendUpload(ctx, id, 0, strings.NewReader(initial))
+		require.NoError(t, err)
+	}
+	return s, id
 }

@@ -31,9 +31,7 @@ func TestWriterCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newTestFS(t)
-			w, err := s.NewWriter(ctx)
-			require.NoError(t, err)
+			s, w := newWriter(t, "")
 			require.True(t, strings.HasPrefix(w.Path(), filepath.Join(s.Root(), "tmp")+string(filepath.Separator)))
 			// Write in uneven chunks.
 			for rest := data; len(rest) > 0; {
@@ -45,19 +43,12 @@ func TestWriterCommit(t *testing.T) {
 			}
 			require.Equal(t, int64(len(data)), w.Size())
 
-			err = w.Commit(ctx, tt.d)
+			err := w.Commit(ctx, tt.d)
 			_, statErr := os.Stat(w.Path())
 			require.ErrorIs(t, statErr, os.ErrNotExist, "temp file is gone after Commit")
-			if tt.wantErr != nil {
-				require.ErrorIs(t, err, tt.wantErr)
-				require.Empty(t, files(t, s.Root()))
+			if !requireCommitted(t, s, err, tt.wantErr, tt.d, len(data)) {
 				return
 			}
-			require.NoError(t, err)
-			size, err := s.Stat(ctx, tt.d)
-			require.NoError(t, err)
-			require.Equal(t, int64(len(data)), size)
-			require.Len(t, files(t, s.Root()), 1)
 
 			_, err = w.Write([]byte("late"))
 			require.Error(t, err)
@@ -69,11 +60,7 @@ func TestWriterCommit(t *testing.T) {
 
 func TestWriterPathFollowsGrowingFile(t *testing.T) {
 	ctx := context.Background()
-	s := newTestFS(t)
-	w, err := s.NewWriter(ctx)
-	require.NoError(t, err)
-	_, err = w.Write([]byte("hello "))
-	require.NoError(t, err)
+	_, w := newWriter(t, "hello ")
 
 	f, err := os.Open(w.Path())
 	require.NoError(t, err)
@@ -93,16 +80,12 @@ func TestWriterPathFollowsGrowingFile(t *testing.T) {
 
 func TestWriterCancel(t *testing.T) {
 	ctx := context.Background()
-	s := newTestFS(t)
-	w, err := s.NewWriter(ctx)
-	require.NoError(t, err)
-	_, err = w.Write([]byte("abandoned"))
-	require.NoError(t, err)
+	s, w := newWriter(t, "abandoned")
 	require.NoError(t, w.Cancel())
 	require.NoError(t, w.Cancel(), "second Cancel is a no-op")
 	require.Empty(t, files(t, s.Root()))
 	require.Error(t, w.Commit(ctx, digest.FromString("abandoned")))
-	_, err = s.Stat(ctx, digest.FromString("abandoned"))
+	_, err := s.Stat(ctx, digest.FromString("abandoned"))
 	require.ErrorIs(t, err, ErrNotFound)
 }
 
@@ -128,11 +111,7 @@ func TestWriterCommitExistingKeepsContent(t *testing.T) {
 }
 
 func TestWriterCommitCancelledContext(t *testing.T) {
-	s := newTestFS(t)
-	w, err := s.NewWriter(context.Background())
-	require.NoError(t, err)
-	_, err = w.Write([]byte("x"))
-	require.NoError(t, err)
+	s, w := newWriter(t, "x")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.ErrorIs(t, w.Commit(ctx, digest.FromString("x")), context.Canceled)
@@ -141,9 +120,7 @@ func TestWriterCommitCancelledContext(t *testing.T) {
 
 func TestWriterSizeAndPathFromAnotherGoroutine(t *testing.T) {
 	ctx := context.Background()
-	s := newTestFS(t)
-	w, err := s.NewWriter(ctx)
-	require.NoError(t, err)
+	_, w := newWriter(t, "")
 	done := make(chan struct{})
 	observed := make(chan int64, 1)
 	go func() {
@@ -215,10 +192,8 @@ func TestWriterWriteFromVerifyCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newTestFS(t)
-			w, err := s.NewWriter(ctx)
-			require.NoError(t, err)
-			_, err = w.Write(data[:100])
+			s, w := newWriter(t, "")
+			_, err := w.Write(data[:100])
 			require.NoError(t, err)
 			var seen int64
 			n, err := w.WriteFrom(ctx, &chunkReader{data: data[100:], n: 100_003}, func(k int) {
@@ -254,17 +229,7 @@ func TestWriterWriteFromVerifyCommit(t *testing.T) {
 				require.Empty(t, files(t, s.Root()))
 				return
 			}
-			err = w.Commit(ctx, tt.commit)
-			if tt.commitErr != nil {
-				require.ErrorIs(t, err, tt.commitErr)
-				require.Empty(t, files(t, s.Root()))
-				return
-			}
-			require.NoError(t, err)
-			size, err := s.Stat(ctx, tt.commit)
-			require.NoError(t, err)
-			require.Equal(t, int64(len(data)), size)
-			require.Len(t, files(t, s.Root()), 1, "stored, temporary file gone")
+			requireCommitted(t, s, w.Commit(ctx, tt.commit), tt.commitErr, tt.commit, len(data))
 		})
 	}
 }
@@ -324,4 +289,35 @@ func BenchmarkCopyIntoWriter(b *testing.B) {
 			return err
 		})
 	})
+}
+
+// requireCommitted checks the outcome err of committing a blob of size bytes as d into s: with
+// wantErr, that error and nothing at all left in s; otherwise the blob stored at its size as the only
+// file (the temporary one gone). It reports whether the commit succeeded.
+func requireCommitted(t *testing.T, s *FS, err, wantErr error, d digest.Digest, size int) bool {
+	t.Helper()
+	if wantErr != nil {
+		require.ErrorIs(t, err, wantErr)
+		require.Empty(t, files(t, s.Root()))
+		return false
+	}
+	require.NoError(t, err)
+	got, err := s.Stat(context.Background(), d)
+	require.NoError(t, err)
+	require.Equal(t, int64(size), got)
+	require.Len(t, files(t, s.Root()), 1, "stored, temporary file gone")
+	return true
+}
+
+// newWriter returns a new test FS and a Writer on it that has been written initial.
+func newWriter(t *testing.T, initial string) (*FS, Writer) {
+	t.Helper()
+	s := newTestFS(t)
+	w, err := s.NewWriter(context.Background())
+	require.NoError(t, err)
+	if initial != "" {
+		_, err = w.Write([]byte(initial))
+		require.NoError(t, err)
+	}
+	return s, w
 }

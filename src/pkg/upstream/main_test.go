@@ -2,35 +2,24 @@ package upstream_test
 
 import (
 	"net/http"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/clocktest"
 	"github.com/berth-registry/berth/src/pkg/upstream"
+	"github.com/berth-registry/berth/src/pkg/upstream/registrytest"
 )
 
-func TestMain(m *testing.M) {
-	// distribution's tracing must not try to export from tests.
-	_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { registrytest.Main(m) }
 
 // clock is a settable test clock.
-type clock struct{ ns atomic.Int64 }
+type clock = clocktest.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock() *clock { return clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // counter counts requests by kind of path ("referrers", "manifests", "tags", "blobs", "base").
 type counter struct {

@@ -125,6 +125,23 @@ func TestReferrersGGCRWithoutAPIFallsBack(t *testing.T) {
 
 // referrersUpstream is a hostile or quirky upstream: handler answers the referrers endpoint; the
 // tag-schema tag is absent unless tagIndex is set.
+// listAll lists subject's referrers in repository "r" of srv with a new client on opts, unfiltered.
+func listAll(t *testing.T, srv *httptest.Server, subject digest.Digest, opts upstream.Options) (*upstream.ReferrersResult, error) {
+	t.Helper()
+	return newClient(t, upstream.Endpoint{URL: srv.URL}, opts).ListReferrers(context.Background(), "r", subject.String(), "")
+}
+
+// thenPage2 answers the first page with one referrer and a Link to page 2, and page 2 with second.
+func thenPage2(t *testing.T, second http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" {
+			serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")), "Link", `<?page=2>; rel="next"`)(w, r)
+			return
+		}
+		second(w, r)
+	}
+}
+
 func referrersUpstream(t *testing.T, subject digest.Digest, handler http.HandlerFunc, tagIndex []byte) *httptest.Server {
 	s := scripted{"/v2/r/referrers/" + subject.String(): handler}
 	if tagIndex != nil {
@@ -246,33 +263,18 @@ func TestReferrersPaginationHostile(t *testing.T) {
 			n := pages.Add(1)
 			serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc(fmt.Sprint(n))), "Link", fmt.Sprintf(`<?page=%d>; rel="next"`, n))(w, r)
 		}, nil)
-		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{MaxPages: 7})
-		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+		_, err := listAll(t, srv, subject, upstream.Options{MaxPages: 7})
 		requireKind(t, err, upstream.Invalid)
 		require.EqualValues(t, 7, pages.Load())
 	})
 	t.Run("later page not an index", func(t *testing.T) {
-		srv := referrersUpstream(t, subject, func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.RawQuery == "" {
-				serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")), "Link", `<?page=2>; rel="next"`)(w, r)
-				return
-			}
-			serve(200, "text/html", []byte("<html>"))(w, r)
-		}, indexJSON(t, desc("tag")))
-		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
-		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+		srv := referrersUpstream(t, subject, thenPage2(t, serve(200, "text/html", []byte("<html>"))), indexJSON(t, desc("tag")))
+		_, err := listAll(t, srv, subject, upstream.Options{})
 		requireKind(t, err, upstream.Invalid)
 	})
 	t.Run("later page 404", func(t *testing.T) {
-		srv := referrersUpstream(t, subject, func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.RawQuery == "" {
-				serve(200, ocispec.MediaTypeImageIndex, indexJSON(t, desc("a")), "Link", `<?page=2>; rel="next"`)(w, r)
-				return
-			}
-			serve(404, "text/plain", []byte("gone"))(w, r)
-		}, nil)
-		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
-		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+		srv := referrersUpstream(t, subject, thenPage2(t, serve(404, "text/plain", []byte("gone"))), nil)
+		_, err := listAll(t, srv, subject, upstream.Options{})
 		requireKind(t, err, upstream.NotFound)
 	})
 }
@@ -283,15 +285,13 @@ func TestReferrersTagSchemaHostile(t *testing.T) {
 	t.Run("oversize tag index is an error, not an empty list", func(t *testing.T) {
 		big := append([]byte(`{"schemaVersion":2,"manifests":[],"pad":"`), bytes.Repeat([]byte("x"), upstream.MaxMetadataSize)...)
 		srv := referrersUpstream(t, subject, router404, append(big, `"}`...))
-		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
-		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+		_, err := listAll(t, srv, subject, upstream.Options{})
 		requireKind(t, err, upstream.Invalid)
 	})
 	t.Run("tag index with bad descriptors", func(t *testing.T) {
 		body := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[%s,{"digest":"md5:abc","size":1}]}`, ocispec.MediaTypeImageIndex, mustJSON(t, desc("ok")))
 		srv := referrersUpstream(t, subject, router404, []byte(body))
-		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
-		res, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+		res, err := listAll(t, srv, subject, upstream.Options{})
 		require.NoError(t, err)
 		require.Equal(t, []ocispec.Descriptor{desc("ok")}, res.Index.Manifests)
 		require.Equal(t, 1, res.Dropped)
@@ -301,8 +301,7 @@ func TestReferrersTagSchemaHostile(t *testing.T) {
 			"/v2/r/referrers/" + subject.String():                   router404,
 			"/v2/r/manifests/" + registrytest.ReferrersTag(subject): serve(429, "", nil),
 		}.start(t)
-		c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
-		_, err := c.ListReferrers(context.Background(), "r", subject.String(), "")
+		_, err := listAll(t, srv, subject, upstream.Options{})
 		requireKind(t, err, upstream.RateLimited)
 	})
 }

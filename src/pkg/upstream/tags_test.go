@@ -56,19 +56,21 @@ func TestListTagsHostile(t *testing.T) {
 	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{MaxPages: 5})
 	ctx := context.Background()
 
-	_, err := c.ListTags(ctx, "cross")
-	requireKind(t, err, upstream.Invalid)
-	_, err = c.ListTags(ctx, "loop")
-	requireKind(t, err, upstream.Invalid)
-	require.EqualValues(t, 5, loops.Load(), "stops at the page cap")
-	_, err = c.ListTags(ctx, "back")
-	requireKind(t, err, upstream.Invalid)
-	_, err = c.ListTags(ctx, "junk")
-	requireKind(t, err, upstream.Invalid)
+	requireInvalidTags(t, c, "cross", "loop", "back", "junk")
+	require.EqualValues(t, 5, loops.Load(), "loop stops at the page cap")
 	tags, err := c.ListTags(ctx, "null")
 	require.NoError(t, err)
 	require.Equal(t, []string{}, tags)
 	tags, err = c.ListTags(ctx, "prev")
 	require.NoError(t, err)
 	require.Equal(t, []string{"p"}, tags)
+}
+
+// requireInvalidTags requires that listing the tags of each repo through c fails as upstream.Invalid.
+func requireInvalidTags(t *testing.T, c *upstream.Client, repos ...string) {
+	t.Helper()
+	for _, repo := range repos {
+		_, err := c.ListTags(context.Background(), repo)
+		requireKind(t, err, upstream.Invalid)
+	}
 }

@@ -2,13 +2,11 @@ package registry_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -17,9 +15,9 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/auth"
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/server/registry"
 )
@@ -61,25 +59,15 @@ func newEnv(t *testing.T, opts ...envOpts) *env {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	ctx := context.Background()
-	dir := t.TempDir()
-	var fs storage.Store = o.blobs
-	if fs == nil {
-		var err error
-		fs, err = storage.NewFS(filepath.Join(dir, "storage"))
-		require.NoError(t, err)
+	fsys, ms := contenttest.Stores(t)
+	var fs storage.Store = fsys
+	if o.blobs != nil {
+		fs = o.blobs
 	}
-	ms, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ms.Close() })
-	for _, p := range []*meta.Project{
-		{Name: "private"},
-		{Name: "public", Metadata: map[string]string{meta.MetaPublic: "true"}},
-		{Name: "other"},
-	} {
-		_, err := ms.CreateProject(ctx, p)
-		require.NoError(t, err)
-	}
+	contenttest.CreateProjects(t, ms,
+		&meta.Project{Name: "private"},
+		&meta.Project{Name: "public", Metadata: map[string]string{meta.MetaPublic: "true"}},
+		&meta.Project{Name: "other"})
 	svc := local.New(fs, ms, ms, o.local)
 	t.Cleanup(func() { _ = svc.Close() })
 	var cs content.Service = svc

@@ -49,15 +49,22 @@ func TestParseRange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.header, func(t *testing.T) {
 			start, end, err := rangeBounds(tt.header, tt.size)
-			if tt.wantErr != nil {
-				require.ErrorIs(t, err, tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tt.start, start)
-			require.Equal(t, tt.end, end)
+			requireBounds(t, start, end, err, tt.start, tt.end, tt.wantErr)
 		})
 	}
+}
+
+// requireBounds requires a parsed range (start, end, err) to be wantErr, or with no wantErr to be
+// [wantStart, wantEnd].
+func requireBounds(t *testing.T, start, end int64, err error, wantStart, wantEnd int64, wantErr error) {
+	t.Helper()
+	if wantErr != nil {
+		require.ErrorIs(t, err, wantErr)
+		return
+	}
+	require.NoError(t, err)
+	require.Equal(t, wantStart, start)
+	require.Equal(t, wantEnd, end)
 }
 
 func TestParseContentRange(t *testing.T) {
@@ -86,13 +93,11 @@ func TestParseContentRange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.header, func(t *testing.T) {
 			start, end, err := contentRangeBounds(tt.header)
+			var wantErr error
 			if !tt.ok {
-				require.ErrorIs(t, err, errContentRangeInvalid)
-				return
+				wantErr = errContentRangeInvalid
 			}
-			require.NoError(t, err)
-			require.Equal(t, tt.start, start)
-			require.Equal(t, tt.end, end)
+			requireBounds(t, start, end, err, tt.start, tt.end, wantErr)
 		})
 	}
 }

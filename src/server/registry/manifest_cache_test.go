@@ -2,13 +2,11 @@ package registry_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,12 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/content/local"
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/artifactcache"
 	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
-	"github.com/berth-registry/berth/src/pkg/storage"
 	"github.com/berth-registry/berth/src/server/registry"
 )
 
@@ -66,15 +63,8 @@ func BenchmarkManifestRead(b *testing.B) {
 // (projects cached; with cached, also the manifest/tag cache and the manifest body cache), with a public
 // project "library".
 func servedHandler(tb testing.TB, cached bool) http.Handler {
-	ctx := context.Background()
-	dir := tb.TempDir()
-	fs, err := storage.NewFS(filepath.Join(dir, "storage"))
-	require.NoError(tb, err)
-	ms, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
-	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = ms.Close() })
-	_, err = ms.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(tb, err)
+	fs, ms := contenttest.Stores(tb)
+	contenttest.CreateProjects(tb, ms, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	var artifacts meta.ArtifactStore = ms
 	opts := local.Options{ManifestCacheBytes: -1}
 	if cached {

@@ -139,29 +139,15 @@ func TestManifestPushErrors(t *testing.T) {
 	valid := e.imageManifest(repo, imageOpts{seed: "valid"})
 	validD := digest.FromBytes(valid)
 	missing := digest.FromString("missing")
-	withMissingLayer := func() []byte {
-		var m ocispec.Manifest
-		require.NoError(t, json.Unmarshal(valid, &m))
+	withMissingLayer := editManifest(t, valid, func(m *ocispec.Manifest) {
 		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: missing, Size: 3})
-		b, err := json.Marshal(m)
-		require.NoError(t, err)
-		return b
-	}()
+	})
 	withMissingConfig := bytes.Replace(valid, []byte(e.mustConfigDigest(valid)), []byte(missing.String()), 1)
 	indexMissingChild := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":[{"mediaType":"` +
 		ocispec.MediaTypeImageManifest + `","size":10,"digest":"` + missing.String() + `"}]}`)
-	resized := func(field string) []byte { // valid with the size of the config or of the first layer one more
-		var m ocispec.Manifest
-		require.NoError(t, json.Unmarshal(valid, &m))
-		if field == "config" {
-			m.Config.Size++
-		} else {
-			m.Layers[0].Size++
-		}
-		b, err := json.Marshal(m)
-		require.NoError(t, err)
-		return b
-	}
+	// valid with the size of the config or of the first layer one more
+	configResized := editManifest(t, valid, func(m *ocispec.Manifest) { m.Config.Size++ })
+	layerResized := editManifest(t, valid, func(m *ocispec.Manifest) { m.Layers[0].Size++ })
 	duplicateKey := append(bytes.Clone(valid[:len(valid)-1]), []byte(`,"schemaVersion":2}`)...)
 	oversize := append(bytes.Clone(valid[:len(valid)-1]), []byte(`,"annotations":{"pad":"`+string(bytes.Repeat([]byte("x"), content.MaxManifestSize))+`"}}`)...)
 
@@ -186,8 +172,8 @@ func TestManifestPushErrors(t *testing.T) {
 		{"missing layer", "t", ocispec.MediaTypeImageManifest, withMissingLayer, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
 		{"missing config", "t", ocispec.MediaTypeImageManifest, withMissingConfig, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
 		{"index with missing manifest", "t", ocispec.MediaTypeImageIndex, indexMissingChild, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN"},
-		{"config size differs from the blob", "t", ocispec.MediaTypeImageManifest, resized("config"), http.StatusBadRequest, "MANIFEST_INVALID"},
-		{"layer size differs from the blob", "t", ocispec.MediaTypeImageManifest, resized("layer"), http.StatusBadRequest, "MANIFEST_INVALID"},
+		{"config size differs from the blob", "t", ocispec.MediaTypeImageManifest, configResized, http.StatusBadRequest, "MANIFEST_INVALID"},
+		{"layer size differs from the blob", "t", ocispec.MediaTypeImageManifest, layerResized, http.StatusBadRequest, "MANIFEST_INVALID"},
 		{"duplicate JSON key", "t", ocispec.MediaTypeImageManifest, duplicateKey, http.StatusBadRequest, "MANIFEST_INVALID"},
 		{"digest reference does not match", digest.FromString("x").String(), ocispec.MediaTypeImageManifest, valid, http.StatusBadRequest, "DIGEST_INVALID"},
 		{"trailing whitespace changes the digest", validD.String(), ocispec.MediaTypeImageManifest, append(bytes.Clone(valid), ' ', ' '), http.StatusBadRequest, "DIGEST_INVALID"},
@@ -214,6 +200,17 @@ func TestManifestPushErrors(t *testing.T) {
 		r := e.pushManifest(repo, "big", ocispec.MediaTypeImageManifest, body)
 		require.Equal(t, http.StatusCreated, r.status, "body: %.300s", r.body)
 	})
+}
+
+// editManifest returns the image manifest body with edit applied to it, encoded again.
+func editManifest(t *testing.T, body []byte, edit func(*ocispec.Manifest)) []byte {
+	t.Helper()
+	var m ocispec.Manifest
+	require.NoError(t, json.Unmarshal(body, &m))
+	edit(&m)
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	return b
 }
 
 // mustConfigDigest returns the config digest of an image manifest.

@@ -23,18 +23,9 @@ import (
 // default project, the project's authorization, and the anonymous /v2/ ping Docker's registry-mirrors
 // need.
 func TestMirrorRoutes(t *testing.T) {
-	var router *mirror.Router
-	e := newEnv(t, envOpts{handler: registry.Options{AnonymousBase: true, Mirror: routerFunc(func(ctx context.Context, ns, name string) (mirror.Route, error) {
-		return router.Route(ctx, ns, name)
-	})}})
-	ctx := context.Background()
-	regID, err := e.meta.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io"})
+	e, regID := newMirrorEnv(t, envOpts{handler: registry.Options{AnonymousBase: true}})
+	_, err := e.meta.CreateProject(context.Background(), &meta.Project{Name: "ghcrproxy", RegistryID: regID, Metadata: map[string]string{mirror.MetaNamespaces: "ghcr.io"}})
 	require.NoError(t, err)
-	_, err = e.meta.CreateProject(ctx, &meta.Project{Name: "hubproxy", RegistryID: regID, Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
-	_, err = e.meta.CreateProject(ctx, &meta.Project{Name: "ghcrproxy", RegistryID: regID, Metadata: map[string]string{mirror.MetaNamespaces: "ghcr.io"}})
-	require.NoError(t, err)
-	router = mirror.NewRouter(e.meta, "public", time.Minute, nil)
 
 	// The local service stands in for the pull-through one: routing is what is tested here.
 	hub := e.pushImage("hubproxy/library/app", "v1", imageOpts{seed: "hub"})
@@ -81,6 +72,25 @@ func TestMirrorRoutes(t *testing.T) {
 	}
 }
 
+// newMirrorEnv is an env on o whose handler routes through the real mirror router over its store, with
+// "public" as the default project, a Docker Hub registry (its ID is returned) and the public proxy
+// project "hubproxy" of that registry.
+func newMirrorEnv(t *testing.T, o envOpts) (*env, int64) {
+	t.Helper()
+	var router *mirror.Router
+	o.handler.Mirror = routerFunc(func(ctx context.Context, ns, name string) (mirror.Route, error) {
+		return router.Route(ctx, ns, name)
+	})
+	e := newEnv(t, o)
+	ctx := context.Background()
+	regID, err := e.meta.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io"})
+	require.NoError(t, err)
+	_, err = e.meta.CreateProject(ctx, &meta.Project{Name: "hubproxy", RegistryID: regID, Metadata: map[string]string{meta.MetaPublic: "true"}})
+	require.NoError(t, err)
+	router = mirror.NewRouter(e.meta, "public", time.Minute, nil)
+	return e, regID
+}
+
 type routerFunc func(ctx context.Context, ns, name string) (mirror.Route, error)
 
 func (f routerFunc) Route(ctx context.Context, ns, name string) (mirror.Route, error) {
@@ -91,19 +101,7 @@ func (f routerFunc) Route(ctx context.Context, ns, name string) (mirror.Route, e
 // for it (not the project's internal name), and its Link, like a referrers Link, leads back in that form
 // with the ns parameter kept, so following it reaches the same project.
 func TestMirrorListsAsAsked(t *testing.T) {
-	var router *mirror.Router
-	e := newEnv(t, envOpts{
-		handler: registry.Options{Mirror: routerFunc(func(ctx context.Context, ns, name string) (mirror.Route, error) {
-			return router.Route(ctx, ns, name)
-		})},
-		local: local.Options{MaxReferrersPage: 10, ReferrersPageSize: 2},
-	})
-	ctx := context.Background()
-	regID, err := e.meta.CreateRegistry(ctx, &meta.Registry{Name: "hub", Type: "docker-hub", URL: "https://registry-1.docker.io"})
-	require.NoError(t, err)
-	_, err = e.meta.CreateProject(ctx, &meta.Project{Name: "hubproxy", RegistryID: regID, Metadata: map[string]string{meta.MetaPublic: "true"}})
-	require.NoError(t, err)
-	router = mirror.NewRouter(e.meta, "public", time.Minute, nil)
+	e, _ := newMirrorEnv(t, envOpts{local: local.Options{MaxReferrersPage: 10, ReferrersPageSize: 2}})
 	hub := e.pushImage("hubproxy/library/app", "a", imageOpts{seed: "hub"})
 	def := e.pushImage("public/bitnami/redis", "a", imageOpts{seed: "default"})
 	for _, tag := range []string{"b", "c"} {

@@ -110,30 +110,9 @@ func TestReferrers(t *testing.T) {
 		require.Equal(t, "artifactType", r.header.Get("OCI-Filters-Applied"))
 		require.Empty(t, idx.Manifests)
 	})
-	t.Run("no referrers", func(t *testing.T) {
-		idx, r := e.referrers("/v2/" + repo + "/referrers/" + digest.FromString("lonely").String())
-		require.Empty(t, idx.Manifests)
-		require.Contains(t, string(r.body), `"manifests":[]`)
-	})
 	t.Run("repository without content", func(t *testing.T) {
 		idx, _ := e.referrers("/v2/private/empty/referrers/" + subject.digest.String())
 		require.Empty(t, idx.Manifests)
-	})
-	t.Run("subject not pushed yet", func(t *testing.T) {
-		ghost := image{digest: digest.FromString("ghost"), size: 42}
-		d := e.pushReferrer(repo, ghost, imageOpts{seed: "ghost-ref", artifactType: atSBOM})
-		idx, _ := e.referrers("/v2/" + repo + "/referrers/" + ghost.digest.String())
-		require.Equal(t, []ocispec.Descriptor{d}, idx.Manifests)
-	})
-	t.Run("sha512 subject", func(t *testing.T) {
-		body := e.imageManifest(repo, imageOpts{seed: "s512"})
-		sd := digest.SHA512.FromBytes(body)
-		r := e.pushManifest(repo, sd.String(), ocispec.MediaTypeImageManifest, body)
-		require.Equal(t, http.StatusCreated, r.status)
-		s512 := image{digest: sd, size: int64(len(body))}
-		d := e.pushReferrer(repo, s512, imageOpts{seed: "s512-ref", artifactType: atSBOM})
-		idx, _ := e.referrers("/v2/" + repo + "/referrers/" + sd.String())
-		require.Equal(t, []ocispec.Descriptor{d}, idx.Manifests)
 	})
 	t.Run("deleted referrer leaves the list", func(t *testing.T) {
 		r := e.do(req{method: http.MethodDelete, path: "/v2/" + repo + "/manifests/" + want[1].Digest.String()})
@@ -162,6 +141,35 @@ func TestReferrers(t *testing.T) {
 			requireError(t, e.do(req{method: http.MethodGet, path: tc.path}), tc.status, tc.code)
 		})
 	}
+}
+
+// TestReferrersOfUnusualSubjects: a subject without referrers, one that was never pushed, and one
+// named by a sha512 digest.
+func TestReferrersOfUnusualSubjects(t *testing.T) {
+	e := newEnv(t)
+	const repo = "private/app"
+	e.pushImage(repo, "v1", imageOpts{seed: "subject"}) // the repository has content
+	t.Run("no referrers", func(t *testing.T) {
+		idx, r := e.referrers("/v2/" + repo + "/referrers/" + digest.FromString("lonely").String())
+		require.Empty(t, idx.Manifests)
+		require.Contains(t, string(r.body), `"manifests":[]`)
+	})
+	t.Run("subject not pushed yet", func(t *testing.T) {
+		ghost := image{digest: digest.FromString("ghost"), size: 42}
+		d := e.pushReferrer(repo, ghost, imageOpts{seed: "ghost-ref", artifactType: atSBOM})
+		idx, _ := e.referrers("/v2/" + repo + "/referrers/" + ghost.digest.String())
+		require.Equal(t, []ocispec.Descriptor{d}, idx.Manifests)
+	})
+	t.Run("sha512 subject", func(t *testing.T) {
+		body := e.imageManifest(repo, imageOpts{seed: "s512"})
+		sd := digest.SHA512.FromBytes(body)
+		r := e.pushManifest(repo, sd.String(), ocispec.MediaTypeImageManifest, body)
+		require.Equal(t, http.StatusCreated, r.status)
+		s512 := image{digest: sd, size: int64(len(body))}
+		d := e.pushReferrer(repo, s512, imageOpts{seed: "s512-ref", artifactType: atSBOM})
+		idx, _ := e.referrers("/v2/" + repo + "/referrers/" + sd.String())
+		require.Equal(t, []ocispec.Descriptor{d}, idx.Manifests)
+	})
 }
 
 // walkReferrers follows Link headers from path and returns every entry in order and the page sizes.

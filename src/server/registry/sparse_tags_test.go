@@ -11,6 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/meta"
 )
 
@@ -19,10 +20,8 @@ import (
 // config is still required and what is absent is never served.
 func TestSparseManifests(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	sparse := &meta.Project{Name: "sparse", Metadata: map[string]string{meta.MetaAllowSparseManifests: "true"}}
-	_, err := e.meta.CreateProject(ctx, sparse)
-	require.NoError(t, err)
+	contenttest.CreateProjects(t, e.meta, sparse)
 	missingLayer := digest.FromString("layer never pushed")
 	missingChild := digest.FromString("child never pushed")
 
@@ -30,12 +29,10 @@ func TestSparseManifests(t *testing.T) {
 	// index listing a pushed image and a missing one.
 	bodies := func(repo string) (withLayer, withConfig, index []byte) {
 		valid := e.imageManifest(repo, imageOpts{seed: repo})
-		var m ocispec.Manifest
-		require.NoError(t, json.Unmarshal(valid, &m))
-		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: missingLayer, Size: 3})
-		withLayer = mustJSON(t, m)
-		m.Config.Digest = digest.FromString("config never pushed")
-		withConfig = mustJSON(t, m)
+		withLayer = editManifest(t, valid, func(m *ocispec.Manifest) {
+			m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: missingLayer, Size: 3})
+		})
+		withConfig = editManifest(t, withLayer, func(m *ocispec.Manifest) { m.Config.Digest = digest.FromString("config never pushed") })
 		child := e.pushImage(repo, "", imageOpts{seed: repo + " child"})
 		idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{
 			{MediaType: ocispec.MediaTypeImageManifest, Digest: child.digest, Size: child.size},
@@ -93,7 +90,7 @@ func TestSparseManifests(t *testing.T) {
 
 	t.Run("turning the setting off refuses sparse pushes again", func(t *testing.T) {
 		sparse.Metadata[meta.MetaAllowSparseManifests] = "false"
-		require.NoError(t, e.meta.UpdateProject(ctx, sparse))
+		require.NoError(t, e.meta.UpdateProject(context.Background(), sparse))
 		withLayer, _, _ := bodies("sparse/later")
 		r := e.pushManifest("sparse/later", "v1", ocispec.MediaTypeImageManifest, withLayer)
 		requireError(t, r, http.StatusNotFound, "MANIFEST_BLOB_UNKNOWN")

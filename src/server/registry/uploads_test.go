@@ -105,9 +105,15 @@ func TestMonolithicUploads(t *testing.T) {
 		r := e.do(req{method: http.MethodPut, path: loc, body: data})
 		requireError(t, r, http.StatusBadRequest, "DIGEST_INVALID")
 		r = e.do(req{method: http.MethodGet, path: loc})
-		require.Equal(t, http.StatusNoContent, r.status)
-		require.Equal(t, "0-0", r.header.Get("Range"))
+		requireRange(t, r, http.StatusNoContent, "0-0")
 	})
+}
+
+// requireRange requires r to have status and, as an upload's state, the Range rng.
+func requireRange(t *testing.T, r resp, status int, rng string) {
+	t.Helper()
+	require.Equal(t, status, r.status, "body: %s", r.body)
+	require.Equal(t, rng, r.header.Get("Range"))
 }
 
 func TestChunkedUploads(t *testing.T) {
@@ -119,15 +125,12 @@ func TestChunkedUploads(t *testing.T) {
 	t.Run("streamed PATCH then PUT", func(t *testing.T) {
 		loc := e.startUpload(repo)
 		r := e.do(req{method: http.MethodPatch, path: loc, body: data[:600]})
-		require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
-		require.Equal(t, "0-599", r.header.Get("Range"))
+		requireRange(t, r, http.StatusAccepted, "0-599")
 		require.Equal(t, loc, r.header.Get("Location"))
 		r = e.do(req{method: http.MethodPatch, path: loc, body: data[600:]})
-		require.Equal(t, http.StatusAccepted, r.status)
-		require.Equal(t, "0-1099", r.header.Get("Range"))
+		requireRange(t, r, http.StatusAccepted, "0-1099")
 		r = e.do(req{method: http.MethodGet, path: loc})
-		require.Equal(t, http.StatusNoContent, r.status)
-		require.Equal(t, "0-1099", r.header.Get("Range"))
+		requireRange(t, r, http.StatusNoContent, "0-1099")
 		require.Equal(t, loc, r.header.Get("Location"))
 		r = e.do(req{method: http.MethodPut, path: loc + "?digest=" + d.String()})
 		requireCreated(t, r, repo, d)
@@ -142,8 +145,7 @@ func TestChunkedUploads(t *testing.T) {
 				header: map[string]string{"Content-Range": fmt.Sprintf("%d-%d", from, to), "Content-Type": "application/octet-stream"}})
 		}
 		r := patch(0, 399)
-		require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
-		require.Equal(t, "0-399", r.header.Get("Range"))
+		requireRange(t, r, http.StatusAccepted, "0-399")
 
 		// Skipping ahead and going back are both refused with the current state.
 		for _, bad := range [][2]int{{800, 1099}, {0, 399}, {100, 499}} {
@@ -156,13 +158,21 @@ func TestChunkedUploads(t *testing.T) {
 		require.Equal(t, "0-399", r.header.Get("Range"))
 
 		r = patch(400, 799)
-		require.Equal(t, http.StatusAccepted, r.status)
-		require.Equal(t, "0-799", r.header.Get("Range"))
+		requireRange(t, r, http.StatusAccepted, "0-799")
 		r = e.do(req{method: http.MethodPut, path: loc + "?digest=" + d.String(), body: data[800:],
 			header: map[string]string{"Content-Range": "800-1099"}})
 		requireCreated(t, r, other, d)
 		e.requireBlob(other, d, data)
 	})
+
+}
+
+// TestUploadSessionErrors: malformed or inconsistent chunks, a cancelled session, and sessions that
+// are unknown or belong to another repository.
+func TestUploadSessionErrors(t *testing.T) {
+	e := newEnv(t)
+	d := digest.FromString("never completed")
+	repo := "private/chunked"
 
 	t.Run("malformed Content-Range is 416", func(t *testing.T) {
 		loc := e.startUpload(repo)
@@ -178,13 +188,12 @@ func TestChunkedUploads(t *testing.T) {
 		r := e.do(req{method: http.MethodPatch, path: loc, body: []byte("12345"), header: map[string]string{"Content-Range": "0-9"}})
 		requireError(t, r, http.StatusBadRequest, "SIZE_INVALID")
 		r = e.do(req{method: http.MethodGet, path: loc})
-		require.Equal(t, http.StatusNoContent, r.status)
-		require.Equal(t, "0-0", r.header.Get("Range"))
+		requireRange(t, r, http.StatusNoContent, "0-0")
 	})
 
 	t.Run("cancel", func(t *testing.T) {
 		loc := e.startUpload(repo)
-		r := e.do(req{method: http.MethodPatch, path: loc, body: data[:10]})
+		r := e.do(req{method: http.MethodPatch, path: loc, body: []byte("first chunk")})
 		require.Equal(t, http.StatusAccepted, r.status)
 		r = e.do(req{method: http.MethodDelete, path: loc})
 		require.Equal(t, http.StatusNoContent, r.status)
@@ -230,8 +239,7 @@ func TestUploadBodyFailure(t *testing.T) {
 	requireError(t, resp{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}, http.StatusBadRequest, "BLOB_UPLOAD_INVALID")
 
 	r = e.do(req{method: http.MethodGet, path: loc})
-	require.Equal(t, http.StatusNoContent, r.status)
-	require.Equal(t, "0-4", r.header.Get("Range"))
+	requireRange(t, r, http.StatusNoContent, "0-4")
 }
 
 func TestMount(t *testing.T) {

@@ -3,7 +3,6 @@ package local
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -12,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/content"
+	"github.com/berth-registry/berth/src/pkg/content/contenttest"
 	"github.com/berth-registry/berth/src/pkg/meta"
-	"github.com/berth-registry/berth/src/pkg/meta/sqlstore"
 	"github.com/berth-registry/berth/src/pkg/storage"
 )
 
@@ -73,15 +72,9 @@ func (c *countingFS) Open(ctx context.Context, d digest.Digest) (storage.Blob, e
 // TestManifestReadsFromMemory: a manifest read twice opens its stored file once.
 func TestManifestReadsFromMemory(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	fs, err := storage.NewFS(filepath.Join(dir, "storage"))
-	require.NoError(t, err)
-	ms, err := sqlstore.Open(ctx, filepath.Join(dir, "meta.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ms.Close() })
+	fs, ms := contenttest.Stores(t)
 	p := &meta.Project{Name: "p"}
-	_, err = ms.CreateProject(ctx, p)
-	require.NoError(t, err)
+	contenttest.CreateProjects(t, ms, p)
 	cfs := &countingFS{FS: fs}
 	svc := New(cfs, ms, ms, Options{})
 	t.Cleanup(func() { _ = svc.Close() })

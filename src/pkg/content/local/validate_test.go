@@ -15,21 +15,48 @@ import (
 	"github.com/berth-registry/berth/src/pkg/errcode"
 )
 
-func TestParseManifest(t *testing.T) {
-	cfg := digest.FromString("config").String()
-	layer := digest.FromString("layer").String()
-	child := digest.FromString("child").String()
-	subj := digest.FromString("subject").String()
-	ociImage := `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":{"mediaType":"application/vnd.example.config","digest":"` +
-		cfg + `","size":2},"layers":[{"mediaType":"l","digest":"` + layer + `","size":5}],"subject":{"mediaType":"m","digest":"` + subj +
+// The digests and the OCI image manifest the parseManifest cases build on.
+var (
+	pmConfig  = digest.FromString("config").String()
+	pmLayer   = digest.FromString("layer").String()
+	pmChild   = digest.FromString("child").String()
+	pmSubject = digest.FromString("subject").String()
+	pmImage   = `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":{"mediaType":"application/vnd.example.config","digest":"` +
+		pmConfig + `","size":2},"layers":[{"mediaType":"l","digest":"` + pmLayer + `","size":5}],"subject":{"mediaType":"m","digest":"` + pmSubject +
 		`","size":9},"annotations":{"k":"v"}}`
-	for _, tc := range []struct {
-		name        string
-		contentType string
-		body        string
-		code        errcode.Code // zero: accepted
-		want        parsedManifest
-	}{
+)
+
+// parseCase is one parseManifest case: a body with its Content-Type, and the error code expected (zero:
+// accepted) or the parse expected.
+type parseCase struct {
+	name        string
+	contentType string
+	body        string
+	code        errcode.Code
+	want        parsedManifest
+}
+
+// runParseCases runs parseManifest on each case.
+func runParseCases(t *testing.T, cases []parseCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseManifest(tc.contentType, []byte(tc.body))
+			if tc.code.Value != "" {
+				require.True(t, errcode.IsCode(err, tc.code), "err = %v", err)
+				return
+			}
+			require.NoError(t, err)
+			if tc.want.sizes == nil {
+				got.sizes = nil // checked where the case gives them
+			}
+			require.Equal(t, tc.want, *got)
+		})
+	}
+}
+
+func TestParseManifest(t *testing.T) {
+	cfg, layer, child, subj, ociImage := pmConfig, pmLayer, pmChild, pmSubject, pmImage
+	runParseCases(t, []parseCase{
 		{name: "OCI image with subject", contentType: ocispec.MediaTypeImageManifest, body: ociImage, want: parsedManifest{
 			mediaType: ocispec.MediaTypeImageManifest, artifactType: "application/vnd.example.config", subject: digest.Digest(subj),
 			annotations: map[string]string{"k": "v"}, blobs: []digest.Digest{digest.Digest(cfg), digest.Digest(layer)},
@@ -54,6 +81,16 @@ func TestParseManifest(t *testing.T) {
 		{name: "docker manifest ignores subject", contentType: MediaTypeDockerManifest,
 			body: `{"schemaVersion":2,"mediaType":"` + MediaTypeDockerManifest + `","config":{"mediaType":"dc","digest":"` + cfg + `","size":2},"layers":[],"subject":{"mediaType":"m","digest":"` + subj + `","size":1}}`,
 			want: parsedManifest{mediaType: MediaTypeDockerManifest, artifactType: "dc", blobs: []digest.Digest{digest.Digest(cfg)}}},
+		{name: "one key in several objects is fine", contentType: ocispec.MediaTypeImageManifest,
+			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2,"annotations":{"mediaType":"x"}},"annotations":{"size":"y"}}`,
+			want: parsedManifest{mediaType: ocispec.MediaTypeImageManifest, artifactType: "c", blobs: []digest.Digest{digest.Digest(cfg)},
+				annotations: map[string]string{"size": "y"}}},
+	})
+}
+
+func TestParseManifestRejects(t *testing.T) {
+	cfg, layer, subj, ociImage := pmConfig, pmLayer, pmSubject, pmImage
+	runParseCases(t, []parseCase{
 		{name: "not JSON", contentType: ocispec.MediaTypeImageManifest, body: `{`, code: errcode.ErrManifestInvalid},
 		{name: "array", contentType: ocispec.MediaTypeImageManifest, body: `[]`, code: errcode.ErrManifestInvalid},
 		{name: "annotations of the wrong type", contentType: ocispec.MediaTypeImageManifest,
@@ -82,29 +119,12 @@ func TestParseManifest(t *testing.T) {
 		{name: "duplicate key deep in an array", contentType: ocispec.MediaTypeImageManifest,
 			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"layers":[{"mediaType":"l","digest":"` + layer +
 				`","size":5,"urls":[],"annotations":{"x":{"y":1,"y":2}}}]}`, code: errcode.ErrManifestInvalid},
-		{name: "one key in several objects is fine", contentType: ocispec.MediaTypeImageManifest,
-			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2,"annotations":{"mediaType":"x"}},"annotations":{"size":"y"}}`,
-			want: parsedManifest{mediaType: ocispec.MediaTypeImageManifest, artifactType: "c", blobs: []digest.Digest{digest.Digest(cfg)},
-				annotations: map[string]string{"size": "y"}}},
 		{name: "descriptors of one digest disagree on its size", contentType: ocispec.MediaTypeImageManifest,
 			body: `{"schemaVersion":2,"config":{"mediaType":"c","digest":"` + cfg + `","size":2},"layers":[{"mediaType":"l","digest":"` + cfg + `","size":3}]}`,
 			code: errcode.ErrManifestInvalid},
 		{name: "missing schemaVersion", contentType: ocispec.MediaTypeImageManifest,
 			body: `{"config":{"mediaType":"c","digest":"` + cfg + `","size":1}}`, code: errcode.ErrManifestInvalid},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseManifest(tc.contentType, []byte(tc.body))
-			if tc.code.Value != "" {
-				require.True(t, errcode.IsCode(err, tc.code), "err = %v", err)
-				return
-			}
-			require.NoError(t, err)
-			if tc.want.sizes == nil {
-				got.sizes = nil // checked where the case gives them
-			}
-			require.Equal(t, tc.want, *got)
-		})
-	}
+	})
 }
 
 // FuzzParseManifest is differential: whatever parseManifest accepts must decode into the image-spec

@@ -5,8 +5,8 @@
 // that attacks its client (redirects, slow and huge bodies, loops, foreign Links, Basic or Bearer
 // challenges) and records every request it and its third-party listener receive.
 //
-// Tests that start distribution should set OTEL_TRACES_EXPORTER=none in TestMain (distribution's
-// tracing otherwise tries to export). Helpers fail the test through testing.TB; servers are closed by
+// Tests that start distribution should run through Main in their TestMain (distribution's tracing
+// otherwise tries to export). Helpers fail the test through testing.TB; servers are closed by
 // t.Cleanup.
 package registrytest
 
