@@ -38,16 +38,22 @@ func parseCPUList(s string) (unix.CPUSet, error) {
 // allCPUList is "0-<n-1>" for this machine's CPUs.
 func allCPUList() string { return "0-" + strconv.Itoa(runtime.NumCPU()-1) }
 
-// setOwnCPUs confines every thread of this process to the CPUs of list (sched_setaffinity per thread;
+// setOwnCPUs confines every thread of this process to the CPUs of list (see setCPUs).
+func setOwnCPUs(list string) error { return setCPUs("self", list) }
+
+// setProcCPUs confines every thread of the running process pid to the CPUs of list (see setCPUs).
+func setProcCPUs(pid int, list string) error { return setCPUs(strconv.Itoa(pid), list) }
+
+// setCPUs confines every thread of /proc/<proc> to the CPUs of list (sched_setaffinity per thread;
 // threads started later inherit it from the thread that starts them). Twice over the thread list, so
 // that a thread started during the first pass is caught by the second.
-func setOwnCPUs(list string) error {
+func setCPUs(proc, list string) error {
 	m, err := parseCPUList(list)
 	if err != nil {
 		return err
 	}
 	for range 2 {
-		tasks, err := os.ReadDir("/proc/self/task")
+		tasks, err := os.ReadDir("/proc/" + proc + "/task")
 		if err != nil {
 			return err
 		}

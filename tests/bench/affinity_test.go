@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -40,4 +42,20 @@ func TestSetOwnCPUs(t *testing.T) {
 	require.Equal(t, "0", allowed())
 	require.NoError(t, setOwnCPUs(allCPUList()))
 	require.Equal(t, allCPUList(), allowed())
+}
+
+// setProcCPUs narrows another running process, every thread of it, and widens it back.
+func TestSetProcCPUs(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: nothing to narrow")
+	}
+	cmd := exec.Command("sleep", "30")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	status := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status"
+	require.NoError(t, setProcCPUs(cmd.Process.Pid, "1"))
+	require.Equal(t, "1", statusField(status, "Cpus_allowed_list"))
+	require.NoError(t, setProcCPUs(cmd.Process.Pid, allCPUList()))
+	require.Equal(t, allCPUList(), statusField(status, "Cpus_allowed_list"))
+	require.Error(t, setProcCPUs(1<<30, "0"), "no such process")
 }

@@ -236,8 +236,18 @@ func (r *Report) storageDetail(p printer) {
 	p("`storage_url: s3://bench/warm` holds a %s blob; the baseline GETs the same object from versitygw directly with a presigned URL\n", MiB(float64(x.BlobSize)))
 	p("(signature checked per request, as for Berth's own GETs). Berth sends one GET to S3 per blob GET and splices its body into the\n")
 	p("client's connection (socket to socket in the kernel; see \"Where the time goes\").\n\n")
+	if len(x.Shared.Berth) > 0 {
+		p("CPUs: the S3 server runs on the load generator's CPU. It stands for an object store on machines of its own, so the\n")
+		p("direct GET and the GET through Berth share one CPU for the client and the S3 server alike, and Berth, the hop being\n")
+		p("measured, gets the server CPU as in every other scenario. The second table moves the S3 server onto Berth's CPU instead\n")
+		p("(both servers on one core, as on a single machine running both), for context.\n\n")
+	}
 	p("**Blob GET through Berth on S3 vs direct from S3, %d connections**\n\n", x.Warm.Conns)
 	roundsTable(p, x.Warm, FigThroughput, mibps)
+	if len(x.Shared.Berth) > 0 {
+		p("**The same with the S3 server on Berth's CPU** (for context):\n\n")
+		roundsTable(p, x.Shared, FigThroughput, mibps)
+	}
 	if len(x.Redirect.Berth) > 0 {
 		p("**The same with `storage_redirect: true`** (Berth answers 307 to a presigned URL; the client follows it, keeping a connection to each):\n\n")
 		roundsTable(p, x.Redirect, FigThroughput, mibps)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -22,6 +23,7 @@ type StorageResult struct {
 	BlobSize int64
 	Warm     Comparison // Berth on S3 vs a presigned GET straight from the S3 server
 	Redirect Comparison // the same with storage-redirect: the client follows the 307
+	Shared   Comparison // Warm with the S3 server on Berth's CPUs instead of the client's (pinned runs only)
 	ColdFS   []Pull     // cold pull-through onto the filesystem
 	ColdS3   []Pull     // the same onto S3
 }
@@ -54,7 +56,7 @@ func (r *Runner) startS3(ctx context.Context) (*s3Server, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	s.proc, _, err = startProc("versitygw", dir+".log", childEnv(), false, r.cpus, r.Cfg.VersityGW,
+	s.proc, _, err = startProc("versitygw", dir+".log", childEnv(), false, r.clientCPUs(), r.Cfg.VersityGW,
 		"--access", s.key, "--secret", s.secret, "--port", addr, "--quiet", "posix", dir)
 	if err != nil {
 		return nil, err
@@ -83,6 +85,11 @@ func (s *s3Server) berthArgs(prefix string) []string {
 
 // RunStorage measures warm blob GETs through Berth on S3 against direct GETs from the S3 server, with
 // redirects off and on, then cold pull-through rounds onto the filesystem and onto S3.
+//
+// When the run pins (ServerCPUs), the S3 server runs on the client's CPUs: it stands for an object
+// store on other machines, so that the direct GET and the GET through Berth share the same CPU for
+// the client and the S3 server, and Berth, the hop under test, has the server CPUs as in the other
+// scenarios. The same comparison with the S3 server moved onto Berth's CPUs follows, for context.
 func (r *Runner) RunStorage(ctx context.Context) (res StorageResult, err error) {
 	cfg := r.Cfg
 	res.BlobSize = cfg.BlobSize
@@ -92,9 +99,8 @@ func (r *Runner) RunStorage(ctx context.Context) (res StorageResult, err error) 
 	}
 	defer r.stopProc(s3s.proc, &err)
 	blob := NewContent(13, cfg.BlobSize)
-	bd := blob.Digest()
 	const repo = "bench/app"
-	path := "/v2/" + repo + "/blobs/" + bd.String()
+	path := "/v2/" + repo + "/blobs/" + blob.Digest().String()
 	var direct string
 	for i, redirect := range []bool{false, true} {
 		args := s3s.berthArgs("warm")
@@ -105,13 +111,11 @@ func (r *Runner) RunStorage(ctx context.Context) (res StorageResult, err error) 
 		if err != nil {
 			return res, err
 		}
-		cmp, err := r.warmS3(ctx, b, s3s, blob, repo, path, &direct, i == 0, redirect)
-		r.stopBerth(b, &err)
-		if redirect {
-			res.Redirect = cmp
-		} else {
-			res.Warm = cmp
+		err = r.prepareS3(ctx, b, s3s, blob, repo, path, &direct, i == 0)
+		if err == nil {
+			err = r.compareS3(ctx, b, s3s, blob.Size, b.URL+path, direct, redirect, &res)
 		}
+		r.stopBerth(b, &err)
 		if err != nil {
 			return res, err
 		}
@@ -119,41 +123,63 @@ func (r *Runner) RunStorage(ctx context.Context) (res StorageResult, err error) 
 	return res, r.coldStorage(ctx, s3s, &res)
 }
 
-// warmS3 pushes blob into b (first only: later Berths share the bucket) and compares GETs of it through b
-// and from the S3 server directly (a presigned URL, valid for the run).
-func (r *Runner) warmS3(ctx context.Context, b *Berth, s3s *s3Server, blob *Content, repo, path string, direct *string, first, redirect bool) (Comparison, error) {
+// clientCPUs is the CPU list of the load generator when the run pins ("" otherwise).
+func (r *Runner) clientCPUs() string {
+	if r.cpus == "" {
+		return ""
+	}
+	return cmpStr(r.Cfg.ClientCPUs, "0")
+}
+
+// prepareS3 pushes blob into b (first only: later Berths share the bucket), makes the presigned direct
+// URL (first only, valid for the run) and checks that both answer the blob's digest.
+func (r *Runner) prepareS3(ctx context.Context, b *Berth, s3s *s3Server, blob *Content, repo, path string, direct *string, first bool) error {
 	if err := b.CreateProject(ctx, "bench", 0, false); err != nil {
-		return Comparison{}, err
+		return err
 	}
 	bd := blob.Digest()
 	if err := b.PushBlob(ctx, repo, bd, blob.Reader(0), blob.Size); err != nil {
-		return Comparison{}, fmt.Errorf("push blob: %w", err)
+		return fmt.Errorf("push blob: %w", err)
 	}
 	if first {
 		req, err := s3.NewPresignClient(s3s.client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s3s.bucket),
 			Key: aws.String("warm/blobs/sha256/" + bd.Encoded()[:2] + "/" + bd.Encoded())}, s3.WithPresignExpires(2*time.Hour))
 		if err != nil {
-			return Comparison{}, err
+			return err
 		}
 		*direct = req.URL
 	}
 	for _, u := range []string{b.URL + path, *direct} {
 		if err := verifyDigest(ctx, u, bd); err != nil {
-			return Comparison{}, err
+			return err
 		}
 	}
-	name := "blob GET on S3"
-	if redirect {
-		name += " (redirect)"
+	return nil
+}
+
+// compareS3 compares GETs of berthURL with GETs of direct: with redirects, recorded; without, the
+// target comparison and then, on a pinned run, the same with the S3 server on Berth's CPUs.
+func (r *Runner) compareS3(ctx context.Context, b *Berth, s3s *s3Server, size int64, berthURL, direct string, redirect bool, res *StorageResult) (err error) {
+	load := func(u string, pid int) Load {
+		return Load{URL: u, Conns: r.Cfg.BlobConns, WantBytes: size, ServerPid: pid}
 	}
-	r.progress("storage: %s %s, %d connections", name, MiB(float64(blob.Size)), r.Cfg.BlobConns)
-	target := ">= 0.8"
-	if redirect {
-		target = "" // recorded
+	compare := func(name, target string) (Comparison, error) {
+		r.progress("storage: %s %s, %d connections", name, MiB(float64(size)), r.Cfg.BlobConns)
+		return r.plan().Compare(ctx, name, load(berthURL, b.Pid()), load(direct, s3s.proc.Pid()), target)
 	}
-	return r.plan().Compare(ctx, name,
-		Load{URL: b.URL + path, Conns: r.Cfg.BlobConns, WantBytes: blob.Size, ServerPid: b.Pid()},
-		Load{URL: *direct, Conns: r.Cfg.BlobConns, WantBytes: blob.Size, ServerPid: s3s.proc.Pid()}, target)
+	if redirect {
+		res.Redirect, err = compare("blob GET on S3 (redirect)", "")
+		return err
+	}
+	if res.Warm, err = compare("blob GET on S3", ">= 0.8"); err != nil || r.cpus == "" {
+		return err
+	}
+	if err := setProcCPUs(s3s.proc.Pid(), r.cpus); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, setProcCPUs(s3s.proc.Pid(), r.clientCPUs())) }()
+	res.Shared, err = compare("blob GET on S3, S3 server on Berth's CPUs", "")
+	return err
 }
 
 // coldStorage pulls ProxyRounds cold blobs through a proxy-cache project of a fresh Berth on the

@@ -47,14 +47,15 @@ func (r *Report) summary() []summaryRow {
 	return append(rows, r.pullTimeRows()...)
 }
 
-// storageRows: warm blob GETs on S3 vs direct from S3 (target >= 0.8), with redirects (recorded).
+// storageRows: warm blob GETs on S3 vs direct from S3 (target >= 0.8), with the S3 server on Berth's
+// CPUs and with redirects (recorded).
 func (r *Report) storageRows() []summaryRow {
 	x := r.Storage
 	if x == nil {
 		return nil
 	}
 	var rows []summaryRow
-	for _, c := range []Comparison{x.Warm, x.Redirect} {
+	for _, c := range []Comparison{x.Warm, x.Shared, x.Redirect} {
 		if len(c.Berth) == 0 {
 			continue
 		}
