@@ -163,12 +163,13 @@ func (r *Report) proxyDetail(p printer) {
 
 // pullTable lists cold pull rounds.
 func pullTable(p printer, direct, through []Pull) {
-	p("| Round | Direct | Through Berth | Ratio | Through Berth: all but the last byte | Upstream bytes (through Berth) | Berth RSS idle / peak |\n|---|---|---|---|---|---|---|\n")
+	p("| Round | Direct | Through Berth | Ratio | Through Berth: all but the last byte | Upstream bytes (through Berth) | Berth RSS idle / peak | Berth CPU | Machine CPU busy, direct / through |\n|---|---|---|---|---|---|---|---|---|\n")
 	for i := range min(len(direct), len(through)) {
 		d, t := direct[i], through[i]
-		p("| %d | %s/s (%s) | %s/s (%s) | %.2f | %s | %s in %d GET | %s / %s |\n", i+1, MiB(d.Throughput()), d.Elapsed.Round(time.Millisecond),
+		p("| %d | %s/s (%s) | %s/s (%s) | %.2f | %s | %s in %d GET | %s / %s | %s | %s / %s |\n", i+1, MiB(d.Throughput()), d.Elapsed.Round(time.Millisecond),
 			MiB(t.Throughput()), t.Elapsed.Round(time.Millisecond), t.Throughput()/d.Throughput(), t.AllButLast.Round(time.Millisecond),
-			MiB(float64(t.UpstreamBytes)), t.UpstreamGets, MiB(float64(t.Mem.RSS)), MiB(float64(t.Mem.Peak)))
+			MiB(float64(t.UpstreamBytes)), t.UpstreamGets, MiB(float64(t.Mem.RSS)), MiB(float64(t.Mem.Peak)), t.CPU.Round(10*time.Millisecond),
+			busyPct(d.Busy), busyPct(t.Busy))
 	}
 }
 
@@ -263,4 +264,12 @@ func (r *Report) storageDetail(p printer) {
 		}
 		p("\n")
 	}
+}
+
+// busyPct is a Pull's machine-wide busy share as a percentage of all CPUs ("-" when not measured).
+func busyPct(b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*b)
 }

@@ -43,6 +43,7 @@ type Pull struct {
 	UpstreamGets  int64
 	Mem           Memory        // Berth's: RSS when idle before the pull, Peak during it (through Berth only)
 	CPU           time.Duration // Berth's user+system CPU time during the pull (through Berth only)
+	Busy          float64       // share of the machine's CPU time (all CPUs, all processes) busy during the pull
 }
 
 // Throughput is bytes per second.

@@ -26,6 +26,7 @@ func timedGet(ctx context.Context, u string, size int64, h hash.Hash) (Pull, dig
 	if err != nil {
 		return Pull{}, "", err
 	}
+	busy0, total0 := machineCPU()
 	t0 := time.Now()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
@@ -57,6 +58,9 @@ func timedGet(ctx context.Context, u string, size int64, h hash.Hash) (Pull, dig
 		}
 	}
 	p := Pull{Elapsed: time.Since(t0), AllButLast: allButLast, Bytes: n}
+	if busy1, total1 := machineCPU(); total1 > total0 {
+		p.Busy = float64(busy1-busy0) / float64(total1-total0)
+	}
 	got := hs.sum()
 	if err != nil {
 		return p, "", fmt.Errorf("GET %s: after %d bytes: %w", u, n, err)
@@ -144,4 +148,32 @@ func CPUTime(pid int) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// machineCPU returns the machine's busy and total CPU time so far, in clock ticks summed over every CPU
+// (the first line of /proc/stat; busy is all but idle and iowait), or zeros when it cannot be read.
+func machineCPU() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0
+		}
+		if i >= 8 { // guest and guest_nice are already counted in user and nice
+			break
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
 }
