@@ -41,15 +41,19 @@ func NewKeySet(signer *ecdsa.PrivateKey, verify ...*ecdsa.PublicKey) (*KeySet, e
 	return ks, nil
 }
 
-// KeyID names a public key: the unpadded base64url SHA-256 of its DER (PKIX) encoding, cut to 32
-// characters. Tokens carry it in their "kid" header so the verifier picks the key without trying each.
+// keyIDLen is the length of a key ID: 96 bits of a hash name the handful of keys a key set holds.
+const keyIDLen = 16
+
+// KeyID names a public key: the unpadded base64url SHA-256 of its DER (PKIX) encoding, cut to keyIDLen
+// characters. Tokens carry it in their "kid" header so the verifier picks the key without trying each;
+// the signature, not the name, is what is checked.
 func KeyID(k *ecdsa.PublicKey) string {
 	der, err := x509.MarshalPKIXPublicKey(k)
 	if err != nil {
 		return ""
 	}
 	sum := sha256.Sum256(der)
-	return base64.RawURLEncoding.EncodeToString(sum[:])[:32]
+	return base64.RawURLEncoding.EncodeToString(sum[:])[:keyIDLen]
 }
 
 // SigningKeyID returns the key ID of the current signing key.

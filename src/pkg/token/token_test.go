@@ -4,11 +4,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-registry/berth/src/pkg/auth"
@@ -137,4 +142,35 @@ func TestSigningKeyFile(t *testing.T) {
 	require.Error(t, err)
 	_, err = token.LoadVerifyKey(bad)
 	require.Error(t, err)
+}
+
+// TestTokenIsCompact: clients send the token with every request, so its size is part of every request's
+// cost (docs/performance.md, "Bearer tokens on the referrers path"). The header holds only alg and a
+// 16-character kid; tokens of releases with a 32-character kid still verify.
+func TestTokenIsCompact(t *testing.T) {
+	k := newKey(t)
+	svc := newService(t, k, token.Options{})
+	tok, err := svc.Issue("robot$ci-pipeline", []token.ResourceActions{{Type: "repository", Name: "library/app", Actions: []string{"pull"}}})
+	require.NoError(t, err)
+	parts := strings.Split(tok.Raw, ".")
+	require.Len(t, parts, 3)
+	hdr, err := base64.RawURLEncoding.DecodeString(parts[0])
+	require.NoError(t, err)
+	require.JSONEq(t, `{"alg":"ES256","kid":"`+token.KeyID(&k.PublicKey)+`"}`, string(hdr))
+	require.Len(t, token.KeyID(&k.PublicKey), 16)
+	require.LessOrEqual(t, len(tok.Raw), 450, "token: %s", tok.Raw)
+
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	require.NoError(t, err)
+	sum := sha256.Sum256(der)
+	old := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.RegisteredClaims{
+		Issuer: token.DefaultIssuer, Audience: jwt.ClaimStrings{"berth"}, Subject: "admin",
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Minute)), IssuedAt: jwt.NewNumericDate(time.Now()),
+	})
+	old.Header["kid"] = base64.RawURLEncoding.EncodeToString(sum[:])[:32]
+	raw, err := old.SignedString(k)
+	require.NoError(t, err)
+	c, err := svc.Verify(raw)
+	require.NoError(t, err)
+	require.Equal(t, "admin", c.Subject)
 }
