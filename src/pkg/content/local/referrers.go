@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/errcode"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/reference"
 )
 
 // ListReferrers returns one page of the manifests in repo whose subject is subject, newest first, as
@@ -67,7 +68,7 @@ func (s *Service) ListReferrers(ctx context.Context, repo content.Repo, subject 
 			page.Next = cursorOf(last).String()
 			break
 		}
-		d, err := digest.Parse(a.Digest)
+		d, err := reference.ParseDigest(a.Digest) // no regular expression: this runs per entry of every listing
 		if err != nil {
 			return nil, fmt.Errorf("referrer %q of %s in %s: %w", a.Digest, subject, repo.Name, err)
 		}
