@@ -23,7 +23,7 @@ func (s *Service) GetManifest(ctx context.Context, repo content.Repo, ref string
 	if err != nil {
 		return nil, err
 	}
-	d, err := digest.Parse(a.Digest)
+	d, err := reference.ParseDigest(a.Digest) // no regular expression: every manifest read runs this
 	if err != nil {
 		return nil, fmt.Errorf("artifact %s in %s has an invalid digest: %w", a.Digest, repo.Name, err)
 	}
