@@ -80,10 +80,6 @@ func (r *executionRow) execution() *meta.RetentionExecution {
 // StartRetentionExecution marks stale runs Error and inserts in one transaction; the unique indexes
 // decide between nodes racing to start.
 func (s *store) StartRetentionExecution(ctx context.Context, e *meta.RetentionExecution, staleBefore time.Time) error {
-	var slot any
-	if !e.Slot.IsZero() {
-		slot = toDBTime(e.Slot)
-	}
 	var id int64
 	err := s.withTx(ctx, func(tx orm.TxOrmer) error {
 		if _, err := exec(ctx, tx, `UPDATE retention_execution SET status = ?, end_time = heartbeat
@@ -94,7 +90,7 @@ func (s *store) StartRetentionExecution(ctx context.Context, e *meta.RetentionEx
 		var err error
 		id, err = insertID(ctx, tx, `INSERT INTO retention_execution
 			(policy_id, status, trigger_kind, dry_run, slot, start_time, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			e.PolicyID, meta.RetentionRunning, e.Trigger, e.DryRun, slot, toDBTime(e.StartTime), toDBTime(e.StartTime))
+			e.PolicyID, meta.RetentionRunning, e.Trigger, e.DryRun, nullIfZeroTime(e.Slot), toDBTime(e.StartTime), toDBTime(e.StartTime))
 		return err
 	})
 	switch {
@@ -167,13 +163,9 @@ func (r *taskRow) task() *meta.RetentionTask {
 }
 
 func (s *store) AddRetentionTask(ctx context.Context, t *meta.RetentionTask) error {
-	var end any
-	if !t.EndTime.IsZero() {
-		end = toDBTime(t.EndTime)
-	}
 	id, err := insertID(ctx, s.w, `INSERT INTO retention_task
 		(execution_id, repository, status, total, retained, log, start_time, end_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		t.ExecutionID, t.Repository, t.Status, t.Total, t.Retained, t.Log, toDBTime(t.StartTime), end)
+		t.ExecutionID, t.Repository, t.Status, t.Total, t.Retained, t.Log, toDBTime(t.StartTime), nullIfZeroTime(t.EndTime))
 	switch {
 	case isForeignKeyViolation(err):
 		return notFound("meta: retention execution %d", t.ExecutionID)

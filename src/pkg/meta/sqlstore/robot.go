@@ -34,17 +34,15 @@ func (r *robotRow) robot() (*meta.Robot, error) {
 	if err := json.Unmarshal([]byte(r.Permissions), &perms); err != nil {
 		return nil, fmt.Errorf("robot %d permissions: %w", r.ID, err)
 	}
-	out := &meta.Robot{
+	return &meta.Robot{
 		ID: r.ID, Name: r.Name, Description: r.Description, Level: r.Level, ProjectID: r.ProjectID,
-		Permissions: perms, SecretHash: r.SecretHash, Duration: r.Duration, Disabled: r.Disabled,
-		CreationTime: fromDBTime(r.CreationTime), UpdateTime: fromDBTime(r.UpdateTime),
-	}
-	if r.ExpiresAt != 0 {
-		out.ExpiresAt = fromDBTime(r.ExpiresAt)
-	}
-	return out, nil
+		Permissions: perms, SecretHash: r.SecretHash, Duration: r.Duration, ExpiresAt: fromDBTimeOrZero(r.ExpiresAt),
+		Disabled: r.Disabled, CreationTime: fromDBTime(r.CreationTime), UpdateTime: fromDBTime(r.UpdateTime),
+	}, nil
 }
 
+// robotExpiry is the expires_at of a robot: 0 (the column is NOT NULL) for one that never expires
+// (zero t), which fromDBTimeOrZero reads back as the zero time.
 func robotExpiry(t time.Time) int64 {
 	if t.IsZero() {
 		return 0

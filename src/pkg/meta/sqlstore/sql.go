@@ -99,6 +99,15 @@ func nullIfZero(id int64) any {
 	return id
 }
 
+// nullIfZeroTime maps the zero time to NULL and any other time to its database form (toDBTime), for
+// optional time columns; fromDBTimeOrZero reads them back.
+func nullIfZeroTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return toDBTime(t)
+}
+
 // nullIfEmpty maps "" to NULL.
 func nullIfEmpty(s string) any {
 	if s == "" {
