@@ -3,7 +3,6 @@ package projectcache_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 	"github.com/berth-registry/berth/src/pkg/meta/projectcache"
+	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 )
 
 // fakeStore is an in-memory meta.ProjectStore that counts reads. beforeReturn, when set, runs inside
@@ -283,7 +283,7 @@ func TestConcurrent(t *testing.T) {
 // TestSQLStore runs the cache over the real store: writes through the cache show at once.
 func TestSQLStore(t *testing.T) {
 	ctx := context.Background()
-	c := projectcache.New(metatest.Open(t, filepath.Join(t.TempDir(), "meta.db")), time.Hour)
+	c := projectcache.New(metatest.Open(t, sqltest.SQLite(t)), time.Hour)
 
 	id, err := c.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	require.NoError(t, err)
@@ -312,7 +312,7 @@ func TestSQLStore(t *testing.T) {
 // BenchmarkGetProjectByName compares the SQLite store ("store") with the cache over it ("cached").
 func BenchmarkGetProjectByName(b *testing.B) {
 	ctx := context.Background()
-	s := metatest.Open(b, filepath.Join(b.TempDir(), "meta.db"))
+	s := metatest.Open(b, sqltest.SQLite(b))
 	_, err := s.CreateProject(ctx, &meta.Project{Name: "library", Metadata: map[string]string{meta.MetaPublic: "true"}})
 	require.NoError(b, err)
 	for _, v := range []struct {

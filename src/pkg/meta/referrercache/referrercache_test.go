@@ -2,7 +2,6 @@ package referrercache_test
 
 import (
 	"context"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/src/pkg/meta"
 	"github.com/berth-registry/berth/src/pkg/meta/metatest"
 	"github.com/berth-registry/berth/src/pkg/meta/referrercache"
+	"github.com/berth-registry/berth/src/pkg/meta/sqlstore/sqltest"
 )
 
 const (
@@ -27,7 +27,7 @@ const (
 func setup(t *testing.T) (*referrercache.Store, *metatest.Counting, *clocktest.Clock, int64) {
 	t.Helper()
 	ctx := context.Background()
-	c := &metatest.Counting{Store: metatest.Open(t, filepath.Join(t.TempDir(), "meta.db"))}
+	c := &metatest.Counting{Store: metatest.Open(t, sqltest.SQLite(t))}
 	pid, err := c.CreateProject(ctx, &meta.Project{Name: "proj"})
 	require.NoError(t, err)
 	clk := clocktest.New(time.Unix(1_700_000_000, 0))

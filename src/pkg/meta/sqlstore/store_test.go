@@ -28,7 +28,7 @@ func TestPostgres(t *testing.T) {
 
 // newSQLiteDB returns a database file in a temp dir, alternating the two accepted URL forms.
 func newSQLiteDB(t testing.TB) string {
-	path := filepath.Join(t.TempDir(), "meta.db")
+	path := sqltest.SQLite(t)
 	if strings.Contains(t.Name(), "Reopen") {
 		return path // plain file path form
 	}
@@ -163,7 +163,7 @@ func TestOpenErrors(t *testing.T) {
 		{"unsupported scheme", ctx, "mysql://h/db"},
 		{"missing directory", ctx, filepath.Join(t.TempDir(), "no", "such", "dir", "meta.db")},
 		{"postgres refused", ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5"},
-		{"cancelled context", cancelled, "sqlite://" + filepath.Join(t.TempDir(), "meta.db")},
+		{"cancelled context", cancelled, "sqlite://" + sqltest.SQLite(t)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Open(tc.ctx, tc.url)

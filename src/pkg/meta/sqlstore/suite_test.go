@@ -111,7 +111,6 @@ func countRows(t *testing.T, s meta.Store, table string) int64 {
 	return n[0]
 }
 
-// requireRecent checks that ts was set by the store just now, in UTC at microsecond precision.
 // requireCreated checks what a Create method returned: no error, a positive ID that is also set on the
 // entity (entityID), and a recent creation time.
 func requireCreated(t *testing.T, id int64, err error, entityID int64, created, before time.Time) {
@@ -133,6 +132,7 @@ func manifest(name string, size int64) *meta.Artifact {
 	return &meta.Artifact{Digest: dg(name), MediaType: mtManifest, Size: size}
 }
 
+// requireRecent checks that ts was set by the store just now, in UTC at microsecond precision.
 func requireRecent(t *testing.T, ts, before time.Time) {
 	t.Helper()
 	require.Equal(t, time.UTC, ts.Location())
