@@ -44,6 +44,12 @@ func (a *API) writableProject(r *http.Request) (*meta.Project, error) {
 	return p, err
 }
 
+// readablePathProject returns the project of the path when the caller may pull from it (auth.Pull).
+func (a *API) readablePathProject(r *http.Request) (*meta.Project, error) {
+	p, _, err := a.projectFor(r, auth.Pull)
+	return p, err
+}
+
 func (a *API) projectRefFor(r *http.Request, ref string, byName bool, act auth.Action) (*meta.Project, auth.Principal, error) {
 	who, err := a.principal(r)
 	if err != nil {

@@ -246,11 +246,17 @@ func (a *API) principal(r *http.Request) (auth.Principal, error) {
 
 // requireAdmin returns nil for a system administrator, UNAUTHORIZED for anonymous callers and FORBIDDEN otherwise.
 func (a *API) requireAdmin(r *http.Request) error {
+	_, err := a.adminCaller(r)
+	return err
+}
+
+// adminCaller returns the caller when it is a system administrator, else requireAdmin's error.
+func (a *API) adminCaller(r *http.Request) (auth.Principal, error) {
 	p, err := a.principal(r)
-	if err != nil {
-		return err
+	if err == nil {
+		err = adminOnly(p)
 	}
-	return adminOnly(p)
+	return p, err
 }
 
 func adminOnly(p auth.Principal) error {

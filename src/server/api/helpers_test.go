@@ -122,18 +122,27 @@ func (e *env) must(r req, status int) *httptest.ResponseRecorder {
 	return w
 }
 
-// errCode returns the first Harbor error code of a response ("" when none).
-func errCode(t *testing.T, w *httptest.ResponseRecorder) string {
+// harborError is one error of Harbor's error body {"errors":[{"code","message"}]}.
+type harborError struct{ Code, Message string }
+
+// oneError decodes a Harbor error body and requires that it holds exactly one error.
+func oneError(t *testing.T, w *httptest.ResponseRecorder) harborError {
 	t.Helper()
 	var body struct {
-		Errors []struct{ Code, Message string } `json:"errors"`
-	}
-	if w.Body.Len() == 0 {
-		return ""
+		Errors []harborError `json:"errors"`
 	}
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
 	require.Len(t, body.Errors, 1)
-	return body.Errors[0].Code
+	return body.Errors[0]
+}
+
+// errCode returns the code of the one Harbor error of a response ("" when the body is empty).
+func errCode(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	if w.Body.Len() == 0 {
+		return ""
+	}
+	return oneError(t, w).Code
 }
 
 func decode[T any](t *testing.T, w *httptest.ResponseRecorder) T {
@@ -175,10 +184,5 @@ func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) 
 // decodeMessage returns the message of the one Harbor error of a response.
 func decodeMessage(t *testing.T, w *httptest.ResponseRecorder) string {
 	t.Helper()
-	var body struct {
-		Errors []struct{ Code, Message string } `json:"errors"`
-	}
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
-	require.Len(t, body.Errors, 1)
-	return body.Errors[0].Message
+	return oneError(t, w).Message
 }

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/src/pkg/admin"
@@ -126,6 +128,22 @@ func listPage[J any](w http.ResponseWriter, r *http.Request, list func(q url.Val
 	return writeOK(w, nonNilSlice(rows))
 }
 
+// getJSON answers a GET of one resource: load finds it in the request and authorizes the caller, view
+// turns it into its JSON model, and the model is answered 200 (writeOK). An error of load or view is
+// returned as it is.
+func getJSON[T, J any](w http.ResponseWriter, r *http.Request, load func(*http.Request) (T, error),
+	view func(context.Context, T) (J, error)) error {
+	v, err := load(r)
+	if err != nil {
+		return err
+	}
+	out, err := view(r.Context(), v)
+	if err != nil {
+		return err
+	}
+	return writeOK(w, out)
+}
+
 // convert returns rows converted by conv.
 func convert[T, J any](rows []T, conv func(T) J) []J {
 	out := make([]J, 0, len(rows))
@@ -142,6 +160,22 @@ func listed[T, J any](rows []T, total int64, err error, what string, conv func(T
 		return nil, 0, storeError(err, what)
 	}
 	return convert(rows, conv), total, nil
+}
+
+// parseFieldQuery reads Harbor's q on one field, as the repository and user lists take it: "" (all),
+// "<field>=~x" (the field contains x) or "<field>=x" (exact is true: the field is x). Anything else is
+// BAD_REQUEST.
+func parseFieldQuery(q, field string) (value string, exact bool, err error) {
+	switch {
+	case q == "":
+		return "", false, nil
+	case strings.HasPrefix(q, field+"=~"):
+		return strings.TrimPrefix(q, field+"=~"), false, nil
+	case strings.HasPrefix(q, field+"="):
+		return strings.TrimPrefix(q, field+"="), true, nil
+	}
+	return "", false, errcode.ErrBadRequest.WithMessage("unsupported query %q: use %s=~<part of the %s> or %s=<%s>",
+		q, field, field, field, field)
 }
 
 // adminBody checks that the caller is a system administrator, then decodes the body into v (decodeBody).
@@ -173,4 +207,23 @@ func created(w http.ResponseWriter, location string) error {
 // pathID reads the positive integer path value name (admin.ParseID).
 func pathID(r *http.Request, name string) (int64, error) {
 	return admin.ParseID(name, r.PathValue(name))
+}
+
+// pathItem loads, with get, the item whose ID the path value key holds (pathID). When belongs is not
+// nil, an item it rejects is NOT_FOUND like a missing one: a child is only found under its own parent.
+// A store error is storeError naming what and the ID.
+func pathItem[T any](r *http.Request, key, what string, get func(context.Context, int64) (T, error), belongs func(T) bool) (T, error) {
+	var zero T
+	id, err := pathID(r, key)
+	if err != nil {
+		return zero, err
+	}
+	v, err := get(r.Context(), id)
+	if err == nil && belongs != nil && !belongs(v) {
+		err = meta.ErrNotFound
+	}
+	if err != nil {
+		return zero, storeError(err, what+" "+strconv.FormatInt(id, 10))
+	}
+	return v, nil
 }

@@ -48,9 +48,9 @@ type cveAllowlist struct {
 }
 
 func (a *API) projectToJSON(ctx context.Context, p *meta.Project) (projectJSON, error) {
-	n, err := a.repos.CountRepositories(ctx, p.ID)
+	n, err := a.repoCount(ctx, p)
 	if err != nil {
-		return projectJSON{}, errcode.ErrInternal.Wrap(err, "counting repositories")
+		return projectJSON{}, err
 	}
 	return projectJSON{
 		ProjectID: p.ID, OwnerID: 1, OwnerName: auth.AdminUser, Name: p.Name, RegistryID: p.RegistryID,
@@ -145,17 +145,18 @@ func (a *API) newProject(ctx context.Context, req *projectReq) (*meta.Project, e
 	return p, nil
 }
 
+// repoCount returns the number of repositories in p; a failure is INTERNAL_SERVER_ERROR.
+func (a *API) repoCount(ctx context.Context, p *meta.Project) (int64, error) {
+	n, err := a.repos.CountRepositories(ctx, p.ID)
+	if err != nil {
+		return 0, errcode.ErrInternal.Wrap(err, "counting repositories")
+	}
+	return n, nil
+}
+
+// getProject answers GET /projects/{project_name_or_id} for callers who may read the project.
 func (a *API) getProject(w http.ResponseWriter, r *http.Request) error {
-	ref, byName := projectRef(r)
-	p, err := a.readableProject(r, ref, byName)
-	if err != nil {
-		return err
-	}
-	out, err := a.projectToJSON(r.Context(), p)
-	if err != nil {
-		return err
-	}
-	return writeOK(w, out)
+	return getJSON(w, r, a.readablePathProject, a.projectToJSON)
 }
 
 // headProject answers 200 when the project named by ?project_name exists (and the caller may read it).
@@ -199,9 +200,9 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	notEmpty := errcode.ErrPreconditions.WithMessage("the project contains repositories, can not be deleted")
-	n, err := a.repos.CountRepositories(r.Context(), p.ID)
+	n, err := a.repoCount(r.Context(), p)
 	if err != nil {
-		return errcode.ErrInternal.Wrap(err, "counting repositories")
+		return err
 	}
 	if n > 0 {
 		return notEmpty

@@ -132,27 +132,27 @@ func TestGetProject(t *testing.T) {
 
 		cases := []struct {
 			name   string
-			path   string
-			user   string
-			header map[string]string
+			get    req // a GET: path, user and header
 			status int
 			want   string // project name
 		}{
-			{"by id", pub, "", nil, 200, "pub"},
-			{"by name", projects + "/priv", "", byName, 200, "priv"},
-			{"non-numeric without header is a name", projects + "/priv", "", nil, 200, "priv"},
-			{"numeric name needs the header", projects + "/123", "", byName, 200, "123"},
-			{"numeric without header is an id", projects + "/" + itoa(idOf(t, num)), "", nil, 200, "123"},
-			{"header false means id", projects + "/" + itoa(idOf(t, priv)), "", map[string]string{"X-Is-Resource-Name": "false"}, 200, "priv"},
-			{"missing id", projects + "/999", "", nil, 404, ""},
-			{"missing name", projects + "/nope", "", nil, 404, ""},
-			{"anonymous public", projects + "/pub", "anon", nil, 200, "pub"},
-			{"anonymous private", priv, "anon", nil, 401, ""},
-			{"anonymous missing", projects + "/nope", "anon", nil, 401, ""},
+			{"by id", req{path: pub}, 200, "pub"},
+			{"by name", req{path: projects + "/priv", header: byName}, 200, "priv"},
+			{"non-numeric without header is a name", req{path: projects + "/priv"}, 200, "priv"},
+			{"numeric name needs the header", req{path: projects + "/123", header: byName}, 200, "123"},
+			{"numeric without header is an id", req{path: projects + "/" + itoa(idOf(t, num))}, 200, "123"},
+			{"header false means id", req{path: projects + "/" + itoa(idOf(t, priv)), header: map[string]string{"X-Is-Resource-Name": "false"}}, 200, "priv"},
+			{"missing id", req{path: projects + "/999"}, 404, ""},
+			{"missing name", req{path: projects + "/nope"}, 404, ""},
+			{"anonymous public", req{path: projects + "/pub", user: "anon"}, 200, "pub"},
+			{"anonymous private", req{path: priv, user: "anon"}, 401, ""},
+			{"anonymous missing", req{path: projects + "/nope", user: "anon"}, 401, ""},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				w := e.must(req{method: http.MethodGet, path: tc.path, user: tc.user, header: tc.header}, tc.status)
+				get := tc.get
+				get.method = http.MethodGet
+				w := e.must(get, tc.status)
 				if tc.want == "" {
 					return
 				}

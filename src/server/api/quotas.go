@@ -174,16 +174,9 @@ func (a *API) quotaProject(r *http.Request) (*meta.Project, error) {
 	return p, nil
 }
 
+// getQuota answers GET /quotas/{id} (system administrators).
 func (a *API) getQuota(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.quotaProject(r)
-	if err != nil {
-		return err
-	}
-	j, err := a.quotaOf(r.Context(), p)
-	if err != nil {
-		return err
-	}
-	return writeOK(w, j)
+	return getJSON(w, r, a.quotaProject, a.quotaOf)
 }
 
 // quotaUpdateReq is Harbor's QuotaUpdateReq.
@@ -220,30 +213,30 @@ type summaryQuota struct {
 
 // projectSummary answers GET /projects/{name_or_id}/summary for callers who may read the project.
 func (a *API) projectSummary(w http.ResponseWriter, r *http.Request) error {
-	ref, byName := projectRef(r)
-	p, err := a.readableProject(r, ref, byName)
+	return getJSON(w, r, a.readablePathProject, a.summaryOf)
+}
+
+// summaryOf returns p's summary: its repository count, its quota and, for a proxy-cache project, its
+// registry.
+func (a *API) summaryOf(ctx context.Context, p *meta.Project) (summaryJSON, error) {
+	n, err := a.repoCount(ctx, p)
 	if err != nil {
-		return err
-	}
-	ctx := r.Context()
-	n, err := a.repos.CountRepositories(ctx, p.ID)
-	if err != nil {
-		return errcode.ErrInternal.Wrap(err, "counting repositories")
+		return summaryJSON{}, err
 	}
 	q, err := a.quotaOf(ctx, p)
 	if err != nil {
-		return err
+		return summaryJSON{}, err
 	}
 	out := summaryJSON{RepoCount: n, ProjectAdminCount: 1, Quota: &summaryQuota{Hard: q.Hard, Used: q.Used}}
 	if p.IsProxy() {
 		reg, err := a.registries.GetRegistry(ctx, p.RegistryID)
 		if err != nil {
-			return storeError(err, "registry")
+			return summaryJSON{}, storeError(err, "registry")
 		}
 		j := a.registryToJSON(reg)
 		out.Registry = &j
 	}
-	return writeOK(w, out)
+	return out, nil
 }
 
 type volumeJSON struct {

@@ -81,27 +81,13 @@ func (a *API) listRepositories(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return listPage(w, r, func(q url.Values, pg paging.Page) ([]repositoryJSON, int64, error) {
-		name, exact, err := parseNameQuery(q.Get("q"))
+		name, exact, err := parseFieldQuery(q.Get("q"), "name")
 		if err != nil {
 			return nil, 0, err
 		}
 		repos, total, err := a.artifacts.ListProjectRepositories(r.Context(), p.ID, name, exact, pg.Offset(), pg.Size)
 		return listed(repos, total, err, "repository", toRepositoryJSON)
 	})
-}
-
-// parseNameQuery reads Harbor's q for repositories: "" (all), "name=~x" (substring) or "name=x" (exact,
-// the full name). Other keys or operators are BAD_REQUEST.
-func parseNameQuery(q string) (name string, exact bool, err error) {
-	switch {
-	case q == "":
-		return "", false, nil
-	case strings.HasPrefix(q, "name=~"):
-		return strings.TrimPrefix(q, "name=~"), false, nil
-	case strings.HasPrefix(q, "name="):
-		return strings.TrimPrefix(q, "name="), true, nil
-	}
-	return "", false, errcode.ErrBadRequest.WithMessage("unsupported query %q: use name=~<part of the name> or name=<name>", q)
 }
 
 func (a *API) getRepository(w http.ResponseWriter, r *http.Request) error {

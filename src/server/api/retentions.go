@@ -34,15 +34,7 @@ func (a *API) adminPolicy(r *http.Request) (*meta.RetentionPolicy, error) {
 	if err := a.requireAdmin(r); err != nil {
 		return nil, err
 	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		return nil, err
-	}
-	p, err := a.retentions.Store.GetRetentionPolicy(r.Context(), id)
-	if err != nil {
-		return nil, storeError(err, "retention policy "+strconv.FormatInt(id, 10))
-	}
-	return p, nil
+	return pathItem(r, "id", "retention policy", a.retentions.Store.GetRetentionPolicy, nil)
 }
 
 // readPolicy decodes and validates a policy body; its scope must name an existing project.
@@ -214,18 +206,8 @@ func (a *API) adminExecution(r *http.Request) (*meta.RetentionExecution, error) 
 	if err != nil {
 		return nil, err
 	}
-	eid, err := pathID(r, "eid")
-	if err != nil {
-		return nil, err
-	}
-	e, err := a.retentions.Store.GetRetentionExecution(r.Context(), eid)
-	if err == nil && e.PolicyID != row.ID {
-		err = meta.ErrNotFound
-	}
-	if err != nil {
-		return nil, storeError(err, "retention execution "+strconv.FormatInt(eid, 10))
-	}
-	return e, nil
+	return pathItem(r, "eid", "retention execution", a.retentions.Store.GetRetentionExecution,
+		func(e *meta.RetentionExecution) bool { return e.PolicyID == row.ID })
 }
 
 // retentionActionReq is the body of PATCH /retentions/{id}/executions/{eid}.
@@ -281,22 +263,17 @@ func toTaskJSON(t *meta.RetentionTask) taskJSON {
 		Status: t.Status, StartTime: harborTime(t.StartTime), EndTime: optTime(t.EndTime), Total: t.Total, Retained: t.Retained}
 }
 
-// getRetentionTaskLog answers the task's log as text, as Harbor does.
+// getRetentionTaskLog answers the log of the task of the path, which must belong to the execution of the
+// path, as text, as Harbor does.
 func (a *API) getRetentionTaskLog(w http.ResponseWriter, r *http.Request) error {
 	e, err := a.adminExecution(r)
 	if err != nil {
 		return err
 	}
-	tid, err := pathID(r, "tid")
+	t, err := pathItem(r, "tid", "retention task", a.retentions.Store.GetRetentionTask,
+		func(t *meta.RetentionTask) bool { return t.ExecutionID == e.ID })
 	if err != nil {
 		return err
-	}
-	t, err := a.retentions.Store.GetRetentionTask(r.Context(), tid)
-	if err == nil && t.ExecutionID != e.ID {
-		err = meta.ErrNotFound
-	}
-	if err != nil {
-		return storeError(err, "retention task "+strconv.FormatInt(tid, 10))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(t.Log)))

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/berth-registry/berth/src/pkg/admin"
 	"github.com/berth-registry/berth/src/pkg/auth"
@@ -93,25 +92,9 @@ func (a *API) findUsers(ctx context.Context, name string, exact bool, pg paging.
 	return []*meta.User{u}, 1, nil
 }
 
-// parseFieldQuery reads Harbor's q for one field: "" (all), "<field>=~x" (substring) or "<field>=x".
-func parseFieldQuery(q, field string) (value string, exact bool, err error) {
-	switch {
-	case q == "":
-		return "", false, nil
-	case strings.HasPrefix(q, field+"=~"):
-		return strings.TrimPrefix(q, field+"=~"), false, nil
-	case strings.HasPrefix(q, field+"="):
-		return strings.TrimPrefix(q, field+"="), true, nil
-	}
-	return "", false, errcode.ErrBadRequest.WithMessage("unsupported query %q: use %s=~<part> or %s=<value>", q, field, field)
-}
-
 // createUser answers POST /users (system administrators): 201 with Location.
 func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
-	who, err := a.principal(r)
-	if err == nil {
-		err = adminOnly(who)
-	}
+	who, err := a.adminCaller(r)
 	if err != nil {
 		return err
 	}
@@ -181,78 +164,88 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 	return writeOK(w, toUserResp(u))
 }
 
-// updateUser answers PUT /users/{id} with Harbor's UserProfile: email, realname, comment.
-func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
-	u, who, err := a.userFor(r)
-	if err != nil {
-		return err
-	}
-	var req struct {
-		Email    *string `json:"email"`
-		Realname *string `json:"realname"`
-		Comment  *string `json:"comment"`
-	}
-	if err := decodeBody(w, r, &req); err != nil {
-		return err
-	}
-	for dst, src := range map[*string]*string{&u.Email: req.Email, &u.Realname: req.Realname, &u.Comment: req.Comment} {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	return a.saveUser(w, r, who, u, "update")
+// userProfileReq is Harbor's UserProfile; absent fields keep their value.
+type userProfileReq struct {
+	Email    *string `json:"email"`
+	Realname *string `json:"realname"`
+	Comment  *string `json:"comment"`
 }
 
-func (a *API) saveUser(w http.ResponseWriter, r *http.Request, who auth.Principal, u *meta.User, op string) error {
-	if err := a.users.UpdateUser(r.Context(), u); err != nil {
-		return storeError(err, "user "+u.Username)
-	}
-	a.auth.ForgetUser(u.Username)
-	a.record(who, 0, u.Username, "user", op)
-	return emptyOK(w)
+// passwordReq is Harbor's PasswordReq.
+type passwordReq struct {
+	OldPassword string `json:"old_password"`
+	NewPassword string `json:"new_password"`
+}
+
+// sysadminReq is the body of PUT /users/{id}/sysadmin.
+type sysadminReq struct {
+	SysadminFlag *bool `json:"sysadmin_flag"`
+}
+
+// updateUser answers PUT /users/{id} with Harbor's UserProfile: email, realname, comment.
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
+	return editUser(a, w, r, a.userFor, func(u *meta.User, _ auth.Principal, req *userProfileReq) error {
+		for dst, src := range map[*string]*string{&u.Email: req.Email, &u.Realname: req.Realname, &u.Comment: req.Comment} {
+			if src != nil {
+				*dst = *src
+			}
+		}
+		return nil
+	})
 }
 
 // setPassword answers PUT /users/{id}/password with Harbor's PasswordReq. A user changing its own
 // password gives the old one; a system administrator changing another's does not.
 func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
-	u, who, err := a.userFor(r)
-	if err != nil {
-		return err
-	}
-	var req struct {
-		OldPassword string `json:"old_password"`
-		NewPassword string `json:"new_password"`
-	}
-	if err := decodeBody(w, r, &req); err != nil {
-		return err
-	}
-	if who.UserID == u.ID && !auth.CheckPassword(u.PasswordHash, req.OldPassword) {
-		return errcode.ErrForbidden.WithMessage("the old password is wrong")
-	}
-	if u.PasswordHash, err = admin.PasswordHash(req.NewPassword); err != nil {
-		return err
-	}
-	return a.saveUser(w, r, who, u, "update")
+	return editUser(a, w, r, a.userFor, func(u *meta.User, who auth.Principal, req *passwordReq) error {
+		if who.UserID == u.ID && !auth.CheckPassword(u.PasswordHash, req.OldPassword) {
+			return errcode.ErrForbidden.WithMessage("the old password is wrong")
+		}
+		hash, err := admin.PasswordHash(req.NewPassword)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash = hash
+		return nil
+	})
 }
 
 // setSysadmin answers PUT /users/{id}/sysadmin with {"sysadmin_flag": bool} (system administrators; not
 // on their own account, so that the last one cannot lock everyone out).
 func (a *API) setSysadmin(w http.ResponseWriter, r *http.Request) error {
-	u, who, err := a.adminTarget(r)
+	return editUser(a, w, r, a.adminTarget, func(u *meta.User, _ auth.Principal, req *sysadminReq) error {
+		if req.SysadminFlag == nil {
+			return errcode.ErrBadRequest.WithMessage("sysadmin_flag is required")
+		}
+		u.Sysadmin = *req.SysadminFlag
+		return nil
+	})
+}
+
+// editUser serves the PUT endpoints that change one user: target finds the user of the path and checks
+// that the caller may change it, and only then is the body decoded into a T (decodeBody); edit applies
+// it to the user or returns the handler's error. The user is then stored, the authenticator forgets its
+// cached credentials and the change is audited as an "update".
+func editUser[T any](a *API, w http.ResponseWriter, r *http.Request,
+	target func(*http.Request) (*meta.User, auth.Principal, error),
+	edit func(u *meta.User, who auth.Principal, req *T) error) error {
+	u, who, err := target(r)
 	if err != nil {
 		return err
 	}
-	var req struct {
-		SysadminFlag *bool `json:"sysadmin_flag"`
-	}
+	var req T
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	if req.SysadminFlag == nil {
-		return errcode.ErrBadRequest.WithMessage("sysadmin_flag is required")
+	if err := edit(u, who, &req); err != nil {
+		return err
 	}
-	u.Sysadmin = *req.SysadminFlag
-	return a.saveUser(w, r, who, u, "update")
+	if err := a.users.UpdateUser(r.Context(), u); err != nil {
+		return storeError(err, "user "+u.Username)
+	}
+	a.auth.ForgetUser(u.Username)
+	a.record(who, 0, u.Username, "user", "update")
+	return emptyOK(w)
 }
 
 // deleteUser answers DELETE /users/{id} (system administrators, not their own account).

@@ -127,16 +127,13 @@ func (c *Console) showArtifact(q *request) error {
 		return err
 	}
 	ctx := q.r.Context()
-	d, err := digest.Parse(q.r.URL.Query().Get("digest"))
+	d, err := parseDigest(q.r.URL.Query().Get("digest"))
 	if err != nil {
-		return errcode.ErrBadRequest.WithMessage("invalid digest %q", q.r.URL.Query().Get("digest"))
+		return err
 	}
 	a, err := c.d.Artifacts.GetArtifact(ctx, name, d.String())
-	if errors.Is(err, meta.ErrNotFound) {
-		return errcode.ErrNotFound.WithMessage("artifact %s@%s not found", name, d)
-	}
 	if err != nil {
-		return errcode.ErrInternal.Wrap(err, "reading artifact")
+		return artifactError(err, name, d, "reading artifact")
 	}
 	rows, err := c.artifactRows(ctx, []*meta.Artifact{a})
 	if err != nil {
@@ -157,16 +154,30 @@ func (c *Console) deleteArtifact(q *request) error {
 	}
 	f := q.r.PostForm
 	name := p.Name + "/" + strings.Trim(f.Get("repo"), "/")
-	d, err := digest.Parse(f.Get("digest"))
+	d, err := parseDigest(f.Get("digest"))
 	if err != nil {
-		return errcode.ErrBadRequest.WithMessage("invalid digest %q", f.Get("digest"))
+		return err
 	}
-	err = c.d.Artifacts.DeleteArtifact(q.r.Context(), name, d.String())
+	if err := c.d.Artifacts.DeleteArtifact(q.r.Context(), name, d.String()); err != nil {
+		return artifactError(err, name, d, "deleting artifact")
+	}
+	return redirect(q, "/projects/"+p.Name+"/repository?name="+urlQueryEscape(strings.TrimPrefix(name, p.Name+"/")))
+}
+
+// parseDigest reads the digest a form or query value v names; a malformed one is BAD_REQUEST.
+func parseDigest(v string) (digest.Digest, error) {
+	d, err := digest.Parse(v)
+	if err != nil {
+		return "", errcode.ErrBadRequest.WithMessage("invalid digest %q", v)
+	}
+	return d, nil
+}
+
+// artifactError maps a store error about the artifact name@d: a missing artifact is NOT_FOUND, anything
+// else INTERNAL_SERVER_ERROR wrapped with doing.
+func artifactError(err error, name string, d digest.Digest, doing string) error {
 	if errors.Is(err, meta.ErrNotFound) {
 		return errcode.ErrNotFound.WithMessage("artifact %s@%s not found", name, d)
 	}
-	if err != nil {
-		return errcode.ErrInternal.Wrap(err, "deleting artifact")
-	}
-	return redirect(q, "/projects/"+p.Name+"/repository?name="+urlQueryEscape(strings.TrimPrefix(name, p.Name+"/")))
+	return errcode.ErrInternal.Wrap(err, "%s", doing)
 }
