@@ -7,16 +7,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// routeCase is a request to a route as a kind of caller (asAdmin, asAnon, ...) and the answer expected:
+// the status, and the OCI error code ("" when the request succeeds).
+type routeCase struct {
+	name   string
+	method string
+	path   string
+	as     int
+	status int
+	code   string
+}
+
+// requireBasicChallenge checks that r challenges the client for Basic credentials.
+func requireBasicChallenge(t *testing.T, r resp) {
+	t.Helper()
+	require.Equal(t, `Basic realm="berth"`, r.header.Get("WWW-Authenticate"))
+}
+
 func TestBase(t *testing.T) {
 	e := newEnv(t)
-	for _, tc := range []struct {
-		name   string
-		method string
-		path   string
-		as     int
-		status int
-		code   string
-	}{
+	for _, tc := range []routeCase{
 		{"admin", http.MethodGet, "/v2/", asAdmin, http.StatusOK, ""},
 		{"admin HEAD", http.MethodHead, "/v2/", asAdmin, http.StatusOK, ""},
 		{"anonymous gets the challenge", http.MethodGet, "/v2/", asAnon, http.StatusUnauthorized, "UNAUTHORIZED"},
@@ -29,7 +39,7 @@ func TestBase(t *testing.T) {
 			switch {
 			case tc.status == http.StatusUnauthorized:
 				requireError(t, r, tc.status, tc.code)
-				require.Equal(t, `Basic realm="berth"`, r.header.Get("WWW-Authenticate"))
+				requireBasicChallenge(t, r)
 			case tc.code != "":
 				requireError(t, r, tc.status, tc.code)
 			default:
@@ -50,14 +60,7 @@ func TestAuthorization(t *testing.T) {
 	pub := e.pushImage("public/app", "v1", imageOpts{seed: "pub"})
 	priv := e.pushImage("private/app", "v1", imageOpts{seed: "priv"})
 	blob := e.pushBlob("public/app", []byte("public blob"))
-	for _, tc := range []struct {
-		name   string
-		method string
-		path   string
-		as     int
-		status int
-		code   string
-	}{
+	for _, tc := range []routeCase{
 		// Reads of a public project need no credentials.
 		{"anon pulls public manifest", http.MethodGet, "/v2/public/app/manifests/v1", asAnon, http.StatusOK, ""},
 		{"anon heads public manifest", http.MethodHead, "/v2/public/app/manifests/" + pub.digest.String(), asAnon, http.StatusOK, ""},
@@ -104,7 +107,7 @@ func TestAuthorization(t *testing.T) {
 			}
 			requireError(t, r, tc.status, tc.code)
 			if tc.status == http.StatusUnauthorized {
-				require.Equal(t, `Basic realm="berth"`, r.header.Get("WWW-Authenticate"))
+				requireBasicChallenge(t, r)
 			}
 			if tc.status == http.StatusMethodNotAllowed {
 				require.NotEmpty(t, r.header.Get("Allow"))
@@ -121,5 +124,5 @@ func TestErrorHeadHasNoBody(t *testing.T) {
 	require.Empty(t, r.body)
 	r = e.do(req{method: http.MethodHead, path: "/v2/private/app/manifests/missing", as: asAnon})
 	require.Equal(t, http.StatusUnauthorized, r.status)
-	require.Equal(t, `Basic realm="berth"`, r.header.Get("WWW-Authenticate"))
+	requireBasicChallenge(t, r)
 }

@@ -143,27 +143,25 @@ type endpoint struct {
 	handle handlerFunc
 }
 
+// endpoints returns the methods a route of kind answers, each with its handler and the action it needs
+// (nil for an unknown kind).
 func (h *Handler) endpoints(kind reference.Kind) map[string]endpoint {
 	switch kind {
 	case reference.KindBase:
-		return map[string]endpoint{http.MethodGet: {auth.Pull, h.base}, http.MethodHead: {auth.Pull, h.base}}
+		return reads(h.base)
 	case reference.KindCatalog:
-		return map[string]endpoint{http.MethodGet: {auth.Pull, h.catalog}, http.MethodHead: {auth.Pull, h.catalog}}
+		return reads(h.catalog)
 	case reference.KindTags:
-		return map[string]endpoint{http.MethodGet: {auth.Pull, h.tags}, http.MethodHead: {auth.Pull, h.tags}}
+		return reads(h.tags)
 	case reference.KindManifest:
-		return map[string]endpoint{
-			http.MethodGet:    {auth.Pull, h.getManifest},
-			http.MethodHead:   {auth.Pull, h.getManifest},
-			http.MethodPut:    {auth.Push, h.putManifest},
-			http.MethodDelete: {auth.Delete, h.deleteManifest},
-		}
+		eps := reads(h.getManifest)
+		eps[http.MethodPut] = endpoint{auth.Push, h.putManifest}
+		eps[http.MethodDelete] = endpoint{auth.Delete, h.deleteManifest}
+		return eps
 	case reference.KindBlob:
-		return map[string]endpoint{
-			http.MethodGet:    {auth.Pull, h.getBlob},
-			http.MethodHead:   {auth.Pull, h.getBlob},
-			http.MethodDelete: {auth.Delete, h.deleteBlob},
-		}
+		eps := reads(h.getBlob)
+		eps[http.MethodDelete] = endpoint{auth.Delete, h.deleteBlob}
+		return eps
 	case reference.KindUploadStart:
 		return map[string]endpoint{http.MethodPost: {auth.Push, h.startUpload}}
 	case reference.KindUpload:
@@ -175,9 +173,15 @@ func (h *Handler) endpoints(kind reference.Kind) map[string]endpoint {
 			http.MethodDelete: {auth.Push, h.cancelUpload},
 		}
 	case reference.KindReferrers:
-		return map[string]endpoint{http.MethodGet: {auth.Pull, h.referrers}, http.MethodHead: {auth.Pull, h.referrers}}
+		return reads(h.referrers)
 	}
 	return nil
+}
+
+// reads returns the endpoints of a readable route: GET and HEAD, both served by get and both needing
+// auth.Pull. The map is new on each call; a route that is also written adds its other methods to it.
+func reads(get handlerFunc) map[string]endpoint {
+	return map[string]endpoint{http.MethodGet: {auth.Pull, get}, http.MethodHead: {auth.Pull, get}}
 }
 
 // Header values set on most responses, shared between responses to spare an allocation each. net/http
