@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -66,4 +67,13 @@ func requireKind(t *testing.T, err error, k upstream.Kind) *upstream.Error {
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, k, e.Kind, "error: %v", err)
 	return e
+}
+
+// requireBody reads rc whole, closes it and checks that it held want.
+func requireBody(t *testing.T, rc io.ReadCloser, want []byte) {
+	t.Helper()
+	got, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	require.Equal(t, want, got)
 }

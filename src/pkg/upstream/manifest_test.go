@@ -52,18 +52,12 @@ func TestManifestsAndBlobsAgainstRealRegistries(t *testing.T) {
 			layer := img.Layers[0]
 			rc, size, err := c.GetBlob(ctx, "team/app", layer.Digest, 0)
 			require.NoError(t, err)
-			got, err := io.ReadAll(rc)
-			require.NoError(t, err)
-			require.NoError(t, rc.Close())
-			require.Equal(t, img.Blobs[layer.Digest], got)
+			requireBody(t, rc, img.Blobs[layer.Digest])
 			require.Equal(t, layer.Size, size)
 
 			rc, size, err = c.GetBlob(ctx, "team/app", layer.Digest, 100)
 			require.NoError(t, err)
-			got, err = io.ReadAll(rc)
-			require.NoError(t, err)
-			require.NoError(t, rc.Close())
-			require.Equal(t, img.Blobs[layer.Digest][100:], got)
+			requireBody(t, rc, img.Blobs[layer.Digest][100:])
 			require.Equal(t, layer.Size, size, "size is the blob's total size")
 
 			_, _, err = c.GetBlob(ctx, "team/app", digest.FromString("absent"), 0)
@@ -257,10 +251,7 @@ func TestGetBlobRange(t *testing.T) {
 	c := newClient(t, upstream.Endpoint{URL: srv.URL}, upstream.Options{})
 	rc, size, err := c.GetBlob(context.Background(), "full", d, 42)
 	require.NoError(t, err)
-	got, err := io.ReadAll(rc)
-	require.NoError(t, err)
-	require.NoError(t, rc.Close())
-	require.Equal(t, data[42:], got)
+	requireBody(t, rc, data[42:])
 	require.EqualValues(t, len(data), size)
 
 	_, _, err = c.GetBlob(context.Background(), "full", d, 1000)
