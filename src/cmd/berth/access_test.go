@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -374,10 +373,7 @@ func (e *matrixEnv) do(t *testing.T, name, pass, method, path string, body []byt
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
+	resp, _ := roundTrip(t, req)
 	return resp.StatusCode
 }
 

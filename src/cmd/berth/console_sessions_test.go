@@ -68,11 +68,7 @@ func signedIn(t *testing.T, baseURL string, cookie *http.Cookie) bool {
 	req, err := http.NewRequest(http.MethodGet, baseURL+"/projects", nil)
 	require.NoError(t, err)
 	req.AddCookie(cookie)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	_, body := roundTrip(t, req)
 	return strings.Contains(string(body), "Signed in as <strong>admin</strong>")
 }
 

@@ -141,8 +141,6 @@ func requireBasic(t *testing.T, s *served, user, pass string, want int) {
 	req, err := http.NewRequest(http.MethodGet, s.URL+"/v2/", nil)
 	require.NoError(t, err)
 	req.SetBasicAuth(user, pass)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	_ = resp.Body.Close()
+	resp, _ := roundTrip(t, req)
 	require.Equal(t, want, resp.StatusCode, "GET /v2/ as %s", user)
 }

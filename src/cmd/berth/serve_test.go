@@ -81,13 +81,21 @@ func (s *served) call(t *testing.T, method, path string, body any, want int) []b
 	require.NoError(t, err)
 	req.SetBasicAuth("admin", s.pass)
 	req.Header.Set("Content-Type", "application/json")
+	resp, b := roundTrip(t, req)
+	require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, b)
+	return b
+}
+
+// roundTrip sends req with the default client and returns the response, its body read whole and
+// closed. A failure to send or to read the body fails t.
+func roundTrip(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, b)
-	return b
+	return resp, b
 }
 
 // proxyProject registers upstreamURL and creates proxy-cache project "px" over it with the Proxy
@@ -235,10 +243,8 @@ func (s *served) pushLocalReferrer(t *testing.T, subject ocispec.Descriptor) {
 	require.NoError(t, err)
 	req.SetBasicAuth("admin", s.pass)
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	resp, body := roundTrip(t, req)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeEmptyJSON, Digest: d, Size: int64(len(empty))}
 	m, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
 		ArtifactType: "application/vnd.example.local", Config: desc, Layers: []ocispec.Descriptor{desc}, Subject: &subject})
@@ -247,10 +253,7 @@ func (s *served) pushLocalReferrer(t *testing.T, subject ocispec.Descriptor) {
 	require.NoError(t, err)
 	req.SetBasicAuth("admin", s.pass)
 	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
-	resp, err = http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
+	resp, body = roundTrip(t, req)
 	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -85,13 +84,10 @@ func (e *tokenEnv) getToken(t *testing.T, user *authn.Basic, scopes ...string) (
 	return doJSON(t, req)
 }
 
+// doJSON sends req and returns the status and the JSON object answered.
 func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	resp, b := roundTrip(t, req)
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(b, &out), "%s", b)
 	return resp.StatusCode, out
@@ -114,11 +110,34 @@ func (e *tokenEnv) bearerStatus(t *testing.T, path, raw string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
 	require.NoError(t, err)
+	return sendBearer(t, req, raw)
+}
+
+// sendBearer sends req with the bearer token raw and returns the status and the WWW-Authenticate
+// challenge.
+func sendBearer(t *testing.T, req *http.Request, raw string) (int, string) {
+	t.Helper()
 	req.Header.Set("Authorization", "Bearer "+raw)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	_ = resp.Body.Close()
+	resp, _ := roundTrip(t, req)
 	return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+}
+
+// issueToken signs a token granting grant to admin with the key in keyFile, as a token service with
+// opts would (Service "" is "berth"), and returns it raw.
+func issueToken(t *testing.T, keyFile string, opts token.Options, grant []token.ResourceActions) string {
+	t.Helper()
+	k, err := token.LoadOrCreateSigningKey(keyFile)
+	require.NoError(t, err)
+	ks, err := token.NewKeySet(k)
+	require.NoError(t, err)
+	if opts.Service == "" {
+		opts.Service = "berth"
+	}
+	svc, err := token.New(ks, opts)
+	require.NoError(t, err)
+	tok, err := svc.Issue("admin", grant)
+	require.NoError(t, err)
+	return tok.Raw
 }
 
 func statusOf(t *testing.T, err error) int {
@@ -186,20 +205,7 @@ func TestTokenRefusals(t *testing.T) {
 	e := newTokenEnv(t)
 	img := e.pushRandom(t, "a/app:v1")
 	grant := []token.ResourceActions{{Type: "repository", Name: "a/app", Actions: []string{"pull"}}}
-	issue := func(keyFile string, opts token.Options) string {
-		k, err := token.LoadOrCreateSigningKey(keyFile)
-		require.NoError(t, err)
-		ks, err := token.NewKeySet(k)
-		require.NoError(t, err)
-		if opts.Service == "" {
-			opts.Service = "berth"
-		}
-		svc, err := token.New(ks, opts)
-		require.NoError(t, err)
-		tok, err := svc.Issue("admin", grant)
-		require.NoError(t, err)
-		return tok.Raw
-	}
+	issue := func(keyFile string, opts token.Options) string { return issueToken(t, keyFile, opts, grant) }
 	const path = "/v2/a/app/manifests/v1"
 	for _, tc := range []struct {
 		name string
@@ -232,21 +238,9 @@ func TestTokenRefusals(t *testing.T) {
 	ld, err := layers[0].Digest()
 	require.NoError(t, err)
 	mount := func(grant []token.ResourceActions) (int, string) {
-		k, err := token.LoadOrCreateSigningKey(e.signKey)
-		require.NoError(t, err)
-		ks, err := token.NewKeySet(k)
-		require.NoError(t, err)
-		svc, err := token.New(ks, token.Options{Service: "berth"})
-		require.NoError(t, err)
-		tok, err := svc.Issue("admin", grant)
-		require.NoError(t, err)
 		req, err := http.NewRequest(http.MethodPost, e.URL+"/v2/b/app/blobs/uploads/?mount="+ld.String()+"&from=a/app", nil)
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+tok.Raw)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+		return sendBearer(t, req, issueToken(t, e.signKey, token.Options{}, grant))
 	}
 	target := token.ResourceActions{Type: "repository", Name: "b/app", Actions: []string{"pull", "push"}}
 	st, challenge = mount([]token.ResourceActions{target})
