@@ -12,6 +12,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
 
 // Bounds of the buffer: a batch at which the flusher is woken early, and a size at which writers stop
@@ -37,9 +39,7 @@ type Writer struct {
 
 	outMu sync.Mutex // serialises writes to out, keeping order between the flusher and write-through
 
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	loop *syncutil.Loop // the flusher
 }
 
 // WriteCloser is what Wrap returns: Close flushes what is buffered and stops the flusher.
@@ -54,8 +54,8 @@ func Wrap(out io.Writer, interval time.Duration) WriteCloser {
 	if interval <= 0 {
 		return nopCloser{out}
 	}
-	w := &Writer{out: out, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go w.run(interval)
+	w := &Writer{out: out}
+	w.loop = syncutil.StartLoop(interval, func() { _ = w.flush() })
 	return w
 }
 
@@ -85,10 +85,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	full := len(w.buf) >= batchSize
 	w.mu.Unlock()
 	if full {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+		w.loop.Wake()
 	}
 	return len(p), nil
 }
@@ -122,31 +119,11 @@ func (w *Writer) flush() error {
 	return nil
 }
 
-func (w *Writer) run(interval time.Duration) {
-	defer close(w.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-w.wake:
-		case <-w.stop:
-			return
-		}
-		_ = w.flush()
-	}
-}
-
 // Close flushes what is buffered and stops the flusher; later writes go straight to the output.
 func (w *Writer) Close() error {
 	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return nil
-	}
 	w.closed = true
 	w.mu.Unlock()
-	close(w.stop)
-	<-w.done
+	w.loop.Stop()
 	return w.flush()
 }

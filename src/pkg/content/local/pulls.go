@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-registry/berth/src/pkg/content"
 	"github.com/berth-registry/berth/src/pkg/meta"
+	"github.com/berth-registry/berth/src/pkg/syncutil"
 )
 
 // DefaultPullFlushInterval is how often gathered pull times and counts are written when
@@ -40,17 +41,12 @@ type pullBatcher struct {
 	dropped int64 // pulls not gathered because pending was full (4 * maxKeys) since the last flush
 
 	flushMu sync.Mutex // one flush at a time
-	kick    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
+	loop    *syncutil.Loop
 }
 
 func newPullBatcher(store meta.PullStore, log *slog.Logger, interval time.Duration, maxKeys int) *pullBatcher {
-	b := &pullBatcher{
-		store: store, off: store == NoPullTracking, log: log, maxKeys: maxKeys, pending: map[string]*meta.Pull{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-	}
-	go b.run(interval)
+	b := &pullBatcher{store: store, off: store == NoPullTracking, log: log, maxKeys: maxKeys, pending: map[string]*meta.Pull{}}
+	b.loop = syncutil.StartLoop(interval, b.flushLogged)
 	return b
 }
 
@@ -75,10 +71,7 @@ func (b *pullBatcher) record(repo string, dgst digest.Digest, t time.Time, kind 
 		p = &meta.Pull{Repository: repo, Digest: dgst.String(), Time: t}
 		b.pending[key] = p
 		if len(b.pending) == b.maxKeys {
-			select {
-			case b.kick <- struct{}{}:
-			default:
-			}
+			b.loop.Wake()
 		}
 	}
 	if kind == content.Pull {
@@ -89,22 +82,12 @@ func (b *pullBatcher) record(repo string, dgst digest.Digest, t time.Time, kind 
 	}
 }
 
-func (b *pullBatcher) run(interval time.Duration) {
-	defer close(b.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-		case <-b.kick:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := b.flush(ctx); err != nil {
-			b.log.WarnContext(ctx, "recording pull times failed; this batch is lost", "err", err)
-		}
-		cancel()
+// flushLogged is the background flush: what fails is logged and lost.
+func (b *pullBatcher) flushLogged() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.flush(ctx); err != nil {
+		b.log.WarnContext(ctx, "recording pull times failed; this batch is lost", "err", err)
 	}
 }
 
@@ -132,14 +115,9 @@ func (b *pullBatcher) flush(ctx context.Context) error {
 // close stops the loop and writes what is pending.
 func (b *pullBatcher) close(ctx context.Context) error {
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil
-	}
 	b.closed = true
 	b.mu.Unlock()
-	close(b.stop)
-	<-b.done
+	b.loop.Stop()
 	return b.flush(ctx)
 }
 
