@@ -373,8 +373,7 @@ func (e *matrixEnv) do(t *testing.T, name, pass, method, path string, body []byt
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	resp, _ := roundTrip(t, req)
-	return resp.StatusCode
+	return roundTrip(t, req).status
 }
 
 // manifestBody is an image manifest over the empty JSON blob, made unique by an annotation.

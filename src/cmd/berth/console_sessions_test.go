@@ -68,8 +68,7 @@ func signedIn(t *testing.T, baseURL string, cookie *http.Cookie) bool {
 	req, err := http.NewRequest(http.MethodGet, baseURL+"/projects", nil)
 	require.NoError(t, err)
 	req.AddCookie(cookie)
-	_, body := roundTrip(t, req)
-	return strings.Contains(string(body), "Signed in as <strong>admin</strong>")
+	return strings.Contains(string(roundTrip(t, req).body), "Signed in as <strong>admin</strong>")
 }
 
 // Without Redis, serve keeps console sessions in the database: a login survives a restart.

@@ -141,6 +141,5 @@ func requireBasic(t *testing.T, s *served, user, pass string, want int) {
 	req, err := http.NewRequest(http.MethodGet, s.URL+"/v2/", nil)
 	require.NoError(t, err)
 	req.SetBasicAuth(user, pass)
-	resp, _ := roundTrip(t, req)
-	require.Equal(t, want, resp.StatusCode, "GET /v2/ as %s", user)
+	require.Equal(t, want, roundTrip(t, req).status, "GET /v2/ as %s", user)
 }

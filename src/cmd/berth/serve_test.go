@@ -81,21 +81,28 @@ func (s *served) call(t *testing.T, method, path string, body any, want int) []b
 	require.NoError(t, err)
 	req.SetBasicAuth("admin", s.pass)
 	req.Header.Set("Content-Type", "application/json")
-	resp, b := roundTrip(t, req)
-	require.Equal(t, want, resp.StatusCode, "%s %s: %s", method, path, b)
-	return b
+	r := roundTrip(t, req)
+	require.Equal(t, want, r.status, "%s %s: %s", method, path, r.body)
+	return r.body
 }
 
-// roundTrip sends req with the default client and returns the response, its body read whole and
-// closed. A failure to send or to read the body fails t.
-func roundTrip(t *testing.T, req *http.Request) (*http.Response, []byte) {
+// reply is an answer read whole.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// roundTrip sends req with the default client and returns the answer, its body read whole and closed. A
+// failure to send or to read the body fails t.
+func roundTrip(t *testing.T, req *http.Request) reply {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, b
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
 // proxyProject registers upstreamURL and creates proxy-cache project "px" over it with the Proxy
@@ -243,8 +250,8 @@ func (s *served) pushLocalReferrer(t *testing.T, subject ocispec.Descriptor) {
 	require.NoError(t, err)
 	req.SetBasicAuth("admin", s.pass)
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, body := roundTrip(t, req)
-	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+	r := roundTrip(t, req)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeEmptyJSON, Digest: d, Size: int64(len(empty))}
 	m, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
 		ArtifactType: "application/vnd.example.local", Config: desc, Layers: []ocispec.Descriptor{desc}, Subject: &subject})
@@ -253,8 +260,8 @@ func (s *served) pushLocalReferrer(t *testing.T, subject ocispec.Descriptor) {
 	require.NoError(t, err)
 	req.SetBasicAuth("admin", s.pass)
 	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
-	resp, body = roundTrip(t, req)
-	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+	r = roundTrip(t, req)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 }
 
 func mustLoad(t *testing.T, args []string) config.Config {

@@ -87,10 +87,10 @@ func (e *tokenEnv) getToken(t *testing.T, user *authn.Basic, scopes ...string) (
 // doJSON sends req and returns the status and the JSON object answered.
 func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
 	t.Helper()
-	resp, b := roundTrip(t, req)
+	r := roundTrip(t, req)
 	var out map[string]any
-	require.NoError(t, json.Unmarshal(b, &out), "%s", b)
-	return resp.StatusCode, out
+	require.NoError(t, json.Unmarshal(r.body, &out), "%s", r.body)
+	return r.status, out
 }
 
 // access returns the access claim of a raw token, without verifying it.
@@ -118,8 +118,8 @@ func (e *tokenEnv) bearerStatus(t *testing.T, path, raw string) (int, string) {
 func sendBearer(t *testing.T, req *http.Request, raw string) (int, string) {
 	t.Helper()
 	req.Header.Set("Authorization", "Bearer "+raw)
-	resp, _ := roundTrip(t, req)
-	return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	r := roundTrip(t, req)
+	return r.status, r.header.Get("WWW-Authenticate")
 }
 
 // issueToken signs a token granting grant to admin with the key in keyFile, as a token service with
