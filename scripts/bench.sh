@@ -17,7 +17,7 @@
 # The storage scenario (issue 13) runs Berth on S3 against a versitygw (installed here with install-tools.sh).
 #
 # Settings: BENCH_PIN (default 1: for the request-rate figures, clients on CPU 0 and servers on the other
-# CPUs), BENCH_DOC (default docs/performance.md; empty = do not write), BENCH_TIMEOUT (default 25m,
+# CPUs), BENCH_DOC (default docs/performance.md; empty = do not write), BENCH_TIMEOUT (default 50m,
 # a hard bound over berthbench's own -timeout), GO. Needs only 127.0.0.1; uses Redis at
 # 127.0.0.1:6379 for the Redis variants when it answers (-redis-url '' skips them), each under a key prefix
 # of its own that is removed afterwards. Exit status: non-zero when a scenario failed (a "cold" request
@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 GO=${GO:-go}
 BENCH_DOC=${BENCH_DOC-docs/performance.md}
-BENCH_TIMEOUT=${BENCH_TIMEOUT:-25m}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-50m}
 
 make --no-print-directory build
 

@@ -42,7 +42,7 @@ func run() int {
 	fs.StringVar(&cfg.BerthBin, "berth", "bin/berth", "the server binary")
 	doc := fs.String("doc", "", "markdown file to write the figures into (between berthbench markers); empty = stdout only")
 	jsonOut := fs.String("json", "", "also write the raw results as JSON to this file")
-	timeout := fs.Duration("timeout", 20*time.Minute, "bound on the whole run")
+	timeout := fs.Duration("timeout", 45*time.Minute, "bound on the whole run (a full run takes about 20 minutes on a quiet 2-CPU machine, longer on a loaded one)")
 	scenarios := fs.String("scenarios", "", "comma-separated subset of core,proxy,referrers,mirror,console,hardening,token,storage,retention,gc,pulltime (default all)")
 	fs.StringVar(&cfg.VersityGW, "versitygw", "", "versitygw binary, the S3 server of the storage scenario")
 	quick := fs.Bool("quick", false, "a smoke run: 1 round of 1s, 64 MiB proxy blob, few samples (figures not meaningful)")
